@@ -1,0 +1,29 @@
+// Package transport is the common ground of steady's decorators: the
+// [Middleware] type and [Chain] that composes them, the provider rate
+// signals every decorator reads from a response ([ParseSignals]), request
+// bodies that can be sent more than once ([Replay]), and the drain-and-close
+// of responses that are thrown away ([Drain]).
+//
+// Every decorator in steady is an [http.RoundTripper] that wraps another, so
+// a stack is built from the outside in:
+//
+//	rt := transport.Chain(http.DefaultTransport,
+//		retry.New(retry.Policy{}),       // outermost: sees the caller's request first
+//		bucket.Limit(bucket.New(bucket.PerMinute(600))),
+//	)
+//	client := &http.Client{Transport: rt}
+//
+// The package imports only the standard library, so any provider's client can
+// use it without pulling in the rest of steady.
+//
+// # Contracts
+//
+// A decorator built on this package keeps the [http.RoundTripper] contract:
+// it never modifies the caller's request, always closes the request body,
+// returns a response or an error (never both), and is safe for concurrent use.
+// A response it throws away is drained (at most [DrainLimit] bytes) and closed
+// so the connection is reused; a response it returns is never read, so
+// streamed (server-sent events) bodies pass through untouched. No wait
+// outlives the caller's deadline: a wait that cannot end before it is refused
+// at once with an error that matches [context.DeadlineExceeded].
+package transport

@@ -1,0 +1,50 @@
+package transport
+
+import (
+	"context"
+	"time"
+)
+
+// ErrDeadline is returned by a wait that was refused because it could not
+// end before the context's deadline. It matches [context.DeadlineExceeded]
+// with [errors.Is], which golang.org/x/time/rate's equivalent error does not
+// (golang/go#54541).
+var ErrDeadline error = deadlineError{}
+
+type deadlineError struct{}
+
+func (deadlineError) Error() string {
+	return "steady: wait would outlast the context deadline"
+}
+
+func (deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// Fits reports whether a wait of d, started now, ends no later than ctx's
+// deadline.
+func Fits(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || !time.Now().Add(d).After(dl)
+}
+
+// Sleep waits for d or until ctx is done. A wait that would end after ctx's
+// deadline is not started: Sleep returns [ErrDeadline] at once. When ctx ends
+// during the wait, Sleep returns its cause ([context.Cause]).
+func Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if d <= 0 {
+		return nil
+	}
+	if !Fits(ctx, d) {
+		return ErrDeadline
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
