@@ -1,0 +1,392 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+	"unicode/utf8"
+)
+
+// FindModel returns the top-level "model" string of the JSON object body.
+//
+// It scans the top-level object only: nested objects, arrays and strings
+// are skipped (escapes and all), not decoded, so the cost is one pass over
+// the bytes with no allocation but the returned string. ok is false when
+// body is not a JSON object, has no top-level "model", has more than one
+// (which one a server honours differs between parsers, so steady honours
+// none), or has a model that is not a string.
+//
+// The scan checks the structure of the top-level object and that brackets
+// nest, not every byte of every nested value: a body it accepts may still
+// be refused by a strict parser, which the server then reports.
+func FindModel(body []byte) (model string, ok bool) {
+	start, end, ok := modelSpan(body)
+	if !ok {
+		return "", false
+	}
+	return decodeModel(body[start:end])
+}
+
+// RewriteModel returns a copy of body in which the value of the top-level
+// "model" is replaced by model; every other byte is as it was, so
+// whitespace, member order and numbers the caller wrote survive. ok is false,
+// and the result nil, when [FindModel] would find no model in body.
+func RewriteModel(body []byte, model string) (rewritten []byte, ok bool) {
+	start, end, ok := modelSpan(body)
+	if !ok || !validModel(body[start:end]) {
+		return nil, false
+	}
+	return spliceModel(body, start, end, model), true
+}
+
+// RequestModel reads the top-level "model" of req's JSON body (see
+// [FindModel]), without taking the body from the request that is sent on.
+//
+// A request with GetBody is read through a fresh body from GetBody, and send
+// is req itself. A request without GetBody has its body read (at most limit
+// bytes; 0 means [DefaultReplayLimit], negative means never read) with
+// [Replay], and send is a shallow copy of req whose body replays the bytes
+// read, with GetBody set; req's own body is consumed and closed. model is ""
+// when the body is empty, larger than limit, not JSON, or has no model; send
+// is then still the request to send. The error is a failure reading the
+// body, which is then closed; nothing must be sent.
+func RequestModel(req *http.Request, limit int64) (model string, send *http.Request, err error) {
+	if limit == 0 {
+		limit = DefaultReplayLimit
+	}
+	if req.Body == nil || req.Body == http.NoBody {
+		return "", req, nil
+	}
+	if req.GetBody != nil {
+		bp := bodyPool.Get().(*[]byte)
+		body := readGetBody(req, limit, (*bp)[:0])
+		if body != nil {
+			model, _ = FindModel(body)
+		}
+		putBody(bp, body)
+		return model, req, nil
+	}
+	body, send, err := replayBody(req, limit)
+	if err != nil {
+		return "", nil, err
+	}
+	if body != nil {
+		model, _ = FindModel(body)
+	}
+	return model, send, nil
+}
+
+// bodyPool holds the buffers bodies read through GetBody are scanned in.
+// They never back a body that is sent, which the inner transport may read
+// after RoundTrip returns, so they can be reused at once.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxPooledBody keeps the odd huge body from pinning its buffer in the pool.
+const maxPooledBody = 1 << 20
+
+func putBody(bp *[]byte, body []byte) {
+	if cap(body) > maxPooledBody {
+		return
+	}
+	if body != nil {
+		*bp = body[:0]
+	}
+	bodyPool.Put(bp)
+}
+
+// readGetBody appends to buf the bytes of a fresh body from req.GetBody. It
+// returns nil when GetBody fails or the body is larger than limit (limit < 0:
+// no limit is needed, GetBody reads cost no replay buffer; it is treated as
+// DefaultReplayLimit).
+func readGetBody(req *http.Request, limit int64, buf []byte) []byte {
+	if limit < 0 {
+		limit = DefaultReplayLimit
+	}
+	if req.ContentLength > limit {
+		return nil
+	}
+	rc, err := req.GetBody()
+	if err != nil || rc == nil {
+		return nil
+	}
+	defer rc.Close()
+	if n := req.ContentLength; n > 0 && int64(cap(buf)) < n+1 {
+		buf = make([]byte, 0, n+1)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil
+		}
+		if err == io.EOF {
+			return buf
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+// replayBody reads the body of req, which has no GetBody, with [Replay]: it
+// returns the bytes (nil when larger than limit) and the request that sends
+// them on.
+func replayBody(req *http.Request, limit int64) ([]byte, *http.Request, error) {
+	var r Replay
+	if err := r.Reset(req, limit); err != nil {
+		return nil, nil, err
+	}
+	send, err := r.Request()
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r.buf, send, nil
+}
+
+// modelSpan returns the span [start, end) of the top-level "model" string
+// value of the JSON object b, its quotes included, so that a rewrite
+// replaces exactly those bytes.
+func modelSpan(b []byte) (start, end int, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return 0, 0, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' { // {}: no model
+		return 0, 0, false
+	}
+	found := false
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, 0, false
+		}
+		keyEnd := scanString(b, i)
+		if keyEnd < 0 {
+			return 0, 0, false
+		}
+		isModel := isModelKey(b[i:keyEnd])
+		i = skipSpace(b, keyEnd)
+		if i >= len(b) || b[i] != ':' {
+			return 0, 0, false
+		}
+		i = skipSpace(b, i+1)
+		if isModel {
+			if found || i >= len(b) || b[i] != '"' {
+				return 0, 0, false
+			}
+			e := scanString(b, i)
+			if e < 0 {
+				return 0, 0, false
+			}
+			start, end, found = i, e, true
+			i = e
+		} else if i = skipValue(b, i); i < 0 {
+			return 0, 0, false
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return 0, 0, false
+		}
+		if b[i] == '}' {
+			break
+		}
+		if b[i] != ',' {
+			return 0, 0, false
+		}
+		i = skipSpace(b, i+1)
+	}
+	if skipSpace(b, i+1) != len(b) {
+		return 0, 0, false
+	}
+	return start, end, found
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index just past the string that starts with the
+// quote at b[i], or -1 when it is not terminated. It jumps from quote to
+// quote with bytes.IndexByte and tells an escaped quote by the parity of
+// the backslashes before it, so long strings cost about a memchr.
+func scanString(b []byte, i int) int {
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		q := j + k
+		n := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
+	}
+}
+
+// isModelKey reports whether the quoted key s decodes to "model".
+func isModelKey(s []byte) bool {
+	if string(s) == `"model"` {
+		return true
+	}
+	if len(s) < 7 || bytes.IndexByte(s, '\\') < 0 { // no escapes: it is what it says
+		return false
+	}
+	var k string
+	return json.Unmarshal(s, &k) == nil && k == "model"
+}
+
+// plainString reports whether the quoted JSON string s means its own bytes:
+// no escapes, and valid UTF-8 (encoding/json would replace invalid bytes).
+func plainString(s []byte) bool {
+	inner := s[1 : len(s)-1]
+	return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
+}
+
+// validModel reports whether the quoted JSON string s decodes.
+func validModel(s []byte) bool {
+	if plainString(s) {
+		return true
+	}
+	_, ok := decodeModel(s)
+	return ok
+}
+
+// decodeModel decodes the quoted JSON string s.
+func decodeModel(s []byte) (string, bool) {
+	if plainString(s) {
+		return string(s[1 : len(s)-1]), true
+	}
+	var m string
+	if json.Unmarshal(s, &m) != nil {
+		return "", false
+	}
+	return m, true
+}
+
+// skipValue returns the index just past the JSON value at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch c := b[i]; c {
+	case '"':
+		return scanString(b, i)
+	case '{', '[':
+		return skipNested(b, i)
+	case 't':
+		return skipLiteral(b, i, "true")
+	case 'f':
+		return skipLiteral(b, i, "false")
+	case 'n':
+		return skipLiteral(b, i, "null")
+	default:
+		if c != '-' && (c < '0' || c > '9') {
+			return -1
+		}
+		j := i + 1
+		for j < len(b) && isNumberByte(b[j]) {
+			j++
+		}
+		return j
+	}
+}
+
+func isNumberByte(c byte) bool {
+	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+func skipLiteral(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// maxNesting bounds the depth skipNested follows; a deeper value makes the
+// body one with no model, which is passed through untouched.
+const maxNesting = 512
+
+// skipNested returns the index just past the object or array at b[i], or
+// -1. It matches brackets and skips strings; it does not check what lies
+// between them, which only the server has to understand.
+func skipNested(b []byte, i int) int {
+	var open [maxNesting / 64]uint64 // bit set: that level is an array
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch c := b[j]; c {
+		case '{', '[':
+			if depth == maxNesting {
+				return -1
+			}
+			w, bit := depth/64, uint64(1)<<(depth%64)
+			if c == '[' {
+				open[w] |= bit
+			} else {
+				open[w] &^= bit
+			}
+			depth++
+		case '}', ']':
+			depth--
+			isArray := open[depth/64]&(uint64(1)<<(depth%64)) != 0
+			if isArray != (c == ']') {
+				return -1
+			}
+			if depth == 0 {
+				return j + 1
+			}
+		case '"':
+			e := scanString(b, j)
+			if e < 0 {
+				return -1
+			}
+			j = e - 1
+		}
+	}
+	return -1
+}
+
+// spliceModel returns b with b[start:end] replaced by model as a JSON string.
+func spliceModel(b []byte, start, end int, model string) []byte {
+	q := quoteModel(model)
+	out := make([]byte, 0, len(b)-(end-start)+len(q))
+	out = append(out, b[:start]...)
+	out = append(out, q...)
+	return append(out, b[end:]...)
+}
+
+// quoteModel returns model as a JSON string. Model names are plain ASCII,
+// quoted as they are; anything else goes through encoding/json, whose
+// escaping every JSON parser reads.
+func quoteModel(model string) []byte {
+	plain := true
+	for i := 0; i < len(model); i++ {
+		if c := model[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		q := make([]byte, 0, len(model)+2)
+		q = append(q, '"')
+		q = append(q, model...)
+		return append(q, '"')
+	}
+	q, _ := json.Marshal(model) // a string always marshals
+	return q
+}

@@ -1,0 +1,249 @@
+package transport_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+func TestFindModel(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		ok               bool
+	}{
+		{"first", `{"model":"a/b","messages":[]}`, "a/b", true},
+		{"last", `{"messages":[{"role":"user","content":"hi"}],"model":"m"}`, "m", true},
+		{"spaces", " \n{ \"model\" :\t\"m\" } \r\n", "m", true},
+		{"nested model ignored", `{"x":{"model":"inner"},"model":"outer"}`, "outer", true},
+		{"nested only", `{"x":{"model":"inner"},"y":["model","z"]}`, "", false},
+		{"model inside a string", `{"content":"\"model\":\"fake\"","model":"real"}`, "real", true},
+		{"escaped quote before model", `{"a":"x\\","model":"m"}`, "m", true},
+		{"escaped value", `{"model":"meta-llama\/Llama \u00e9\"q"}`, `meta-llama/Llama é"q`, true},
+		{"escaped key", `{"mod\u0065l":"m"}`, "m", true},
+		{"other values", `{"n":-1.5e3,"t":true,"f":false,"z":null,"a":[1,{"b":[]}],"model":"m"}`, "m", true},
+		{"empty model", `{"model":""}`, "", true},
+		{"duplicate model", `{"model":"a","model":"b"}`, "", false},
+		{"model not a string", `{"model":7}`, "", false},
+		{"model null", `{"model":null}`, "", false},
+		{"empty object", `{}`, "", false},
+		{"array", `["model","m"]`, "", false},
+		{"not json", `model=m`, "", false},
+		{"empty", ``, "", false},
+		{"truncated", `{"model":"m","messages":[{"role":"us`, "", false},
+		{"trailing garbage", `{"model":"m"}x`, "", false},
+		{"two objects", `{"model":"m"}{"model":"n"}`, "", false},
+		{"missing colon", `{"model" "m"}`, "", false},
+		{"missing comma", `{"a":1 "model":"m"}`, "", false},
+		{"trailing comma", `{"model":"m",}`, "", false},
+		{"mismatched brackets", `{"a":[1},"model":"m"}`, "", false},
+		{"unterminated string", `{"model":"m`, "", false},
+		{"bad literal", `{"a":tru,"model":"m"}`, "", false},
+		{"key case matters", `{"Model":"m"}`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := transport.FindModel([]byte(tt.body))
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRewriteModelKeepsEveryOtherByte(t *testing.T) {
+	tests := []struct {
+		name, body, model, want string
+	}{
+		{"first", `{"model":"a","x":1}`, "b", `{"model":"b","x":1}`},
+		{"layout kept", "{\n  \"messages\" : [ {\"role\":\"user\"} ],\n  \"model\" :  \"old\" , \"n\": 1.50 }\n",
+			"new/model", "{\n  \"messages\" : [ {\"role\":\"user\"} ],\n  \"model\" :  \"new/model\" , \"n\": 1.50 }\n"},
+		{"escaped old value", `{"model":"a\u0062","stream":true}`, "c", `{"model":"c","stream":true}`},
+		{"quote in new model", `{"model":"a"}`, `x"y`, `{"model":"x\"y"}`},
+		{"longer", `{"model":"a","z":"\"model\":\"a\""}`, "abcdefgh", `{"model":"abcdefgh","z":"\"model\":\"a\""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(tt.body)
+			got, ok := transport.RewriteModel(body, tt.model)
+			require.True(t, ok)
+			assert.Equal(t, tt.want, string(got))
+			assert.Equal(t, tt.body, string(body), "the input is not modified")
+			m, ok := transport.FindModel(got)
+			require.True(t, ok)
+			assert.Equal(t, tt.model, m)
+		})
+	}
+	_, ok := transport.RewriteModel([]byte(`{"model":1}`), "m")
+	assert.False(t, ok)
+}
+
+func TestRequestModel(t *testing.T) {
+	const body = `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+	t.Run("GetBody: the request itself is sent, its body untouched", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, "http://x/v1/chat/completions", strings.NewReader(body))
+		require.NoError(t, err)
+		model, send, err := transport.RequestModel(req, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "m", model)
+		assert.Same(t, req, send)
+		b, err := io.ReadAll(req.Body)
+		require.NoError(t, err)
+		assert.Equal(t, body, string(b))
+	})
+	t.Run("no GetBody: a copy replays the bytes read", func(t *testing.T) {
+		rc := &modelBody{Reader: strings.NewReader(body)}
+		req, err := http.NewRequest(http.MethodPost, "http://x/", rc)
+		require.NoError(t, err)
+		require.Nil(t, req.GetBody)
+		model, send, err := transport.RequestModel(req, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "m", model)
+		assert.NotSame(t, req, send)
+		assert.Equal(t, 1, rc.closed, "the consumed body is closed")
+		b, err := io.ReadAll(send.Body)
+		require.NoError(t, err)
+		assert.Equal(t, body, string(b))
+		assert.Equal(t, int64(len(body)), send.ContentLength)
+		require.NotNil(t, send.GetBody)
+	})
+	t.Run("larger than the limit: no model, the whole body still sent", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, "http://x/", io.NopCloser(strings.NewReader(body)))
+		require.NoError(t, err)
+		model, send, err := transport.RequestModel(req, 8)
+		require.NoError(t, err)
+		assert.Empty(t, model)
+		b, err := io.ReadAll(send.Body)
+		require.NoError(t, err)
+		assert.Equal(t, body, string(b))
+	})
+	t.Run("GetBody larger than the limit", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, "http://x/", strings.NewReader(body))
+		require.NoError(t, err)
+		req.ContentLength = -1 // unknown: found out by reading
+		model, send, err := transport.RequestModel(req, 8)
+		require.NoError(t, err)
+		assert.Empty(t, model)
+		assert.Same(t, req, send)
+	})
+	t.Run("no body", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodGet, "http://x/v1/models", nil)
+		require.NoError(t, err)
+		model, send, err := transport.RequestModel(req, 0)
+		require.NoError(t, err)
+		assert.Empty(t, model)
+		assert.Same(t, req, send)
+	})
+	t.Run("read error", func(t *testing.T) {
+		rc := &modelBody{Reader: io.MultiReader(strings.NewReader(`{"mo`), modelReadError{})}
+		req, err := http.NewRequest(http.MethodPost, "http://x/", rc)
+		require.NoError(t, err)
+		_, send, err := transport.RequestModel(req, 0)
+		require.Error(t, err)
+		assert.Nil(t, send)
+		assert.Equal(t, 1, rc.closed)
+	})
+}
+
+type modelBody struct {
+	io.Reader
+	closed int
+}
+
+func (c *modelBody) Close() error { c.closed++; return nil }
+
+type modelReadError struct{}
+
+func (modelReadError) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// chatBody returns a chat request of about size bytes whose model comes last,
+// as encoders that sort keys write it: the worst case for a scanner.
+func chatBody(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"max_tokens":512,"messages":[`)
+	for i := 0; b.Len() < size-200; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"role":"user","content":"Message %d: the quick brown fox jumps over the lazy dog, \"quoted\" and escaped\\n line."}`, i)
+	}
+	b.WriteString(`],"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","stream":true,"temperature":0.7}`)
+	return b.Bytes()
+}
+
+// BenchmarkModel compares the standard-library scanner with gjson (find)
+// and sjson (rewrite) on chat bodies. Find+rewrite is what a fallback does.
+func BenchmarkModel(b *testing.B) {
+	for _, size := range []int{2 << 10, 100 << 10} {
+		body := chatBody(size)
+		name := fmt.Sprintf("%dKB", size>>10)
+		b.Run("find/stdlib/"+name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if m, ok := transport.FindModel(body); !ok || m == "" {
+					b.Fatal("no model")
+				}
+			}
+		})
+		b.Run("find/gjson/"+name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if m := gjson.GetBytes(body, "model"); m.Type != gjson.String {
+					b.Fatal("no model")
+				}
+			}
+		})
+		b.Run("find+rewrite/stdlib/"+name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := transport.FindModel(body); !ok {
+					b.Fatal("no model")
+				}
+				if _, ok := transport.RewriteModel(body, "mistralai/Mixtral-8x7B-Instruct-v0.1"); !ok {
+					b.Fatal("no model")
+				}
+			}
+		})
+		b.Run("find+rewrite/gjson+sjson/"+name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if m := gjson.GetBytes(body, "model"); m.Type != gjson.String {
+					b.Fatal("no model")
+				}
+				if _, err := sjson.SetBytes(body, "model", "mistralai/Mixtral-8x7B-Instruct-v0.1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRequestModel(b *testing.B) {
+	for _, size := range []int{2 << 10, 100 << 10} {
+		body := chatBody(size)
+		b.Run(fmt.Sprintf("GetBody/%dKB", size>>10), func(b *testing.B) {
+			req, err := http.NewRequest(http.MethodPost, "http://x/", bytes.NewReader(body))
+			require.NoError(b, err)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if m, _, _ := transport.RequestModel(req, 0); m == "" {
+					b.Fatal("no model")
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,212 @@
+package transport_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+var unknown = transport.Window{Limit: -1, Remaining: -1, Reset: -1}
+
+func TestParseSignalsRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		want time.Duration
+	}{
+		{"none", header(), -1},
+		{"delta seconds", header("Retry-After", "3"), 3 * time.Second},
+		{"fractional seconds", header("Retry-After", "1.5"), 1500 * time.Millisecond},
+		{"zero", header("Retry-After", "0"), 0},
+		{"negative ignored", header("Retry-After", "-1"), -1},
+		{"garbage ignored", header("Retry-After", "soon"), -1},
+		{"NaN ignored", header("Retry-After", "NaN"), -1},
+		{"Inf ignored", header("Retry-After", "+Inf"), -1},
+		{"hex ignored", header("Retry-After", "0x10"), -1},
+		{"huge capped", header("Retry-After", "1e12"), transport.MaxSignalDelay},
+		{"IMF-fixdate", header("Retry-After", "Fri, 27 Nov 2026 12:00:05 GMT"), 5 * time.Second},
+		{"RFC 850", header("Retry-After", "Friday, 27-Nov-26 12:00:07 GMT"), 7 * time.Second},
+		{"ANSI C asctime", header("Retry-After", "Fri Nov 27 12:00:09 2026"), 9 * time.Second},
+		{"date in the past is 0", header("Retry-After", "Fri, 27 Nov 2026 11:00:00 GMT"), 0},
+		{"date far ahead capped", header("Retry-After", "Fri, 27 Nov 2099 11:00:00 GMT"), transport.MaxSignalDelay},
+		{"whitespace", header("Retry-After", " 2 "), 2 * time.Second},
+		{"retry-after-ms", header("Retry-After-Ms", "250"), 250 * time.Millisecond},
+		{"retry-after-ms fractional", header("Retry-After-Ms", "12.5"), 12500 * time.Microsecond},
+		{"retry-after-ms wins", header("Retry-After-Ms", "250", "Retry-After", "3"), 250 * time.Millisecond},
+		{"bad retry-after-ms falls back", header("Retry-After-Ms", "x", "Retry-After", "3"), 3 * time.Second},
+		{"negative retry-after-ms falls back", header("Retry-After-Ms", "-5", "Retry-After", "3"), 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := transport.ParseSignals(tc.h, now)
+			assert.Equal(t, tc.want, s.RetryAfter)
+		})
+	}
+}
+
+func TestParseSignalsShouldRetry(t *testing.T) {
+	assert.Equal(t, transport.Retry, transport.ParseSignals(header("X-Should-Retry", "true"), now).ShouldRetry)
+	assert.Equal(t, transport.Retry, transport.ParseSignals(header("X-Should-Retry", "TRUE"), now).ShouldRetry)
+	assert.Equal(t, transport.DontRetry, transport.ParseSignals(header("X-Should-Retry", "false"), now).ShouldRetry)
+	assert.Equal(t, transport.Unspecified, transport.ParseSignals(header("X-Should-Retry", "maybe"), now).ShouldRetry)
+	assert.Equal(t, transport.Unspecified, transport.ParseSignals(header(), now).ShouldRetry)
+}
+
+func TestParseSignalsWindows(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		h                http.Header
+		requests, tokens transport.Window
+	}{
+		{"none", header(), unknown, unknown},
+		{
+			"Together",
+			header("X-Ratelimit-Limit", "10", "X-Ratelimit-Remaining", "3", "X-Ratelimit-Reset", "0.5",
+				"X-Tokenlimit-Limit", "2000", "X-Tokenlimit-Remaining", "1500"),
+			transport.Window{Limit: 10, Remaining: 3, Reset: 500 * time.Millisecond},
+			transport.Window{Limit: 2000, Remaining: 1500, Reset: -1},
+		},
+		{
+			"Together dynamic is the tighter",
+			header("X-Ratelimit-Limit", "10", "X-Ratelimit-Limit-Dynamic", "4",
+				"X-Ratelimit-Remaining", "3", "X-Ratelimit-Remaining-Dynamic", "5"),
+			transport.Window{Limit: 4, Remaining: 3, Reset: -1}, unknown,
+		},
+		{
+			"Together 429 reset only",
+			header("X-Ratelimit-Reset", "1"),
+			transport.Window{Limit: -1, Remaining: -1, Reset: time.Second}, unknown,
+		},
+		{
+			"OpenAI",
+			header("X-Ratelimit-Limit-Requests", "500", "X-Ratelimit-Remaining-Requests", "499", "X-Ratelimit-Reset-Requests", "120ms",
+				"X-Ratelimit-Limit-Tokens", "30000", "X-Ratelimit-Remaining-Tokens", "29000", "X-Ratelimit-Reset-Tokens", "6m0s"),
+			transport.Window{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond},
+			transport.Window{Limit: 30000, Remaining: 29000, Reset: 6 * time.Minute},
+		},
+		{
+			"Anthropic",
+			header("Anthropic-Ratelimit-Requests-Limit", "50", "Anthropic-Ratelimit-Requests-Remaining", "0",
+				"Anthropic-Ratelimit-Requests-Reset", "2026-11-27T12:00:02Z",
+				"Anthropic-Ratelimit-Input-Tokens-Limit", "40000", "Anthropic-Ratelimit-Input-Tokens-Remaining", "100",
+				"Anthropic-Ratelimit-Output-Tokens-Limit", "8000", "Anthropic-Ratelimit-Output-Tokens-Remaining", "7000",
+				"Anthropic-Ratelimit-Tokens-Reset", "2026-11-27T12:00:30Z"),
+			transport.Window{Limit: 50, Remaining: 0, Reset: 2 * time.Second},
+			transport.Window{Limit: 8000, Remaining: 100, Reset: 30 * time.Second},
+		},
+		{
+			"malformed values ignored",
+			header("X-Ratelimit-Limit", "ten", "X-Ratelimit-Remaining", "-3", "X-Ratelimit-Reset", "tomorrow",
+				"X-Ratelimit-Reset-Tokens", "-5s", "Anthropic-Ratelimit-Requests-Reset", "2026-13-45T99:00:00Z"),
+			unknown, unknown,
+		},
+		{
+			"Unix time reset",
+			header("X-Ratelimit-Reset", "1795780804"), // 2026-11-27T12:00:04Z
+			transport.Window{Limit: -1, Remaining: -1, Reset: 4 * time.Second}, unknown,
+		},
+		{
+			"huge reset capped",
+			header("X-Ratelimit-Reset", "99999999999999"),
+			transport.Window{Limit: -1, Remaining: -1, Reset: transport.MaxSignalDelay}, unknown,
+		},
+		{
+			"reset in the past is 0",
+			header("Anthropic-Ratelimit-Requests-Reset", "2026-11-27T11:00:00Z"),
+			transport.Window{Limit: -1, Remaining: -1, Reset: 0}, unknown,
+		},
+		{
+			"unrelated headers",
+			header("X-Ratelimit-Foo", "1", "X-Tokenlimit-Bar-Requests", "5", "Anthropic-Ratelimit-Other-Limit", "3", "Content-Type", "x"),
+			unknown, unknown,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := transport.ParseSignals(tc.h, now)
+			assert.Equal(t, tc.requests, s.Requests, "requests")
+			assert.Equal(t, tc.tokens, s.Tokens, "tokens")
+		})
+	}
+}
+
+func TestServerWait(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		h      http.Header
+		want   time.Duration
+	}{
+		{"nothing", 429, header(), -1},
+		{"Retry-After on 503", 503, header("Retry-After", "2"), 2 * time.Second},
+		{"reset on 429", 429, header("X-Ratelimit-Reset", "0.25"), 250 * time.Millisecond},
+		{"reset ignored on 503", 503, header("X-Ratelimit-Reset", "0.25"), -1},
+		{"reset of a window with room ignored", 429, header("X-Ratelimit-Remaining", "5", "X-Ratelimit-Reset", "3"), -1},
+		{"exhausted token window", 429, header("X-Ratelimit-Remaining-Requests", "5", "X-Ratelimit-Reset-Requests", "1s",
+			"X-Ratelimit-Remaining-Tokens", "0", "X-Ratelimit-Reset-Tokens", "7s"), 7 * time.Second},
+		{"later of two", 429, header("X-Ratelimit-Reset-Requests", "1s", "X-Ratelimit-Reset-Tokens", "2s"), 2 * time.Second},
+		{"Retry-After beats reset", 429, header("Retry-After", "1", "X-Ratelimit-Reset", "9"), time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := transport.ParseSignals(tc.h, now)
+			assert.Equal(t, tc.want, s.ServerWait(tc.status))
+		})
+	}
+}
+
+func TestParseReset(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"":                              -1,
+		"1":                             time.Second,
+		"0.001":                         time.Millisecond,
+		"12ms":                          12 * time.Millisecond,
+		"6m0s":                          6 * time.Minute,
+		"1h":                            time.Hour,
+		"2026-11-27T12:00:01Z":          time.Second,
+		"2026-11-27T12:00:01.5+00:00":   1500 * time.Millisecond,
+		"Fri, 27 Nov 2026 12:00:03 GMT": 3 * time.Second,
+		"-1":                            -1,
+		"-2s":                           -1,
+		"1e400":                         -1,
+		"ms":                            -1,
+		"1.2.3":                         -1,
+	} {
+		assert.Equal(t, want, transport.ParseReset(in, now), "ParseReset(%q)", in)
+	}
+}
+
+func TestWindowKnown(t *testing.T) {
+	assert.False(t, unknown.Known())
+	assert.True(t, transport.Window{Limit: -1, Remaining: 0, Reset: -1}.Known())
+}
+
+func BenchmarkParseSignals(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		h    http.Header
+	}{
+		{"plain", header("Content-Type", "application/json", "Date", "Fri, 27 Nov 2026 12:00:00 GMT", "Content-Length", "120")},
+		{"together-429", header("Content-Type", "application/json", "X-Ratelimit-Reset", "0.25", "Date", "x")},
+		{"openai", header("X-Ratelimit-Limit-Requests", "500", "X-Ratelimit-Remaining-Requests", "499", "X-Ratelimit-Reset-Requests", "120ms",
+			"X-Ratelimit-Limit-Tokens", "30000", "X-Ratelimit-Remaining-Tokens", "29000", "X-Ratelimit-Reset-Tokens", "6m0s")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = transport.ParseSignals(bc.h, now)
+			}
+		})
+	}
+}

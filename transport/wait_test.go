@@ -1,0 +1,63 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+func TestSleepWaitsExactly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		assert.NoError(t, transport.Sleep(context.Background(), 1500*time.Millisecond))
+		assert.Equal(t, 1500*time.Millisecond, time.Since(start))
+	})
+}
+
+func TestSleepRefusesAWaitPastTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		err := transport.Sleep(ctx, 2*time.Second)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, err, transport.ErrDeadline)
+		assert.Zero(t, time.Since(start), "refused at once, not after waiting")
+		// A wait that ends exactly at the deadline fits.
+		assert.True(t, transport.Fits(ctx, time.Second))
+		assert.False(t, transport.Fits(ctx, time.Second+1))
+	})
+}
+
+func TestSleepCancelledMidWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+		}()
+		start := time.Now()
+		err := transport.Sleep(ctx, time.Minute)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+	})
+}
+
+func TestSleepReturnsCause(t *testing.T) {
+	cause := errors.New("shutting down")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	assert.ErrorIs(t, transport.Sleep(ctx, 0), cause)
+	assert.ErrorIs(t, transport.Sleep(ctx, time.Hour), cause)
+}
+
+func TestSleepZeroAndNegative(t *testing.T) {
+	assert.NoError(t, transport.Sleep(context.Background(), 0))
+	assert.NoError(t, transport.Sleep(context.Background(), -time.Second))
+}
