@@ -1,0 +1,16 @@
+// Package retry is steady's retry decorator: it sends a request again when
+// the provider pushes back (429, 408, 409, 5xx, 529) or the connection fails
+// before a response, waiting as long as the server directs (retry-after-ms,
+// Retry-After, x-ratelimit-reset) or, when it directs nothing, an
+// exponential backoff with full jitter. Every wait respects the caller's
+// deadline, retries are bounded by a retry budget shared by all requests
+// through one decorator, and when it gives up the caller gets the server's
+// last response unchanged, status and body, not an error.
+//
+//	client := &http.Client{Transport: transport.Chain(http.DefaultTransport,
+//		retry.New(retry.Policy{}), // 4 retries, 500 ms–8 s backoff, 20% budget
+//	)}
+//
+// [New] takes a [Policy] whose zero value is the documented default; see
+// each field for what it means and how to change it.
+package retry

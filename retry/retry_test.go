@@ -1,0 +1,694 @@
+package retry_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/transport"
+)
+
+const chatURL = "https://api.example.com/v1/chat/completions"
+
+func newRequest(t *testing.T, ctx context.Context) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, chatURL, strings.NewReader(`{"model":"m"}`))
+	require.NoError(t, err)
+	return req
+}
+
+func wrap(p retry.Policy, inner http.RoundTripper) http.RoundTripper {
+	return transport.Chain(inner, retry.New(p))
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return string(b)
+}
+
+func TestRetriedStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		status  int
+		retried bool
+	}{
+		{429, true}, {408, true}, {409, true}, {500, true}, {502, true},
+		{503, true}, {504, true}, {529, true},
+		{400, false}, {401, false}, {402, false}, {403, false}, {404, false},
+		{422, false}, {501, false}, {200, false}, {201, false},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				inner := play(step{status: tc.status, body: "first"}, ok())
+				resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+				require.NoError(t, err)
+				if tc.retried {
+					assert.Equal(t, 2, inner.attempts())
+					assert.Equal(t, 200, resp.StatusCode)
+					assert.Equal(t, "ok", readAll(t, resp))
+				} else {
+					assert.Equal(t, 1, inner.attempts())
+					assert.Equal(t, tc.status, resp.StatusCode)
+					assert.Equal(t, "first", readAll(t, resp))
+				}
+			})
+		})
+	}
+}
+
+func TestShouldRetryHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  int
+		value   string
+		retried bool
+	}{
+		{"false vetoes a 503", 503, "false", false},
+		{"false vetoes a 429", 429, "False", false},
+		{"true forces a 400", 400, "true", true},
+		{"true forces a 404", 404, " TRUE ", true},
+		{"true forces a 200", 200, "true", true},
+		{"junk is ignored on a 503", 503, "maybe", true},
+		{"junk is ignored on a 400", 400, "maybe", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				inner := play(step{status: tc.status, header: map[string]string{"X-Should-Retry": tc.value}}, ok())
+				resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				if tc.retried {
+					assert.Equal(t, 2, inner.attempts())
+					assert.Equal(t, 200, resp.StatusCode)
+				} else {
+					assert.Equal(t, 1, inner.attempts())
+					assert.Equal(t, tc.status, resp.StatusCode)
+				}
+			})
+		})
+	}
+}
+
+// tlsTimeout mimics net/http's unexported TLS handshake timeout error.
+type tlsTimeout struct{}
+
+func (tlsTimeout) Error() string   { return "net/http: TLS handshake timeout" }
+func (tlsTimeout) Timeout() bool   { return true }
+func (tlsTimeout) Temporary() bool { return true }
+
+func TestRetriedTransportErrors(t *testing.T) {
+	dial := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		retried bool
+	}{
+		{"connection refused", dial(os.NewSyscallError("connect", syscall.ECONNREFUSED)), true},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{"broken pipe", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, true},
+		{"EOF", io.EOF, true},
+		{"wrapped EOF", fmt.Errorf("reading response: %w", io.EOF), true},
+		{"unexpected EOF", io.ErrUnexpectedEOF, true},
+		{"TLS handshake timeout", tlsTimeout{}, true},
+		{"dial: no such host", dial(&net.DNSError{Err: "no such host", Name: "api.example.com", IsNotFound: true}), true},
+		{"dial timeout", dial(errors.New("i/o timeout")), true},
+		{"read timeout after sending", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("i/o timeout")}, false},
+		{"unknown error", errors.New("boom"), false},
+		{"certificate", x509.UnknownAuthorityError{}, false},
+		{"context canceled", context.Canceled, false},
+		{"deadline exceeded", fmt.Errorf("dial: %w", context.DeadlineExceeded), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.retried, retry.ShouldRetry(nil, tc.err), "ShouldRetry")
+			synctest.Test(t, func(t *testing.T) {
+				inner := play(step{err: tc.err}, ok())
+				resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+				if tc.retried {
+					require.NoError(t, err)
+					assert.Equal(t, 200, resp.StatusCode)
+					assert.Equal(t, 2, inner.attempts())
+					resp.Body.Close()
+				} else {
+					assert.Nil(t, resp)
+					assert.ErrorIs(t, err, tc.err)
+					assert.Equal(t, 1, inner.attempts())
+				}
+			})
+		})
+	}
+}
+
+func TestShouldRetryOverride(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// An override that also retries 404s (a model still being loaded, say).
+		p := retry.Policy{Rand: zeroRand, ShouldRetry: func(resp *http.Response, err error) bool {
+			return retry.ShouldRetry(resp, err) || (resp != nil && resp.StatusCode == 404)
+		}}
+		inner := play(step{status: 404}, step{status: 503}, ok())
+		resp, err := wrap(p, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, 3, inner.attempts())
+	})
+}
+
+func TestNeverRetriesACancelledContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			cancel() // the caller gives up while the attempt is in flight
+			_ = req.Body.Close()
+			return nil, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+		})
+		calls := 0
+		counted := transport.Func(func(req *http.Request) (*http.Response, error) { calls++; return inner(req) })
+		resp, err := wrap(retry.Policy{Rand: zeroRand}, counted).RoundTrip(newRequest(t, ctx))
+		assert.Nil(t, resp)
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
+		assert.Equal(t, 1, calls)
+	})
+}
+
+func TestNeverRetriesABodyThatCannotBeReplayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503, body: "busy"}, ok())
+		body := &closeBody{Reader: strings.NewReader("a body larger than the limit")}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, chatURL, body)
+		require.NoError(t, err)
+		require.Nil(t, req.GetBody)
+		resp, err := wrap(retry.Policy{Rand: zeroRand, ReplayLimit: 8}, inner).RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, "busy", readAll(t, resp))
+		assert.Equal(t, 1, inner.attempts())
+		assert.Equal(t, "a body larger than the limit", string(inner.bodies[0]), "sent once, whole")
+		assert.True(t, body.isClosed())
+	})
+}
+
+func TestServerDirectedWaits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header map[string]string
+		asked  time.Duration
+		jitter time.Duration // the most jitter allowed: 10%, within [50ms, 1s]
+	}{
+		{"retry-after-ms", 429, map[string]string{"Retry-After-Ms": "1500"}, 1500 * time.Millisecond, 150 * time.Millisecond},
+		{"retry-after-ms wins over Retry-After", 503, map[string]string{"Retry-After-Ms": "200", "Retry-After": "30"}, 200 * time.Millisecond, 50 * time.Millisecond},
+		{"Retry-After seconds", 503, map[string]string{"Retry-After": "2"}, 2 * time.Second, 200 * time.Millisecond},
+		{"Retry-After fraction", 429, map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond, 50 * time.Millisecond},
+		{"Retry-After date", 429, map[string]string{"Retry-After": "Sat, 01 Jan 2000 00:00:20 GMT"}, 20 * time.Second, time.Second},
+		{"Retry-After zero", 429, map[string]string{"Retry-After": "0"}, 0, 50 * time.Millisecond},
+		{"x-ratelimit-reset on 429", 429, map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "3"}, 3 * time.Second, 300 * time.Millisecond},
+		{"OpenAI reset on 429", 429, map[string]string{"X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "6m0s"}, 6 * time.Minute, time.Second},
+		{"at the cap", 503, map[string]string{"Retry-After": "60"}, time.Minute, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []struct {
+				name  string
+				rand  func(int64) int64
+				extra time.Duration
+			}{{"least jitter", zeroRand, 0}, {"most jitter", maxRand, tc.jitter - 1}} {
+				t.Run(r.name, func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						// synctest's clock starts at 2000-01-01 00:00:00 UTC.
+						require.Equal(t, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Now().UTC())
+						var events []retry.RetryEvent
+						p := retry.Policy{MaxServerWait: 6 * time.Minute, Rand: r.rand,
+							OnRetry: func(e retry.RetryEvent) { events = append(events, e) }}
+						inner := play(step{status: tc.status, header: tc.header}, ok())
+						resp, err := wrap(p, inner).RoundTrip(newRequest(t, t.Context()))
+						require.NoError(t, err)
+						resp.Body.Close()
+						assert.Equal(t, 200, resp.StatusCode)
+						assert.Equal(t, []time.Duration{tc.asked + r.extra}, inner.gaps())
+						require.Len(t, events, 1)
+						assert.True(t, events[0].ServerDirected)
+						assert.Equal(t, tc.asked+r.extra, events[0].Wait)
+					})
+				})
+			}
+		})
+	}
+}
+
+func TestServerWaitOverTheCapReturnsTheResponseAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy retry.Policy
+		header map[string]string
+	}{
+		{"default cap 60s", retry.Policy{}, map[string]string{"Retry-After": "61"}},
+		{"an hour", retry.Policy{}, map[string]string{"Retry-After": "3600"}},
+		{"reset over the cap", retry.Policy{}, map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "90"}},
+		{"custom cap", retry.Policy{MaxServerWait: time.Second}, map[string]string{"Retry-After-Ms": "1001"}},
+		{"negative cap refuses any wait", retry.Policy{MaxServerWait: -1}, map[string]string{"Retry-After": "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				inner := play(step{status: 429, header: tc.header, body: "slow down"}, ok())
+				start := time.Now()
+				resp, err := wrap(tc.policy, inner).RoundTrip(newRequest(t, t.Context()))
+				require.NoError(t, err)
+				assert.Zero(t, time.Since(start), "no sleep")
+				assert.Equal(t, 429, resp.StatusCode)
+				assert.Equal(t, "slow down", readAll(t, resp), "body intact")
+				assert.Equal(t, 1, inner.attempts())
+			})
+		})
+	}
+}
+
+func TestBackoffIsExponentialWithFullJitter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503})
+		p := retry.Policy{MaxRetries: 7, Rand: maxRand, Budget: -1}
+		resp, err := wrap(p, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		resp.Body.Close()
+		ms := time.Millisecond
+		assert.Equal(t, []time.Duration{500*ms - 1, 1000*ms - 1, 2000*ms - 1, 4000*ms - 1, 8000*ms - 1, 8000*ms - 1, 8000*ms - 1},
+			inner.gaps(), "at the top of the jitter: base·2^n, capped at 8s")
+	})
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503})
+		resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, []time.Duration{0, 0, 0, 0}, inner.gaps(), "full jitter reaches down to zero")
+	})
+	synctest.Test(t, func(t *testing.T) {
+		// The jitter spans the whole range: what Rand is asked for is the cap.
+		var asked []int64
+		p := retry.Policy{BaseDelay: 100 * time.Millisecond, MaxDelay: 300 * time.Millisecond,
+			Rand: func(n int64) int64 { asked = append(asked, n); return n / 2 }}
+		inner := play(step{status: 500})
+		resp, err := wrap(p, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, []int64{100e6, 200e6, 300e6, 300e6}, asked)
+		assert.Equal(t, []time.Duration{50e6, 100e6, 150e6, 150e6}, inner.gaps())
+	})
+}
+
+func TestDefaultPolicyMakesFiveAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503})
+		start := time.Now()
+		resp, err := wrap(retry.Policy{}, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 5, inner.attempts())
+		assert.Less(t, time.Since(start), (500+1000+2000+4000)*time.Millisecond, "backoff of 500 ms doubling, jittered below")
+	})
+}
+
+func TestNegativeMaxRetriesMeansNoRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503, body: "busy"}, ok())
+		resp, err := wrap(retry.Policy{MaxRetries: -1}, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, "busy", readAll(t, resp))
+		assert.Equal(t, 1, inner.attempts())
+	})
+}
+
+func TestAWaitPastTheDeadlineIsNotStarted(t *testing.T) {
+	t.Run("the last response is returned, body intact", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			inner := play(step{status: 429, header: map[string]string{"Retry-After": "2"}, body: "slow down"}, ok())
+			start := time.Now()
+			resp, err := wrap(retry.Policy{}, inner).RoundTrip(newRequest(t, ctx))
+			require.NoError(t, err)
+			assert.Zero(t, time.Since(start))
+			assert.Equal(t, 429, resp.StatusCode)
+			reads, _, closed := inner.body(0).state()
+			assert.Zero(t, reads, "not drained")
+			assert.False(t, closed)
+			assert.Equal(t, "slow down", readAll(t, resp))
+			assert.Equal(t, 1, inner.attempts())
+		})
+	})
+	t.Run("a backoff past the deadline", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			inner := play(step{status: 503, body: "busy"})
+			start := time.Now()
+			// Waits of 500ms and 1s fit (1.5 s), the third (2 s) does not.
+			resp, err := wrap(retry.Policy{Rand: maxRand}, inner).RoundTrip(newRequest(t, ctx))
+			require.NoError(t, err)
+			assert.Equal(t, 1500*time.Millisecond-2, time.Since(start))
+			assert.Equal(t, 3, inner.attempts())
+			assert.Equal(t, "busy", readAll(t, resp))
+		})
+	})
+	t.Run("no response: an error that is DeadlineExceeded", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+			inner := play(step{err: refused})
+			start := time.Now()
+			resp, err := wrap(retry.Policy{Rand: maxRand}, inner).RoundTrip(newRequest(t, ctx))
+			assert.Nil(t, resp)
+			assert.Zero(t, time.Since(start))
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.ErrorIs(t, err, transport.ErrDeadline)
+			assert.ErrorIs(t, err, syscall.ECONNREFUSED, "the cause is kept")
+			assert.Equal(t, 1, inner.attempts())
+		})
+	})
+	t.Run("jitter is trimmed, the server's wait kept", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 1050*time.Millisecond)
+			defer cancel()
+			inner := play(step{status: 429, header: map[string]string{"Retry-After": "1"}}, ok())
+			resp, err := wrap(retry.Policy{Rand: maxRand}, inner).RoundTrip(newRequest(t, ctx))
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, 200, resp.StatusCode)
+			assert.Equal(t, []time.Duration{1050 * time.Millisecond}, inner.gaps(), "1 s asked, 50 ms of the 100 ms jitter fit")
+		})
+	})
+}
+
+func TestCancellationDuringAWaitReturnsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		inner := play(step{status: 503, header: map[string]string{"Retry-After": "30"}})
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+		}()
+		start := time.Now()
+		resp, err := wrap(retry.Policy{}, inner).RoundTrip(newRequest(t, ctx))
+		assert.Nil(t, resp)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 300*time.Millisecond, time.Since(start), "returned at the instant of cancellation")
+		var re *retry.Error
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 1, re.Attempts)
+		assert.Equal(t, 503, re.Status)
+		assert.Equal(t, "steady/retry: 1 attempt (last status 503): context canceled", err.Error())
+		_, _, closed := inner.body(0).state()
+		assert.True(t, closed, "the discarded response was closed")
+	})
+}
+
+func TestGivingUpReturnsTheLastResponseUnchanged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var steps []step
+		for i := 1; i <= 5; i++ {
+			steps = append(steps, step{status: 503, body: fmt.Sprintf("overloaded #%d", i),
+				header: map[string]string{"X-Request-Id": fmt.Sprint(i)}})
+		}
+		inner := play(steps...)
+		resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		assert.Equal(t, 5, inner.attempts())
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, "5", resp.Header.Get("X-Request-Id"))
+		assert.Same(t, inner.body(4), resp.Body, "the very body the server sent")
+		reads, _, closed := inner.body(4).state()
+		assert.Zero(t, reads)
+		assert.False(t, closed)
+		assert.Equal(t, "overloaded #5", readAll(t, resp))
+	})
+}
+
+func TestGivingUpWrapsTransportErrorsWithTheAttemptCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+		inner := play(step{err: reset})
+		resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+		assert.Nil(t, resp)
+		require.Error(t, err)
+		assert.Equal(t, "steady/retry: 5 attempts: read tcp: read: connection reset by peer", err.Error())
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
+		var op *net.OpError
+		assert.ErrorAs(t, err, &op)
+		var re *retry.Error
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 5, re.Attempts)
+		assert.Equal(t, 5, inner.attempts())
+	})
+}
+
+func TestDiscardedResponsesAreDrainedAndClosedBeforeTheWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		big := strings.Repeat("x", 100<<10) // more than transport.DrainLimit
+		inner := play(step{status: 503, body: "small"}, step{status: 429, body: big}, ok())
+		rt := wrap(retry.Policy{Rand: maxRand}, inner)
+		done := make(chan *http.Response)
+		go func() {
+			resp, err := rt.RoundTrip(newRequest(t, t.Context()))
+			assert.NoError(t, err)
+			done <- resp
+		}()
+		synctest.Wait() // blocked in the first wait
+		require.Equal(t, 1, inner.attempts())
+		_, read, closed := inner.body(0).state()
+		assert.True(t, closed, "closed before the wait")
+		assert.Equal(t, len("small"), read, "drained before the wait")
+
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait() // in the second wait
+		require.Equal(t, 2, inner.attempts())
+		_, read, closed = inner.body(1).state()
+		assert.True(t, closed)
+		assert.Equal(t, transport.DrainLimit, read, "drained up to the limit only")
+
+		resp := <-done
+		assert.Equal(t, 200, resp.StatusCode)
+		resp.Body.Close()
+	})
+}
+
+func TestBodiesAreReplayedByteIdentical(t *testing.T) {
+	payload := `{"model":"m","messages":[{"role":"user","content":"héllo"}]}`
+	for _, tc := range []struct {
+		name string
+		req  func(ctx context.Context) *http.Request
+		want string
+	}{
+		{"with GetBody", func(ctx context.Context) *http.Request {
+			r, _ := http.NewRequestWithContext(ctx, http.MethodPost, chatURL, bytes.NewReader([]byte(payload)))
+			return r
+		}, payload},
+		{"plain reader without GetBody", func(ctx context.Context) *http.Request {
+			r, _ := http.NewRequestWithContext(ctx, http.MethodPost, chatURL, io.MultiReader(strings.NewReader(payload[:10]), strings.NewReader(payload[10:])))
+			return r
+		}, payload},
+		{"no body", func(ctx context.Context) *http.Request {
+			r, _ := http.NewRequestWithContext(ctx, http.MethodGet, chatURL, nil)
+			return r
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				req := tc.req(t.Context())
+				if tc.name == "plain reader without GetBody" {
+					require.Nil(t, req.GetBody)
+				}
+				before := *req
+				inner := play(step{status: 503}, step{err: io.ErrUnexpectedEOF}, step{status: 429}, ok())
+				resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Equal(t, 4, inner.attempts())
+				for i, b := range inner.bodies {
+					assert.Equal(t, tc.want, string(b), "attempt %d", i+1)
+				}
+				assert.Equal(t, before.Body, req.Body, "the caller's request is not modified")
+				assert.Equal(t, before.ContentLength, req.ContentLength)
+				assert.Equal(t, before.Header, req.Header)
+			})
+		})
+	}
+}
+
+// streamBody stands for a server-sent events stream: it records every read.
+type streamBody struct {
+	mu    sync.Mutex
+	reads int
+}
+
+func (s *streamBody) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	return copy(p, "data: {}\n\n"), nil
+}
+func (s *streamBody) Close() error { return nil }
+
+func TestReturnedStreamingBodiesAreNotRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stream := &streamBody{}
+		n := 0
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			n++
+			if n == 1 {
+				return &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody}, nil
+			}
+			return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: stream}, nil
+		})
+		resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		assert.Same(t, stream, resp.Body)
+		stream.mu.Lock()
+		assert.Zero(t, stream.reads)
+		stream.mu.Unlock()
+		resp.Body.Close()
+	})
+}
+
+func TestOnRetryNeverSeesTheAuthorizationHeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var events []retry.RetryEvent
+		p := retry.Policy{Rand: maxRand, OnRetry: func(e retry.RetryEvent) { events = append(events, e) }}
+		refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+		inner := play(step{status: 429, header: map[string]string{"Retry-After": "1"}}, step{err: refused}, ok())
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
+			"https://user:pw-secret@api.example.com/v1/embeddings?key=query-secret", strings.NewReader("{}"))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer sk-secret")
+		resp, err := wrap(p, inner).RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, []string{"Bearer sk-secret", "Bearer sk-secret", "Bearer sk-secret"}, inner.auth, "the header is still sent")
+
+		require.Len(t, events, 2)
+		assert.Equal(t, retry.RetryEvent{Method: "POST", URL: "https://api.example.com/v1/embeddings",
+			Attempt: 1, Wait: 1100*time.Millisecond - 1, ServerDirected: true, Status: 429}, events[0])
+		assert.Equal(t, 2, events[1].Attempt)
+		assert.Equal(t, time.Second-1, events[1].Wait)
+		assert.Zero(t, events[1].Status)
+		assert.ErrorIs(t, events[1].Err, syscall.ECONNREFUSED)
+		for _, e := range events {
+			assert.NotContains(t, fmt.Sprintf("%+v %#v", e, e), "secret")
+		}
+	})
+}
+
+func TestRequestBodyIsClosedOnEveryPath(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		name      string
+		cancelled bool
+		steps     []step
+		limit     int64
+		attempts  int
+	}{
+		{"context already cancelled: nothing sent", true, []step{ok()}, 0, 0},
+		{"success", false, []step{ok()}, 0, 1},
+		{"retried then success", false, []step{{status: 503}, ok()}, 0, 2},
+		{"gave up on a response", false, []step{{status: 503}}, 0, 5},
+		{"gave up on an error", false, []step{{err: refused}}, 0, 5},
+		{"not replayable", false, []step{{status: 503}}, 2, 1},
+		{"not retryable", false, []step{{status: 400}}, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				if tc.cancelled {
+					cancel()
+				}
+				body := &closeBody{Reader: strings.NewReader("payload")}
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, chatURL, body)
+				require.NoError(t, err)
+				inner := play(tc.steps...)
+				resp, err := wrap(retry.Policy{Rand: zeroRand, ReplayLimit: tc.limit}, inner).RoundTrip(req)
+				if resp != nil {
+					resp.Body.Close()
+				}
+				if tc.cancelled {
+					assert.ErrorIs(t, err, context.Canceled)
+					var re *retry.Error
+					require.ErrorAs(t, err, &re)
+					assert.Zero(t, re.Attempts)
+				}
+				assert.True(t, body.isClosed())
+				assert.Equal(t, tc.attempts, inner.attempts())
+			})
+		})
+	}
+	t.Run("body read fails", func(t *testing.T) {
+		body := &closeBody{Reader: io.MultiReader(strings.NewReader("part"), iotestErrReader{})}
+		req, err := http.NewRequest(http.MethodPost, chatURL, body)
+		require.NoError(t, err)
+		inner := play(ok())
+		resp, err := wrap(retry.Policy{}, inner).RoundTrip(req)
+		assert.Nil(t, resp)
+		assert.ErrorContains(t, err, "disk on fire")
+		assert.True(t, body.isClosed())
+		assert.Zero(t, inner.attempts())
+	})
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
+
+func TestConcurrentUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			b, _ := io.ReadAll(req.Body)
+			req.Body.Close()
+			mu.Lock()
+			seen[string(b)]++
+			n := seen[string(b)]
+			mu.Unlock()
+			if n < 3 {
+				return &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody}, nil
+			}
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(string(b)))}, nil
+		})
+		rt := wrap(retry.Policy{Budget: -1}, inner)
+		var wg sync.WaitGroup
+		for i := range 50 {
+			wg.Go(func() {
+				body := fmt.Sprintf("request %d", i)
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, chatURL, strings.NewReader(body))
+				resp, err := rt.RoundTrip(req)
+				if assert.NoError(t, err) {
+					assert.Equal(t, 200, resp.StatusCode)
+					assert.Equal(t, body, readAll(t, resp))
+				}
+			})
+		}
+		wg.Wait()
+		assert.Len(t, seen, 50)
+		for k, n := range seen {
+			assert.Equal(t, 3, n, k)
+		}
+	})
+}
