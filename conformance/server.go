@@ -1,0 +1,585 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Endpoint names: the keys of [Config.Limits], and [Arrival.Endpoint].
+const (
+	Chat        = "chat"        // POST /v1/chat/completions
+	Completions = "completions" // POST /v1/completions
+	Embeddings  = "embeddings"  // POST /v1/embeddings
+	Images      = "images"      // POST /v1/images/generations
+	FineTunes   = "fine-tunes"  // POST /v1/fine-tunes; GET /v1/fine-tunes[/{id}]
+	Batches     = "batches"     // POST /v1/batches; GET /v1/batches[/{id}]
+	Models      = "models"      // GET /v1/models
+)
+
+// Limits of Together's fine-tunes and batches, as its docs state them.
+const (
+	MaxRunningFineTunes = 3   // running fine-tune jobs per key; a 4th is refused with 409
+	MaxBatchRequests    = 100 // requests in one batch; more is refused with 400
+	MaxBatchesInFlight  = 10  // unfinished batches per key; more is refused with 429
+)
+
+// Config is the behaviour of a [Server]. The zero Config is a provider
+// without limits, faults or latency that knows [DefaultModels].
+type Config struct {
+	// Seed seeds every random choice (latency jitter, fault shares): two
+	// servers with the same Config answer the same sequence of requests
+	// the same way.
+	Seed int64
+	// Limits holds the limit of each endpoint by name ([Chat],
+	// [Embeddings], ...), applied to each API key separately. An endpoint
+	// without an entry is unlimited.
+	Limits map[string]Limit
+	// Headers selects the rate headers to send; zero is Together's
+	// documented form: x-ratelimit-reset on 429s only.
+	Headers Headers
+	// Models are the known models; nil means [DefaultModels]. A name that
+	// contains "bge", "bert", "embed", "e5-" or "gte" is an embedding model,
+	// "FLUX" or "stable-diffusion" an image model, anything else a chat
+	// model (as GET /v1/models reports them).
+	Models []string
+	// Latency is the service time of each answer that passes the rate
+	// limits, plus a jitter drawn uniformly from [0, LatencyJitter). A 429
+	// and an unroutable request are answered at once, as a gateway does.
+	Latency, LatencyJitter time.Duration
+	// StreamInterval is the pause before each streamed chunk after the
+	// first: the pace of generated tokens. 0 sends them back to back.
+	StreamInterval time.Duration
+	// Faults are the scripted faults, tried in order.
+	Faults []Fault
+	// FineTuneDuration is how long a fine-tune job runs; 0 means 10
+	// minutes.
+	FineTuneDuration time.Duration
+	// BatchDuration is how long a batch takes to complete; 0 means 5
+	// minutes.
+	BatchDuration time.Duration
+}
+
+// DefaultModels returns the models a server knows when [Config.Models] is
+// nil: a few of Together's chat, embedding and image models.
+func DefaultModels() []string {
+	return []string{
+		"meta-llama/Llama-3.3-70B-Instruct-Turbo",
+		"meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
+		"mistralai/Mixtral-8x7B-Instruct-v0.1",
+		"Qwen/Qwen2.5-72B-Instruct-Turbo",
+		"BAAI/bge-large-en-v1.5",
+		"togethercomputer/m2-bert-80M-8k-retrieval",
+		"black-forest-labs/FLUX.1-schnell",
+	}
+}
+
+// Arrival is one request as the server saw it.
+type Arrival struct {
+	At       time.Duration // since NewServer
+	Endpoint string        // the endpoint name; "" for a path the server does not serve
+	Model    string        // the request's model, "" when it names none
+	Key      string        // the API key of "Authorization: Bearer <key>"; "" when none
+	Status   int           // the status answered; 0 for a reset or a hang
+	BodyHash uint64        // FNV-1a of the request body
+	Attempt  int           // 1 for the first arrival of this body hash, 2 for the second, ...
+}
+
+// Stats counts the server's answers.
+type Stats struct {
+	Arrivals     int // requests received
+	OK           int // 2xx answers
+	TooMany      int // 429 answers
+	ServerErrors int // 5xx answers
+	Other        int // everything else: other 4xx, resets, hangs
+}
+
+// Server is a simulated OpenAI-compatible provider that behaves as Together
+// documents: per-key rate limits enforced per second or per minute, dynamic
+// limits, token limits, 429s that say when to come back, and scripted
+// faults. It is an [http.RoundTripper] for tests in memory and an
+// [http.Handler] for tests over a real connection; both decide every answer
+// the same way. It starts no goroutine and reads the clock only through
+// time.Now and timers, so inside a testing/synctest bubble it runs in
+// virtual time: create it inside the bubble. It is safe for concurrent use.
+type Server struct {
+	cfg        Config
+	start      time.Time
+	modelTypes map[string]string
+	modelsBody []byte
+	fineTune   time.Duration
+	batch      time.Duration
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	seq       uint64
+	arrivals  []Arrival
+	attempts  map[uint64]int
+	stats     Stats
+	limiters  map[limiterKey]*limiter
+	fineTunes map[string][]job // by key
+	batches   map[string][]job // by key
+}
+
+type limiterKey struct{ key, endpoint string }
+
+// NewServer returns a server that behaves as cfg says. Time in its faults
+// and arrivals is measured from this call.
+func NewServer(cfg Config) *Server {
+	cfg.Limits = copyMap(cfg.Limits)
+	cfg.Faults = append([]Fault(nil), cfg.Faults...)
+	models := cfg.Models
+	if models == nil {
+		models = DefaultModels()
+	}
+	s := &Server{
+		cfg:        cfg,
+		start:      time.Now(),
+		modelTypes: make(map[string]string, len(models)),
+		fineTune:   cfg.FineTuneDuration,
+		batch:      cfg.BatchDuration,
+		rng:        rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15)),
+		attempts:   make(map[uint64]int),
+		limiters:   make(map[limiterKey]*limiter),
+		fineTunes:  make(map[string][]job),
+		batches:    make(map[string][]job),
+	}
+	if s.fineTune <= 0 {
+		s.fineTune = 10 * time.Minute
+	}
+	if s.batch <= 0 {
+		s.batch = 5 * time.Minute
+	}
+	for _, m := range models {
+		s.modelTypes[m] = modelType(m)
+	}
+	s.modelsBody = modelsBody(models, s.modelTypes)
+	return s
+}
+
+func copyMap(m map[string]Limit) map[string]Limit {
+	c := make(map[string]Limit, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// Arrivals returns a copy of every arrival so far, in order.
+func (s *Server) Arrivals() []Arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Arrival(nil), s.arrivals...)
+}
+
+// Stats returns the counts of the answers so far.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// maxBody bounds the request bodies the server reads.
+const maxBody = 32 << 20
+
+// readBody reads and closes the request body, as both the RoundTripper and
+// the Handler contracts want.
+func readBody(body io.ReadCloser, size int64) ([]byte, error) {
+	if body == nil || body == http.NoBody {
+		return nil, nil
+	}
+	defer body.Close()
+	if size <= 0 || size > maxBody {
+		size = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	n, err := buf.ReadFrom(io.LimitReader(body, maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > maxBody {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+var errTooLarge = errors.New("conformance: request body over 32 MiB")
+
+// RoundTrip answers req in memory, as the provider would over a network:
+// it reads and closes the request body, waits the configured latency, and
+// returns the answer, or an error for a reset connection and for a context
+// that ends first (the context's error, as the standard transport returns).
+// A streamed answer's body yields one server-sent event per Read.
+func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	body, err := readBody(req.Body, req.ContentLength)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a := s.decide(req.Method, req.URL.Path, req.Header.Get("Authorization"), body)
+	if err := sleep(ctx, a.delay); err != nil {
+		return nil, err
+	}
+	switch a.action {
+	case actReset:
+		return nil, ErrReset
+	case actHang:
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	resp := &http.Response{
+		Status:        strconv.Itoa(a.status) + " " + http.StatusText(a.status),
+		StatusCode:    a.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        a.header,
+		ContentLength: int64(len(a.body)),
+		Request:       req,
+	}
+	switch {
+	case a.chunks != nil:
+		resp.ContentLength = -1
+		resp.Body = newChunkBody(ctx, a.chunks, s.cfg.StreamInterval, a.action == actTruncate)
+	case a.action == actTruncate:
+		resp.Body = newChunkBody(ctx, [][]byte{a.body[:len(a.body)/2]}, 0, true)
+	default:
+		resp.Body = io.NopCloser(bytes.NewReader(a.body))
+	}
+	return resp, nil
+}
+
+// ServeHTTP answers r over HTTP exactly as RoundTrip would in memory. A
+// reset closes the connection without an answer; a streamed answer is
+// flushed one event at a time.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	body, err := readBody(r.Body, r.ContentLength)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, errTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		h := w.Header()
+		h["Content-Type"] = []string{"application/json"}
+		w.WriteHeader(status)
+		_, _ = w.Write(errorBody("invalid_request_error", "invalid_body", "The request body could not be read."))
+		return
+	}
+	a := s.decide(r.Method, r.URL.Path, r.Header.Get("Authorization"), body)
+	if sleep(ctx, a.delay) != nil {
+		return
+	}
+	rc := http.NewResponseController(w)
+	switch a.action {
+	case actReset:
+		conn, _, err := rc.Hijack()
+		if err != nil { // HTTP/2 cannot hand over its connection
+			panic(http.ErrAbortHandler)
+		}
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			_ = tcp.SetLinger(0) // a real reset (RST), not an orderly close
+		}
+		_ = conn.Close()
+		return
+	case actHang:
+		<-ctx.Done()
+		return
+	}
+	h := w.Header()
+	for k, v := range a.header {
+		h[k] = v
+	}
+	if a.chunks == nil {
+		h["Content-Length"] = []string{strconv.Itoa(len(a.body))}
+		w.WriteHeader(a.status)
+		if a.action != actTruncate {
+			_, _ = w.Write(a.body)
+			return
+		}
+		_, _ = w.Write(a.body[:len(a.body)/2])
+		_ = rc.Flush()
+		panic(http.ErrAbortHandler) // closes the connection short of Content-Length
+	}
+	w.WriteHeader(a.status)
+	for i, c := range a.chunks {
+		if i > 0 && sleep(ctx, s.cfg.StreamInterval) != nil {
+			return
+		}
+		if _, err := w.Write(c); err != nil {
+			return
+		}
+		_ = rc.Flush()
+	}
+	if a.action == actTruncate {
+		panic(http.ErrAbortHandler) // no final empty chunk: the client reads an unexpected EOF
+	}
+}
+
+// sleep waits d or until ctx is done, and then returns ctx's error.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// action is what happens to a request beyond its status and body.
+type action uint8
+
+const (
+	actAnswer   action = iota
+	actReset           // reset the connection
+	actHang            // answer nothing until the context is done
+	actTruncate        // cut the body short
+)
+
+// answer is the server's decision on one request, shared by RoundTrip and
+// ServeHTTP, which differ only in how they deliver it.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	chunks [][]byte // the server-sent events of a streamed answer
+	action action
+	delay  time.Duration
+}
+
+// bearer returns the key of an "Authorization: Bearer <key>" header.
+func bearer(auth string) string {
+	if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		return strings.TrimSpace(auth[7:])
+	}
+	return ""
+}
+
+// route names the endpoint of method and path, and the id of a GET of one
+// job. status is 404 or 405 when the server does not serve the request.
+func route(method, path string) (endpoint, id string, status int) {
+	path = strings.TrimSuffix(path, "/")
+	want := http.MethodPost
+	switch path {
+	case "/v1/chat/completions":
+		endpoint = Chat
+	case "/v1/completions":
+		endpoint = Completions
+	case "/v1/embeddings":
+		endpoint = Embeddings
+	case "/v1/images/generations":
+		endpoint = Images
+	case "/v1/models":
+		endpoint, want = Models, http.MethodGet
+	case "/v1/fine-tunes", "/v1/batches":
+		endpoint = path[len("/v1/"):]
+		if method == http.MethodGet {
+			want = method
+		}
+	default:
+		for _, ep := range [...]string{FineTunes, Batches} {
+			if rest, ok := strings.CutPrefix(path, "/v1/"+ep+"/"); ok && rest != "" && !strings.Contains(rest, "/") {
+				endpoint, id, want = ep, rest, http.MethodGet
+			}
+		}
+		if endpoint == "" {
+			return "", "", http.StatusNotFound
+		}
+	}
+	if method != want {
+		return endpoint, id, http.StatusMethodNotAllowed
+	}
+	return endpoint, id, 0
+}
+
+// fnv1a is the 64-bit FNV-1a hash, inline so that hashing every body costs
+// no allocation.
+func fnv1a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// decide makes the answer to one request and records its arrival. Routing
+// and decoding happen before the lock; the limits, faults and jobs, which
+// share state, under it. A request meets, in order: routing (404, 405), its
+// body (400), the rate limits of its key and endpoint (429), its model
+// (404), the scripted faults, and the endpoint itself.
+func (s *Server) decide(method, path, auth string, body []byte) answer {
+	now := time.Now()
+	endpoint, id, status := route(method, path)
+	key := bearer(auth)
+	var p parsed
+	var perr error
+	if status == 0 && method == http.MethodPost {
+		perr = p.parse(endpoint, body)
+	}
+	hash := fnv1a(body)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts[hash]++
+	arr := Arrival{
+		At:       now.Sub(s.start),
+		Endpoint: endpoint,
+		Model:    p.model,
+		Key:      key,
+		BodyHash: hash,
+		Attempt:  s.attempts[hash],
+	}
+	a := s.answer(now, arr.At, method, endpoint, id, status, key, &p, perr)
+	if a.action != actReset && a.action != actHang {
+		arr.Status = a.status
+	}
+	s.arrivals = append(s.arrivals, arr)
+	s.stats.Arrivals++
+	switch st := arr.Status; {
+	case st >= 200 && st < 300:
+		s.stats.OK++
+	case st == http.StatusTooManyRequests:
+		s.stats.TooMany++
+	case st >= 500:
+		s.stats.ServerErrors++
+	default:
+		s.stats.Other++
+	}
+	return a
+}
+
+// answer decides; s.mu is held.
+func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key string, p *parsed, perr error) answer {
+	jsonHeader := func() http.Header { return http.Header{"Content-Type": {"application/json"}} }
+	switch {
+	case status == http.StatusNotFound:
+		return answer{status: status, header: jsonHeader(), body: errorBody("invalid_request_error", "not_found", "Unknown path.")}
+	case status != 0:
+		return answer{status: status, header: jsonHeader(), body: errorBody("invalid_request_error", "method_not_allowed", "Method not allowed.")}
+	case perr != nil:
+		return answer{status: http.StatusBadRequest, header: jsonHeader(), body: errorBody("invalid_request_error", "invalid_json", "The request body is not valid: "+perr.Error())}
+	}
+
+	var (
+		lim     Limit
+		limited bool
+		l       *limiter
+		req     window
+		tok     window
+	)
+	if lim, limited = s.cfg.Limits[endpoint]; limited {
+		lk := limiterKey{key, endpoint}
+		if l = s.limiters[lk]; l == nil {
+			l = new(limiter)
+			s.limiters[lk] = l
+		}
+		refusal, wait, rw, tw := l.admit(&lim, now.UnixNano(), float64(p.tokens))
+		req, tok = rw, tw
+		if refusal != "" {
+			h := jsonHeader()
+			rateHeaders(h, s.cfg.Headers, http.StatusTooManyRequests, wait, req, tok, now)
+			msg := "You have been rate limited: too many requests. Retry after x-ratelimit-reset seconds."
+			if refusal == ErrorTokenLimited {
+				msg = "You have been rate limited: too many tokens. Retry after x-ratelimit-reset seconds."
+			}
+			return answer{status: http.StatusTooManyRequests, header: h, body: errorBody(refusal, "rate_limit_exceeded", msg)}
+		}
+	}
+
+	a := answer{header: jsonHeader()}
+	if s.cfg.Latency > 0 || s.cfg.LatencyJitter > 0 {
+		a.delay = s.cfg.Latency
+		if s.cfg.LatencyJitter > 0 {
+			a.delay += time.Duration(s.rng.Int64N(int64(s.cfg.LatencyJitter)))
+		}
+	}
+	var jobWait time.Duration // a 429 of a batch over the in-flight limit
+	_, known := s.modelTypes[p.model]
+	switch {
+	case !known && servesModels(endpoint):
+		a.status = http.StatusNotFound
+		a.body = errorBody("invalid_request_error", "model_not_found", "Unable to access model "+p.model+". Please visit https://api.together.ai/models to view the list of supported models.")
+	default:
+		f := s.fault(endpoint, p.model, elapsed)
+		if f != nil && f.Kind != FaultTruncate {
+			a.action = f.Kind.action()
+			if f.Kind == FaultStatus {
+				a.status = f.Status
+				if a.status == 0 {
+					a.status = http.StatusServiceUnavailable
+				}
+				typ, code, msg := faultError(a.status)
+				a.body = errorBody(typ, code, msg)
+			}
+			break
+		}
+		if f != nil {
+			a.action = actTruncate
+		}
+		if servesModels(endpoint) {
+			a.status = http.StatusOK
+			a.body, a.chunks = s.generate(endpoint, p, now)
+			if a.chunks != nil {
+				a.header = http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
+			}
+		} else {
+			a.status, a.body, jobWait = s.jobs(endpoint, id, key, method == http.MethodGet, p, now)
+		}
+	}
+	if a.status >= 200 && a.status < 300 && a.action != actTruncate && lim.Dynamic {
+		l.succeeded(now.UnixNano())
+	}
+	if (limited || a.status == http.StatusTooManyRequests) && a.action != actReset && a.action != actHang {
+		rateHeaders(a.header, s.cfg.Headers, a.status, jobWait, req, tok, now)
+	}
+	return a
+}
+
+// action is what a fault of kind k does beyond its status.
+func (k FaultKind) action() action {
+	switch k {
+	case FaultReset:
+		return actReset
+	case FaultHang:
+		return actHang
+	case FaultTruncate:
+		return actTruncate
+	}
+	return actAnswer
+}
+
+// servesModels reports whether endpoint runs a model, and so checks it.
+func servesModels(endpoint string) bool {
+	switch endpoint {
+	case Chat, Completions, Embeddings, Images:
+		return true
+	}
+	return false
+}
+
+// fault returns the first fault that hits a request, or nil.
+func (s *Server) fault(endpoint, model string, elapsed time.Duration) *Fault {
+	for i := range s.cfg.Faults {
+		if f := &s.cfg.Faults[i]; f.hits(endpoint, model, elapsed, s.rng.Float64) {
+			return f
+		}
+	}
+	return nil
+}

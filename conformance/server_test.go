@@ -1,0 +1,229 @@
+package conformance_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/conformance"
+)
+
+func TestServerChat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{})
+		r := srvChat(t, srv, "k")
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+		var c struct {
+			Object  string `json:"object"`
+			Model   string `json:"model"`
+			Choices []struct {
+				Message struct {
+					Role    string `json:"role"`
+					Content string `json:"content"`
+				} `json:"message"`
+				FinishReason string `json:"finish_reason"`
+			} `json:"choices"`
+			Usage struct {
+				PromptTokens int `json:"prompt_tokens"`
+				TotalTokens  int `json:"total_tokens"`
+			} `json:"usage"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.body), &c))
+		assert.Equal(t, "chat.completion", c.Object)
+		assert.Equal(t, chatModel, c.Model, "the model echoes the request's")
+		require.Len(t, c.Choices, 1)
+		assert.Equal(t, "assistant", c.Choices[0].Message.Role)
+		assert.NotEmpty(t, c.Choices[0].Message.Content)
+		assert.Equal(t, "stop", c.Choices[0].FinishReason)
+		assert.Equal(t, 2, c.Usage.PromptTokens, `"hello": 5 characters, 2 tokens`)
+
+		// Completions, and content given as parts.
+		r = srvDo(t, srv, http.MethodPost, "/v1/completions", "k", `{"model":"`+chatModel+`","prompt":"Once upon"}`)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.Contains(t, r.body, `"object":"text_completion"`)
+		r = srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k",
+			`{"model":"`+chatModel+`","messages":[{"role":"user","content":[{"type":"text","text":"hi \"there\"\n"}]}]}`)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.True(t, json.Valid([]byte(r.body)))
+	})
+}
+
+func TestServerEmbeddings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{})
+		type embeddings struct {
+			Object string `json:"object"`
+			Model  string `json:"model"`
+			Data   []struct {
+				Object    string    `json:"object"`
+				Index     int       `json:"index"`
+				Embedding []float64 `json:"embedding"`
+			} `json:"data"`
+		}
+		for _, tt := range []struct {
+			input string
+			n     int
+		}{{`"one"`, 1}, {`["one","two","one"]`, 3}} {
+			r := srvDo(t, srv, http.MethodPost, "/v1/embeddings", "k", `{"model":"`+embedModel+`","input":`+tt.input+`}`)
+			require.Equal(t, http.StatusOK, r.status, r.body)
+			var e embeddings
+			require.NoError(t, json.Unmarshal([]byte(r.body), &e))
+			assert.Equal(t, "list", e.Object)
+			assert.Equal(t, embedModel, e.Model)
+			require.Len(t, e.Data, tt.n)
+			for i, d := range e.Data {
+				assert.Equal(t, i, d.Index)
+				assert.Equal(t, "embedding", d.Object)
+				assert.Len(t, d.Embedding, 8)
+			}
+			if tt.n == 3 {
+				assert.Equal(t, e.Data[0].Embedding, e.Data[2].Embedding, "the same text, the same vector")
+				assert.NotEqual(t, e.Data[0].Embedding, e.Data[1].Embedding)
+			}
+		}
+	})
+}
+
+func TestServerRouting(t *testing.T) {
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"unknown model", http.MethodPost, "/v1/chat/completions", `{"model":"nope/none","messages":[]}`, 404, "model_not_found"},
+		{"no model", http.MethodPost, "/v1/embeddings", `{"input":"x"}`, 404, "model_not_found"},
+		{"unknown path", http.MethodPost, "/v1/nothing", `{}`, 404, "not_found"},
+		{"wrong method", http.MethodGet, "/v1/chat/completions", "", 405, "method_not_allowed"},
+		{"bad json", http.MethodPost, "/v1/chat/completions", `{"model":`, 400, "invalid_json"},
+		{"empty body", http.MethodPost, "/v1/chat/completions", "", 400, "invalid_json"},
+		{"unknown job", http.MethodGet, "/v1/fine-tunes/ft-9", "", 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := conformance.NewServer(conformance.Config{})
+				r := srvDo(t, srv, tt.method, tt.path, "k", tt.body)
+				assert.Equal(t, tt.status, r.status, r.body)
+				assert.Equal(t, "invalid_request_error", srvErrorType(t, r.body))
+				assert.Contains(t, r.body, `"code":"`+tt.code+`"`)
+				assert.Equal(t, conformance.Stats{Arrivals: 1, Other: 1}, srv.Stats())
+			})
+		})
+	}
+}
+
+func TestServerModels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{})
+		r := srvDo(t, srv, http.MethodGet, "/v1/models", "k", "")
+		require.Equal(t, http.StatusOK, r.status)
+		var models []struct{ ID, Object, Type string }
+		require.NoError(t, json.Unmarshal([]byte(r.body), &models))
+		types := map[string]string{}
+		for _, m := range models {
+			assert.Equal(t, "model", m.Object)
+			types[m.ID] = m.Type
+		}
+		assert.Len(t, models, len(conformance.DefaultModels()))
+		assert.Equal(t, "chat", types[chatModel])
+		assert.Equal(t, "chat", types["mistralai/Mixtral-8x7B-Instruct-v0.1"])
+		assert.Equal(t, "embedding", types[embedModel])
+		assert.Equal(t, "embedding", types["togethercomputer/m2-bert-80M-8k-retrieval"])
+
+		// A configured list replaces the default one.
+		srv = conformance.NewServer(conformance.Config{Models: []string{"acme/tiny"}})
+		assert.Equal(t, `[{"id":"acme/tiny","object":"model","created":0,"type":"chat","organization":"acme"}]`,
+			srvDo(t, srv, http.MethodGet, "/v1/models", "", "").body)
+		assert.Equal(t, http.StatusNotFound, srvChat(t, srv, "k").status)
+	})
+}
+
+func TestServerArrivals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: 60}))
+		srvChat(t, srv, "alice")
+		srvChat(t, srv, "alice")
+		time.Sleep(1500 * time.Millisecond)
+		srvChat(t, srv, "alice")
+		srvDo(t, srv, http.MethodPost, "/v1/embeddings", "", `{"model":"`+embedModel+`","input":"x"}`)
+
+		got := srv.Arrivals()
+		require.Len(t, got, 4)
+		hash := got[0].BodyHash
+		assert.NotZero(t, hash)
+		want := []conformance.Arrival{
+			{At: 0, Endpoint: conformance.Chat, Model: chatModel, Key: "alice", Status: 200, BodyHash: hash, Attempt: 1},
+			{At: 0, Endpoint: conformance.Chat, Model: chatModel, Key: "alice", Status: 429, BodyHash: hash, Attempt: 2},
+			{At: 1500 * time.Millisecond, Endpoint: conformance.Chat, Model: chatModel, Key: "alice", Status: 200, BodyHash: hash, Attempt: 3},
+			{At: 1500 * time.Millisecond, Endpoint: conformance.Embeddings, Model: embedModel, Status: 200, BodyHash: got[3].BodyHash, Attempt: 1},
+		}
+		assert.Equal(t, want, got)
+		assert.NotEqual(t, hash, got[3].BodyHash)
+		assert.Equal(t, conformance.Stats{Arrivals: 4, OK: 3, TooMany: 1}, srv.Stats())
+
+		got[0].Key = "changed"
+		assert.Equal(t, "alice", srv.Arrivals()[0].Key, "Arrivals returns a copy")
+	})
+}
+
+// closeCounter is a request body that records whether it was closed.
+type closeCounter struct {
+	io.Reader
+	closed int
+}
+
+func (c *closeCounter) Close() error { c.closed++; return nil }
+
+func TestServerRoundTripContract(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{Latency: time.Second})
+
+		// The body is read and closed, and the request is left as it was.
+		body := &closeCounter{Reader: strings.NewReader(chatBody)}
+		req, err := http.NewRequest(http.MethodPost, "http://provider.test/v1/chat/completions", body)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer k")
+		before := req.Header.Clone()
+		start := time.Now()
+		resp, err := srv.RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, time.Second, time.Since(start), "the latency, in virtual time")
+		assert.Equal(t, 1, body.closed)
+		assert.Equal(t, before, req.Header)
+		assert.Same(t, req, resp.Request)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, resp.ContentLength, int64(len(b)))
+		require.NoError(t, resp.Body.Close())
+
+		// A context cancelled during the latency ends the wait with its error.
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start = time.Now()
+		resp, err = srvSend(ctx, srv, http.MethodPost, "/v1/chat/completions", "k", chatBody)
+		assert.Nil(t, resp)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+
+		// A context already done is not sent.
+		cancel()
+		body = &closeCounter{Reader: strings.NewReader(chatBody)}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, "http://provider.test/v1/chat/completions", body)
+		require.NoError(t, err)
+		resp, err = srv.RoundTrip(req)
+		assert.Nil(t, resp)
+		assert.True(t, errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded), err)
+		assert.Equal(t, 1, body.closed, "closed even when not sent")
+		assert.Equal(t, 2, srv.Stats().Arrivals)
+	})
+}
