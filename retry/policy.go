@@ -8,11 +8,18 @@ import (
 
 // Defaults of a zero [Policy].
 const (
-	DefaultMaxRetries          = 4
-	DefaultBaseDelay           = 500 * time.Millisecond
-	DefaultMaxDelay            = 8 * time.Second
-	DefaultMaxServerWait       = 60 * time.Second
-	DefaultBudget              = 0.2
+	// DefaultMaxRetries is the retries after the first attempt: the
+	// provider guide's 4.
+	DefaultMaxRetries = 4
+	// DefaultBaseDelay is the backoff before the first retry, before jitter.
+	DefaultBaseDelay = 500 * time.Millisecond
+	// DefaultMaxDelay caps the backoff, before jitter.
+	DefaultMaxDelay = 8 * time.Second
+	// DefaultMaxServerWait is the longest server-directed wait honoured.
+	DefaultMaxServerWait = 60 * time.Second
+	// DefaultBudget is the share of recent requests that retries may add.
+	DefaultBudget = 0.2
+	// DefaultMinRetriesPerSecond is the retry budget's floor.
 	DefaultMinRetriesPerSecond = 10
 )
 

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
-	"time"
 
 	"github.com/steadyapi/steady/transport"
 )
@@ -54,51 +52,6 @@ type roundTripper struct {
 	budget *budget // nil when disabled
 }
 
-// Error is the error of a request the decorator gave up on without a
-// response to return.
-type Error struct {
-	// Attempts is how many times the request was sent; 0 when it was not
-	// sent at all (its context was already done, or its body unreadable).
-	Attempts int
-
-	// Status is the last attempt's HTTP status when it had a response that
-	// was discarded before the wait that Err cut short; otherwise 0.
-	Status int
-
-	// Err is why the request failed: the last attempt's transport error, or
-	// the context's cause when a wait was cut short, or the body's error.
-	Err error
-
-	// Deadline is set when the loop stopped because the next wait would
-	// have outlasted the context's deadline; it is [transport.ErrDeadline].
-	Deadline error
-}
-
-// Error reads "steady/retry: 5 attempts: <cause>".
-func (e *Error) Error() string {
-	msg := "steady/retry: " + strconv.Itoa(e.Attempts) + " attempt"
-	if e.Attempts != 1 {
-		msg += "s"
-	}
-	if e.Status != 0 {
-		msg += " (last status " + strconv.Itoa(e.Status) + ")"
-	}
-	msg += ": " + fmt.Sprint(e.Err)
-	if e.Deadline != nil {
-		msg += "; not retried: " + e.Deadline.Error()
-	}
-	return msg
-}
-
-// Unwrap returns the cause and, when set, the deadline error, for
-// [errors.Is] and [errors.As].
-func (e *Error) Unwrap() []error {
-	if e.Deadline != nil {
-		return []error{e.Err, e.Deadline}
-	}
-	return []error{e.Err}
-}
-
 // RoundTrip runs the attempt loop described at [New].
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
@@ -126,8 +79,8 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		} else if resp == nil {
 			err = fmt.Errorf("steady/retry: %T returned neither response nor error", rt.next)
 		}
-		if ctx.Err() != nil || attempt > rt.s.maxRetries ||
-			!rt.s.shouldRetry(resp, err) || !replay.CanReplay() {
+		if attempt > rt.s.maxRetries || !rt.s.shouldRetry(resp, err) ||
+			ctx.Err() != nil || !replay.CanReplay() {
 			return giveUp(resp, err, attempt, nil)
 		}
 
@@ -174,53 +127,6 @@ func giveUp(resp *http.Response, err error, attempts int, deadline error) (*http
 		return resp, nil
 	}
 	return nil, &Error{Attempts: attempts, Err: err, Deadline: deadline}
-}
-
-// wait is how long to sleep before the retry after attempt: the server's
-// directed wait stretched by jitter, or the backoff. ok is false when the
-// server asked for more than MaxServerWait.
-func (rt *roundTripper) wait(ctx context.Context, resp *http.Response, attempt int) (d time.Duration, server, ok bool) {
-	if resp != nil {
-		now := time.Now()
-		sig := transport.ParseSignals(resp.Header, now)
-		if asked := sig.ServerWait(resp.StatusCode); asked >= 0 {
-			if asked > rt.s.maxServerWait {
-				return 0, true, false
-			}
-			extra := rt.draw(min(max(asked/10, serverJitterMin), serverJitterMax))
-			if dl, has := ctx.Deadline(); has {
-				// Jitter is a courtesy to the server; the wait it asked for is
-				// not. Trim the courtesy, not the wait, to keep the deadline.
-				extra = max(0, min(extra, dl.Sub(now)-asked))
-			}
-			return asked + extra, true, true
-		}
-	}
-	return rt.draw(backoff(rt.s.baseDelay, rt.s.maxDelay, attempt)), false, true
-}
-
-// Bounds of the jitter added to a server-directed wait.
-const (
-	serverJitterMin = 50 * time.Millisecond
-	serverJitterMax = time.Second
-)
-
-// backoff is the cap of the full-jitter wait before retry n (after attempt
-// n): min(max, base·2^(n-1)), without overflow.
-func backoff(base, maxDelay time.Duration, n int) time.Duration {
-	shift := n - 1
-	if shift >= 62 || base > maxDelay>>shift {
-		return maxDelay
-	}
-	return base << shift
-}
-
-// draw returns a random duration in [0, d).
-func (rt *roundTripper) draw(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rt.s.rand(int64(d)))
 }
 
 // redactedURL keeps what a log needs of u and drops what may hold a secret:

@@ -221,6 +221,7 @@ func TestServerDirectedWaits(t *testing.T) {
 		{"Retry-After fraction", 429, map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond, 50 * time.Millisecond},
 		{"Retry-After date", 429, map[string]string{"Retry-After": "Sat, 01 Jan 2000 00:00:20 GMT"}, 20 * time.Second, time.Second},
 		{"Retry-After zero", 429, map[string]string{"Retry-After": "0"}, 0, 50 * time.Millisecond},
+		{"x-ratelimit-reset alone on 429", 429, map[string]string{"X-Ratelimit-Reset": "2"}, 2 * time.Second, 200 * time.Millisecond},
 		{"x-ratelimit-reset on 429", 429, map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "3"}, 3 * time.Second, 300 * time.Millisecond},
 		{"OpenAI reset on 429", 429, map[string]string{"X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "6m0s"}, 6 * time.Minute, time.Second},
 		{"at the cap", 503, map[string]string{"Retry-After": "60"}, time.Minute, time.Second},
@@ -610,34 +611,44 @@ func TestRequestBodyIsClosedOnEveryPath(t *testing.T) {
 		{"retried then success", false, []step{{status: 503}, ok()}, 0, 2},
 		{"gave up on a response", false, []step{{status: 503}}, 0, 5},
 		{"gave up on an error", false, []step{{err: refused}}, 0, 5},
-		{"not replayable", false, []step{{status: 503}}, 2, 1},
 		{"not retryable", false, []step{{status: 400}}, 0, 1},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				ctx, cancel := context.WithCancel(t.Context())
-				defer cancel()
-				if tc.cancelled {
-					cancel()
-				}
-				body := &closeBody{Reader: strings.NewReader("payload")}
-				req, err := http.NewRequestWithContext(ctx, http.MethodPost, chatURL, body)
-				require.NoError(t, err)
-				inner := play(tc.steps...)
-				resp, err := wrap(retry.Policy{Rand: zeroRand, ReplayLimit: tc.limit}, inner).RoundTrip(req)
-				if resp != nil {
-					resp.Body.Close()
-				}
-				if tc.cancelled {
-					assert.ErrorIs(t, err, context.Canceled)
-					var re *retry.Error
-					require.ErrorAs(t, err, &re)
-					assert.Zero(t, re.Attempts)
-				}
-				assert.True(t, body.isClosed())
-				assert.Equal(t, tc.attempts, inner.attempts())
+		for _, withGetBody := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/GetBody=%v", tc.name, withGetBody), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ctx, cancel := context.WithCancel(t.Context())
+					defer cancel()
+					if tc.cancelled {
+						cancel()
+					}
+					bodies := []*closeBody{{Reader: strings.NewReader("payload")}}
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, chatURL, bodies[0])
+					require.NoError(t, err)
+					if withGetBody {
+						req.GetBody = func() (io.ReadCloser, error) {
+							b := &closeBody{Reader: strings.NewReader("payload")}
+							bodies = append(bodies, b)
+							return b, nil
+						}
+					}
+					inner := play(tc.steps...)
+					resp, err := wrap(retry.Policy{Rand: zeroRand, ReplayLimit: tc.limit}, inner).RoundTrip(req)
+					if resp != nil {
+						resp.Body.Close()
+					}
+					if tc.cancelled {
+						assert.ErrorIs(t, err, context.Canceled)
+						var re *retry.Error
+						require.ErrorAs(t, err, &re)
+						assert.Zero(t, re.Attempts)
+					}
+					for i, b := range bodies {
+						assert.True(t, b.isClosed(), "body %d", i)
+					}
+					assert.Equal(t, tc.attempts, inner.attempts())
+				})
 			})
-		})
+		}
 	}
 	t.Run("body read fails", func(t *testing.T) {
 		body := &closeBody{Reader: io.MultiReader(strings.NewReader("part"), iotestErrReader{})}
@@ -649,6 +660,23 @@ func TestRequestBodyIsClosedOnEveryPath(t *testing.T) {
 		assert.ErrorContains(t, err, "disk on fire")
 		assert.True(t, body.isClosed())
 		assert.Zero(t, inner.attempts())
+	})
+	t.Run("GetBody fails on the retry", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			body := &closeBody{Reader: strings.NewReader("payload")}
+			req, err := http.NewRequest(http.MethodPost, chatURL, body)
+			require.NoError(t, err)
+			req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("gone") }
+			inner := play(step{status: 503})
+			resp, err := wrap(retry.Policy{Rand: zeroRand}, inner).RoundTrip(req)
+			assert.Nil(t, resp)
+			assert.ErrorContains(t, err, "steady/retry: 1 attempt: ")
+			assert.ErrorContains(t, err, "gone")
+			assert.True(t, body.isClosed())
+			assert.Equal(t, 1, inner.attempts())
+			_, _, closed := inner.body(0).state()
+			assert.True(t, closed, "the discarded response was closed")
+		})
 	})
 }
 
