@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -719,4 +720,27 @@ func TestConcurrentUse(t *testing.T) {
 			assert.Equal(t, 3, n, k)
 		}
 	})
+}
+
+func TestSeededRandMakesWaitsRepeatable(t *testing.T) {
+	run := func() []time.Duration {
+		var gaps []time.Duration
+		synctest.Test(t, func(t *testing.T) {
+			src := mrand.New(mrand.NewPCG(1, 2))
+			inner := play(step{status: 502})
+			resp, err := wrap(retry.Policy{MaxRetries: 6, Rand: src.Int64N}, inner).RoundTrip(newRequest(t, t.Context()))
+			require.NoError(t, err)
+			resp.Body.Close()
+			gaps = inner.gaps()
+		})
+		return gaps
+	}
+	first := run()
+	assert.Equal(t, first, run(), "same seed, same waits")
+	require.Len(t, first, 6)
+	caps := []time.Duration{500e6, 1e9, 2e9, 4e9, 8e9, 8e9}
+	for i, g := range first {
+		assert.GreaterOrEqual(t, g, time.Duration(0))
+		assert.Less(t, g, caps[i], "retry %d", i+1)
+	}
 }
