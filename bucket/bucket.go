@@ -1,0 +1,442 @@
+package bucket
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// Bucket is a token bucket with a strict first-in, first-out queue of
+// waiters. It is safe for concurrent use; make one with [New].
+type Bucket struct {
+	mu    sync.Mutex
+	epoch time.Time     // times in state are nanoseconds since epoch
+	per   time.Duration // the period Rate reports in, as configured
+
+	s          state
+	burstFixed bool    // burst set by the caller; otherwise a second of the rate
+	taken      float64 // tokens granted so far, net of refunds
+
+	// The queue: an intrusive list, so queueing allocates nothing.
+	head, tail *waiter
+	waiting    int
+	queued     float64 // tokens asked by everyone in the queue
+	deadlines  int     // waiters in the queue that have a deadline
+
+	// One timer, for the head of the queue only; created when a queue first
+	// forms and stopped whenever it empties.
+	timer   *time.Timer
+	timerAt float64 // when the timer is due; -1 when stopped
+
+	pool sync.Pool // *waiter, so a steady stream of waits allocates nothing
+}
+
+// Option configures a [Bucket] made by [New].
+type Option func(*options)
+
+type options struct {
+	burst   float64 // 0: one second of the rate
+	initial float64 // -1: fresh
+}
+
+// Burst sets the most tokens the bucket holds, and so the most it lets
+// through at once after an idle spell. The default is one second of the
+// rate, at least one token: Together enforces its limits per second, so one
+// second of tokens is what its own bucket holds. A burst set here stays
+// fixed when the rate changes; the default follows the rate. A burst that is
+// not a positive number is ignored.
+func Burst(tokens float64) Option {
+	return func(o *options) {
+		if tokens > 0 && !math.IsInf(tokens, 0) {
+			o.burst = tokens
+		}
+	}
+}
+
+// Initial makes the bucket start holding tokens (at most its burst). By
+// default a new bucket lets its first request through at once and paces the
+// rest from there: it does not start full, because the server's bucket may
+// hold less than a full burst when this process starts (another process, or
+// this one before a restart, may have used it), and a burst the server
+// refuses costs more than the second it saves.
+func Initial(tokens float64) Option {
+	return func(o *options) {
+		if tokens >= 0 && !math.IsInf(tokens, 0) {
+			o.initial = tokens
+		}
+	}
+}
+
+// New returns a bucket that refills at r. An unknown r (the zero [Rate])
+// starts at one token a second.
+func New(r Rate, opts ...Option) *Bucket {
+	o := options{initial: -1}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	ps := r.PerSecond()
+	if !r.Known() {
+		ps, r.Per = 1, time.Second
+	}
+	b := &Bucket{epoch: time.Now(), per: r.Per, timerAt: -1}
+	if b.per <= 0 {
+		b.per = time.Second
+	}
+	b.s.every = 1e9 / ps
+	b.s.burst = defaultBurst(ps)
+	if o.burst > 0 {
+		b.s.burst, b.burstFixed = o.burst, true
+	}
+	b.s.fresh = o.initial < 0
+	if !b.s.fresh {
+		b.s.base = -min(o.initial, b.s.burst) * b.s.every
+	}
+	b.pool.New = func() any { return &waiter{ch: make(chan struct{}, 1)} }
+	return b
+}
+
+func defaultBurst(perSecond float64) float64 { return max(1, perSecond) }
+
+func (b *Bucket) now() float64 { return float64(time.Since(b.epoch)) }
+
+func (b *Bucket) at(t time.Time) float64 { return float64(t.Sub(b.epoch)) }
+
+// TryTake takes n tokens if the bucket holds them now and nobody is waiting,
+// and reports whether it did. It never waits and never jumps the queue. A
+// request larger than the burst never passes TryTake: use [Bucket.Wait].
+func (b *Bucket) TryTake(n int) bool {
+	if n <= 0 {
+		return true
+	}
+	f := float64(n)
+	b.mu.Lock()
+	if b.head != nil {
+		b.mu.Unlock()
+		return false
+	}
+	t := b.now()
+	if b.s.fresh && f > b.s.burst && t >= b.s.winUntil {
+		b.mu.Unlock()
+		return false
+	}
+	b.s.settle(t, f)
+	if b.s.readyAt(t, f) > t {
+		b.mu.Unlock()
+		return false
+	}
+	b.s.take(t, f)
+	b.taken += f
+	b.mu.Unlock()
+	return true
+}
+
+// Wait takes n tokens, waiting for them behind everyone who asked before.
+//
+// Waiters are served strictly in the order they arrived: a large request is
+// not starved by small ones, and a small one does not pass a large one. A
+// request larger than the burst waits its full share (n tokens' worth of
+// time) instead of failing.
+//
+// A wait that cannot end before ctx's deadline is refused at once with
+// [transport.ErrDeadline], which matches [context.DeadlineExceeded]; so is a
+// queued wait pushed past its deadline by [Bucket.Pause] or a slower rate.
+// When ctx ends during the wait, Wait returns [context.Cause] and the tokens
+// are given back: the waiters behind move up.
+func (b *Bucket) Wait(ctx context.Context, n int) error {
+	_, err := b.wait(ctx, float64(n))
+	return err
+}
+
+// wait is Wait, also reporting the bucket's count of tokens granted just
+// after this grant, which Limit uses to tell how many requests were sent
+// after a given one.
+func (b *Bucket) wait(ctx context.Context, n float64) (float64, error) {
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return 0, context.Cause(ctx)
+		default:
+		}
+	}
+	b.mu.Lock()
+	if n <= 0 {
+		seq := b.taken
+		b.mu.Unlock()
+		return seq, nil
+	}
+	t := b.now()
+	if b.head == nil {
+		b.s.settle(t, n)
+		if b.s.readyAt(t, n) <= t {
+			b.s.take(t, n)
+			b.taken += n
+			seq := b.taken
+			b.mu.Unlock()
+			return seq, nil
+		}
+	}
+	deadline := inf
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = b.at(dl)
+		if b.eta(t, n) > deadline {
+			b.mu.Unlock()
+			return 0, transport.ErrDeadline
+		}
+	}
+	w := b.pool.Get().(*waiter)
+	w.n, w.deadline = n, deadline
+	b.push(w)
+	if w == b.head {
+		b.dispatch(t)
+	}
+	b.mu.Unlock()
+
+	select {
+	case <-w.ch:
+		seq, refused := w.seq, w.refused
+		b.release(w)
+		if refused {
+			return 0, transport.ErrDeadline
+		}
+		return seq, nil
+	case <-done:
+	}
+	b.mu.Lock()
+	switch {
+	case w.refused:
+		<-w.ch
+	case w.granted: // granted as ctx ended: give the tokens back
+		<-w.ch
+		t := b.now()
+		b.s.refund(t, w.n)
+		b.taken -= w.n
+		b.dispatch(t)
+	default:
+		wasHead := w == b.head
+		b.unlink(w)
+		if wasHead {
+			t := b.now()
+			if b.head != nil {
+				b.s.settle(t, b.head.n)
+			}
+			b.dispatch(t)
+		}
+	}
+	b.mu.Unlock()
+	b.release(w)
+	return 0, context.Cause(ctx)
+}
+
+// eta is when a request of n tokens joining the queue at t would be
+// granted if nothing changed: exact for requests of one size, an estimate
+// when a server window ends part-way through requests of mixed sizes.
+func (b *Bucket) eta(t, n float64) float64 {
+	s := &b.s
+	ahead := b.queued
+	first := n // the request that will be at the head when the bucket is fresh
+	if b.head != nil {
+		first = b.head.n
+	}
+	if t < s.winUntil {
+		if ahead+n <= s.winLeft {
+			return t
+		}
+		if ahead <= s.winLeft {
+			ahead, first = 0, n
+		} else {
+			ahead -= s.winLeft
+		}
+		t = s.winUntil
+		return t + max(0, ahead+n-min(first, s.burst))*s.every
+	}
+	if s.fresh {
+		return t + max(0, ahead+n-min(first, s.burst))*s.every
+	}
+	return max(t, s.base+(ahead+n)*s.every)
+}
+
+// dispatch grants every waiter that is due at t, in order, and arms the
+// timer for the next one. b.mu must be held.
+func (b *Bucket) dispatch(t float64) {
+	for w := b.head; w != nil; w = b.head {
+		if b.s.fresh && t >= b.s.winUntil {
+			b.s.settle(t, w.n)
+		}
+		at := b.s.readyAt(t, w.n)
+		if at > t {
+			b.arm(t, at)
+			return
+		}
+		b.s.take(t, w.n)
+		b.taken += w.n
+		b.unlink(w)
+		w.granted, w.seq = true, b.taken
+		w.ch <- struct{}{}
+		if b.head != nil {
+			b.s.settle(t, b.head.n)
+		}
+	}
+	b.disarm()
+}
+
+func (b *Bucket) arm(t, at float64) {
+	if at == b.timerAt {
+		return
+	}
+	b.timerAt = at
+	d := time.Duration(math.Ceil(at - t))
+	if b.timer == nil {
+		b.timer = time.AfterFunc(d, b.fire)
+		return
+	}
+	b.timer.Reset(d)
+}
+
+func (b *Bucket) disarm() {
+	if b.timerAt >= 0 {
+		b.timer.Stop()
+		b.timerAt = -1
+	}
+}
+
+func (b *Bucket) fire() {
+	b.mu.Lock()
+	b.timerAt = -1
+	b.dispatch(b.now())
+	b.mu.Unlock()
+}
+
+// expire refuses, at once, every queued waiter whose turn now falls after
+// its deadline, playing the queue forward on a copy of the state. Called
+// when the bucket slows down (a pause, a lower rate, a smaller window).
+func (b *Bucket) expire(t float64) {
+	if b.deadlines == 0 {
+		return
+	}
+	sim := b.s
+	first := true
+	for w := b.head; w != nil; {
+		next := w.next
+		if !first || (sim.fresh && t >= sim.winUntil) {
+			sim.settle(t, w.n)
+		}
+		at := sim.readyAt(t, w.n)
+		if at > w.deadline {
+			wasHead := w == b.head
+			b.unlink(w)
+			w.refused = true
+			w.ch <- struct{}{}
+			if wasHead && b.head != nil {
+				b.s.settle(t, b.head.n)
+			}
+			w = next
+			continue
+		}
+		t = at
+		sim.take(t, w.n)
+		first = false
+		w = next
+	}
+}
+
+// Pause holds every waiter, and refuses every TryTake, until until: the
+// server said stop, and one refusal stops the whole key, not one request.
+// At until the first waiter passes at once and the rest are paced from
+// there, the bucket having saved nothing during the pause. A pause never
+// shortens one already running; a time in the past does nothing.
+func (b *Bucket) Pause(until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, u := b.now(), b.at(until)
+	if u <= t || (t < b.s.winUntil && b.s.winLeft <= 0 && b.s.winUntil >= u) {
+		return
+	}
+	b.s.window(0, u)
+	b.expire(t)
+	b.dispatch(t)
+}
+
+// SetRemaining tells the bucket what the server counts: tokens may be taken
+// until until, and no more. Before until the bucket grants exactly those,
+// at once and regardless of its own rate (a server that counts in windows
+// is best used by spending the window), and then nothing; at until it
+// resumes its own pacing as after a [Bucket.Pause]. It replaces any window
+// or pause set before, since the server's latest count is the truth. A time
+// not in the future does nothing.
+func (b *Bucket) SetRemaining(tokens float64, until time.Time) {
+	if math.IsNaN(tokens) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, u := b.now(), b.at(until)
+	if u <= t {
+		return
+	}
+	b.s.window(tokens, u)
+	b.expire(t)
+	b.dispatch(t)
+}
+
+// SetRate changes the rate at once, for the waiters already queued as well
+// as those to come; the tokens the bucket holds are kept. An unknown rate is
+// ignored. Unless [Burst] fixed it, the burst follows the rate.
+func (b *Bucket) SetRate(r Rate) {
+	if !r.Known() {
+		return
+	}
+	ps := r.PerSecond()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.now()
+	slower := 1e9/ps > b.s.every
+	b.s.setEvery(t, 1e9/ps)
+	if !b.burstFixed {
+		b.s.burst = defaultBurst(ps)
+	}
+	if slower {
+		b.expire(t)
+	}
+	b.dispatch(t)
+}
+
+// Rate reports the current rate, in the period the bucket was made with.
+func (b *Bucket) Rate() Rate {
+	b.mu.Lock()
+	every := b.s.every
+	b.mu.Unlock()
+	return in(1e9/every, b.per)
+}
+
+// Burst reports the most tokens the bucket holds.
+func (b *Bucket) Burst() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s.burst
+}
+
+// Tokens reports the tokens the bucket holds now: what it would grant at
+// once if nobody were waiting (during a server window, what the window has
+// left; during a pause, 0).
+func (b *Bucket) Tokens() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.now()
+	if b.head != nil && t >= b.s.winUntil && !b.s.fresh {
+		return max(0, (t-b.s.base)/b.s.every) // saving for the head
+	}
+	return b.s.tokens(t)
+}
+
+// Waiting reports how many calls of [Bucket.Wait] are queued.
+func (b *Bucket) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiting
+}

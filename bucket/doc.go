@@ -1,0 +1,44 @@
+// Package bucket keeps calls to a rate-limited API at the rate the server
+// allows: [Bucket] is the limiter, a token bucket with a strict FIFO queue,
+// and [Limit] is its [net/http.RoundTripper] decorator, which takes tokens
+// before each attempt and feeds every answer back into the bucket: a 429
+// pauses the whole bucket until the server's reset and lowers the rate, the
+// answers after it raise the rate again, and a server that reports what
+// remains of its window has that window spent exactly.
+//
+//	b := bucket.New(bucket.PerMinute(600))
+//	client := &http.Client{Transport: transport.Chain(nil, bucket.Limit(b))}
+//
+// # How the bucket keeps time
+//
+// The bucket is a virtual clock, as in GCRA: it stores the time at which it
+// is empty, and holds (now - that time) × rate tokens, at most its burst.
+// Nothing ticks, so an idle bucket costs nothing: no goroutine, no timer.
+//
+// Waiters form a queue in arrival order. Only the head's time is ever
+// computed: it is granted when the bucket holds what it asked for, and the
+// next waiter becomes the head. So the order is strict (a small request
+// never passes a large one, a large one is never starved by small ones), a
+// cancelled waiter simply leaves the queue and every waiter behind it moves
+// up, and a change of rate or a pause applies to the queue at once, with
+// nothing to recompute but the head. One timer, made when a queue first
+// forms and stopped whenever it empties, wakes the head. A waiter costs one
+// pooled struct with its channel, no goroutine and no polling.
+//
+// A request larger than the burst waits at the head until the bucket has
+// saved its full share, instead of failing forever as in
+// golang.org/x/time/rate or GCRA.
+//
+// A new bucket is not full: it lets its first request through at once and
+// paces the rest from there. A server that enforces its limit per second
+// (Together does) would accept a full second of tokens only if its own
+// bucket were full, and it may not be; starting empty costs at most one
+// second once.
+//
+// # Deadlines
+//
+// [Bucket.Wait] refuses at once, with [transport.ErrDeadline] (which matches
+// [context.DeadlineExceeded]), a wait that cannot end before its context's
+// deadline, and later refuses a queued wait as soon as a pause or a slower
+// rate pushes its turn past the deadline.
+package bucket

@@ -1,0 +1,120 @@
+package bucket
+
+import "math"
+
+// state is a bucket's arithmetic, apart from its queue and its lock, so that
+// the queue's future can be played forward on a copy (see Bucket.expire)
+// with exactly the rules the bucket itself follows.
+//
+// Times are nanoseconds since the bucket's epoch, as float64: exact to the
+// nanosecond for 104 days, and token arithmetic needs fractions anyway.
+//
+// The bucket is a virtual clock (GCRA's theoretical arrival time): base is
+// the time at which the bucket was, or will be, empty, so it holds
+// (t-base)/every tokens at time t, at most burst. Taking n tokens moves base
+// n*every later. Nothing ticks: an idle bucket is two numbers.
+type state struct {
+	every float64 // nanoseconds per token
+	burst float64 // most tokens the bucket holds
+	base  float64 // when the bucket is empty
+
+	// fresh: the next request passes at once, whatever the bucket holds (up
+	// to burst), and the rest are paced from it. A new bucket is fresh, so it
+	// neither starts with a full burst, which a server whose own bucket is
+	// not full would refuse, nor makes its first caller wait; so is a bucket
+	// at the end of a pause, when the server said one request would pass.
+	fresh bool
+
+	// A server window: before winUntil, only winLeft tokens may be taken,
+	// and the bucket's own refill is suspended (base is winUntil), because
+	// the server's count is the truth and the bucket's is a guess. A pause is
+	// a window with nothing left.
+	winUntil float64
+	winLeft  float64
+}
+
+// settle prepares the state for a request of n tokens that has just become
+// the head of the queue (or finds the queue empty) at time t: it caps what
+// the bucket saved while idle at burst, or, when fresh, gives it what one
+// request needs. It is not called again while that request waits, so a
+// request larger than burst saves up its full share instead of failing
+// forever.
+func (s *state) settle(t, n float64) {
+	if t < s.winUntil {
+		return
+	}
+	floor := t - s.burst*s.every
+	if s.fresh {
+		s.fresh = false
+		s.base = min(max(s.base, floor), t-min(n, s.burst)*s.every)
+		return
+	}
+	s.base = max(s.base, floor)
+}
+
+// readyAt is the earliest time, not before t, at which the settled head of
+// n tokens may be granted.
+func (s *state) readyAt(t, n float64) float64 {
+	if t < s.winUntil {
+		if s.winLeft >= n {
+			return t
+		}
+		// At the window's end the bucket is fresh: the head passes at
+		// once, or after what it needs beyond a burst.
+		return s.winUntil + max(0, n-s.burst)*s.every
+	}
+	if s.fresh { // not settled yet: it will be at t
+		return t + max(0, n-s.burst)*s.every
+	}
+	return max(t, s.base+n*s.every)
+}
+
+// take grants n tokens at time t, which readyAt allowed.
+func (s *state) take(t, n float64) {
+	if t < s.winUntil {
+		s.winLeft -= n
+		return
+	}
+	if s.fresh {
+		s.settle(t, n)
+	}
+	s.base += n * s.every
+}
+
+// refund gives back n tokens taken at or before t by a request that did not
+// go after all.
+func (s *state) refund(t, n float64) {
+	if t < s.winUntil {
+		s.winLeft += n
+		return
+	}
+	s.base -= n * s.every
+}
+
+// tokens is what the bucket holds at t (with no request waiting).
+func (s *state) tokens(t float64) float64 {
+	if t < s.winUntil {
+		return s.winLeft
+	}
+	return min(s.burst, max(0, (t-s.base)/s.every))
+}
+
+// setEvery changes the rate at t, keeping the tokens the bucket holds, so
+// that a new rate applies from now on to everything not yet granted.
+func (s *state) setEvery(t, every float64) {
+	if s.base < t {
+		s.base = t - (t-s.base)/s.every*every
+	}
+	s.every = every
+}
+
+// window starts a server window at t: left tokens until until.
+func (s *state) window(left, until float64) {
+	s.winUntil = until
+	s.winLeft = max(0, left)
+	s.base = until
+	s.fresh = true
+}
+
+// inf is the deadline of a wait that has none.
+const inf = math.MaxFloat64
