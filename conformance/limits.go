@@ -68,9 +68,9 @@ const (
 	ErrorTokenLimited   = "dynamic_token_limited"
 )
 
-// limiter is the state of one key's limits on one endpoint.
-type limiter struct {
-	req, tok meter
+// keyLimits is the state of one key's limits on one endpoint.
+type keyLimits struct {
+	req, tok limitMeter
 	// successes[i] counts the successful requests of minute minutes[i]
 	// (Unix minutes), a ring over the past hour: a few hundred bytes
 	// however long the run, where a list of arrivals would grow forever.
@@ -78,8 +78,8 @@ type limiter struct {
 	minutes   [60]int64
 }
 
-// meter is one limit (requests or tokens) in one of its two forms.
-type meter struct {
+// limitMeter is one limit (requests or tokens) in one of its two forms.
+type limitMeter struct {
 	// level is, for a bucket, the units available; for a window, the
 	// units used in the current one.
 	level float64
@@ -89,27 +89,27 @@ type meter struct {
 	ready bool
 }
 
-// window is what a meter reports: the server's view of one limit after a
+// rateWindow is what a meter reports: the server's view of one limit after a
 // request, as the rate headers tell it. reset is, on a 429, the exact wait
 // the request needs; otherwise the time until the limit is whole again.
-type window struct {
+type rateWindow struct {
 	set              bool
 	limit, remaining float64
 	reset            time.Duration
 }
 
-const epsilon = 1e-9 // float slack, so a wait of exactly reset is enough
+const bucketEpsilon = 1e-9 // float slack, so a wait of exactly reset is enough
 
 // refresh brings m to now under a limit of perMinute and returns the wait
 // until need more units fit (0 when they fit now), and the window as it
 // stands.
-func (m *meter) refresh(now int64, perMinute, need float64, minute bool) time.Duration {
+func (m *limitMeter) refresh(now int64, perMinute, need float64, minute bool) time.Duration {
 	if minute {
 		idx := now / int64(time.Minute)
 		if !m.ready || idx != m.at {
 			m.level, m.at, m.ready = 0, idx, true
 		}
-		if m.level == 0 || m.level+need <= perMinute+epsilon {
+		if m.level == 0 || m.level+need <= perMinute+bucketEpsilon {
 			return 0
 		}
 		return time.Duration((idx+1)*int64(time.Minute) - now)
@@ -124,14 +124,14 @@ func (m *meter) refresh(now int64, perMinute, need float64, minute bool) time.Du
 	}
 	m.level = min(m.level, capacity)
 	need = min(need, capacity)
-	if m.level+epsilon >= need {
+	if m.level+bucketEpsilon >= need {
 		return 0
 	}
 	return time.Duration(math.Ceil((need - m.level) / rate * 1e9))
 }
 
 // take spends need units that refresh admitted.
-func (m *meter) take(perMinute, need float64, minute bool) {
+func (m *limitMeter) take(perMinute, need float64, minute bool) {
 	if minute {
 		m.level += need
 		return
@@ -143,8 +143,8 @@ func (m *meter) take(perMinute, need float64, minute bool) {
 }
 
 // view is the window m stands at; wait, when positive, is the reset.
-func (m *meter) view(now int64, perMinute float64, minute bool, wait time.Duration) window {
-	w := window{set: true, reset: wait}
+func (m *limitMeter) view(now int64, perMinute float64, minute bool, wait time.Duration) rateWindow {
+	w := rateWindow{set: true, reset: wait}
 	if minute {
 		w.limit, w.remaining = perMinute, max(math.Floor(perMinute-m.level), 0)
 		if wait == 0 {
@@ -153,7 +153,7 @@ func (m *meter) view(now int64, perMinute float64, minute bool, wait time.Durati
 		return w
 	}
 	rate, capacity := perMinute/60, max(perMinute/60, 1)
-	w.limit, w.remaining = capacity, math.Floor(m.level+epsilon)
+	w.limit, w.remaining = capacity, math.Floor(m.level+bucketEpsilon)
 	if wait == 0 {
 		w.reset = time.Duration(math.Ceil((capacity - m.level) / rate * 1e9))
 	}
@@ -161,7 +161,7 @@ func (m *meter) view(now int64, perMinute float64, minute bool, wait time.Durati
 }
 
 // rpm is the request limit in force at now: Limit.RPM, or the dynamic one.
-func (l *limiter) rpm(lim *Limit, now int64) float64 {
+func (l *keyLimits) rpm(lim *Limit, now int64) float64 {
 	if !lim.Dynamic {
 		return lim.RPM
 	}
@@ -187,7 +187,7 @@ func (l *limiter) rpm(lim *Limit, now int64) float64 {
 }
 
 // succeeded counts a successful request at now towards the dynamic limit.
-func (l *limiter) succeeded(now int64) {
+func (l *keyLimits) succeeded(now int64) {
 	idx := now / int64(time.Minute)
 	i := idx % 60
 	if l.minutes[i] != idx {
@@ -200,7 +200,7 @@ func (l *limiter) succeeded(now int64) {
 // spends its share when it may. It returns the error type of a refusal (""
 // when admitted), the wait until such a request would be admitted, and the
 // windows for the rate headers.
-func (l *limiter) admit(lim *Limit, now int64, tokens float64) (refusal string, wait time.Duration, req, tok window) {
+func (l *keyLimits) admit(lim *Limit, now int64, tokens float64) (refusal string, wait time.Duration, req, tok rateWindow) {
 	minute := lim.Window == time.Minute
 	rpm := l.rpm(lim, now)
 	var reqWait, tokWait time.Duration
@@ -235,57 +235,57 @@ func (l *limiter) admit(lim *Limit, now int64, tokens float64) (refusal string, 
 // rateHeaders writes the rate headers flags asks for into h. wait is the
 // reset of a 429 (0 on any other answer); now turns resets into the
 // absolute times of Anthropic's form.
-func rateHeaders(h http.Header, flags Headers, status int, wait time.Duration, req, tok window, now time.Time) {
+func rateHeaders(h http.Header, flags Headers, status int, wait time.Duration, req, tok rateWindow, now time.Time) {
 	limited := status == http.StatusTooManyRequests
 	if limited {
-		h["X-Ratelimit-Reset"] = []string{seconds(wait)}
+		h["X-Ratelimit-Reset"] = []string{formatSeconds(wait)}
 		if flags&HeaderRetryAfter != 0 {
 			h["Retry-After"] = []string{strconv.FormatInt(int64(ceilTo(wait, time.Second)/time.Second), 10)}
 		}
 	}
 	if flags&HeaderEveryAnswer != 0 {
 		if req.set {
-			h["X-Ratelimit-Limit"] = []string{number(req.limit)}
-			h["X-Ratelimit-Remaining"] = []string{number(req.remaining)}
+			h["X-Ratelimit-Limit"] = []string{formatNumber(req.limit)}
+			h["X-Ratelimit-Remaining"] = []string{formatNumber(req.remaining)}
 			if !limited {
-				h["X-Ratelimit-Reset"] = []string{seconds(req.reset)}
+				h["X-Ratelimit-Reset"] = []string{formatSeconds(req.reset)}
 			}
 		}
 		if tok.set {
-			h["X-Tokenlimit-Limit"] = []string{number(tok.limit)}
-			h["X-Tokenlimit-Remaining"] = []string{number(tok.remaining)}
+			h["X-Tokenlimit-Limit"] = []string{formatNumber(tok.limit)}
+			h["X-Tokenlimit-Remaining"] = []string{formatNumber(tok.remaining)}
 		}
 	}
 	if flags&HeaderOpenAI != 0 {
 		if req.set {
-			h["X-Ratelimit-Limit-Requests"] = []string{number(req.limit)}
-			h["X-Ratelimit-Remaining-Requests"] = []string{number(req.remaining)}
+			h["X-Ratelimit-Limit-Requests"] = []string{formatNumber(req.limit)}
+			h["X-Ratelimit-Remaining-Requests"] = []string{formatNumber(req.remaining)}
 			h["X-Ratelimit-Reset-Requests"] = []string{ceilTo(req.reset, time.Millisecond).String()}
 		}
 		if tok.set {
-			h["X-Ratelimit-Limit-Tokens"] = []string{number(tok.limit)}
-			h["X-Ratelimit-Remaining-Tokens"] = []string{number(tok.remaining)}
+			h["X-Ratelimit-Limit-Tokens"] = []string{formatNumber(tok.limit)}
+			h["X-Ratelimit-Remaining-Tokens"] = []string{formatNumber(tok.remaining)}
 			h["X-Ratelimit-Reset-Tokens"] = []string{ceilTo(tok.reset, time.Millisecond).String()}
 		}
 	}
 	if flags&HeaderAnthropic != 0 {
 		const rfc3339Milli = "2006-01-02T15:04:05.000Z07:00"
 		if req.set {
-			h["Anthropic-Ratelimit-Requests-Limit"] = []string{number(req.limit)}
-			h["Anthropic-Ratelimit-Requests-Remaining"] = []string{number(req.remaining)}
+			h["Anthropic-Ratelimit-Requests-Limit"] = []string{formatNumber(req.limit)}
+			h["Anthropic-Ratelimit-Requests-Remaining"] = []string{formatNumber(req.remaining)}
 			h["Anthropic-Ratelimit-Requests-Reset"] = []string{now.Add(ceilTo(req.reset, time.Millisecond)).UTC().Format(rfc3339Milli)}
 		}
 		if tok.set {
-			h["Anthropic-Ratelimit-Tokens-Limit"] = []string{number(tok.limit)}
-			h["Anthropic-Ratelimit-Tokens-Remaining"] = []string{number(tok.remaining)}
+			h["Anthropic-Ratelimit-Tokens-Limit"] = []string{formatNumber(tok.limit)}
+			h["Anthropic-Ratelimit-Tokens-Remaining"] = []string{formatNumber(tok.remaining)}
 			h["Anthropic-Ratelimit-Tokens-Reset"] = []string{now.Add(ceilTo(tok.reset, time.Millisecond)).UTC().Format(rfc3339Milli)}
 		}
 	}
 }
 
-// seconds formats d as decimal seconds, rounded up to the millisecond so
+// formatSeconds formats d as decimal seconds, rounded up to the millisecond so
 // that waiting exactly that long is always enough: "1", "0.25", "59.001".
-func seconds(d time.Duration) string {
+func formatSeconds(d time.Duration) string {
 	return strconv.FormatFloat(float64(ceilTo(d, time.Millisecond)/time.Millisecond)/1000, 'f', -1, 64)
 }
 
@@ -296,4 +296,4 @@ func ceilTo(d, unit time.Duration) time.Duration {
 	return (d + unit - 1) / unit * unit
 }
 
-func number(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+func formatNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -15,7 +15,7 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-func chatLimit(l conformance.Limit) conformance.Config {
+func srvChatLimit(l conformance.Limit) conformance.Config {
 	return conformance.Config{Limits: map[string]conformance.Limit{conformance.Chat: l}}
 }
 
@@ -34,7 +34,7 @@ func TestLimitBurstPerSecond(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.rpm), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: tt.rpm}))
+				srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: tt.rpm}))
 				var ok, refused int
 				for i := range tt.burst {
 					r := srvChat(t, srv, "k")
@@ -64,7 +64,7 @@ func TestLimitResetIsEnough(t *testing.T) {
 	for _, rpm := range []float64{60, 90, 600, 7} {
 		t.Run(fmt.Sprint(rpm), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: rpm}))
+				srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: rpm}))
 				accepted := 0
 				for accepted < 50 {
 					r := srvChat(t, srv, "k")
@@ -86,7 +86,7 @@ func TestLimitResetIsEnough(t *testing.T) {
 
 func TestLimitSteadyPerSecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: 60}))
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: 60}))
 		for range 180 {
 			require.Equal(t, http.StatusOK, srvChat(t, srv, "k").status)
 			time.Sleep(time.Second)
@@ -97,7 +97,7 @@ func TestLimitSteadyPerSecond(t *testing.T) {
 
 func TestLimitMinuteWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: 60, Window: time.Minute}))
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: 60, Window: time.Minute}))
 		time.Sleep(15 * time.Second)
 		for i := range 60 { // a burst the per-second form would refuse fits a minute window
 			require.Equal(t, http.StatusOK, srvChat(t, srv, "k").status, "request %d", i)
@@ -115,7 +115,7 @@ func TestLimitMinuteWindow(t *testing.T) {
 func TestLimitDynamicGrowth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const base, limitCap = 60, 150
-		srv := conformance.NewServer(chatLimit(conformance.Limit{Dynamic: true, Base: base, Cap: limitCap}))
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{Dynamic: true, Base: base, Cap: limitCap}))
 		// Three requests a second (180 RPM) for 100 minutes: more than the
 		// limit, so what is accepted traces it.
 		perMinute := make([]int, 100)
@@ -141,9 +141,9 @@ func TestLimitDynamicGrowth(t *testing.T) {
 func TestLimitTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 600 TPM: 10 tokens a second, a bucket of 10.
-		srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: 6000, TPM: 600}))
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: 6000, TPM: 600}))
 		// "hello" is 5 characters: 2 tokens; with max_tokens 6, 8.
-		body := `{"model":"` + chatModel + `","messages":[{"role":"user","content":"hello"}],"max_tokens":6}`
+		body := `{"model":"` + srvChatModel + `","messages":[{"role":"user","content":"hello"}],"max_tokens":6}`
 		require.Equal(t, http.StatusOK, srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k", body).status)
 		r := srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k", body)
 		require.Equal(t, http.StatusTooManyRequests, r.status)
@@ -154,7 +154,7 @@ func TestLimitTokens(t *testing.T) {
 
 		// Embeddings count their inputs' characters.
 		esrv := conformance.NewServer(conformance.Config{Limits: map[string]conformance.Limit{conformance.Embeddings: {TPM: 60}}})
-		input := `{"model":"` + embedModel + `","input":["` + strings.Repeat("a", 2) + `","` + strings.Repeat("b", 2) + `"]}`
+		input := `{"model":"` + srvEmbedModel + `","input":["` + strings.Repeat("a", 2) + `","` + strings.Repeat("b", 2) + `"]}`
 		require.Equal(t, http.StatusOK, srvDo(t, esrv, http.MethodPost, "/v1/embeddings", "k", input).status, "1 token of a bucket of 1")
 		r = srvDo(t, esrv, http.MethodPost, "/v1/embeddings", "k", input)
 		require.Equal(t, http.StatusTooManyRequests, r.status)
@@ -165,14 +165,14 @@ func TestLimitTokens(t *testing.T) {
 
 func TestLimitPerKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: 60}))
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: 60}))
 		assert.Equal(t, http.StatusOK, srvChat(t, srv, "a").status)
 		assert.Equal(t, http.StatusTooManyRequests, srvChat(t, srv, "a").status)
 		assert.Equal(t, http.StatusOK, srvChat(t, srv, "b").status, "another key has its own limit")
 		assert.Equal(t, http.StatusOK, srvChat(t, srv, "").status, "so does no key")
 		// Endpoints are limited apart, and one without a limit is not limited.
 		for range 5 {
-			r := srvDo(t, srv, http.MethodPost, "/v1/embeddings", "a", `{"model":"`+embedModel+`","input":"x"}`)
+			r := srvDo(t, srv, http.MethodPost, "/v1/embeddings", "a", `{"model":"`+srvEmbedModel+`","input":"x"}`)
 			assert.Equal(t, http.StatusOK, r.status)
 		}
 	})
@@ -243,7 +243,7 @@ func TestLimitHeaderStyles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := chatLimit(conformance.Limit{RPM: 600, TPM: 6000})
+				cfg := srvChatLimit(conformance.Limit{RPM: 600, TPM: 6000})
 				cfg.Headers = tt.headers
 				srv := conformance.NewServer(cfg)
 				var r srvReply

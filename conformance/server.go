@@ -115,8 +115,11 @@ type Server struct {
 	start      time.Time
 	modelTypes map[string]string
 	modelsBody []byte
-	fineTune   time.Duration
-	batch      time.Duration
+	// The bodies of 429s, made once: bursts of them are the common case,
+	// and a body handed out is only ever read.
+	requestLimited, tokenLimited []byte
+	fineTune                     time.Duration
+	batch                        time.Duration
 
 	mu        sync.Mutex
 	rng       *rand.Rand
@@ -124,9 +127,9 @@ type Server struct {
 	arrivals  []Arrival
 	attempts  map[uint64]int
 	stats     Stats
-	limiters  map[limiterKey]*limiter
-	fineTunes map[string][]job // by key
-	batches   map[string][]job // by key
+	limiters  map[limiterKey]*keyLimits
+	fineTunes map[string][]providerJob // by key
+	batches   map[string][]providerJob // by key
 }
 
 type limiterKey struct{ key, endpoint string }
@@ -134,7 +137,7 @@ type limiterKey struct{ key, endpoint string }
 // NewServer returns a server that behaves as cfg says. Time in its faults
 // and arrivals is measured from this call.
 func NewServer(cfg Config) *Server {
-	cfg.Limits = copyMap(cfg.Limits)
+	cfg.Limits = copyLimits(cfg.Limits)
 	cfg.Faults = append([]Fault(nil), cfg.Faults...)
 	models := cfg.Models
 	if models == nil {
@@ -148,9 +151,9 @@ func NewServer(cfg Config) *Server {
 		batch:      cfg.BatchDuration,
 		rng:        rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15)),
 		attempts:   make(map[uint64]int),
-		limiters:   make(map[limiterKey]*limiter),
-		fineTunes:  make(map[string][]job),
-		batches:    make(map[string][]job),
+		limiters:   make(map[limiterKey]*keyLimits),
+		fineTunes:  make(map[string][]providerJob),
+		batches:    make(map[string][]providerJob),
 	}
 	if s.fineTune <= 0 {
 		s.fineTune = 10 * time.Minute
@@ -162,10 +165,14 @@ func NewServer(cfg Config) *Server {
 		s.modelTypes[m] = modelType(m)
 	}
 	s.modelsBody = modelsBody(models, s.modelTypes)
+	s.requestLimited = togetherError(ErrorRequestLimited, "rate_limit_exceeded",
+		"You have been rate limited: too many requests. Retry after x-ratelimit-reset seconds.")
+	s.tokenLimited = togetherError(ErrorTokenLimited, "rate_limit_exceeded",
+		"You have been rate limited: too many tokens. Retry after x-ratelimit-reset seconds.")
 	return s
 }
 
-func copyMap(m map[string]Limit) map[string]Limit {
+func copyLimits(m map[string]Limit) map[string]Limit {
 	c := make(map[string]Limit, len(m))
 	for k, v := range m {
 		c[k] = v
@@ -187,25 +194,25 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// maxBody bounds the request bodies the server reads.
-const maxBody = 32 << 20
+// maxRequestBody bounds the request bodies the server reads.
+const maxRequestBody = 32 << 20
 
-// readBody reads and closes the request body, as both the RoundTripper and
+// readRequestBody reads and closes the request body, as both the RoundTripper and
 // the Handler contracts want.
-func readBody(body io.ReadCloser, size int64) ([]byte, error) {
+func readRequestBody(body io.ReadCloser, size int64) ([]byte, error) {
 	if body == nil || body == http.NoBody {
 		return nil, nil
 	}
 	defer body.Close()
-	if size <= 0 || size > maxBody {
+	if size <= 0 || size > maxRequestBody {
 		size = 512
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	n, err := buf.ReadFrom(io.LimitReader(body, maxBody+1))
+	n, err := buf.ReadFrom(io.LimitReader(body, maxRequestBody+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > maxBody {
+	if n > maxRequestBody {
 		return nil, errTooLarge
 	}
 	return buf.Bytes(), nil
@@ -220,7 +227,7 @@ var errTooLarge = errors.New("conformance: request body over 32 MiB")
 // A streamed answer's body yields one server-sent event per Read.
 func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	body, err := readBody(req.Body, req.ContentLength)
+	body, err := readRequestBody(req.Body, req.ContentLength)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +235,7 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	a := s.decide(req.Method, req.URL.Path, req.Header.Get("Authorization"), body)
-	if err := sleep(ctx, a.delay); err != nil {
+	if err := waitCtx(ctx, a.delay); err != nil {
 		return nil, err
 	}
 	switch a.action {
@@ -251,9 +258,9 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case a.chunks != nil:
 		resp.ContentLength = -1
-		resp.Body = newChunkBody(ctx, a.chunks, s.cfg.StreamInterval, a.action == actTruncate)
+		resp.Body = newStreamBody(ctx, a.chunks, s.cfg.StreamInterval, a.action == actTruncate)
 	case a.action == actTruncate:
-		resp.Body = newChunkBody(ctx, [][]byte{a.body[:len(a.body)/2]}, 0, true)
+		resp.Body = newStreamBody(ctx, [][]byte{a.body[:len(a.body)/2]}, 0, true)
 	default:
 		resp.Body = io.NopCloser(bytes.NewReader(a.body))
 	}
@@ -265,7 +272,7 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 // flushed one event at a time.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, err := readBody(r.Body, r.ContentLength)
+	body, err := readRequestBody(r.Body, r.ContentLength)
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, errTooLarge) {
@@ -274,11 +281,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Content-Type"] = []string{"application/json"}
 		w.WriteHeader(status)
-		_, _ = w.Write(errorBody("invalid_request_error", "invalid_body", "The request body could not be read."))
+		_, _ = w.Write(togetherError("invalid_request_error", "invalid_body", "The request body could not be read."))
 		return
 	}
 	a := s.decide(r.Method, r.URL.Path, r.Header.Get("Authorization"), body)
-	if sleep(ctx, a.delay) != nil {
+	if waitCtx(ctx, a.delay) != nil {
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -314,7 +321,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	for i, c := range a.chunks {
-		if i > 0 && sleep(ctx, s.cfg.StreamInterval) != nil {
+		if i > 0 && waitCtx(ctx, s.cfg.StreamInterval) != nil {
 			return
 		}
 		if _, err := w.Write(c); err != nil {
@@ -327,8 +334,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sleep waits d or until ctx is done, and then returns ctx's error.
-func sleep(ctx context.Context, d time.Duration) error {
+// waitCtx waits d or until ctx is done, and then returns ctx's error.
+func waitCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
@@ -342,38 +349,38 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// action is what happens to a request beyond its status and body.
-type action uint8
+// answerAction is what happens to a request beyond its status and body.
+type answerAction uint8
 
 const (
-	actAnswer   action = iota
-	actReset           // reset the connection
-	actHang            // answer nothing until the context is done
-	actTruncate        // cut the body short
+	actAnswer   answerAction = iota
+	actReset                 // reset the connection
+	actHang                  // answer nothing until the context is done
+	actTruncate              // cut the body short
 )
 
-// answer is the server's decision on one request, shared by RoundTrip and
+// decision is the server's answer to one request, shared by RoundTrip and
 // ServeHTTP, which differ only in how they deliver it.
-type answer struct {
+type decision struct {
 	status int
 	header http.Header
 	body   []byte
 	chunks [][]byte // the server-sent events of a streamed answer
-	action action
+	action answerAction
 	delay  time.Duration
 }
 
-// bearer returns the key of an "Authorization: Bearer <key>" header.
-func bearer(auth string) string {
+// bearerKey returns the key of an "Authorization: Bearer <key>" header.
+func bearerKey(auth string) string {
 	if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
 		return strings.TrimSpace(auth[7:])
 	}
 	return ""
 }
 
-// route names the endpoint of method and path, and the id of a GET of one
+// routeRequest names the endpoint of method and path, and the id of a GET of one
 // job. status is 404 or 405 when the server does not serve the request.
-func route(method, path string) (endpoint, id string, status int) {
+func routeRequest(method, path string) (endpoint, id string, status int) {
 	path = strings.TrimSuffix(path, "/")
 	want := http.MethodPost
 	switch path {
@@ -424,11 +431,11 @@ func fnv1a(b []byte) uint64 {
 // share state, under it. A request meets, in order: routing (404, 405), its
 // body (400), the rate limits of its key and endpoint (429), its model
 // (404), the scripted faults, and the endpoint itself.
-func (s *Server) decide(method, path, auth string, body []byte) answer {
+func (s *Server) decide(method, path, auth string, body []byte) decision {
 	now := time.Now()
-	endpoint, id, status := route(method, path)
-	key := bearer(auth)
-	var p parsed
+	endpoint, id, status := routeRequest(method, path)
+	key := bearerKey(auth)
+	var p parsedBody
 	var perr error
 	if status == 0 && method == http.MethodPost {
 		perr = p.parse(endpoint, body)
@@ -466,28 +473,28 @@ func (s *Server) decide(method, path, auth string, body []byte) answer {
 }
 
 // answer decides; s.mu is held.
-func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key string, p *parsed, perr error) answer {
+func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key string, p *parsedBody, perr error) decision {
 	jsonHeader := func() http.Header { return http.Header{"Content-Type": {"application/json"}} }
 	switch {
 	case status == http.StatusNotFound:
-		return answer{status: status, header: jsonHeader(), body: errorBody("invalid_request_error", "not_found", "Unknown path.")}
+		return decision{status: status, header: jsonHeader(), body: togetherError("invalid_request_error", "not_found", "Unknown path.")}
 	case status != 0:
-		return answer{status: status, header: jsonHeader(), body: errorBody("invalid_request_error", "method_not_allowed", "Method not allowed.")}
+		return decision{status: status, header: jsonHeader(), body: togetherError("invalid_request_error", "method_not_allowed", "Method not allowed.")}
 	case perr != nil:
-		return answer{status: http.StatusBadRequest, header: jsonHeader(), body: errorBody("invalid_request_error", "invalid_json", "The request body is not valid: "+perr.Error())}
+		return decision{status: http.StatusBadRequest, header: jsonHeader(), body: togetherError("invalid_request_error", "invalid_json", "The request body is not valid: "+perr.Error())}
 	}
 
 	var (
 		lim     Limit
 		limited bool
-		l       *limiter
-		req     window
-		tok     window
+		l       *keyLimits
+		req     rateWindow
+		tok     rateWindow
 	)
 	if lim, limited = s.cfg.Limits[endpoint]; limited {
 		lk := limiterKey{key, endpoint}
 		if l = s.limiters[lk]; l == nil {
-			l = new(limiter)
+			l = new(keyLimits)
 			s.limiters[lk] = l
 		}
 		refusal, wait, rw, tw := l.admit(&lim, now.UnixNano(), float64(p.tokens))
@@ -495,15 +502,15 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		if refusal != "" {
 			h := jsonHeader()
 			rateHeaders(h, s.cfg.Headers, http.StatusTooManyRequests, wait, req, tok, now)
-			msg := "You have been rate limited: too many requests. Retry after x-ratelimit-reset seconds."
+			body := s.requestLimited
 			if refusal == ErrorTokenLimited {
-				msg = "You have been rate limited: too many tokens. Retry after x-ratelimit-reset seconds."
+				body = s.tokenLimited
 			}
-			return answer{status: http.StatusTooManyRequests, header: h, body: errorBody(refusal, "rate_limit_exceeded", msg)}
+			return decision{status: http.StatusTooManyRequests, header: h, body: body}
 		}
 	}
 
-	a := answer{header: jsonHeader()}
+	a := decision{header: jsonHeader()}
 	if s.cfg.Latency > 0 || s.cfg.LatencyJitter > 0 {
 		a.delay = s.cfg.Latency
 		if s.cfg.LatencyJitter > 0 {
@@ -515,7 +522,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 	switch {
 	case !known && servesModels(endpoint):
 		a.status = http.StatusNotFound
-		a.body = errorBody("invalid_request_error", "model_not_found", "Unable to access model "+p.model+". Please visit https://api.together.ai/models to view the list of supported models.")
+		a.body = togetherError("invalid_request_error", "model_not_found", "Unable to access model "+p.model+". Please visit https://api.together.ai/models to view the list of supported models.")
 	default:
 		f := s.fault(endpoint, p.model, elapsed)
 		if f != nil && f.Kind != FaultTruncate {
@@ -526,7 +533,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 					a.status = http.StatusServiceUnavailable
 				}
 				typ, code, msg := faultError(a.status)
-				a.body = errorBody(typ, code, msg)
+				a.body = togetherError(typ, code, msg)
 			}
 			break
 		}
@@ -536,6 +543,9 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		if servesModels(endpoint) {
 			a.status = http.StatusOK
 			a.body, a.chunks = s.generate(endpoint, p, now)
+			if a.action == actTruncate && a.chunks != nil {
+				a.chunks = a.chunks[:len(a.chunks)/2]
+			}
 			if a.chunks != nil {
 				a.header = http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
 			}
@@ -553,7 +563,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 }
 
 // action is what a fault of kind k does beyond its status.
-func (k FaultKind) action() action {
+func (k FaultKind) action() answerAction {
 	switch k {
 	case FaultReset:
 		return actReset

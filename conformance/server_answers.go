@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// parsed is what the server needs of a request body: decoded once, into as
+// parsedBody is what the server needs of a request body: decoded once, into as
 // little as will do.
-type parsed struct {
+type parsedBody struct {
 	model  string
 	stream bool
 	tokens int      // the request's size against a token limit
@@ -22,7 +22,7 @@ type parsed struct {
 }
 
 // parse decodes body, a POST to endpoint.
-func (p *parsed) parse(endpoint string, body []byte) error {
+func (p *parsedBody) parse(endpoint string, body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errors.New("empty body")
 	}
@@ -43,7 +43,7 @@ func (p *parsed) parse(endpoint string, body []byte) error {
 	p.model, p.stream = r.Model, r.Stream
 	chars := 0
 	count := func(raw json.RawMessage) ([]string, error) {
-		ts, err := texts(raw)
+		ts, err := bodyTexts(raw)
 		for _, t := range ts {
 			chars += utf8.RuneCountInString(t)
 		}
@@ -72,7 +72,7 @@ func (p *parsed) parse(endpoint string, body []byte) error {
 	case Batches:
 		p.count = len(r.Requests)
 		if len(r.Requests) == 0 {
-			ts, err := texts(r.Input)
+			ts, err := bodyTexts(r.Input)
 			if err != nil {
 				return err
 			}
@@ -90,9 +90,9 @@ func (p *parsed) parse(endpoint string, body []byte) error {
 	return nil
 }
 
-// texts reads a field that holds text in any of the forms the API takes:
+// bodyTexts reads a field that holds text in any of the forms the API takes:
 // a string, an array of strings, or an array of content parts with "text".
-func texts(raw json.RawMessage) ([]string, error) {
+func bodyTexts(raw json.RawMessage) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -122,16 +122,16 @@ func texts(raw json.RawMessage) ([]string, error) {
 	return nil, errors.New("expected a string or an array")
 }
 
-// reply is the text of every generated answer; streamed, one event per
+// replyText is the text of every generated answer; streamed, one event per
 // word.
-const reply = "This is a simulated answer from the provider."
+const replyText = "This is a simulated answer from the provider."
 
 // generate makes the answer of a model endpoint: a body, or the events of
 // a stream. s.mu is held (for the id sequence).
-func (s *Server) generate(endpoint string, p *parsed, now time.Time) (body []byte, chunks [][]byte) {
+func (s *Server) generate(endpoint string, p *parsedBody, now time.Time) (body []byte, chunks [][]byte) {
 	s.seq++
 	created := now.Unix()
-	completion := strings.Count(reply, " ") + 1
+	completion := strings.Count(replyText, " ") + 1
 	usage := func(b []byte, completion int) []byte {
 		b = append(b, `"usage":{"prompt_tokens":`...)
 		b = strconv.AppendInt(b, int64(p.text), 10)
@@ -150,7 +150,7 @@ func (s *Server) generate(endpoint string, p *parsed, now time.Time) (body []byt
 		b = append(b, `","created":`...)
 		b = strconv.AppendInt(b, created, 10)
 		b = append(b, `,"model":`...)
-		return appendString(b, p.model)
+		return appendJSONString(b, p.model)
 	}
 	switch endpoint {
 	case Chat, Completions:
@@ -163,20 +163,20 @@ func (s *Server) generate(endpoint string, p *parsed, now time.Time) (body []byt
 			switch {
 			case endpoint == Completions:
 				b = append(b, `"text":`...)
-				b = appendString(b, text)
+				b = appendJSONString(b, text)
 			case p.stream && final:
 				b = append(b, `"delta":{}`...)
 			case p.stream && first:
 				b = append(b, `"delta":{"role":"assistant","content":`...)
-				b = appendString(b, text)
+				b = appendJSONString(b, text)
 				b = append(b, '}')
 			case p.stream:
 				b = append(b, `"delta":{"content":`...)
-				b = appendString(b, text)
+				b = appendJSONString(b, text)
 				b = append(b, '}')
 			default:
 				b = append(b, `"message":{"role":"assistant","content":`...)
-				b = appendString(b, text)
+				b = appendJSONString(b, text)
 				b = append(b, '}')
 			}
 			if final {
@@ -186,11 +186,11 @@ func (s *Server) generate(endpoint string, p *parsed, now time.Time) (body []byt
 		}
 		if !p.stream {
 			b := head(make([]byte, 0, 384), prefix, object)
-			b = choice(b, reply, true, true)
+			b = choice(b, replyText, true, true)
 			b = append(b, ',')
 			return append(usage(b, completion), '}'), nil
 		}
-		for word := range strings.SplitAfterSeq(reply, " ") {
+		for word := range strings.SplitAfterSeq(replyText, " ") {
 			b := append(make([]byte, 0, 256), "data: "...)
 			b = head(b, prefix, chunkObject)
 			b = choice(b, word, chunks == nil, false)
@@ -224,7 +224,7 @@ func (s *Server) generate(endpoint string, p *parsed, now time.Time) (body []byt
 			b = append(b, "]}"...)
 		}
 		b = append(b, `],"model":`...)
-		b = appendString(b, p.model)
+		b = appendJSONString(b, p.model)
 		b = append(b, ',')
 		return append(usage(b, 0), '}'), nil
 	}
@@ -234,22 +234,22 @@ func (s *Server) generate(endpoint string, p *parsed, now time.Time) (body []byt
 	return append(b, `.png"}]}`...), nil
 }
 
-// errorBody is Together's error form.
-func errorBody(typ, code, msg string) []byte {
+// togetherError is Together's error form.
+func togetherError(typ, code, msg string) []byte {
 	b := make([]byte, 0, 96+len(msg))
 	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, msg)
+	b = appendJSONString(b, msg)
 	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
+	b = appendJSONString(b, typ)
 	b = append(b, `,"param":null,"code":`...)
-	b = appendString(b, code)
+	b = appendJSONString(b, code)
 	return append(b, "}}"...)
 }
 
-// appendString appends s as a JSON string. s is valid UTF-8 (it comes
+// appendJSONString appends s as a JSON string. s is valid UTF-8 (it comes
 // from a decoded body or from the server), so only quotes, backslashes and
 // control characters need escaping.
-func appendString(b []byte, s string) []byte {
+func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {

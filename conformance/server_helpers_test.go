@@ -12,9 +12,9 @@ import (
 )
 
 const (
-	chatModel  = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
-	embedModel = "BAAI/bge-large-en-v1.5"
-	chatBody   = `{"model":"` + chatModel + `","messages":[{"role":"user","content":"hello"}]}`
+	srvChatModel  = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+	srvEmbedModel = "BAAI/bge-large-en-v1.5"
+	srvChatBody   = `{"model":"` + srvChatModel + `","messages":[{"role":"user","content":"hello"}]}`
 )
 
 // srvReply is one answer read whole: status, headers, body.
@@ -58,7 +58,7 @@ func srvSend(ctx context.Context, rt http.RoundTripper, method, path, key, body 
 // srvChat sends the standard chat request.
 func srvChat(t testing.TB, rt http.RoundTripper, key string) srvReply {
 	t.Helper()
-	return srvDo(t, rt, http.MethodPost, "/v1/chat/completions", key, chatBody)
+	return srvDo(t, rt, http.MethodPost, "/v1/chat/completions", key, srvChatBody)
 }
 
 // srvErrorType is the "type" of a Together error body.

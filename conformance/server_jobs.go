@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// job is a fine-tune job or a batch: something that runs from created to
+// providerJob is a fine-tune job or a batch: something that runs from created to
 // end.
-type job struct {
+type providerJob struct {
 	id         string
 	model      string
 	created    time.Time
@@ -17,15 +17,15 @@ type job struct {
 	isFineTune bool
 }
 
-func (j *job) done(now time.Time) bool { return !now.Before(j.end) }
+func (j *providerJob) done(now time.Time) bool { return !now.Before(j.end) }
 
 // appendJSON appends j as the API shows it at now.
-func (j *job) appendJSON(b []byte, now time.Time) []byte {
+func (j *providerJob) appendJSON(b []byte, now time.Time) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, j.id)
+	b = appendJSONString(b, j.id)
 	if j.isFineTune {
 		b = append(b, `,"object":"fine-tune","model":`...)
-		b = appendString(b, j.model)
+		b = appendJSONString(b, j.model)
 		b = append(b, `,"status":`...)
 		if j.done(now) {
 			b = append(b, `"completed"`...)
@@ -54,7 +54,7 @@ func (j *job) appendJSON(b []byte, now time.Time) []byte {
 
 // jobs answers the endpoints that do not run a model: the model list,
 // fine-tunes and batches (get is a GET, which lists jobs). wait is the reset of a 429. s.mu is held.
-func (s *Server) jobs(endpoint, id, key string, get bool, p *parsed, now time.Time) (status int, body []byte, wait time.Duration) {
+func (s *Server) jobs(endpoint, id, key string, get bool, p *parsedBody, now time.Time) (status int, body []byte, wait time.Duration) {
 	if endpoint == Models {
 		return http.StatusOK, s.modelsBody, 0
 	}
@@ -70,7 +70,7 @@ func (s *Server) jobs(endpoint, id, key string, get bool, p *parsed, now time.Ti
 				return http.StatusOK, list[i].appendJSON(nil, now), 0
 			}
 		}
-		return http.StatusNotFound, errorBody("invalid_request_error", "not_found", "No such job: "+id+"."), 0
+		return http.StatusNotFound, togetherError("invalid_request_error", "not_found", "No such job: "+id+"."), 0
 	case get:
 		b := append(make([]byte, 0, 64+len(list)*128), `{"object":"list","data":[`...)
 		for i := range list {
@@ -93,22 +93,22 @@ func (s *Server) jobs(endpoint, id, key string, get bool, p *parsed, now time.Ti
 		}
 	}
 	s.seq++
-	j := job{model: p.model, created: now, isFineTune: endpoint == FineTunes}
+	j := providerJob{model: p.model, created: now, isFineTune: endpoint == FineTunes}
 	if j.isFineTune {
 		if running >= MaxRunningFineTunes {
-			return http.StatusConflict, errorBody("invalid_request_error", "too_many_running_jobs",
+			return http.StatusConflict, togetherError("invalid_request_error", "too_many_running_jobs",
 				"You have reached the limit of "+strconv.Itoa(MaxRunningFineTunes)+" running fine-tune jobs: wait for one to complete."), 0
 		}
 		j.id, j.end = "ft-"+strconv.FormatUint(s.seq, 10), now.Add(s.fineTune)
 	} else {
 		switch {
 		case p.count == 0:
-			return http.StatusBadRequest, errorBody("invalid_request_error", "empty_batch", "A batch needs at least one request."), 0
+			return http.StatusBadRequest, togetherError("invalid_request_error", "empty_batch", "A batch needs at least one request."), 0
 		case p.count > MaxBatchRequests:
-			return http.StatusBadRequest, errorBody("invalid_request_error", "batch_too_large",
+			return http.StatusBadRequest, togetherError("invalid_request_error", "batch_too_large",
 				"A batch holds at most "+strconv.Itoa(MaxBatchRequests)+" requests; this one has "+strconv.Itoa(p.count)+"."), 0
 		case running >= MaxBatchesInFlight:
-			return http.StatusTooManyRequests, errorBody(ErrorRequestLimited, "too_many_batches",
+			return http.StatusTooManyRequests, togetherError(ErrorRequestLimited, "too_many_batches",
 				"You have "+strconv.Itoa(running)+" batches in flight, the most allowed: wait for one to complete."), first.Sub(now)
 		}
 		j.id, j.end, j.count = "batch-"+strconv.FormatUint(s.seq, 10), now.Add(s.batch), p.count

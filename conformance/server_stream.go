@@ -12,10 +12,10 @@ import (
 // transport's bodies do.
 var errBodyClosed = errors.New("http: read on closed response body")
 
-// chunkBody is an in-memory streamed body: each Read returns at most one
+// streamBody is an in-memory streamed body: each Read returns at most one
 // chunk (one server-sent event), after the stream's interval. It needs no
 // goroutine, so nothing can leak when a caller closes it early.
-type chunkBody struct {
+type streamBody struct {
 	ctx       context.Context
 	chunks    [][]byte
 	interval  time.Duration
@@ -25,14 +25,14 @@ type chunkBody struct {
 	once      sync.Once
 }
 
-func newChunkBody(ctx context.Context, chunks [][]byte, interval time.Duration, truncated bool) *chunkBody {
-	return &chunkBody{ctx: ctx, chunks: chunks, interval: interval, truncated: truncated, closed: make(chan struct{})}
+func newStreamBody(ctx context.Context, chunks [][]byte, interval time.Duration, truncated bool) *streamBody {
+	return &streamBody{ctx: ctx, chunks: chunks, interval: interval, truncated: truncated, closed: make(chan struct{})}
 }
 
 // Read returns the rest of the current chunk, or waits for the next one.
 // Like a body read from the network, it fails once the request's context
 // is done.
-func (b *chunkBody) Read(p []byte) (int, error) {
+func (b *streamBody) Read(p []byte) (int, error) {
 	select {
 	case <-b.closed:
 		return 0, errBodyClosed
@@ -66,7 +66,7 @@ func (b *chunkBody) Read(p []byte) (int, error) {
 }
 
 // Close ends the stream; a Read waiting for the next chunk returns at once.
-func (b *chunkBody) Close() error {
+func (b *streamBody) Close() error {
 	b.once.Do(func() { close(b.closed) })
 	return nil
 }

@@ -40,7 +40,7 @@ func TestServerChat(t *testing.T) {
 		}
 		require.NoError(t, json.Unmarshal([]byte(r.body), &c))
 		assert.Equal(t, "chat.completion", c.Object)
-		assert.Equal(t, chatModel, c.Model, "the model echoes the request's")
+		assert.Equal(t, srvChatModel, c.Model, "the model echoes the request's")
 		require.Len(t, c.Choices, 1)
 		assert.Equal(t, "assistant", c.Choices[0].Message.Role)
 		assert.NotEmpty(t, c.Choices[0].Message.Content)
@@ -48,11 +48,11 @@ func TestServerChat(t *testing.T) {
 		assert.Equal(t, 2, c.Usage.PromptTokens, `"hello": 5 characters, 2 tokens`)
 
 		// Completions, and content given as parts.
-		r = srvDo(t, srv, http.MethodPost, "/v1/completions", "k", `{"model":"`+chatModel+`","prompt":"Once upon"}`)
+		r = srvDo(t, srv, http.MethodPost, "/v1/completions", "k", `{"model":"`+srvChatModel+`","prompt":"Once upon"}`)
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		assert.Contains(t, r.body, `"object":"text_completion"`)
 		r = srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k",
-			`{"model":"`+chatModel+`","messages":[{"role":"user","content":[{"type":"text","text":"hi \"there\"\n"}]}]}`)
+			`{"model":"`+srvChatModel+`","messages":[{"role":"user","content":[{"type":"text","text":"hi \"there\"\n"}]}]}`)
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		assert.True(t, json.Valid([]byte(r.body)))
 	})
@@ -74,12 +74,12 @@ func TestServerEmbeddings(t *testing.T) {
 			input string
 			n     int
 		}{{`"one"`, 1}, {`["one","two","one"]`, 3}} {
-			r := srvDo(t, srv, http.MethodPost, "/v1/embeddings", "k", `{"model":"`+embedModel+`","input":`+tt.input+`}`)
+			r := srvDo(t, srv, http.MethodPost, "/v1/embeddings", "k", `{"model":"`+srvEmbedModel+`","input":`+tt.input+`}`)
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			var e embeddings
 			require.NoError(t, json.Unmarshal([]byte(r.body), &e))
 			assert.Equal(t, "list", e.Object)
-			assert.Equal(t, embedModel, e.Model)
+			assert.Equal(t, srvEmbedModel, e.Model)
 			require.Len(t, e.Data, tt.n)
 			for i, d := range e.Data {
 				assert.Equal(t, i, d.Index)
@@ -135,9 +135,9 @@ func TestServerModels(t *testing.T) {
 			types[m.ID] = m.Type
 		}
 		assert.Len(t, models, len(conformance.DefaultModels()))
-		assert.Equal(t, "chat", types[chatModel])
+		assert.Equal(t, "chat", types[srvChatModel])
 		assert.Equal(t, "chat", types["mistralai/Mixtral-8x7B-Instruct-v0.1"])
-		assert.Equal(t, "embedding", types[embedModel])
+		assert.Equal(t, "embedding", types[srvEmbedModel])
 		assert.Equal(t, "embedding", types["togethercomputer/m2-bert-80M-8k-retrieval"])
 
 		// A configured list replaces the default one.
@@ -150,22 +150,22 @@ func TestServerModels(t *testing.T) {
 
 func TestServerArrivals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := conformance.NewServer(chatLimit(conformance.Limit{RPM: 60}))
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: 60}))
 		srvChat(t, srv, "alice")
 		srvChat(t, srv, "alice")
 		time.Sleep(1500 * time.Millisecond)
 		srvChat(t, srv, "alice")
-		srvDo(t, srv, http.MethodPost, "/v1/embeddings", "", `{"model":"`+embedModel+`","input":"x"}`)
+		srvDo(t, srv, http.MethodPost, "/v1/embeddings", "", `{"model":"`+srvEmbedModel+`","input":"x"}`)
 
 		got := srv.Arrivals()
 		require.Len(t, got, 4)
 		hash := got[0].BodyHash
 		assert.NotZero(t, hash)
 		want := []conformance.Arrival{
-			{At: 0, Endpoint: conformance.Chat, Model: chatModel, Key: "alice", Status: 200, BodyHash: hash, Attempt: 1},
-			{At: 0, Endpoint: conformance.Chat, Model: chatModel, Key: "alice", Status: 429, BodyHash: hash, Attempt: 2},
-			{At: 1500 * time.Millisecond, Endpoint: conformance.Chat, Model: chatModel, Key: "alice", Status: 200, BodyHash: hash, Attempt: 3},
-			{At: 1500 * time.Millisecond, Endpoint: conformance.Embeddings, Model: embedModel, Status: 200, BodyHash: got[3].BodyHash, Attempt: 1},
+			{At: 0, Endpoint: conformance.Chat, Model: srvChatModel, Key: "alice", Status: 200, BodyHash: hash, Attempt: 1},
+			{At: 0, Endpoint: conformance.Chat, Model: srvChatModel, Key: "alice", Status: 429, BodyHash: hash, Attempt: 2},
+			{At: 1500 * time.Millisecond, Endpoint: conformance.Chat, Model: srvChatModel, Key: "alice", Status: 200, BodyHash: hash, Attempt: 3},
+			{At: 1500 * time.Millisecond, Endpoint: conformance.Embeddings, Model: srvEmbedModel, Status: 200, BodyHash: got[3].BodyHash, Attempt: 1},
 		}
 		assert.Equal(t, want, got)
 		assert.NotEqual(t, hash, got[3].BodyHash)
@@ -176,20 +176,20 @@ func TestServerArrivals(t *testing.T) {
 	})
 }
 
-// closeCounter is a request body that records whether it was closed.
-type closeCounter struct {
+// srvCloseCounter is a request body that records whether it was closed.
+type srvCloseCounter struct {
 	io.Reader
 	closed int
 }
 
-func (c *closeCounter) Close() error { c.closed++; return nil }
+func (c *srvCloseCounter) Close() error { c.closed++; return nil }
 
 func TestServerRoundTripContract(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := conformance.NewServer(conformance.Config{Latency: time.Second})
 
 		// The body is read and closed, and the request is left as it was.
-		body := &closeCounter{Reader: strings.NewReader(chatBody)}
+		body := &srvCloseCounter{Reader: strings.NewReader(srvChatBody)}
 		req, err := http.NewRequest(http.MethodPost, "http://provider.test/v1/chat/completions", body)
 		require.NoError(t, err)
 		req.Header.Set("Authorization", "Bearer k")
@@ -210,14 +210,14 @@ func TestServerRoundTripContract(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		start = time.Now()
-		resp, err = srvSend(ctx, srv, http.MethodPost, "/v1/chat/completions", "k", chatBody)
+		resp, err = srvSend(ctx, srv, http.MethodPost, "/v1/chat/completions", "k", srvChatBody)
 		assert.Nil(t, resp)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, 300*time.Millisecond, time.Since(start))
 
 		// A context already done is not sent.
 		cancel()
-		body = &closeCounter{Reader: strings.NewReader(chatBody)}
+		body = &srvCloseCounter{Reader: strings.NewReader(srvChatBody)}
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, "http://provider.test/v1/chat/completions", body)
 		require.NoError(t, err)
 		resp, err = srv.RoundTrip(req)
