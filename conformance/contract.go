@@ -1,0 +1,348 @@
+package conformance
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// Rule is one promise of the [net/http.RoundTripper] contract that every
+// steady decorator keeps (DESIGN.md, "Contracts every decorator keeps").
+// [CheckMiddleware] reports on each of them; its value is the name used in
+// reports and failure messages.
+type Rule string
+
+// The rules [CheckMiddleware] checks, in the order of its [Report].
+const (
+	// RuleRequestUnmodified: the caller's *http.Request is never modified,
+	// neither while the middleware runs nor after it returns, whether it
+	// retries or not: method, URL, header (compared deeply), Body, GetBody,
+	// ContentLength, Host, Close, TransferEncoding, Trailer and context.
+	RuleRequestUnmodified Rule = "request-unmodified"
+
+	// RuleRequestBodyClosed: the caller's request body is closed on every
+	// path (success, inner error, an error answer returned, a context
+	// cancelled before the call), and so is every body taken from GetBody.
+	RuleRequestBodyClosed Rule = "request-body-closed"
+
+	// RuleBodyReplayed: every attempt that reaches the inner transport
+	// carries the very bytes the caller sent, with a ContentLength that does
+	// not contradict them, whether the request has GetBody or not.
+	RuleBodyReplayed Rule = "body-replayed"
+
+	// RuleDiscardedDrained: every response the middleware does not return
+	// (a 429 or 5xx it retried) is closed, after reading it to its end or
+	// at least [transport.DrainLimit] bytes of it, so its connection can be
+	// reused.
+	RuleDiscardedDrained Rule = "discarded-drained"
+
+	// RuleReturnedNotRead: the body of the response returned is not read
+	// or buffered: RoundTrip returns before the body has been written, and
+	// each chunk the server streams reaches the caller as it is written.
+	RuleReturnedNotRead Rule = "returned-not-read"
+
+	// RuleResponseIntact: the response returned is one the inner transport
+	// produced, the same object or at least its status and its bytes, and
+	// closing it closes the inner transport's body.
+	RuleResponseIntact Rule = "response-intact"
+
+	// RuleResponseOrError: RoundTrip returns a response with a body or an
+	// error, never both and never neither, and does not panic.
+	RuleResponseOrError Rule = "response-or-error"
+
+	// RuleContextCanceled: a cancelled context ends the call promptly with
+	// an error matching [context.Canceled], whether the context was
+	// cancelled before the call, while the inner transport was answering, or
+	// while the middleware was waiting to retry; attempts carry a context
+	// derived from the caller's.
+	RuleContextCanceled Rule = "context-canceled"
+
+	// RuleContextDeadline: no wait outlives the context's deadline. Told by
+	// the server to come back long after the deadline, the middleware
+	// returns before the deadline (a response, or an error matching
+	// [context.DeadlineExceeded]); with a server that never answers, it
+	// returns at the deadline with such an error, not later.
+	RuleContextDeadline Rule = "context-deadline"
+
+	// RuleNoGoroutineLeak: no goroutine outlives the calls that started it
+	// once their responses are closed and their contexts are done.
+	RuleNoGoroutineLeak Rule = "no-goroutine-leak"
+
+	// RuleConcurrentUse: one wrapped transport serves many goroutines at
+	// once, each caller getting the answer to its own request. (Data races
+	// are reported by the race detector, which fails the test itself.)
+	RuleConcurrentUse Rule = "concurrent-use"
+
+	// RuleSecretHidden: the Authorization header's value never appears in
+	// an error.
+	RuleSecretHidden Rule = "secret-hidden"
+)
+
+// Rules returns every rule [CheckMiddleware] checks, in report order.
+func Rules() []Rule {
+	return []Rule{
+		RuleRequestUnmodified, RuleRequestBodyClosed, RuleBodyReplayed,
+		RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
+		RuleResponseOrError, RuleContextCanceled, RuleContextDeadline,
+		RuleNoGoroutineLeak, RuleConcurrentUse, RuleSecretHidden,
+	}
+}
+
+// Result is what [CheckMiddleware] found for one rule.
+type Result struct {
+	Rule Rule
+
+	// Failures says how the rule was broken, one line per observation,
+	// each naming the check and scenario that saw it. Empty when the rule
+	// holds.
+	Failures []string
+
+	// Exercised reports whether some scenario gave the rule something to
+	// check. A middleware that never retries replays no body and discards
+	// no response, so those rules hold without having been exercised; the
+	// [ExpectRetries] option turns that into a failure.
+	Exercised bool
+}
+
+// Passed reports whether the rule holds.
+func (r Result) Passed() bool { return len(r.Failures) == 0 }
+
+// String is one line per failure, or the rule and "pass" (or "pass, not
+// exercised").
+func (r Result) String() string {
+	switch {
+	case len(r.Failures) > 0:
+		return fmt.Sprintf("%s: FAIL: %s", r.Rule, strings.Join(r.Failures, "\n\t"))
+	case !r.Exercised:
+		return fmt.Sprintf("%s: pass (not exercised)", r.Rule)
+	}
+	return fmt.Sprintf("%s: pass", r.Rule)
+}
+
+// Report is the outcome of [CheckMiddleware]: one [Result] per rule, in the
+// order of [Rules].
+type Report struct {
+	Results []Result
+}
+
+// Passed reports whether every rule holds.
+func (r Report) Passed() bool { return len(r.Failed()) == 0 }
+
+// Failed lists the rules broken, in report order.
+func (r Report) Failed() []Rule {
+	var failed []Rule
+	for _, res := range r.Results {
+		if !res.Passed() {
+			failed = append(failed, res.Rule)
+		}
+	}
+	return failed
+}
+
+// Result returns the result for rule; the zero Result (not exercised, no
+// failures) when the report has none.
+func (r Report) Result(rule Rule) Result {
+	for _, res := range r.Results {
+		if res.Rule == rule {
+			return res
+		}
+	}
+	return Result{Rule: rule}
+}
+
+// String is the report, one rule per line.
+func (r Report) String() string {
+	var b strings.Builder
+	for _, res := range r.Results {
+		b.WriteString(res.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Option adjusts [CheckMiddleware] and [TestMiddleware].
+type Option func(*suiteConfig)
+
+type suiteConfig struct {
+	goroutines    int
+	expectRetries bool
+}
+
+// WithGoroutines sets how many goroutines share one wrapped transport in the
+// concurrent-use check (default 16; each makes three calls).
+func WithGoroutines(n int) Option {
+	return func(c *suiteConfig) {
+		if n > 0 {
+			c.goroutines = n
+		}
+	}
+}
+
+// ExpectRetries declares that the middleware retries a 503 that carries
+// Retry-After: 0. The suite detects retrying by observation, so a middleware
+// that never retries passes the replay and drain rules without exercising
+// them; with ExpectRetries, not retrying is itself a failure of those rules,
+// so a retry middleware cannot pass by having stopped retrying.
+func ExpectRetries() Option { return func(c *suiteConfig) { c.expectRetries = true } }
+
+// TestMiddleware checks mw against the RoundTripper contract every steady
+// decorator keeps, as [testing/fstest.TestFS] checks a file system: each
+// group of scenarios runs as a subtest, and each broken rule fails it with
+// t.Errorf naming the rule and what was seen.
+//
+// mw is called inside each scenario, around an inner transport the suite
+// scripts (answers, errors, hangs, streamed bodies), inside a
+// [testing/synctest] bubble, so a middleware that waits (backoff,
+// Retry-After, a limiter) waits in virtual time. mw should therefore build
+// its state when called, not capture timers or goroutines made outside.
+// Behaviour is observed, not configured: a middleware that does not retry,
+// or does not limit, passes the rules that only retrying exercises; see
+// [ExpectRetries].
+//
+// The suite looks for leaked goroutines, so callers should not run it in
+// parallel with other tests.
+func TestMiddleware(t *testing.T, mw transport.Middleware, opts ...Option) {
+	t.Helper()
+	runSuite(t, mw, opts, func(t *testing.T, f failure) {
+		t.Helper()
+		t.Errorf("%s broken: %s", f.rule, f.msg)
+	})
+}
+
+// CheckMiddleware runs the checks of [TestMiddleware] on mw, as subtests of
+// t, but does not fail t: it logs what it finds and returns the result for
+// each rule. It is how peer libraries with known faults are measured, so
+// that a test can assert exactly which rules they break.
+func CheckMiddleware(t *testing.T, mw transport.Middleware, opts ...Option) Report {
+	t.Helper()
+	return runSuite(t, mw, opts, func(t *testing.T, f failure) {
+		t.Helper()
+		t.Logf("%s broken: %s", f.rule, f.msg)
+	})
+}
+
+// failure is one broken rule, as a check saw it.
+type failure struct {
+	rule Rule
+	msg  string
+}
+
+// recorder collects the failures of one group of scenarios. Checks run in
+// several goroutines (the concurrent group, the inner transport), so it
+// locks.
+type recorder struct {
+	mu        sync.Mutex
+	failures  []failure
+	seen      map[failure]bool
+	count     map[Rule]int
+	exercised map[Rule]bool
+}
+
+func newRecorder() *recorder {
+	return &recorder{seen: map[failure]bool{}, count: map[Rule]int{}, exercised: map[Rule]bool{}}
+}
+
+func (r *recorder) fail(rule Rule, format string, args ...any) {
+	f := failure{rule, fmt.Sprintf(format, args...)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.exercised[rule] = true
+	if r.seen[f] {
+		return
+	}
+	r.seen[f] = true
+	if r.count[rule]++; r.count[rule] > maxFailuresShown {
+		return
+	}
+	r.failures = append(r.failures, f)
+}
+
+// maxFailuresShown bounds the failures a group reports for one rule: a
+// broken rule is usually broken by every call, and the first few say why.
+const maxFailuresShown = 2
+
+// all returns the failures, with a line for each rule that had more.
+func (r *recorder) all() []failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := slices.Clone(r.failures)
+	for _, rule := range Rules() {
+		if n := r.count[rule]; n > maxFailuresShown {
+			all = append(all, failure{rule, fmt.Sprintf("and %d more failures like these", n-maxFailuresShown)})
+		}
+	}
+	return all
+}
+
+func (r *recorder) exercise(rule Rule) {
+	r.mu.Lock()
+	r.exercised[rule] = true
+	r.mu.Unlock()
+}
+
+func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(*testing.T, failure)) Report {
+	t.Helper()
+	cfg := suiteConfig{goroutines: 16}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	before := goleak.IgnoreCurrent()
+	byRule := map[Rule]*Result{}
+	for _, rule := range Rules() {
+		byRule[rule] = &Result{Rule: rule}
+	}
+	collect := func(t *testing.T, group string, rec *recorder) {
+		t.Helper()
+		for _, f := range rec.all() {
+			report(t, f)
+			res := byRule[f.rule]
+			res.Failures = append(res.Failures, group+": "+f.msg)
+		}
+		for rule := range rec.exercised {
+			byRule[rule].Exercised = true
+		}
+	}
+	for _, g := range scenarioGroups() {
+		t.Run(g.name, func(t *testing.T) {
+			t.Helper()
+			rec := newRecorder()
+			if mw == nil {
+				rec.fail(RuleResponseOrError, "the middleware is nil")
+			} else {
+				runGroup(t, rec, mw, &cfg, g.run)
+			}
+			collect(t, g.name, rec)
+		})
+	}
+	// Bubbles see only their own goroutines; what the middleware may have
+	// started outside them (or left blocked forever) shows here.
+	t.Run("goroutines", func(t *testing.T) {
+		t.Helper()
+		rec := newRecorder()
+		rec.exercise(RuleNoGoroutineLeak)
+		if err := goleak.Find(before); err != nil {
+			rec.fail(RuleNoGoroutineLeak, "goroutines outlived the suite: %v", err)
+		}
+		collect(t, "goroutines", rec)
+	})
+	if cfg.expectRetries {
+		rec := newRecorder()
+		for _, rule := range []Rule{RuleBodyReplayed, RuleDiscardedDrained} {
+			if !byRule[rule].Exercised {
+				rec.fail(rule, "no call was retried after a 503 with Retry-After: 0, though ExpectRetries was given")
+			}
+		}
+		collect(t, "expect-retries", rec)
+	}
+	var rep Report
+	for _, rule := range Rules() {
+		rep.Results = append(rep.Results, *byRule[rule])
+	}
+	return rep
+}

@@ -1,0 +1,351 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing/synctest"
+	"time"
+)
+
+// scenarioGroup is a subtest of the suite: scenarios that share a bubble.
+type scenarioGroup struct {
+	name string
+	run  func(*env)
+}
+
+func scenarioGroups() []scenarioGroup {
+	return []scenarioGroup{
+		{"answers", runAnswers},
+		{"retries", runRetries},
+		{"exhausted", runExhausted},
+		{"inner-errors", runInnerErrors},
+		{"streaming", runStreaming},
+		{"cancel", runCancel},
+		{"deadline", runDeadline},
+		{"concurrent", runConcurrent},
+	}
+}
+
+var (
+	chatRequest = []byte(`{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`)
+	overloaded  = []byte(`{"error":{"message":"The model is currently overloaded. Please try again later.","type":"service_unavailable","param":null,"code":null}}`)
+	rateLimited = []byte(`{"error":{"message":"Rate limit exceeded, please try again later.","type":"dynamic_request_limited","param":null,"code":"rate_limit_exceeded"}}`)
+	serverError = []byte(`{"error":{"message":"Internal server error","type":"server_error","param":null,"code":null}}`)
+	badRequest  = []byte(`{"error":{"message":"max_tokens must be positive","type":"invalid_request_error","param":"max_tokens","code":null}}`)
+	// proxyPage is the size of the HTML error pages proxies in front of
+	// providers answer with: larger than a small drain buffer, smaller than
+	// transport.DrainLimit, so draining means reading it to the end.
+	proxyPage = []byte("<html><head><title>503 Service Unavailable</title></head><body><h1>503 Service Unavailable</h1>" +
+		strings.Repeat("<!-- upstream temporarily unavailable -->\n", 8<<10/42) + "</body></html>")
+)
+
+func okAnswer(id string) []byte {
+	return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello."},"finish_reason":"stop"}]}`, id)
+}
+
+func ok(id string) scriptStep { return answer(http.StatusOK, okAnswer(id)) }
+
+func unavailable(body []byte) scriptStep {
+	return answer(http.StatusServiceUnavailable, body, "Retry-After", "0")
+}
+
+func tooMany(after string) scriptStep {
+	return answer(http.StatusTooManyRequests, rateLimited, "Retry-After", after, "X-Ratelimit-Reset", after)
+}
+
+// runAnswers: calls answered at once, each kind of request once.
+func runAnswers(e *env) {
+	for _, s := range []struct {
+		name string
+		spec callSpec
+	}{
+		{"200 to a GET without body", callSpec{method: http.MethodGet, steps: []scriptStep{ok("answers")}}},
+		{"200 to a POST with GetBody", callSpec{method: http.MethodPost, body: chatRequest, getBody: true, steps: []scriptStep{ok("answers")}}},
+		{"200 to a POST without GetBody", callSpec{method: http.MethodPost, body: chatRequest, steps: []scriptStep{ok("answers")}}},
+		{"400 to a POST", callSpec{method: http.MethodPost, body: chatRequest, getBody: true, steps: []scriptStep{answer(http.StatusBadRequest, badRequest)}}},
+	} {
+		e.do(e.newCall(s.name, s.spec), RuleResponseOrError)
+	}
+}
+
+// runRetries: answers a middleware that retries would retry once or twice.
+func runRetries(e *env) {
+	for _, s := range []struct {
+		name string
+		spec callSpec
+	}{
+		{"503 then 200, body with GetBody", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+			steps: []scriptStep{unavailable(overloaded), ok("retries")}}},
+		{"503 then 200, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
+			steps: []scriptStep{unavailable(overloaded), ok("retries")}}},
+		{"429 then 200, GET without body", callSpec{method: http.MethodGet,
+			steps: []scriptStep{tooMany("0"), ok("retries")}}},
+		{"503 with an 8 KiB page then 200", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+			steps: []scriptStep{unavailable(proxyPage), ok("retries")}}},
+		{"two 503s then 200, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
+			steps: []scriptStep{unavailable(overloaded), unavailable(proxyPage), ok("retries")}}},
+	} {
+		e.do(e.newCall(s.name, s.spec), RuleResponseOrError)
+	}
+}
+
+// runExhausted: failures that last, so a retrying middleware gives up.
+func runExhausted(e *env) {
+	e.do(e.newCall("503 every time", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+		steps: []scriptStep{unavailable(overloaded)}}), RuleResponseOrError)
+	e.do(e.newCall("500 every time, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
+		steps: []scriptStep{answer(http.StatusInternalServerError, serverError)}}), RuleResponseOrError)
+}
+
+// runInnerErrors: the inner transport fails, as a reset connection does.
+func runInnerErrors(e *env) {
+	e.do(e.newCall("inner error every time, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
+		steps: []scriptStep{{err: errContractReset}}}), RuleResponseOrError)
+	e.do(e.newCall("inner error then 200", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+		steps: []scriptStep{{err: errContractReset}, ok("inner-errors")}}), RuleResponseOrError)
+}
+
+// runStreaming: a 200 whose body the server writes chunk by chunk, as
+// server-sent events arrive. Nothing is written until RoundTrip has
+// returned, and each chunk only after the caller has read the one before,
+// so a middleware that reads, peeks at or buffers the body it returns
+// cannot pass.
+func runStreaming(e *env) {
+	c := e.newCall("streamed 200", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+		steps: []scriptStep{{stream: true}}, stream: true})
+	e.start(c, e.build())
+	if !e.await(c, RuleReturnedNotRead, "it waited on a body the server had not begun to write: it reads or buffers the body it returns") {
+		return
+	}
+	e.checkReturn(c)
+	if c.err != nil || c.resp == nil || c.resp.Body == nil || c.returned < 0 {
+		synctest.Wait()
+		e.checkAfter(c)
+		return
+	}
+	inner := c.snapshotResponses()[c.returned].body
+	c.mu.Lock()
+	pw := c.pipeW
+	c.mu.Unlock()
+	chunks := [][]byte{
+		[]byte(`data: {"choices":[{"delta":{"content":"Hel"}}]}` + "\n\n"),
+		[]byte(`data: {"choices":[{"delta":{"content":"lo."}}]}` + "\n\n"),
+	}
+	streamed := true
+	for i, chunk := range chunks {
+		synctest.Wait()
+		if inner.state().reading > 0 {
+			e.rec.fail(RuleReturnedNotRead, "%s: before the caller read chunk %d, something else was already reading the returned body", c.name, i+1)
+		}
+		go func() { _, _ = pw.Write(chunk) }() // blocks until read; a stuck write ends when the call is released
+		got, err, ok := readFullWithin(c.resp.Body, len(chunk), patience)
+		switch {
+		case !ok:
+			e.rec.fail(RuleReturnedNotRead, "%s: chunk %d, written by the server, had not reached the caller after %v: the body is held back", c.name, i+1, patience)
+		case err != nil || !bytes.Equal(got, chunk):
+			e.rec.fail(RuleReturnedNotRead, "%s: chunk %d reached the caller as %q (%v), want %q", c.name, i+1, got, err, chunk)
+		default:
+			continue
+		}
+		streamed = false
+		break
+	}
+	if streamed {
+		_ = pw.Close()
+		if rest, ok := readWithin(c.resp.Body, patience); !ok || len(rest) > 0 {
+			e.rec.fail(RuleReturnedNotRead, "%s: after the last chunk, the caller read %d more bytes (or no end of body)", c.name, len(rest))
+		}
+	}
+	_ = c.resp.Body.Close()
+	c.releaseAll()
+	synctest.Wait()
+	if !inner.state().closed {
+		e.rec.fail(RuleResponseIntact, "%s: closing the returned body left the inner transport's streamed body open", c.name)
+	}
+	e.checkAfter(c)
+}
+
+// runCancel: a context cancelled before the call, while the inner
+// transport answers, and while the middleware waits to retry.
+func runCancel(e *env) {
+	e.rec.exercise(RuleContextCanceled)
+
+	c := e.newCall("context cancelled before the call", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+		steps: []scriptStep{ok("cancel")}})
+	c.cancel()
+	e.start(c, e.build())
+	if e.await(c, RuleContextCanceled, "its context was cancelled before the call") {
+		if d := c.returnedAt.Sub(c.start); d > prompt {
+			e.rec.fail(RuleContextCanceled, "%s: RoundTrip took %v to return", c.name, d)
+		}
+		if c.err == nil || !errors.Is(c.err, context.Canceled) {
+			e.rec.fail(RuleContextCanceled, "%s: RoundTrip returned %s, want an error matching context.Canceled", c.name, outcomeOf(c))
+		}
+		e.finishCall(c)
+	}
+
+	for _, s := range []struct {
+		name  string
+		steps []scriptStep
+		// inWait: the call may also end before the cancel, by not retrying
+		inWait bool
+	}{
+		{"context cancelled while the inner transport answers", []scriptStep{{hang: true}}, false},
+		{"context cancelled while waiting to retry a 429 (Retry-After: 60)", []scriptStep{tooMany("60"), ok("cancel")}, true},
+	} {
+		c := e.newCall(s.name, callSpec{method: http.MethodPost, body: chatRequest, getBody: true, steps: s.steps})
+		e.start(c, e.build())
+		synctest.Wait()
+		select {
+		case <-c.done:
+			if !s.inWait {
+				e.rec.fail(RuleContextCanceled, "%s: RoundTrip returned %s before the inner transport answered", c.name, outcomeOf(c))
+			}
+			e.finishCall(c)
+			continue
+		default:
+		}
+		cancelled := time.Now()
+		c.cancel()
+		if !e.await(c, RuleContextCanceled, "its context had been cancelled") {
+			continue
+		}
+		if d := c.returnedAt.Sub(cancelled); d > prompt {
+			e.rec.fail(RuleContextCanceled, "%s: RoundTrip returned %v after its context was cancelled", c.name, d)
+		}
+		if c.resp == nil && !errors.Is(c.err, context.Canceled) {
+			e.rec.fail(RuleContextCanceled, "%s: RoundTrip returned %s, want an error matching context.Canceled", c.name, outcomeOf(c))
+		}
+		if !s.inWait && c.resp != nil {
+			e.rec.fail(RuleContextCanceled, "%s: RoundTrip returned %s though its only attempt failed with the context", c.name, outcomeOf(c))
+		}
+		e.finishCall(c)
+	}
+}
+
+// runDeadline: a server that asks for a wait far beyond the deadline, and
+// one that never answers.
+func runDeadline(e *env) {
+	e.rec.exercise(RuleContextDeadline)
+	const timeout = 10 * time.Second
+	withTimeout := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, timeout)
+	}
+
+	c := e.newCallWith("429 with Retry-After: 3600 and a 10s deadline", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+		steps: []scriptStep{tooMany("3600"), ok("deadline")}}, withTimeout)
+	deadline, _ := c.ctx.Deadline()
+	e.start(c, e.build())
+	if e.await(c, RuleContextDeadline, "its deadline had passed long before") {
+		switch late := c.returnedAt.Sub(deadline); {
+		case late > prompt:
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
+		case late >= 0:
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned at its deadline: it began a server-directed wait of 1h that could not end before the deadline %v away, instead of refusing it at once", c.name, timeout)
+		}
+		if c.resp == nil && c.err != nil && !errors.Is(c.err, context.DeadlineExceeded) {
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %s, want the 429 or an error matching context.DeadlineExceeded", c.name, outcomeOf(c))
+		}
+		e.finishCall(c)
+	}
+
+	c = e.newCallWith("a server that never answers and a 10s deadline", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+		steps: []scriptStep{{hang: true}}}, withTimeout)
+	deadline, _ = c.ctx.Deadline()
+	e.start(c, e.build())
+	if e.await(c, RuleContextDeadline, "its deadline had passed long before") {
+		if late := c.returnedAt.Sub(deadline); late > prompt {
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
+		}
+		if c.resp == nil && !errors.Is(c.err, context.DeadlineExceeded) {
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %s, want an error matching context.DeadlineExceeded", c.name, outcomeOf(c))
+		}
+		e.finishCall(c)
+	}
+}
+
+// runConcurrent: many goroutines share one wrapped transport; a third of
+// their calls answered at once, a third after a 503, a third after a 429.
+func runConcurrent(e *env) {
+	e.rec.exercise(RuleConcurrentUse)
+	rt := e.build()
+	const perCaller = 3
+	var (
+		mu    sync.Mutex
+		calls []*callRun
+		wg    sync.WaitGroup
+	)
+	for g := range e.cfg.goroutines {
+		wg.Go(func() {
+			for k := range perCaller {
+				body := fmt.Appendf(nil, `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"caller %d, call %d"}]}`, g, k)
+				c := e.newCall(fmt.Sprintf("caller %d, call %d", g, k), callSpec{method: http.MethodPost, body: body, getBody: k%2 == 0})
+				switch (g + k) % 3 {
+				case 0:
+					c.steps = []scriptStep{ok(c.id)}
+				case 1:
+					c.steps = []scriptStep{unavailable(overloaded), ok(c.id)}
+				default:
+					c.steps = []scriptStep{tooMany("0"), ok(c.id)}
+				}
+				mu.Lock()
+				calls = append(calls, c)
+				mu.Unlock()
+				c.start = time.Now()
+				roundTrip(c, rt)
+				close(c.done)
+				e.checkReturn(c)
+			}
+		})
+	}
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	t := time.NewTimer(patience)
+	select {
+	case <-all:
+	case <-t.C:
+		e.rec.fail(RuleConcurrentUse, "%d goroutines sharing one transport: calls had not returned after %v", e.cfg.goroutines, patience)
+		mu.Lock()
+		for _, c := range calls {
+			c.cancel()
+			c.releaseAll()
+		}
+		mu.Unlock()
+		<-all // released calls end; one that never does is a deadlock synctest reports
+	}
+	t.Stop()
+	synctest.Wait()
+	for _, c := range calls {
+		e.checkAfter(c)
+		if c.resp != nil && c.err == nil && c.resp.StatusCode == http.StatusOK && !bytes.Equal(c.returnedData, okAnswer(c.id)) {
+			e.rec.fail(RuleConcurrentUse, "%s: the caller got a response made for another call", c.name)
+		}
+	}
+}
+
+// finishCall checks a call that has returned, as e.do does.
+func (e *env) finishCall(c *callRun) {
+	e.checkReturn(c)
+	synctest.Wait()
+	e.checkAfter(c)
+}
+
+// outcomeOf describes what RoundTrip returned, for messages.
+func outcomeOf(c *callRun) string {
+	switch {
+	case c.panicked != nil:
+		return fmt.Sprintf("a panic (%v)", c.panicked)
+	case c.resp != nil && c.err != nil:
+		return fmt.Sprintf("a response (%s) and the error %q", c.resp.Status, c.err)
+	case c.resp != nil:
+		return fmt.Sprintf("a response (%s)", c.resp.Status)
+	case c.err != nil:
+		return fmt.Sprintf("the error %q", c.err)
+	}
+	return "neither a response nor an error"
+}

@@ -1,0 +1,269 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// passThrough is the smallest middleware that keeps the contract.
+func passThrough(next http.RoundTripper) http.RoundTripper { return next }
+
+// retrying is a small retry middleware that keeps the contract, built on
+// transport's parts: it replays the body, drains what it throws away, and
+// refuses a wait the deadline cannot fit.
+func retrying(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			resp, err := next.RoundTrip(r)
+			if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500) ||
+				replay.Attempts() == 4 || !replay.CanReplay() {
+				return resp, err
+			}
+			sig := transport.ParseSignals(resp.Header, time.Now())
+			wait := max(sig.ServerWait(resp.StatusCode), 0)
+			transport.Drain(resp)
+			if err := transport.Sleep(req.Context(), wait); err != nil {
+				return nil, err
+			}
+		}
+	})
+}
+
+func TestMiddlewarePassThrough(t *testing.T) {
+	TestMiddleware(t, passThrough)
+}
+
+func TestMiddlewareRetrying(t *testing.T) {
+	TestMiddleware(t, retrying, ExpectRetries())
+}
+
+func TestCheckMiddlewareReportsExercise(t *testing.T) {
+	pass := CheckMiddleware(t, passThrough)
+	require.True(t, pass.Passed(), "%s", pass)
+	assert.False(t, pass.Result(RuleBodyReplayed).Exercised, "a middleware that never retries replays nothing")
+	assert.False(t, pass.Result(RuleDiscardedDrained).Exercised)
+
+	retry := CheckMiddleware(t, retrying, ExpectRetries())
+	require.True(t, retry.Passed(), "%s", retry)
+	for _, rule := range Rules() {
+		assert.True(t, retry.Result(rule).Exercised, "rule %s", rule)
+	}
+
+	// Expected retries that never come are a failure of the rules they exercise.
+	expect := CheckMiddleware(t, passThrough, ExpectRetries())
+	assert.Equal(t, []Rule{RuleBodyReplayed, RuleDiscardedDrained}, expect.Failed())
+}
+
+// broken middlewares, each breaking the contract in one way.
+
+func mutatesHeaders(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		req.Header.Set("User-Agent", "mutated")
+		return next.RoundTrip(req)
+	})
+}
+
+// leaksRequestBody buffers the body for retries and forgets to close the
+// caller's.
+func leaksRequestBody(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		r := req.Clone(req.Context())
+		if req.Body != nil {
+			data, err := io.ReadAll(req.Body)
+			if err != nil {
+				return nil, err
+			}
+			r.Body = io.NopCloser(bytes.NewReader(data))
+		}
+		return next.RoundTrip(r)
+	})
+}
+
+// readsReturnedBody buffers the response it returns.
+func readsReturnedBody(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(data))
+		return resp, nil
+	})
+}
+
+// ignoresContext sends every attempt with a context of its own.
+func ignoresContext(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		return next.RoundTrip(req.WithContext(context.WithoutCancel(req.Context())))
+	})
+}
+
+// sleepsPastDeadline retries after the server's wait without asking whether
+// the deadline allows it.
+func sleepsPastDeadline(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			return resp, err
+		}
+		transport.Drain(resp)
+		sig := transport.ParseSignals(resp.Header, time.Now())
+		wait := sig.ServerWait(resp.StatusCode)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		r := req.Clone(req.Context())
+		if req.Body != nil {
+			if req.GetBody == nil {
+				return nil, errors.New("cannot retry: no GetBody")
+			}
+			if r.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		return next.RoundTrip(r)
+	})
+}
+
+// answersAndFails returns the response and an error for answers it
+// dislikes.
+func answersAndFails(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err == nil && resp.StatusCode >= 400 {
+			return resp, fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return resp, err
+	})
+}
+
+// resendsConsumedBody retries with the body the first attempt consumed,
+// and does not close what it throws away.
+func resendsConsumedBody(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+			return resp, err
+		}
+		return next.RoundTrip(req.Clone(req.Context()))
+	})
+}
+
+// leaksSecret puts the request's headers in its errors.
+func leaksSecret(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, fmt.Errorf("request with headers %v: %w", req.Header, err)
+		}
+		return resp, nil
+	})
+}
+
+// leaksGoroutine leaves a goroutine behind each call for a minute.
+func leaksGoroutine(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		go time.Sleep(time.Minute)
+		return next.RoundTrip(req)
+	})
+}
+
+// sharesRequest hands each call's request to whichever call sends next:
+// locked, so race-free, and still wrong under concurrent use.
+func sharesRequest(next http.RoundTripper) http.RoundTripper {
+	var (
+		mu   sync.Mutex
+		last *http.Request
+	)
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		last = req
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		r := last
+		mu.Unlock()
+		return next.RoundTrip(r)
+	})
+}
+
+func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mw   transport.Middleware
+		want []Rule
+	}{
+		{"mutates headers", mutatesHeaders, []Rule{RuleRequestUnmodified}},
+		{"leaks request body", leaksRequestBody, []Rule{RuleRequestBodyClosed}},
+		{"reads returned body", readsReturnedBody, []Rule{RuleReturnedNotRead}},
+		{"ignores context", ignoresContext, []Rule{RuleContextCanceled, RuleContextDeadline}},
+		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
+		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
+		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
+		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
+		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
+		{"nil", nil, []Rule{RuleResponseOrError}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckMiddleware(t, tc.mw)
+			assert.Equal(t, tc.want, rep.Failed(), "%s", rep)
+			for _, rule := range tc.want {
+				assert.True(t, rep.Result(rule).Exercised, "a broken rule was exercised: %s", rule)
+			}
+		})
+	}
+}
+
+// A middleware that mixes up its callers' requests breaks more than
+// concurrent use: which other rules depends on how the calls interleave.
+func TestCheckMiddlewareDetectsCrossTalk(t *testing.T) {
+	rep := CheckMiddleware(t, sharesRequest)
+	failed := rep.Failed()
+	assert.Contains(t, failed, RuleConcurrentUse, "%s", rep)
+	assert.Contains(t, failed, RuleResponseIntact, "%s", rep)
+	assert.Subset(t, []Rule{RuleRequestBodyClosed, RuleBodyReplayed, RuleResponseIntact, RuleConcurrentUse}, failed, "%s", rep)
+}
+
+func TestReportString(t *testing.T) {
+	rep := Report{Results: []Result{
+		{Rule: RuleRequestUnmodified, Exercised: true},
+		{Rule: RuleBodyReplayed},
+		{Rule: RuleResponseOrError, Exercised: true, Failures: []string{"answers: both", "retries: both"}},
+	}}
+	assert.Equal(t, "request-unmodified: pass\n"+
+		"body-replayed: pass (not exercised)\n"+
+		"response-or-error: FAIL: answers: both\n\tretries: both\n", rep.String())
+	assert.Equal(t, []Rule{RuleResponseOrError}, rep.Failed())
+	assert.False(t, rep.Passed())
+	assert.Equal(t, Result{Rule: RuleSecretHidden}, rep.Result(RuleSecretHidden))
+}

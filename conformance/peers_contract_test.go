@@ -1,0 +1,83 @@
+package conformance
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/stretchr/testify/assert"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// retryableHTTP is go-retryablehttp as a middleware: its client, four
+// retries and short waits, around next.
+func retryableHTTP(next http.RoundTripper) http.RoundTripper {
+	c := retryablehttp.NewClient()
+	c.RetryMax = 4
+	c.RetryWaitMin = 10 * time.Millisecond
+	c.RetryWaitMax = 100 * time.Millisecond
+	c.Logger = nil
+	c.HTTPClient.Transport = next
+	return &retryablehttp.RoundTripper{Client: c}
+}
+
+// failsafeHTTP is failsafe-go's HTTP round tripper with its HTTP retry
+// policy (its defaults: two retries, Retry-After honoured).
+func failsafeHTTP(next http.RoundTripper) http.RoundTripper {
+	return failsafehttp.NewRoundTripper(next, failsafehttp.NewRetryPolicyBuilder().Build())
+}
+
+// known is a rule a peer breaks, and a phrase of the failure that says why.
+type known struct {
+	rule Rule
+	why  string
+}
+
+// The peers are measured, not endorsed: each breaks rules of the contract,
+// and the test pins exactly which, and why, so that a release that fixes or
+// breaks one is noticed.
+func TestPeersContract(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mw    transport.Middleware
+		known []known
+	}{
+		{"go-retryablehttp", retryableHTTP, []known{
+			// FromRequest keeps the caller's *http.Request and sets its Body
+			// to a reader over the bytes it read.
+			{RuleRequestUnmodified, "Body replaced"},
+			// It reads the caller's body into a buffer and never closes it.
+			{RuleRequestBodyClosed, "request body was never closed"},
+			// It drains at most 4 KiB (respReadLimit) of a response it
+			// retries, so a proxy's 8 KiB error page costs the connection.
+			{RuleDiscardedDrained, "after reading 4096 of its"},
+			// It sleeps the Retry-After of 1h until the context ends
+			// instead of refusing a wait the deadline cannot fit.
+			{RuleContextDeadline, "returned at its deadline"},
+		}},
+		{"failsafe-go", failsafeHTTP, []known{
+			// Each attempt sets Body on the caller's own request.
+			{RuleRequestUnmodified, "Body replaced"},
+			// It reads the caller's body with io.ReadAll and never closes it.
+			{RuleRequestBodyClosed, "request body was never closed"},
+			// Responses it retries are neither drained nor closed.
+			{RuleDiscardedDrained, "was never closed"},
+			// Its delay follows Retry-After (1h) until the context ends.
+			{RuleContextDeadline, "returned at its deadline"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := CheckMiddleware(t, tc.mw)
+			var want []Rule
+			for _, k := range tc.known {
+				want = append(want, k.rule)
+				assert.Contains(t, strings.Join(rep.Result(k.rule).Failures, "\n"), k.why, "why %s fails", k.rule)
+			}
+			assert.Equal(t, want, rep.Failed(), "%s", rep)
+		})
+	}
+}
