@@ -1,0 +1,139 @@
+// Command provider serves the simulated provider of package conformance
+// over HTTP, so that any client, SDK or curl can be pointed at a server
+// that limits, refuses and fails as Together does:
+//
+//	go run ./conformance/cmd/provider -addr 127.0.0.1:8080 -chat-rpm 60 -headers openai
+//	curl -H 'Authorization: Bearer k' http://127.0.0.1:8080/v1/chat/completions \
+//		-d '{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"hi"}]}'
+//
+// It prints the address it listens on and serves until interrupted, then
+// shuts down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/steadyapi/steady/conformance"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "provider:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves until ctx is done, and then shuts the server
+// down, letting answers in progress finish for a few seconds.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	cfg, addr, err := parse(args)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: conformance.NewServer(cfg), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(out, "provider listening on http://%s\n", ln.Addr())
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) { // hung answers: cut them off
+		err = hs.Close()
+	}
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}
+
+// parse turns the command line into the server's Config and address.
+func parse(args []string) (conformance.Config, string, error) {
+	fs := flag.NewFlagSet("provider", flag.ContinueOnError)
+	var (
+		addr      = fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
+		chat      = fs.Float64("chat-rpm", 600, "chat and completions requests per minute per key (0: unlimited)")
+		embed     = fs.Float64("embeddings-rpm", 300, "embeddings requests per minute per key (0: unlimited)")
+		images    = fs.Float64("images-rpm", 60, "image requests per minute per key (0: unlimited)")
+		tpm       = fs.Float64("tpm", 0, "chat and completions tokens per minute per key (0: unlimited)")
+		window    = fs.Duration("window", time.Second, "how limits are enforced: 1s (a per-second bucket) or 1m (fixed minute windows)")
+		dynamic   = fs.Bool("dynamic", false, "Together's dynamic limit: twice the past hour's successful rate, within -base and -cap")
+		base      = fs.Float64("base", 0, "the dynamic limit's floor in RPM (0: the endpoint's RPM)")
+		limitCap  = fs.Float64("cap", 0, "the dynamic limit's ceiling in RPM (0: none)")
+		headers   = fs.String("headers", "together", "rate headers: together, or a comma-separated list of every, retry-after, openai, anthropic")
+		seed      = fs.Int64("seed", 1, "seed of every random choice")
+		latency   = fs.Duration("latency", 0, "service time of each answer")
+		jitter    = fs.Duration("jitter", 0, "random extra service time, up to this")
+		overload  = fs.Float64("overload", 0, "share of requests answered 503 (0 to 1)")
+		streamGap = fs.Duration("stream-interval", 0, "pause between streamed events")
+	)
+	if err := fs.Parse(args); err != nil {
+		return conformance.Config{}, "", err
+	}
+	if *window != time.Second && *window != time.Minute {
+		return conformance.Config{}, "", fmt.Errorf("-window must be 1s or 1m, not %v", *window)
+	}
+	if *overload < 0 || *overload > 1 {
+		return conformance.Config{}, "", fmt.Errorf("-overload must be within 0 and 1, not %v", *overload)
+	}
+	cfg := conformance.Config{
+		Seed:           *seed,
+		Limits:         map[string]conformance.Limit{},
+		Latency:        *latency,
+		LatencyJitter:  *jitter,
+		StreamInterval: *streamGap,
+	}
+	for _, l := range []struct {
+		endpoint string
+		rpm, tpm float64
+	}{
+		{conformance.Chat, *chat, *tpm},
+		{conformance.Completions, *chat, *tpm},
+		{conformance.Embeddings, *embed, 0},
+		{conformance.Images, *images, 0},
+	} {
+		if l.rpm > 0 || l.tpm > 0 || *dynamic {
+			cfg.Limits[l.endpoint] = conformance.Limit{RPM: l.rpm, TPM: l.tpm, Window: *window, Dynamic: *dynamic, Base: *base, Cap: *limitCap}
+		}
+	}
+	for _, h := range strings.Split(*headers, ",") {
+		switch strings.TrimSpace(h) {
+		case "together", "":
+		case "every":
+			cfg.Headers |= conformance.HeaderEveryAnswer
+		case "retry-after":
+			cfg.Headers |= conformance.HeaderRetryAfter
+		case "openai":
+			cfg.Headers |= conformance.HeaderOpenAI
+		case "anthropic":
+			cfg.Headers |= conformance.HeaderAnthropic
+		default:
+			return conformance.Config{}, "", fmt.Errorf("unknown -headers style %q", h)
+		}
+	}
+	if *overload > 0 {
+		cfg.Faults = []conformance.Fault{{Kind: conformance.FaultStatus, Status: http.StatusServiceUnavailable, Share: *overload}}
+	}
+	return cfg, *addr, nil
+}
