@@ -217,11 +217,27 @@ func skipSpace(b []byte, i int) int {
 }
 
 // scanString returns the index just past the string that starts with the
-// quote at b[i], or -1 when it is not terminated. It jumps from quote to
-// quote with bytes.IndexByte and tells an escaped quote by the parity of
-// the backslashes before it, so long strings cost about a memchr.
+// quote at b[i], or -1 when it is not terminated. Short strings (keys, roles)
+// are walked byte by byte; past shortString bytes it jumps from quote to
+// quote with bytes.IndexByte and tells an escaped quote by the parity of the
+// backslashes before it, so a long message costs about a memchr.
 func scanString(b []byte, i int) int {
 	j := i + 1
+	for end := min(len(b), j+shortString); j < end; j++ {
+		c := b[j]
+		if c > '\\' { // letters: most of any text
+			continue
+		}
+		if c == '"' {
+			return j + 1
+		}
+		if c == '\\' {
+			j++
+		}
+	}
+	if j >= len(b) {
+		return -1
+	}
 	for {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
@@ -238,6 +254,10 @@ func scanString(b []byte, i int) int {
 		j = q + 1
 	}
 }
+
+// shortString is how far scanString walks before it switches to memchr: the
+// switch costs more than it saves on keys and short values.
+const shortString = 16
 
 // isModelKey reports whether the quoted key s decodes to "model".
 func isModelKey(s []byte) bool {

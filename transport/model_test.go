@@ -247,3 +247,32 @@ func BenchmarkRequestModel(b *testing.B) {
 		})
 	}
 }
+
+// longStringBody is a request whose bulk is one long string (a document to
+// summarise), with the model after it.
+func longStringBody(size int) []byte {
+	doc := strings.Repeat("Lorem ipsum dolor sit amet, consectetur \\\"adipiscing\\\" elit. ", size/60)
+	return []byte(`{"messages":[{"role":"user","content":"` + doc + `"}],"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo"}`)
+}
+
+func BenchmarkModelLongString(b *testing.B) {
+	body := longStringBody(100 << 10)
+	b.Run("stdlib", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := transport.FindModel(body); !ok {
+				b.Fatal("no model")
+			}
+		}
+	})
+	b.Run("gjson", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if m := gjson.GetBytes(body, "model"); m.Type != gjson.String {
+				b.Fatal("no model")
+			}
+		}
+	})
+}

@@ -1,0 +1,250 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+)
+
+// ModelHeader is the response header [Fallback] sets to the model that
+// served the request: the asked one, or the alternate it fell back to.
+const ModelHeader = "Steady-Model"
+
+// ErrModelUnavailable is matched (with [errors.Is]) by errors that say a
+// model cannot serve now without the request having been sent, such as a
+// circuit breaker's open error. [Fallback] moves to the next model of the
+// chain on such an error; package transport cannot know every decorator
+// that fails fast, so they match this instead.
+var ErrModelUnavailable = errors.New("steady: model unavailable")
+
+// FallbackReason says why [Fallback] left a model for the next.
+type FallbackReason string
+
+const (
+	// Overloaded: the model answered 503 or 529, after every decorator
+	// inside Fallback (retries included) gave up.
+	Overloaded FallbackReason = "overloaded"
+	// NotFound: the model answered 404 with an error about the model.
+	NotFound FallbackReason = "not found"
+	// Unavailable: a decorator inside Fallback failed fast with an error
+	// matching [ErrModelUnavailable] (a breaker is open).
+	Unavailable FallbackReason = "unavailable"
+)
+
+// FallbackOption configures [Fallback].
+type FallbackOption func(*fallbackConfig)
+
+type fallbackConfig struct {
+	served    func(req *http.Request, asked, served string)
+	switched  func(req *http.Request, from, to string, why FallbackReason)
+	bodyLimit int64
+}
+
+// OnModelServed sets a hook called once for every request whose model has a
+// chain, with the model asked and the model whose answer (or error) is
+// returned. It is called before RoundTrip returns, from the caller's
+// goroutine; it must not keep req.
+func OnModelServed(fn func(req *http.Request, asked, served string)) FallbackOption {
+	return func(c *fallbackConfig) { c.served = fn }
+}
+
+// OnModelSwitch sets a hook called each time [Fallback] leaves a model for
+// the next of its chain, with the reason, for logs and metrics.
+func OnModelSwitch(fn func(req *http.Request, from, to string, why FallbackReason)) FallbackOption {
+	return func(c *fallbackConfig) { c.switched = fn }
+}
+
+// FallbackBodyLimit sets the largest request body Fallback reads to find
+// the model (0, the default, means [DefaultReplayLimit]). A larger body is
+// passed through without fallback.
+func FallbackBodyLimit(n int64) FallbackOption {
+	return func(c *fallbackConfig) { c.bodyLimit = n }
+}
+
+// notFoundPeek is how much of a 404 body Fallback reads to tell "no such
+// model" from any other 404. Error bodies are small; a larger one is not the
+// provider's model error.
+const notFoundPeek = 4 << 10
+
+// Fallback returns a middleware that serves a request from the next model
+// of its chain when the asked model cannot.
+//
+// chains maps a model to its alternates, in order: with
+// {"big": {"medium", "small"}}, a request for "big" that finds it
+// overloaded goes to "medium", then to "small". A model moves on when it
+// answers 503 or 529 (overloaded, once every decorator inside Fallback has
+// given up), 404 with an error about the model (model_not_found, or an
+// invalid_request_error or not_found_error that mentions the model), or when
+// an inner decorator fails with an error matching [ErrModelUnavailable]
+// (its breaker is open). Other answers and errors are returned as they are,
+// and so is the last model's answer when the chain is exhausted or the
+// request's context is done.
+//
+// The next attempt sends the same request with only the value of the body's
+// top-level "model" rewritten; every other byte of the body is as the caller
+// wrote it. The returned response carries the [ModelHeader] header naming
+// the model that served it, and the [OnModelServed] hook hears of it. A
+// returned response is never read, so streamed answers ("stream": true) pass
+// through as they are; a discarded one is drained and closed.
+//
+// A request whose body is not a JSON object, has no top-level string
+// "model", or names a model without a chain is passed through untouched: the
+// same request object, when it has GetBody (as [http.NewRequest] sets for
+// in-memory bodies) or no body. A body without GetBody is read to find the
+// model (at most [FallbackBodyLimit]) and replayed to the inner transport.
+//
+// chains is copied; changing it later does not change the middleware.
+func Fallback(chains map[string][]string, opts ...FallbackOption) Middleware {
+	cfg := fallbackConfig{}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	own := make(map[string][]string, len(chains))
+	for m, alts := range chains {
+		if len(alts) > 0 {
+			own[m] = append([]string(nil), alts...)
+		}
+	}
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &fallback{next: next, chains: own, cfg: cfg}
+	}
+}
+
+type fallback struct {
+	next   http.RoundTripper
+	chains map[string][]string
+	cfg    fallbackConfig
+}
+
+func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
+	if len(f.chains) == 0 || req.Body == nil || req.Body == http.NoBody {
+		return f.next.RoundTrip(req)
+	}
+	limit := f.cfg.bodyLimit
+	if limit == 0 {
+		limit = DefaultReplayLimit
+	}
+	// The happy path only needs the model: with GetBody it is found in a
+	// pooled buffer, and the body is read again only to fall back. Without
+	// GetBody the body is consumed, so its bytes are kept for the rewrites.
+	var body []byte
+	send := req
+	var asked string
+	if req.GetBody != nil {
+		asked, _, _ = RequestModel(req, limit)
+	} else {
+		var err error
+		if body, send, err = replayBody(req, limit); err != nil {
+			return nil, err
+		}
+		if body != nil {
+			asked, _ = FindModel(body)
+		}
+	}
+	alts, ok := f.chains[asked]
+	if !ok {
+		return f.next.RoundTrip(send)
+	}
+
+	model := asked
+	resp, err := f.next.RoundTrip(send)
+	for i := 0; ; i++ {
+		var why FallbackReason
+		if resp, why = f.verdict(resp, err); why == "" || i == len(alts) || req.Context().Err() != nil {
+			break
+		}
+		nextReq := f.rewrite(req, body, alts[i], limit)
+		if nextReq == nil { // the body cannot be read again: keep this answer
+			break
+		}
+		Drain(resp)
+		if f.cfg.switched != nil {
+			f.cfg.switched(req, model, alts[i], why)
+		}
+		model = alts[i]
+		resp, err = f.next.RoundTrip(nextReq)
+	}
+	if resp != nil {
+		if resp.Header == nil {
+			resp.Header = make(http.Header)
+		}
+		resp.Header.Set(ModelHeader, model)
+	}
+	if f.cfg.served != nil {
+		f.cfg.served(req, asked, model)
+	}
+	return resp, err
+}
+
+// verdict says whether the answer of one model calls for the next, and
+// returns the response to use in its place: a 404's body, of which a prefix
+// was read, is put back together for the caller.
+func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, FallbackReason) {
+	if err != nil {
+		if errors.Is(err, ErrModelUnavailable) {
+			return resp, Unavailable
+		}
+		return resp, ""
+	}
+	switch resp.StatusCode {
+	case http.StatusServiceUnavailable, 529:
+		return resp, Overloaded
+	case http.StatusNotFound:
+		if resp.Body == nil {
+			return resp, ""
+		}
+		peek, err := io.ReadAll(io.LimitReader(resp.Body, notFoundPeek))
+		// Whether it is kept or drained, the body is whole again.
+		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
+		if err == nil && isModelNotFound(peek) {
+			return resp, NotFound
+		}
+		return resp, ""
+	}
+	return resp, ""
+}
+
+// isModelNotFound tells the provider's "no such model" from other 404s
+// (a wrong path, a missing file or job): OpenAI and Together send the code
+// model_not_found, Together also the type invalid_request_error, Anthropic
+// a not_found_error whose message names the model.
+func isModelNotFound(body []byte) bool {
+	if bytes.Contains(body, []byte("model_not_found")) {
+		return true
+	}
+	return (bytes.Contains(body, []byte("invalid_request_error")) || bytes.Contains(body, []byte("not_found_error"))) &&
+		bytes.Contains(body, []byte("model"))
+}
+
+type peekedBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b *peekedBody) Close() error { return b.c.Close() }
+
+// rewrite returns a shallow copy of req whose body is the original with the
+// model replaced, or nil when the original cannot be had again.
+func (f *fallback) rewrite(req *http.Request, body []byte, model string, limit int64) *http.Request {
+	if body == nil { // read through GetBody into a scratch buffer: only the rewrite is kept
+		bp := bodyPool.Get().(*[]byte)
+		body = readGetBody(req, limit, (*bp)[:0])
+		defer putBody(bp, body)
+		if body == nil {
+			return nil
+		}
+	}
+	start, end, ok := modelSpan(body)
+	if !ok {
+		return nil
+	}
+	nb := spliceModel(body, start, end, model)
+	c := *req
+	c.Body = io.NopCloser(bytes.NewReader(nb))
+	c.ContentLength = int64(len(nb))
+	c.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
+	return &c
+}

@@ -1,0 +1,430 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// modelServer answers by the model of each request: the status set for it,
+// or 200 with the model echoed. It records every request body and every
+// response it hands out.
+type modelServer struct {
+	mu        sync.Mutex
+	status    map[string]int
+	errs      map[string]error
+	notFound  string // body of a 404
+	bodies    [][]byte
+	responses []*trackedResponseBody
+}
+
+type trackedResponseBody struct {
+	io.Reader
+	mu     sync.Mutex
+	read   int
+	closed bool
+}
+
+func (b *trackedResponseBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	b.mu.Lock()
+	b.read += n
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *trackedResponseBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+func (s *modelServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	model, _ := transport.FindModel(body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.errs[model]; err != nil { // failed fast: the body never reached the server
+		return nil, err
+	}
+	s.bodies = append(s.bodies, body)
+	status := s.status[model]
+	if status == 0 {
+		status = http.StatusOK
+	}
+	text := fmt.Sprintf(`{"model":%q}`, model)
+	switch status {
+	case http.StatusNotFound:
+		text = s.notFound
+	case http.StatusServiceUnavailable, 529:
+		text = `{"error":{"message":"The model is overloaded","type":"service_unavailable"}}`
+	}
+	rb := &trackedResponseBody{Reader: strings.NewReader(text)}
+	s.responses = append(s.responses, rb)
+	return &http.Response{StatusCode: status, Header: http.Header{}, Body: rb, Request: req}, nil
+}
+
+func (s *modelServer) models(t *testing.T) []string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ms []string
+	for _, b := range s.bodies {
+		m, ok := transport.FindModel(b)
+		require.True(t, ok)
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+const chatRequest = "{\n  \"messages\": [{\"role\": \"user\", \"content\": \"Say \\\"hi\\\"\"}],\n" +
+	"  \"model\" : \"big\",  \"max_tokens\": 1.0e2, \"extra\": {\"model\": \"big\"}\n}"
+
+func newChatRequest(t *testing.T, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer secret")
+	return req
+}
+
+func TestFallbackMovesToTheNextModel(t *testing.T) {
+	const modelNotFound = `{"error":{"message":"Unable to access model big.","type":"invalid_request_error","param":null,"code":"model_not_found"}}`
+	tests := []struct {
+		name     string
+		status   int
+		err      error
+		notFound string
+		why      transport.FallbackReason
+	}{
+		{"503 overloaded", http.StatusServiceUnavailable, nil, "", transport.Overloaded},
+		{"529 overloaded", 529, nil, "", transport.Overloaded},
+		{"404 model_not_found", http.StatusNotFound, nil, modelNotFound, transport.NotFound},
+		{"404 anthropic", http.StatusNotFound, nil, `{"type":"error","error":{"type":"not_found_error","message":"model: big"}}`, transport.NotFound},
+		{"breaker open", 0, fmt.Errorf("breaker: big: %w", transport.ErrModelUnavailable), "", transport.Unavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &modelServer{status: map[string]int{"big": tt.status}, errs: map[string]error{"big": tt.err}, notFound: tt.notFound}
+			type switched struct {
+				from, to string
+				why      transport.FallbackReason
+			}
+			var switches []switched
+			var served []string
+			rt := transport.Chain(srv, transport.Fallback(map[string][]string{"big": {"medium", "small"}},
+				transport.OnModelSwitch(func(_ *http.Request, from, to string, why transport.FallbackReason) {
+					switches = append(switches, switched{from, to, why})
+				}),
+				transport.OnModelServed(func(_ *http.Request, asked, model string) { served = append(served, asked, model) }),
+			))
+			req := newChatRequest(t, chatRequest)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
+			assert.Equal(t, []switched{{"big", "medium", tt.why}}, switches)
+			assert.Equal(t, []string{"big", "medium"}, served)
+
+			want := []string{"big", "medium"}
+			if tt.err != nil {
+				want = []string{"medium"} // the breaker failed fast: big was never sent
+			}
+			assert.Equal(t, want, srv.models(t))
+			last := srv.bodies[len(srv.bodies)-1]
+			assert.Equal(t, strings.Replace(chatRequest, `"model" : "big"`, `"model" : "medium"`, 1), string(last),
+				"only the top-level model changed, byte for byte")
+
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			if tt.err == nil {
+				assert.True(t, srv.responses[0].closed, "the discarded answer is closed")
+				assert.Equal(t, srv.responses[0].Reader.(*strings.Reader).Size(), int64(srv.responses[0].read), "and drained")
+			}
+			assert.Zero(t, srv.responses[len(srv.responses)-1].read, "the returned answer is not read")
+		})
+	}
+}
+
+func TestFallbackChainExhausted(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503, "medium": 503, "small": 529}}
+	rt := transport.Fallback(map[string][]string{"big": {"medium", "small"}})(srv)
+	resp, err := rt.RoundTrip(newChatRequest(t, chatRequest))
+	require.NoError(t, err)
+	assert.Equal(t, 529, resp.StatusCode, "the last model's answer, as it is")
+	assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
+	assert.Equal(t, []string{"big", "medium", "small"}, srv.models(t))
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "overloaded")
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	assert.True(t, srv.responses[0].closed)
+	assert.True(t, srv.responses[1].closed)
+	assert.False(t, srv.responses[2].closed)
+}
+
+func TestFallbackKeepsOtherAnswers(t *testing.T) {
+	bigNotFound := `{"error":{"message":"` + strings.Repeat("x", 10<<10) + `","type":"not_found"}}` // longer than what is peeked
+	tests := []struct {
+		name     string
+		status   int
+		err      error
+		notFound string
+	}{
+		{"200", http.StatusOK, nil, ""},
+		{"429", http.StatusTooManyRequests, nil, ""},
+		{"500", http.StatusInternalServerError, nil, ""},
+		{"404 of something else", http.StatusNotFound, nil, `{"error":{"message":"no such file","type":"not_found"}}`},
+		{"404 long", http.StatusNotFound, nil, bigNotFound},
+		{"transport error", 0, errors.New("connection reset"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &modelServer{status: map[string]int{"big": tt.status}, errs: map[string]error{"big": tt.err}, notFound: tt.notFound}
+			rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
+			resp, err := rt.RoundTrip(newChatRequest(t, chatRequest))
+			if tt.err != nil {
+				assert.Empty(t, srv.models(t), "medium is not tried")
+				assert.ErrorIs(t, err, tt.err)
+				assert.Nil(t, resp)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []string{"big"}, srv.models(t))
+			assert.Equal(t, tt.status, resp.StatusCode)
+			assert.Equal(t, "big", resp.Header.Get(transport.ModelHeader))
+			if tt.status == http.StatusNotFound {
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				assert.Equal(t, tt.notFound, string(b), "the caller gets the whole 404 body")
+				require.NoError(t, resp.Body.Close())
+				srv.mu.Lock()
+				assert.True(t, srv.responses[0].closed, "closing it closes the original")
+				srv.mu.Unlock()
+			}
+		})
+	}
+}
+
+func TestFallbackPassesBadInputThrough(t *testing.T) {
+	tests := []struct{ name, body string }{
+		{"not JSON", `model=big`},
+		{"no model", `{"messages":[]}`},
+		{"model not a string", `{"model":["big"]}`},
+		{"model without a chain", `{"model":"other"}`},
+		{"nested model only", `{"x":{"model":"big"}}`},
+		{"empty", ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *http.Request
+			inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+				got = req
+				_ = req.Body.Close()
+				return &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody}, nil
+			})
+			rt := transport.Fallback(map[string][]string{"big": {"medium"}})(inner)
+			req := newChatRequest(t, tt.body)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			assert.Same(t, req, got, "the same request object")
+			assert.Equal(t, 503, resp.StatusCode)
+			assert.Empty(t, resp.Header.Get(transport.ModelHeader))
+		})
+	}
+	t.Run("no body", func(t *testing.T) {
+		var got *http.Request
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			got = req
+			return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+		})
+		req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/models", nil)
+		require.NoError(t, err)
+		_, err = transport.Fallback(map[string][]string{"big": {"medium"}})(inner).RoundTrip(req)
+		require.NoError(t, err)
+		assert.Same(t, req, got)
+	})
+}
+
+// A body without GetBody is read once, replayed to the first model and
+// rewritten for the next.
+func TestFallbackWithoutGetBody(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503}}
+	rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
+	body := &modelBody{Reader: strings.NewReader(chatRequest)}
+	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", body)
+	require.NoError(t, err)
+	require.Nil(t, req.GetBody)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
+	assert.Equal(t, 1, body.closed, "the caller's body is closed")
+	require.Len(t, srv.bodies, 2)
+	assert.Equal(t, chatRequest, string(srv.bodies[0]))
+	assert.Equal(t, strings.Replace(chatRequest, `"model" : "big"`, `"model" : "medium"`, 1), string(srv.bodies[1]))
+}
+
+func TestFallbackLeavesTheCallersRequestAlone(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503}}
+	rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
+	req := newChatRequest(t, chatRequest)
+	before := *req
+	header := req.Header.Clone()
+	_, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, header, req.Header)
+	assert.Equal(t, before.ContentLength, req.ContentLength)
+	assert.Equal(t, before.URL, req.URL)
+	rc, err := req.GetBody()
+	require.NoError(t, err)
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	assert.Equal(t, chatRequest, string(b))
+}
+
+func TestFallbackStopsWhenTheContextIsDone(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503}}
+	rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	resp, err := rt.RoundTrip(newChatRequest(t, chatRequest).WithContext(ctx))
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, []string{"big"}, srv.models(t))
+}
+
+// A streaming request falls back the same way; the stream returned is not
+// touched.
+func TestFallbackStreaming(t *testing.T) {
+	stream := &trackedResponseBody{Reader: strings.NewReader("data: {\"model\":\"medium\"}\n\ndata: [DONE]\n\n")}
+	inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if m, _ := transport.FindModel(body); m == "big" {
+			return &http.Response{StatusCode: 503, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("{}"))}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: stream}, nil
+	})
+	rt := transport.Fallback(map[string][]string{"big": {"medium"}})(inner)
+	resp, err := rt.RoundTrip(newChatRequest(t, `{"model":"big","stream":true,"messages":[]}`))
+	require.NoError(t, err)
+	assert.Same(t, stream, resp.Body)
+	assert.Zero(t, stream.read)
+	assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
+}
+
+func TestFallbackConcurrent(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503}}
+	rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				resp, err := rt.RoundTrip(newChatRequest(t, chatRequest))
+				if assert.NoError(t, err) {
+					assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Len(t, srv.models(t), 8*20*2)
+}
+
+func ExampleFallback() {
+	// A provider on which "big" is overloaded.
+	provider := transport.Func(func(req *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		model, _ := transport.FindModel(body)
+		if model == "big" {
+			return &http.Response{StatusCode: 503, Body: http.NoBody}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}, nil
+	})
+	client := &http.Client{Transport: transport.Chain(provider,
+		transport.Fallback(map[string][]string{"big": {"small"}}))}
+
+	resp, err := client.Post("https://api.example.com/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model": "big", "messages": [{"role": "user", "content": "hi"}]}`))
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	sent, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, resp.Header.Get(transport.ModelHeader))
+	fmt.Println(string(sent))
+	// Output:
+	// 200 small
+	// {"model": "small", "messages": [{"role": "user", "content": "hi"}]}
+}
+
+func ExampleRewriteModel() {
+	body := []byte(`{"model": "big", "messages": [], "extra": {"model": "big"}}`)
+	model, _ := transport.FindModel(body)
+	rewritten, _ := transport.RewriteModel(body, "small")
+	fmt.Println(model)
+	fmt.Println(string(rewritten))
+	// Output:
+	// big
+	// {"model": "small", "messages": [], "extra": {"model": "big"}}
+}
+
+func BenchmarkFallback(b *testing.B) {
+	ok := &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
+	inner := transport.Func(func(req *http.Request) (*http.Response, error) { return ok, nil })
+	for _, size := range []int{2 << 10, 100 << 10} {
+		body := chatBody(size)
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", bytes.NewReader(body))
+		require.NoError(b, err)
+		b.Run(fmt.Sprintf("direct/%dKB", size>>10), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = inner.RoundTrip(req)
+			}
+		})
+		b.Run(fmt.Sprintf("happy/%dKB", size>>10), func(b *testing.B) {
+			rt := transport.Fallback(map[string][]string{"meta-llama/Llama-3.3-70B-Instruct-Turbo": {"small"}})(inner)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("fallback/%dKB", size>>10), func(b *testing.B) {
+			over := transport.Func(func(req *http.Request) (*http.Response, error) {
+				if req.GetBody != nil && req.ContentLength == int64(len(body)) {
+					return &http.Response{StatusCode: 503, Body: http.NoBody}, nil
+				}
+				return ok, nil
+			})
+			rt := transport.Fallback(map[string][]string{"meta-llama/Llama-3.3-70B-Instruct-Turbo": {"small"}})(over)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
