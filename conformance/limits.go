@@ -18,6 +18,7 @@ type Limit struct {
 	// second, holds RPM/60 (at least 1) and starts full; 60 RPM is one
 	// request per second and a burst of 60 is refused. time.Minute: fixed
 	// one-minute windows (aligned on the clock's minutes) of RPM requests.
+	// Any other value means time.Second.
 	Window time.Duration
 	// TPM is the number of tokens allowed per minute, enforced the same
 	// way as RPM; 0 means no token limit. A request's tokens are its
@@ -101,8 +102,7 @@ type rateWindow struct {
 const bucketEpsilon = 1e-9 // float slack, so a wait of exactly reset is enough
 
 // refresh brings m to now under a limit of perMinute and returns the wait
-// until need more units fit (0 when they fit now), and the window as it
-// stands.
+// until need more units fit (0 when they fit now).
 func (m *limitMeter) refresh(now int64, perMinute, need float64, minute bool) time.Duration {
 	if minute {
 		idx := now / int64(time.Minute)

@@ -112,6 +112,33 @@ func TestLimitMinuteWindow(t *testing.T) {
 	})
 }
 
+func TestLimitMinuteWindowHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := srvChatLimit(conformance.Limit{RPM: 60, TPM: 1000, Window: time.Minute})
+		cfg.Headers = conformance.HeaderEveryAnswer
+		srv := conformance.NewServer(cfg)
+		time.Sleep(15 * time.Second)
+		var r srvReply
+		for range 3 {
+			r = srvChat(t, srv, "k")
+		}
+		assert.Equal(t, "60", r.header.Get("X-Ratelimit-Limit"), "the minute's requests")
+		assert.Equal(t, "57", r.header.Get("X-Ratelimit-Remaining"))
+		assert.Equal(t, "45", r.header.Get("X-Ratelimit-Reset"), "until the window ends")
+		assert.Equal(t, "1000", r.header.Get("X-Tokenlimit-Limit"))
+		assert.Equal(t, "994", r.header.Get("X-Tokenlimit-Remaining"), "3 requests of 2 tokens")
+
+		// A token limit in minute windows refuses until the window ends.
+		big := `{"model":"` + srvChatModel + `","messages":[],"max_tokens":995}`
+		r = srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k", big)
+		require.Equal(t, http.StatusTooManyRequests, r.status)
+		assert.Equal(t, conformance.ErrorTokenLimited, srvErrorType(t, r.body))
+		assert.Equal(t, "45", r.header.Get("X-Ratelimit-Reset"))
+		time.Sleep(45 * time.Second)
+		assert.Equal(t, http.StatusOK, srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k", big).status)
+	})
+}
+
 func TestLimitDynamicGrowth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const base, limitCap = 60, 150

@@ -110,6 +110,12 @@ type Stats struct {
 // the same way. It starts no goroutine and reads the clock only through
 // time.Now and timers, so inside a testing/synctest bubble it runs in
 // virtual time: create it inside the bubble. It is safe for concurrent use.
+//
+// A request meets, in order: routing (404 for an unknown path, 405 for a
+// wrong method), its body (400 when it is not the JSON the endpoint takes),
+// the rate limits of its key and endpoint (429, answered at once), its
+// model (404 model_not_found), the scripted faults, and last the endpoint
+// itself. Every request is recorded as an [Arrival], whatever its fate.
 type Server struct {
 	cfg        Config
 	start      time.Time
@@ -428,9 +434,7 @@ func fnv1a(b []byte) uint64 {
 
 // decide makes the answer to one request and records its arrival. Routing
 // and decoding happen before the lock; the limits, faults and jobs, which
-// share state, under it. A request meets, in order: routing (404, 405), its
-// body (400), the rate limits of its key and endpoint (429), its model
-// (404), the scripted faults, and the endpoint itself.
+// share state, under it.
 func (s *Server) decide(method, path, auth string, body []byte) decision {
 	now := time.Now()
 	endpoint, id, status := routeRequest(method, path)

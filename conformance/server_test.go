@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -225,5 +226,32 @@ func TestServerRoundTripContract(t *testing.T) {
 		assert.True(t, errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded), err)
 		assert.Equal(t, 1, body.closed, "closed even when not sent")
 		assert.Equal(t, 2, srv.Stats().Arrivals)
+	})
+}
+
+func TestServerConcurrentUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 600 RPM is 10 a second; 20 callers ask once a second each.
+		srv := conformance.NewServer(srvChatLimit(conformance.Limit{RPM: 600}))
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				for range 50 {
+					resp, err := srvSend(context.Background(), srv, http.MethodPost, "/v1/chat/completions", "k", srvChatBody)
+					if assert.NoError(t, err) {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						_ = resp.Body.Close()
+					}
+					time.Sleep(time.Second)
+				}
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, conformance.Stats{Arrivals: 1000, OK: 500, TooMany: 500}, srv.Stats())
+		arrivals := srv.Arrivals()
+		require.Len(t, arrivals, 1000)
+		for i, a := range arrivals {
+			assert.Equal(t, i+1, a.Attempt, "one body, counted in order")
+		}
 	})
 }
