@@ -18,7 +18,9 @@ type Bucket struct {
 
 	s          state
 	burstFixed bool    // burst set by the caller; otherwise a second of the rate
+	unknown    bool    // made with an unknown rate: Limit slow-starts it
 	taken      float64 // tokens granted so far, net of refunds
+	inFlight   float64 // tokens granted to Limit whose answer has not come back
 
 	// The queue: an intrusive list, so queueing allocates nothing.
 	head, tail *waiter
@@ -80,10 +82,11 @@ func New(r Rate, opts ...Option) *Bucket {
 		}
 	}
 	ps := r.PerSecond()
-	if !r.Known() {
+	unknown := !r.Known()
+	if unknown {
 		ps, r.Per = 1, time.Second
 	}
-	b := &Bucket{epoch: time.Now(), per: r.Per, timerAt: -1}
+	b := &Bucket{epoch: time.Now(), per: r.Per, timerAt: -1, unknown: unknown}
 	if b.per <= 0 {
 		b.per = time.Second
 	}
@@ -148,37 +151,41 @@ func (b *Bucket) TryTake(n int) bool {
 // When ctx ends during the wait, Wait returns [context.Cause] and the tokens
 // are given back: the waiters behind move up.
 func (b *Bucket) Wait(ctx context.Context, n int) error {
-	_, err := b.wait(ctx, float64(n))
+	_, err := b.wait(ctx, float64(n), false)
 	return err
 }
 
-// wait is Wait, also reporting the bucket's count of tokens granted just
-// after this grant, which Limit uses to tell how many requests were sent
-// after a given one.
-func (b *Bucket) wait(ctx context.Context, n float64) (float64, error) {
+// ticket is what a tracked grant tells Limit, so it can read a server's
+// count of what remains: after this grant the bucket had granted seq
+// tokens in all, and lag of them, granted before, were still in flight
+// (they may reach the server after this request, or may have before).
+type ticket struct{ seq, lag float64 }
+
+// wait is Wait; when track is set, the grant counts as in flight until
+// Limit calls answered.
+func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error) {
 	done := ctx.Done()
 	if done != nil {
 		select {
 		case <-done:
-			return 0, context.Cause(ctx)
+			return ticket{}, context.Cause(ctx)
 		default:
 		}
 	}
 	b.mu.Lock()
 	if n <= 0 {
-		seq := b.taken
+		tk := ticket{seq: b.taken, lag: b.inFlight}
 		b.mu.Unlock()
-		return seq, nil
+		return tk, nil
 	}
 	t := b.now()
 	if b.head == nil {
 		b.s.settle(t, n)
 		if b.s.readyAt(t, n) <= t {
 			b.s.take(t, n)
-			b.taken += n
-			seq := b.taken
+			tk := b.granted(n, track)
 			b.mu.Unlock()
-			return seq, nil
+			return tk, nil
 		}
 	}
 	deadline := inf
@@ -186,11 +193,11 @@ func (b *Bucket) wait(ctx context.Context, n float64) (float64, error) {
 		deadline = b.at(dl)
 		if b.eta(t, n) > deadline {
 			b.mu.Unlock()
-			return 0, transport.ErrDeadline
+			return ticket{}, transport.ErrDeadline
 		}
 	}
 	w := b.pool.Get().(*waiter)
-	w.n, w.deadline = n, deadline
+	w.n, w.deadline, w.track = n, deadline, track
 	b.push(w)
 	if w == b.head {
 		b.dispatch(t)
@@ -199,12 +206,12 @@ func (b *Bucket) wait(ctx context.Context, n float64) (float64, error) {
 
 	select {
 	case <-w.ch:
-		seq, refused := w.seq, w.refused
+		tk, refused := w.ticket, w.refused
 		b.release(w)
 		if refused {
-			return 0, transport.ErrDeadline
+			return ticket{}, transport.ErrDeadline
 		}
-		return seq, nil
+		return tk, nil
 	case <-done:
 	}
 	b.mu.Lock()
@@ -216,6 +223,9 @@ func (b *Bucket) wait(ctx context.Context, n float64) (float64, error) {
 		t := b.now()
 		b.s.refund(t, w.n)
 		b.taken -= w.n
+		if w.track {
+			b.inFlight -= w.n
+		}
 		b.dispatch(t)
 	default:
 		wasHead := w == b.head
@@ -230,7 +240,24 @@ func (b *Bucket) wait(ctx context.Context, n float64) (float64, error) {
 	}
 	b.mu.Unlock()
 	b.release(w)
-	return 0, context.Cause(ctx)
+	return ticket{}, context.Cause(ctx)
+}
+
+// granted counts a grant of n tokens. b.mu must be held.
+func (b *Bucket) granted(n float64, track bool) ticket {
+	b.taken += n
+	tk := ticket{seq: b.taken, lag: b.inFlight}
+	if track {
+		b.inFlight += n
+	}
+	return tk
+}
+
+// answered ends a tracked grant of n tokens: its answer came back.
+func (b *Bucket) answered(n float64) {
+	b.mu.Lock()
+	b.inFlight = max(0, b.inFlight-n)
+	b.mu.Unlock()
 }
 
 // eta is when a request of n tokens joining the queue at t would be
@@ -274,9 +301,8 @@ func (b *Bucket) dispatch(t float64) {
 			return
 		}
 		b.s.take(t, w.n)
-		b.taken += w.n
 		b.unlink(w)
-		w.granted, w.seq = true, b.taken
+		w.granted, w.ticket = true, b.granted(w.n, w.track)
 		w.ch <- struct{}{}
 		if b.head != nil {
 			b.s.settle(t, b.head.n)
@@ -370,6 +396,14 @@ func (b *Bucket) Pause(until time.Time) {
 // or pause set before, since the server's latest count is the truth. A time
 // not in the future does nothing.
 func (b *Bucket) SetRemaining(tokens float64, until time.Time) {
+	b.setRemainingAfter(tokens, -1, until)
+}
+
+// setRemainingAfter is SetRemaining for a server count taken when the
+// bucket had granted seq tokens: what was granted since is in flight, and
+// counted by the server after this count, so it comes off. A negative seq
+// means the count is current.
+func (b *Bucket) setRemainingAfter(tokens, seq float64, until time.Time) {
 	if math.IsNaN(tokens) {
 		return
 	}
@@ -378,6 +412,9 @@ func (b *Bucket) SetRemaining(tokens float64, until time.Time) {
 	t, u := b.now(), b.at(until)
 	if u <= t {
 		return
+	}
+	if seq >= 0 {
+		tokens -= b.taken - seq
 	}
 	b.s.window(tokens, u)
 	b.expire(t)

@@ -9,7 +9,8 @@ type waiter struct {
 	next, prev *waiter
 	n          float64 // tokens asked
 	deadline   float64 // ns since the bucket's epoch; +Inf when none
-	seq        float64 // the bucket's count of tokens granted, after this grant
+	ticket     ticket
+	track      bool // a grant to Limit, counted in flight
 	granted    bool
 	refused    bool // its turn fell past its deadline
 }

@@ -1,0 +1,209 @@
+package bucket
+
+import (
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// The rate controller's constants, chosen against the scenarios in
+// goals_test.go: a server enforcing its limit per second, a key with a
+// tenth of the limit the client was told, Together's dynamic limit, and a
+// server counting in one-minute windows.
+const (
+	// beta is where a 429 puts the rate, relative to the limit measured.
+	// Close to 1 because the measure is good: 0.9 leaves the server's
+	// bucket room to refill, so the next 429 comes a probe later, not at
+	// once, and the capacity used stays above 90%.
+	beta = 0.9
+	// blindDecrease lowers the rate when a 429 comes before anything could
+	// be measured: gentler than halving, since the next 429 brings a
+	// measure anyway.
+	blindDecrease = 0.7
+	// probe is the time the cubic takes to come back to the measured
+	// limit; it sets how often a server at a steady limit is probed (about
+	// every two probes), so how many of its answers are 429s.
+	probe = 60 * time.Second
+	// minMeasure is the shortest span, since the start, whose accepted
+	// requests measure a limit: shorter, and the server's initial burst
+	// would pass for rate.
+	minMeasure = 10 * time.Second
+	// slowStartDoubling is how often slow start doubles the rate.
+	slowStartDoubling = time.Second
+	// maxRate bounds a rate with no ceiling, so doubling stays finite.
+	maxRate = 1e9
+)
+
+type mode int8
+
+const (
+	steady    mode = iota // the configured rate, until a 429
+	slowStart             // unknown rate: doubling until a 429
+	probing               // after a 429: the cubic
+)
+
+// control is what Limit learns about the server, shared by every
+// RoundTripper of one Limit.
+type control struct {
+	b           *Bucket
+	cfg         limitConfig
+	ceiling     float64 // tokens a second
+	floor       float64
+	window      func(*transport.Signals) *transport.Window
+	defaultWait time.Duration
+
+	mu    sync.Mutex
+	mode  mode
+	start time.Time // the first request, which anchors slow start
+	rate  float64   // the rate last set on the bucket
+	rate0 float64   // the rate slow start starts from
+
+	// The current pause: requests sent before its end that come back 429
+	// belong to it.
+	paused   bool
+	pauseEnd time.Time
+	// What the server accepted of the requests sent since the pause ended
+	// (since the start before any pause): the measure of its limit.
+	accepted float64
+	// The limit measured at the last 429: the cubic's plateau.
+	plateau float64
+
+	// The best of the server's counts of what remains: the most it allows
+	// to be granted in all (the bucket's count of tokens granted) before
+	// bestUntil. Every count gives a bound that holds whatever order the
+	// requests in flight reached the server in; the best is exact once the
+	// answers of a burst are all in.
+	best      float64
+	bestUntil time.Time
+}
+
+func newControl(b *Bucket, cfg limitConfig) *control {
+	c := &control{b: b, cfg: cfg, rate: b.Rate().PerSecond()}
+	c.rate0 = c.rate
+	c.ceiling = cfg.ceiling.PerSecond()
+	if !cfg.ceiling.Known() {
+		c.ceiling = c.rate
+		if b.unknown {
+			c.ceiling = maxRate
+		}
+	}
+	c.floor = min(cfg.floor.PerSecond(), c.ceiling)
+	if !cfg.floor.Known() {
+		c.floor = min(1.0/60, c.ceiling)
+	}
+	if b.unknown {
+		c.mode = slowStart
+	}
+	c.window = func(s *transport.Signals) *transport.Window { return &s.Requests }
+	if cfg.units == TextTokens {
+		c.window = func(s *transport.Signals) *transport.Window { return &s.Tokens }
+	}
+	return c
+}
+
+// observe learns from the answer to a request of n tokens sent at sent,
+// when the bucket had granted seq tokens in all.
+func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n float64) {
+	now := time.Now()
+	sig := transport.ParseSignals(resp.Header, now)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.refused(&sig, now, sent)
+		return
+	}
+
+	c.mu.Lock()
+	if c.start.IsZero() {
+		c.start = sent
+	}
+	if !c.paused || !sent.Before(c.pauseEnd) {
+		c.accepted += n
+	}
+	w := c.window(&sig)
+	var until time.Time
+	// What remains after this request, less what was in flight when it was
+	// granted, for any of that may have reached the server after it.
+	left := w.Remaining - tk.lag
+	report := w.Remaining >= 0 && w.Reset > 0
+	if report {
+		until = now.Add(w.Reset)
+		bound := left + tk.seq
+		if report = bound > c.best || !now.Before(c.bestUntil); report {
+			c.best, c.bestUntil = bound, until
+		}
+	}
+	// The bucket is told under c.mu, so that two answers cannot reach it in
+	// the other order than they were judged in.
+	if raise := c.target(now); raise > c.rate*1.001 {
+		c.rate = raise
+		c.b.SetRate(in(raise, time.Second))
+	}
+	if report {
+		c.b.setRemainingAfter(left, tk.seq, until)
+	}
+	c.mu.Unlock()
+}
+
+// refused handles a 429: pause the bucket and, once a pause, lower the rate.
+func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
+	wait := sig.ServerWait(http.StatusTooManyRequests)
+	if wait < 0 {
+		wait = c.cfg.defaultPause
+		if wait <= 0 {
+			wait = time.Second
+		}
+	}
+	until := now.Add(wait)
+
+	c.mu.Lock()
+	if c.start.IsZero() {
+		c.start = sent
+	}
+	defer c.mu.Unlock()
+	if c.paused && sent.Before(c.pauseEnd) { // this pause's 429, already counted
+		if until.After(c.pauseEnd) {
+			c.pauseEnd = until
+		}
+		c.b.Pause(until)
+		return
+	}
+	from := c.start
+	if c.paused {
+		from = c.pauseEnd
+	}
+	span := until.Sub(from)
+	limit := c.rate * blindDecrease
+	if c.accepted > 0 && span > 0 && (c.paused || span >= minMeasure) {
+		measured := c.accepted / span.Seconds()
+		// The measure can only be lower than the rate (the server refused
+		// some); far lower means we were not sending all the time, and a
+		// tenth per pause is as far as one measure is trusted.
+		limit = min(max(measured, c.rate*0.1), c.rate)
+	}
+	c.plateau = limit
+	c.rate = clampRate(limit*beta, c.floor, c.ceiling)
+	c.mode = probing
+	c.paused, c.pauseEnd, c.accepted = true, until, 0
+	c.b.SetRate(in(c.rate, time.Second))
+	c.b.Pause(until)
+}
+
+// target is the rate the controller would set at now, in tokens a second.
+// c.mu must be held.
+func (c *control) target(now time.Time) float64 {
+	switch c.mode {
+	case slowStart:
+		doublings := now.Sub(c.start).Seconds() / slowStartDoubling.Seconds()
+		r := c.rate0 * math.Pow(2, min(doublings, 64))
+		return clampRate(r, c.floor, c.ceiling)
+	case probing:
+		if now.Before(c.pauseEnd) {
+			return c.rate
+		}
+		x := (now.Sub(c.pauseEnd).Seconds() - probe.Seconds()) / probe.Seconds()
+		return clampRate(c.plateau*(1+(1-beta)*x*x*x), c.floor, c.ceiling)
+	}
+	return c.rate
+}

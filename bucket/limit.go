@@ -1,0 +1,169 @@
+package bucket
+
+import (
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// LimitOption configures [Limit].
+type LimitOption func(*limitConfig)
+
+type limitConfig struct {
+	cost         func(*http.Request) int
+	ceiling      Rate
+	floor        Rate
+	defaultPause time.Duration
+	units        Units
+}
+
+// Units says which of the server's windows a bucket's tokens count
+// against: requests (the default) or tokens of text.
+type Units int8
+
+const (
+	// Requests: one token is one request; the server's request window
+	// (x-ratelimit-remaining and its OpenAI and Anthropic forms) applies.
+	Requests Units = iota
+	// TextTokens: one token is a token of text, as a [Cost] function
+	// estimates it; the server's token window (x-tokenlimit-remaining and
+	// its forms) applies.
+	TextTokens
+)
+
+// Cost sets what a request costs in tokens; the default is 1. A cost of 0
+// or less takes nothing (the request is not limited). For token limits, the
+// function estimates the request's tokens of text from its body, which it
+// must read through GetBody, never Body.
+func Cost(f func(*http.Request) int) LimitOption {
+	return func(c *limitConfig) { c.cost = f }
+}
+
+// Counting sets which of the server's windows the tokens count against.
+func Counting(u Units) LimitOption {
+	return func(c *limitConfig) { c.units = u }
+}
+
+// Ceiling is the highest rate the limiter raises the bucket to. The default
+// is the bucket's rate when Limit is called (the limit the caller was
+// given), or no ceiling for a bucket made with an unknown rate.
+func Ceiling(r Rate) LimitOption {
+	return func(c *limitConfig) { c.ceiling = r }
+}
+
+// Floor is the lowest rate the limiter lowers the bucket to; the default is
+// one token a minute.
+func Floor(r Rate) LimitOption {
+	return func(c *limitConfig) { c.floor = r }
+}
+
+// DefaultPause is how long a 429 that gives no Retry-After and no reset
+// pauses the bucket; the default is one second, the window of a server that
+// enforces its limit per second.
+func DefaultPause(d time.Duration) LimitOption {
+	return func(c *limitConfig) {
+		if d > 0 {
+			c.defaultPause = d
+		}
+	}
+}
+
+// Limit returns a decorator that takes tokens from b before each attempt
+// and learns from every answer. Every RoundTripper it makes shares b and
+// what is learnt.
+//
+// Before sending, it waits for the request's cost in tokens; a wait that
+// cannot end before the request's deadline is refused at once with
+// [transport.ErrDeadline] (matching [context.DeadlineExceeded]) and the
+// request body is closed, unsent.
+//
+// From each answer's headers ([transport.ParseSignals]; the body is never
+// read), it learns:
+//
+//   - A 429 pauses the bucket until the server's Retry-After or reset (or
+//     [DefaultPause]): one refusal stops the whole key. The first 429 of a
+//     pause lowers the rate, once: to 0.9 of the rate the server accepted
+//     since the previous pause, which is the server's limit measured (a
+//     server that refuses while we send faster than it allows accepts
+//     exactly its limit), or, with nothing to measure yet, to 0.7 of the
+//     rate. 429s of requests sent before the pause belong to it and lower
+//     nothing.
+//   - After a pause, answers raise the rate again along a cubic (as TCP
+//     CUBIC does): quickly back towards the measured limit, slowly around
+//     it, then faster beyond, never above [Ceiling]. A linear increase
+//     either refuses too often or wastes capacity; the cubic spends most of
+//     its time just under the limit and still follows a limit that grows,
+//     as Together's does.
+//   - A bucket made with an unknown rate starts slow and doubles its rate
+//     every second of answers until the first 429 (slow start).
+//   - When the server reports what remains of its window and when it resets
+//     (x-ratelimit-remaining/reset, the OpenAI and Anthropic forms), the
+//     bucket spends exactly that until the reset, at once if the queue
+//     asks, less what was sent after the answered request and is in
+//     flight; then it waits for the reset. A server that counts in windows
+//     is used fully, and never asked for more than it said remains.
+//
+// Retrying is not Limit's job: a 429 is returned to the caller, and a retry
+// decorator outside Limit sends the next attempt, which waits for the pause.
+func Limit(b *Bucket, opts ...LimitOption) transport.Middleware {
+	cfg := limitConfig{defaultPause: time.Second, floor: PerMinute(1)}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	c := newControl(b, cfg)
+	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		return &limited{c: c, next: next}
+	}
+}
+
+type limited struct {
+	c    *control
+	next http.RoundTripper
+}
+
+// RoundTrip waits for the request's tokens, sends it, and learns from the
+// answer's headers.
+func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
+	n := 1
+	if l.c.cfg.cost != nil {
+		n = l.c.cfg.cost(req)
+	}
+	cost := float64(max(n, 0))
+	tk, err := l.c.b.wait(req.Context(), cost, true)
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	sent := time.Now()
+	resp, err := l.next.RoundTrip(req)
+	l.c.b.answered(cost)
+	if err != nil {
+		if resp != nil { // a response and an error: keep the contract
+			transport.Drain(resp)
+		}
+		return nil, err
+	}
+	if n > 0 {
+		l.c.observe(resp, sent, tk, cost)
+	}
+	return resp, nil
+}
+
+// clampRate bounds a rate in tokens a second to [lo, hi] and to a finite
+// value.
+func clampRate(r, lo, hi float64) float64 {
+	r = min(max(r, lo), hi)
+	if math.IsNaN(r) || r <= 0 {
+		return lo
+	}
+	return r
+}
