@@ -292,7 +292,6 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 	for _, o := range opts {
 		o(&cfg)
 	}
-	before := goleak.IgnoreCurrent()
 	byRule := map[Rule]*Result{}
 	for _, rule := range Rules() {
 		byRule[rule] = &Result{Rule: rule}
@@ -312,25 +311,32 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 		t.Run(g.name, func(t *testing.T) {
 			t.Helper()
 			rec := newRecorder()
+			// Goroutines that existed before the group, the suite's own
+			// and those of earlier groups, are not its leaks.
+			before := goleak.IgnoreCurrent()
+			ended := false
+			defer func() {
+				if !ended {
+					// synctest.Test ends the subtest at once when its bubble
+					// failed, which only the race detector does here.
+					rec.fail(RuleConcurrentUse, "the scenarios were cut short: the race detector found a data race (its report is above)")
+				}
+				// The bubble sees its own goroutines; what the middleware
+				// started outside it, or left blocked in it for good, shows
+				// here.
+				if err := goleak.Find(before); err != nil {
+					rec.fail(RuleNoGoroutineLeak, "goroutines outlived the group: %v", err)
+				}
+				collect(t, g.name, rec)
+			}()
 			if mw == nil {
 				rec.fail(RuleResponseOrError, "the middleware is nil")
 			} else {
 				runGroup(t, rec, mw, &cfg, g.run)
 			}
-			collect(t, g.name, rec)
+			ended = true
 		})
 	}
-	// Bubbles see only their own goroutines; what the middleware may have
-	// started outside them (or left blocked forever) shows here.
-	t.Run("goroutines", func(t *testing.T) {
-		t.Helper()
-		rec := newRecorder()
-		rec.exercise(RuleNoGoroutineLeak)
-		if err := goleak.Find(before); err != nil {
-			rec.fail(RuleNoGoroutineLeak, "goroutines outlived the suite: %v", err)
-		}
-		collect(t, "goroutines", rec)
-	})
 	if cfg.expectRetries {
 		rec := newRecorder()
 		for _, rule := range []Rule{RuleBodyReplayed, RuleDiscardedDrained} {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing/synctest"
@@ -46,6 +47,11 @@ var (
 
 func okAnswer(id string) []byte {
 	return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello."},"finish_reason":"stop"}]}`, id)
+}
+
+// errorFor is an error body that names its call.
+func errorFor(id, typ string) []byte {
+	return fmt.Appendf(nil, `{"error":{"message":"refused call %s","type":%q,"param":null,"code":null}}`, strconv.Quote(id), typ)
 }
 
 func ok(id string) scriptStep { return answer(http.StatusOK, okAnswer(id)) }
@@ -285,13 +291,15 @@ func runConcurrent(e *env) {
 			for k := range perCaller {
 				body := fmt.Appendf(nil, `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"caller %d, call %d"}]}`, g, k)
 				c := e.newCall(fmt.Sprintf("caller %d, call %d", g, k), callSpec{method: http.MethodPost, body: body, getBody: k%2 == 0})
+				// Every answer names its call, so a caller handed another's
+				// answer is seen.
 				switch (g + k) % 3 {
 				case 0:
 					c.steps = []scriptStep{ok(c.id)}
 				case 1:
-					c.steps = []scriptStep{unavailable(overloaded), ok(c.id)}
+					c.steps = []scriptStep{unavailable(errorFor(c.id, "service_unavailable")), ok(c.id)}
 				default:
-					c.steps = []scriptStep{tooMany("0"), ok(c.id)}
+					c.steps = []scriptStep{answer(http.StatusTooManyRequests, errorFor(c.id, "dynamic_request_limited"), "Retry-After", "0"), ok(c.id)}
 				}
 				mu.Lock()
 				calls = append(calls, c)
@@ -322,7 +330,7 @@ func runConcurrent(e *env) {
 	synctest.Wait()
 	for _, c := range calls {
 		e.checkAfter(c)
-		if c.resp != nil && c.err == nil && c.resp.StatusCode == http.StatusOK && !bytes.Equal(c.returnedData, okAnswer(c.id)) {
+		if c.resp != nil && c.err == nil && c.returnedData != nil && !bytes.Contains(c.returnedData, []byte(strconv.Quote(c.id))) {
 			e.rec.fail(RuleConcurrentUse, "%s: the caller got a response made for another call", c.name)
 		}
 	}
