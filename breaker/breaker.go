@@ -1,0 +1,278 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// ErrOpen is matched (with [errors.Is]) by the error a request gets when its
+// breaker is open, or half-open with its probes already out. The request was
+// not sent. The error also matches [transport.ErrModelUnavailable], so that
+// [transport.Fallback] moves to the next model, and gobreaker's
+// ErrOpenState or ErrTooManyRequests.
+var ErrOpen = errors.New("breaker: open")
+
+// OpenError is the error of a request refused by an open breaker.
+type OpenError struct {
+	// Key is the breaker's key: by default the host and the model.
+	Key string
+	// Wait is how long the breaker stays open; 0 when it is half-open and
+	// its probes are out.
+	Wait time.Duration
+
+	cause error // gobreaker.ErrOpenState or gobreaker.ErrTooManyRequests
+}
+
+func (e *OpenError) Error() string {
+	switch {
+	case e.cause == gobreaker.ErrTooManyRequests:
+		return fmt.Sprintf("breaker: %q is half-open and its probes are out", e.Key)
+	case e.Wait > 0:
+		return fmt.Sprintf("breaker: %q is open for %v more", e.Key, e.Wait)
+	}
+	return fmt.Sprintf("breaker: %q is open", e.Key)
+}
+
+// Is reports whether target is [ErrOpen] or [transport.ErrModelUnavailable].
+func (e *OpenError) Is(target error) bool {
+	return target == ErrOpen || target == transport.ErrModelUnavailable
+}
+
+// Unwrap returns gobreaker's error: ErrOpenState or ErrTooManyRequests.
+func (e *OpenError) Unwrap() error { return e.cause }
+
+// New returns a middleware that keeps one circuit breaker per key (by
+// default per host and model) and fails fast, with an error matching
+// [ErrOpen], while a key's breaker is open. See [Settings] for when it
+// opens and for how long.
+//
+// Each breaker is a gobreaker TwoStepCircuitBreaker. The middleware only
+// counts: a failing answer (a 503) is returned to the caller as it is, and
+// no response is read, drained or closed by it.
+func New(s Settings) transport.Middleware {
+	s = s.withDefaults()
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &roundTripper{next: next, s: s, entries: make(map[string]*entry)}
+	}
+}
+
+type roundTripper struct {
+	next http.RoundTripper
+	s    Settings
+
+	mu        sync.Mutex
+	entries   map[string]*entry
+	nextSweep int64 // Unix ns of the next idle sweep
+}
+
+// entry is one key's breaker.
+//
+// gobreaker keeps one Timeout per breaker, but the open period here is the
+// server's Retry-After when it sent one. So gobreaker's Timeout is set below
+// the shortest open period (half of minOpen), and openUntil, set when the
+// breaker opens, holds every request back until the period chosen for this
+// trip is over; only then is gobreaker asked, and it has turned half-open by
+// then. gobreaker still runs the whole state machine: counts, trips, probes.
+// (A request that passed the openUntil check just before another's failure
+// opened the breaker reaches Allow within far less than half a second, and
+// gobreaker refuses it as open.)
+type entry struct {
+	key       string
+	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	openUntil atomic.Int64 // Unix ns; requests fail fast before it
+	lastUsed  int64        // Unix ns; guarded by roundTripper.mu
+
+	// tripWait is the Retry-After of the last request judged (-1: none). It
+	// is written by judge and read by changed, both called by gobreaker
+	// under its lock, in that order, for the failure that opens the breaker.
+	tripWait time.Duration
+}
+
+// failure is the outcome reported to gobreaker for a failed request: the
+// server's Retry-After, or -1.
+type failure time.Duration
+
+func (failure) Error() string { return "breaker: failure" }
+
+// errExcluded is the outcome of a request that says nothing of the model's
+// health.
+var errExcluded = errors.New("breaker: excluded")
+
+func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	model, send, err := transport.RequestModel(req, rt.s.BodyLimit)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	e := rt.entry(send, model, now)
+	if until := e.openUntil.Load(); now.UnixNano() < until {
+		closeBody(send)
+		return nil, &OpenError{Key: e.key, Wait: time.Duration(until - now.UnixNano()), cause: gobreaker.ErrOpenState}
+	}
+	done, err := e.cb.Allow()
+	if err != nil {
+		closeBody(send)
+		return nil, &OpenError{Key: e.key, cause: err}
+	}
+	resp, err := rt.next.RoundTrip(send)
+	done(rt.outcome(req, resp, err))
+	return resp, err
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// outcome turns an answer into what gobreaker is told: nil for a success,
+// a failure, or errExcluded.
+func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err error) error {
+	if req.Context().Err() != nil {
+		return errExcluded
+	}
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, transport.ErrModelUnavailable)) {
+		return errExcluded
+	}
+	var failed bool
+	if rt.s.IsFailure != nil {
+		failed = rt.s.IsFailure(resp, err)
+	} else if err != nil {
+		failed = true
+	} else {
+		switch resp.StatusCode {
+		case 500, 502, 503, 504, 529:
+			failed = true
+		}
+	}
+	if !failed {
+		return nil
+	}
+	if resp == nil {
+		return failure(-1)
+	}
+	return failure(transport.ParseSignals(resp.Header, time.Now()).RetryAfter)
+}
+
+// entry returns the breaker of req's key, making it if needed. The default
+// key is built on the stack, so that looking it up allocates nothing.
+func (rt *roundTripper) entry(req *http.Request, model string, now time.Time) *entry {
+	var buf [128]byte
+	var k []byte
+	var key string
+	if rt.s.Key != nil {
+		key = rt.s.Key(req, model)
+	} else {
+		k = append(buf[:0], req.URL.Host...)
+		k = append(k, ' ')
+		k = append(k, model...)
+	}
+	n := now.UnixNano()
+
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if n >= rt.nextSweep {
+		rt.sweep(n)
+	}
+	var e *entry
+	if k != nil {
+		e = rt.entries[string(k)]
+	} else {
+		e = rt.entries[key]
+	}
+	if e == nil {
+		if k != nil {
+			key = string(k)
+		}
+		if len(rt.entries) >= rt.s.MaxKeys {
+			rt.sweep(n)
+			if len(rt.entries) >= rt.s.MaxKeys {
+				rt.evictOldest()
+			}
+		}
+		e = rt.newEntry(key)
+		rt.entries[key] = e
+	}
+	e.lastUsed = n
+	return e
+}
+
+// sweep drops the breakers idle for IdleTTL, at most once per half IdleTTL
+// (or when the map is full), so its cost is spread thin over the requests.
+// A breaker still open is kept. Callers hold rt.mu.
+func (rt *roundTripper) sweep(now int64) {
+	ttl := int64(rt.s.IdleTTL)
+	for k, e := range rt.entries {
+		if now-e.lastUsed >= ttl && e.openUntil.Load() <= now {
+			delete(rt.entries, k)
+		}
+	}
+	rt.nextSweep = now + ttl/2
+}
+
+// evictOldest drops the least recently used breaker, when MaxKeys are in
+// use and none is idle. Callers hold rt.mu.
+func (rt *roundTripper) evictOldest() {
+	var oldest *entry
+	for _, e := range rt.entries {
+		if oldest == nil || e.lastUsed < oldest.lastUsed {
+			oldest = e
+		}
+	}
+	if oldest != nil {
+		delete(rt.entries, oldest.key)
+	}
+}
+
+func (rt *roundTripper) newEntry(key string) *entry {
+	e := &entry{key: key, tripWait: -1}
+	e.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         key,
+		MaxRequests:  rt.s.HalfOpenProbes,
+		Interval:     rt.s.SamplingWindow,
+		BucketPeriod: rt.s.SamplingWindow / 10,
+		Timeout:      min(minOpen, rt.s.Timeout) / 2,
+		ReadyToTrip:  rt.s.readyToTrip,
+		IsExcluded:   func(err error) bool { return err == errExcluded },
+		IsSuccessful: e.judge,
+		OnStateChange: func(_ string, from, to State) {
+			if to == StateOpen {
+				e.openUntil.Store(time.Now().Add(rt.openFor(e.tripWait)).UnixNano())
+			}
+			if rt.s.OnStateChange != nil {
+				rt.s.OnStateChange(e.key, from, to)
+			}
+		},
+	})
+	return e
+}
+
+// judge is gobreaker's IsSuccessful; it also notes the Retry-After of a
+// failure, in case this failure opens the breaker.
+func (e *entry) judge(err error) bool {
+	if f, ok := err.(failure); ok {
+		e.tripWait = time.Duration(f)
+		return false
+	}
+	e.tripWait = -1
+	return err == nil
+}
+
+// openFor is the open period of a trip whose failure carried Retry-After
+// wait (-1: none).
+func (rt *roundTripper) openFor(wait time.Duration) time.Duration {
+	if wait < 0 {
+		return rt.s.Timeout
+	}
+	return min(max(wait, min(minOpen, rt.s.Timeout)), rt.s.MaxRetryAfter)
+}
