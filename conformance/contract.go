@@ -209,7 +209,7 @@ func ExpectRetries() Option { return func(c *suiteConfig) { c.expectRetries = tr
 // parallel with other tests.
 func TestMiddleware(t *testing.T, mw transport.Middleware, opts ...Option) {
 	t.Helper()
-	runSuite(t, mw, opts, func(t *testing.T, f failure) {
+	runSuite(t, mw, opts, func(t *testing.T, f ruleFailure) {
 		t.Helper()
 		t.Errorf("%s broken: %s", f.rule, f.msg)
 	})
@@ -221,35 +221,35 @@ func TestMiddleware(t *testing.T, mw transport.Middleware, opts ...Option) {
 // that a test can assert exactly which rules they break.
 func CheckMiddleware(t *testing.T, mw transport.Middleware, opts ...Option) Report {
 	t.Helper()
-	return runSuite(t, mw, opts, func(t *testing.T, f failure) {
+	return runSuite(t, mw, opts, func(t *testing.T, f ruleFailure) {
 		t.Helper()
 		t.Logf("%s broken: %s", f.rule, f.msg)
 	})
 }
 
-// failure is one broken rule, as a check saw it.
-type failure struct {
+// ruleFailure is one broken rule, as a check saw it.
+type ruleFailure struct {
 	rule Rule
 	msg  string
 }
 
-// recorder collects the failures of one group of scenarios. Checks run in
+// ruleRecorder collects the failures of one group of scenarios. Checks run in
 // several goroutines (the concurrent group, the inner transport), so it
 // locks.
-type recorder struct {
+type ruleRecorder struct {
 	mu        sync.Mutex
-	failures  []failure
-	seen      map[failure]bool
+	failures  []ruleFailure
+	seen      map[ruleFailure]bool
 	count     map[Rule]int
 	exercised map[Rule]bool
 }
 
-func newRecorder() *recorder {
-	return &recorder{seen: map[failure]bool{}, count: map[Rule]int{}, exercised: map[Rule]bool{}}
+func newRuleRecorder() *ruleRecorder {
+	return &ruleRecorder{seen: map[ruleFailure]bool{}, count: map[Rule]int{}, exercised: map[Rule]bool{}}
 }
 
-func (r *recorder) fail(rule Rule, format string, args ...any) {
-	f := failure{rule, fmt.Sprintf(format, args...)}
+func (r *ruleRecorder) fail(rule Rule, format string, args ...any) {
+	f := ruleFailure{rule, fmt.Sprintf(format, args...)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.exercised[rule] = true
@@ -268,25 +268,25 @@ func (r *recorder) fail(rule Rule, format string, args ...any) {
 const maxFailuresShown = 2
 
 // all returns the failures, with a line for each rule that had more.
-func (r *recorder) all() []failure {
+func (r *ruleRecorder) all() []ruleFailure {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	all := slices.Clone(r.failures)
 	for _, rule := range Rules() {
 		if n := r.count[rule]; n > maxFailuresShown {
-			all = append(all, failure{rule, fmt.Sprintf("and %d more failures like these", n-maxFailuresShown)})
+			all = append(all, ruleFailure{rule, fmt.Sprintf("and %d more failures like these", n-maxFailuresShown)})
 		}
 	}
 	return all
 }
 
-func (r *recorder) exercise(rule Rule) {
+func (r *ruleRecorder) exercise(rule Rule) {
 	r.mu.Lock()
 	r.exercised[rule] = true
 	r.mu.Unlock()
 }
 
-func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(*testing.T, failure)) Report {
+func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(*testing.T, ruleFailure)) Report {
 	t.Helper()
 	cfg := suiteConfig{goroutines: 16}
 	for _, o := range opts {
@@ -296,7 +296,7 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 	for _, rule := range Rules() {
 		byRule[rule] = &Result{Rule: rule}
 	}
-	collect := func(t *testing.T, group string, rec *recorder) {
+	collect := func(t *testing.T, group string, rec *ruleRecorder) {
 		t.Helper()
 		for _, f := range rec.all() {
 			report(t, f)
@@ -310,7 +310,7 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 	for _, g := range scenarioGroups() {
 		t.Run(g.name, func(t *testing.T) {
 			t.Helper()
-			rec := newRecorder()
+			rec := newRuleRecorder()
 			// Goroutines that existed before the group, the suite's own
 			// and those of earlier groups, are not its leaks.
 			before := goleak.IgnoreCurrent()
@@ -338,7 +338,7 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 		})
 	}
 	if cfg.expectRetries {
-		rec := newRecorder()
+		rec := newRuleRecorder()
 		for _, rule := range []Rule{RuleBodyReplayed, RuleDiscardedDrained} {
 			if !byRule[rule].Exercised {
 				rec.fail(rule, "no call was retried after a 503 with Retry-After: 0, though ExpectRetries was given")

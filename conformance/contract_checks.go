@@ -18,25 +18,24 @@ import (
 )
 
 const (
-	// patience is how long, in virtual time, the suite waits for a call
+	// callPatience is how long, in virtual time, the suite waits for a call
 	// that should return. Virtual time is free, so it is generous: any
 	// backoff or limiter wait a sane middleware makes fits in it.
-	patience = time.Hour
+	callPatience = time.Hour
 
-	// prompt is how soon after its context is cancelled a call must have
+	// cancelSlack is how soon after its context is cancelled a call must have
 	// returned, in virtual time: a middleware that stops at once takes
 	// none.
-	prompt = 10 * time.Millisecond
+	cancelSlack = 10 * time.Millisecond
 
 	// leakGrace is how long goroutines may linger once a group's calls are
 	// over, their responses closed and their contexts done.
 	leakGrace = time.Second
 )
 
-// env is one group of scenarios running in its bubble.
-type env struct {
-	t     *testing.T
-	rec   *recorder
+// groupEnv is one group of scenarios running in its bubble.
+type groupEnv struct {
+	rec   *ruleRecorder
 	mw    transport.Middleware
 	cfg   *suiteConfig
 	inner *scriptedTransport
@@ -48,7 +47,7 @@ type env struct {
 
 // runGroup runs one group of scenarios in a synctest bubble and then looks
 // for the goroutines it left behind.
-func runGroup(t *testing.T, rec *recorder, mw transport.Middleware, cfg *suiteConfig, run func(*env)) {
+func runGroup(t *testing.T, rec *ruleRecorder, mw transport.Middleware, cfg *suiteConfig, run func(*groupEnv)) {
 	defer func() {
 		// synctest panics when goroutines of the bubble are still blocked
 		// after the group: they are leaked for good.
@@ -57,7 +56,7 @@ func runGroup(t *testing.T, rec *recorder, mw transport.Middleware, cfg *suiteCo
 		}
 	}()
 	synctest.Test(t, func(t *testing.T) {
-		e := &env{t: t, rec: rec, mw: mw, cfg: cfg, inner: &scriptedTransport{rec: rec, calls: map[string]*callRun{}}}
+		e := &groupEnv{rec: rec, mw: mw, cfg: cfg, inner: &scriptedTransport{rec: rec, calls: map[string]*callRun{}}}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
@@ -71,7 +70,7 @@ func runGroup(t *testing.T, rec *recorder, mw transport.Middleware, cfg *suiteCo
 }
 
 // build wraps the inner transport in the middleware.
-func (e *env) build() http.RoundTripper {
+func (e *groupEnv) build() http.RoundTripper {
 	rt := e.mw(e.inner)
 	if rt == nil {
 		e.rec.fail(RuleResponseOrError, "the middleware returned a nil RoundTripper")
@@ -80,13 +79,13 @@ func (e *env) build() http.RoundTripper {
 }
 
 // newCall makes a call whose context is a child of context.Background.
-func (e *env) newCall(name string, spec callSpec) *callRun {
+func (e *groupEnv) newCall(name string, spec callSpec) *callRun {
 	return e.newCallWith(name, spec, func(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithCancel(ctx)
 	})
 }
 
-func (e *env) newCallWith(name string, spec callSpec, derive func(context.Context) (context.Context, context.CancelFunc)) *callRun {
+func (e *groupEnv) newCallWith(name string, spec callSpec, derive func(context.Context) (context.Context, context.CancelFunc)) *callRun {
 	e.mu.Lock()
 	e.next++
 	id := fmt.Sprintf("call-%d", e.next)
@@ -101,16 +100,16 @@ func (e *env) newCallWith(name string, spec callSpec, derive func(context.Contex
 
 // start calls RoundTrip in its own goroutine, so the scenario can watch the
 // clock, cancel, or stream while the call runs.
-func (e *env) start(c *callRun, rt http.RoundTripper) {
+func (e *groupEnv) start(c *callRun, rt http.RoundTripper) {
 	c.start = time.Now()
 	go func() {
 		defer close(c.done)
-		roundTrip(c, rt)
+		callRoundTrip(c, rt)
 	}()
 }
 
-// roundTrip calls rt and records the outcome in c.
-func roundTrip(c *callRun, rt http.RoundTripper) {
+// callRoundTrip calls rt and records the outcome in c.
+func callRoundTrip(c *callRun, rt http.RoundTripper) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.panicked, c.returnedAt = p, time.Now()
@@ -142,7 +141,7 @@ func (c *callRun) wait(d time.Duration) bool {
 
 // do runs one call to its end and checks every per-call rule. It reports
 // false when the call never returned; hung names the rule that breaks.
-func (e *env) do(c *callRun, hung Rule) bool {
+func (e *groupEnv) do(c *callRun, hung Rule) bool {
 	e.start(c, e.build())
 	if !e.await(c, hung, "") {
 		return false
@@ -153,19 +152,19 @@ func (e *env) do(c *callRun, hung Rule) bool {
 	return true
 }
 
-// await waits for c; if it does not return within patience, it records a
+// await waits for c; if it does not return within callPatience, it records a
 // failure of rule, then cancels and releases the call and waits again.
-func (e *env) await(c *callRun, rule Rule, why string) bool {
-	if c.wait(patience) {
+func (e *groupEnv) await(c *callRun, rule Rule, why string) bool {
+	if c.wait(callPatience) {
 		return true
 	}
 	if why == "" {
 		why = "it returned neither a response nor an error"
 	}
-	e.rec.fail(rule, "%s: RoundTrip had not returned after %v (virtual time; %d attempts reached the inner transport): %s", c.name, patience, c.attemptCount(), why)
+	e.rec.fail(rule, "%s: RoundTrip had not returned after %v (virtual time; %d attempts reached the inner transport): %s", c.name, callPatience, c.attemptCount(), why)
 	c.cancel()
 	c.releaseAll()
-	if c.wait(patience) {
+	if c.wait(callPatience) {
 		e.checkReturn(c)
 		return false
 	}
@@ -175,7 +174,7 @@ func (e *env) await(c *callRun, rule Rule, why string) bool {
 
 // checkReturn checks what RoundTrip returned, then reads and closes the
 // response as a caller would (unless the scenario streams it).
-func (e *env) checkReturn(c *callRun) {
+func (e *groupEnv) checkReturn(c *callRun) {
 	if c.panicked != nil {
 		e.rec.fail(RuleResponseOrError, "%s: RoundTrip panicked: %v", c.name, c.panicked)
 		return
@@ -195,7 +194,7 @@ func (e *env) checkReturn(c *callRun) {
 	case resp != nil && err != nil:
 		e.rec.fail(RuleResponseOrError, "%s: RoundTrip returned both a response (%s) and an error (%v)", c.name, resp.Status, err)
 		if resp.Body != nil { // read it as a caller would, so it shows as nothing else
-			_, _ = readWithin(resp.Body, patience)
+			_, _ = readWithin(resp.Body, callPatience)
 			_ = resp.Body.Close()
 		}
 		return
@@ -228,10 +227,10 @@ func (e *env) checkReturn(c *callRun) {
 		e.checkNotRead(c)
 		return
 	}
-	data, ok := readWithin(resp.Body, patience)
+	data, ok := readWithin(resp.Body, callPatience)
 	_ = resp.Body.Close()
 	if !ok {
-		e.rec.fail(RuleResponseIntact, "%s: reading the returned body blocked for %v though the inner transport's body was all there", c.name, patience)
+		e.rec.fail(RuleResponseIntact, "%s: reading the returned body blocked for %v though the inner transport's body was all there", c.name, callPatience)
 		return
 	}
 	c.returnedData = data
@@ -260,7 +259,7 @@ func (e *env) checkReturn(c *callRun) {
 }
 
 // checkNotRead checks that RoundTrip had not read the body it returned.
-func (e *env) checkNotRead(c *callRun) {
+func (e *groupEnv) checkNotRead(c *callRun) {
 	if i := c.returned; i >= 0 && i < len(c.readAtReturn) && c.readAtReturn[i] > 0 {
 		e.rec.fail(RuleReturnedNotRead, "%s: RoundTrip had read %d bytes of the body it returned before returning it", c.name, c.readAtReturn[i])
 	}
@@ -268,7 +267,7 @@ func (e *env) checkNotRead(c *callRun) {
 
 // checkAfter checks, once the call's goroutines have settled, what became
 // of the request and of every response the inner transport made.
-func (e *env) checkAfter(c *callRun) {
+func (e *groupEnv) checkAfter(c *callRun) {
 	for _, change := range c.snap.diff(c.req) {
 		e.rec.fail(RuleRequestUnmodified, "%s: after RoundTrip returned, the caller's request had %s", c.name, change)
 	}
@@ -281,7 +280,7 @@ func (e *env) checkAfter(c *callRun) {
 	}
 	c.mu.Lock()
 	got := append([]*watchedReader(nil), c.gotBodies...)
-	attempts := append([]attempt(nil), c.attempts...)
+	attempts := append([]attemptSeen(nil), c.attempts...)
 	c.mu.Unlock()
 	for i, b := range got {
 		if !b.state().closed {
@@ -309,7 +308,7 @@ func (e *env) checkAfter(c *callRun) {
 }
 
 // checkReplay checks that every attempt carried the caller's bytes.
-func (e *env) checkReplay(c *callRun, attempts []attempt) {
+func (e *groupEnv) checkReplay(c *callRun, attempts []attemptSeen) {
 	sent := 0
 	for i, a := range attempts {
 		if !a.sent {
@@ -330,7 +329,7 @@ func (e *env) checkReplay(c *callRun, attempts []attempt) {
 
 // finish ends every call of the group, then looks for the goroutines left
 // in the bubble.
-func (e *env) finish() {
+func (e *groupEnv) finish() {
 	e.mu.Lock()
 	calls := append([]*callRun(nil), e.calls...)
 	e.mu.Unlock()
@@ -359,7 +358,7 @@ func (e *env) finish() {
 	}
 }
 
-func closeResponse(resp *http.Response) {
+func closeReturned(resp *http.Response) {
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
@@ -411,12 +410,12 @@ var bubbleHeader = regexp.MustCompile(`^goroutine (\d+) \[[^\]]*synctest bubble 
 // bubbleGoroutines returns the stacks of the goroutines of the caller's
 // bubble, except the caller and the ones testing/synctest itself runs.
 func bubbleGoroutines() []string {
-	self := bubbleHeader.FindStringSubmatch(string(stack(false)))
+	self := bubbleHeader.FindStringSubmatch(string(goroutineStacks(false)))
 	if self == nil {
 		return nil
 	}
 	var stray []string
-	for _, g := range strings.Split(string(stack(true)), "\n\n") {
+	for _, g := range strings.Split(string(goroutineStacks(true)), "\n\n") {
 		m := bubbleHeader.FindStringSubmatch(g)
 		if m == nil || m[2] != self[2] || m[1] == self[1] {
 			continue
@@ -429,7 +428,7 @@ func bubbleGoroutines() []string {
 	return stray
 }
 
-func stack(all bool) []byte {
+func goroutineStacks(all bool) []byte {
 	buf := make([]byte, 64<<10)
 	for {
 		n := runtime.Stack(buf, all)

@@ -16,113 +16,116 @@ import (
 // scenarioGroup is a subtest of the suite: scenarios that share a bubble.
 type scenarioGroup struct {
 	name string
-	run  func(*env)
+	run  func(*groupEnv)
 }
 
 func scenarioGroups() []scenarioGroup {
 	return []scenarioGroup{
-		{"answers", runAnswers},
-		{"retries", runRetries},
-		{"exhausted", runExhausted},
-		{"inner-errors", runInnerErrors},
-		{"streaming", runStreaming},
-		{"cancel", runCancel},
-		{"deadline", runDeadline},
-		{"concurrent", runConcurrent},
+		{"answers", groupAnswers},
+		{"retries", groupRetries},
+		{"exhausted", groupExhausted},
+		{"inner-errors", groupInnerErrors},
+		{"streaming", groupStreaming},
+		{"cancel", groupCancel},
+		{"deadline", groupDeadline},
+		{"concurrent", groupConcurrent},
 	}
 }
 
-var (
-	chatRequest = []byte(`{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`)
-	overloaded  = []byte(`{"error":{"message":"The model is currently overloaded. Please try again later.","type":"service_unavailable","param":null,"code":null}}`)
-	rateLimited = []byte(`{"error":{"message":"Rate limit exceeded, please try again later.","type":"dynamic_request_limited","param":null,"code":"rate_limit_exceeded"}}`)
-	serverError = []byte(`{"error":{"message":"Internal server error","type":"server_error","param":null,"code":null}}`)
-	badRequest  = []byte(`{"error":{"message":"max_tokens must be positive","type":"invalid_request_error","param":"max_tokens","code":null}}`)
-	// proxyPage is the size of the HTML error pages proxies in front of
-	// providers answer with: larger than a small drain buffer, smaller than
-	// transport.DrainLimit, so draining means reading it to the end.
-	proxyPage = []byte("<html><head><title>503 Service Unavailable</title></head><body><h1>503 Service Unavailable</h1>" +
-		strings.Repeat("<!-- upstream temporarily unavailable -->\n", 8<<10/42) + "</body></html>")
+const (
+	sampleChat        = `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`
+	sampleOverloaded  = `{"error":{"message":"The model is currently overloaded. Please try again later.","type":"service_unavailable","param":null,"code":null}}`
+	sampleRateLimited = `{"error":{"message":"Rate limit exceeded, please try again later.","type":"dynamic_request_limited","param":null,"code":"rate_limit_exceeded"}}`
+	sampleServerError = `{"error":{"message":"Internal server error","type":"server_error","param":null,"code":null}}`
+	sampleBadRequest  = `{"error":{"message":"max_tokens must be positive","type":"invalid_request_error","param":"max_tokens","code":null}}`
 )
 
-func okAnswer(id string) []byte {
+// sampleProxyPage is an HTML error page of the size proxies in front of
+// providers answer with (8 KiB): larger than a small drain buffer, smaller
+// than transport.DrainLimit, so draining it means reading it to the end.
+func sampleProxyPage() []byte {
+	return []byte("<html><head><title>503 Service Unavailable</title></head><body><h1>503 Service Unavailable</h1>" +
+		strings.Repeat("<!-- upstream temporarily unavailable -->\n", 8<<10/42) + "</body></html>")
+}
+
+func sampleOK(id string) []byte {
 	return fmt.Appendf(nil, `{"id":%q,"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello."},"finish_reason":"stop"}]}`, id)
 }
 
-// errorFor is an error body that names its call.
-func errorFor(id, typ string) []byte {
+// sampleError is an error body that names its call.
+func sampleError(id, typ string) []byte {
 	return fmt.Appendf(nil, `{"error":{"message":"refused call %s","type":%q,"param":null,"code":null}}`, strconv.Quote(id), typ)
 }
 
-func ok(id string) scriptStep { return answer(http.StatusOK, okAnswer(id)) }
+func stepOK(id string) scriptStep { return stepAnswer(http.StatusOK, sampleOK(id)) }
 
-func unavailable(body []byte) scriptStep {
-	return answer(http.StatusServiceUnavailable, body, "Retry-After", "0")
+func stepUnavailable(body []byte) scriptStep {
+	return stepAnswer(http.StatusServiceUnavailable, body, "Retry-After", "0")
 }
 
-func tooMany(after string) scriptStep {
-	return answer(http.StatusTooManyRequests, rateLimited, "Retry-After", after, "X-Ratelimit-Reset", after)
+func stepTooMany(after string) scriptStep {
+	return stepAnswer(http.StatusTooManyRequests, []byte(sampleRateLimited), "Retry-After", after, "X-Ratelimit-Reset", after)
 }
 
-// runAnswers: calls answered at once, each kind of request once.
-func runAnswers(e *env) {
+// groupAnswers: calls answered at once, each kind of request once.
+func groupAnswers(e *groupEnv) {
 	for _, s := range []struct {
 		name string
 		spec callSpec
 	}{
-		{"200 to a GET without body", callSpec{method: http.MethodGet, steps: []scriptStep{ok("answers")}}},
-		{"200 to a POST with GetBody", callSpec{method: http.MethodPost, body: chatRequest, getBody: true, steps: []scriptStep{ok("answers")}}},
-		{"200 to a POST without GetBody", callSpec{method: http.MethodPost, body: chatRequest, steps: []scriptStep{ok("answers")}}},
-		{"400 to a POST", callSpec{method: http.MethodPost, body: chatRequest, getBody: true, steps: []scriptStep{answer(http.StatusBadRequest, badRequest)}}},
+		{"200 to a GET without body", callSpec{method: http.MethodGet, steps: []scriptStep{stepOK("answers")}}},
+		{"200 to a POST with GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true, steps: []scriptStep{stepOK("answers")}}},
+		{"200 to a POST without GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat), steps: []scriptStep{stepOK("answers")}}},
+		{"400 to a POST", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true, steps: []scriptStep{stepAnswer(http.StatusBadRequest, []byte(sampleBadRequest))}}},
 	} {
 		e.do(e.newCall(s.name, s.spec), RuleResponseOrError)
 	}
 }
 
-// runRetries: answers a middleware that retries would retry once or twice.
-func runRetries(e *env) {
+// groupRetries: answers a middleware that retries would retry once or twice.
+func groupRetries(e *groupEnv) {
 	for _, s := range []struct {
 		name string
 		spec callSpec
 	}{
-		{"503 then 200, body with GetBody", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
-			steps: []scriptStep{unavailable(overloaded), ok("retries")}}},
-		{"503 then 200, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
-			steps: []scriptStep{unavailable(overloaded), ok("retries")}}},
+		{"503 then 200, body with GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+			steps: []scriptStep{stepUnavailable([]byte(sampleOverloaded)), stepOK("retries")}}},
+		{"503 then 200, body without GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat),
+			steps: []scriptStep{stepUnavailable([]byte(sampleOverloaded)), stepOK("retries")}}},
 		{"429 then 200, GET without body", callSpec{method: http.MethodGet,
-			steps: []scriptStep{tooMany("0"), ok("retries")}}},
-		{"503 with an 8 KiB page then 200", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
-			steps: []scriptStep{unavailable(proxyPage), ok("retries")}}},
-		{"two 503s then 200, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
-			steps: []scriptStep{unavailable(overloaded), unavailable(proxyPage), ok("retries")}}},
+			steps: []scriptStep{stepTooMany("0"), stepOK("retries")}}},
+		{"503 with an 8 KiB page then 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+			steps: []scriptStep{stepUnavailable(sampleProxyPage()), stepOK("retries")}}},
+		{"two 503s then 200, body without GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat),
+			steps: []scriptStep{stepUnavailable([]byte(sampleOverloaded)), stepUnavailable(sampleProxyPage()), stepOK("retries")}}},
 	} {
 		e.do(e.newCall(s.name, s.spec), RuleResponseOrError)
 	}
 }
 
-// runExhausted: failures that last, so a retrying middleware gives up.
-func runExhausted(e *env) {
-	e.do(e.newCall("503 every time", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
-		steps: []scriptStep{unavailable(overloaded)}}), RuleResponseOrError)
-	e.do(e.newCall("500 every time, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
-		steps: []scriptStep{answer(http.StatusInternalServerError, serverError)}}), RuleResponseOrError)
+// groupExhausted: failures that last, so a retrying middleware gives up.
+func groupExhausted(e *groupEnv) {
+	e.do(e.newCall("503 every time", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{stepUnavailable([]byte(sampleOverloaded))}}), RuleResponseOrError)
+	e.do(e.newCall("500 every time, body without GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat),
+		steps: []scriptStep{stepAnswer(http.StatusInternalServerError, []byte(sampleServerError))}}), RuleResponseOrError)
 }
 
-// runInnerErrors: the inner transport fails, as a reset connection does.
-func runInnerErrors(e *env) {
-	e.do(e.newCall("inner error every time, body without GetBody", callSpec{method: http.MethodPost, body: chatRequest,
+// groupInnerErrors: the inner transport fails, as a reset connection does.
+func groupInnerErrors(e *groupEnv) {
+	e.do(e.newCall("inner error every time, body without GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat),
 		steps: []scriptStep{{err: errContractReset}}}), RuleResponseOrError)
-	e.do(e.newCall("inner error then 200", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
-		steps: []scriptStep{{err: errContractReset}, ok("inner-errors")}}), RuleResponseOrError)
+	e.do(e.newCall("inner error then 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{{err: errContractReset}, stepOK("inner-errors")}}), RuleResponseOrError)
 }
 
-// runStreaming: a 200 whose body the server writes chunk by chunk, as
+// groupStreaming: a 200 whose body the server writes chunk by chunk, as
 // server-sent events arrive. Nothing is written until RoundTrip has
 // returned, and each chunk only after the caller has read the one before,
 // so a middleware that reads, peeks at or buffers the body it returns
 // cannot pass.
-func runStreaming(e *env) {
-	c := e.newCall("streamed 200", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+func groupStreaming(e *groupEnv) {
+	c := e.newCall("streamed 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
 		steps: []scriptStep{{stream: true}}, stream: true})
 	e.start(c, e.build())
 	if !e.await(c, RuleReturnedNotRead, "it waited on a body the server had not begun to write: it reads or buffers the body it returns") {
@@ -149,10 +152,10 @@ func runStreaming(e *env) {
 			e.rec.fail(RuleReturnedNotRead, "%s: before the caller read chunk %d, something else was already reading the returned body", c.name, i+1)
 		}
 		go func() { _, _ = pw.Write(chunk) }() // blocks until read; a stuck write ends when the call is released
-		got, err, ok := readFullWithin(c.resp.Body, len(chunk), patience)
+		got, err, ok := readFullWithin(c.resp.Body, len(chunk), callPatience)
 		switch {
 		case !ok:
-			e.rec.fail(RuleReturnedNotRead, "%s: chunk %d, written by the server, had not reached the caller after %v: the body is held back", c.name, i+1, patience)
+			e.rec.fail(RuleReturnedNotRead, "%s: chunk %d, written by the server, had not reached the caller after %v: the body is held back", c.name, i+1, callPatience)
 		case err != nil || !bytes.Equal(got, chunk):
 			e.rec.fail(RuleReturnedNotRead, "%s: chunk %d reached the caller as %q (%v), want %q", c.name, i+1, got, err, chunk)
 		default:
@@ -163,7 +166,7 @@ func runStreaming(e *env) {
 	}
 	if streamed {
 		_ = pw.Close()
-		if rest, ok := readWithin(c.resp.Body, patience); !ok || len(rest) > 0 {
+		if rest, ok := readWithin(c.resp.Body, callPatience); !ok || len(rest) > 0 {
 			e.rec.fail(RuleReturnedNotRead, "%s: after the last chunk, the caller read %d more bytes (or no end of body)", c.name, len(rest))
 		}
 	}
@@ -176,17 +179,17 @@ func runStreaming(e *env) {
 	e.checkAfter(c)
 }
 
-// runCancel: a context cancelled before the call, while the inner
+// groupCancel: a context cancelled before the call, while the inner
 // transport answers, and while the middleware waits to retry.
-func runCancel(e *env) {
+func groupCancel(e *groupEnv) {
 	e.rec.exercise(RuleContextCanceled)
 
-	c := e.newCall("context cancelled before the call", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
-		steps: []scriptStep{ok("cancel")}})
+	c := e.newCall("context cancelled before the call", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{stepOK("cancel")}})
 	c.cancel()
 	e.start(c, e.build())
 	if e.await(c, RuleContextCanceled, "its context was cancelled before the call") {
-		if d := c.returnedAt.Sub(c.start); d > prompt {
+		if d := c.returnedAt.Sub(c.start); d > cancelSlack {
 			e.rec.fail(RuleContextCanceled, "%s: RoundTrip took %v to return", c.name, d)
 		}
 		if c.err == nil || !errors.Is(c.err, context.Canceled) {
@@ -202,9 +205,9 @@ func runCancel(e *env) {
 		inWait bool
 	}{
 		{"context cancelled while the inner transport answers", []scriptStep{{hang: true}}, false},
-		{"context cancelled while waiting to retry a 429 (Retry-After: 60)", []scriptStep{tooMany("60"), ok("cancel")}, true},
+		{"context cancelled while waiting to retry a 429 (Retry-After: 60)", []scriptStep{stepTooMany("60"), stepOK("cancel")}, true},
 	} {
-		c := e.newCall(s.name, callSpec{method: http.MethodPost, body: chatRequest, getBody: true, steps: s.steps})
+		c := e.newCall(s.name, callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true, steps: s.steps})
 		e.start(c, e.build())
 		synctest.Wait()
 		select {
@@ -221,7 +224,7 @@ func runCancel(e *env) {
 		if !e.await(c, RuleContextCanceled, "its context had been cancelled") {
 			continue
 		}
-		if d := c.returnedAt.Sub(cancelled); d > prompt {
+		if d := c.returnedAt.Sub(cancelled); d > cancelSlack {
 			e.rec.fail(RuleContextCanceled, "%s: RoundTrip returned %v after its context was cancelled", c.name, d)
 		}
 		if c.resp == nil && !errors.Is(c.err, context.Canceled) {
@@ -234,22 +237,22 @@ func runCancel(e *env) {
 	}
 }
 
-// runDeadline: a server that asks for a wait far beyond the deadline, and
+// groupDeadline: a server that asks for a wait far beyond the deadline, and
 // one that never answers.
-func runDeadline(e *env) {
+func groupDeadline(e *groupEnv) {
 	e.rec.exercise(RuleContextDeadline)
 	const timeout = 10 * time.Second
 	withTimeout := func(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(ctx, timeout)
 	}
 
-	c := e.newCallWith("429 with Retry-After: 3600 and a 10s deadline", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
-		steps: []scriptStep{tooMany("3600"), ok("deadline")}}, withTimeout)
+	c := e.newCallWith("429 with Retry-After: 3600 and a 10s deadline", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{stepTooMany("3600"), stepOK("deadline")}}, withTimeout)
 	deadline, _ := c.ctx.Deadline()
 	e.start(c, e.build())
 	if e.await(c, RuleContextDeadline, "its deadline had passed long before") {
 		switch late := c.returnedAt.Sub(deadline); {
-		case late > prompt:
+		case late > cancelSlack:
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
 		case late >= 0:
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned at its deadline: it began a server-directed wait of 1h that could not end before the deadline %v away, instead of refusing it at once", c.name, timeout)
@@ -260,12 +263,12 @@ func runDeadline(e *env) {
 		e.finishCall(c)
 	}
 
-	c = e.newCallWith("a server that never answers and a 10s deadline", callSpec{method: http.MethodPost, body: chatRequest, getBody: true,
+	c = e.newCallWith("a server that never answers and a 10s deadline", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
 		steps: []scriptStep{{hang: true}}}, withTimeout)
 	deadline, _ = c.ctx.Deadline()
 	e.start(c, e.build())
 	if e.await(c, RuleContextDeadline, "its deadline had passed long before") {
-		if late := c.returnedAt.Sub(deadline); late > prompt {
+		if late := c.returnedAt.Sub(deadline); late > cancelSlack {
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
 		}
 		if c.resp == nil && !errors.Is(c.err, context.DeadlineExceeded) {
@@ -275,9 +278,9 @@ func runDeadline(e *env) {
 	}
 }
 
-// runConcurrent: many goroutines share one wrapped transport; a third of
+// groupConcurrent: many goroutines share one wrapped transport; a third of
 // their calls answered at once, a third after a 503, a third after a 429.
-func runConcurrent(e *env) {
+func groupConcurrent(e *groupEnv) {
 	e.rec.exercise(RuleConcurrentUse)
 	rt := e.build()
 	const perCaller = 3
@@ -295,17 +298,17 @@ func runConcurrent(e *env) {
 				// answer is seen.
 				switch (g + k) % 3 {
 				case 0:
-					c.steps = []scriptStep{ok(c.id)}
+					c.steps = []scriptStep{stepOK(c.id)}
 				case 1:
-					c.steps = []scriptStep{unavailable(errorFor(c.id, "service_unavailable")), ok(c.id)}
+					c.steps = []scriptStep{stepUnavailable(sampleError(c.id, "service_unavailable")), stepOK(c.id)}
 				default:
-					c.steps = []scriptStep{answer(http.StatusTooManyRequests, errorFor(c.id, "dynamic_request_limited"), "Retry-After", "0"), ok(c.id)}
+					c.steps = []scriptStep{stepAnswer(http.StatusTooManyRequests, sampleError(c.id, "dynamic_request_limited"), "Retry-After", "0"), stepOK(c.id)}
 				}
 				mu.Lock()
 				calls = append(calls, c)
 				mu.Unlock()
 				c.start = time.Now()
-				roundTrip(c, rt)
+				callRoundTrip(c, rt)
 				close(c.done)
 				e.checkReturn(c)
 			}
@@ -313,11 +316,11 @@ func runConcurrent(e *env) {
 	}
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
-	t := time.NewTimer(patience)
+	t := time.NewTimer(callPatience)
 	select {
 	case <-all:
 	case <-t.C:
-		e.rec.fail(RuleConcurrentUse, "%d goroutines sharing one transport: calls had not returned after %v", e.cfg.goroutines, patience)
+		e.rec.fail(RuleConcurrentUse, "%d goroutines sharing one transport: calls had not returned after %v", e.cfg.goroutines, callPatience)
 		mu.Lock()
 		for _, c := range calls {
 			c.cancel()
@@ -337,7 +340,7 @@ func runConcurrent(e *env) {
 }
 
 // finishCall checks a call that has returned, as e.do does.
-func (e *env) finishCall(c *callRun) {
+func (e *groupEnv) finishCall(c *callRun) {
 	e.checkReturn(c)
 	synctest.Wait()
 	e.checkAfter(c)

@@ -23,11 +23,11 @@ const contractSecret = "sk-conformance-0123456789abcdef"
 // attempts when a middleware drops the caller's context values.
 const contractCallHeader = "X-Conformance-Call"
 
-// maxAttempts bounds the attempts of one call: past it the inner transport
+// maxCallAttempts bounds the attempts of one call: past it the inner transport
 // stops answering, so a middleware that retries without end shows as a call
 // that never returns instead of spinning forever in a bubble whose clock
 // cannot advance.
-const maxAttempts = 50
+const maxCallAttempts = 50
 
 type callKey struct{}
 
@@ -41,8 +41,8 @@ type scriptStep struct {
 	stream bool  // answer 200 with a body the scenario writes chunk by chunk
 }
 
-// answer is a step answering status with body and the header pairs kv.
-func answer(status int, body []byte, kv ...string) scriptStep {
+// stepAnswer is a step answering status with body and the header pairs kv.
+func stepAnswer(status int, body []byte, kv ...string) scriptStep {
 	h := http.Header{"Content-Type": {"application/json"}}
 	for i := 0; i+1 < len(kv); i += 2 {
 		h.Set(kv[i], kv[i+1])
@@ -113,8 +113,8 @@ func (w *watchedReader) state() readerState {
 	return readerState{w.read, w.eof, w.closed, w.reading}
 }
 
-// attempt is one request as the inner transport received it.
-type attempt struct {
+// attemptSeen is one request as the inner transport received it.
+type attemptSeen struct {
 	body          []byte // nil when the attempt had no body or was not read
 	sent          bool   // the body was read (the context was live)
 	contentLength int64
@@ -146,7 +146,7 @@ type callRun struct {
 
 	mu         sync.Mutex
 	gotBodies  []*watchedReader // handed out by GetBody
-	attempts   []attempt
+	attempts   []attemptSeen
 	responses  []innerResponse
 	pipeR      *io.PipeReader
 	pipeW      *io.PipeWriter
@@ -240,7 +240,7 @@ func (c *callRun) snapshotResponses() []innerResponse {
 // scriptedTransport is the inner transport of every scenario. It answers
 // each attempt from its call's script, and records it.
 type scriptedTransport struct {
-	rec *recorder
+	rec *ruleRecorder
 
 	mu    sync.Mutex
 	calls map[string]*callRun
@@ -273,7 +273,7 @@ func (s *scriptedTransport) lookup(req *http.Request) *callRun {
 func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := s.lookup(req)
 	if c == nil {
-		closeBody(req)
+		closeRequestBody(req)
 		s.rec.fail(RuleRequestUnmodified, "an attempt reached the inner transport that belongs to no call of the suite (the caller's context and %s header are both gone)", contractCallHeader)
 		return nil, errors.New("conformance: attempt of an unknown call")
 	}
@@ -288,7 +288,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 	}
 	ctx := req.Context()
-	a := attempt{contentLength: req.ContentLength}
+	a := attemptSeen{contentLength: req.ContentLength}
 	live := ctx.Err() == nil
 	if live {
 		// As net/http does, send the whole body, then close it.
@@ -297,12 +297,12 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		a.sent = true
 	}
-	closeBody(req)
+	closeRequestBody(req)
 	c.mu.Lock()
 	n := len(c.attempts)
 	c.attempts = append(c.attempts, a)
 	c.mu.Unlock()
-	if n >= maxAttempts {
+	if n >= maxCallAttempts {
 		<-c.release
 		return nil, fmt.Errorf("conformance: attempt %d refused: %w", n+1, errReleased)
 	}
@@ -355,7 +355,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
-func closeBody(req *http.Request) {
+func closeRequestBody(req *http.Request) {
 	if req.Body != nil {
 		_ = req.Body.Close()
 	}

@@ -31,8 +31,8 @@ func failsafeHTTP(next http.RoundTripper) http.RoundTripper {
 	return failsafehttp.NewRoundTripper(next, failsafehttp.NewRetryPolicyBuilder().Build())
 }
 
-// known is a rule a peer breaks, and a phrase of the failure that says why.
-type known struct {
+// knownBreak is a rule a peer breaks, and a phrase of the failure that says why.
+type knownBreak struct {
 	rule Rule
 	why  string
 }
@@ -42,11 +42,11 @@ type known struct {
 // breaks one is noticed.
 func TestPeersContract(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		mw    transport.Middleware
-		known []known
+		name       string
+		mw         transport.Middleware
+		knownBreak []knownBreak
 	}{
-		{"go-retryablehttp", retryableHTTP, []known{
+		{"go-retryablehttp", retryableHTTP, []knownBreak{
 			// FromRequest keeps the caller's *http.Request and sets its Body
 			// to a reader over the bytes it read.
 			{RuleRequestUnmodified, "Body replaced"},
@@ -59,7 +59,7 @@ func TestPeersContract(t *testing.T) {
 			// instead of refusing a wait the deadline cannot fit.
 			{RuleContextDeadline, "returned at its deadline"},
 		}},
-		{"failsafe-go", failsafeHTTP, []known{
+		{"failsafe-go", failsafeHTTP, []knownBreak{
 			// Each attempt sets Body on the caller's own request.
 			{RuleRequestUnmodified, "Body replaced"},
 			// It reads the caller's body with io.ReadAll and never closes it.
@@ -73,7 +73,7 @@ func TestPeersContract(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := CheckMiddleware(t, tc.mw)
 			var want []Rule
-			for _, k := range tc.known {
+			for _, k := range tc.knownBreak {
 				want = append(want, k.rule)
 				assert.Contains(t, strings.Join(rep.Result(k.rule).Failures, "\n"), k.why, "why %s fails", k.rule)
 			}
