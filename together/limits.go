@@ -1,0 +1,263 @@
+package together
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+// maxModels bounds the per-model limiters of one route. Past it, requests
+// for further models share one limiter: a client that sends thousands of
+// model names is limited, not given unbounded memory.
+const maxModels = 256
+
+// perModel limits each model apart, as Together does (its limits are per
+// model and per key): a request's model, read from its body, picks its own
+// bucket, made on first use at rate. With tokens, a token-per-minute
+// limiter stands behind each request limiter, idle until the server shows
+// a token limit.
+func perModel(rate bucket.Rate, tokens bool) transport.Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &modelLimits{rate: rate, tokens: tokens, next: next, byModel: map[string]http.RoundTripper{}}
+	}
+}
+
+type modelLimits struct {
+	rate   bucket.Rate
+	tokens bool
+	next   http.RoundTripper
+
+	mu      sync.Mutex
+	byModel map[string]http.RoundTripper
+	shared  http.RoundTripper
+}
+
+func (m *modelLimits) RoundTrip(req *http.Request) (*http.Response, error) {
+	model, send, err := transport.RequestModel(req, 0)
+	if err != nil {
+		return nil, err
+	}
+	return m.limiter(model).RoundTrip(send)
+}
+
+func (m *modelLimits) limiter(model string) http.RoundTripper {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rt, ok := m.byModel[model]; ok {
+		return rt
+	}
+	if len(m.byModel) >= maxModels {
+		if m.shared == nil {
+			m.shared = m.build()
+		}
+		return m.shared
+	}
+	rt := m.build()
+	m.byModel[model] = rt
+	return rt
+}
+
+func (m *modelLimits) build() http.RoundTripper {
+	next := m.next
+	if m.tokens {
+		next = newTokenGate(next)
+	}
+	return bucket.Limit(bucket.New(m.rate))(next)
+}
+
+// tokenGate is a token-per-minute limiter that stays out of the way until
+// the server shows it limits tokens: x-tokenlimit-* headers, or a 429 of
+// type dynamic_token_limited. Until then a request costs nothing to read;
+// from then on each request's text tokens are estimated from its body and
+// taken from a bucket that bucket.Limit adapts like any other.
+type tokenGate struct {
+	next    http.RoundTripper
+	active  atomic.Bool
+	once    sync.Once
+	b       *bucket.Bucket
+	limited http.RoundTripper
+}
+
+func newTokenGate(next http.RoundTripper) *tokenGate {
+	g := &tokenGate{next: next}
+	g.b = bucket.New(bucket.Rate{}) // rate set when the gate opens
+	g.limited = bucket.Limit(g.b, bucket.Counting(bucket.TextTokens), bucket.Cost(estimateTokens))(next)
+	return g
+}
+
+func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if g.active.Load() {
+		return g.limited.RoundTrip(req)
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	sig := transport.ParseSignals(resp.Header, time.Now())
+	switch {
+	case sig.Tokens.Limit > 0:
+		// Together reports token limits per second.
+		g.open(bucket.PerSecond(sig.Tokens.Limit))
+	case resp.StatusCode == http.StatusTooManyRequests && tokenLimited(resp):
+		// No figure: start from what this request asked, once a second,
+		// and let the limiter find the rest.
+		g.open(bucket.PerSecond(float64(max(estimateTokens(req), 1))))
+		if d := sig.ServerWait(resp.StatusCode); d > 0 {
+			g.b.Pause(time.Now().Add(d))
+		}
+	}
+	return resp, nil
+}
+
+func (g *tokenGate) open(r bucket.Rate) {
+	g.once.Do(func() {
+		g.b.SetRate(r)
+		g.active.Store(true)
+	})
+}
+
+// tokenLimited reports whether a 429's error type is
+// dynamic_token_limited. It reads at most 4 KiB of the body and puts it
+// back, so the response is returned whole.
+func tokenLimited(resp *http.Response) bool {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return false
+	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body = &rereadBody{Reader: io.MultiReader(bytes.NewReader(head), resp.Body), c: resp.Body}
+	return bytes.Contains(head, []byte("dynamic_token_limited"))
+}
+
+// estimateTokens estimates a request's tokens of text as Together counts
+// them: the characters of the prompt (chat messages, a completion's
+// prompt, embedding inputs) over four, plus max_tokens. It reads the body
+// through GetBody; a body it cannot read costs 1.
+func estimateTokens(req *http.Request) int {
+	if req.GetBody == nil {
+		return 1
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return 1
+	}
+	defer rc.Close()
+	var body struct {
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+		Prompt    json.RawMessage `json:"prompt"`
+		Input     json.RawMessage `json:"input"`
+		MaxTokens int             `json:"max_tokens"`
+	}
+	if json.NewDecoder(io.LimitReader(rc, transport.DefaultReplayLimit)).Decode(&body) != nil {
+		return 1
+	}
+	chars := textLen(body.Prompt) + textLen(body.Input)
+	for _, m := range body.Messages {
+		chars += textLen(m.Content)
+	}
+	return (chars+3)/4 + max(body.MaxTokens, 0)
+}
+
+// textLen counts the characters of the strings in a JSON value: a string,
+// an array of strings, or content parts ({"type":"text","text":...}).
+func textLen(raw json.RawMessage) int {
+	if len(raw) == 0 {
+		return 0
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return len([]rune(s))
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil {
+		n := 0
+		for _, item := range list {
+			n += textLen(item)
+		}
+		return n
+	}
+	var part struct {
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(raw, &part) == nil {
+		return len([]rune(part.Text))
+	}
+	return 0
+}
+
+// MaxBatchRequests is the most requests Together accepts in one batch.
+const MaxBatchRequests = 100
+
+// BatchTooLargeError is returned, before anything is sent, for a batch of
+// more than [MaxBatchRequests] requests.
+type BatchTooLargeError struct {
+	Requests int
+}
+
+func (e *BatchTooLargeError) Error() string {
+	return fmt.Sprintf("together: a batch holds at most %d requests; this one has %d: split it", MaxBatchRequests, e.Requests)
+}
+
+// batchGuard refuses a batch over MaxBatchRequests before it is sent. It
+// counts the requests of a JSON body's "requests" array, or the lines of
+// its "input" (JSONL); any other body is passed on for the server to judge.
+func batchGuard(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodPost || req.Body == nil || req.Body == http.NoBody {
+			return next.RoundTrip(req)
+		}
+		var r transport.Replay
+		if err := r.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		send, err := r.Request()
+		if err != nil {
+			return nil, err
+		}
+		if n := countBatch(send); n > MaxBatchRequests {
+			if send.Body != nil {
+				send.Body.Close()
+			}
+			return nil, &BatchTooLargeError{Requests: n}
+		}
+		// countBatch read a copy (GetBody): send's body is whole.
+		return next.RoundTrip(send)
+	})
+}
+
+func countBatch(req *http.Request) int {
+	if req.GetBody == nil {
+		return 0
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return 0
+	}
+	defer rc.Close()
+	var body struct {
+		Requests []json.RawMessage `json:"requests"`
+		Input    string            `json:"input"`
+	}
+	if json.NewDecoder(io.LimitReader(rc, transport.DefaultReplayLimit)).Decode(&body) != nil {
+		return 0
+	}
+	if body.Requests != nil {
+		return len(body.Requests)
+	}
+	n := 0
+	for _, line := range bytes.Split([]byte(body.Input), []byte("\n")) {
+		if len(bytes.TrimSpace(line)) > 0 {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,196 @@
+package together
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Model is one entry of the model catalog (GET /v1/models).
+type Model struct {
+	ID            string `json:"id"`
+	Object        string `json:"object"`
+	Type          string `json:"type"` // "chat", "language", "embedding", "image", ...
+	DisplayName   string `json:"display_name,omitempty"`
+	Organization  string `json:"organization,omitempty"`
+	ContextLength int    `json:"context_length,omitempty"`
+}
+
+// DefaultCatalogTTL is how long a [Catalog] keeps the model list before it
+// asks the server again.
+const DefaultCatalogTTL = 10 * time.Minute
+
+// maxCatalogBody bounds the model list read from the server.
+const maxCatalogBody = 16 << 20
+
+// Catalog fetches the model list once and keeps it for TTL, so that checking
+// the model of every batch costs no request. It is safe for concurrent use.
+type Catalog struct {
+	client  *http.Client
+	baseURL string
+	ttl     time.Duration
+
+	mu      sync.Mutex
+	models  []Model
+	fetched time.Time
+}
+
+// NewCatalog returns a catalog that lists models through client from
+// baseURL ("" means the client's base URL, see [BaseURL]), kept for ttl (0
+// means [DefaultCatalogTTL]).
+func NewCatalog(client *http.Client, baseURL string, ttl time.Duration) *Catalog {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	if baseURL == "" {
+		baseURL = BaseURL(client)
+	}
+	if ttl <= 0 {
+		ttl = DefaultCatalogTTL
+	}
+	return &Catalog{client: client, baseURL: strings.TrimSuffix(baseURL, "/"), ttl: ttl}
+}
+
+// Models returns the model list, from the cache while it is fresh. Only one
+// caller fetches at a time; the others wait for its answer.
+func (c *Catalog) Models(ctx context.Context) ([]Model, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.models != nil && time.Since(c.fetched) < c.ttl {
+		return c.models, nil
+	}
+	models, err := fetchModels(ctx, c.client, c.baseURL)
+	if err != nil {
+		return nil, err
+	}
+	c.models, c.fetched = models, time.Now()
+	return models, nil
+}
+
+// Check returns nil when model is in the catalog and an
+// [*UnknownModelError] naming the closest known models when it is not.
+// Errors fetching the list are returned as they are.
+func (c *Catalog) Check(ctx context.Context, model string) error {
+	models, err := c.Models(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(models))
+	for i, m := range models {
+		if m.ID == model {
+			return nil
+		}
+		ids[i] = m.ID
+	}
+	return &UnknownModelError{Model: model, Suggestions: closest(model, ids, 3)}
+}
+
+// Models lists the models the API serves (GET /v1/models). With a client
+// made by [NewClient] the list is cached for [DefaultCatalogTTL]; with any
+// other client every call asks the server.
+func Models(ctx context.Context, client *http.Client) ([]Model, error) {
+	return catalogFor(client).Models(ctx)
+}
+
+// UnknownModelError is returned before any request is sent when a model is
+// not in the catalog.
+type UnknownModelError struct {
+	Model       string
+	Suggestions []string // the closest known model IDs, best first
+}
+
+func (e *UnknownModelError) Error() string {
+	msg := fmt.Sprintf("together: unknown model %q", e.Model)
+	if len(e.Suggestions) > 0 {
+		msg += "; did you mean " + strings.Join(e.Suggestions, ", ") + "?"
+	}
+	return msg
+}
+
+// Is makes an UnknownModelError match [ErrModelNotFound].
+func (e *UnknownModelError) Is(target error) bool { return target == ErrModelNotFound }
+
+func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Model, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/models", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := CheckResponse(resp); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCatalogBody))
+	if err != nil {
+		return nil, fmt.Errorf("together: reading model list: %w", err)
+	}
+	var models []Model
+	if err := json.Unmarshal(body, &models); err != nil {
+		// OpenAI's shape: {"object": "list", "data": [...]}.
+		var list struct{ Data []Model }
+		if err2 := json.Unmarshal(body, &list); err2 != nil || list.Data == nil {
+			return nil, fmt.Errorf("together: model list is not JSON: %w", err)
+		}
+		models = list.Data
+	}
+	if models == nil {
+		models = []Model{}
+	}
+	return models, nil
+}
+
+// closest returns up to n of ids nearest to want: those containing it (or
+// contained in it) first, then by edit distance, ignoring case.
+func closest(want string, ids []string, n int) []string {
+	type scored struct {
+		id    string
+		score int
+	}
+	w := strings.ToLower(want)
+	var s []scored
+	for _, id := range ids {
+		l := strings.ToLower(id)
+		d := levenshtein(w, l)
+		if strings.Contains(l, w) || strings.Contains(w, l) {
+			d = 0
+		}
+		if d <= max(len(w), len(l))/2 {
+			s = append(s, scored{id, d})
+		}
+	}
+	slices.SortStableFunc(s, func(a, b scored) int { return a.score - b.score })
+	out := make([]string, 0, n)
+	for i := 0; i < len(s) && i < n; i++ {
+		out = append(out, s[i].id)
+	}
+	return out
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
