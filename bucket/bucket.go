@@ -253,6 +253,13 @@ func (b *Bucket) granted(n float64, track bool) ticket {
 	return tk
 }
 
+// flying reports the tokens of tracked grants still in flight.
+func (b *Bucket) flying() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inFlight
+}
+
 // answered ends a tracked grant of n tokens: its answer came back.
 func (b *Bucket) answered(n float64) {
 	b.mu.Lock()

@@ -31,6 +31,10 @@ const (
 	// requests measure a limit: shorter, and the server's initial burst
 	// would pass for rate.
 	minMeasure = 10 * time.Second
+	// measureWindow is how far back a 429 looks to measure the limit.
+	measureWindow = 30 * time.Second
+	// slot is the resolution of that measure.
+	slot = 500 * time.Millisecond
 	// slowStartDoubling is how often slow start doubles the rate.
 	slowStartDoubling = time.Second
 	// maxRate bounds a rate with no ceiling, so doubling stays finite.
@@ -65,9 +69,9 @@ type control struct {
 	// belong to it.
 	paused   bool
 	pauseEnd time.Time
-	// What the server accepted of the requests sent since the pause ended
-	// (since the start before any pause): the measure of its limit.
-	accepted float64
+	// What the server accepted, by the time each request was sent: the
+	// measure of its limit.
+	accepted meter
 	// The limit measured at the last 429: the cubic's plateau.
 	plateau float64
 
@@ -118,9 +122,7 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 	if c.start.IsZero() {
 		c.start = sent
 	}
-	if !c.paused || !sent.Before(c.pauseEnd) {
-		c.accepted += n
-	}
+	c.accepted.add(sent, n)
 	w := c.window(&sig)
 	var until time.Time
 	// What remains after this request, less what was in flight when it was
@@ -169,14 +171,21 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 		c.b.Pause(until)
 		return
 	}
-	from := c.start
+	// Measure over the recent past, since the pause ended: a server that
+	// refuses while we send faster than it allows accepts exactly its
+	// limit, and while we probe just above it, what it accepted recently is
+	// that limit too. The span runs to the end of the new pause, when the
+	// server has its next token; requests still in flight were sent just
+	// before this 429, and went through.
+	from := later(c.start, now.Add(-measureWindow))
 	if c.paused {
-		from = c.pauseEnd
+		from = later(from, c.pauseEnd)
 	}
+	from = from.Truncate(slot)
 	span := until.Sub(from)
 	limit := c.rate * blindDecrease
-	if c.accepted > 0 && span > 0 && (c.paused || span >= minMeasure) {
-		measured := c.accepted / span.Seconds()
+	if span > 0 && (c.paused || until.Sub(c.start) >= minMeasure) {
+		measured := (c.accepted.since(from) + c.b.flying()) / span.Seconds()
 		// The measure can only be lower than the rate (the server refused
 		// some); far lower means we were not sending all the time, and a
 		// tenth per pause is as far as one measure is trusted.
@@ -185,7 +194,7 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 	c.plateau = limit
 	c.rate = clampRate(limit*beta, c.floor, c.ceiling)
 	c.mode = probing
-	c.paused, c.pauseEnd, c.accepted = true, until, 0
+	c.paused, c.pauseEnd = true, until
 	c.b.SetRate(in(c.rate, time.Second))
 	c.b.Pause(until)
 }
@@ -206,4 +215,42 @@ func (c *control) target(now time.Time) float64 {
 		return clampRate(c.plateau*(1+(1-beta)*x*x*x), c.floor, c.ceiling)
 	}
 	return c.rate
+}
+
+// slots is how many slots a meter keeps: more than measureWindow.
+const slots = 2*int(measureWindow/slot) + 4
+
+// meter counts tokens by the slot of time they were sent in, over the
+// last few measure windows: a fixed ring, whatever the rate.
+type meter struct {
+	idx [slots]int64
+	n   [slots]float64
+}
+
+func (m *meter) add(at time.Time, n float64) {
+	i := at.UnixNano() / int64(slot)
+	j := int(i % int64(slots))
+	if m.idx[j] != i {
+		m.idx[j], m.n[j] = i, 0
+	}
+	m.n[j] += n
+}
+
+// since sums the tokens sent at or after from (a slot boundary).
+func (m *meter) since(from time.Time) float64 {
+	lo := from.UnixNano() / int64(slot)
+	var sum float64
+	for j := range m.idx {
+		if m.idx[j] >= lo {
+			sum += m.n[j]
+		}
+	}
+	return sum
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
