@@ -36,8 +36,10 @@ func (e *OpenError) Error() string {
 	switch {
 	case e.cause == gobreaker.ErrTooManyRequests:
 		return fmt.Sprintf("breaker: %q is half-open and its probes are out", e.Key)
+	case e.Wait >= time.Second:
+		return fmt.Sprintf("breaker: %q is open for %v more", e.Key, e.Wait.Round(time.Second))
 	case e.Wait > 0:
-		return fmt.Sprintf("breaker: %q is open for %v more", e.Key, e.Wait)
+		return fmt.Sprintf("breaker: %q is open for %v more", e.Key, e.Wait.Round(time.Millisecond))
 	}
 	return fmt.Sprintf("breaker: %q is open", e.Key)
 }
@@ -149,7 +151,7 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 		failed = rt.s.IsFailure(resp, err)
 	} else if err != nil {
 		failed = true
-	} else {
+	} else if resp != nil {
 		switch resp.StatusCode {
 		case 500, 502, 503, 504, 529:
 			failed = true
@@ -173,7 +175,10 @@ func (rt *roundTripper) entry(req *http.Request, model string, now time.Time) *e
 	if rt.s.Key != nil {
 		key = rt.s.Key(req, model)
 	} else {
-		k = append(buf[:0], req.URL.Host...)
+		k = buf[:0]
+		if req.URL != nil {
+			k = append(k, req.URL.Host...)
+		}
 		k = append(k, ' ')
 		k = append(k, model...)
 	}

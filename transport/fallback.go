@@ -189,6 +189,9 @@ func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, Fall
 		}
 		return resp, ""
 	}
+	if resp == nil { // an inner transport that broke the contract: nothing to judge
+		return resp, ""
+	}
 	switch resp.StatusCode {
 	case http.StatusServiceUnavailable, 529:
 		return resp, Overloaded

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -427,4 +428,21 @@ func BenchmarkFallback(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestFallbackContract runs the contract suite on Fallback. With a chain
+// from the suite's model to itself, a fallback resends the very bytes, so
+// every rule holds; with a real alternate, the one rule a fallback breaks on
+// purpose, that every attempt carries the caller's bytes, is the only one.
+func TestFallbackContract(t *testing.T) {
+	const model = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+	t.Run("same model", func(t *testing.T) {
+		conformance.TestMiddleware(t, transport.Fallback(map[string][]string{model: {model}}))
+	})
+	t.Run("alternate", func(t *testing.T) {
+		report := conformance.CheckMiddleware(t, transport.Fallback(map[string][]string{
+			model: {"mistralai/Mixtral-8x7B-Instruct-v0.1"},
+		}))
+		assert.Equal(t, []conformance.Rule{conformance.RuleBodyReplayed}, report.Failed())
+	})
 }
