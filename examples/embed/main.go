@@ -1,11 +1,234 @@
-// Command embed embeds a corpus through steady's Together client.
+// Command embed embeds a corpus through steady's Together client: the batch
+// job of Together's rate-limit guide, done at the rate the key allows.
+//
+// By default it starts the simulated provider (package conformance) on
+// loopback and embeds a built-in sample against it, so it runs anywhere in
+// under 30 seconds:
+//
+//	go run ./examples/embed
+//	go run ./examples/embed -tier 60 -rate 600 -n 400   # a key told 600 RPM that really has 60
+//	go run ./examples/embed notes.txt README.md          # one text per non-empty line
+//
+// With TOGETHER_API_KEY set and -live it embeds against the real API.
 package main
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "embed: not yet: it arrives with the together package")
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "embed:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	n       int
+	tier    float64
+	rate    float64
+	batch   int
+	model   string
+	live    bool
+	quiet   bool
+	latency time.Duration
+	files   []string
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.n, "n", 2000, "number of sample texts, when no files are given")
+	fs.Float64Var(&o.tier, "tier", together.DefaultEmbeddingsRPM, "the simulated key's real embeddings limit, requests a minute")
+	fs.Float64Var(&o.rate, "rate", together.DefaultEmbeddingsRPM, "the limit the client is told, requests a minute (0: unknown, found by slow start)")
+	fs.IntVar(&o.batch, "batch", together.DefaultEmbedBatch, "texts per request")
+	fs.StringVar(&o.model, "model", "BAAI/bge-large-en-v1.5", "embedding model")
+	fs.BoolVar(&o.live, "live", false, "embed against the real Together API (needs TOGETHER_API_KEY)")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.DurationVar(&o.latency, "latency", 150*time.Millisecond, "the simulated provider's service time")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: embed [flags] [file ...]\n\nEmbeds the non-empty lines of the files (or a built-in sample) and reports the rate achieved.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.files = fs.Args()
+	switch {
+	case o.n <= 0:
+		return o, errors.New("-n must be positive")
+	case o.tier <= 0:
+		return o, errors.New("-tier must be positive")
+	case o.batch <= 0:
+		return o, errors.New("-batch must be positive")
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	texts, err := corpus(o)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	var baseURL, where string
+	var sim *conformance.Server
+	if o.live {
+		if os.Getenv("TOGETHER_API_KEY") == "" {
+			return errors.New("-live needs TOGETHER_API_KEY")
+		}
+		baseURL, where = together.DefaultBaseURL, "the Together API"
+	} else {
+		sim = conformance.NewServer(conformance.Config{
+			Limits:  map[string]conformance.Limit{conformance.Embeddings: {RPM: o.tier}},
+			Latency: o.latency, LatencyJitter: o.latency / 2,
+		})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		defer hs.Close()
+		baseURL = "http://" + ln.Addr().String() + "/v1"
+		where = fmt.Sprintf("the simulated provider at %s (real limit %.0f requests/min)", baseURL, o.tier)
+	}
+
+	// Count what goes on the wire, under every decorator.
+	var c counters
+	base := transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if transport.Endpoint(req) == transport.EndpointEmbeddings {
+			c.sent.Add(1)
+			if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+				c.tooMany.Add(1)
+			}
+		}
+		return resp, err
+	})
+	opts := []together.Option{
+		together.WithBaseURL(baseURL),
+		together.WithRate(together.RouteEmbeddings, o.rate),
+		together.WithHooks(together.Hooks{
+			OnRetry:    func(retry.RetryEvent) { c.retries.Add(1) },
+			OnFallback: func(string, string, transport.FallbackReason) { c.fallbacks.Add(1) },
+		}),
+	}
+	if !o.live {
+		opts = append(opts, together.WithAPIKey("simulated-key"))
+	}
+	client := &http.Client{Transport: together.NewTransport(base, opts...)}
+
+	requests := (len(texts) + o.batch - 1) / o.batch
+	fmt.Fprintf(stdout, "embedding %d texts in %d requests of up to %d with %s through %s; client told %.0f requests/min\n",
+		len(texts), requests, o.batch, o.model, where, o.rate)
+
+	var bar *progressbar.ProgressBar
+	if !o.quiet {
+		bar = progressbar.NewOptions(len(texts), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("embedding"), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("texts"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	start := time.Now()
+	vecs, err := together.EmbedAll(ctx, client, o.model, texts, together.EmbedBatchSize(o.batch),
+		together.EmbedProgress(func(done, total int) {
+			if bar != nil {
+				_ = bar.Set(done)
+			}
+		}))
+	elapsed := time.Since(start)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	embedded := 0
+	for _, v := range vecs {
+		if v != nil {
+			embedded++
+		}
+	}
+
+	fmt.Fprintf(stdout, "\ntexts      %d embedded of %d\n", embedded, len(texts))
+	fmt.Fprintf(stdout, "requests   %d logical, %d sent, %d answered 429, %d retries, %d fallbacks\n",
+		requests, c.sent.Load(), c.tooMany.Load(), c.retries.Load(), c.fallbacks.Load())
+	fmt.Fprintf(stdout, "time       %v", elapsed.Round(10*time.Millisecond))
+	if !o.live {
+		// The provider enforces tier/60 requests a second with a burst of
+		// as many: the first burst is free, the rest come at the rate.
+		perSec := o.tier / 60
+		least := time.Duration(math.Max(0, float64(requests)-math.Max(perSec, 1)) / perSec * float64(time.Second))
+		fmt.Fprintf(stdout, " (least possible %v, %.1f%% over)\n", least.Round(10*time.Millisecond),
+			100*(elapsed.Seconds()/math.Max(least.Seconds(), 1e-9)-1))
+		achieved := float64(requests) / elapsed.Seconds() * 60
+		fmt.Fprintf(stdout, "rate       %.0f requests/min achieved against a limit of %.0f (%.0f%%)\n",
+			achieved, o.tier, 100*achieved/o.tier)
+	} else {
+		fmt.Fprintf(stdout, "\nrate       %.0f requests/min achieved\n", float64(requests)/elapsed.Seconds()*60)
+	}
+	return err
+}
+
+type counters struct {
+	sent, tooMany, retries, fallbacks atomic.Int64
+}
+
+// corpus returns the non-empty lines of the files, or a generated sample.
+func corpus(o options) ([]string, error) {
+	if len(o.files) == 0 {
+		out := make([]string, o.n)
+		for i := range out {
+			out[i] = fmt.Sprintf("Sample document %d: rate limits are per key, enforced per second, and learnt from the server's answers.", i)
+		}
+		return out, nil
+	}
+	var out []string
+	for _, name := range o.files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); line != "" {
+				out = append(out, line)
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the files hold no text")
+	}
+	return out, nil
 }
