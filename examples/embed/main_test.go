@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRunAgainstTheSimulatedProvider(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// 120 texts in 6 requests at 1,200 a minute: well under a second.
+	err := run([]string{"-quiet", "-n", "120", "-tier", "1200", "-rate", "1200", "-latency", "10ms"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	s := out.String()
+	assert.Contains(t, s, "texts      120 embedded of 120")
+	assert.Contains(t, s, "requests   6 logical, 6 sent, 0 answered 429")
+	assert.Contains(t, s, "requests/min achieved against a limit of 1200")
+}
+
+func TestRunEmbedsTheLinesOfFiles(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(name, []byte("first\n\n  second  \nthird\n"), 0o600))
+	var out, errOut bytes.Buffer
+	require.NoError(t, run([]string{"-quiet", "-tier", "600", "-latency", "1ms", name}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), "texts      3 embedded of 3")
+}
+
+func TestRunRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"-n", "0"},
+		{"-tier", "-5"},
+		{"-batch", "0"},
+		{"-live"}, // no TOGETHER_API_KEY
+		{filepath.Join(t.TempDir(), "missing.txt")},
+		{"-nosuchflag"},
+	} {
+		t.Setenv("TOGETHER_API_KEY", "")
+		var out, errOut bytes.Buffer
+		assert.Error(t, run(append([]string{"-quiet"}, args...), &out, &errOut), "%v", args)
+	}
+}
