@@ -63,7 +63,7 @@ func (e *OpenError) Unwrap() error { return e.cause }
 func New(s Settings) transport.Middleware {
 	s = s.withDefaults()
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &roundTripper{next: next, s: s, entries: make(map[string]*entry)}
+		return &roundTripper{next: next, s: s, entries: make(map[string]*entry), epoch: time.Now()}
 	}
 }
 
@@ -71,9 +71,14 @@ type roundTripper struct {
 	next http.RoundTripper
 	s    Settings
 
+	// epoch is the origin of every instant kept (as nanoseconds since it),
+	// so that they are read on the monotonic clock: a wall-clock step does
+	// not lengthen or cut short an open period.
+	epoch time.Time
+
 	mu        sync.Mutex
 	entries   map[string]*entry
-	nextSweep int64 // Unix ns of the next idle sweep
+	nextSweep int64 // when the next idle sweep is due
 }
 
 // entry is one key's breaker.
@@ -90,8 +95,8 @@ type roundTripper struct {
 type entry struct {
 	key       string
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
-	openUntil atomic.Int64 // Unix ns; requests fail fast before it
-	lastUsed  int64        // Unix ns; guarded by roundTripper.mu
+	openUntil atomic.Int64 // since epoch; requests fail fast before it
+	lastUsed  int64        // since epoch; guarded by roundTripper.mu
 
 	// tripWait is the Retry-After of the last request judged (-1: none). It
 	// is written by judge and read by changed, both called by gobreaker
@@ -114,11 +119,11 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := rt.now()
 	e := rt.entry(send, model, now)
-	if until := e.openUntil.Load(); now.UnixNano() < until {
+	if until := e.openUntil.Load(); now < until {
 		closeBody(send)
-		return nil, &OpenError{Key: e.key, Wait: time.Duration(until - now.UnixNano()), cause: gobreaker.ErrOpenState}
+		return nil, &OpenError{Key: e.key, Wait: time.Duration(until - now), cause: gobreaker.ErrOpenState}
 	}
 	done, err := e.cb.Allow()
 	if err != nil {
@@ -129,6 +134,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	done(rt.outcome(req, resp, err))
 	return resp, err
 }
+
+// now is the time since rt.epoch, in nanoseconds.
+func (rt *roundTripper) now() int64 { return int64(time.Since(rt.epoch)) }
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {
@@ -168,7 +176,7 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 
 // entry returns the breaker of req's key, making it if needed. The default
 // key is built on the stack, so that looking it up allocates nothing.
-func (rt *roundTripper) entry(req *http.Request, model string, now time.Time) *entry {
+func (rt *roundTripper) entry(req *http.Request, model string, n int64) *entry {
 	var buf [128]byte
 	var k []byte
 	var key string
@@ -182,8 +190,6 @@ func (rt *roundTripper) entry(req *http.Request, model string, now time.Time) *e
 		k = append(k, ' ')
 		k = append(k, model...)
 	}
-	n := now.UnixNano()
-
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if n >= rt.nextSweep {
@@ -252,7 +258,7 @@ func (rt *roundTripper) newEntry(key string) *entry {
 		IsSuccessful: e.judge,
 		OnStateChange: func(_ string, from, to State) {
 			if to == StateOpen {
-				e.openUntil.Store(time.Now().Add(rt.openFor(e.tripWait)).UnixNano())
+				e.openUntil.Store(rt.now() + int64(rt.openFor(e.tripWait)))
 			}
 			if rt.s.OnStateChange != nil {
 				rt.s.OnStateChange(e.key, from, to)

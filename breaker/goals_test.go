@@ -33,7 +33,7 @@ const (
 	jitter       = 100 * time.Millisecond
 )
 
-func outageServer() *conformance.Server {
+func outageServer(outage time.Duration) *conformance.Server {
 	return conformance.NewServer(conformance.Config{
 		Seed:          1,
 		Latency:       latency,
@@ -121,9 +121,18 @@ func runLoad(t *testing.T, rt http.RoundTripper, epoch time.Time) []outcome {
 	return out
 }
 
+// The outage of the goal ends at 3m, half a minute after a probe round; the
+// one ending at 3m4s ends just after a probe found the model still down, the
+// worst case for the return of traffic.
 func TestGoalFallbackServesEveryRequest(t *testing.T) {
+	for _, outage := range []time.Duration{outage, outage + 4*time.Second} {
+		t.Run(outage.String(), func(t *testing.T) { fallbackGoal(t, outage) })
+	}
+}
+
+func fallbackGoal(t *testing.T, outage time.Duration) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := outageServer()
+		srv := outageServer(outage)
 		epoch := time.Now()
 		var mu sync.Mutex
 		var changes []stateChange
@@ -216,7 +225,7 @@ func TestGoalWithoutFallbackFailFast(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// The same load without a breaker, for comparison: every request in
 		// the outage waits through its retries.
-		srv := outageServer()
+		srv := outageServer(outage)
 		base := runLoad(t, transport.Chain(srv, retryLoop), time.Now())
 		var baseFail []time.Duration
 		for _, o := range base {
@@ -232,7 +241,7 @@ func TestGoalWithoutFallbackFailFast(t *testing.T) {
 			}
 		}
 
-		srv = outageServer()
+		srv = outageServer(outage)
 		rt := transport.Chain(srv, retryLoop, breaker.New(breaker.Settings{}))
 		out := runLoad(t, rt, time.Now())
 		require.Len(t, out, goroutines*perGoroutine)

@@ -349,7 +349,11 @@ func skipNested(b []byte, i int) int {
 	var open [maxNesting / 64]uint64 // bit set: that level is an array
 	depth := 0
 	for j := i; j < len(b); j++ {
-		switch c := b[j]; c {
+		c := b[j]
+		if !structural[c] {
+			continue
+		}
+		switch c {
 		case '{', '[':
 			if depth == maxNesting {
 				return -1
@@ -380,6 +384,9 @@ func skipNested(b []byte, i int) int {
 	}
 	return -1
 }
+
+// structural marks the bytes skipNested stops at.
+var structural = [256]bool{'{': true, '}': true, '[': true, ']': true, '"': true}
 
 // spliceModel returns b with b[start:end] replaced by model as a JSON string.
 func spliceModel(b []byte, start, end int, model string) []byte {
