@@ -316,6 +316,7 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 			before := goleak.IgnoreCurrent()
 			ended := false
 			defer func() {
+				t.Helper()
 				if !ended {
 					// synctest.Test ends the subtest at once when its bubble
 					// failed, which only the race detector does here.

@@ -301,7 +301,7 @@ func (e *groupEnv) checkAfter(c *callRun) {
 		switch {
 		case !st.closed:
 			e.rec.fail(RuleDiscardedDrained, "%s: response %d of %d (%d), not returned, was never closed", c.name, i+1, len(responses), r.resp.StatusCode)
-		case !st.eof && st.read < transport.DrainLimit:
+		case !st.eof && st.read < int64(len(r.data)) && st.read < transport.DrainLimit:
 			e.rec.fail(RuleDiscardedDrained, "%s: response %d of %d (%d), not returned, was closed after reading %d of its %d bytes: not drained", c.name, i+1, len(responses), r.resp.StatusCode, st.read, len(r.data))
 		}
 	}

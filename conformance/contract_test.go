@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -269,6 +271,24 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMiddleware fails the subtest of each broken rule, naming the rule.
+// Failing is what it is for, so it runs in a child test process whose
+// failure this test expects.
+func TestTestMiddlewareFailsBrokenRules(t *testing.T) {
+	if os.Getenv("STEADY_CONFORMANCE_CHILD") == "1" {
+		TestMiddleware(t, sleepsPastDeadline)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTestMiddlewareFailsBrokenRules$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "STEADY_CONFORMANCE_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the child test passed:\n%s", out)
+	assert.Contains(t, string(out), "--- FAIL: TestTestMiddlewareFailsBrokenRules/deadline")
+	assert.Contains(t, string(out), "context-deadline broken: 429 with Retry-After: 3600 and a 10s deadline: RoundTrip returned at its deadline")
+	assert.Contains(t, string(out), "--- PASS: TestTestMiddlewareFailsBrokenRules/answers", "a group where no rule broke passes")
 }
 
 func TestReportString(t *testing.T) {
