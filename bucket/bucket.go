@@ -19,8 +19,8 @@ type Bucket struct {
 	s          state
 	burstFixed bool    // burst set by the caller; otherwise a second of the rate
 	unknown    bool    // made with an unknown rate: Limit slow-starts it
-	taken      float64 // tokens granted so far, net of refunds
 	inFlight   float64 // tokens granted to Limit whose answer has not come back
+	unsent     float64 // tokens granted to Limit not yet handed to the next RoundTripper
 
 	// The queue: an intrusive list, so queueing allocates nothing.
 	head, tail *waiter
@@ -123,7 +123,7 @@ func (b *Bucket) TryTake(n int) bool {
 		return false
 	}
 	t := b.now()
-	if b.s.fresh && f > b.s.burst && t >= b.s.winUntil {
+	if b.s.fresh && f > b.s.burst && !b.s.windowed(t) {
 		b.mu.Unlock()
 		return false
 	}
@@ -133,7 +133,6 @@ func (b *Bucket) TryTake(n int) bool {
 		return false
 	}
 	b.s.take(t, f)
-	b.taken += f
 	b.mu.Unlock()
 	return true
 }
@@ -157,9 +156,11 @@ func (b *Bucket) Wait(ctx context.Context, n int) error {
 
 // ticket is what a tracked grant tells Limit, so it can read a server's
 // count of what remains: after this grant the bucket had granted seq
-// tokens in all, and lag of them, granted before, were still in flight
-// (they may reach the server after this request, or may have before).
-type ticket struct{ seq, lag float64 }
+// tokens in all. When the request was sent, unsent tokens granted to
+// others had not been sent yet, and flying tokens granted to others had
+// no answer yet: any of those may reach the server after this request,
+// the unsent ones almost surely.
+type ticket struct{ seq, unsent, flying float64 }
 
 // wait is Wait; when track is set, the grant counts as in flight until
 // Limit calls answered.
@@ -174,7 +175,7 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 	}
 	b.mu.Lock()
 	if n <= 0 {
-		tk := ticket{seq: b.taken, lag: b.inFlight}
+		tk := ticket{seq: b.s.taken}
 		b.mu.Unlock()
 		return tk, nil
 	}
@@ -222,9 +223,9 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 		<-w.ch
 		t := b.now()
 		b.s.refund(t, w.n)
-		b.taken -= w.n
 		if w.track {
 			b.inFlight -= w.n
+			b.unsent -= w.n
 		}
 		b.dispatch(t)
 	default:
@@ -243,14 +244,23 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 	return ticket{}, context.Cause(ctx)
 }
 
-// granted counts a grant of n tokens. b.mu must be held.
+// granted counts a grant of n tokens, taken already. b.mu must be held.
 func (b *Bucket) granted(n float64, track bool) ticket {
-	b.taken += n
-	tk := ticket{seq: b.taken, lag: b.inFlight}
+	tk := ticket{seq: b.s.taken}
 	if track {
 		b.inFlight += n
+		b.unsent += n
 	}
 	return tk
+}
+
+// sending marks tk's grant of n tokens as handed on, and notes what else
+// was granted and is not sent, or not answered.
+func (b *Bucket) sending(tk *ticket, n float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.unsent = max(0, b.unsent-n)
+	tk.unsent, tk.flying = b.unsent, max(0, b.inFlight-n)
 }
 
 // flying reports the tokens of tracked grants still in flight.
@@ -272,34 +282,42 @@ func (b *Bucket) answered(n float64) {
 // when a server window ends part-way through requests of mixed sizes.
 func (b *Bucket) eta(t, n float64) float64 {
 	s := &b.s
-	ahead := b.queued
-	first := n // the request that will be at the head when the bucket is fresh
-	if b.head != nil {
-		first = b.head.n
+	need := s.taken + b.queued + n // what taken reaches with this grant
+	rest := b.queued + n            // what is left for the bucket's own pacing
+	if s.windowed(t) {
+		last := s.winCap
+		if t < s.nextUntil {
+			last = s.nextCap
+		}
+		rest = need - max(s.taken, last)
 	}
 	if t < s.winUntil {
-		if ahead+n <= s.winLeft {
+		if need <= s.winCap {
 			return t
 		}
-		if ahead <= s.winLeft {
-			ahead, first = 0, n
-		} else {
-			ahead -= s.winLeft
-		}
 		t = s.winUntil
-		return t + max(0, ahead+n-min(first, s.burst))*s.every
+	}
+	if t < s.nextUntil {
+		if need <= s.nextCap {
+			return t
+		}
+		t = s.nextUntil
 	}
 	if s.fresh {
-		return t + max(0, ahead+n-min(first, s.burst))*s.every
+		first := n
+		if b.head != nil {
+			first = b.head.n
+		}
+		return t + max(0, rest-min(first, s.burst))*s.every
 	}
-	return max(t, s.base+(ahead+n)*s.every)
+	return max(t, s.base+rest*s.every)
 }
 
 // dispatch grants every waiter that is due at t, in order, and arms the
 // timer for the next one. b.mu must be held.
 func (b *Bucket) dispatch(t float64) {
 	for w := b.head; w != nil; w = b.head {
-		if b.s.fresh && t >= b.s.winUntil {
+		if b.s.fresh && !b.s.windowed(t) {
 			b.s.settle(t, w.n)
 		}
 		at := b.s.readyAt(t, w.n)
@@ -356,7 +374,7 @@ func (b *Bucket) expire(t float64) {
 	first := true
 	for w := b.head; w != nil; {
 		next := w.next
-		if !first || (sim.fresh && t >= sim.winUntil) {
+		if !first || (sim.fresh && !sim.windowed(t)) {
 			sim.settle(t, w.n)
 		}
 		at := sim.readyAt(t, w.n)
@@ -387,10 +405,11 @@ func (b *Bucket) Pause(until time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, u := b.now(), b.at(until)
-	if u <= t || (t < b.s.winUntil && b.s.winLeft <= 0 && b.s.winUntil >= u) {
+	if u <= t || (b.s.windowed(t) && b.s.winCap < 0 && max(b.s.winUntil, b.s.nextUntil) >= u) {
 		return
 	}
-	b.s.window(0, u)
+	// Nothing at all before u, even tokens given back meanwhile.
+	b.s.window(-inf, u, 0, 0)
 	b.expire(t)
 	b.dispatch(t)
 }
@@ -403,29 +422,60 @@ func (b *Bucket) Pause(until time.Time) {
 // or pause set before, since the server's latest count is the truth. A time
 // not in the future does nothing.
 func (b *Bucket) SetRemaining(tokens float64, until time.Time) {
-	b.setRemainingAfter(tokens, -1, until)
-}
-
-// setRemainingAfter is SetRemaining for a server count taken when the
-// bucket had granted seq tokens: what was granted since is in flight, and
-// counted by the server after this count, so it comes off. A negative seq
-// means the count is current.
-func (b *Bucket) setRemainingAfter(tokens, seq float64, until time.Time) {
 	if math.IsNaN(tokens) {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.windows(b.s.taken+tokens, until, 0, time.Time{})
+}
+
+// windows sets a server window, and the one after it, as limits on the
+// bucket's count of tokens granted. b.mu must be held.
+func (b *Bucket) windows(limit float64, until time.Time, nextLimit float64, next time.Time) {
 	t, u := b.now(), b.at(until)
 	if u <= t {
 		return
 	}
-	if seq >= 0 {
-		tokens -= b.taken - seq
+	nu := 0.0
+	if !next.IsZero() {
+		nu = b.at(next)
 	}
-	b.s.window(tokens, u)
+	b.s.window(limit, u, nextLimit, nu)
 	b.expire(t)
 	b.dispatch(t)
+}
+
+// serverLevel is what Limit reads in an answer of a server that is itself a
+// bucket: the bucket may have granted limit tokens in all at at, when the
+// server counted, and refills at its own rate from there. The server's
+// count is whole (it floors what it holds), so it proves the bucket holds
+// at least that and less than one more: the bucket's own count is kept
+// within those bounds, not replaced. A pause is kept.
+func (b *Bucket) serverLevel(limit float64, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.now()
+	if b.s.windowed(t) && b.s.winCap < 0 {
+		return
+	}
+	lo := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
+	own := (t - b.s.base) / b.s.every
+	if b.s.windowed(t) || b.s.fresh {
+		own = lo
+	}
+	b.s.winUntil, b.s.nextUntil, b.s.fresh = 0, 0, false
+	b.s.base = t - min(max(own, lo), lo+1)*b.s.every
+	b.expire(t)
+	b.dispatch(t)
+}
+
+// serverCount is what Limit reads in an answer: the bucket may have granted
+// limit tokens in all until until, and nextLimit until next.
+func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, next time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.windows(limit, until, nextLimit, next)
 }
 
 // SetRate changes the rate at once, for the waiters already queued as well
@@ -472,7 +522,7 @@ func (b *Bucket) Tokens() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.now()
-	if b.head != nil && t >= b.s.winUntil && !b.s.fresh {
+	if b.head != nil && !b.s.windowed(t) && !b.s.fresh {
 		return max(0, (t-b.s.base)/b.s.every) // saving for the head
 	}
 	return b.s.tokens(t)

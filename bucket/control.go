@@ -67,11 +67,16 @@ type control struct {
 
 	// The current pause: requests sent before its end that come back 429
 	// belong to it.
-	paused   bool
-	pauseEnd time.Time
+	paused      bool
+	pauseEnd    time.Time
+	resumed     time.Time // the first request sent after the pause, if seen
+	resumedSeen bool
 	// What the server accepted, by the time each request was sent: the
-	// measure of its limit.
-	accepted meter
+	// measure of its limit. The meter covers the measure window; the
+	// count, exactly the requests sent since the pause ended (since the
+	// start before any pause).
+	accepted   meter
+	sincePause float64
 	// The limit measured at the last 429: the cubic's plateau.
 	plateau float64
 
@@ -82,6 +87,16 @@ type control struct {
 	// answers of a burst are all in.
 	best      float64
 	bestUntil time.Time
+	// period is the longest reset seen: the length of the server's window,
+	// or the time its bucket takes to fill.
+	period time.Duration
+
+	// kind tells windows (> 0) from buckets (< 0), from the end of the
+	// window each count names: a window's reset counts down to the same
+	// moment on every answer, a bucket's moves with every request. Until
+	// told, counts are read as windows, which is safe for both.
+	kind               int
+	kindSent, kindEnds time.Time
 }
 
 func newControl(b *Bucket, cfg limitConfig) *control {
@@ -119,21 +134,45 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 	}
 
 	c.mu.Lock()
-	if c.start.IsZero() {
-		c.start = sent
-	}
+	c.saw(sent)
 	c.accepted.add(sent, n)
-	w := c.window(&sig)
-	var until time.Time
-	// What remains after this request, less what was in flight when it was
-	// granted, for any of that may have reached the server after it.
-	left := w.Remaining - tk.lag
+	if !c.paused || !sent.Before(c.pauseEnd) {
+		c.sincePause += n
+	}
+	w := *c.window(&sig)
+	if w.Reset < 0 && c.cfg.units == TextTokens {
+		// Together's token headers carry no reset: its token window is
+		// the request window's second.
+		w.Reset = sig.Requests.Reset
+	}
+	// A count of what remains: it held when this request reached the
+	// server. Whatever was granted before it but not yet answered when it
+	// was sent may have reached the server after it, so it comes off, and
+	// so does everything granted since: bound is what the bucket may have
+	// granted in all. Against a bucket, whose counts keep rising, only
+	// what was not even sent comes off: answers take their time, and the
+	// bucket's own rate covers the rest.
 	report := w.Remaining >= 0 && w.Reset > 0
+	var bound, nextBound float64
+	var until, next time.Time
 	if report {
+		c.learnKind(sent, w.Reset)
+		lag := tk.flying
+		if c.kind < 0 {
+			lag = tk.unsent
+		}
+		bound = w.Remaining - lag + tk.seq
 		until = now.Add(w.Reset)
-		bound := left + tk.seq
 		if report = bound > c.best || !now.Before(c.bestUntil); report {
 			c.best, c.bestUntil = bound, until
+			c.period = max(c.period, w.Reset)
+			// A window: nothing more until its reset, then its full limit
+			// (less the same, in case it is a bucket that refilled only
+			// to full): so the window after is bound too.
+			if w.Limit >= 0 {
+				nextBound = max(w.Limit, w.Remaining) - lag + tk.seq
+				next = until.Add(c.period)
+			}
 		}
 	}
 	// The bucket is told under c.mu, so that two answers cannot reach it in
@@ -142,10 +181,39 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 		c.rate = raise
 		c.b.SetRate(in(raise, time.Second))
 	}
-	if report {
-		c.b.setRemainingAfter(left, tk.seq, until)
+	switch {
+	case report && c.kind < 0:
+		// A bucket refills as it goes: its count is what the bucket
+		// holds now, and the bucket's own rate does the rest.
+		c.b.serverLevel(bound, sent)
+	case report:
+		c.b.serverCount(bound, until, nextBound, next)
 	}
 	c.mu.Unlock()
+}
+
+// kindTolerance is how far apart two resets may end and still name one
+// window: the jitter of the network between client and server.
+const kindTolerance = 50 * time.Millisecond
+
+// learnKind votes on the server's kind with a count sent at sent whose
+// reset was reset. c.mu must be held.
+func (c *control) learnKind(sent time.Time, reset time.Duration) {
+	ends := sent.Add(reset)
+	if d := sent.Sub(c.kindSent); c.kindSent.IsZero() || !sent.Before(c.kindEnds.Add(-kindTolerance)) {
+		// The first count, or one sent after the last one's window ended,
+		// when a window would have moved on too: nothing to compare.
+		c.kindSent, c.kindEnds = sent, ends
+		return
+	} else if d > -kindTolerance && d < kindTolerance {
+		return // too close to tell
+	}
+	if d := ends.Sub(c.kindEnds); d > -kindTolerance && d < kindTolerance {
+		c.kind = min(c.kind+1, 4)
+	} else {
+		c.kind = max(c.kind-1, -4)
+	}
+	c.kindSent, c.kindEnds = sent, ends
 }
 
 // refused handles a 429: pause the bucket and, once a pause, lower the rate.
@@ -160,11 +228,13 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 	until := now.Add(wait)
 
 	c.mu.Lock()
-	if c.start.IsZero() {
-		c.start = sent
-	}
 	defer c.mu.Unlock()
-	if c.paused && sent.Before(c.pauseEnd) { // this pause's 429, already counted
+	c.saw(sent)
+	// A 429 of a request sent before the pause ended belongs to it; so does
+	// one sent after, when nothing went through since: the server's reset
+	// was a little short, and nothing new was learnt.
+	flying := c.b.flying()
+	if c.paused && (sent.Before(c.pauseEnd) || c.sincePause+flying == 0) {
 		if until.After(c.pauseEnd) {
 			c.pauseEnd = until
 		}
@@ -180,12 +250,20 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 	from := later(c.start, now.Add(-measureWindow))
 	if c.paused {
 		from = later(from, c.pauseEnd)
+		if c.resumedSeen {
+			from = later(from, c.resumed)
+		}
 	}
-	from = from.Truncate(slot)
-	span := until.Sub(from)
+	// A span shorter than a token's time at the rate measures nothing but
+	// the server's float slack: a 429 that says "now".
+	span := max(until.Sub(from), time.Duration(float64(time.Second)/c.rate))
 	limit := c.rate * blindDecrease
-	if span > 0 && (c.paused || until.Sub(c.start) >= minMeasure) {
-		measured := (c.accepted.since(from) + c.b.flying()) / span.Seconds()
+	if c.paused || until.Sub(c.start) >= minMeasure {
+		accepted := c.sincePause
+		if from.Equal(now.Add(-measureWindow)) {
+			accepted = c.accepted.since(from.Truncate(slot))
+		}
+		measured := (accepted + flying) / span.Seconds()
 		// The measure can only be lower than the rate (the server refused
 		// some); far lower means we were not sending all the time, and a
 		// tenth per pause is as far as one measure is trusted.
@@ -194,9 +272,21 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 	c.plateau = limit
 	c.rate = clampRate(limit*beta, c.floor, c.ceiling)
 	c.mode = probing
-	c.paused, c.pauseEnd = true, until
+	c.paused, c.pauseEnd, c.resumedSeen, c.sincePause = true, until, false, 0
 	c.b.SetRate(in(c.rate, time.Second))
 	c.b.Pause(until)
+}
+
+// saw notes a request sent at sent: the first of all, and the first since
+// the pause ended, start the spans a limit is measured over; answers come
+// back in any order. c.mu must be held.
+func (c *control) saw(sent time.Time) {
+	if c.start.IsZero() || sent.Before(c.start) {
+		c.start = sent
+	}
+	if c.paused && !sent.Before(c.pauseEnd) && (!c.resumedSeen || sent.Before(c.resumed)) {
+		c.resumed, c.resumedSeen = sent, true
+	}
 }
 
 // target is the rate the controller would set at now, in tokens a second.

@@ -143,6 +143,7 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	l.c.b.sending(&tk, cost)
 	sent := time.Now()
 	resp, err := l.next.RoundTrip(req)
 	l.c.b.answered(cost)

@@ -12,7 +12,7 @@ import "math"
 // The bucket is a virtual clock (GCRA's theoretical arrival time): base is
 // the time at which the bucket was, or will be, empty, so it holds
 // (t-base)/every tokens at time t, at most burst. Taking n tokens moves base
-// n*every later. Nothing ticks: an idle bucket is two numbers.
+// n*every later. Nothing ticks: an idle bucket is a few numbers.
 type state struct {
 	every float64 // nanoseconds per token
 	burst float64 // most tokens the bucket holds
@@ -25,12 +25,29 @@ type state struct {
 	// at the end of a pause, when the server said one request would pass.
 	fresh bool
 
-	// A server window: before winUntil, only winLeft tokens may be taken,
-	// and the bucket's own refill is suspended (base is winUntil), because
-	// the server's count is the truth and the bucket's is a guess. A pause is
-	// a window with nothing left.
-	winUntil float64
-	winLeft  float64
+	taken float64 // tokens granted so far, net of refunds
+
+	// Server windows, counted in taken: before winUntil, taken may not pass
+	// winCap, and the bucket's own refill is suspended (base is the end of
+	// the last window), because the server's count is the truth and the
+	// bucket's a guess. At winUntil the next window, if any (nextUntil >
+	// winUntil), takes over. A pause is a window with nothing left.
+	winUntil, winCap   float64
+	nextUntil, nextCap float64
+}
+
+// inf is the deadline of a wait that has none.
+const inf = math.MaxFloat64
+
+// windowed reports whether a server window holds at t.
+func (s *state) windowed(t float64) bool { return t < s.winUntil || t < s.nextUntil }
+
+// capAt is the cap of the server window at t; windowed(t) must hold.
+func (s *state) capAt(t float64) float64 {
+	if t < s.winUntil {
+		return s.winCap
+	}
+	return s.nextCap
 }
 
 // settle prepares the state for a request of n tokens that has just become
@@ -40,7 +57,7 @@ type state struct {
 // request larger than burst saves up its full share instead of failing
 // forever.
 func (s *state) settle(t, n float64) {
-	if t < s.winUntil {
+	if s.windowed(t) {
 		return
 	}
 	floor := t - s.burst*s.every
@@ -56,12 +73,16 @@ func (s *state) settle(t, n float64) {
 // n tokens may be granted.
 func (s *state) readyAt(t, n float64) float64 {
 	if t < s.winUntil {
-		if s.winLeft >= n {
+		if s.taken+n <= s.winCap {
 			return t
 		}
-		// At the window's end the bucket is fresh: the head passes at
-		// once, or after what it needs beyond a burst.
-		return s.winUntil + max(0, n-s.burst)*s.every
+		t = s.winUntil
+	}
+	if t < s.nextUntil {
+		if s.taken+n <= s.nextCap {
+			return t
+		}
+		t = s.nextUntil
 	}
 	if s.fresh { // not settled yet: it will be at t
 		return t + max(0, n-s.burst)*s.every
@@ -71,8 +92,8 @@ func (s *state) readyAt(t, n float64) float64 {
 
 // take grants n tokens at time t, which readyAt allowed.
 func (s *state) take(t, n float64) {
-	if t < s.winUntil {
-		s.winLeft -= n
+	s.taken += n
+	if s.windowed(t) {
 		return
 	}
 	if s.fresh {
@@ -84,17 +105,16 @@ func (s *state) take(t, n float64) {
 // refund gives back n tokens taken at or before t by a request that did not
 // go after all.
 func (s *state) refund(t, n float64) {
-	if t < s.winUntil {
-		s.winLeft += n
-		return
+	s.taken -= n
+	if !s.windowed(t) {
+		s.base -= n * s.every
 	}
-	s.base -= n * s.every
 }
 
 // tokens is what the bucket holds at t (with no request waiting).
 func (s *state) tokens(t float64) float64 {
-	if t < s.winUntil {
-		return s.winLeft
+	if s.windowed(t) {
+		return max(0, s.capAt(t)-s.taken)
 	}
 	return min(s.burst, max(0, (t-s.base)/s.every))
 }
@@ -108,13 +128,15 @@ func (s *state) setEvery(t, every float64) {
 	s.every = every
 }
 
-// window starts a server window at t: left tokens until until.
-func (s *state) window(left, until float64) {
-	s.winUntil = until
-	s.winLeft = max(0, left)
-	s.base = until
+// window starts a server window: taken may reach limit before until; then,
+// if next > until, nextLimit before next. The bucket's own pacing resumes
+// after the last, fresh.
+func (s *state) window(limit, until, nextLimit, next float64) {
+	s.winCap, s.winUntil = limit, until
+	s.nextCap, s.nextUntil = nextLimit, next
+	if next <= until {
+		s.nextUntil = 0
+	}
+	s.base = max(until, s.nextUntil)
 	s.fresh = true
 }
-
-// inf is the deadline of a wait that has none.
-const inf = math.MaxFloat64
