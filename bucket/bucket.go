@@ -283,7 +283,7 @@ func (b *Bucket) answered(n float64) {
 func (b *Bucket) eta(t, n float64) float64 {
 	s := &b.s
 	need := s.taken + b.queued + n // what taken reaches with this grant
-	rest := b.queued + n            // what is left for the bucket's own pacing
+	rest := b.queued + n           // what is left for the bucket's own pacing
 	if s.windowed(t) {
 		last := s.winCap
 		if t < s.nextUntil {
