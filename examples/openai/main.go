@@ -65,7 +65,7 @@ func run(args []string, stdout io.Writer) error {
 		option.WithBaseURL(baseURL+"/"),
 		option.WithAPIKey(key),
 		option.WithHTTPClient(together.NewClient()), // steady underneath
-		option.WithMaxRetries(0),                   // steady retries; the SDK does not
+		option.WithMaxRetries(0),                    // steady retries; the SDK does not
 	)
 
 	start := time.Now()
