@@ -23,6 +23,17 @@ func BenchmarkBreaker(b *testing.B) {
 	small := []byte(`{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`)
 	large := []byte(`{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"` +
 		strings.Repeat("Say hello. ", 180) + `"}],"max_tokens":16}`)
+	b.Run("breaker/no-body", func(b *testing.B) { // the breaker alone: no model to read
+		rt := breaker.New(breaker.Settings{})(inner)
+		req, err := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
+		require.NoError(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := rt.RoundTrip(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, body := range [][]byte{small, large} {
 		size := fmt.Sprintf("%dB", len(body))
 		newReq := func(b *testing.B) *http.Request {

@@ -191,6 +191,11 @@ func WithGoroutines(n int) Option {
 // so a retry middleware cannot pass by having stopped retrying.
 func ExpectRetries() Option { return func(c *suiteConfig) { c.expectRetries = true } }
 
+// ContractModel is the model every request of the contract suite names: a
+// middleware that acts per model (a fallback chain, a breaker per model) is
+// configured for it to be exercised.
+const ContractModel = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+
 // TestMiddleware checks mw against the RoundTripper contract every steady
 // decorator keeps, as [testing/fstest.TestFS] checks a file system: each
 // group of scenarios runs as a subtest, and each broken rule fails it with
@@ -199,9 +204,14 @@ func ExpectRetries() Option { return func(c *suiteConfig) { c.expectRetries = tr
 // mw is called inside each scenario, around an inner transport the suite
 // scripts (answers, errors, hangs, streamed bodies), inside a
 // [testing/synctest] bubble, so a middleware that waits (backoff,
-// Retry-After, a limiter) waits in virtual time. mw should therefore build
-// its state when called, not capture timers or goroutines made outside.
-// Behaviour is observed, not configured: a middleware that does not retry,
+// Retry-After, a limiter) waits in virtual time. State that keeps time (a
+// limiter's bucket, a budget's window) is best built when mw is called, so
+// that it reads the bubble's clock; goroutines started outside a bubble
+// cannot wait on what is made inside one.
+//
+// Every request is a chat completion for [ContractModel], sent to
+// https://api.conformance.test/v1/chat/completions with an Authorization
+// header whose key must not leak. Behaviour is observed, not configured: a middleware that does not retry,
 // or does not limit, passes the rules that only retrying exercises; see
 // [ExpectRetries].
 //

@@ -33,7 +33,7 @@ func scenarioGroups() []scenarioGroup {
 }
 
 const (
-	sampleChat        = `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`
+	sampleChat        = `{"model":"` + ContractModel + `","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`
 	sampleOverloaded  = `{"error":{"message":"The model is currently overloaded. Please try again later.","type":"service_unavailable","param":null,"code":null}}`
 	sampleRateLimited = `{"error":{"message":"Rate limit exceeded, please try again later.","type":"dynamic_request_limited","param":null,"code":"rate_limit_exceeded"}}`
 	sampleServerError = `{"error":{"message":"Internal server error","type":"server_error","param":null,"code":null}}`
@@ -292,7 +292,7 @@ func groupConcurrent(e *groupEnv) {
 	for g := range e.cfg.goroutines {
 		wg.Go(func() {
 			for k := range perCaller {
-				body := fmt.Appendf(nil, `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"caller %d, call %d"}]}`, g, k)
+				body := fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"caller %d, call %d"}]}`, ContractModel, g, k)
 				c := e.newCall(fmt.Sprintf("caller %d, call %d", g, k), callSpec{method: http.MethodPost, body: body, getBody: k%2 == 0})
 				// Every answer names its call, so a caller handed another's
 				// answer is seen.
