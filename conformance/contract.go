@@ -215,8 +215,9 @@ const ContractModel = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 // or does not limit, passes the rules that only retrying exercises; see
 // [ExpectRetries].
 //
-// The suite looks for leaked goroutines, so callers should not run it in
-// parallel with other tests.
+// The suite makes its own bubbles, so it is not called from inside one; and
+// it looks for leaked goroutines, so it is not run in parallel with other
+// tests.
 func TestMiddleware(t *testing.T, mw transport.Middleware, opts ...Option) {
 	t.Helper()
 	runSuite(t, mw, opts, func(t *testing.T, f ruleFailure) {
