@@ -1,0 +1,50 @@
+package main
+
+import (
+	"flag"
+	"regexp"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/conformance"
+)
+
+var (
+	docsFlag = flag.String("compare.docs", "", "directory to write comparison.md and the plots into; empty skips TestCompare")
+	runFlag  = flag.String("compare.run", "", "regular expression selecting the scenarios to run")
+)
+
+// TestCompare runs every scenario against every stack and writes the
+// comparison into the -compare.docs directory. It is what
+// `go run ./conformance/cmd/compare` runs: the scenarios need
+// testing/synctest bubbles, which only a test can create.
+func TestCompare(t *testing.T) {
+	if *docsFlag == "" {
+		t.Skip("run by `go run ./conformance/cmd/compare`, which sets -compare.docs")
+	}
+	re, err := regexp.Compile(*runFlag)
+	require.NoError(t, err)
+	var runs []scenarioRun
+	for _, s := range conformance.Scenarios() {
+		if re.MatchString(s.Name) {
+			runs = append(runs, scenarioRun{Scenario: s})
+		}
+	}
+	sts := stacks()
+	t.Run("runs", func(t *testing.T) {
+		for i := range runs {
+			runs[i].Outcomes = make([]conformance.Outcome, len(sts))
+			for j, st := range sts {
+				t.Run(runs[i].Scenario.Name+"/"+st.Name, func(t *testing.T) {
+					t.Parallel()
+					synctest.Test(t, func(t *testing.T) {
+						runs[i].Outcomes[j] = conformance.Run(runs[i].Scenario, st)
+					})
+				})
+			}
+		}
+	})
+	require.NoError(t, writeDocs(*docsFlag, runs))
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/steadyapi/steady/conformance"
+)
+
+// scenarioRun is one scenario and the outcome of each stack in it.
+type scenarioRun struct {
+	Scenario conformance.Scenario
+	Outcomes []conformance.Outcome
+}
+
+// plotName is the file name of a scenario's plot.
+func plotName(s conformance.Scenario) string { return "comparison-" + s.Name + ".png" }
+
+// markdown renders the comparison document.
+func markdown(runs []scenarioRun) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`# How steady compares
+
+Written by ` + "`go run ./conformance/cmd/compare`" + `; do not edit by hand.
+
+Every stack meets every scenario against the simulated provider
+(` + "`conformance.Server`" + `, which limits, refuses and fails as Together documents), inside
+a ` + "`testing/synctest`" + ` bubble: the times are virtual, exact, and the same on any
+machine. Each run starts from a fresh server and a fresh stack.
+
+The stacks:
+
+- **bare**: no middleware; the caller sees the server's answers as they are.
+- **naive (guide's port)**: a faithful Go port of the algorithm in the guide
+  this project started from (` + "`conformance.Naive`" + `): a token bucket of 500 RPM for
+  chat and 250 for embeddings that starts full and refills only inside
+  ` + "`acquire`" + ` (a queued caller waits until a later caller arrives), a retry loop
+  that sleeps ` + "`Retry-After`" + ` or 5 s plus up to 2 s on a 429 and 2^attempt s on a
+  5xx (4 retries, sleeps deaf to deadlines), and for the embedding job its
+  sequential batches of 20 with a fixed 3 s sleep between them.
+- **go-retryablehttp**: its defaults (4 retries, 1–30 s exponential backoff,
+  ` + "`Retry-After`" + ` read on 429 and 503).
+- **failsafe-go**: failsafehttp's retry policy (4 retries, 1–30 s backoff,
+  ` + "`Retry-After`" + ` in whole seconds), a circuit breaker (5 failures in 10 calls,
+  30 s open) and a smooth rate limiter at 500 per minute, as the guide advises,
+  that lets a caller wait up to a minute.
+- **steady ...**: this project's stacks.
+
+The columns: *requests* the caller made; *succeeded* (a 2xx reached the
+caller), *failed* (the stack gave up before the caller's deadline), *hung* (the
+call ended only because its context did, at its deadline or at the scenario's
+two-hour horizon, or was never sent); *arrivals*, *429s* and *5xx* as the server
+saw them; *wall*, the virtual time until the last caller returned (✗: not all
+the work was done); *least possible*, the time an ideal client that sends
+exactly when the server accepts would take (N requests at R per second with a
+burst of B: (N−B)/R); *× least*, wall over least; *capacity used*, the
+requests the server accepted over those it would have accepted from an ideal
+client during the run (over the least possible time when the run was
+shorter); *max late*, for requests with deadlines, how long after its deadline
+the latest caller got its answer. Each plot shows the requests the server
+accepted per second for each stack, and, dashed, what an ideal client gets
+from the server's limit.
+`)
+	for _, r := range runs {
+		s := r.Scenario
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.Title, s.About)
+		if err := conformance.WriteTable(&b, r.Outcomes); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "\n![%s](%s)\n", s.Title, plotName(s))
+	}
+	return b.Bytes(), nil
+}
+
+// writeDocs writes comparison.md and a plot per scenario into dir.
+func writeDocs(dir string, runs []scenarioRun) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	md, err := markdown(runs)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if err := writePlot(filepath.Join(dir, plotName(r.Scenario)), r.Scenario, r.Outcomes); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "comparison.md"), md, 0o644)
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/failsafe-go/failsafe-go/ratelimiter"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/retry"
+)
+
+// stacks returns the stacks compared, in table order. Each Wrap builds its
+// stack afresh, so that every run starts from a clean state inside its
+// own bubble. Adding a stack is adding an entry.
+func stacks() []conformance.Stack {
+	return []conformance.Stack{
+		{Name: "bare"},
+		{Name: "naive (guide's port)", Wrap: naive, Embed: conformance.NaiveEmbed},
+		{Name: "go-retryablehttp", Wrap: retryableHTTP},
+		{Name: "failsafe-go", Wrap: failsafe},
+		{Name: "steady retry", Wrap: func(next http.RoundTripper) http.RoundTripper {
+			return retry.New(retry.Policy{})(next)
+		}},
+	}
+}
+
+// naive is the guide's client: its limiters at 500 and 250 RPM, its retry
+// loop.
+func naive(next http.RoundTripper) http.RoundTripper {
+	return conformance.NewNaive(1).Middleware()(next)
+}
+
+// retryableHTTP is go-retryablehttp with its defaults (4 retries, 1–30 s
+// exponential backoff, Retry-After read on 429 and 503), its logger
+// silenced.
+func retryableHTTP(next http.RoundTripper) http.RoundTripper {
+	c := retryablehttp.NewClient()
+	c.HTTPClient = &http.Client{Transport: next}
+	c.Logger = nil
+	c.RetryMax = 4
+	return &retryablehttp.RoundTripper{Client: c}
+}
+
+// failsafe is failsafe-go as its HTTP documentation and the guide suggest:
+// failsafehttp's retry policy (retries 429 and 5xx, reads Retry-After)
+// with 4 retries and a 1–30 s backoff when the server names no wait,
+// around a circuit breaker (opens when 5 of the last 10 calls failed with
+// an error or a 5xx, for 30 s), around a smooth rate limiter of 500 per
+// minute, the guide's figure, that lets a caller wait up to a minute for
+// its turn.
+func failsafe(next http.RoundTripper) http.RoundTripper {
+	rp := failsafehttp.NewRetryPolicyBuilder().
+		WithMaxRetries(4).
+		WithBackoff(time.Second, 30*time.Second).
+		Build()
+	cb := circuitbreaker.NewBuilder[*http.Response]().
+		HandleIf(func(r *http.Response, err error) bool { return err != nil || (r != nil && r.StatusCode >= 500) }).
+		WithFailureThresholdRatio(5, 10).
+		WithDelay(30 * time.Second).
+		Build()
+	rl := ratelimiter.NewSmoothBuilder[*http.Response](500, time.Minute).
+		WithMaxWaitTime(time.Minute).
+		Build()
+	return failsafehttp.NewRoundTripper(next, rp, cb, rl)
+}

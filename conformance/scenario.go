@@ -1,0 +1,362 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// ScenarioBaseURL is the API root a scenario's requests are sent to. The
+// in-memory [Server] ignores the host; the name is Together's so that
+// stacks that look at it behave as in production.
+const ScenarioBaseURL = "https://api.together.xyz/v1"
+
+// DefaultHorizon is a scenario's end when [Workload.Horizon] is zero.
+const DefaultHorizon = 2 * time.Hour
+
+// EmbedFunc runs an embedding job: it embeds texts with model through
+// client, against the API at baseURL (ending in "/v1"), and returns how
+// many texts it embedded.
+type EmbedFunc func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error)
+
+// Stack is a client-side stack under test: what a program would put
+// between itself and the provider.
+type Stack struct {
+	// Name labels the stack in tables and plots.
+	Name string
+	// Wrap builds the stack in front of the provider. It is called once
+	// per run, inside the run's bubble, so every run starts with fresh
+	// state (full limiters, closed breakers). nil means bare: requests go
+	// straight to the provider.
+	Wrap transport.Middleware
+	// Embed runs a scenario's embedding job, for stacks that come with
+	// their own job driver (the guide's batchEmbedDocuments, an EmbedAll).
+	// nil means [EmbedSequential] with the workload's batch size.
+	Embed EmbedFunc
+}
+
+// Workload is what a scenario asks of a stack: a number of requests sent
+// by callers in a closed loop (each caller sends its next request when the
+// previous one returns), requests started at a fixed pace (an open loop),
+// or an embedding job.
+type Workload struct {
+	// Endpoint is the endpoint of the requests: [Chat] (the default) or
+	// [Embeddings]. A job always uses [Embeddings].
+	Endpoint string
+	// Model is the model every request names.
+	Model string
+	// Requests is the number of requests to send.
+	Requests int
+	// Concurrency is the number of callers of a closed loop; 0 means 1.
+	Concurrency int
+	// Every, when positive, makes the loop open: request i starts at
+	// i×Every, each on its own, whatever became of the earlier ones.
+	Every time.Duration
+	// Timeout, when positive, is each request's deadline, counted from
+	// when it starts.
+	Timeout time.Duration
+	// Texts, when positive, makes the workload an embedding job of that
+	// many texts, run by the stack's [Stack.Embed]; Requests, Concurrency
+	// and Every are then unused.
+	Texts int
+	// BatchSize is the texts per request of a job: the default driver's,
+	// and the one the least possible time is computed with. 0 means 20.
+	BatchSize int
+	// Horizon is the scenario's end, counted from its start: the callers
+	// that have not returned by then are cut off (their context ends) and
+	// counted as hung; requests not yet sent are not sent. 0 means
+	// [DefaultHorizon].
+	Horizon time.Duration
+}
+
+func (w Workload) endpoint() string {
+	switch {
+	case w.Texts > 0:
+		return Embeddings
+	case w.Endpoint == "":
+		return Chat
+	}
+	return w.Endpoint
+}
+
+func (w Workload) batchSize() int {
+	if w.BatchSize <= 0 {
+		return NaiveBatchSize
+	}
+	return w.BatchSize
+}
+
+func (w Workload) horizon() time.Duration {
+	if w.Horizon <= 0 {
+		return DefaultHorizon
+	}
+	return w.Horizon
+}
+
+// demand is the number of requests the workload needs answered: for a job,
+// its batches at the workload's batch size.
+func (w Workload) demand() int {
+	if w.Texts > 0 {
+		bs := w.batchSize()
+		return (w.Texts + bs - 1) / bs
+	}
+	return w.Requests
+}
+
+// Scenario is one situation a stack is measured in: a provider that
+// behaves as Server says, and a workload.
+type Scenario struct {
+	// Name is a short identifier, used in file names ("chat-burst").
+	Name string
+	// Title is a one-line heading for tables.
+	Title string
+	// About says what the scenario shows, for the documentation.
+	About    string
+	Server   Config
+	Workload Workload
+}
+
+// Outcome is what became of one stack in one scenario. Requests are
+// counted as the caller sees them (one per call of the client, whatever
+// the stack does underneath), arrivals as the server sees them.
+type Outcome struct {
+	Scenario, Stack string
+	// Start is the run's start by the clock it ran on (the bubble's):
+	// minute windows are aligned on the clock, so [Scenario.Ideal] needs it.
+	Start time.Time
+
+	// Requests is the number of requests of the workload (for a job: the
+	// calls the job driver made). Every one ended in exactly one of
+	// Succeeded (a 2xx reached the caller), Failed (the stack gave up with
+	// an error or another status before the caller's context ended), or
+	// Hung (the request returned only because its context ended, at its
+	// deadline or the scenario's horizon, or was never sent because the
+	// horizon came first).
+	Requests, Succeeded, Failed, Hung int
+	// Texts and Embedded count the texts of a job, and those embedded.
+	Texts, Embedded int
+	// JobErr is the error the job driver returned.
+	JobErr error
+
+	// Arrivals, Accepted, TooMany and ServerErrors count what the server
+	// saw: every request, the 2xx answers, the 429s, the 5xx.
+	Arrivals, Accepted, TooMany, ServerErrors int
+	// AcceptedAt holds the time, since the start, of every accepted
+	// arrival, in order.
+	AcceptedAt []time.Duration
+
+	// Wall is the time from the start until the last caller returned.
+	Wall time.Duration
+	// Least is the least possible time (see [Scenario.Least]).
+	Least time.Duration
+	// Allowed is the number of successful requests an ideal client gets
+	// from the server over max(Wall, Least) (see [Scenario.Allowed]).
+	Allowed float64
+	// Deadlines reports whether the requests had deadlines, and MaxLate
+	// how long after its deadline the latest caller got its answer.
+	Deadlines bool
+	MaxLate   time.Duration
+}
+
+// Complete reports whether all the work was done: every request succeeded
+// or, for a job, every text was embedded.
+func (o Outcome) Complete() bool {
+	if o.Texts > 0 {
+		return o.Embedded == o.Texts && o.JobErr == nil
+	}
+	return o.Succeeded == o.Requests
+}
+
+// Ratio is Wall divided by Least, the time taken against the least
+// possible; 0 when Least is 0.
+func (o Outcome) Ratio() float64 {
+	if o.Least <= 0 {
+		return 0
+	}
+	return float64(o.Wall) / float64(o.Least)
+}
+
+// CapacityUsed is the share of what the server would have allowed that the
+// stack had accepted: Accepted divided by Allowed; 0 when Allowed is 0.
+func (o Outcome) CapacityUsed() float64 {
+	if o.Allowed <= 0 {
+		return 0
+	}
+	return float64(o.Accepted) / o.Allowed
+}
+
+// Run runs scenario s against stack st and measures it. It starts a fresh
+// [Server], puts st in front of it, drives the workload until it is done
+// or its horizon passes, and waits for every caller to return.
+//
+// Run is meant to be called inside a testing/synctest bubble (from the
+// function given to synctest.Test), where the scenario's minutes pass in
+// virtual time, in milliseconds of real time, and every wait is exact.
+// Outside a bubble it works, but in real time.
+func Run(s Scenario, st Stack) Outcome {
+	start := time.Now()
+	w := s.Workload
+	srv := NewServer(s.Server)
+	var rt http.RoundTripper = srv
+	if st.Wrap != nil {
+		rt = st.Wrap(srv)
+	}
+	tally := &callTally{}
+	client := &http.Client{Transport: tally.wrap(rt)}
+	ctx, cancel := context.WithTimeout(context.Background(), w.horizon())
+	defer cancel()
+
+	o := Outcome{Scenario: s.Name, Stack: st.Name, Start: start, Deadlines: w.Timeout > 0}
+	switch {
+	case w.Texts > 0:
+		texts := make([]string, w.Texts)
+		for i := range texts {
+			texts[i] = "Document " + strconv.Itoa(i) + ": a paragraph of a corpus to be embedded for retrieval."
+		}
+		embed := st.Embed
+		if embed == nil {
+			embed = EmbedSequential(w.batchSize())
+		}
+		o.Texts = w.Texts
+		o.Embedded, o.JobErr = embed(ctx, client, ScenarioBaseURL, w.Model, texts)
+	case w.Every > 0:
+		issued := openLoop(ctx, client, w)
+		tally.hung += w.Requests - issued
+	default:
+		issued := closedLoop(ctx, client, w)
+		tally.hung += w.Requests - issued
+	}
+	o.Wall = time.Since(start)
+
+	tally.mu.Lock()
+	o.Requests = tally.succeeded + tally.failed + tally.hung
+	o.Succeeded, o.Failed, o.Hung, o.MaxLate = tally.succeeded, tally.failed, tally.hung, tally.maxLate
+	tally.mu.Unlock()
+	if w.Texts == 0 {
+		o.Requests = w.Requests
+	}
+
+	st2 := srv.Stats()
+	o.Arrivals, o.TooMany, o.ServerErrors = st2.Arrivals, st2.TooMany, st2.ServerErrors
+	for _, a := range srv.Arrivals() {
+		if a.Status >= 200 && a.Status < 300 {
+			o.AcceptedAt = append(o.AcceptedAt, a.At)
+		}
+	}
+	sort.Slice(o.AcceptedAt, func(i, j int) bool { return o.AcceptedAt[i] < o.AcceptedAt[j] })
+	o.Accepted = len(o.AcceptedAt)
+	o.Least = s.Least(start)
+	o.Allowed = s.Allowed(start, max(o.Wall, o.Least))
+	return o
+}
+
+// closedLoop sends w.Requests requests from w.Concurrency callers and
+// returns how many it sent.
+func closedLoop(ctx context.Context, client *http.Client, w Workload) int {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(w.Concurrency, 1) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= w.Requests {
+					return
+				}
+				send(ctx, client, w, i)
+			}
+		})
+	}
+	wg.Wait()
+	return min(int(next.Load()), w.Requests)
+}
+
+// openLoop starts one request every w.Every and returns how many it
+// started before the horizon.
+func openLoop(ctx context.Context, client *http.Client, w Workload) int {
+	var wg sync.WaitGroup
+	issued := 0
+	for i := range w.Requests {
+		if i > 0 && transport.Sleep(ctx, w.Every) != nil {
+			break
+		}
+		issued++
+		wg.Go(func() { send(ctx, client, w, i) })
+	}
+	wg.Wait()
+	return issued
+}
+
+// send sends request i of w and reads its answer through, as a caller
+// would.
+func send(ctx context.Context, client *http.Client, w Workload, i int) {
+	if w.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.Timeout)
+		defer cancel()
+	}
+	var body []byte
+	path := "/chat/completions"
+	switch w.endpoint() {
+	case Embeddings:
+		path = "/embeddings"
+		body = fmt.Appendf(nil, `{"model":%q,"input":["Request %d: a text to embed."]}`, w.Model, i)
+	case Completions:
+		path = "/completions"
+		body = fmt.Appendf(nil, `{"model":%q,"prompt":"Request %d: say hello.","max_tokens":16}`, w.Model, i)
+	default:
+		body = fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"Request %d: say hello."}],"max_tokens":16}`, w.Model, i)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ScenarioBaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		panic(err) // the URL and method are constants
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+// callTally counts the calls as the caller sees them: the outermost layer
+// of a run's client.
+type callTally struct {
+	mu                      sync.Mutex
+	succeeded, failed, hung int
+	maxLate                 time.Duration
+}
+
+func (c *callTally) wrap(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		c.record(req.Context(), resp, err)
+		return resp, err
+	})
+}
+
+func (c *callTally) record(ctx context.Context, resp *http.Response, err error) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok && now.Sub(dl) > c.maxLate {
+		c.maxLate = now.Sub(dl)
+	}
+	switch {
+	case err == nil && resp != nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
+		c.succeeded++
+	case ctx.Err() != nil: // it gave no answer of its own before the context ended
+		c.hung++
+	default:
+		c.failed++
+	}
+}
