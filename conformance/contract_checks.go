@@ -110,9 +110,12 @@ func (e *groupEnv) start(c *callRun, rt http.RoundTripper) {
 
 // callRoundTrip calls rt and records the outcome in c.
 func callRoundTrip(c *callRun, rt http.RoundTripper) {
+	returned := false
 	defer func() {
 		if p := recover(); p != nil {
 			c.panicked, c.returnedAt = p, time.Now()
+		} else if !returned {
+			c.panicked, c.returnedAt = "its goroutine was ended while it retried without end", time.Now()
 		}
 	}()
 	if rt == nil {
@@ -120,6 +123,7 @@ func callRoundTrip(c *callRun, rt http.RoundTripper) {
 		return
 	}
 	resp, err := rt.RoundTrip(c.req)
+	returned = true
 	c.returnedAt = time.Now()
 	c.resp, c.err = resp, err
 	for _, r := range c.snapshotResponses() {
@@ -176,7 +180,7 @@ func (e *groupEnv) await(c *callRun, rule Rule, why string) bool {
 // response as a caller would (unless the scenario streams it).
 func (e *groupEnv) checkReturn(c *callRun) {
 	if c.panicked != nil {
-		e.rec.fail(RuleResponseOrError, "%s: RoundTrip panicked: %v", c.name, c.panicked)
+		e.rec.fail(RuleResponseOrError, "%s: RoundTrip did not return: %v", c.name, c.panicked)
 		return
 	}
 	resp, err := c.resp, c.err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,10 +24,12 @@ const contractSecret = "sk-conformance-0123456789abcdef"
 // attempts when a middleware drops the caller's context values.
 const contractCallHeader = "X-Conformance-Call"
 
-// maxCallAttempts bounds the attempts of one call: past it the inner transport
-// stops answering, so a middleware that retries without end shows as a call
-// that never returns instead of spinning forever in a bubble whose clock
-// cannot advance.
+// maxCallAttempts bounds the attempts of one call: past it the inner
+// transport stops answering, so a middleware that retries without end shows
+// as a call that never returns instead of spinning forever in a bubble whose
+// clock cannot advance. Once the call is released, an attempt past the bound
+// ends the goroutine making it, the one way to stop a loop that heeds
+// neither errors nor its context.
 const maxCallAttempts = 50
 
 type callKey struct{}
@@ -303,6 +306,12 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	c.attempts = append(c.attempts, a)
 	c.mu.Unlock()
 	if n >= maxCallAttempts {
+		select {
+		case <-c.release:
+			s.rec.fail(RuleContextCanceled, "%s: the middleware kept retrying after %d attempts, its context cancelled and every attempt failing; the suite ended its goroutine", c.name, n)
+			runtime.Goexit()
+		default:
+		}
 		<-c.release
 		return nil, fmt.Errorf("conformance: attempt %d refused: %w", n+1, errReleased)
 	}

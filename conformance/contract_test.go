@@ -245,6 +245,32 @@ func swapsResponses(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// retriesForever retries every failure at once, whatever its context says.
+func retriesForever(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		for {
+			r := req.Clone(context.WithoutCancel(req.Context()))
+			if req.GetBody != nil {
+				r.Body, _ = req.GetBody()
+			}
+			resp, err := next.RoundTrip(r)
+			if err == nil && resp.StatusCode < 500 {
+				return resp, nil
+			}
+			transport.Drain(resp)
+		}
+	})
+}
+
+// The suite stops a middleware that never stops retrying, and says so.
+func TestCheckMiddlewareStopsEndlessRetries(t *testing.T) {
+	rep := CheckMiddleware(t, retriesForever)
+	assert.Contains(t, rep.Failed(), RuleResponseOrError, "%s", rep)
+	assert.Contains(t, rep.Failed(), RuleContextCanceled, "%s", rep)
+	assert.Contains(t, rep.String(), "503 every time: RoundTrip had not returned after 1h0m0s (virtual time; 51 attempts reached the inner transport)")
+	assert.Contains(t, rep.String(), "the suite ended its goroutine")
+}
+
 func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
