@@ -181,6 +181,25 @@ func resendsConsumedBody(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// closesUndrained retries 5xx with GetBody, closing what it throws away
+// without reading it.
+func closesUndrained(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp.StatusCode < 500 || (req.Body != nil && req.GetBody == nil) {
+			return resp, err
+		}
+		_ = resp.Body.Close()
+		r := req.Clone(req.Context())
+		if req.GetBody != nil {
+			if r.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		return next.RoundTrip(r)
+	})
+}
+
 // leaksSecret puts the request's headers in its errors.
 func leaksSecret(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -284,6 +303,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
+		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
 		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
 		{"swaps responses", swapsResponses, []Rule{RuleResponseIntact, RuleConcurrentUse}},
@@ -315,6 +335,41 @@ func TestTestMiddlewareFailsBrokenRules(t *testing.T) {
 	assert.Contains(t, string(out), "--- FAIL: TestTestMiddlewareFailsBrokenRules/deadline")
 	assert.Contains(t, string(out), "context-deadline broken: 429 with Retry-After: 3600 and a 10s deadline: RoundTrip returned at its deadline")
 	assert.Contains(t, string(out), "--- PASS: TestTestMiddlewareFailsBrokenRules/answers", "a group where no rule broke passes")
+}
+
+func TestRequestSnapshotDiff(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		modify func(*http.Request)
+		want   string
+	}{
+		{"method", func(r *http.Request) { r.Method = http.MethodPut }, `its Method changed from "POST" to "PUT"`},
+		{"URL replaced", func(r *http.Request) { u := *r.URL; r.URL = &u }, "its URL replaced"},
+		{"URL edited", func(r *http.Request) { r.URL.Path = "/v1/completions" }, "its URL changed from https://api.conformance.test/v1/chat/completions to https://api.conformance.test/v1/completions"},
+		{"header map replaced", func(r *http.Request) { r.Header = r.Header.Clone() }, "its Header map replaced"},
+		{"header value", func(r *http.Request) { r.Header.Set("Authorization", "Bearer other") }, "its Header changed ([Authorization])"},
+		{"header added", func(r *http.Request) { r.Header.Add("X-Extra", "1") }, "its Header changed ([X-Extra])"},
+		{"header removed", func(r *http.Request) { r.Header.Del("Content-Type") }, "its Header changed ([Content-Type])"},
+		{"body", func(r *http.Request) { r.Body = io.NopCloser(bytes.NewReader(nil)) }, "its Body replaced (by a io.nopCloserWriterTo)"},
+		{"get body", func(r *http.Request) { r.GetBody = nil }, "its GetBody replaced"},
+		{"content length", func(r *http.Request) { r.ContentLength = -1 }, "its ContentLength changed from 2 to -1"},
+		{"transfer encoding", func(r *http.Request) { r.TransferEncoding = []string{"chunked"} }, "its TransferEncoding changed"},
+		{"close", func(r *http.Request) { r.Close = true }, "its Close changed"},
+		{"host", func(r *http.Request) { r.Host = "example.com" }, `its Host changed from "api.conformance.test" to "example.com"`},
+		{"trailer", func(r *http.Request) { r.Trailer = http.Header{"X-Sum": nil} }, "its Trailer changed ([X-Sum])"},
+		{"context", func(r *http.Request) { *r = *r.WithContext(context.WithoutCancel(r.Context())) }, "its context replaced"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, "https://api.conformance.test/v1/chat/completions", bytes.NewReader([]byte("{}")))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+contractSecret)
+			req.Header.Set("Content-Type", "application/json")
+			snap := snapshotOf(req)
+			require.Empty(t, snap.diff(req))
+			tc.modify(req)
+			assert.Equal(t, []string{tc.want}, snap.diff(req))
+		})
+	}
 }
 
 func TestReportString(t *testing.T) {
