@@ -337,6 +337,12 @@ func TestTestMiddlewareFailsBrokenRules(t *testing.T) {
 	assert.Contains(t, string(out), "--- PASS: TestTestMiddlewareFailsBrokenRules/answers", "a group where no rule broke passes")
 }
 
+func TestWithGoroutines(t *testing.T) {
+	// A caller alone has nobody to swap answers with; two have.
+	assert.Empty(t, CheckMiddleware(t, swapsResponses, WithGoroutines(1)).Failed())
+	assert.Contains(t, CheckMiddleware(t, swapsResponses, WithGoroutines(2)).Failed(), RuleConcurrentUse)
+}
+
 func TestRequestSnapshotDiff(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
