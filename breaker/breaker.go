@@ -76,9 +76,11 @@ type roundTripper struct {
 	// not lengthen or cut short an open period.
 	epoch time.Time
 
-	mu        sync.Mutex
-	entries   map[string]*entry
-	nextSweep int64 // when the next idle sweep is due
+	mu         sync.Mutex
+	entries    map[string]*entry
+	calls      uint64 // requests so far: the logical clock of lastCall
+	sweptCalls uint64 // calls at the last sweep
+	nextSweep  int64  // when the next idle sweep is due
 }
 
 // entry is one key's breaker.
@@ -95,8 +97,9 @@ type roundTripper struct {
 type entry struct {
 	key       string
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
-	openUntil atomic.Int64 // since epoch; requests fail fast before it
-	lastUsed  int64        // since epoch; guarded by roundTripper.mu
+	openUntil atomic.Int64 // since epoch; requests fail fast before it; 0 once over
+	lastCall  uint64       // roundTripper.calls at its last request; guarded by roundTripper.mu
+	lastSeen  int64        // since epoch, as of the last sweep; guarded by roundTripper.mu
 
 	// tripWait is the Retry-After of the last request judged (-1: none). It
 	// is written by judge and read by changed, both called by gobreaker
@@ -119,11 +122,13 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := rt.now()
-	e := rt.entry(send, model, now)
-	if until := e.openUntil.Load(); now < until {
-		closeBody(send)
-		return nil, &OpenError{Key: e.key, Wait: time.Duration(until - now), cause: gobreaker.ErrOpenState}
+	e := rt.entry(send, model)
+	if until := e.openUntil.Load(); until != 0 { // the clock is read only after a trip
+		if now := rt.now(); now < until {
+			closeBody(send)
+			return nil, &OpenError{Key: e.key, Wait: time.Duration(until - now), cause: gobreaker.ErrOpenState}
+		}
+		e.openUntil.CompareAndSwap(until, 0) // unless a new trip set another
 	}
 	done, err := e.cb.Allow()
 	if err != nil {
@@ -176,7 +181,7 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 
 // entry returns the breaker of req's key, making it if needed. The default
 // key is built on the stack, so that looking it up allocates nothing.
-func (rt *roundTripper) entry(req *http.Request, model string, n int64) *entry {
+func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 	var buf [128]byte
 	var k []byte
 	var key string
@@ -192,8 +197,11 @@ func (rt *roundTripper) entry(req *http.Request, model string, n int64) *entry {
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if n >= rt.nextSweep {
-		rt.sweep(n)
+	rt.calls++
+	if rt.calls%sweepEvery == 0 {
+		if n := rt.now(); n >= rt.nextSweep {
+			rt.sweep(n)
+		}
 	}
 	var e *entry
 	if k != nil {
@@ -205,6 +213,7 @@ func (rt *roundTripper) entry(req *http.Request, model string, n int64) *entry {
 		if k != nil {
 			key = string(k)
 		}
+		n := rt.now()
 		if len(rt.entries) >= rt.s.MaxKeys {
 			rt.sweep(n)
 			if len(rt.entries) >= rt.s.MaxKeys {
@@ -212,22 +221,34 @@ func (rt *roundTripper) entry(req *http.Request, model string, n int64) *entry {
 			}
 		}
 		e = rt.newEntry(key)
+		e.lastSeen = n
 		rt.entries[key] = e
 	}
-	e.lastUsed = n
+	e.lastCall = rt.calls
 	return e
 }
 
-// sweep drops the breakers idle for IdleTTL, at most once per half IdleTTL
-// (or when the map is full), so its cost is spread thin over the requests.
-// A breaker still open is kept. Callers hold rt.mu.
+// sweepEvery is how many requests pass between two looks at the clock for
+// a due sweep: the clock costs as much as the rest of the bookkeeping, so
+// the happy path does not read it.
+const sweepEvery = 16
+
+// sweep drops the breakers idle for IdleTTL. It runs when one is due (at
+// most once per half IdleTTL, noticed within sweepEvery requests) or when
+// the map is full, so its cost is spread thin over the requests. A breaker
+// used since the previous sweep is seen now; one not seen for IdleTTL (so
+// idle for between IdleTTL and 1.5 IdleTTL) is dropped, unless it is still
+// open. Callers hold rt.mu.
 func (rt *roundTripper) sweep(now int64) {
 	ttl := int64(rt.s.IdleTTL)
 	for k, e := range rt.entries {
-		if now-e.lastUsed >= ttl && e.openUntil.Load() <= now {
+		if e.lastCall > rt.sweptCalls {
+			e.lastSeen = now
+		} else if now-e.lastSeen >= ttl && e.openUntil.Load() <= now {
 			delete(rt.entries, k)
 		}
 	}
+	rt.sweptCalls = rt.calls
 	rt.nextSweep = now + ttl/2
 }
 
@@ -236,7 +257,7 @@ func (rt *roundTripper) sweep(now int64) {
 func (rt *roundTripper) evictOldest() {
 	var oldest *entry
 	for _, e := range rt.entries {
-		if oldest == nil || e.lastUsed < oldest.lastUsed {
+		if oldest == nil || e.lastCall < oldest.lastCall {
 			oldest = e
 		}
 	}

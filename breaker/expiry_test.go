@@ -56,21 +56,47 @@ func TestIdleBreakersAreDropped(t *testing.T) {
 			require.NoError(t, roundTrip(t, rt, fmt.Sprintf("model-%d", i)))
 		}
 		require.Equal(t, 100, keys(rt))
-		time.Sleep(DefaultIdleTTL / 2)
-		require.NoError(t, roundTrip(t, rt, "model-0")) // keeps model-0 alive
-		time.Sleep(DefaultIdleTTL / 2)
-		require.NoError(t, roundTrip(t, rt, "model-0")) // the sweep runs on access
-		assert.Equal(t, 1, keys(rt), "only the breaker used within IdleTTL is left")
+		// model-0 stays busy; the 99 others are idle from now on.
+		for minute := 1; minute <= 20; minute++ {
+			time.Sleep(time.Minute)
+			for range sweepEvery {
+				require.NoError(t, roundTrip(t, rt, "model-0"))
+			}
+			if time.Duration(minute)*time.Minute < DefaultIdleTTL {
+				require.Equal(t, 100, keys(rt), "none dropped before IdleTTL (minute %d)", minute)
+			}
+		}
+		assert.Equal(t, 1, keys(rt), "only the breaker in use is left")
 	})
 }
 
 func TestOpenBreakersOutliveIdleness(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Settings{Timeout: time.Hour, IdleTTL: time.Minute})(answer(503))
+		down := answer(503)
+		up := answer(200)
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			if m, _, _ := transport.RequestModel(req, 0); m == "down" {
+				return down.RoundTrip(req)
+			}
+			return up.RoundTrip(req)
+		})
+		rt := New(Settings{Timeout: time.Hour, IdleTTL: time.Minute})(inner)
 		for range 5 {
 			require.NoError(t, roundTrip(t, rt, "down"))
 		}
-		time.Sleep(2 * time.Minute)
+		require.NoError(t, roundTrip(t, rt, "idle"))
+		require.Equal(t, 2, keys(rt))
+		for range 3 { // sweeps run, as other traffic flows
+			time.Sleep(time.Minute)
+			for range sweepEvery {
+				require.NoError(t, roundTrip(t, rt, "busy"))
+			}
+		}
+		b := rt.(*roundTripper)
+		b.mu.Lock()
+		assert.NotContains(t, b.entries, "api.together.xyz idle", "the idle closed breaker is dropped")
+		assert.Contains(t, b.entries, "api.together.xyz down", "the idle open one is kept")
+		b.mu.Unlock()
 		require.ErrorIs(t, roundTrip(t, rt, "down"), ErrOpen, "an open breaker is not forgotten")
 	})
 }

@@ -128,7 +128,9 @@ type Settings struct {
 	// and must not send requests through the same middleware.
 	OnStateChange func(key string, from, to State)
 
-	// IdleTTL is how long a key's breaker is kept after its last request.
+	// IdleTTL is how long a key's breaker is kept after its last request
+	// (up to half as long again: idleness is checked by sweeps that run
+	// at most every IdleTTL/2, on requests). A breaker still open is kept.
 	// 0 means DefaultIdleTTL.
 	IdleTTL time.Duration
 
