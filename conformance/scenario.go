@@ -165,6 +165,19 @@ type Outcome struct {
 	// how long after its deadline the latest caller got its answer.
 	Deadlines bool
 	MaxLate   time.Duration
+	// Calls holds every call as the caller saw it, in the order they
+	// returned.
+	Calls []Call
+}
+
+// Call is one request as its caller saw it.
+type Call struct {
+	Start, End time.Duration // since the run's start
+	// Deadline is the request's own deadline since the run's start; 0
+	// when it had none but the scenario's horizon.
+	Deadline time.Duration
+	Status   int  // the status returned; 0 for an error
+	Hung     bool // it returned only because its context ended
 }
 
 // Complete reports whether all the work was done: every request succeeded
@@ -210,7 +223,7 @@ func Run(s Scenario, st Stack) Outcome {
 	if st.Wrap != nil {
 		rt = st.Wrap(srv)
 	}
-	tally := &callTally{}
+	tally := &callTally{start: start, horizon: start.Add(w.horizon())}
 	client := &http.Client{Transport: tally.wrap(rt)}
 	ctx, cancel := context.WithTimeout(context.Background(), w.horizon())
 	defer cancel()
@@ -240,6 +253,7 @@ func Run(s Scenario, st Stack) Outcome {
 	tally.mu.Lock()
 	o.Requests = tally.succeeded + tally.failed + tally.hung
 	o.Succeeded, o.Failed, o.Hung, o.MaxLate = tally.succeeded, tally.failed, tally.hung, tally.maxLate
+	o.Calls = tally.calls
 	tally.mu.Unlock()
 	if w.Texts == 0 {
 		o.Requests = w.Requests
@@ -331,32 +345,47 @@ func send(ctx context.Context, client *http.Client, w Workload, i int) {
 // callTally counts the calls as the caller sees them: the outermost layer
 // of a run's client.
 type callTally struct {
+	start, horizon time.Time
+
 	mu                      sync.Mutex
 	succeeded, failed, hung int
 	maxLate                 time.Duration
+	calls                   []Call
 }
 
 func (c *callTally) wrap(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		began := time.Now()
 		resp, err := next.RoundTrip(req)
-		c.record(req.Context(), resp, err)
+		c.record(req.Context(), began, resp, err)
 		return resp, err
 	})
 }
 
-func (c *callTally) record(ctx context.Context, resp *http.Response, err error) {
+func (c *callTally) record(ctx context.Context, began time.Time, resp *http.Response, err error) {
 	now := time.Now()
+	call := Call{Start: began.Sub(c.start), End: now.Sub(c.start)}
+	if err == nil && resp != nil {
+		call.Status = resp.StatusCode
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok && now.Sub(dl) > c.maxLate {
-		c.maxLate = now.Sub(dl)
+	if dl, ok := ctx.Deadline(); ok {
+		if now.Sub(dl) > c.maxLate {
+			c.maxLate = now.Sub(dl)
+		}
+		if dl.Before(c.horizon) {
+			call.Deadline = dl.Sub(c.start)
+		}
 	}
 	switch {
-	case err == nil && resp != nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case call.Status >= 200 && call.Status < 300:
 		c.succeeded++
 	case ctx.Err() != nil: // it gave no answer of its own before the context ended
+		call.Hung = true
 		c.hung++
 	default:
 		c.failed++
 	}
+	c.calls = append(c.calls, call)
 }

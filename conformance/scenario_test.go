@@ -44,6 +44,17 @@ func TestRunBareBurst(t *testing.T) {
 		assert.Equal(t, 20, o.TooMany)
 		assert.Equal(t, 10, o.Accepted)
 		assert.Len(t, o.AcceptedAt, 10)
+		require.Len(t, o.Calls, 30)
+		ok := 0
+		for _, c := range o.Calls {
+			assert.Zero(t, c.Deadline, "no deadline but the horizon")
+			if c.Status == http.StatusOK {
+				ok++
+			} else {
+				assert.Equal(t, http.StatusTooManyRequests, c.Status)
+			}
+		}
+		assert.Equal(t, 10, ok)
 		assert.Zero(t, o.Wall, "no latency: every answer at once")
 		assert.Equal(t, 2*time.Second, o.Least, "(30-10)/10 per second")
 		assert.InDelta(t, 30, o.Allowed, 1e-9, "over the least possible time, when the run was shorter")
@@ -88,6 +99,25 @@ func TestRunDeadlineLateness(t *testing.T) {
 		// and hears back at 30.5 s, 27.5 s past its deadline at 3 s.
 		assert.Equal(t, 27500*time.Millisecond, naive.MaxLate)
 		assert.Equal(t, 19*time.Second, naive.Least, "an ideal client answers each request at once")
+
+		require.Len(t, bare.Calls, 20)
+		require.Len(t, naive.Calls, 20)
+		for _, c := range bare.Calls {
+			assert.Equal(t, c.Start, c.End, "the bare client hears back at once")
+			assert.Equal(t, c.Start+2*time.Second, c.Deadline)
+			assert.False(t, c.Hung)
+		}
+		hung := 0
+		for _, c := range naive.Calls {
+			if c.Hung {
+				hung++
+				// Retry-After is the reset rounded up to whole seconds.
+				assert.GreaterOrEqual(t, c.End, 30500*time.Millisecond, "every sleeper wakes after the server's 30 s, plus its jitter")
+				assert.Greater(t, c.End, c.Deadline, "long after its deadline")
+				assert.Zero(t, c.Status)
+			}
+		}
+		assert.Equal(t, 19, hung)
 	})
 }
 

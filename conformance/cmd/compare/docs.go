@@ -46,7 +46,14 @@ The stacks:
   ` + "`Retry-After`" + ` in whole seconds), a circuit breaker (5 failures in 10 calls,
   30 s open) and a smooth rate limiter at 500 per minute, as the guide advises,
   that lets a caller wait up to a minute.
-- **steady ...**: this project's stacks.
+- **steady retry**: ` + "`retry.New(retry.Policy{})`" + ` alone: 4 retries, waits the server
+  directs (capped at 60 s, never shortened, refused when they would outlive the
+  deadline), full-jitter backoff otherwise, a 20% retry budget. No limiter.
+- **steady retry+bucket**: the retry decorator around ` + "`bucket.Limit`" + `, one bucket
+  per endpoint started at the guide's figures (chat 600, embeddings 300 per
+  minute), which the server's answers then correct.
+- **steady together**: ` + "`together.NewTransport`" + ` with its defaults and the second chat
+  model as the first one's fallback; the embedding job is ` + "`together.EmbedAll`" + `.
 
 The columns: *requests* the caller made; *succeeded* (a 2xx reached the
 caller), *failed* (the stack gave up before the caller's deadline), *hung* (the
@@ -61,7 +68,16 @@ client during the run (over the least possible time when the run was
 shorter); *max late*, for requests with deadlines, how long after its deadline
 the latest caller got its answer. Each plot shows the requests the server
 accepted per second for each stack, and, dashed, what an ideal client gets
-from the server's limit.
+from the server's limit; for requests with deadlines, it shows instead when
+each caller got its answer against its deadline.
+
+Reading the numbers: the least possible time ignores the server's latency, so
+a perfect stack shows a ratio a little above 1. A stack that falls back to
+another model can beat the least possible time of the model asked for (the
+overloaded scenario). A wall of 2h0m0s is the horizon: some callers were still
+waiting when the run was cut off. Within a run every wait is exact, but
+callers that are ready at the same virtual instant run in any order, so two
+runs can differ by a few requests.
 `)
 	for _, r := range runs {
 		s := r.Scenario

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"strconv"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -12,6 +13,21 @@ import (
 
 	"github.com/steadyapi/steady/conformance"
 )
+
+// palette colours the stacks' lines, in stack order: Tableau's ten,
+// distinct enough side by side.
+var palette = []color.Color{
+	color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, // grey
+	color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, // green
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, // blue
+	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, // orange
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, // purple
+	color.RGBA{0xd6, 0x27, 0x28, 0xff}, // red
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, // pink
+	color.RGBA{0x8c, 0x56, 0x4b, 0xff}, // brown
+	color.RGBA{0x17, 0xbe, 0xcf, 0xff}, // cyan
+	color.RGBA{0xbc, 0xbd, 0x22, 0xff}, // olive
+}
 
 // plotSpan is how much of the runs a plot shows: until the last accepted
 // request of any stack, but no more than three times the least possible
@@ -45,8 +61,21 @@ func writePlot(path string, s conformance.Scenario, outs []conformance.Outcome) 
 	if len(outs) == 0 {
 		return fmt.Errorf("compare: no outcome to plot for %s", s.Name)
 	}
+	if s.Workload.Timeout > 0 {
+		return writeLatenessPlot(path, s, outs)
+	}
 	span := plotSpan(s, outs)
+	idealAdm := s.Ideal(outs[0].Start, span)
 	bin := scenarioBin(s, span)
+	// At a low rate a short bin holds one request or two, and the lines
+	// jitter between them: make a bin hold about ten requests of the limit.
+	var total float64
+	for _, a := range idealAdm {
+		total += a.Weight
+	}
+	if total > 0 {
+		bin = max(bin, min((time.Duration(10/total*float64(span))+time.Second/2).Round(time.Second), span/20))
+	}
 	unit, unitName := time.Second, "s"
 	if span > 10*time.Minute {
 		unit, unitName = time.Minute, "min"
@@ -74,7 +103,7 @@ func writePlot(path string, s conformance.Scenario, outs []conformance.Outcome) 
 		}
 		return line(rates)
 	}
-	ideal, err := plotter.NewLine(series(s.Ideal(outs[0].Start, span)))
+	ideal, err := plotter.NewLine(series(idealAdm))
 	if err != nil {
 		return err
 	}
@@ -88,13 +117,14 @@ func writePlot(path string, s conformance.Scenario, outs []conformance.Outcome) 
 		if err != nil {
 			return err
 		}
-		l.Color = plotutil.Color(i)
+		l.Color = palette[i%len(palette)]
 		l.Width = vg.Points(1.2)
 		p.Add(l)
 		p.Legend.Add(o.Stack, l)
 	}
 	p.X.Min, p.X.Max = 0, span.Seconds()/unit.Seconds()
 	p.Y.Min, p.Y.Max = 0, 1.45*top // headroom for the legend above the lines
+	p.Y.Tick.Marker = plainTicks{}
 	return p.Save(10*vg.Inch, 4.5*vg.Inch, path)
 }
 
@@ -108,4 +138,67 @@ func scenarioBin(s conformance.Scenario, span time.Duration) time.Duration {
 		}
 	}
 	return plotBin(span)
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros
+// ("25", not "25.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', 4, 64)
+		}
+	}
+	return ts
+}
+
+// writeLatenessPlot draws, for a scenario whose requests have deadlines,
+// when each caller got its answer against its deadline: below the line it
+// was on time, above it the caller waited past its deadline.
+func writeLatenessPlot(path string, s conformance.Scenario, outs []conformance.Outcome) error {
+	p := plot.New()
+	p.Title.Text = s.Title
+	p.X.Label.Text = "request start (s, virtual)"
+	p.Y.Label.Text = "answer time − deadline (s)"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	var end time.Duration
+	lo, hi := 0.0, 0.0
+	for i, o := range outs {
+		xy := make(plotter.XYs, 0, len(o.Calls))
+		for _, c := range o.Calls {
+			if c.Deadline == 0 {
+				continue
+			}
+			y := (c.End - c.Deadline).Seconds()
+			xy = append(xy, plotter.XY{X: c.Start.Seconds(), Y: y})
+			lo, hi = min(lo, y), max(hi, y)
+			end = max(end, c.Start)
+		}
+		sc, err := plotter.NewScatter(xy)
+		if err != nil {
+			return err
+		}
+		sc.Color = palette[i%len(palette)]
+		sc.Shape = plotutil.Shape(i)
+		sc.Radius = vg.Points(3.5)
+		p.Add(sc)
+		p.Legend.Add(o.Stack, sc)
+	}
+	span := (end + time.Second).Seconds()
+	deadline, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: span, Y: 0}})
+	if err != nil {
+		return err
+	}
+	deadline.Color = color.Black
+	deadline.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(deadline)
+	p.Legend.Add("deadline", deadline)
+	p.X.Min, p.X.Max = -0.5, span
+	p.Y.Min, p.Y.Max = lo-1, hi+0.6*(hi-lo)+1 // headroom for the legend
+	p.Y.Tick.Marker = plainTicks{}
+	return p.Save(10*vg.Inch, 4.5*vg.Inch, path)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -9,8 +10,11 @@ import (
 	"github.com/failsafe-go/failsafe-go/ratelimiter"
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
 )
 
 // stacks returns the stacks compared, in table order. Each Wrap builds its
@@ -25,7 +29,45 @@ func stacks() []conformance.Stack {
 		{Name: "steady retry", Wrap: func(next http.RoundTripper) http.RoundTripper {
 			return retry.New(retry.Policy{})(next)
 		}},
+		{Name: "steady retry+bucket", Wrap: steadyRetryBucket},
+		{Name: "steady together", Wrap: steadyTogether, Embed: embedAll},
 	}
+}
+
+// steadyRetryBucket is steady's retry decorator around its limiter, one
+// bucket per endpoint at the guide's figures (chat 600, embeddings 300 per
+// minute), which the server's answers then correct.
+func steadyRetryBucket(next http.RoundTripper) http.RoundTripper {
+	limit := func(rpm float64) transport.Middleware {
+		return func(next http.RoundTripper) http.RoundTripper {
+			return transport.Chain(next, retry.New(retry.Policy{}), bucket.Limit(bucket.New(bucket.PerMinute(rpm))))
+		}
+	}
+	return transport.Route(nil, map[string]transport.Middleware{
+		transport.EndpointChat:       limit(600),
+		transport.EndpointEmbeddings: limit(300),
+	})(next)
+}
+
+// steadyTogether is together.NewTransport with its defaults, and the
+// scenarios' second chat model as the first one's fallback.
+func steadyTogether(next http.RoundTripper) http.RoundTripper {
+	return together.NewTransport(next,
+		together.WithBaseURL(conformance.ScenarioBaseURL),
+		together.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
+}
+
+// embedAll runs a job with together.EmbedAll and its defaults, counting
+// the texts that got a vector.
+func embedAll(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
+	vecs, err := together.EmbedAll(ctx, client, model, texts, together.EmbedBaseURL(baseURL))
+	done := 0
+	for _, v := range vecs {
+		if v != nil {
+			done++
+		}
+	}
+	return done, err
 }
 
 // naive is the guide's client: its limiters at 500 and 250 RPM, its retry
