@@ -80,22 +80,15 @@ func (m *modelLimits) build() http.RoundTripper {
 // taken from a bucket that bucket.Limit adapts like any other.
 type tokenGate struct {
 	next    http.RoundTripper
-	active  atomic.Bool
+	limited atomic.Pointer[http.RoundTripper] // nil until the gate opens
 	once    sync.Once
-	b       *bucket.Bucket
-	limited http.RoundTripper
 }
 
-func newTokenGate(next http.RoundTripper) *tokenGate {
-	g := &tokenGate{next: next}
-	g.b = bucket.New(bucket.Rate{}) // rate set when the gate opens
-	g.limited = bucket.Limit(g.b, bucket.Counting(bucket.TextTokens), bucket.Cost(estimateTokens))(next)
-	return g
-}
+func newTokenGate(next http.RoundTripper) *tokenGate { return &tokenGate{next: next} }
 
 func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
-	if g.active.Load() {
-		return g.limited.RoundTrip(req)
+	if rt := g.limited.Load(); rt != nil {
+		return (*rt).RoundTrip(req)
 	}
 	resp, err := g.next.RoundTrip(req)
 	if err != nil {
@@ -105,35 +98,74 @@ func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case sig.Tokens.Limit > 0:
 		// Together reports token limits per second.
-		g.open(bucket.PerSecond(sig.Tokens.Limit))
-	case resp.StatusCode == http.StatusTooManyRequests && tokenLimited(resp):
-		// No figure: start from what this request asked, once a second,
-		// and let the limiter find the rest.
-		g.open(bucket.PerSecond(float64(max(estimateTokens(req), 1))))
-		if d := sig.ServerWait(resp.StatusCode); d > 0 {
-			g.b.Pause(time.Now().Add(d))
-		}
+		g.open(sig.Tokens.Limit, 0)
+	case resp.StatusCode == http.StatusTooManyRequests && resp.Body != nil && resp.Body != http.NoBody:
+		// Only the error body tells a token limit from a request limit.
+		// The gate does not read it (a returned body is the caller's);
+		// it watches the bytes as whoever reads it (the retry decorator
+		// draining it, or the caller) does.
+		resp.Body = &tokenSniffer{ReadCloser: resp.Body, gate: g, req: req, wait: sig.ServerWait(resp.StatusCode)}
 	}
 	return resp, nil
 }
 
-func (g *tokenGate) open(r bucket.Rate) {
+// open starts limiting tokens at perSecond, after a pause of wait. The
+// limiter may raise the rate up to ten times that as the server allows
+// (Together's limits grow with use) and lowers it on every 429.
+func (g *tokenGate) open(perSecond float64, wait time.Duration) {
 	g.once.Do(func() {
-		g.b.SetRate(r)
-		g.active.Store(true)
+		b := bucket.New(bucket.PerSecond(perSecond))
+		if wait > 0 {
+			b.Pause(time.Now().Add(wait))
+		}
+		rt := bucket.Limit(b, bucket.Counting(bucket.TextTokens), bucket.Cost(estimateTokens),
+			bucket.Ceiling(bucket.PerSecond(10*perSecond)))(g.next)
+		g.limited.Store(&rt)
 	})
 }
 
-// tokenLimited reports whether a 429's error type is
-// dynamic_token_limited. It reads at most 4 KiB of the body and puts it
-// back, so the response is returned whole.
-func tokenLimited(resp *http.Response) bool {
-	if resp.Body == nil || resp.Body == http.NoBody {
-		return false
+// openFrom429 opens the gate after a dynamic_token_limited 429. With no
+// figure from the server, the reset it gave is the measure: it is how long
+// the server needs to refill what the refused request asked for (its
+// bucket being near empty after the refusal), so the rate is about the
+// request's tokens over the reset. Without a reset either, the request's
+// tokens once a second is the start, and the limiter finds the rest.
+func (g *tokenGate) openFrom429(req *http.Request, wait time.Duration) {
+	est := float64(max(estimateTokens(req), 1))
+	rate := est
+	if wait > 0 {
+		rate = est / wait.Seconds()
 	}
-	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	resp.Body = &rereadBody{Reader: io.MultiReader(bytes.NewReader(head), resp.Body), c: resp.Body}
-	return bytes.Contains(head, []byte("dynamic_token_limited"))
+	g.open(rate, wait)
+}
+
+// sniffLimit is how much of a 429's body tokenSniffer looks at: Together's
+// error bodies are a few hundred bytes.
+const sniffLimit = 4 << 10
+
+// tokenSniffer passes a 429's body through unchanged and opens the gate if
+// the bytes read through it name dynamic_token_limited.
+type tokenSniffer struct {
+	io.ReadCloser
+	gate *tokenGate
+	req  *http.Request
+	wait time.Duration
+	seen []byte
+	done bool
+}
+
+func (s *tokenSniffer) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	if !s.done && n > 0 {
+		s.seen = append(s.seen, p[:min(n, sniffLimit-len(s.seen))]...)
+		if bytes.Contains(s.seen, []byte("dynamic_token_limited")) {
+			s.done = true
+			s.gate.openFrom429(s.req, s.wait)
+		} else if len(s.seen) >= sniffLimit {
+			s.done = true
+		}
+	}
+	return n, err
 }
 
 // estimateTokens estimates a request's tokens of text as Together counts
