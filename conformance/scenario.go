@@ -120,8 +120,10 @@ type Scenario struct {
 	// Title is a one-line heading for tables.
 	Title string
 	// About says what the scenario shows, for the documentation.
-	About    string
-	Server   Config
+	About string
+	// Server configures the fresh [Server] of each run.
+	Server Config
+	// Workload is what the callers ask of the stack.
 	Workload Workload
 }
 
