@@ -1,0 +1,116 @@
+package together_test
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/together"
+)
+
+// TestEmbedAllReturnsWhatSucceededAndResumes has the server refuse every
+// embedding request (400, not retried) for its first 10 seconds. EmbedAll
+// returns the vectors of the rest and the exact indexes that failed;
+// EmbedInto then embeds only those, in one call.
+func TestEmbedAllReturnsWhatSucceededAndResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, client := simClient(conformance.Config{
+			Limits: map[string]conformance.Limit{conformance.Embeddings: {RPM: 300}},
+			Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 400, Endpoint: conformance.Embeddings, Until: 10 * time.Second}},
+		})
+		in := texts(2000)
+		vecs, err := together.EmbedAll(context.Background(), client, embedModel, in)
+		var partial *together.EmbedError
+		require.ErrorAs(t, err, &partial)
+		var api *together.APIError
+		require.ErrorAs(t, err, &api, "the first failure is kept")
+		assert.Equal(t, 400, api.StatusCode)
+
+		require.Len(t, vecs, len(in))
+		failed := map[int]bool{}
+		for _, i := range partial.Failed {
+			failed[i] = true
+		}
+		for i, v := range vecs {
+			assert.Equal(t, failed[i], v == nil, "text %d: failed iff it has no vector", i)
+		}
+		require.NotEmpty(t, partial.Failed)
+		require.Less(t, len(partial.Failed), len(in))
+		assert.Zero(t, len(partial.Failed)%together.DefaultEmbedBatch, "whole requests fail")
+
+		before := srv.Stats().Arrivals
+		vecs2, err := together.EmbedAll(context.Background(), client, embedModel, in, together.EmbedInto(vecs))
+		require.NoError(t, err)
+		for i, v := range vecs2 {
+			assert.NotNil(t, v, "text %d", i)
+		}
+		assert.Equal(t, len(partial.Failed)/together.DefaultEmbedBatch, srv.Stats().Arrivals-before,
+			"only the failed part is sent again")
+	})
+}
+
+func TestEmbedAllCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, client := simClient(conformance.Config{
+			Limits: map[string]conformance.Limit{conformance.Embeddings: {RPM: 60}},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		in := texts(400)
+		vecs, err := together.EmbedAll(ctx, client, embedModel, in, together.EmbedSkipModelCheck())
+		var partial *together.EmbedError
+		require.ErrorAs(t, err, &partial)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		done := 0
+		for _, v := range vecs {
+			if v != nil {
+				done++
+			}
+		}
+		assert.Equal(t, len(in), done+len(partial.Failed), "every text is accounted for")
+		assert.Positive(t, done)
+	})
+}
+
+func TestEmbedAllInputs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, client := simClient(conformance.Config{})
+		vecs, err := together.EmbedAll(context.Background(), client, embedModel, nil)
+		require.NoError(t, err)
+		assert.Empty(t, vecs)
+		assert.Zero(t, srv.Stats().Arrivals, "nothing to do, nothing sent")
+
+		_, err = together.EmbedAll(context.Background(), client, embedModel, texts(3), together.EmbedInto(make([][]float32, 2)))
+		assert.Error(t, err)
+
+		var progress [][2]int
+		vecs, err = together.EmbedAll(context.Background(), client, embedModel, texts(25),
+			together.EmbedBatchSize(10), together.EmbedConcurrency(1),
+			together.EmbedProgress(func(done, total int) { progress = append(progress, [2]int{done, total}) }))
+		require.NoError(t, err)
+		assert.Len(t, vecs, 25)
+		assert.Equal(t, [][2]int{{10, 25}, {20, 25}, {25, 25}}, progress)
+	})
+}
+
+// TestEmbedAllRejectsABadAnswer: a 200 whose body is cut short fails its
+// texts instead of filling them with garbage.
+func TestEmbedAllRejectsABadAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, client := simClient(conformance.Config{
+			Faults: []conformance.Fault{{Kind: conformance.FaultTruncate, Endpoint: conformance.Embeddings}},
+		})
+		vecs, err := together.EmbedAll(context.Background(), client, embedModel, texts(40))
+		var partial *together.EmbedError
+		require.ErrorAs(t, err, &partial)
+		assert.Len(t, partial.Failed, 40)
+		for _, v := range vecs {
+			assert.Nil(t, v)
+		}
+	})
+}
