@@ -231,6 +231,7 @@ func Run(s Scenario, st Stack) Outcome {
 	defer cancel()
 
 	o := Outcome{Scenario: s.Name, Stack: st.Name, Start: start, Deadlines: w.Timeout > 0}
+	unsent := 0 // requests the horizon came before
 	switch {
 	case w.Texts > 0:
 		texts := make([]string, w.Texts)
@@ -244,25 +245,19 @@ func Run(s Scenario, st Stack) Outcome {
 		o.Texts = w.Texts
 		o.Embedded, o.JobErr = embed(ctx, client, ScenarioBaseURL, w.Model, texts)
 	case w.Every > 0:
-		issued := openLoop(ctx, client, w)
-		tally.hung += w.Requests - issued
+		unsent = w.Requests - openLoop(ctx, client, w)
 	default:
-		issued := closedLoop(ctx, client, w)
-		tally.hung += w.Requests - issued
+		unsent = w.Requests - closedLoop(ctx, client, w)
 	}
 	o.Wall = time.Since(start)
 
-	tally.mu.Lock()
-	o.Requests = tally.succeeded + tally.failed + tally.hung
-	o.Succeeded, o.Failed, o.Hung, o.MaxLate = tally.succeeded, tally.failed, tally.hung, tally.maxLate
-	o.Calls = tally.calls
-	tally.mu.Unlock()
-	if w.Texts == 0 {
-		o.Requests = w.Requests
-	}
+	// Every caller has returned: the tally is complete.
+	o.Succeeded, o.Failed, o.Hung = tally.succeeded, tally.failed, tally.hung+unsent
+	o.Requests = o.Succeeded + o.Failed + o.Hung
+	o.MaxLate, o.Calls = tally.maxLate, tally.calls
 
-	st2 := srv.Stats()
-	o.Arrivals, o.TooMany, o.ServerErrors = st2.Arrivals, st2.TooMany, st2.ServerErrors
+	stats := srv.Stats()
+	o.Arrivals, o.TooMany, o.ServerErrors = stats.Arrivals, stats.TooMany, stats.ServerErrors
 	for _, a := range srv.Arrivals() {
 		if a.Status >= 200 && a.Status < 300 {
 			o.AcceptedAt = append(o.AcceptedAt, a.At)
