@@ -60,6 +60,27 @@ func TestFindModel(t *testing.T) {
 	}
 }
 
+// Escapes land at every offset of the eight-byte words the scanner reads.
+func TestFindModelEscapesAtEveryOffset(t *testing.T) {
+	for n := range 24 {
+		for _, esc := range []string{`\"`, `\\`, `\\\"`, `\u0022`, `\n`} {
+			content := strings.Repeat("a", n) + esc + strings.Repeat("b", 24-n)
+			for _, body := range []string{
+				`{"content":"` + content + `","model":"m"}`,
+				`{"messages":[{"content":"` + content + `"}],"model":"m"}`,
+				`{"x":"` + strings.Repeat("c", n) + `\\","model":"m"}`,
+			} {
+				got, ok := transport.FindModel([]byte(body))
+				assert.True(t, ok, body)
+				assert.Equal(t, "m", got, body)
+			}
+		}
+		truncated := `{"model":"m","x":"` + strings.Repeat("a", n) + `\"`
+		_, ok := transport.FindModel([]byte(truncated))
+		assert.False(t, ok, truncated)
+	}
+}
+
 func TestRewriteModelKeepsEveryOtherByte(t *testing.T) {
 	tests := []struct {
 		name, body, model, want string
