@@ -16,4 +16,26 @@
 //	})
 //	client := &http.Client{Transport: transport.Chain(srv, myMiddleware)}
 //	// ... drive the client, then inspect srv.Arrivals() and srv.Stats().
+//
+// # The contract suite
+//
+// [TestMiddleware], in the spirit of testing/fstest.TestFS, checks any
+// [github.com/steadyapi/steady/transport.Middleware] against the
+// RoundTripper contract every steady decorator keeps: the caller's request
+// not modified and its body closed, bodies replayed byte-identical,
+// discarded responses drained and closed, returned bodies not read,
+// deadlines and cancellation honoured, no goroutine leaked, safe for
+// concurrent use, no secret in an error. [CheckMiddleware] returns the
+// per-rule [Report] instead of failing the test, which is how peers are
+// held to the same rules.
+//
+// # Scenarios
+//
+// [Run] puts a [Stack] in front of a fresh Server and drives a [Scenario]'s
+// workload through it, inside a synctest bubble, and measures the
+// [Outcome]: requests that succeeded, failed or hung, what the server saw,
+// the time against the least possible ([Scenario.Least]) and the capacity
+// used. [Scenarios] is the set the comparison in docs/ runs (go run
+// ./conformance/cmd/compare), against the naive port of the guide's
+// algorithm ([Naive]), go-retryablehttp, failsafe-go and steady's stacks.
 package conformance
