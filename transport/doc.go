@@ -1,8 +1,11 @@
 // Package transport is the common ground of steady's decorators: the
 // [Middleware] type and [Chain] that composes them, the provider rate
 // signals every decorator reads from a response ([ParseSignals]), request
-// bodies that can be sent more than once ([Replay]), and the drain-and-close
-// of responses that are thrown away ([Drain]).
+// bodies that can be sent more than once ([Replay]), the drain-and-close
+// of responses that are thrown away ([Drain]), dispatch by endpoint
+// ([Route]), and the model of a JSON request, found and rewritten without
+// decoding the body ([FindModel], [RewriteModel], [RequestModel]), on which
+// [Fallback] serves a request from the next model of a chain.
 //
 // Every decorator in steady is an [http.RoundTripper] that wraps another, so
 // a stack is built from the outside in:
