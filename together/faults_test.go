@@ -818,4 +818,3 @@ func TestFaultBasePanicsLeavesTheBreakerUsable(t *testing.T) {
 		t.Skip(known)
 	}
 }
-
