@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 // Defaults of a zero [Policy].
@@ -95,6 +97,15 @@ type Policy struct {
 	// and metrics, and sees no request headers (so never Authorization).
 	OnRetry func(RetryEvent)
 
+	// OnEvent, when set, hears what the decorator does, as events of the
+	// kind every steady decorator reports ([transport.Event]): a retry
+	// about to be made (transport.EventRetry, beside OnRetry), a failure not
+	// retried (transport.EventGaveUp, with one of the Reason* constants) and
+	// the end of every request (transport.EventDone). It is called on the
+	// request's goroutine; a panic in it is recovered and the event dropped.
+	// Events carry the request's endpoint, never its headers or URL.
+	OnEvent transport.EventFunc
+
 	// Rand returns a uniformly random integer in [0, n) for n > 0; it draws
 	// every jitter, so tests can make waits deterministic. It must be safe
 	// for concurrent use when the transport is. nil means math/rand/v2's
@@ -136,6 +147,7 @@ type settings struct {
 	replayLimit   int64
 	shouldRetry   func(*http.Response, error) bool
 	onRetry       func(RetryEvent)
+	onEvent       transport.EventFunc
 	rand          func(int64) int64
 }
 
@@ -148,6 +160,7 @@ func (p Policy) settings() settings {
 		replayLimit:   p.ReplayLimit,
 		shouldRetry:   p.ShouldRetry,
 		onRetry:       p.OnRetry,
+		onEvent:       p.OnEvent,
 		rand:          p.Rand,
 	}
 	switch {

@@ -26,7 +26,7 @@ import (
 //     the loop.
 //   - A wait that would end after the context's deadline is not started,
 //     and a retry the budget has no room for is not made: the loop ends.
-//   - Otherwise Policy.OnRetry is told, the response is drained and closed
+//   - Otherwise Policy.OnRetry and Policy.OnEvent are told, the response is drained and closed
 //     ([transport.Drain]), the wait is slept (a cancellation cuts it short),
 //     and the body is sent again, byte-identical.
 //
@@ -35,6 +35,10 @@ import (
 // return, the error is an [*Error] that counts the attempts and wraps the
 // cause, so [errors.Is] still finds syscall.ECONNRESET,
 // [context.DeadlineExceeded] and the like.
+//
+// Policy.OnEvent hears each retry, each failure not retried and why
+// (transport.EventGaveUp), and the end of every request
+// (transport.EventDone).
 func New(p Policy) transport.Middleware {
 	s := p.settings()
 	b := newBudget(p)
@@ -59,11 +63,11 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
-		return nil, &Error{Err: context.Cause(ctx)}
+		return rt.failed(req, 0, 0, context.Cause(ctx))
 	}
 	var replay transport.Replay
 	if err := replay.Reset(req, rt.s.replayLimit); err != nil {
-		return nil, &Error{Err: err}
+		return rt.failed(req, 0, 0, err)
 	}
 	if rt.budget != nil {
 		rt.budget.request()
@@ -79,20 +83,24 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		} else if resp == nil {
 			err = fmt.Errorf("steady/retry: %T returned neither response nor error", rt.next)
 		}
-		if attempt > rt.s.maxRetries || !rt.s.shouldRetry(resp, err) ||
-			ctx.Err() != nil || !replay.CanReplay() {
-			return giveUp(resp, err, attempt, nil)
+		retryable := attempt <= rt.s.maxRetries && rt.s.shouldRetry(resp, err)
+		if !retryable || ctx.Err() != nil || !replay.CanReplay() {
+			why := ""
+			if rt.s.onEvent != nil {
+				why = rt.stopReason(ctx, resp, err, attempt, retryable)
+			}
+			return rt.giveUp(req, resp, err, attempt, nil, why)
 		}
 
 		wait, server, ok := rt.wait(ctx, resp, attempt)
 		if !ok { // the server asked for longer than MaxServerWait
-			return giveUp(resp, err, attempt, nil)
+			return rt.giveUp(req, resp, err, attempt, nil, ReasonServerWait)
 		}
 		if !transport.Fits(ctx, wait) {
-			return giveUp(resp, err, attempt, transport.ErrDeadline)
+			return rt.giveUp(req, resp, err, attempt, transport.ErrDeadline, ReasonDeadline)
 		}
 		if rt.budget != nil && !rt.budget.allowRetry() {
-			return giveUp(resp, err, attempt, nil)
+			return rt.giveUp(req, resp, err, attempt, nil, ReasonBudget)
 		}
 
 		status := 0
@@ -110,14 +118,95 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 				Err:            err,
 			})
 		}
+		if rt.s.onEvent != nil {
+			why := ReasonBackoff
+			if server {
+				why = ReasonServer
+			}
+			rt.s.onEvent.Emit(transport.Event{Kind: transport.EventRetry, Endpoint: transport.Endpoint(req),
+				Attempt: attempt, Wait: wait, Status: status, Err: err, Reason: why})
+		}
 		transport.Drain(resp)
 		if serr := transport.Sleep(ctx, wait); serr != nil {
-			return nil, &Error{Attempts: attempt, Status: status, Err: serr}
+			if rt.s.onEvent != nil {
+				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),
+					Attempt: attempt, Status: status, Err: err, Reason: ReasonCanceled})
+			}
+			return rt.failed(req, attempt, status, serr)
 		}
 		if r, err = replay.Request(); err != nil {
-			return nil, &Error{Attempts: attempt, Err: err}
+			if rt.s.onEvent != nil {
+				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),
+					Attempt: attempt, Status: status, Reason: ReasonNotReplayable})
+			}
+			return rt.failed(req, attempt, 0, err)
 		}
 	}
+}
+
+// Reasons of a [transport.EventGaveUp] from this package: why a failure
+// that is retried was not, this time.
+const (
+	ReasonRetriesSpent  = "retries spent"        // MaxRetries reached
+	ReasonBudget        = "budget spent"         // the retry budget had no room
+	ReasonServerWait    = "server wait too long" // the server asked for more than MaxServerWait
+	ReasonDeadline      = "deadline"             // the wait would outlast the context's deadline
+	ReasonCanceled      = "context done"         // the context ended, before or during the wait
+	ReasonNotReplayable = "body not replayable"  // the body cannot be sent again
+)
+
+// Reasons of a [transport.EventRetry]: whose wait comes before the retry.
+const (
+	ReasonServer  = "server"  // the server's (retry-after-ms, Retry-After, x-ratelimit-reset), plus jitter
+	ReasonBackoff = "backoff" // the exponential backoff with full jitter
+)
+
+// stopReason is why the loop ends on the attempt's outcome: "" when it is
+// not a failure that is retried, else why it is not retried. Only the
+// event path asks: ShouldRetry is called again only when the retries are
+// spent, which the loop's check did not call it for.
+func (rt *roundTripper) stopReason(ctx context.Context, resp *http.Response, err error, attempt int, retryable bool) string {
+	switch {
+	case !retryable:
+		if attempt > rt.s.maxRetries && rt.s.shouldRetry(resp, err) {
+			return ReasonRetriesSpent
+		}
+		return ""
+	case ctx.Err() != nil:
+		return ReasonCanceled
+	}
+	return ReasonNotReplayable
+}
+
+// giveUp ends the request on the outcome of its last attempt (see the
+// function giveUp) and reports it: an EventGaveUp when why is set, then
+// its EventDone.
+func (rt *roundTripper) giveUp(req *http.Request, resp *http.Response, err error, attempts int, deadline error, why string) (*http.Response, error) {
+	out, outErr := giveUp(resp, err, attempts, deadline)
+	if rt.s.onEvent != nil {
+		ev := transport.Event{Endpoint: transport.Endpoint(req), Attempt: attempts}
+		if resp != nil {
+			ev.Status = resp.StatusCode
+		}
+		if why != "" {
+			ev.Kind, ev.Err, ev.Reason = transport.EventGaveUp, err, why
+			rt.s.onEvent.Emit(ev)
+		}
+		ev.Kind, ev.Err, ev.Reason = transport.EventDone, outErr, ""
+		rt.s.onEvent.Emit(ev)
+	}
+	return out, outErr
+}
+
+// failed returns the error of a request that ends with no response, told
+// to the event hook as its EventDone.
+func (rt *roundTripper) failed(req *http.Request, attempts, status int, cause error) (*http.Response, error) {
+	err := &Error{Attempts: attempts, Status: status, Err: cause}
+	if rt.s.onEvent != nil {
+		rt.s.onEvent.Emit(transport.Event{Kind: transport.EventDone, Endpoint: transport.Endpoint(req),
+			Attempt: attempts, Err: err})
+	}
+	return nil, err
 }
 
 // giveUp returns the last outcome: the response untouched, or the error

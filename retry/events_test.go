@@ -1,0 +1,202 @@
+package retry_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/transport"
+)
+
+// recorder collects the events a decorator emits.
+type recorder struct {
+	mu     sync.Mutex
+	events []transport.Event
+}
+
+func (r *recorder) hook(e transport.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) all() []transport.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]transport.Event(nil), r.events...)
+}
+
+func TestEvents(t *testing.T) {
+	refused := errors.Join(errors.New("dial tcp: connection refused"), syscall.ECONNREFUSED)
+	const chat = transport.EndpointChat
+	for _, tc := range []struct {
+		name   string
+		policy retry.Policy
+		steps  []step
+		ctx    func(context.Context) (context.Context, context.CancelFunc)
+		want   []transport.Event
+	}{{
+		name:  "success at once: only done",
+		steps: []step{ok()},
+		want:  []transport.Event{{Kind: transport.EventDone, Endpoint: chat, Attempt: 1, Status: 200}},
+	}, {
+		name:   "a server wait, a backoff, then success",
+		policy: retry.Policy{Rand: zeroRand, BaseDelay: time.Second},
+		steps:  []step{{status: 429, header: map[string]string{"Retry-After": "2"}}, {status: 503}, ok()},
+		want: []transport.Event{
+			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 1, Status: 429, Wait: 2 * time.Second, Reason: retry.ReasonServer},
+			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 2, Status: 503, Reason: retry.ReasonBackoff},
+			{Kind: transport.EventDone, Endpoint: chat, Attempt: 3, Status: 200},
+		},
+	}, {
+		name:   "retries spent",
+		policy: retry.Policy{Rand: zeroRand, MaxRetries: 1},
+		steps:  []step{{status: 503}},
+		want: []transport.Event{
+			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 1, Status: 503, Reason: retry.ReasonBackoff},
+			{Kind: transport.EventGaveUp, Endpoint: chat, Attempt: 2, Status: 503, Reason: retry.ReasonRetriesSpent},
+			{Kind: transport.EventDone, Endpoint: chat, Attempt: 2, Status: 503},
+		},
+	}, {
+		name:  "not retried: no give-up",
+		steps: []step{{status: 400}},
+		want:  []transport.Event{{Kind: transport.EventDone, Endpoint: chat, Attempt: 1, Status: 400}},
+	}, {
+		name:  "server wait over the cap",
+		steps: []step{{status: 429, header: map[string]string{"Retry-After": "3600"}}},
+		want: []transport.Event{
+			{Kind: transport.EventGaveUp, Endpoint: chat, Attempt: 1, Status: 429, Reason: retry.ReasonServerWait},
+			{Kind: transport.EventDone, Endpoint: chat, Attempt: 1, Status: 429},
+		},
+	}, {
+		name:  "wait past the deadline",
+		steps: []step{{status: 429, header: map[string]string{"Retry-After": "5"}}},
+		ctx: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, time.Second)
+		},
+		want: []transport.Event{
+			{Kind: transport.EventGaveUp, Endpoint: chat, Attempt: 1, Status: 429, Reason: retry.ReasonDeadline},
+			{Kind: transport.EventDone, Endpoint: chat, Attempt: 1, Status: 429},
+		},
+	}, {
+		name:   "budget spent",
+		policy: retry.Policy{Budget: 1e-9, MinRetriesPerSecond: -1},
+		steps:  []step{{status: 503}},
+		want: []transport.Event{
+			{Kind: transport.EventGaveUp, Endpoint: chat, Attempt: 1, Status: 503, Reason: retry.ReasonBudget},
+			{Kind: transport.EventDone, Endpoint: chat, Attempt: 1, Status: 503},
+		},
+	}, {
+		name:   "transport errors",
+		policy: retry.Policy{Rand: zeroRand, MaxRetries: 1},
+		steps:  []step{{err: refused}},
+		want: []transport.Event{
+			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 1, Err: refused, Reason: retry.ReasonBackoff},
+			{Kind: transport.EventGaveUp, Endpoint: chat, Attempt: 2, Err: refused, Reason: retry.ReasonRetriesSpent},
+			{Kind: transport.EventDone, Endpoint: chat, Attempt: 2, Err: &retry.Error{Attempts: 2, Err: refused}},
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var rec recorder
+				tc.policy.OnEvent = rec.hook
+				ctx, cancel := context.WithCancel(t.Context())
+				if tc.ctx != nil {
+					ctx, cancel = tc.ctx(t.Context())
+				}
+				defer cancel()
+				resp, err := wrap(tc.policy, play(tc.steps...)).RoundTrip(newRequest(t, ctx))
+				if err == nil {
+					resp.Body.Close()
+				}
+				assert.Equal(t, tc.want, rec.all())
+			})
+		})
+	}
+}
+
+func TestEventsWhenTheWaitIsCutShort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		ctx, cancel := context.WithCancel(t.Context())
+		p := retry.Policy{Rand: maxRand, OnEvent: func(e transport.Event) {
+			rec.hook(e)
+			if e.Kind == transport.EventRetry {
+				time.AfterFunc(100*time.Millisecond, cancel) // within the first wait (500 ms at most)
+			}
+		}}
+		_, err := wrap(p, play(step{status: 503})).RoundTrip(newRequest(t, ctx))
+		require.ErrorIs(t, err, context.Canceled)
+		events := rec.all()
+		require.Len(t, events, 3)
+		assert.Equal(t, transport.EventRetry, events[0].Kind)
+		assert.Equal(t, transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.EndpointChat,
+			Attempt: 1, Status: 503, Reason: retry.ReasonCanceled}, events[1])
+		assert.Equal(t, transport.EventDone, events[2].Kind)
+		assert.Equal(t, err, events[2].Err, "done carries the error returned")
+	})
+}
+
+func TestEventsWhenTheBodyCannotBeReplayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		body := io.NopCloser(strings.NewReader("a body larger than the limit"))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, chatURL, body)
+		require.NoError(t, err)
+		resp, err := wrap(retry.Policy{ReplayLimit: 8, OnEvent: rec.hook}, play(step{status: 503})).RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, []transport.Event{
+			{Kind: transport.EventGaveUp, Endpoint: transport.EndpointChat, Attempt: 1, Status: 503, Reason: retry.ReasonNotReplayable},
+			{Kind: transport.EventDone, Endpoint: transport.EndpointChat, Attempt: 1, Status: 503},
+		}, rec.all())
+	})
+}
+
+func TestEventsOfARequestNeverSent(t *testing.T) {
+	var rec recorder
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := wrap(retry.Policy{OnEvent: rec.hook}, play(ok())).RoundTrip(newRequest(t, ctx))
+	require.Error(t, err)
+	assert.Equal(t, []transport.Event{{Kind: transport.EventDone, Endpoint: transport.EndpointChat, Err: err}}, rec.all())
+}
+
+func TestAPanickingEventHookDoesNotBreakTheRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		p := retry.Policy{Rand: zeroRand, OnEvent: func(transport.Event) { calls++; panic("broken hook") }}
+		inner := play(step{status: 503}, ok())
+		resp, err := wrap(p, inner).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "ok", readAll(t, resp))
+		assert.Equal(t, 2, inner.attempts(), "the retry still happened")
+		assert.Equal(t, 2, calls, "retry and done were both emitted")
+	})
+}
+
+func TestOnRetryAndOnEventAreBothCalled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		var old []retry.RetryEvent
+		p := retry.Policy{Rand: zeroRand, OnEvent: rec.hook, OnRetry: func(e retry.RetryEvent) { old = append(old, e) }}
+		resp, err := wrap(p, play(step{status: 503}, ok())).RoundTrip(newRequest(t, t.Context()))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Len(t, old, 1)
+		assert.Equal(t, 503, old[0].Status)
+		assert.Len(t, rec.all(), 2)
+	})
+}
