@@ -220,7 +220,7 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 				rt.evictOldest()
 			}
 		}
-		e = rt.newEntry(key)
+		e = rt.newEntry(key, req, model)
 		e.lastSeen = n
 		rt.entries[key] = e
 	}
@@ -266,8 +266,12 @@ func (rt *roundTripper) evictOldest() {
 	}
 }
 
-func (rt *roundTripper) newEntry(key string) *entry {
+func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *entry {
 	e := &entry{key: key, tripWait: -1}
+	var endpoint string
+	if rt.s.OnEvent != nil {
+		endpoint = transport.Endpoint(req)
+	}
 	e.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         key,
 		MaxRequests:  rt.s.HalfOpenProbes,
@@ -283,6 +287,10 @@ func (rt *roundTripper) newEntry(key string) *entry {
 			}
 			if rt.s.OnStateChange != nil {
 				rt.s.OnStateChange(e.key, from, to)
+			}
+			if rt.s.OnEvent != nil {
+				rt.s.OnEvent.Emit(transport.Event{Kind: transport.EventBreaker, Endpoint: endpoint, Model: model,
+					From: from.String(), To: to.String()})
 			}
 		},
 	})

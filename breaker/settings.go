@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 // State is the state of one breaker: closed (requests flow), open (they
@@ -127,6 +129,15 @@ type Settings struct {
 	// the goroutine of the request that caused the change: it must be quick
 	// and must not send requests through the same middleware.
 	OnStateChange func(key string, from, to State)
+
+	// OnEvent, if set, hears the same changes as [transport.Event]s of
+	// kind transport.EventBreaker, the kind every steady decorator reports:
+	// From and To are the states ("closed", "open", "half-open"), Model and
+	// Endpoint those of the request that made the breaker (with the default
+	// Key, every request of a breaker has that model). It is called where
+	// OnStateChange is, after it, with the same constraints; a panic in it
+	// is recovered and the event dropped.
+	OnEvent transport.EventFunc
 
 	// IdleTTL is how long a key's breaker is kept after its last request
 	// (up to half as long again: idleness is checked by sweeps that run
