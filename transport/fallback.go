@@ -38,6 +38,7 @@ type FallbackOption func(*fallbackConfig)
 type fallbackConfig struct {
 	served    func(req *http.Request, asked, served string)
 	switched  func(req *http.Request, from, to string, why FallbackReason)
+	events    EventFunc
 	bodyLimit int64
 }
 
@@ -53,6 +54,15 @@ func OnModelServed(fn func(req *http.Request, asked, served string)) FallbackOpt
 // the next of its chain, with the reason, for logs and metrics.
 func OnModelSwitch(fn func(req *http.Request, from, to string, why FallbackReason)) FallbackOption {
 	return func(c *fallbackConfig) { c.switched = fn }
+}
+
+// FallbackEvents sets a hook that hears each switch of model as an [Event]
+// of kind [EventFellBack], the kind every steady decorator reports: Model
+// is the model asked, From and To the models left and tried next, Reason
+// the [FallbackReason]. It is called where the [OnModelSwitch] hook is,
+// after it; a panic in it is recovered and the event dropped.
+func FallbackEvents(fn EventFunc) FallbackOption {
+	return func(c *fallbackConfig) { c.events = fn }
 }
 
 // FallbackBodyLimit sets the largest request body Fallback reads to find
@@ -163,6 +173,10 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 		Drain(resp)
 		if f.cfg.switched != nil {
 			f.cfg.switched(req, model, alts[i], why)
+		}
+		if f.cfg.events != nil {
+			f.cfg.events.Emit(Event{Kind: EventFellBack, Endpoint: Endpoint(req), Model: asked,
+				From: model, To: alts[i], Reason: string(why)})
 		}
 		model = alts[i]
 		resp, err = f.next.RoundTrip(nextReq)
