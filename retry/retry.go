@@ -26,9 +26,10 @@ import (
 //     the loop.
 //   - A wait that would end after the context's deadline is not started,
 //     and a retry the budget has no room for is not made: the loop ends.
-//   - Otherwise Policy.OnRetry and Policy.OnEvent are told, the response is drained and closed
-//     ([transport.Drain]), the wait is slept (a cancellation cuts it short),
-//     and the body is sent again, byte-identical.
+//   - Otherwise the response is drained and closed ([transport.Drain]),
+//     Policy.OnRetry and Policy.OnEvent are told, the wait is slept (a
+//     cancellation cuts it short), and the body is sent again,
+//     byte-identical.
 //
 // When the loop ends on a response, that response is returned as it came,
 // its body unread. When it ends on an error, or no response is left to
@@ -107,6 +108,9 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp != nil {
 			status = resp.StatusCode
 		}
+		// Drained before the hooks run: a hook that panics must not leave
+		// the discarded answer's connection open.
+		transport.Drain(resp)
 		if rt.s.onRetry != nil {
 			rt.s.onRetry(RetryEvent{
 				Method:         req.Method,
@@ -126,7 +130,6 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt.s.onEvent.Emit(transport.Event{Kind: transport.EventRetry, Endpoint: transport.Endpoint(req),
 				Attempt: attempt, Wait: wait, Status: status, Err: err, Reason: why})
 		}
-		transport.Drain(resp)
 		if serr := transport.Sleep(ctx, wait); serr != nil {
 			if rt.s.onEvent != nil {
 				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),
