@@ -448,10 +448,9 @@ func (b *Bucket) windows(limit float64, until time.Time, nextLimit float64, next
 
 // serverLevel is what Limit reads in an answer of a server that is itself a
 // bucket: the bucket may have granted limit tokens in all at at, when the
-// server counted, and refills at its own rate from there. The server's
-// count is whole (it floors what it holds), so it proves the bucket holds
-// at least that and less than one more: the bucket's own count is kept
-// within those bounds, not replaced. A pause is kept.
+// server counted, and refills at its own rate from there. That replaces
+// the bucket's own count: the server's is the truth, and it is whole (the
+// server floors what it holds), so it never overstates. A pause is kept.
 func (b *Bucket) serverLevel(limit float64, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -459,13 +458,9 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 	if b.s.windowed(t) && b.s.winCap < 0 {
 		return
 	}
-	lo := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
-	own := (t - b.s.base) / b.s.every
-	if b.s.windowed(t) || b.s.fresh {
-		own = lo
-	}
+	held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
 	b.s.winUntil, b.s.nextUntil, b.s.fresh = 0, 0, false
-	b.s.base = t - min(max(own, lo), lo+1)*b.s.every
+	b.s.base = t - held*b.s.every
 	b.expire(t)
 	b.dispatch(t)
 }

@@ -369,3 +369,25 @@ func TestNonPositiveWaitsPassAtOnce(t *testing.T) {
 		assert.NoError(t, b.Wait(context.Background(), 0))
 	})
 }
+
+// A waiter whose context ends at the moment it is granted either goes,
+// holding the token, or gives the token back: never both, never neither.
+func TestGrantedAsTheContextEndsGivesBack(t *testing.T) {
+	outcomes := map[bool]int{}
+	for range 50 {
+		synctest.Test(t, func(t *testing.T) {
+			b := bucket.New(bucket.PerSecond(1), bucket.Initial(0))
+			// Due at 1s, and the deadline is 1s: both fire at once.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			err := b.Wait(ctx, 1)
+			went := err == nil
+			if !went {
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+			}
+			assert.NotEqual(t, went, b.TryTake(1), "the token is held or given back")
+			outcomes[went]++
+		})
+	}
+	t.Logf("went %d times, gave back %d times", outcomes[true], outcomes[false])
+}

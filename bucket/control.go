@@ -35,6 +35,9 @@ const (
 	measureWindow = 30 * time.Second
 	// slot is the resolution of that measure.
 	slot = 500 * time.Millisecond
+	// maxSlack bounds how early a server's resets are taken to be: the
+	// rounding of a reset to the millisecond, not a wait of its own.
+	maxSlack = 5 * time.Millisecond
 	// slowStartDoubling is how often slow start doubles the rate.
 	slowStartDoubling = time.Second
 	// maxRate bounds a rate with no ceiling, so doubling stays finite.
@@ -90,6 +93,8 @@ type control struct {
 	// period is the longest reset seen: the length of the server's window,
 	// or the time its bucket takes to fill.
 	period time.Duration
+	// slack is added to the server's resets: how early they proved to be.
+	slack time.Duration
 
 	// kind tells windows (> 0) from buckets (< 0), from the end of the
 	// window each count names: a window's reset counts down to the same
@@ -162,10 +167,12 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 			lag = tk.unsent
 		}
 		bound = w.Remaining - lag + tk.seq
-		until = now.Add(w.Reset)
+		until = now.Add(w.Reset + c.slack)
 		if report = bound > c.best || !now.Before(c.bestUntil); report {
 			c.best, c.bestUntil = bound, until
-			c.period = max(c.period, w.Reset)
+			// The reset as counted from when the request left, which
+			// is close to when the server counted.
+			c.period = max(c.period, until.Sub(sent))
 			// A window: nothing more until its reset, then its full limit
 			// (less the same, in case it is a bucket that refilled only
 			// to full): so the window after is bound too.
@@ -230,6 +237,12 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.saw(sent)
+	if wait < min(maxSlack, time.Duration(0.1*float64(time.Second)/c.rate)) {
+		// Refused a hair before the server was ready: perhaps a reset
+		// rounded down, as an RFC 3339 time cut to the millisecond is.
+		// End the server's windows that much later from now on.
+		c.slack = max(c.slack, wait)
+	}
 	// A 429 of a request sent before the pause ended belongs to it; so does
 	// one sent after, when nothing went through since: the server's reset
 	// was a little short, and nothing new was learnt.
@@ -258,7 +271,7 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 	// the server's float slack: a 429 that says "now".
 	span := max(until.Sub(from), time.Duration(float64(time.Second)/c.rate))
 	limit := c.rate * blindDecrease
-	if c.paused || until.Sub(c.start) >= minMeasure {
+	if c.paused || now.Sub(c.start) >= minMeasure {
 		accepted := c.sincePause
 		if from.Equal(now.Add(-measureWindow)) {
 			accepted = c.accepted.since(from.Truncate(slot))

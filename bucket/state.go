@@ -130,7 +130,8 @@ func (s *state) setEvery(t, every float64) {
 
 // window starts a server window: taken may reach limit before until; then,
 // if next > until, nextLimit before next. The bucket's own pacing resumes
-// after the last, fresh.
+// after the last: fresh after a single window, when the server holds at
+// least one request again; empty after the second, which spent it.
 func (s *state) window(limit, until, nextLimit, next float64) {
 	s.winCap, s.winUntil = limit, until
 	s.nextCap, s.nextUntil = nextLimit, next
@@ -138,5 +139,5 @@ func (s *state) window(limit, until, nextLimit, next float64) {
 		s.nextUntil = 0
 	}
 	s.base = max(until, s.nextUntil)
-	s.fresh = true
+	s.fresh = s.nextUntil == 0
 }

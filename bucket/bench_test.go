@@ -1,0 +1,245 @@
+package bucket_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/steadyapi/steady/bucket"
+)
+
+// The uncontended benchmarks give both limiters a rate so high that no
+// call ever waits: what is measured is the bookkeeping of one take.
+const benchRate = 1e12
+
+func BenchmarkTryTake(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !l.TryTake(1) {
+			b.Fatal("refused")
+		}
+	}
+}
+
+func BenchmarkRateAllow(b *testing.B) {
+	l := rate.NewLimiter(benchRate, benchRate)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !l.Allow() {
+			b.Fatal("refused")
+		}
+	}
+}
+
+func BenchmarkWait(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRateWait(b *testing.B) {
+	l := rate.NewLimiter(benchRate, benchRate)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A Wait whose context has a deadline pays for the deadline check too.
+func BenchmarkWaitDeadline(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRateWaitDeadline(b *testing.B) {
+	l := rate.NewLimiter(benchRate, benchRate)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkTryTakeParallel(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.TryTake(1)
+		}
+	})
+}
+
+func BenchmarkRateAllowParallel(b *testing.B) {
+	l := rate.NewLimiter(benchRate, benchRate)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Allow()
+		}
+	})
+}
+
+func BenchmarkWaitParallel(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = l.Wait(ctx, 1)
+		}
+	})
+}
+
+func BenchmarkRateWaitParallel(b *testing.B) {
+	l := rate.NewLimiter(benchRate, benchRate)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = l.Wait(ctx)
+		}
+	})
+}
+
+// Waiting for real: 100,000 tokens a second, so that most Waits queue,
+// from as many goroutines as the benchmark runs. ns/op is the time per
+// token at that rate (10µs) plus what the queue costs; allocs/op is what
+// one queued wait allocates.
+func BenchmarkWaitQueuedParallel(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(1e5))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = l.Wait(ctx, 1)
+		}
+	})
+}
+
+func BenchmarkRateWaitQueuedParallel(b *testing.B) {
+	l := rate.NewLimiter(1e5, 1)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = l.Wait(ctx)
+		}
+	})
+}
+
+const queued = 10_000
+
+// BenchmarkQueue10k queues 10,000 waiters behind a pause, then ends the
+// pause with a window that admits them all. It reports the heap each
+// queued waiter costs (its goroutine's stack, the caller's, not counted)
+// and the time to wake them all, per waiter, until the last has returned.
+func BenchmarkQueue10k(b *testing.B) {
+	var heap, wake float64
+	for b.Loop() {
+		l := bucket.New(bucket.PerSecond(1))
+		l.Pause(time.Now().Add(time.Hour))
+		before := heapInUse()
+		var wg sync.WaitGroup
+		for range queued {
+			wg.Go(func() { _ = l.Wait(context.Background(), 1) })
+		}
+		for l.Waiting() < queued {
+			runtime.Gosched()
+		}
+		heap += float64(heapInUse()-before) / queued
+		start := time.Now()
+		l.SetRemaining(queued, time.Now().Add(time.Hour))
+		wg.Wait()
+		wake += float64(time.Since(start).Nanoseconds()) / queued
+	}
+	b.ReportMetric(heap/float64(b.N), "heapB/waiter")
+	b.ReportMetric(wake/float64(b.N), "ns-wake/waiter")
+}
+
+// BenchmarkRateQueue10k queues 10,000 waiters on x/time/rate, which gives
+// each its own timer; its queue cannot be woken early (SetLimit does not
+// move a reservation already made), so only the heap is compared.
+func BenchmarkRateQueue10k(b *testing.B) {
+	var heap float64
+	for b.Loop() {
+		l := rate.NewLimiter(rate.Every(time.Millisecond), 1)
+		l.Allow()
+		ctx, cancel := context.WithCancel(context.Background())
+		before := heapInUse()
+		var started atomic.Int64
+		var wg sync.WaitGroup
+		for range queued {
+			wg.Go(func() {
+				started.Add(1)
+				_ = l.Wait(ctx)
+			})
+		}
+		for started.Load() < queued {
+			runtime.Gosched()
+		}
+		time.Sleep(50 * time.Millisecond) // let the last ones reach their timers
+		heap += float64(heapInUse()-before) / queued
+		cancel()
+		wg.Wait()
+	}
+	b.ReportMetric(heap/float64(b.N), "heapB/waiter")
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkChannelWake10k is the floor under ns-wake/waiter: 10,000
+// goroutines blocked on one channel, woken by closing it.
+func BenchmarkChannelWake10k(b *testing.B) {
+	var wake float64
+	for b.Loop() {
+		ch := make(chan struct{})
+		var parked atomic.Int64
+		var wg sync.WaitGroup
+		for range queued {
+			wg.Go(func() {
+				parked.Add(1)
+				<-ch
+			})
+		}
+		for parked.Load() < queued {
+			runtime.Gosched()
+		}
+		start := time.Now()
+		close(ch)
+		wg.Wait()
+		wake += float64(time.Since(start).Nanoseconds()) / queued
+	}
+	b.ReportMetric(wake/float64(b.N), "ns-wake/waiter")
+}

@@ -1,0 +1,48 @@
+// Package redisbucket keeps a [bucket.Bucket]'s state in Redis, so that
+// every process sharing one API key shares one limiter: a provider's limit
+// is per key, and four replicas that each allow themselves the whole limit
+// send four times what it allows.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	store := redisbucket.New(rdb, redisbucket.Replicas(4))
+//	b := bucket.New(bucket.PerMinute(600), bucket.WithStore(store, "chat:llama"))
+//	client := &http.Client{Transport: transport.Chain(nil, bucket.Limit(b))}
+//
+// # The state and the script
+//
+// A bucket is one Redis hash (one key, so one slot of a Cluster): GCRA's
+// theoretical arrival time, the rate, the burst, the end of a pause and the
+// sequence number of the latest reservation, all in the Redis server's own
+// clock, so the processes' clocks never have to agree. Each acquisition is
+// one Lua script, atomic: it reserves the tokens and answers how long to
+// wait for them, so a process sleeps exactly until its turn, with no
+// polling and no herd of retries when a slot frees. Within a process, the
+// bucket's FIFO queue sends only its head to Redis: one round trip per
+// grant.
+//
+// The rate lives with the state: when [bucket.Limit] in one process lowers
+// the rate after a 429 or raises it again, every process's next
+// reservation is paced at it, and a pause set from a 429's reset holds
+// every process's reservations until it ends.
+//
+// A cancelled reservation gives its tokens back only while it is the
+// latest on the key (no process has reserved since): later reservations
+// were told their times, and giving the slot back under them would let the
+// next one in too early. Going back, the key steps to the reservation
+// before, so a queue cancelled from its tail gives everything back.
+//
+// A key expires when its bucket would be full again and no pause holds,
+// plus [Idle] (a minute by default): an idle bucket costs nothing, and a
+// rate lowered by a 429 survives a short lull.
+//
+// # When Redis is down or slow
+//
+// Each call to Redis is bounded by [Timeout] (100 ms by default). A call
+// that fails or times out switches the store to limiting in process, at a
+// share of the rate last seen in Redis: 1/n with [Replicas](n), else
+// [DefaultShare] (a quarter). It says so once through the [Logger] (slog's
+// default logger, at Warn), tries Redis again at most every [Probe] (2 s
+// by default) with one call, and says so again when Redis answers, from
+// when on the shared state is used again. A request never hangs on Redis
+// and is never let through unlimited.
+package redisbucket

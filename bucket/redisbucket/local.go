@@ -1,0 +1,83 @@
+package redisbucket
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/steadyapi/steady/bucket"
+)
+
+// localBucket is the fallback while Redis is unreachable: the script's
+// arithmetic in process, at the store's share of the rate. Its
+// reservations have negative IDs, so Cancel knows where to give back.
+type localBucket struct {
+	mu    sync.Mutex
+	every float64 // ns per token
+	burst float64
+	base  float64 // UnixNano at which the bucket is empty; NaN: new
+	until float64 // the end of a pause, UnixNano; 0: none
+	seq   int64   // latest reservation, counting down from -1
+}
+
+func newLocalBucket(rate, burst float64) *localBucket {
+	if !(rate > 0) {
+		rate = 1
+	}
+	return &localBucket{every: 1e9 / rate, burst: burst, base: math.NaN()}
+}
+
+func (l *localBucket) reserve(t time.Time, n float64, maxWait time.Duration) bucket.Reservation {
+	now := float64(t.UnixNano())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	floor := now - l.burst*l.every
+	base := l.base
+	if math.IsNaN(base) {
+		floor = now - min(n, l.burst)*l.every
+		base = floor
+	}
+	if l.until > 0 {
+		floor = max(floor, l.until-min(n, l.burst)*l.every)
+	}
+	base = max(base, floor)
+	after := base + n*l.every
+	wait := time.Duration(math.Ceil(max(now, l.until, after) - now))
+	r := bucket.Reservation{Wait: wait, Rate: 1e9 / l.every, Tokens: n}
+	if maxWait >= 0 && wait > maxWait {
+		return r
+	}
+	l.base = after
+	l.seq--
+	r.OK, r.ID = true, l.seq
+	return r
+}
+
+func (l *localBucket) cancel(r bucket.Reservation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.ID != l.seq || math.IsNaN(l.base) {
+		return
+	}
+	l.base -= r.Tokens * l.every
+	l.seq++
+}
+
+func (l *localBucket) pause(until time.Time) {
+	u := float64(until.UnixNano())
+	l.mu.Lock()
+	l.until = max(l.until, u)
+	l.mu.Unlock()
+}
+
+func (l *localBucket) setRate(t time.Time, rate, burst float64) {
+	now := float64(t.UnixNano())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	every := 1e9 / rate
+	if !math.IsNaN(l.base) && l.base < now {
+		l.base = now - (now-l.base)/l.every*every
+	}
+	l.every, l.burst = every, max(1, burst)
+	l.seq-- // reservations before the change no longer give back
+}

@@ -1,0 +1,334 @@
+package redisbucket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/steadyapi/steady/bucket"
+)
+
+// Defaults of the [Option]s.
+const (
+	// DefaultTimeout bounds each call to Redis: a local Redis answers in
+	// well under a millisecond, so a call that takes this long means Redis
+	// is down or overloaded, and waiting longer would only add the delay to
+	// every request.
+	DefaultTimeout = 100 * time.Millisecond
+	// DefaultProbe is how often, while Redis is unreachable, one call tries
+	// it again.
+	DefaultProbe = 2 * time.Second
+	// DefaultShare is the share of a bucket's rate a process allows itself
+	// while Redis is unreachable, when [Replicas] is not set: a quarter, so
+	// that up to four replicas falling back at once stay within the limit,
+	// and more than four overshoot it by a bounded factor that the
+	// server's 429s and the adaptive rate then bring down.
+	DefaultShare = 0.25
+	// DefaultPrefix starts every key the store writes.
+	DefaultPrefix = "steady:bucket:"
+	// DefaultIdle is how long a key outlives the moment its bucket would be
+	// full again: long enough that a rate lowered by a 429 survives a short
+	// idle spell, short enough that keys of buckets no longer used go.
+	DefaultIdle = time.Minute
+)
+
+// Store is a [bucket.Store] in Redis. Make one with [New]; it is safe for
+// concurrent use, and one Store serves every bucket of a process.
+type Store struct {
+	c       redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+	probe   time.Duration
+	share   float64
+	idle    time.Duration
+	log     func(msg string, args ...any)
+	now     func() time.Time
+
+	// down is set while Redis is unreachable; then calls go to local, and
+	// one call every probe tries Redis again.
+	down      atomic.Bool
+	nextProbe atomic.Int64 // UnixNano before which no call tries Redis
+	mu        sync.Mutex
+	local     map[string]*localBucket
+	seen      map[string]float64 // the rate Redis last reported for a key
+}
+
+// Option configures a [Store].
+type Option func(*Store)
+
+// Timeout bounds each call to Redis (default [DefaultTimeout]); a call that
+// takes longer counts as Redis being unreachable. A timeout that is not
+// positive is ignored.
+func Timeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.timeout = d
+		}
+	}
+}
+
+// Probe sets how often Redis is tried again while it is unreachable
+// (default [DefaultProbe]). A probe that is not positive is ignored.
+func Probe(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.probe = d
+		}
+	}
+}
+
+// Replicas says how many processes share the keys: while Redis is
+// unreachable each allows itself 1/n of a bucket's rate. Values below 1
+// are ignored.
+func Replicas(n int) Option {
+	return func(s *Store) {
+		if n >= 1 {
+			s.share = 1 / float64(n)
+		}
+	}
+}
+
+// Share sets the share of a bucket's rate (0 < share <= 1) a process allows
+// itself while Redis is unreachable, when the number of replicas varies:
+// the default is [DefaultShare]. Other values are ignored.
+func Share(f float64) Option {
+	return func(s *Store) {
+		if f > 0 && f <= 1 {
+			s.share = f
+		}
+	}
+}
+
+// Prefix sets what every key begins with (default [DefaultPrefix]). Keys
+// of one bucket are one Redis key, so any prefix works with Cluster.
+func Prefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// Idle sets how long a key outlives the moment its bucket would be full
+// again (default [DefaultIdle]); the key then expires, and the next use
+// starts the bucket afresh at the rate its caller gives. Negative values
+// are ignored.
+func Idle(d time.Duration) Option {
+	return func(s *Store) {
+		if d >= 0 {
+			s.idle = d
+		}
+	}
+}
+
+// Logger sets where the store says that Redis became unreachable, and that
+// it answers again: once each, at Warn. The default is [slog.Default]. A
+// nil logger is ignored.
+func Logger(l *slog.Logger) Option {
+	return func(s *Store) {
+		if l != nil {
+			s.log = l.Warn
+		}
+	}
+}
+
+// LogFunc is [Logger] for any logging function (msg and slog-style
+// key-value pairs). A nil function is ignored.
+func LogFunc(f func(msg string, args ...any)) Option {
+	return func(s *Store) {
+		if f != nil {
+			s.log = f
+		}
+	}
+}
+
+// New returns a store that keeps buckets in c: a *redis.Client, a
+// sentinel-backed failover client, or a *redis.ClusterClient.
+func New(c redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{
+		c:       c,
+		prefix:  DefaultPrefix,
+		timeout: DefaultTimeout,
+		probe:   DefaultProbe,
+		share:   DefaultShare,
+		idle:    DefaultIdle,
+		log:     func(msg string, args ...any) { slog.Default().Warn(msg, args...) },
+		now:     time.Now,
+		local:   map[string]*localBucket{},
+		seen:    map[string]float64{},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	return s
+}
+
+var _ bucket.Store = (*Store)(nil)
+
+// Local reports whether the store is limiting in process because Redis did
+// not answer.
+func (s *Store) Local() bool { return s.down.Load() }
+
+// Reserve takes n tokens from the bucket key in one script, atomically with
+// every other process, and answers how long to wait for them. When Redis is
+// unreachable it reserves from an in-process bucket at the store's share of
+// the rate instead.
+func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time.Duration, shape bucket.Shape) (bucket.Reservation, error) {
+	mw := int64(-1)
+	if maxWait >= 0 {
+		mw = maxWait.Microseconds()
+	}
+	var res bucket.Reservation
+	err := s.do(ctx, func(ctx context.Context) error {
+		v, err := reserveScript.Run(ctx, s.c, []string{s.prefix + key},
+			n, shape.PerSecond, shape.Burst, mw, s.idle.Milliseconds()).Slice()
+		if err != nil {
+			return err
+		}
+		res, err = parseReservation(v)
+		res.Tokens = n
+		return err
+	})
+	switch {
+	case err == nil:
+		s.mu.Lock()
+		s.seen[key] = res.Rate
+		s.mu.Unlock()
+		return res, nil
+	case ctx.Err() != nil:
+		return bucket.Reservation{}, context.Cause(ctx)
+	}
+	return s.localBucket(key, shape).reserve(s.now(), n, maxWait), nil
+}
+
+// parseReservation reads the script's {ok, wait µs, seq, rate}.
+func parseReservation(v []any) (bucket.Reservation, error) {
+	if len(v) != 4 {
+		return bucket.Reservation{}, fmt.Errorf("redisbucket: reserve answered %d values", len(v))
+	}
+	ok, _ := v[0].(int64)
+	wait, _ := v[1].(int64)
+	seq, _ := v[2].(int64)
+	rs, _ := v[3].(string)
+	rate, err := strconv.ParseFloat(rs, 64)
+	if err != nil {
+		return bucket.Reservation{}, fmt.Errorf("redisbucket: reserve answered rate %q", rs)
+	}
+	return bucket.Reservation{OK: ok == 1, Wait: time.Duration(max(wait, 0)) * time.Microsecond, Rate: rate, ID: seq}, nil
+}
+
+// Cancel gives back the tokens of r if no reservation was made on key after
+// it (the rule of the script: later reservations were told their times,
+// which a give-back would contradict). A reservation made in process, while
+// Redis was unreachable, is given back to the in-process bucket by the same
+// rule.
+func (s *Store) Cancel(ctx context.Context, key string, r bucket.Reservation) {
+	if r.ID < 0 {
+		s.mu.Lock()
+		l := s.local[key]
+		s.mu.Unlock()
+		if l != nil {
+			l.cancel(r)
+		}
+		return
+	}
+	if r.ID == 0 || !r.OK {
+		return
+	}
+	_ = s.do(ctx, func(ctx context.Context) error {
+		return cancelScript.Run(ctx, s.c, []string{s.prefix + key}, r.ID, r.Tokens).Err()
+	})
+}
+
+// Pause holds every reservation on key until until, for every process.
+func (s *Store) Pause(ctx context.Context, key string, until time.Time, shape bucket.Shape) {
+	d := until.Sub(s.now())
+	if d <= 0 {
+		return
+	}
+	err := s.do(ctx, func(ctx context.Context) error {
+		return pauseScript.Run(ctx, s.c, []string{s.prefix + key},
+			d.Microseconds(), shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
+	})
+	if err != nil && ctx.Err() == nil {
+		s.localBucket(key, shape).pause(until)
+	}
+}
+
+// SetRate sets key's rate and burst for every process.
+func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
+	if !(shape.PerSecond > 0) || math.IsInf(shape.PerSecond, 0) {
+		return
+	}
+	err := s.do(ctx, func(ctx context.Context) error {
+		return rateScript.Run(ctx, s.c, []string{s.prefix + key},
+			shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
+	})
+	if err == nil {
+		s.mu.Lock()
+		s.seen[key] = shape.PerSecond
+		s.mu.Unlock()
+	} else if ctx.Err() == nil {
+		s.localBucket(key, shape).setRate(s.now(), shape.PerSecond*s.share, shape.Burst*s.share)
+	}
+}
+
+// errLocal is what do answers while Redis is not due to be tried.
+var errLocal = errors.New("redisbucket: limiting in process")
+
+// do runs f against Redis with the store's timeout, unless Redis is known
+// to be unreachable and not due to be tried again. It notes when Redis
+// stops answering and when it answers again, and logs each once.
+func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
+	if s.down.Load() {
+		next := s.nextProbe.Load()
+		now := s.now().UnixNano()
+		// One call per probe period tries Redis; the rest stay local.
+		if now < next || !s.nextProbe.CompareAndSwap(next, now+int64(s.probe)) {
+			return errLocal
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	err := f(cctx)
+	cancel()
+	if err == nil {
+		if s.down.CompareAndSwap(true, false) {
+			// The next outage starts from the rates Redis holds then.
+			s.mu.Lock()
+			clear(s.local)
+			s.mu.Unlock()
+			s.log("redisbucket: Redis answers again; limits are shared again")
+		}
+		return nil
+	}
+	if ctx.Err() != nil { // the caller gave up: no news about Redis
+		return err
+	}
+	s.nextProbe.Store(s.now().Add(s.probe).UnixNano())
+	if s.down.CompareAndSwap(false, true) {
+		s.log("redisbucket: Redis unreachable; limiting in process",
+			"share", s.share, "probe", s.probe, "err", err)
+	}
+	return err
+}
+
+// localBucket is key's in-process bucket, made at the store's share of the
+// rate last seen in Redis (or of shape's, if Redis was never reached).
+func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.local[key]
+	if l == nil {
+		rate := shape.PerSecond
+		if r, ok := s.seen[key]; ok && r > 0 {
+			rate = r
+		}
+		l = newLocalBucket(rate*s.share, max(1, shape.Burst*s.share))
+		s.local[key] = l
+	}
+	return l
+}
