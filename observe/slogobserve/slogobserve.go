@@ -1,0 +1,101 @@
+package slogobserve
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// New returns an event hook that logs each event to logger (nil means
+// [slog.Default]) at the level [Level] gives it.
+func New(logger *slog.Logger) transport.EventFunc {
+	return func(e transport.Event) {
+		l := logger
+		if l == nil {
+			l = slog.Default()
+		}
+		level := Level(e)
+		ctx := context.Background()
+		if !l.Enabled(ctx, level) {
+			return
+		}
+		var buf [11]slog.Attr
+		l.LogAttrs(ctx, level, Message(e.Kind), Attrs(buf[:0], e)...)
+	}
+}
+
+// Level is the level an event is logged at: Warn for a breaker that opened
+// and a request given up on; Info for a pause, a change of rate, a
+// fallback and the other changes of a breaker; Debug for a wait for tokens,
+// a retry and a finished request.
+func Level(e transport.Event) slog.Level {
+	switch e.Kind {
+	case transport.EventGaveUp:
+		return slog.LevelWarn
+	case transport.EventBreaker:
+		if e.To == "open" {
+			return slog.LevelWarn
+		}
+		return slog.LevelInfo
+	case transport.EventPaused, transport.EventRateChanged, transport.EventFellBack:
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
+}
+
+var messages = map[transport.EventKind]string{
+	transport.EventWaited:      "waited for rate limit tokens",
+	transport.EventPaused:      "paused by the server",
+	transport.EventRateChanged: "rate limit changed",
+	transport.EventRetry:       "retrying",
+	transport.EventGaveUp:      "gave up retrying",
+	transport.EventDone:        "request done",
+	transport.EventBreaker:     "circuit breaker changed state",
+	transport.EventFellBack:    "fell back to another model",
+}
+
+// Message is the message of an event's record.
+func Message(k transport.EventKind) string {
+	if m, ok := messages[k]; ok {
+		return m
+	}
+	return k.String()
+}
+
+// Attrs appends the attributes of e's record to dst: event, then each
+// field e sets.
+func Attrs(dst []slog.Attr, e transport.Event) []slog.Attr {
+	dst = append(dst, slog.String("event", e.Kind.String()))
+	if e.Endpoint != "" {
+		dst = append(dst, slog.String("endpoint", e.Endpoint))
+	}
+	if e.Model != "" {
+		dst = append(dst, slog.String("model", e.Model))
+	}
+	if e.Wait != 0 || e.Kind == transport.EventWaited || e.Kind == transport.EventRetry || e.Kind == transport.EventPaused {
+		dst = append(dst, slog.Duration("wait", e.Wait))
+	}
+	if e.Status != 0 {
+		dst = append(dst, slog.Int("status", e.Status))
+	}
+	if e.Err != nil {
+		dst = append(dst, slog.String("error", e.Err.Error()))
+	}
+	if e.Rate != 0 {
+		dst = append(dst, slog.Float64("rate", e.Rate))
+	}
+	if e.Attempt != 0 {
+		dst = append(dst, slog.Int("attempt", e.Attempt))
+	}
+	if e.From != "" {
+		dst = append(dst, slog.String("from", e.From))
+	}
+	if e.To != "" {
+		dst = append(dst, slog.String("to", e.To))
+	}
+	if e.Reason != "" {
+		dst = append(dst, slog.String("reason", e.Reason))
+	}
+	return dst
+}
