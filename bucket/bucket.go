@@ -405,7 +405,7 @@ func (b *Bucket) Pause(until time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, u := b.now(), b.at(until)
-	if u <= t || (b.s.windowed(t) && b.s.winCap < 0 && max(b.s.winUntil, b.s.nextUntil) >= u) {
+	if u <= t || (b.s.windowed(t) && b.s.winCap == -inf && max(b.s.winUntil, b.s.nextUntil) >= u) {
 		return
 	}
 	// Nothing at all before u, even tokens given back meanwhile.
@@ -455,7 +455,7 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.now()
-	if b.s.windowed(t) && b.s.winCap < 0 {
+	if b.s.windowed(t) && b.s.winCap == -inf {
 		return
 	}
 	held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every

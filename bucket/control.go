@@ -24,8 +24,9 @@ const (
 	// measure anyway.
 	blindDecrease = 0.7
 	// probe is the time the cubic takes to come back to the measured
-	// limit; it sets how often a server at a steady limit is probed (about
-	// every two probes), so how many of its answers are 429s.
+	// limit; it sets how often a server at a steady limit is probed (a
+	// 429 every one and a half to two probes), so how many of its answers
+	// are 429s.
 	probe = 60 * time.Second
 	// minMeasure is the shortest span, since the start, whose accepted
 	// requests measure a limit: shorter, and the server's initial burst
@@ -55,12 +56,11 @@ const (
 // control is what Limit learns about the server, shared by every
 // RoundTripper of one Limit.
 type control struct {
-	b           *Bucket
-	cfg         limitConfig
-	ceiling     float64 // tokens a second
-	floor       float64
-	window      func(*transport.Signals) *transport.Window
-	defaultWait time.Duration
+	b       *Bucket
+	cfg     limitConfig
+	ceiling float64 // tokens a second
+	floor   float64
+	window  func(*transport.Signals) *transport.Window
 
 	mu    sync.Mutex
 	mode  mode
@@ -129,7 +129,7 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 }
 
 // observe learns from the answer to a request of n tokens sent at sent,
-// when the bucket had granted seq tokens in all.
+// granted with tk.
 func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n float64) {
 	now := time.Now()
 	sig := transport.ParseSignals(resp.Header, now)

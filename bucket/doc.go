@@ -35,6 +35,17 @@
 // bucket were full, and it may not be; starting empty costs at most one
 // second once.
 //
+// # What Limit learns
+//
+// A 429 pauses the whole bucket until the server's reset and lowers the
+// rate once per pause, to just under the limit measured from what the
+// server accepted; the rate then climbs back along a cubic, as TCP CUBIC
+// does, to follow a limit that moves. Counts of what remains are obeyed
+// exactly, whatever order requests in flight reach the server in: a server
+// counting in windows has each window spent at once, a server that is a
+// bucket has its count taken as the bucket's own. goals_test.go measures
+// all of it against the simulated provider of package conformance.
+//
 // # Deadlines
 //
 // [Bucket.Wait] refuses at once, with [transport.ErrDeadline] (which matches

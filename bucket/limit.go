@@ -34,7 +34,8 @@ const (
 )
 
 // Cost sets what a request costs in tokens; the default is 1. A cost of 0
-// or less takes nothing (the request is not limited). For token limits, the
+// or less takes nothing: the request does not wait, though its answer is
+// still read (a 429 pauses the bucket all the same). For token limits, the
 // function estimates the request's tokens of text from its body, which it
 // must read through GetBody, never Body.
 func Cost(f func(*http.Request) int) LimitOption {
@@ -72,7 +73,7 @@ func DefaultPause(d time.Duration) LimitOption {
 
 // Limit returns a decorator that takes tokens from b before each attempt
 // and learns from every answer. Every RoundTripper it makes shares b and
-// what is learnt.
+// what is learnt; use one Limit per bucket.
 //
 // Before sending, it waits for the request's cost in tokens; a wait that
 // cannot end before the request's deadline is refused at once with
@@ -80,30 +81,35 @@ func DefaultPause(d time.Duration) LimitOption {
 // request body is closed, unsent.
 //
 // From each answer's headers ([transport.ParseSignals]; the body is never
-// read), it learns:
+// read) it learns:
 //
 //   - A 429 pauses the bucket until the server's Retry-After or reset (or
-//     [DefaultPause]): one refusal stops the whole key. The first 429 of a
-//     pause lowers the rate, once: to 0.9 of the rate the server accepted
-//     since the previous pause, which is the server's limit measured (a
+//     [DefaultPause]): one refusal stops the whole key. The first 429 after
+//     a pause lowers the rate, once: to 0.9 of what the server accepted
+//     over the last 30 seconds since the pause, which measures its limit (a
 //     server that refuses while we send faster than it allows accepts
-//     exactly its limit), or, with nothing to measure yet, to 0.7 of the
-//     rate. 429s of requests sent before the pause belong to it and lower
-//     nothing.
-//   - After a pause, answers raise the rate again along a cubic (as TCP
-//     CUBIC does): quickly back towards the measured limit, slowly around
-//     it, then faster beyond, never above [Ceiling]. A linear increase
-//     either refuses too often or wastes capacity; the cubic spends most of
-//     its time just under the limit and still follows a limit that grows,
-//     as Together's does.
-//   - A bucket made with an unknown rate starts slow and doubles its rate
-//     every second of answers until the first 429 (slow start).
-//   - When the server reports what remains of its window and when it resets
-//     (x-ratelimit-remaining/reset, the OpenAI and Anthropic forms), the
-//     bucket spends exactly that until the reset, at once if the queue
-//     asks, less what was sent after the answered request and is in
-//     flight; then it waits for the reset. A server that counts in windows
-//     is used fully, and never asked for more than it said remains.
+//     exactly its limit); or, with nothing to measure yet, to 0.9 × 0.7 of
+//     the rate. 429s of requests sent before the pause ended belong to it
+//     and lower nothing.
+//   - After a pause, answers raise the rate again along a cubic, as TCP
+//     CUBIC does: back to the measured limit in a minute, slowly around
+//     it, faster beyond, never above [Ceiling]. A linear increase either
+//     probes too often (429s) or too slowly (capacity wasted); the cubic
+//     spends most of its time just under the limit and still follows a
+//     limit that grows with use, as Together's dynamic one does.
+//   - A bucket made with an unknown rate doubles its rate every second of
+//     answers until the first 429 (slow start).
+//   - When the server reports what remains and when it resets
+//     (x-ratelimit-remaining/reset and the OpenAI and Anthropic forms), the
+//     bucket never grants more than that before the reset, less whatever
+//     was granted before the answered request and not answered when it was
+//     sent (it may reach the server later), and less whatever was granted
+//     since. A server that counts in windows (its resets name the same
+//     moment on every answer) has its window spent at once, whatever the
+//     bucket's rate, and the next window too as soon as it opens. A server
+//     that is itself a bucket (its resets move with every request) has its
+//     count taken as the bucket's own, which the bucket's rate then
+//     refills.
 //
 // Retrying is not Limit's job: a 429 is returned to the caller, and a retry
 // decorator outside Limit sends the next attempt, which waits for the pause.
@@ -153,9 +159,7 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if n > 0 {
-		l.c.observe(resp, sent, tk, cost)
-	}
+	l.c.observe(resp, sent, tk, cost)
 	return resp, nil
 }
 

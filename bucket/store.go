@@ -2,7 +2,11 @@ package bucket
 
 import (
 	"context"
+	"math"
+	"sync/atomic"
 	"time"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 // Store keeps a bucket's state outside the process, so that every process
@@ -65,4 +69,159 @@ type Reservation struct {
 	Tokens float64
 	// ID identifies the reservation to Cancel; its meaning is the store's.
 	ID int64
+}
+
+// storeLink is what a bucket made [WithStore] keeps of its store.
+type storeLink struct {
+	store Store
+	key   string
+	// turn is held by the head of the process's queue while it asks the
+	// store and waits for its reservation: the queue stays FIFO (a channel
+	// serves its senders in order) and the store sees one reservation per
+	// process at a time, each made when the one before it was granted, so
+	// a pause or a slower rate set meanwhile applies to everything after.
+	turn chan struct{}
+	// paused is the end of the last pause this process set, UnixNano: a
+	// reservation made before it is held until it ends.
+	paused atomic.Int64
+}
+
+func newStoreLink(s Store, key string) *storeLink {
+	return &storeLink{store: s, key: key, turn: make(chan struct{}, 1)}
+}
+
+// shape is the bucket's rate and burst, for a store that does not know the
+// bucket yet. b.mu must be held.
+func (b *Bucket) shape() Shape {
+	return Shape{PerSecond: 1e9 / b.s.every, Burst: b.s.burst}
+}
+
+// storeWait is wait for a bucket whose state is in a store: the head of
+// the queue reserves its tokens, sleeps exactly until its turn, and is
+// granted; a wait cancelled meanwhile gives its reservation back.
+func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track bool) (ticket, error) {
+	done := ctx.Done()
+	b.mu.Lock()
+	b.waiting++
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+	}()
+	select {
+	case l.turn <- struct{}{}:
+	case <-done:
+		return ticket{}, context.Cause(ctx)
+	}
+	defer func() { <-l.turn }()
+
+	maxWait := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		if maxWait = time.Until(dl); maxWait < 0 {
+			return ticket{}, transport.ErrDeadline
+		}
+	}
+	b.mu.Lock()
+	sh := b.shape()
+	b.mu.Unlock()
+	res, err := l.store.Reserve(ctx, l.key, n, maxWait, sh)
+	if err != nil {
+		return ticket{}, err
+	}
+	b.adopt(res.Rate)
+	if !res.OK {
+		return ticket{}, transport.ErrDeadline
+	}
+	if err := transport.Sleep(ctx, res.Wait); err != nil {
+		l.store.Cancel(context.WithoutCancel(ctx), l.key, res)
+		return ticket{}, err
+	}
+	// This process's own 429 may have paused the key after the store
+	// answered: the reservation, made before the pause, waits for its end
+	// (its slot is spent either way, so nothing is given back).
+	for {
+		d := time.Until(time.Unix(0, l.paused.Load()))
+		if d <= 0 {
+			break
+		}
+		if err := transport.Sleep(ctx, d); err != nil {
+			return ticket{}, err
+		}
+	}
+	b.mu.Lock()
+	b.s.taken += n
+	tk := b.granted(n, track)
+	b.mu.Unlock()
+	return tk, nil
+}
+
+// storeTryTake is TryTake for a bucket whose state is in a store.
+func (b *Bucket) storeTryTake(l *storeLink, n float64) bool {
+	select {
+	case l.turn <- struct{}{}:
+	default:
+		return false // someone is queued
+	}
+	defer func() { <-l.turn }()
+	if time.Now().UnixNano() < l.paused.Load() {
+		return false
+	}
+	b.mu.Lock()
+	sh := b.shape()
+	b.mu.Unlock()
+	res, err := l.store.Reserve(context.Background(), l.key, n, 0, sh)
+	if err != nil {
+		return false
+	}
+	b.adopt(res.Rate)
+	if !res.OK {
+		return false
+	}
+	b.mu.Lock()
+	b.s.taken += n
+	b.mu.Unlock()
+	return true
+}
+
+// adopt takes the rate the store holds, which another process may have
+// set, without telling the store again.
+func (b *Bucket) adopt(perSecond float64) {
+	if !(perSecond > 0) || math.IsInf(perSecond, 0) {
+		return
+	}
+	every := 1e9 / perSecond
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if math.Abs(every-b.s.every) <= 1e-9*b.s.every {
+		return
+	}
+	b.s.setEvery(b.now(), every)
+	if !b.burstFixed {
+		b.s.burst = defaultBurst(perSecond)
+	}
+}
+
+// storePause tells the store of a pause, and holds this process's granted
+// reservations until it ends.
+func (b *Bucket) storePause(l *storeLink, until time.Time) {
+	u := until.UnixNano()
+	for {
+		old := l.paused.Load()
+		if old >= u || l.paused.CompareAndSwap(old, u) {
+			break
+		}
+	}
+	b.mu.Lock()
+	sh := b.shape()
+	b.mu.Unlock()
+	l.store.Pause(context.Background(), l.key, until, sh)
+}
+
+// storeRate tells the store of the bucket's rate, for every process.
+func (b *Bucket) storeRate(l *storeLink) {
+	b.mu.Lock()
+	sh := b.shape()
+	b.mu.Unlock()
+	l.store.SetRate(context.Background(), l.key, sh)
 }
