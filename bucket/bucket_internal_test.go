@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -62,5 +63,25 @@ func TestQueuedWaitsDoNotAllocate(t *testing.T) {
 		})
 		assert.LessOrEqual(t, allocs, 1.0)
 		t.Logf("%.2f allocations per queued wait", allocs)
+	})
+}
+
+// Waiting costs no goroutine: a queue of a hundred runs on the hundred
+// callers' own, and at most the head's timer adds one when it fires.
+func TestNoGoroutinePerWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(PerSecond(1), Initial(0))
+		before := runtime.NumGoroutine()
+		done := make(chan error, 100)
+		for range 100 {
+			go func() { done <- b.Wait(context.Background(), 1) }()
+		}
+		synctest.Wait()
+		require.Equal(t, 100, b.Waiting())
+		assert.Equal(t, before+100, runtime.NumGoroutine(), "the callers' goroutines only")
+		b.SetRate(PerSecond(1e6))
+		for range 100 {
+			require.NoError(t, <-done)
+		}
 	})
 }

@@ -184,7 +184,7 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 	}
 	// The bucket is told under c.mu, so that two answers cannot reach it in
 	// the other order than they were judged in.
-	if raise := c.target(now); raise > c.rate*1.001 {
+	if raise := c.target(now); raise > c.rate*1.001 || (raise > c.rate && raise >= c.ceiling) {
 		c.rate = raise
 		c.b.SetRate(in(raise, time.Second))
 	}

@@ -360,3 +360,34 @@ func TestLimitCountsTextTokensAgainstTheTokenWindow(t *testing.T) {
 		assert.Equal(t, 10*time.Second, time.Since(start), "no tokens of text remain until the reset")
 	})
 }
+
+func TestLimitRaisesTheRateAfterAPauseUpToTheCeiling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newScript(func(i int) (int, http.Header) {
+			if i == 0 {
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"1"}}
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		_, err := get(t, rt, context.Background())
+		require.NoError(t, err)
+		lowered := b.Rate().PerSecond()
+		require.Less(t, lowered, 10.0)
+		var rates []float64
+		start := time.Now()
+		for time.Since(start) < 5*time.Minute {
+			_, err := get(t, rt, context.Background())
+			require.NoError(t, err)
+			r := b.Rate().PerSecond()
+			if len(rates) > 0 {
+				assert.GreaterOrEqual(t, r, rates[len(rates)-1], "answers only raise the rate")
+			}
+			assert.LessOrEqual(t, r, 10.0, "never above the ceiling: the rate the bucket was made with")
+			rates = append(rates, r)
+		}
+		assert.Less(t, rates[len(rates)/20], 10.0, "gently: not at once")
+		assert.InDelta(t, 10, rates[len(rates)-1], 1e-9, "back at the ceiling")
+	})
+}
