@@ -1,0 +1,147 @@
+package otelobserve
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// ScopeName is the instrumentation scope of the meter the instruments are
+// made with.
+const ScopeName = "github.com/steadyapi/steady/observe/otelobserve"
+
+// The instruments' names.
+const (
+	MetricRequests    = "steady.requests"
+	MetricRetries     = "steady.retries"
+	MetricGaveUp      = "steady.gave_up"
+	MetricRateLimited = "steady.rate_limited"
+	MetricWait        = "steady.wait.duration"
+	MetricRate        = "steady.limiter.rate"
+	MetricBreaker     = "steady.breaker.transitions"
+	MetricFallbacks   = "steady.fallbacks"
+)
+
+// The attributes' keys.
+const (
+	AttrEndpoint  = attribute.Key("steady.endpoint")
+	AttrModel     = attribute.Key("steady.model")
+	AttrStatus    = attribute.Key("http.response.status_code")
+	AttrErrorType = attribute.Key("error.type")
+	AttrWaitCause = attribute.Key("steady.wait.cause")
+	AttrReason    = attribute.Key("steady.reason")
+	AttrFrom      = attribute.Key("steady.from")
+	AttrTo        = attribute.Key("steady.to")
+)
+
+// waitBounds are the wait histogram's buckets, in seconds: from a few
+// milliseconds of pacing to a minute of server-directed pause.
+var waitBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+type instruments struct {
+	requests, retries, gaveUp, rateLimited, breaker, fallbacks metric.Int64Counter
+	wait                                                       metric.Float64Histogram
+	rate                                                       metric.Float64Gauge
+}
+
+// New makes the instruments with a meter of provider and returns the event
+// hook that records into them. The hook is safe for concurrent use, and
+// never blocks on an exporter: recording is the SDK's in-memory
+// aggregation.
+func New(provider metric.MeterProvider) (transport.EventFunc, error) {
+	if provider == nil {
+		return nil, errors.New("otelobserve: nil MeterProvider")
+	}
+	m := provider.Meter(ScopeName)
+	var in instruments
+	var errs [8]error
+	in.requests, errs[0] = m.Int64Counter(MetricRequests, metric.WithUnit("{request}"),
+		metric.WithDescription("Requests ended, with the status returned or the error's type."))
+	in.retries, errs[1] = m.Int64Counter(MetricRetries, metric.WithUnit("{retry}"),
+		metric.WithDescription("Retries made, with the failed attempt's status or error type."))
+	in.gaveUp, errs[2] = m.Int64Counter(MetricGaveUp, metric.WithUnit("{request}"),
+		metric.WithDescription("Failures that are retried but were not, by reason."))
+	in.rateLimited, errs[3] = m.Int64Counter(MetricRateLimited, metric.WithUnit("{response}"),
+		metric.WithDescription("429 answers seen by a rate limiter."))
+	in.wait, errs[4] = m.Float64Histogram(MetricWait, metric.WithUnit("s"),
+		metric.WithDescription("Time a request waited, for the limiter's tokens or before a retry."),
+		metric.WithExplicitBucketBoundaries(waitBounds...))
+	in.rate, errs[5] = m.Float64Gauge(MetricRate, metric.WithUnit("{token}/s"),
+		metric.WithDescription("A rate limiter's rate, as last set."))
+	in.breaker, errs[6] = m.Int64Counter(MetricBreaker, metric.WithUnit("{transition}"),
+		metric.WithDescription("Circuit breaker changes of state."))
+	in.fallbacks, errs[7] = m.Int64Counter(MetricFallbacks, metric.WithUnit("{request}"),
+		metric.WithDescription("Requests that left a model for the next of its chain."))
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return in.record, nil
+}
+
+func (in *instruments) record(e transport.Event) {
+	ctx := context.Background()
+	var buf [6]attribute.KeyValue
+	kv := append(buf[:0], endpoint(e))
+	if e.Model != "" {
+		kv = append(kv, AttrModel.String(e.Model))
+	}
+	switch e.Kind {
+	case transport.EventDone:
+		in.requests.Add(ctx, 1, metric.WithAttributes(outcome(kv, e)...))
+	case transport.EventRetry:
+		in.retries.Add(ctx, 1, metric.WithAttributes(outcome(kv, e)...))
+		in.wait.Record(ctx, e.Wait.Seconds(), metric.WithAttributes(append(kv, AttrWaitCause.String("retry"))...))
+	case transport.EventGaveUp:
+		in.gaveUp.Add(ctx, 1, metric.WithAttributes(append(outcome(kv, e), AttrReason.String(e.Reason))...))
+	case transport.EventPaused:
+		in.rateLimited.Add(ctx, 1, metric.WithAttributes(kv...))
+	case transport.EventWaited:
+		in.wait.Record(ctx, e.Wait.Seconds(), metric.WithAttributes(append(kv, AttrWaitCause.String("limiter"))...))
+	case transport.EventRateChanged:
+		if e.Reason != "" {
+			kv = append(kv, AttrReason.String(e.Reason))
+		}
+		in.rate.Record(ctx, e.Rate, metric.WithAttributes(kv...))
+	case transport.EventBreaker:
+		in.breaker.Add(ctx, 1, metric.WithAttributes(append(kv, AttrFrom.String(e.From), AttrTo.String(e.To))...))
+	case transport.EventFellBack:
+		in.fallbacks.Add(ctx, 1, metric.WithAttributes(append(kv,
+			AttrFrom.String(e.From), AttrTo.String(e.To), AttrReason.String(e.Reason))...))
+	}
+}
+
+func endpoint(e transport.Event) attribute.KeyValue {
+	if e.Endpoint == "" {
+		return AttrEndpoint.String("other")
+	}
+	return AttrEndpoint.String(e.Endpoint)
+}
+
+// outcome adds the status of e's answer, or the type of its error.
+func outcome(kv []attribute.KeyValue, e transport.Event) []attribute.KeyValue {
+	switch {
+	case e.Status != 0:
+		return append(kv, AttrStatus.Int(e.Status))
+	case e.Err != nil:
+		return append(kv, AttrErrorType.String(errorType(e.Err)))
+	}
+	return kv
+}
+
+// errorType names an error's kind with few values, as a metric attribute
+// must: which errors there are, not their messages.
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, transport.ErrModelUnavailable):
+		return "model_unavailable"
+	}
+	return "transport"
+}
