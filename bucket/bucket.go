@@ -34,6 +34,8 @@ type Bucket struct {
 	timerAt float64 // when the timer is due; -1 when stopped
 
 	pool sync.Pool // *waiter, so a steady stream of waits allocates nothing
+
+	link *storeLink // the shared state, for a bucket made WithStore
 }
 
 // Option configures a [Bucket] made by [New].
@@ -42,6 +44,23 @@ type Option func(*options)
 type options struct {
 	burst   float64 // 0: one second of the rate
 	initial float64 // -1: fresh
+	store   Store
+	key     string
+}
+
+// WithStore keeps the bucket's state in s under key, shared with every
+// bucket of every process that uses the same store and key: reservations,
+// pauses and the rate (so one process's 429 slows them all). Within the
+// process the queue stays FIFO and only its head asks the store, one
+// reservation at a time. The server's counts of what remains, which
+// [Limit] applies to a bucket of its own, are not shared: a store holds a
+// rate and pauses, not windows. A nil store is ignored.
+func WithStore(s Store, key string) Option {
+	return func(o *options) {
+		if s != nil {
+			o.store, o.key = s, key
+		}
+	}
 }
 
 // Burst sets the most tokens the bucket holds, and so the most it lets
@@ -100,6 +119,9 @@ func New(r Rate, opts ...Option) *Bucket {
 		b.s.base = -min(o.initial, b.s.burst) * b.s.every
 	}
 	b.pool.New = func() any { return &waiter{ch: make(chan struct{}, 1)} }
+	if o.store != nil {
+		b.link = newStoreLink(o.store, o.key)
+	}
 	return b
 }
 
@@ -117,6 +139,9 @@ func (b *Bucket) TryTake(n int) bool {
 		return true
 	}
 	f := float64(n)
+	if b.link != nil {
+		return b.storeTryTake(b.link, f)
+	}
 	b.mu.Lock()
 	if b.head != nil {
 		b.mu.Unlock()
@@ -165,6 +190,9 @@ type ticket struct{ seq, unsent, flying float64 }
 // wait is Wait; when track is set, the grant counts as in flight until
 // Limit calls answered.
 func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error) {
+	if b.link != nil && n > 0 {
+		return b.storeWait(ctx, b.link, n, track)
+	}
 	done := ctx.Done()
 	if done != nil {
 		select {
@@ -402,6 +430,9 @@ func (b *Bucket) expire(t float64) {
 // there, the bucket having saved nothing during the pause. A pause never
 // shortens one already running; a time in the past does nothing.
 func (b *Bucket) Pause(until time.Time) {
+	if b.link != nil {
+		b.storePause(b.link, until)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, u := b.now(), b.at(until)
@@ -482,7 +513,6 @@ func (b *Bucket) SetRate(r Rate) {
 	}
 	ps := r.PerSecond()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	t := b.now()
 	slower := 1e9/ps > b.s.every
 	b.s.setEvery(t, 1e9/ps)
@@ -493,6 +523,10 @@ func (b *Bucket) SetRate(r Rate) {
 		b.expire(t)
 	}
 	b.dispatch(t)
+	b.mu.Unlock()
+	if b.link != nil {
+		b.storeRate(b.link)
+	}
 }
 
 // Rate reports the current rate, in the period the bucket was made with.
