@@ -33,6 +33,7 @@ type config struct {
 	maxRetries int
 	chains     map[string][]string
 	hooks      Hooks
+	events     transport.EventFunc // see WithEvents
 	breaker    breaker.Settings
 }
 

@@ -89,6 +89,7 @@ func assemble(base http.RoundTripper, cfg *config) http.RoundTripper {
 			p.MaxRetries = cfg.maxRetries
 		}
 		p.OnRetry = cfg.hooks.OnRetry
+		p.OnEvent = cfg.events
 		return retry.New(p)
 	}
 	breakers := func() transport.Middleware {
@@ -101,6 +102,7 @@ func assemble(base http.RoundTripper, cfg *config) http.RoundTripper {
 				h(key, from, to)
 			}
 		}
+		s.OnEvent = transport.Events(s.OnEvent, cfg.events)
 		return breaker.New(s)
 	}
 	var fallbackOpts []transport.FallbackOption
@@ -108,6 +110,9 @@ func assemble(base http.RoundTripper, cfg *config) http.RoundTripper {
 		fallbackOpts = append(fallbackOpts, transport.OnModelSwitch(func(_ *http.Request, from, to string, why transport.FallbackReason) {
 			h(from, to, why)
 		}))
+	}
+	if cfg.events != nil {
+		fallbackOpts = append(fallbackOpts, transport.FallbackEvents(cfg.events))
 	}
 	inference := func(route string, rpm float64, tokens bool) transport.Middleware {
 		mw := []transport.Middleware{

@@ -1,0 +1,287 @@
+package together_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/observe/otelobserve"
+	"github.com/steadyapi/steady/observe/slogobserve"
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
+)
+
+// eventLog collects events from many goroutines.
+type eventLog struct {
+	mu     sync.Mutex
+	events []transport.Event
+}
+
+func (l *eventLog) hook(e transport.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) all() []transport.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]transport.Event(nil), l.events...)
+}
+
+// brief keeps what an event's order test compares: kind, endpoint, model,
+// attempt, status, from, to, reason (waits are jittered).
+func brief(events []transport.Event) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, fmt.Sprintf("%v %s %s a%d s%d %s>%s %s", e.Kind, e.Endpoint, e.Model, e.Attempt, e.Status, e.From, e.To, e.Reason))
+	}
+	return out
+}
+
+// byModel answers each model with its status (200 when not set).
+func byModel(status map[string]int) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		model, send, err := transport.RequestModel(req, 0)
+		if err != nil {
+			return nil, err
+		}
+		if send.Body != nil {
+			send.Body.Close()
+		}
+		code := status[model]
+		if code == 0 {
+			code = http.StatusOK
+		}
+		return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+	})
+}
+
+func TestWithEventsHearsEveryDecorator(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log, second eventLog
+		var fallbacks []string
+		rt := together.NewTransport(byModel(map[string]int{"big": 503}),
+			together.WithAPIKey("k"),
+			together.WithFallback("big", "small"),
+			together.WithEvents(log.hook),
+			together.WithEvents(second.hook),
+			together.WithHooks(together.Hooks{OnFallback: func(from, to string, why transport.FallbackReason) {
+				fallbacks = append(fallbacks, from+">"+to)
+			}}),
+		)
+		resp := post(t, t.Context(), &http.Client{Transport: rt}, "/chat/completions", chatBody("big"))
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
+
+		// Five attempts at big (the breaker opens on the fifth failure,
+		// before the retry decorator hears of it), then small at once.
+		assert.Equal(t, []string{
+			"retry chat  a1 s503 > backoff",
+			"retry chat  a2 s503 > backoff",
+			"retry chat  a3 s503 > backoff",
+			"retry chat  a4 s503 > backoff",
+			"breaker chat big a0 s0 closed>open ",
+			"gave up chat  a5 s503 > retries spent",
+			"done chat  a5 s503 > ",
+			"fell back chat big a0 s0 big>small overloaded",
+			"done chat  a1 s200 > ",
+		}, brief(log.all()))
+		assert.Equal(t, log.all(), second.all(), "each WithEvents adds a hook")
+		assert.Equal(t, []string{"big>small"}, fallbacks, "WithHooks still works")
+	})
+}
+
+func TestWithEventsKeepsTheBreakersOwnHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log, own eventLog
+		var changes []string
+		rt := together.NewTransport(byModel(map[string]int{"m": 503}),
+			together.WithEvents(log.hook),
+			together.WithMaxRetries(-1),
+			together.WithBreaker(breaker.Settings{
+				ConsecutiveFailures: 2,
+				OnEvent:             own.hook,
+				OnStateChange:       func(_ string, from, to breaker.State) { changes = append(changes, from.String()+">"+to.String()) },
+			}),
+		)
+		client := &http.Client{Transport: rt}
+		for range 2 {
+			post(t, t.Context(), client, "/chat/completions", chatBody("m")).Body.Close()
+		}
+		want := transport.Event{Kind: transport.EventBreaker, Endpoint: "chat", Model: "m", From: "closed", To: "open"}
+		assert.Equal(t, []transport.Event{want}, own.all())
+		assert.Contains(t, log.all(), want)
+		assert.Equal(t, []string{"closed>open"}, changes)
+	})
+}
+
+func TestAPanickingEventHookDoesNotBreakThePreset(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log eventLog
+		rt := together.NewTransport(byModel(map[string]int{"big": 503}),
+			together.WithFallback("big", "small"),
+			together.WithEvents(func(transport.Event) { panic("broken hook") }),
+			together.WithEvents(log.hook),
+		)
+		resp := post(t, t.Context(), &http.Client{Transport: rt}, "/chat/completions", chatBody("big"))
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
+		assert.NotEmpty(t, log.all(), "the hook after the broken one still hears every event")
+	})
+}
+
+// TestTheAPIKeyNeverLeaves sends requests with an API key through every
+// path of the preset (429s, 5xx, resets, hangs past deadlines, a model
+// that is not found, fallbacks, breakers, panicking hooks) and looks for
+// the key in everything that comes out: events, log records, metrics,
+// errors, the old hooks' arguments.
+func TestTheAPIKeyNeverLeaves(t *testing.T) {
+	const secret = "tgp_v1_SECRET0123456789abcdefSECRET"
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{
+			Seed: 7,
+			Limits: map[string]conformance.Limit{
+				conformance.Chat:       {RPM: 60},
+				conformance.Embeddings: {RPM: 30, TPM: 2000},
+			},
+			Headers: conformance.HeaderEveryAnswer | conformance.HeaderRetryAfter,
+			Faults: []conformance.Fault{
+				{Kind: conformance.FaultStatus, Status: 503, Model: conformance.ScenarioChatModel, Until: 20 * time.Second},
+				{Kind: conformance.FaultStatus, Status: 500, Share: 0.2},
+				{Kind: conformance.FaultReset, Share: 0.1},
+				{Kind: conformance.FaultHang, Share: 0.05},
+				{Kind: conformance.FaultTruncate, Share: 0.05},
+			},
+		})
+
+		var captured bytes.Buffer
+		var mu sync.Mutex
+		capture := func(format string, a ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(&captured, format+"\n", a...)
+		}
+		var logs bytes.Buffer
+		var logMu sync.Mutex
+		logger := slog.New(slog.NewJSONHandler(syncWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		reader := sdkmetric.NewManualReader()
+		provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		defer provider.Shutdown(context.Background())
+		metrics, err := otelobserve.New(provider)
+		require.NoError(t, err)
+
+		events := 0
+		rt := together.NewTransport(srv,
+			together.WithAPIKey(secret),
+			together.WithFallback(conformance.ScenarioChatModel, "no-such-model", conformance.ScenarioFallbackModel),
+			together.WithEvents(func(e transport.Event) {
+				mu.Lock()
+				events++
+				mu.Unlock()
+				capture("event %+v %v", e, e.Err)
+			}),
+			together.WithEvents(slogobserve.New(logger)),
+			together.WithEvents(metrics),
+			together.WithEvents(func(e transport.Event) { panic(fmt.Sprintf("hook saw %+v", e)) }),
+			together.WithHooks(together.Hooks{
+				OnRetry:    func(e retry.RetryEvent) { capture("retry %+v", e) },
+				OnBreaker:  func(key string, from, to breaker.State) { capture("breaker %s %v %v", key, from, to) },
+				OnFallback: func(from, to string, why transport.FallbackReason) { capture("fallback %s %s %s", from, to, why) },
+			}),
+		)
+		client := &http.Client{Transport: rt}
+
+		var wg sync.WaitGroup
+		for i := range 60 {
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * 500 * time.Millisecond)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(5+i%20)*time.Second)
+				defer cancel()
+				path, body := "/chat/completions", chatBody(conformance.ScenarioChatModel)
+				switch i % 3 {
+				case 1:
+					path, body = "/embeddings", `{"model":"BAAI/bge-large-en-v1.5","input":"`+strings.Repeat("text ", 50)+`"}`
+				case 2:
+					body = chatBody("unknown/model")
+				}
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://sim.test/v1"+path, strings.NewReader(body))
+				if err != nil {
+					capture("new request: %v", err)
+					return
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					capture("error %v %#v", err, err)
+					return
+				}
+				capture("status %d %v", resp.StatusCode, resp.Header)
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				capture("metric %s %+v", m.Name, m.Data)
+				if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+					for _, dp := range sum.DataPoints {
+						capture("attrs %s", dp.Attributes.Encoded(attribute.DefaultEncoder()))
+					}
+				}
+			}
+		}
+
+		stats := srv.Stats()
+		require.Positive(t, stats.TooMany, "the run had 429s")
+		require.Positive(t, stats.ServerErrors, "the run had 5xx")
+		mu.Lock()
+		require.Greater(t, events, 100, "the run had events")
+		out := captured.String()
+		mu.Unlock()
+		logMu.Lock()
+		logged := logs.String()
+		logMu.Unlock()
+		require.Contains(t, out, "gave up")
+		require.Contains(t, out, "breaker")
+		require.Contains(t, logged, "fell back to another model")
+		for _, arrival := range srv.Arrivals() {
+			require.Equal(t, secret, arrival.Key, "every request was sent with the key")
+		}
+		assert.NotContains(t, out, "SECRET")
+		assert.NotContains(t, logged, "SECRET")
+		assert.NotContains(t, out, "tgp_v1")
+		assert.NotContains(t, logged, "tgp_v1")
+	})
+}
+
+type syncWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l syncWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
