@@ -2,6 +2,7 @@ package bucket_test
 
 import (
 	"context"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
 )
 
 // The uncontended benchmarks give both limiters a rate so high that no
@@ -242,4 +244,24 @@ func BenchmarkChannelWake10k(b *testing.B) {
 		wake += float64(time.Since(start).Nanoseconds()) / queued
 	}
 	b.ReportMetric(wake/float64(b.N), "ns-wake/waiter")
+}
+
+// BenchmarkLimit is one request through Limit against a transport that
+// answers at once with Together's rate headers: the wait, the header
+// parse, and what the answer teaches, over the bare transport.
+func BenchmarkLimit(b *testing.B) {
+	h := http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"9"}, "X-Ratelimit-Reset": {"0.1"}}
+	resp := &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody}
+	base := transport.Func(func(*http.Request) (*http.Response, error) { return resp, nil })
+	rt := bucket.Limit(bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate)))(base)
+	req, err := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rt.RoundTrip(req); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -121,10 +121,6 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 	if b.unknown {
 		c.mode = slowStart
 	}
-	c.window = func(s *transport.Signals) *transport.Window { return &s.Requests }
-	if cfg.units == TextTokens {
-		c.window = func(s *transport.Signals) *transport.Window { return &s.Tokens }
-	}
 	return c
 }
 
@@ -144,11 +140,14 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 	if !c.paused || !sent.Before(c.pauseEnd) {
 		c.sincePause += n
 	}
-	w := *c.window(&sig)
-	if w.Reset < 0 && c.cfg.units == TextTokens {
-		// Together's token headers carry no reset: its token window is
-		// the request window's second.
-		w.Reset = sig.Requests.Reset
+	w := sig.Requests
+	if c.cfg.units == TextTokens {
+		w = sig.Tokens
+		if w.Reset < 0 {
+			// Together's token headers carry no reset: its token window
+			// is the request window's second.
+			w.Reset = sig.Requests.Reset
+		}
 	}
 	// A count of what remains: it held when this request reached the
 	// server. Whatever was granted before it but not yet answered when it
