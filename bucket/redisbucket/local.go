@@ -43,7 +43,9 @@ func (l *localBucket) reserve(t time.Time, n float64, maxWait time.Duration) buc
 	base = max(base, floor)
 	after := base + n*l.every
 	wait := time.Duration(math.Ceil(max(now, l.until, after) - now))
-	r := bucket.Reservation{Wait: wait, Rate: 1e9 / l.every, Tokens: n}
+	// Rate 0: the share is this process's alone, not a rate every process
+	// should adopt (nor write back to Redis when it answers again).
+	r := bucket.Reservation{Wait: wait, Tokens: n}
 	if maxWait >= 0 && wait > maxWait {
 		return r
 	}

@@ -15,6 +15,9 @@ func TestMain(m *testing.M) {
 	if child := os.Getenv(childEnv); child != "" {
 		os.Exit(runChild())
 	}
+	// go-redis logs each failed dial through its package logger; the
+	// tests that kill Redis make many, and the store says what matters.
+	redis.SetLogger(quiet{})
 	goleak.VerifyTestMain(m)
 }
 
@@ -50,3 +53,7 @@ func redisClient(t testing.TB) *redis.Client {
 func testKey(t testing.TB) string {
 	return fmt.Sprintf("%s:%d", t.Name(), time.Now().UnixNano())
 }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}

@@ -72,7 +72,10 @@ if maxWait >= 0 and wait > maxWait then
   return {0, math.ceil(wait), seq, num(rate)}
 end
 seq = seq + 1
-redis.call('HSET', key, 'b', num(after), 'r', num(rate), 'u', num(burst), 's', seq)
+redis.call('HSET', key, 'b', num(after), 's', seq)
+if h[2] == false then
+  redis.call('HSET', key, 'r', num(rate), 'u', num(burst))
+end
 expire(key, now, after, pause, every, burst, tonumber(ARGV[5]))
 return {1, math.ceil(wait), seq, num(rate)}
 `)

@@ -39,11 +39,26 @@ func simulator() *conformance.Server {
 // of these, so ok+tooMany+other+errs is the calls made.
 type tally struct {
 	calls, ok, tooMany, other, errs atomic.Int64
+
+	mu     sync.Mutex
+	errMsg map[string]int // errors by message
+}
+
+func (t *tally) failed(err error) {
+	t.errs.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.errMsg == nil {
+		t.errMsg = map[string]int{}
+	}
+	t.errMsg[err.Error()]++
 }
 
 func (t *tally) String() string {
-	return fmt.Sprintf("calls=%d ok=%d 429=%d other=%d errors=%d",
-		t.calls.Load(), t.ok.Load(), t.tooMany.Load(), t.other.Load(), t.errs.Load())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return fmt.Sprintf("calls=%d ok=%d 429=%d other=%d errors=%d %v",
+		t.calls.Load(), t.ok.Load(), t.tooMany.Load(), t.other.Load(), t.errs.Load(), t.errMsg)
 }
 
 // replica is one process's stack: a store on its own Redis connection, a
@@ -97,7 +112,7 @@ func call(stop context.Context, client *http.Client, url, id string, timeout tim
 	t.calls.Add(1)
 	resp, err := client.Do(req)
 	if err != nil {
-		t.errs.Add(1)
+		t.failed(err)
 		return
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
