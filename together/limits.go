@@ -23,16 +23,18 @@ const maxModels = 256
 // model and per key): a request's model, read from its body, picks its own
 // bucket, made on first use at rate. With tokens, a token-per-minute
 // limiter stands behind each request limiter, idle until the server shows
-// a token limit.
-func perModel(rate bucket.Rate, tokens bool) transport.Middleware {
+// a token limit. With a store (WithStore), each model's bucket is kept in
+// it, shared with every process.
+func perModel(rate bucket.Rate, tokens bool, place shared) transport.Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &modelLimits{rate: rate, tokens: tokens, next: next, byModel: map[string]http.RoundTripper{}}
+		return &modelLimits{rate: rate, tokens: tokens, place: place, next: next, byModel: map[string]http.RoundTripper{}}
 	}
 }
 
 type modelLimits struct {
 	rate   bucket.Rate
 	tokens bool
+	place  shared
 	next   http.RoundTripper
 
 	mu      sync.Mutex
@@ -56,21 +58,23 @@ func (m *modelLimits) limiter(model string) http.RoundTripper {
 	}
 	if len(m.byModel) >= maxModels {
 		if m.shared == nil {
-			m.shared = m.build()
+			m.shared = m.build("")
 		}
 		return m.shared
 	}
-	rt := m.build()
+	rt := m.build(model)
 	m.byModel[model] = rt
 	return rt
 }
 
-func (m *modelLimits) build() http.RoundTripper {
+// build makes model's limiter; model "" is the one shared by the models
+// past maxModels.
+func (m *modelLimits) build(model string) http.RoundTripper {
 	next := m.next
 	if m.tokens {
 		next = newTokenGate(next)
 	}
-	return bucket.Limit(bucket.New(m.rate))(next)
+	return bucket.Limit(m.place.bucket(m.rate, model))(next)
 }
 
 // tokenGate is a token-per-minute limiter that stays out of the way until

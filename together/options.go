@@ -2,6 +2,7 @@ package together
 
 import (
 	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
@@ -35,6 +36,7 @@ type config struct {
 	hooks      Hooks
 	events     transport.EventFunc // see WithEvents
 	breaker    breaker.Settings
+	store      bucket.Store // see WithStore
 }
 
 // Hooks are called as the transport works, for logs and metrics. Every
