@@ -124,13 +124,13 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 	return c
 }
 
-// observe learns from the answer to a request of n tokens sent at sent,
-// granted with tk.
-func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n float64) {
+// observe learns from the answer to req, a request of n tokens sent at
+// sent, granted with tk.
+func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time, tk ticket, n float64) {
 	now := time.Now()
 	sig := transport.ParseSignals(resp.Header, now)
 	if resp.StatusCode == http.StatusTooManyRequests {
-		c.refused(&sig, now, sent)
+		c.refused(req, &sig, now, sent)
 		return
 	}
 
@@ -186,6 +186,7 @@ func (c *control) observe(resp *http.Response, sent time.Time, tk ticket, n floa
 	if raise := c.target(now); raise > c.rate*1.001 || (raise > c.rate && raise >= c.ceiling) {
 		c.rate = raise
 		c.b.SetRate(in(raise, time.Second))
+		c.rateChanged(req)
 	}
 	switch {
 	case report && c.kind < 0:
@@ -222,8 +223,9 @@ func (c *control) learnKind(sent time.Time, reset time.Duration) {
 	c.kindSent, c.kindEnds = sent, ends
 }
 
-// refused handles a 429: pause the bucket and, once a pause, lower the rate.
-func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
+// refused handles a 429 to req: pause the bucket and, once a pause, lower
+// the rate.
+func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time) {
 	wait := sig.ServerWait(http.StatusTooManyRequests)
 	if wait < 0 {
 		wait = c.cfg.defaultPause
@@ -251,6 +253,7 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 			c.pauseEnd = until
 		}
 		c.b.Pause(until)
+		c.pausedBy(req, now)
 		return
 	}
 	// Measure over the recent past, since the pause ended: a server that
@@ -282,11 +285,16 @@ func (c *control) refused(sig *transport.Signals, now, sent time.Time) {
 		limit = min(max(measured, c.rate*0.1), c.rate)
 	}
 	c.plateau = limit
+	was := c.rate
 	c.rate = clampRate(limit*beta, c.floor, c.ceiling)
 	c.mode = probing
 	c.paused, c.pauseEnd, c.resumedSeen, c.sincePause = true, until, false, 0
 	c.b.SetRate(in(c.rate, time.Second))
 	c.b.Pause(until)
+	c.pausedBy(req, now)
+	if c.rate != was {
+		c.rateChanged(req)
+	}
 }
 
 // saw notes a request sent at sent: the first of all, and the first since

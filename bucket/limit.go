@@ -17,6 +17,7 @@ type limitConfig struct {
 	floor        Rate
 	defaultPause time.Duration
 	units        Units
+	events       transport.EventFunc // see OnEvent
 }
 
 // Units says which of the server's windows a bucket's tokens count
@@ -142,6 +143,10 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		n = l.c.cfg.cost(req)
 	}
 	cost := float64(max(n, 0))
+	var asked time.Time
+	if l.c.cfg.events != nil { // the clock is read for the hook only
+		asked = time.Now()
+	}
 	tk, err := l.c.b.wait(req.Context(), cost, true)
 	if err != nil {
 		if req.Body != nil {
@@ -151,6 +156,9 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	l.c.b.sending(&tk, cost)
 	sent := time.Now()
+	if l.c.cfg.events != nil {
+		l.c.waited(req, sent.Sub(asked))
+	}
 	resp, err := l.next.RoundTrip(req)
 	l.c.b.answered(cost)
 	if err != nil {
@@ -159,7 +167,7 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	l.c.observe(resp, sent, tk, cost)
+	l.c.observe(req, resp, sent, tk, cost)
 	return resp, nil
 }
 

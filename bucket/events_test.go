@@ -1,0 +1,178 @@
+package bucket_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+// eventLog collects events from many goroutines.
+type eventLog struct {
+	mu     sync.Mutex
+	events []transport.Event
+}
+
+func (l *eventLog) hook(e transport.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *eventLog) all() []transport.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]transport.Event(nil), l.events...)
+}
+
+func (l *eventLog) kinds() []transport.EventKind {
+	var out []transport.EventKind
+	for _, e := range l.all() {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+func TestEventsOfWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log eventLog
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(2)), bucket.OnEvent(log.hook))(newScript(ok))
+		for range 3 {
+			_, err := get(t, rt, context.Background())
+			require.NoError(t, err)
+		}
+		wait := func(d time.Duration) transport.Event {
+			return transport.Event{Kind: transport.EventWaited, Endpoint: transport.EndpointChat, Wait: d, Reason: "requests"}
+		}
+		assert.Equal(t, []transport.Event{wait(500 * time.Millisecond), wait(500 * time.Millisecond)}, log.all(),
+			"the first request went at once: no event")
+	})
+}
+
+func TestEventsOfTokenWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log eventLog
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(10), bucket.Burst(10), bucket.Initial(0)),
+			bucket.Counting(bucket.TextTokens), bucket.Cost(func(*http.Request) int { return 5 }),
+			bucket.OnEvent(log.hook))(newScript(ok))
+		_, err := get(t, rt, context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, []transport.Event{{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
+			Wait: 500 * time.Millisecond, Reason: "tokens"}}, log.all())
+	})
+}
+
+func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log eventLog
+		srv := newScript(func(i int) (int, http.Header) {
+			if i == 1 {
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"2"}}
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b, bucket.OnEvent(log.hook))(srv)
+		for range 2 {
+			_, err := get(t, rt, context.Background())
+			require.NoError(t, err)
+		}
+		// The 429 pauses the bucket for its reset and lowers the rate
+		// blindly (nothing measured yet): to 10 × 0.7 × 0.9.
+		events := log.all()
+		require.Len(t, events, 3)
+		assert.Equal(t, transport.Event{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
+			Wait: 100 * time.Millisecond, Reason: "requests"}, events[0])
+		assert.Equal(t, transport.Event{Kind: transport.EventPaused, Endpoint: transport.EndpointChat,
+			Status: 429, Wait: 2 * time.Second, Reason: "requests"}, events[1])
+		assert.Equal(t, transport.EventRateChanged, events[2].Kind)
+		assert.InDelta(t, 6.3, events[2].Rate, 1e-9)
+		assert.Equal(t, "requests", events[2].Reason)
+
+		// Three minutes of answers raise the rate along the cubic, back to
+		// the ceiling: each raise is reported, in order.
+		for range 1500 {
+			_, err := get(t, rt, context.Background())
+			require.NoError(t, err)
+		}
+		var rates []float64
+		for _, e := range log.all()[3:] {
+			switch e.Kind {
+			case transport.EventRateChanged:
+				rates = append(rates, e.Rate)
+			case transport.EventWaited:
+			default:
+				t.Errorf("unexpected %v", e.Kind)
+			}
+		}
+		require.NotEmpty(t, rates)
+		assert.IsIncreasing(t, rates)
+		assert.Equal(t, 10.0, rates[len(rates)-1], "back to the ceiling")
+		assert.Equal(t, b.Rate().PerSecond(), rates[len(rates)-1], "the last event is the bucket's rate")
+	})
+}
+
+func TestEventsOf429sThatBelongToAPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log eventLog
+		// Three requests in flight at once are all refused: one pause, one
+		// lowering of the rate, three 429s reported.
+		srv := newScript(func(int) (int, http.Header) {
+			return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"1"}}
+		})
+		gate := make(chan struct{})
+		slow := transport.Func(func(req *http.Request) (*http.Response, error) {
+			<-gate
+			return srv.RoundTrip(req)
+		})
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(100), bucket.Burst(3), bucket.Initial(3)),
+			bucket.OnEvent(log.hook))(slow)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				_, err := get(t, rt, context.Background())
+				assert.NoError(t, err)
+			})
+		}
+		synctest.Wait()
+		close(gate)
+		wg.Wait()
+		assert.Equal(t, []transport.EventKind{
+			transport.EventPaused, transport.EventRateChanged, transport.EventPaused, transport.EventPaused,
+		}, log.kinds())
+	})
+}
+
+func TestAPanickingEventHookDoesNotBreakLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newScript(func(i int) (int, http.Header) {
+			if i == 1 {
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"2"}}
+			}
+			return http.StatusOK, nil
+		})
+		calls := 0
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b, bucket.OnEvent(func(transport.Event) { calls++; panic("broken hook") }))(srv)
+		for range 3 {
+			_, err := get(t, rt, context.Background())
+			require.NoError(t, err)
+		}
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 2100 * time.Millisecond}, srv.arrivals(),
+			"the pause held although the hook panicked under the limiter's lock")
+		assert.InDelta(t, 6.3, b.Rate().PerSecond(), 1e-9)
+		assert.Equal(t, 4, calls, "waited, paused, rate changed, waited")
+
+		// The limiter's lock was released: another request goes through.
+		_, err := get(t, rt, context.Background())
+		require.NoError(t, err)
+	})
+}
