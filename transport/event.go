@@ -12,20 +12,23 @@ type EventKind uint8
 // event sets are listed beside its kind; the others are zero.
 const (
 	// EventWaited: a request waited for the limiter's tokens before it was
-	// sent (bucket.Limit; only when the wait was longer than zero).
-	// Endpoint, Model, Wait (how long it waited).
+	// sent (bucket.Limit; only a wait of a millisecond or more, as shorter
+	// ones are the limiter's lock, not its limit). Endpoint, Model, Wait
+	// (how long it waited), Reason (the limiter's units: "requests" or
+	// "tokens").
 	EventWaited EventKind = iota + 1
 
 	// EventPaused: the server answered 429 and the limiter holds every
 	// request of its bucket until the server's reset (bucket.Limit). One
 	// per 429 answer, so counting them counts the 429s the limiter saw.
 	// Endpoint, Model, Status (429), Wait (how long the bucket stays
-	// paused from now on).
+	// paused from now on), Reason (the limiter's units).
 	EventPaused
 
 	// EventRateChanged: the limiter set a new rate, lower after a 429,
 	// higher as answers come back (bucket.Limit). Endpoint, Model, Rate
-	// (the new rate, in tokens a second).
+	// (the new rate, in the limiter's units a second), Reason (the units:
+	// "requests" or "tokens").
 	EventRateChanged
 
 	// EventRetry: an attempt failed and the request is about to be sent
@@ -117,7 +120,8 @@ type Event struct {
 	// request fell back between.
 	From, To string
 
-	// Reason says why, in a word or two.
+	// Reason says why, in a word or two; for the limiter's events, which
+	// units it counts.
 	Reason string
 }
 
