@@ -46,10 +46,15 @@ func (l *eventLog) all() []transport.Event {
 }
 
 // brief keeps what an event's order test compares: kind, endpoint, model,
-// attempt, status, from, to, reason (waits are jittered).
+// attempt, status, from, to, reason (waits are jittered), of every event
+// but the limiter's waits (which retries' random backoffs make come or
+// not).
 func brief(events []transport.Event) []string {
 	var out []string
 	for _, e := range events {
+		if e.Kind == transport.EventWaited {
+			continue
+		}
 		out = append(out, fmt.Sprintf("%v %s %s a%d s%d %s>%s %s", e.Kind, e.Endpoint, e.Model, e.Attempt, e.Status, e.From, e.To, e.Reason))
 	}
 	return out
@@ -106,6 +111,70 @@ func TestWithEventsHearsEveryDecorator(t *testing.T) {
 		}, brief(log.all()))
 		assert.Equal(t, log.all(), second.all(), "each WithEvents adds a hook")
 		assert.Equal(t, []string{"big>small"}, fallbacks, "WithHooks still works")
+	})
+}
+
+// sequence answers the i-th request with answer(i).
+func sequence(answer func(i int) (int, http.Header)) http.RoundTripper {
+	var mu sync.Mutex
+	n := 0
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		mu.Lock()
+		i := n
+		n++
+		mu.Unlock()
+		status, h := answer(i)
+		if h == nil {
+			h = http.Header{}
+		}
+		return &http.Response{StatusCode: status, Header: h, Body: http.NoBody, Request: req}, nil
+	})
+}
+
+func TestWithEventsHearsTheLimitersOfEachModel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log eventLog
+		// The first answer shows a token limit of 10 a second, which opens
+		// the token limiter; the fourth is a 429.
+		rt := together.NewTransport(sequence(func(i int) (int, http.Header) {
+			switch i {
+			case 0:
+				return http.StatusOK, http.Header{"X-Tokenlimit-Limit": {"10"}}
+			case 3:
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"1"}}
+			}
+			return http.StatusOK, nil
+		}), together.WithEvents(log.hook))
+		client := &http.Client{Transport: rt}
+		for range 4 {
+			post(t, t.Context(), client, "/chat/completions", chatBody("m")).Body.Close()
+		}
+
+		var tokenWaits, paused, rates int
+		for _, e := range log.all() {
+			switch e.Kind {
+			case transport.EventWaited:
+				assert.Equal(t, "m", e.Model)
+				if e.Reason == "tokens" {
+					tokenWaits++
+					assert.GreaterOrEqual(t, e.Wait, 800*time.Millisecond, "18 tokens at 10 a second, less what was saved")
+				}
+			case transport.EventPaused:
+				paused++
+				assert.Equal(t, transport.Event{Kind: transport.EventPaused, Endpoint: "chat", Model: "m",
+					Status: 429, Wait: time.Second, Reason: "requests"}, e)
+			case transport.EventRateChanged:
+				rates++
+				assert.Equal(t, "m", e.Model)
+			}
+		}
+		assert.Equal(t, 4, tokenWaits, "the second to fourth requests and the retry waited for text tokens")
+		assert.Equal(t, 1, paused, "one 429, reported once although two limiters saw it")
+		assert.Positive(t, rates, "the 429 lowered the rate")
+		assert.Contains(t, brief(log.all()), "retry chat  a1 s429 > server")
 	})
 }
 

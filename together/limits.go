@@ -24,10 +24,12 @@ const maxModels = 256
 // bucket, made on first use at rate. With tokens, a token-per-minute
 // limiter stands behind each request limiter, idle until the server shows
 // a token limit. With a store (WithStore), each model's bucket is kept in
-// it, shared with every process.
-func perModel(rate bucket.Rate, tokens bool, place shared) transport.Middleware {
+// it, shared with every process. Each limiter's events go to events with
+// the model filled in.
+func perModel(rate bucket.Rate, tokens bool, place shared, events transport.EventFunc) transport.Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
-		return &modelLimits{rate: rate, tokens: tokens, place: place, next: next, byModel: map[string]http.RoundTripper{}}
+		return &modelLimits{rate: rate, tokens: tokens, place: place, events: events, next: next,
+			byModel: map[string]http.RoundTripper{}}
 	}
 }
 
@@ -35,6 +37,7 @@ type modelLimits struct {
 	rate   bucket.Rate
 	tokens bool
 	place  shared
+	events transport.EventFunc
 	next   http.RoundTripper
 
 	mu      sync.Mutex
@@ -70,11 +73,12 @@ func (m *modelLimits) limiter(model string) http.RoundTripper {
 // build makes model's limiter; model "" is the one shared by the models
 // past maxModels.
 func (m *modelLimits) build(model string) http.RoundTripper {
+	events := modelEvents(m.events, model)
 	next := m.next
 	if m.tokens {
-		next = newTokenGate(next)
+		next = newTokenGate(next, tokenEvents(events))
 	}
-	return bucket.Limit(m.place.bucket(m.rate, model))(next)
+	return bucket.Limit(m.place.bucket(m.rate, model), bucket.OnEvent(events))(next)
 }
 
 // tokenGate is a token-per-minute limiter that stays out of the way until
@@ -84,11 +88,14 @@ func (m *modelLimits) build(model string) http.RoundTripper {
 // taken from a bucket that bucket.Limit adapts like any other.
 type tokenGate struct {
 	next    http.RoundTripper
+	events  transport.EventFunc
 	limited atomic.Pointer[http.RoundTripper] // nil until the gate opens
 	once    sync.Once
 }
 
-func newTokenGate(next http.RoundTripper) *tokenGate { return &tokenGate{next: next} }
+func newTokenGate(next http.RoundTripper, events transport.EventFunc) *tokenGate {
+	return &tokenGate{next: next, events: events}
+}
 
 func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt := g.limited.Load(); rt != nil {
@@ -123,7 +130,7 @@ func (g *tokenGate) open(perSecond float64, wait time.Duration) {
 			b.Pause(time.Now().Add(wait))
 		}
 		rt := bucket.Limit(b, bucket.Counting(bucket.TextTokens), bucket.Cost(estimateTokens),
-			bucket.Ceiling(bucket.PerSecond(10*perSecond)))(g.next)
+			bucket.Ceiling(bucket.PerSecond(10*perSecond)), bucket.OnEvent(g.events))(g.next)
 		g.limited.Store(&rt)
 	})
 }

@@ -119,7 +119,7 @@ func assemble(base http.RoundTripper, cfg *config) http.RoundTripper {
 			transport.Fallback(cfg.chains, fallbackOpts...),
 			retries(retry.Policy{}),
 			breakers(),
-			perModel(bucket.PerMinute(rate(route, rpm)), tokens, shared{cfg.store, route}),
+			perModel(bucket.PerMinute(rate(route, rpm)), tokens, shared{cfg.store, route}, cfg.events),
 		}
 		return func(next http.RoundTripper) http.RoundTripper { return transport.Chain(next, mw...) }
 	}
