@@ -126,9 +126,10 @@ type Event struct {
 }
 
 // EventFunc receives [Event]s. A decorator calls it on the request's
-// goroutine, before it goes on with the request: it should return quickly
-// and must not keep pointers into the event beyond its call (there are
-// none but Err). It may be called from many goroutines at once.
+// goroutine, before it goes on with the request, sometimes while holding a
+// lock of its own: it should return quickly and must not send requests
+// through the decorator that called it. It may be called from many
+// goroutines at once.
 type EventFunc func(Event)
 
 // Emit calls f with e, and does nothing when f is nil. A panic in f is
