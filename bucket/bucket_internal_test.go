@@ -78,7 +78,9 @@ func TestNoGoroutinePerWaiter(t *testing.T) {
 		}
 		synctest.Wait()
 		require.Equal(t, 100, b.Waiting())
-		assert.Equal(t, before+100, runtime.NumGoroutine(), "the callers' goroutines only")
+		// NumGoroutine counts the whole process, where goroutines of tests
+		// run before may still be ending: the count can only be lower.
+		assert.LessOrEqual(t, runtime.NumGoroutine(), before+100, "the callers' goroutines only")
 		b.SetRate(PerSecond(1e6))
 		for range 100 {
 			require.NoError(t, <-done)

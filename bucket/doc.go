@@ -46,10 +46,30 @@
 // bucket has its count taken as the bucket's own. goals_test.go measures
 // all of it against the simulated provider of package conformance.
 //
+// # Shared by many processes
+//
+// A provider's limit is per API key, so replicas of one service that each
+// limit themselves to the whole of it send that many times what it allows.
+// A bucket made [WithStore] keeps its state in a [Store] that every
+// replica shares (package bucket/redisbucket keeps it in Redis): the
+// store reserves tokens and answers how long to wait for them, so each
+// replica sleeps exactly until its turn, with no polling. Within the
+// process the queue stays FIFO and only its head asks the store, one round
+// trip per grant, and a wait cancelled while it sleeps gives its
+// reservation back. [Bucket.Pause] and [Bucket.SetRate] reach the store,
+// so a 429 in one replica pauses and slows them all, and the rate the
+// store holds is the one every replica uses. Limit works unchanged on top,
+// except that the server's counts of what remains, which each replica sees
+// only its share of, are not applied. Without a store the bucket is in
+// memory, and nothing else is needed.
+//
 // # Deadlines
 //
 // [Bucket.Wait] refuses at once, with [transport.ErrDeadline] (which matches
 // [context.DeadlineExceeded]), a wait that cannot end before its context's
 // deadline, and later refuses a queued wait as soon as a pause or a slower
-// rate pushes its turn past the deadline.
+// rate pushes its turn past the deadline. A bucket in a store knows a
+// wait's turn only when the wait reaches the head of the queue and asks
+// the store: it refuses it then, without reserving, if the store's answer
+// is past the deadline.
 package bucket

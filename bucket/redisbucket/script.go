@@ -22,6 +22,9 @@ import "github.com/redis/go-redis/v9"
 // costs nothing, and a state worth keeping (a pause, a lowered rate, a
 // queue of reservations) outlives it.
 const scriptHead = `
+-- Redis 5 and 6 replicate a script that reads TIME only by its effects
+-- when asked; Redis 7 always does, and ignores this.
+redis.replicate_commands()
 local function num(x) return string.format('%.17g', x) end
 local function clock()
   local t = redis.call('TIME')

@@ -1,0 +1,85 @@
+package redisbucket_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/bucket/redisbucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+// One replica's 429 reaches every replica through Redis: bucket.Limit in
+// replica A pauses the key until the server's reset and lowers the rate;
+// replica B, which saw nothing, is held by the pause and paced at the new
+// rate.
+func TestLimitSharesPauseAndRate(t *testing.T) {
+	rdb := redisClient(t)
+	key := testKey(t)
+	a := bucket.New(bucket.PerSecond(20), bucket.WithStore(redisbucket.New(rdb), key))
+	storeB := redisbucket.New(rdb)
+	b := bucket.New(bucket.PerSecond(20), bucket.WithStore(storeB, key))
+
+	refuse := transport.Func(func(req *http.Request) (*http.Response, error) {
+		h := http.Header{}
+		h.Set("x-ratelimit-reset", "2")
+		return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Request: req,
+			Body: io.NopCloser(strings.NewReader(`{"error":{"type":"dynamic_request_limited"}}`))}, nil
+	})
+	req, err := http.NewRequest(http.MethodGet, "http://api.test/v1/chat/completions", nil)
+	require.NoError(t, err)
+	resp, err := bucket.Limit(a)(refuse).RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	lowered := a.Rate().PerSecond()
+	require.Less(t, lowered, 20.0, "the 429 lowered A's rate")
+
+	assert.False(t, b.TryTake(1), "B is paused by A's 429")
+	assert.InDelta(t, lowered, b.Rate().PerSecond(), 1e-9, "B took A's lowered rate from Redis")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = b.Wait(ctx, 1)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded), "a wait that cannot end before the deadline: %v", err)
+	assert.Less(t, time.Since(start), 400*time.Millisecond, "refused at once, not after waiting")
+
+	r, err := storeB.Reserve(context.Background(), key, 1, 0, bucket.Shape{PerSecond: 20, Burst: 20})
+	require.NoError(t, err)
+	assert.False(t, r.OK)
+	assert.InDelta(t, float64(2*time.Second), float64(r.Wait), float64(500*time.Millisecond), "held until the reset")
+	assert.InDelta(t, lowered, r.Rate, 1e-9)
+}
+
+// A Wait cancelled while it sleeps on its reservation gives the slot back,
+// so the next caller, in any replica, gets it.
+func TestWaitCancelledGivesBack(t *testing.T) {
+	rdb := redisClient(t)
+	key := testKey(t)
+	store := redisbucket.New(rdb)
+	b := bucket.New(bucket.Every(slowEvery), bucket.WithStore(store, key))
+	require.NoError(t, b.Wait(context.Background(), 1), "a new bucket's first request passes")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Wait(ctx, 1) }()
+	// Its reservation is the key's second (the hash's field s): from then
+	// on it sleeps, for a thousand seconds.
+	require.Eventually(t, func() bool {
+		return rdb.HGet(context.Background(), redisbucket.DefaultPrefix+key, "s").Val() == "2"
+	}, 5*time.Second, time.Millisecond)
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+
+	r, err := redisbucket.New(rdb).Reserve(context.Background(), key, 1, 0, slow)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(slowEvery), float64(r.Wait), float64(time.Second), "the cancelled slot was given back: one token's wait, not two")
+}
