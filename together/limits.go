@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -207,7 +208,9 @@ func estimateTokens(req *http.Request) int {
 	for _, m := range body.Messages {
 		chars += textLen(m.Content)
 	}
-	return (chars+3)/4 + max(body.MaxTokens, 0)
+	// max_tokens is the caller's to set: bounded, so that a huge one costs
+	// a lot rather than overflowing into a negative cost that takes nothing.
+	return (chars+3)/4 + min(max(body.MaxTokens, 0), math.MaxInt32)
 }
 
 // textLen counts the characters of the strings in a JSON value: a string,

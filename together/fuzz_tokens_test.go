@@ -1,0 +1,45 @@
+package together
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzEstimateTokens feeds the token estimate any request body. It must
+// not panic, must cost at least nothing and never more than the body could
+// ask for (its characters, over four, plus a max_tokens it holds), and must
+// leave the request's body to be sent whole.
+func FuzzEstimateTokens(f *testing.F) {
+	for _, seed := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"hello there"}],"max_tokens":16}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"héllo"},{"type":"image_url"}]}]}`,
+		`{"model":"m","prompt":["a","bb",["ccc"]],"max_tokens":-5}`,
+		`{"model":"m","input":"one text"}`,
+		`{"model":"m","input":[{"text":"x"}],"max_tokens":9223372036854775807}`,
+		`{"messages":null}`, `[]`, ``, `{"max_tokens":1e30}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := http.NewRequest(http.MethodPost, "http://sim.test/v1/chat/completions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := estimateTokens(req)
+		if n < 0 {
+			t.Fatalf("a negative estimate %d for %q", n, body)
+		}
+		// The text counted is at most every character of the body.
+		// A body that cannot be read costs 1.
+		if textMax := max((utf8.RuneCount(body)+3)/4, 1); n > textMax && !bytes.Contains(body, []byte("max_tokens")) {
+			t.Fatalf("estimate %d over the body's %d", n, textMax)
+		}
+		got, err := io.ReadAll(req.Body)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("the request body was consumed: %v", err)
+		}
+	})
+}
