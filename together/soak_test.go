@@ -49,6 +49,8 @@ func (s *soakTally) add(kind string) {
 func soakOutcome(resp *http.Response, err error) string {
 	if err != nil {
 		switch {
+		case errors.Is(err, transport.ErrDeadline):
+			return "error: wait refused, past the deadline"
 		case errors.Is(err, context.DeadlineExceeded):
 			return "error: deadline"
 		case errors.Is(err, transport.ErrModelUnavailable):
@@ -90,6 +92,7 @@ func TestSoak(t *testing.T) {
 	const callers = 200
 
 	var before runtime.MemStats
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	goroutinesBefore := runtime.NumGoroutine()
@@ -174,7 +177,8 @@ func TestSoak(t *testing.T) {
 			phantom++
 		}
 	}
-	sent = nil
+	distinct := len(perBody)
+	sent, perBody, asked = nil, nil, nil
 	base.CloseIdleConnections()
 	srv.Close()
 	sim, srv, client, base, arrivals = nil, nil, nil, nil, nil
@@ -188,6 +192,7 @@ func TestSoak(t *testing.T) {
 	}
 	var after runtime.MemStats
 	runtime.GC()
+	runtime.GC() // a second cycle empties the sync.Pools' victim caches
 	runtime.ReadMemStats(&after)
 
 	total := 0
@@ -200,7 +205,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak %v, %d callers: %d logical requests, %d succeeded; outcomes %s",
 		dur, callers, logical.Load(), tally.kinds["ok"], strings.Join(kinds, " "))
 	t.Logf("server: %d arrivals (ok %d, 429 %d, 5xx %d, other %d); %d distinct requests arrived, at most %d times each",
-		stats.Arrivals, stats.OK, stats.TooMany, stats.ServerErrors, stats.Other, len(perBody), most)
+		stats.Arrivals, stats.OK, stats.TooMany, stats.ServerErrors, stats.Other, distinct, most)
 	t.Logf("heap %d -> %d bytes; goroutines %d -> %d",
 		before.HeapAlloc, after.HeapAlloc, goroutinesBefore, goroutinesAfter)
 
