@@ -72,7 +72,8 @@ func TestWithStoreSplitsTheLimit(t *testing.T) {
 		defer base.CloseIdleConnections()
 		client := &http.Client{Transport: together.NewTransport(base,
 			together.WithAPIKey("k"), together.WithRate(together.RouteChat, rps*60),
-			together.WithStore(redisbucket.New(c, redisbucket.Prefix(prefix), redisbucket.Replicas(2))))}
+			together.WithStore(redisbucket.New(c, redisbucket.Prefix(prefix), redisbucket.Replicas(2),
+				redisbucket.Timeout(2*time.Second))))} // a busy test machine is no outage
 		for w := range 8 {
 			wg.Go(func() {
 				for i := 0; ctx.Err() == nil; i++ {
@@ -114,4 +115,13 @@ func TestWithStoreSplitsTheLimit(t *testing.T) {
 	assert.LessOrEqual(t, most, 2*rps, "never more than the limit plus a second of burst in any second")
 	assert.Less(t, float64(st.TooMany), 0.01*float64(st.Arrivals), "429s under 1%%")
 	assert.GreaterOrEqual(t, float64(ok.Load()), 0.8*rps*run.Seconds(), "the limit is shared, not wasted")
+}
+
+// Replicas of a service share Together's limits through Redis: each makes
+// its transport with a store on the same Redis.
+func ExampleWithStore() {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	client := together.NewClient(together.WithStore(redisbucket.New(rdb, redisbucket.Replicas(4))))
+	_ = client // every replica's requests to a model share its limit
 }

@@ -44,5 +44,13 @@
 // default logger, at Warn), tries Redis again at most every [Probe] (2 s
 // by default) with one call, and says so again when Redis answers, from
 // when on the shared state is used again. A request never hangs on Redis
-// and is never let through unlimited.
+// and is never let through unlimited: the timeout is the store's own, not
+// only the client's (whose connection handshake may wait seconds for its
+// dial timeout), and a call abandoned at it ends in the background.
+//
+// The share assumes every replica lost Redis at once. A replica that alone
+// loses it (its own network, a call slowed past the timeout) adds its
+// share to what the others reserve in Redis, for at most a probe period;
+// a timeout well above Redis's latency keeps that rare, and the server's
+// 429s, whose pause every other replica shares, cover the rest.
 package redisbucket

@@ -80,3 +80,78 @@ func TestFallbackWhenRedisIsDown(t *testing.T) {
 	require.Len(t, lines, 1, "logged once: %q", lines)
 	assert.Contains(t, lines[0], "Redis unreachable")
 }
+
+// The share of the rate a process allows itself without Redis: 1/n of it
+// with n replicas, a quarter when the number is not given.
+func TestFallbackShare(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  redisbucket.Option
+		wait time.Duration // between two reservations at 8 tokens a second
+	}{
+		{"default", nil, 500 * time.Millisecond},
+		{"2 replicas", redisbucket.Replicas(2), 250 * time.Millisecond},
+		{"8 replicas", redisbucket.Replicas(8), time.Second},
+		{"share 0.1", redisbucket.Share(0.1), 1250 * time.Millisecond},
+		{"replicas 0 ignored", redisbucket.Replicas(0), 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb := redis.NewClient(&redis.Options{Addr: deadAddr(t), MaxRetries: -1})
+			defer rdb.Close()
+			s := redisbucket.New(rdb, tt.opt, redisbucket.LogFunc(func(string, ...any) {}))
+			shape := bucket.Shape{PerSecond: 8, Burst: 8}
+			_, err := s.Reserve(context.Background(), "k", 1, -1, shape)
+			require.NoError(t, err)
+			require.True(t, s.Local())
+			r, err := s.Reserve(context.Background(), "k", 1, -1, shape)
+			require.NoError(t, err)
+			assert.InDelta(t, float64(tt.wait), float64(r.Wait), float64(50*time.Millisecond))
+		})
+	}
+}
+
+// A Redis that accepts connections and never answers costs one timeout,
+// once: the store then limits in process without asking it again until
+// the next probe.
+func TestFallbackWhenRedisHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	stop := make(chan struct{})
+	defer func() {
+		close(stop)
+		ln.Close()
+		conns.Wait()
+	}()
+	conns.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() { <-stop; c.Close() }) // read nothing, answer nothing
+		}
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1})
+	defer rdb.Close()
+	var logs logLines
+	s := redisbucket.New(rdb, redisbucket.Timeout(50*time.Millisecond), redisbucket.Probe(time.Hour), redisbucket.LogFunc(logs.log))
+	shape := bucket.Shape{PerSecond: 8, Burst: 8}
+
+	start := time.Now()
+	_, err = s.Reserve(context.Background(), "k", 1, -1, shape)
+	require.NoError(t, err)
+	first := time.Since(start)
+	start = time.Now()
+	for range 10 {
+		_, err = s.Reserve(context.Background(), "k", 1, -1, shape)
+		require.NoError(t, err)
+	}
+	rest := time.Since(start)
+	t.Logf("first call %v, ten more %v", first, rest)
+	assert.True(t, s.Local())
+	assert.Less(t, first, time.Second, "one timeout, not a hang")
+	assert.Less(t, rest, 50*time.Millisecond, "no more timeouts until the probe")
+	assert.Len(t, logs.get(), 1)
+}

@@ -3,6 +3,7 @@ package redisbucket_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -81,7 +82,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 	reps := make([]*replica, replicas)
 	for i := range reps {
 		reps[i] = newReplica(addr, key, redisbucket.Logger(logger.With("replica", i)),
-			redisbucket.Timeout(50*time.Millisecond), redisbucket.Probe(time.Second))
+			redisbucket.Timeout(300*time.Millisecond), redisbucket.Probe(time.Second))
 		defer reps[i].close()
 		wg.Go(func() { drive(ctx, reps[i].client, srv.URL, 8, 5*time.Second, &got) })
 	}
@@ -106,8 +107,14 @@ func TestRedisKilledMidRun(t *testing.T) {
 	t.Logf("callers: %s", &got)
 
 	assert.Equal(t, got.calls.Load(), got.ok.Load()+got.tooMany.Load()+got.other.Load()+got.errs.Load(), "every call ended, none lost")
-	assert.Equal(t, replicas, strings.Count(logs, "Redis unreachable"), "each replica logs the outage once")
-	assert.Equal(t, replicas, strings.Count(logs, "Redis answers again"), "and the return once")
+	for i := range replicas {
+		// Once each: a busy machine may make a call slow enough to count
+		// as a second, short outage, logged as one too.
+		down := strings.Count(logs, fmt.Sprintf(`Redis unreachable; limiting in process" replica=%d `, i))
+		back := strings.Count(logs, fmt.Sprintf(`Redis answers again; limits are shared again" replica=%d`, i))
+		assert.GreaterOrEqual(t, down, 1, "replica %d logs the outage", i)
+		assert.Equal(t, down, back, "replica %d logs each outage once and each return once", i)
+	}
 	for i, r := range reps {
 		assert.False(t, r.store.Local(), "replica %d is back on Redis", i)
 		assert.InDelta(t, limitRPS, r.bucket.Rate().PerSecond(), 1e-9, "replica %d: the local share is not taken for the key's rate", i)

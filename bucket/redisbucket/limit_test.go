@@ -24,8 +24,8 @@ import (
 func TestLimitSharesPauseAndRate(t *testing.T) {
 	rdb := redisClient(t)
 	key := testKey(t)
-	a := bucket.New(bucket.PerSecond(20), bucket.WithStore(redisbucket.New(rdb), key))
-	storeB := redisbucket.New(rdb)
+	a := bucket.New(bucket.PerSecond(20), bucket.WithStore(newStore(rdb), key))
+	storeB := newStore(rdb)
 	b := bucket.New(bucket.PerSecond(20), bucket.WithStore(storeB, key))
 
 	refuse := transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -64,7 +64,7 @@ func TestLimitSharesPauseAndRate(t *testing.T) {
 func TestWaitCancelledGivesBack(t *testing.T) {
 	rdb := redisClient(t)
 	key := testKey(t)
-	store := redisbucket.New(rdb)
+	store := newStore(rdb)
 	b := bucket.New(bucket.Every(slowEvery), bucket.WithStore(store, key))
 	require.NoError(t, b.Wait(context.Background(), 1), "a new bucket's first request passes")
 
@@ -79,7 +79,7 @@ func TestWaitCancelledGivesBack(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
 
-	r, err := redisbucket.New(rdb).Reserve(context.Background(), key, 1, 0, slow)
+	r, err := newStore(rdb).Reserve(context.Background(), key, 1, 0, slow)
 	require.NoError(t, err)
 	assert.InDelta(t, float64(slowEvery), float64(r.Wait), float64(time.Second), "the cancelled slot was given back: one token's wait, not two")
 }

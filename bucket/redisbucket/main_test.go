@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/steadyapi/steady/bucket/redisbucket"
 )
 
 func TestMain(m *testing.M) {
@@ -57,3 +59,13 @@ func testKey(t testing.TB) string {
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
+
+// testTimeout bounds each Redis call of the tests' stores that are not
+// about Redis failing: far above a local Redis's latency, so that a machine
+// busy with other tests does not make a slow answer pass for an outage.
+const testTimeout = 2 * time.Second
+
+// newStore is redisbucket.New with testTimeout, before opts.
+func newStore(rdb redis.UniversalClient, opts ...redisbucket.Option) *redisbucket.Store {
+	return redisbucket.New(rdb, append([]redisbucket.Option{redisbucket.Timeout(testTimeout)}, opts...)...)
+}

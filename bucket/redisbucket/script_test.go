@@ -29,7 +29,7 @@ func reserve(t *testing.T, s *redisbucket.Store, key string, n float64, maxWait 
 }
 
 func TestReserveGCRA(t *testing.T) {
-	s := redisbucket.New(redisClient(t))
+	s := newStore(redisClient(t))
 	key := testKey(t)
 	first := reserve(t, s, key, 1, -1, slow)
 	assert.True(t, first.OK)
@@ -44,7 +44,7 @@ func TestReserveGCRA(t *testing.T) {
 }
 
 func TestReserveWeighted(t *testing.T) {
-	s := redisbucket.New(redisClient(t))
+	s := newStore(redisClient(t))
 	key := testKey(t)
 	shape := bucket.Shape{PerSecond: slow.PerSecond, Burst: 10}
 	tests := []struct {
@@ -65,7 +65,7 @@ func TestReserveWeighted(t *testing.T) {
 }
 
 func TestReserveMaxWait(t *testing.T) {
-	s := redisbucket.New(redisClient(t))
+	s := newStore(redisClient(t))
 	key := testKey(t)
 	reserve(t, s, key, 1, -1, slow)
 	refused := reserve(t, s, key, 1, slowEvery/2, slow)
@@ -76,7 +76,7 @@ func TestReserveMaxWait(t *testing.T) {
 }
 
 func TestCancelGivesBack(t *testing.T) {
-	s := redisbucket.New(redisClient(t))
+	s := newStore(redisClient(t))
 	ctx := context.Background()
 	key := testKey(t)
 	reserve(t, s, key, 1, -1, slow)
@@ -96,7 +96,7 @@ func TestCancelGivesBack(t *testing.T) {
 
 func TestPauseShared(t *testing.T) {
 	rdb := redisClient(t)
-	one, other := redisbucket.New(rdb), redisbucket.New(rdb) // two replicas
+	one, other := newStore(rdb), newStore(rdb) // two replicas
 	ctx := context.Background()
 	key := testKey(t)
 	fast := bucket.Shape{PerSecond: 1000, Burst: 1000}
@@ -111,7 +111,7 @@ func TestPauseShared(t *testing.T) {
 
 func TestSetRateShared(t *testing.T) {
 	rdb := redisClient(t)
-	one, other := redisbucket.New(rdb), redisbucket.New(rdb)
+	one, other := newStore(rdb), newStore(rdb)
 	ctx := context.Background()
 	key := testKey(t)
 	reserve(t, one, key, 1, -1, slow)
@@ -125,7 +125,7 @@ func TestKeyExpires(t *testing.T) {
 	rdb := redisClient(t)
 	ctx := context.Background()
 	for _, idle := range []time.Duration{0, time.Minute} {
-		s := redisbucket.New(rdb, redisbucket.Prefix("steady:test:"), redisbucket.Idle(idle))
+		s := newStore(rdb, redisbucket.Prefix("steady:test:"), redisbucket.Idle(idle))
 		key := testKey(t)
 		shape := bucket.Shape{PerSecond: 0.01, Burst: 3} // full again 300 s after empty
 		reserve(t, s, key, 3, -1, shape)

@@ -292,8 +292,20 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 			return errLocal
 		}
 	}
+	// The timeout is enforced here, not left to the client: a client's
+	// connection handshake may wait for its own dial timeout (seconds)
+	// whatever the context says. A call abandoned at the timeout ends in
+	// the background when the client gives up; f writes its results only
+	// for a caller that received its nil error.
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	err := f(cctx)
+	done := make(chan error, 1)
+	go func() { done <- f(cctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-cctx.Done():
+		err = cctx.Err()
+	}
 	cancel()
 	if err == nil {
 		if s.down.CompareAndSwap(true, false) {
