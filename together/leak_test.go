@@ -27,6 +27,7 @@ import (
 
 	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/observe/slogobserve"
 	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/together"
 	"github.com/steadyapi/steady/transport"
@@ -75,6 +76,15 @@ func (s *sink) add(kind string, v any) {
 	s.mu.Unlock()
 }
 
+// addEvent records a transport event without logging it again: the slog
+// adapter logs it.
+func (s *sink) addEvent(e transport.Event) {
+	text := fmt.Sprintf("%v | %+v | %#v", e, e, e)
+	s.mu.Lock()
+	s.texts = append(s.texts, "event: "+text)
+	s.mu.Unlock()
+}
+
 func (s *sink) hooks() together.Hooks {
 	return together.Hooks{
 		OnRetry: func(e retry.RetryEvent) { s.add("retry", e) },
@@ -98,12 +108,19 @@ func (s *sink) check(t *testing.T, want ...string) {
 	assert.NotContains(t, all, leakPart)
 	for _, kind := range want {
 		assert.Contains(t, all, kind+": ", "the path %q was taken", kind)
+		if kind == "event" {
+			assert.Contains(t, s.logs.String(), `"endpoint":"chat"`, "the slog adapter logged the events")
+		}
 	}
 }
 
+// leakClient sends through the preset with the key, every hook recorded,
+// and every event both recorded and logged by the slog adapter.
 func leakClient(base http.RoundTripper, s *sink, opts ...together.Option) *http.Client {
 	opts = append([]together.Option{
 		together.WithAPIKey(leakKey), together.WithBaseURL("http://sim.test/v1"), together.WithHooks(s.hooks()),
+		together.WithEvents(func(e transport.Event) { s.addEvent(e) }),
+		together.WithEvents(slogobserve.New(s.log)),
 	}, opts...)
 	return &http.Client{Transport: together.NewTransport(base, opts...)}
 }
@@ -140,7 +157,7 @@ func TestLeakTransportAndDeadlineErrors(t *testing.T) {
 		defer cancel()
 		s.call(ctx, client, "http://sim.test", 2)
 
-		s.check(t, "error", "retry")
+		s.check(t, "error", "retry", "event")
 	})
 }
 
@@ -160,7 +177,7 @@ func TestLeakBreakerAndFallback(t *testing.T) {
 		for n := range 3 {
 			s.call(context.Background(), client, "http://sim.test", 10+n)
 		}
-		s.check(t, "retry", "breaker", "fallback", "error")
+		s.check(t, "retry", "breaker", "fallback", "error", "event")
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		assert.Contains(t, strings.Join(s.texts, "\n"), "breaker: \"sim.test "+faultModel+"\" is open")
@@ -329,6 +346,26 @@ func TestLeakPanickingHooks(t *testing.T) {
 			s.add("panic", v)
 			s.check(t, "panic")
 		})
+	})
+}
+
+// An event hook (WithEvents) that panics is recovered, as WithEvents
+// documents: the request goes on and its caller sees no panic.
+func TestLeakPanickingEventHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSink()
+		sim := conformance.NewServer(conformance.Config{Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 503, Until: time.Second}}})
+		var calls int
+		client := leakClient(sim, s, together.WithEvents(func(e transport.Event) {
+			calls++
+			panic(fmt.Sprintf("event hook failed on %+v", e))
+		}))
+		resp, err := send(context.Background(), client, "http://sim.test", "/v1/chat/completions", 1)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "the 503s retried, then served")
+		assert.Positive(t, calls)
+		s.check(t, "event", "retry")
 	})
 }
 
