@@ -457,6 +457,41 @@ func (c countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// endless yields the same byte for ever.
+type endless byte
+
+func (e endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(e)
+	}
+	return len(p), nil
+}
+
+func TestFaultHugeErrorBodyInMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const size = 50 << 20
+		var read atomic.Int64
+		client, cb := inMemory(transport.Func(func(r *http.Request) (*http.Response, error) {
+			_ = r.Body.Close()
+			body := io.MultiReader(strings.NewReader(`{"error":{"message":"`), io.LimitReader(endless('x'), size))
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{},
+				Body: countingBody{ReadCloser: io.NopCloser(body), n: &read}, ContentLength: size, Request: r}, nil
+		}))
+		resp, err := send(context.Background(), client, "http://sim.test", "/v1/chat/completions", 1)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		var api *together.APIError
+		require.ErrorAs(t, together.CheckResponse(resp), &api)
+		assert.LessOrEqual(t, len(api.Message), 512)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, int64(faultAttempts), cb.n.Load())
+		// Four discarded answers drained and the caller's CheckResponse,
+		// 64 KiB each at most.
+		assert.LessOrEqual(t, read.Load(), int64(faultAttempts*(64<<10)))
+		t.Logf("read %d bytes of %d answers of %d MB", read.Load(), faultAttempts, size>>20)
+	})
+}
+
 func TestFaultHugeErrorBody(t *testing.T) {
 	noLeaks(t)
 	const size = 50 << 20
