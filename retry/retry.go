@@ -86,11 +86,10 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		retryable := attempt <= rt.s.maxRetries && rt.s.shouldRetry(resp, err)
 		if !retryable || ctx.Err() != nil || !replay.CanReplay() {
-			why := ""
 			if rt.s.onEvent != nil {
-				why = rt.stopReason(ctx, resp, err, attempt, retryable)
+				return rt.giveUp(req, resp, err, attempt, nil, rt.stopReason(ctx, resp, err, attempt, retryable))
 			}
-			return rt.giveUp(req, resp, err, attempt, nil, why)
+			return giveUp(resp, err, attempt, nil) // the happy path: inlined, as without a hook
 		}
 
 		wait, server, ok := rt.wait(ctx, resp, attempt)
