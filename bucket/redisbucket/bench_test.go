@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/steadyapi/steady/bucket"
-	"github.com/steadyapi/steady/bucket/redisbucket"
 )
 
 // The benchmarks measure one acquisition against the local Redis: this
@@ -47,7 +47,12 @@ func benchAcquire(b *testing.B, goroutines int, acquire func(context.Context) er
 
 func BenchmarkAcquire(b *testing.B) {
 	rdb := redisClient(b)
-	store := redisbucket.New(rdb)
+	store := newStore(rdb)
+	// A client that bounds its calls by the context's deadline lets the
+	// store call it inline, instead of beside a timer in a goroutine.
+	rdbCtx := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr, ContextTimeoutEnabled: true})
+	defer rdbCtx.Close()
+	inline := newStore(rdbCtx)
 	shape := bucket.Shape{PerSecond: benchRate, Burst: benchRate}
 	limiter := redis_rate.NewLimiter(rdb)
 	limit := redis_rate.Limit{Rate: benchRate, Burst: benchRate, Period: time.Second}
@@ -65,6 +70,20 @@ func BenchmarkAcquire(b *testing.B) {
 		})
 		b.Run("steady/Bucket.Wait/"+name, func(b *testing.B) {
 			bk := bucket.New(bucket.PerSecond(benchRate), bucket.WithStore(store, testKey(b)))
+			benchAcquire(b, g, func(ctx context.Context) error { return bk.Wait(ctx, 1) })
+		})
+		b.Run("steady/Store.Reserve/ContextTimeoutEnabled/"+name, func(b *testing.B) {
+			key := testKey(b)
+			benchAcquire(b, g, func(ctx context.Context) error {
+				_, err := inline.Reserve(ctx, key, 1, -1, shape)
+				return err
+			})
+			if inline.Local() {
+				b.Fatal("the store fell back to local limiting")
+			}
+		})
+		b.Run("steady/Bucket.Wait/ContextTimeoutEnabled/"+name, func(b *testing.B) {
+			bk := bucket.New(bucket.PerSecond(benchRate), bucket.WithStore(inline, testKey(b)))
 			benchAcquire(b, g, func(ctx context.Context) error { return bk.Wait(ctx, 1) })
 		})
 		b.Run("redis_rate/Allow/"+name, func(b *testing.B) {

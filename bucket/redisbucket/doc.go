@@ -3,7 +3,7 @@
 // is per key, and four replicas that each allow themselves the whole limit
 // send four times what it allows.
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store := redisbucket.New(rdb, redisbucket.Replicas(4))
 //	b := bucket.New(bucket.PerMinute(600), bucket.WithStore(store, "chat:llama"))
 //	client := &http.Client{Transport: transport.Chain(nil, bucket.Limit(b))}
@@ -37,7 +37,10 @@
 //
 // # When Redis is down or slow
 //
-// Each call to Redis is bounded by [Timeout] (100 ms by default). A call
+// Each call to Redis is bounded by [Timeout] (100 ms by default): in the
+// caller's goroutine when the client bounds its reads by the context's
+// deadline (go-redis's ContextTimeoutEnabled, as above, which saves a
+// goroutine and a wake-up per call), else beside a timer. A call
 // that fails or times out switches the store to limiting in process, at a
 // share of the rate last seen in Redis: 1/n with [Replicas](n), else
 // [DefaultShare] (a quarter). It says so once through the [Logger] (slog's
@@ -46,7 +49,8 @@
 // when on the shared state is used again. A request never hangs on Redis
 // and is never let through unlimited: the timeout is the store's own, not
 // only the client's (whose connection handshake may wait seconds for its
-// dial timeout), and a call abandoned at it ends in the background.
+// dial timeout, without ContextTimeoutEnabled), and a call abandoned at it
+// ends in the background.
 //
 // The share assumes every replica lost Redis at once. A replica that alone
 // loses it (its own network, a call slowed past the timeout) adds its

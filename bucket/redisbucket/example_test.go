@@ -16,7 +16,9 @@ import (
 // Four replicas of a service share one API key: each makes its bucket on
 // the same store and key, and together they send what the key allows.
 func Example() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	// ContextTimeoutEnabled: the client bounds each call by the store's
+	// timeout itself, so the store calls it inline.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	store := redisbucket.New(rdb, redisbucket.Replicas(4))
 	b := bucket.New(bucket.PerMinute(600), bucket.WithStore(store, "chat:meta-llama/Llama-3.3-70B-Instruct-Turbo"))

@@ -113,45 +113,51 @@ func TestFallbackShare(t *testing.T) {
 
 // A Redis that accepts connections and never answers costs one timeout,
 // once: the store then limits in process without asking it again until
-// the next probe.
+// the next probe. So for a client that bounds its calls by the context's
+// deadline, and for one that does not (go-redis's default), which the
+// store bounds itself.
 func TestFallbackWhenRedisHangs(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var conns sync.WaitGroup
-	stop := make(chan struct{})
-	defer func() {
-		close(stop)
-		ln.Close()
-		conns.Wait()
-	}()
-	conns.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Go(func() { <-stop; c.Close() }) // read nothing, answer nothing
-		}
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1})
-	defer rdb.Close()
-	var logs logLines
-	s := redisbucket.New(rdb, redisbucket.Timeout(50*time.Millisecond), redisbucket.Probe(time.Hour), redisbucket.LogFunc(logs.log))
-	shape := bucket.Shape{PerSecond: 8, Burst: 8}
+	for _, deadlines := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", deadlines), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			var conns sync.WaitGroup
+			stop := make(chan struct{})
+			defer func() {
+				close(stop)
+				ln.Close()
+				conns.Wait()
+			}()
+			conns.Go(func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					conns.Go(func() { <-stop; c.Close() }) // read nothing, answer nothing
+				}
+			})
+			rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: deadlines})
+			defer rdb.Close()
+			var logs logLines
+			s := redisbucket.New(rdb, redisbucket.Timeout(50*time.Millisecond), redisbucket.Probe(time.Hour), redisbucket.LogFunc(logs.log))
+			shape := bucket.Shape{PerSecond: 8, Burst: 8}
 
-	start := time.Now()
-	_, err = s.Reserve(context.Background(), "k", 1, -1, shape)
-	require.NoError(t, err)
-	first := time.Since(start)
-	start = time.Now()
-	for range 10 {
-		_, err = s.Reserve(context.Background(), "k", 1, -1, shape)
-		require.NoError(t, err)
+			start := time.Now()
+			_, err = s.Reserve(context.Background(), "k", 1, -1, shape)
+			require.NoError(t, err)
+			first := time.Since(start)
+			start = time.Now()
+			for range 10 {
+				_, err = s.Reserve(context.Background(), "k", 1, -1, shape)
+				require.NoError(t, err)
+			}
+			rest := time.Since(start)
+			t.Logf("first call %v, ten more %v", first, rest)
+			assert.True(t, s.Local())
+			assert.Less(t, first, time.Second, "one timeout, not a hang")
+			assert.Less(t, rest, 50*time.Millisecond, "no more timeouts until the probe")
+			assert.Len(t, logs.get(), 1)
+		})
 	}
-	rest := time.Since(start)
-	t.Logf("first call %v, ten more %v", first, rest)
-	assert.True(t, s.Local())
-	assert.Less(t, first, time.Second, "one timeout, not a hang")
-	assert.Less(t, rest, 50*time.Millisecond, "no more timeouts until the probe")
-	assert.Len(t, logs.get(), 1)
 }

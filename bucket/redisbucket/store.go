@@ -51,6 +51,7 @@ type Store struct {
 	idle    time.Duration
 	log     func(msg string, args ...any)
 	now     func() time.Time
+	inline  bool // the client bounds each call by its context's deadline
 
 	// down is set while Redis is unreachable; then calls go to local, and
 	// one call every probe tries Redis again.
@@ -145,7 +146,10 @@ func LogFunc(f func(msg string, args ...any)) Option {
 }
 
 // New returns a store that keeps buckets in c: a *redis.Client, a
-// sentinel-backed failover client, or a *redis.ClusterClient.
+// sentinel-backed failover client, or a *redis.ClusterClient. A client
+// made with ContextTimeoutEnabled (a *redis.Client or *redis.ClusterClient)
+// is called in the caller's goroutine, since it ends each call at the
+// store's timeout by itself; any other is called beside the store's timer.
 func New(c redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{
 		c:       c,
@@ -164,7 +168,24 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 			o(s)
 		}
 	}
+	s.inline = honoursDeadlines(c)
 	return s
+}
+
+// honoursDeadlines reports whether c bounds its socket reads and writes by
+// the context's deadline (go-redis's ContextTimeoutEnabled): then a call
+// can run in the caller's goroutine and still end at the store's timeout.
+// Otherwise go-redis reads with its ReadTimeout (3 s by default), and its
+// connection handshake waits for its DialTimeout (5 s), whatever the
+// context says.
+func honoursDeadlines(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 var _ bucket.Store = (*Store)(nil)
@@ -292,19 +313,23 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 			return errLocal
 		}
 	}
-	// The timeout is enforced here, not left to the client: a client's
-	// connection handshake may wait for its own dial timeout (seconds)
-	// whatever the context says. A call abandoned at the timeout ends in
-	// the background when the client gives up; f writes its results only
-	// for a caller that received its nil error.
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	done := make(chan error, 1)
-	go func() { done <- f(cctx) }()
 	var err error
-	select {
-	case err = <-done:
-	case <-cctx.Done():
-		err = cctx.Err()
+	if s.inline {
+		err = f(cctx)
+	} else {
+		// A client that ignores context deadlines would wait its own
+		// timeouts (seconds) for a Redis that does not answer: the call
+		// runs beside the store's timer, and one abandoned at the timeout
+		// ends in the background when the client gives up. f writes its
+		// results only for a caller that receives its nil error.
+		done := make(chan error, 1)
+		go func() { done <- f(cctx) }()
+		select {
+		case err = <-done:
+		case <-cctx.Done():
+			err = cctx.Err()
+		}
 	}
 	cancel()
 	if err == nil {
