@@ -79,7 +79,7 @@ func (m *modelLimits) build(model string) http.RoundTripper {
 	if m.tokens {
 		next = newTokenGate(next, tokenEvents(events))
 	}
-	return bucket.Limit(m.place.bucket(m.rate, model), bucket.OnEvent(events))(next)
+	return bucket.Limit(m.place.newBucket(m.rate, model), bucket.OnEvent(events))(next)
 }
 
 // tokenGate is a token-per-minute limiter that stays out of the way until

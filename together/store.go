@@ -28,8 +28,8 @@ type shared struct {
 	route string
 }
 
-// bucket makes the bucket of model at rate.
-func (s shared) bucket(rate bucket.Rate, model string) *bucket.Bucket {
+// newBucket makes the bucket of model at rate.
+func (s shared) newBucket(rate bucket.Rate, model string) *bucket.Bucket {
 	if s.store == nil {
 		return bucket.New(rate)
 	}
