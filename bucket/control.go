@@ -233,6 +233,7 @@ func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent t
 			wait = time.Second
 		}
 	}
+	wait = min(wait, c.cfg.maxPause)
 	until := now.Add(wait)
 
 	c.mu.Lock()

@@ -16,6 +16,7 @@ type limitConfig struct {
 	ceiling      Rate
 	floor        Rate
 	defaultPause time.Duration
+	maxPause     time.Duration
 	units        Units
 	events       transport.EventFunc // see OnEvent
 }
@@ -72,6 +73,23 @@ func DefaultPause(d time.Duration) LimitOption {
 	}
 }
 
+// DefaultMaxPause is the longest a single 429 pauses the bucket: see
+// [MaxPause].
+const DefaultMaxPause = 30 * time.Second
+
+// MaxPause caps how long one 429 pauses the bucket (default
+// [DefaultMaxPause]). A server that asks for longer (a garbage Retry-After
+// of 1e12, a daily window's reset) is asked again after the cap: one more
+// 429 then, where trusting the header would refuse every request of the
+// key for up to a day. A duration that is not positive is ignored.
+func MaxPause(d time.Duration) LimitOption {
+	return func(c *limitConfig) {
+		if d > 0 {
+			c.maxPause = d
+		}
+	}
+}
+
 // Limit returns a decorator that takes tokens from b before each attempt
 // and learns from every answer. Every RoundTripper it makes shares b and
 // what is learnt; use one Limit per bucket.
@@ -85,7 +103,7 @@ func DefaultPause(d time.Duration) LimitOption {
 // read) it learns:
 //
 //   - A 429 pauses the bucket until the server's Retry-After or reset (or
-//     [DefaultPause]): one refusal stops the whole key. The first 429 after
+//     [DefaultPause]), at most [MaxPause]: one refusal stops the whole key. The first 429 after
 //     a pause lowers the rate, once: to 0.9 of what the server accepted
 //     over the last 30 seconds since the pause, which measures its limit (a
 //     server that refuses while we send faster than it allows accepts
@@ -115,7 +133,7 @@ func DefaultPause(d time.Duration) LimitOption {
 // Retrying is not Limit's job: a 429 is returned to the caller, and a retry
 // decorator outside Limit sends the next attempt, which waits for the pause.
 func Limit(b *Bucket, opts ...LimitOption) transport.Middleware {
-	cfg := limitConfig{defaultPause: time.Second, floor: PerMinute(1)}
+	cfg := limitConfig{defaultPause: time.Second, maxPause: DefaultMaxPause, floor: PerMinute(1)}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)

@@ -167,6 +167,36 @@ func TestLimitDefaultPauseWhenThe429SaysNothing(t *testing.T) {
 	})
 }
 
+func TestLimitCapsThePauseOfA429(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []bucket.LimitOption
+		want time.Duration
+	}{
+		{"default cap", nil, bucket.DefaultMaxPause},
+		{"configured cap", []bucket.LimitOption{bucket.MaxPause(5 * time.Second)}, 5 * time.Second},
+		{"a longer cap", []bucket.LimitOption{bucket.MaxPause(time.Hour)}, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// A Retry-After of 1e12 s is read as transport.MaxSignalDelay (24 h).
+				srv := newScript(func(i int) (int, http.Header) {
+					if i == 0 {
+						return http.StatusTooManyRequests, http.Header{"Retry-After": {"1e12"}}
+					}
+					return http.StatusOK, nil
+				})
+				rt := bucket.Limit(bucket.New(bucket.PerSecond(10)), tc.opts...)(srv)
+				_, err := get(t, rt, context.Background())
+				require.NoError(t, err)
+				_, err = get(t, rt, context.Background())
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, srv.arrivals()[1])
+			})
+		})
+	}
+}
+
 func TestLimitLowersTheRateOncePerPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// Ten requests in flight at once; the server refuses them all.
