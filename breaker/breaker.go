@@ -135,7 +135,17 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(send)
 		return nil, &OpenError{Key: e.key, cause: err}
 	}
+	// A base transport that panics still reports: as a failure, before the
+	// panic goes on. Otherwise a half-open breaker would wait forever for
+	// the outcome of its probes and refuse every request.
+	reported := false
+	defer func() {
+		if !reported {
+			done(failure(-1))
+		}
+	}()
 	resp, err := rt.next.RoundTrip(send)
+	reported = true
 	done(rt.outcome(req, resp, err))
 	return resp, err
 }
@@ -286,7 +296,7 @@ func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *e
 				e.openUntil.Store(rt.now() + int64(rt.openFor(e.tripWait)))
 			}
 			if rt.s.OnStateChange != nil {
-				rt.s.OnStateChange(e.key, from, to)
+				stateChanged(rt.s.OnStateChange, e.key, from, to)
 			}
 			if rt.s.OnEvent != nil {
 				rt.s.OnEvent.Emit(transport.Event{Kind: transport.EventBreaker, Endpoint: endpoint, Model: model,
@@ -295,6 +305,14 @@ func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *e
 		},
 	})
 	return e
+}
+
+// stateChanged calls the user's hook. A panic in it is recovered and
+// dropped: it runs inside gobreaker's bookkeeping of an answer the caller
+// is still owed, which a panic would lose unclosed.
+func stateChanged(hook func(key string, from, to State), key string, from, to State) {
+	defer func() { _ = recover() }()
+	hook(key, from, to)
 }
 
 // judge is gobreaker's IsSuccessful; it also notes the Retry-After of a

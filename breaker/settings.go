@@ -127,7 +127,9 @@ type Settings struct {
 	// OnStateChange, if set, is called when a key's breaker changes state,
 	// for logs and metrics. It is called while that breaker is locked, on
 	// the goroutine of the request that caused the change: it must be quick
-	// and must not send requests through the same middleware.
+	// and must not send requests through the same middleware. A panic in it
+	// is recovered and dropped, so the request that caused the change still
+	// gets its answer.
 	OnStateChange func(key string, from, to State)
 
 	// OnEvent, if set, hears the same changes as [transport.Event]s of

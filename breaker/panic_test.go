@@ -1,0 +1,75 @@
+package breaker_test
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/transport"
+)
+
+// TestAPanickingBaseCountsAsAFailure: a probe whose base transport panics
+// still reports its outcome, as a failure, so a half-open breaker opens
+// again instead of waiting for its probes forever.
+func TestAPanickingBaseCountsAsAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		var panicking atomic.Bool
+		base := transport.Func(func(req *http.Request) (*http.Response, error) {
+			if panicking.Load() {
+				_ = req.Body.Close()
+				panic("base transport bug")
+			}
+			return srv.RoundTrip(req)
+		})
+		rt := breaker.New(breaker.Settings{HalfOpenProbes: 1})(base)
+		srv.set("m", 503)
+		for range 5 {
+			_, _ = send(t, rt, chat(t, "m"))
+		}
+		_, err := send(t, rt, chat(t, "m"))
+		require.ErrorIs(t, err, breaker.ErrOpen)
+
+		time.Sleep(breaker.DefaultTimeout)
+		panicking.Store(true)
+		assert.Panics(t, func() { _, _ = rt.RoundTrip(chat(t, "m")) }, "the probe's panic reaches the caller")
+		panicking.Store(false)
+		srv.set("m", 200)
+		_, err = send(t, rt, chat(t, "m"))
+		require.ErrorIs(t, err, breaker.ErrOpen, "the panic counted as a failure: open again")
+
+		time.Sleep(breaker.DefaultTimeout)
+		status, err := send(t, rt, chat(t, "m"))
+		require.NoError(t, err, "the next probe goes through")
+		assert.Equal(t, 200, status)
+	})
+}
+
+// TestAPanickingStateHookIsRecovered: the hook runs while the breaker
+// books an answer the caller is owed; its panic is dropped and the answer
+// is returned.
+func TestAPanickingStateHookIsRecovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		srv.set("m", 503)
+		var calls atomic.Int32
+		rt := breaker.New(breaker.Settings{OnStateChange: func(string, breaker.State, breaker.State) {
+			calls.Add(1)
+			panic("hook bug")
+		}})(srv)
+		for i := range 5 {
+			status, err := send(t, rt, chat(t, "m"))
+			require.NoError(t, err, "request %d", i)
+			assert.Equal(t, 503, status)
+		}
+		assert.Equal(t, int32(1), calls.Load(), "the hook heard the breaker open")
+		_, err := send(t, rt, chat(t, "m"))
+		assert.ErrorIs(t, err, breaker.ErrOpen)
+	})
+}
