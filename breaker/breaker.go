@@ -32,6 +32,7 @@ type OpenError struct {
 	cause error // gobreaker.ErrOpenState or gobreaker.ErrTooManyRequests
 }
 
+// Error names the key and, when known, how long the breaker stays open.
 func (e *OpenError) Error() string {
 	switch {
 	case e.cause == gobreaker.ErrTooManyRequests:

@@ -163,6 +163,7 @@ type NaiveStatusError struct {
 	Body   string // the start of the answer's body
 }
 
+// Error reads as the guide's thrown error: "Together API <status>: <body>".
 func (e *NaiveStatusError) Error() string {
 	return fmt.Sprintf("Together API %d: %s", e.Status, e.Body)
 }

@@ -75,10 +75,12 @@ type EmbedError struct {
 	Err    error // the first failure
 }
 
+// Error counts the texts not embedded and gives the first failure.
 func (e *EmbedError) Error() string {
 	return fmt.Sprintf("together: %d texts not embedded: %v", len(e.Failed), e.Err)
 }
 
+// Unwrap returns the first failure, for errors.Is and errors.As.
 func (e *EmbedError) Unwrap() error { return e.Err }
 
 // EmbedAll embeds texts with model, in requests of at most 20 texts run

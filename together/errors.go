@@ -38,6 +38,8 @@ type APIError struct {
 	RequestID  string // the x-request-id header, for the provider's support
 }
 
+// Error reads "together: <status> <text> (<type>): <message> [request <id>]",
+// leaving out what the server did not send.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "together: %d %s", e.StatusCode, http.StatusText(e.StatusCode))

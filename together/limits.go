@@ -249,6 +249,7 @@ type BatchTooLargeError struct {
 	Requests int
 }
 
+// Error says how many requests the batch has and how many fit.
 func (e *BatchTooLargeError) Error() string {
 	return fmt.Sprintf("together: a batch holds at most %d requests; this one has %d: split it", MaxBatchRequests, e.Requests)
 }

@@ -105,6 +105,7 @@ type UnknownModelError struct {
 	Suggestions []string // the closest known model IDs, best first
 }
 
+// Error names the model and the closest known ones.
 func (e *UnknownModelError) Error() string {
 	msg := fmt.Sprintf("together: unknown model %q", e.Model)
 	if len(e.Suggestions) > 0 {
