@@ -115,13 +115,12 @@ func assemble(base http.RoundTripper, cfg *config) http.RoundTripper {
 		fallbackOpts = append(fallbackOpts, transport.FallbackEvents(cfg.events))
 	}
 	inference := func(route string, rpm float64, tokens bool) transport.Middleware {
-		mw := []transport.Middleware{
+		return chain(
 			transport.Fallback(cfg.chains, fallbackOpts...),
 			retries(retry.Policy{}),
 			breakers(),
 			perModel(bucket.PerMinute(rate(route, rpm)), tokens, shared{cfg.store, route}, cfg.events),
-		}
-		return func(next http.RoundTripper) http.RoundTripper { return transport.Chain(next, mw...) }
+		)
 	}
 	return transport.Chain(base, transport.Route(nil, map[string]transport.Middleware{
 		RouteChat:                   inference(RouteChat, DefaultChatRPM, true),
