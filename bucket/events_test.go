@@ -12,30 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/transport"
 )
 
-// eventLog collects events from many goroutines.
-type eventLog struct {
-	mu     sync.Mutex
-	events []transport.Event
-}
-
-func (l *eventLog) hook(e transport.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) all() []transport.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]transport.Event(nil), l.events...)
-}
-
-func (l *eventLog) kinds() []transport.EventKind {
+// kinds lists the kinds of the events recorded.
+func kinds(rec *conformance.EventRecorder) []transport.EventKind {
 	var out []transport.EventKind
-	for _, e := range l.all() {
+	for _, e := range rec.Events() {
 		out = append(out, e.Kind)
 	}
 	return out
@@ -43,8 +27,8 @@ func (l *eventLog) kinds() []transport.EventKind {
 
 func TestEventsOfWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log eventLog
-		rt := bucket.Limit(bucket.New(bucket.PerSecond(2)), bucket.OnEvent(log.hook))(newScript(ok))
+		var log conformance.EventRecorder
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(2)), bucket.OnEvent(log.Record))(newScript(ok))
 		for range 3 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
@@ -52,27 +36,27 @@ func TestEventsOfWaits(t *testing.T) {
 		wait := func(d time.Duration) transport.Event {
 			return transport.Event{Kind: transport.EventWaited, Endpoint: transport.EndpointChat, Wait: d, Reason: "requests"}
 		}
-		assert.Equal(t, []transport.Event{wait(500 * time.Millisecond), wait(500 * time.Millisecond)}, log.all(),
+		assert.Equal(t, []transport.Event{wait(500 * time.Millisecond), wait(500 * time.Millisecond)}, log.Events(),
 			"the first request went at once: no event")
 	})
 }
 
 func TestEventsOfTokenWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log eventLog
+		var log conformance.EventRecorder
 		rt := bucket.Limit(bucket.New(bucket.PerSecond(10), bucket.Burst(10), bucket.Initial(0)),
 			bucket.Counting(bucket.TextTokens), bucket.Cost(func(*http.Request) int { return 5 }),
-			bucket.OnEvent(log.hook))(newScript(ok))
+			bucket.OnEvent(log.Record))(newScript(ok))
 		_, err := get(t, rt, context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, []transport.Event{{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
-			Wait: 500 * time.Millisecond, Reason: "tokens"}}, log.all())
+			Wait: 500 * time.Millisecond, Reason: "tokens"}}, log.Events())
 	})
 }
 
 func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log eventLog
+		var log conformance.EventRecorder
 		srv := newScript(func(i int) (int, http.Header) {
 			if i == 1 {
 				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"2"}}
@@ -80,14 +64,14 @@ func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 			return http.StatusOK, nil
 		})
 		b := bucket.New(bucket.PerSecond(10))
-		rt := bucket.Limit(b, bucket.OnEvent(log.hook))(srv)
+		rt := bucket.Limit(b, bucket.OnEvent(log.Record))(srv)
 		for range 2 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
 		}
 		// The 429 pauses the bucket for its reset and lowers the rate
 		// blindly (nothing measured yet): to 10 × 0.7 × 0.9.
-		events := log.all()
+		events := log.Events()
 		require.Len(t, events, 3)
 		assert.Equal(t, transport.Event{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
 			Wait: 100 * time.Millisecond, Reason: "requests"}, events[0])
@@ -104,7 +88,7 @@ func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 			require.NoError(t, err)
 		}
 		var rates []float64
-		for _, e := range log.all()[3:] {
+		for _, e := range log.Events()[3:] {
 			switch e.Kind {
 			case transport.EventRateChanged:
 				rates = append(rates, e.Rate)
@@ -122,7 +106,7 @@ func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 
 func TestEventsOf429sThatBelongToAPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log eventLog
+		var log conformance.EventRecorder
 		// Three requests in flight at once are all refused: one pause, one
 		// lowering of the rate, three 429s reported.
 		srv := newScript(func(int) (int, http.Header) {
@@ -134,7 +118,7 @@ func TestEventsOf429sThatBelongToAPause(t *testing.T) {
 			return srv.RoundTrip(req)
 		})
 		rt := bucket.Limit(bucket.New(bucket.PerSecond(100), bucket.Burst(3), bucket.Initial(3)),
-			bucket.OnEvent(log.hook))(slow)
+			bucket.OnEvent(log.Record))(slow)
 		var wg sync.WaitGroup
 		for range 3 {
 			wg.Go(func() {
@@ -147,7 +131,7 @@ func TestEventsOf429sThatBelongToAPause(t *testing.T) {
 		wg.Wait()
 		assert.Equal(t, []transport.EventKind{
 			transport.EventPaused, transport.EventRateChanged, transport.EventPaused, transport.EventPaused,
-		}, log.kinds())
+		}, kinds(&log))
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -15,27 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
-
-// recorder collects the events a decorator emits.
-type recorder struct {
-	mu     sync.Mutex
-	events []transport.Event
-}
-
-func (r *recorder) hook(e transport.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) all() []transport.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]transport.Event(nil), r.events...)
-}
 
 func TestEvents(t *testing.T) {
 	refused := errors.Join(errors.New("dial tcp: connection refused"), syscall.ECONNREFUSED)
@@ -109,8 +91,8 @@ func TestEvents(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var rec recorder
-				tc.policy.OnEvent = rec.hook
+				var rec conformance.EventRecorder
+				tc.policy.OnEvent = rec.Record
 				ctx, cancel := context.WithCancel(t.Context())
 				if tc.ctx != nil {
 					ctx, cancel = tc.ctx(t.Context())
@@ -120,7 +102,7 @@ func TestEvents(t *testing.T) {
 				if err == nil {
 					resp.Body.Close()
 				}
-				assert.Equal(t, tc.want, rec.all())
+				assert.Equal(t, tc.want, rec.Events())
 			})
 		})
 	}
@@ -128,17 +110,17 @@ func TestEvents(t *testing.T) {
 
 func TestEventsWhenTheWaitIsCutShort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var rec recorder
+		var rec conformance.EventRecorder
 		ctx, cancel := context.WithCancel(t.Context())
 		p := retry.Policy{Rand: maxRand, OnEvent: func(e transport.Event) {
-			rec.hook(e)
+			rec.Record(e)
 			if e.Kind == transport.EventRetry {
 				time.AfterFunc(100*time.Millisecond, cancel) // within the first wait (500 ms at most)
 			}
 		}}
 		_, err := wrap(p, play(step{status: 503})).RoundTrip(newRequest(t, ctx))
 		require.ErrorIs(t, err, context.Canceled)
-		events := rec.all()
+		events := rec.Events()
 		require.Len(t, events, 3)
 		assert.Equal(t, transport.EventRetry, events[0].Kind)
 		assert.Equal(t, transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.EndpointChat,
@@ -150,27 +132,27 @@ func TestEventsWhenTheWaitIsCutShort(t *testing.T) {
 
 func TestEventsWhenTheBodyCannotBeReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var rec recorder
+		var rec conformance.EventRecorder
 		body := io.NopCloser(strings.NewReader("a body larger than the limit"))
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, chatURL, body)
 		require.NoError(t, err)
-		resp, err := wrap(retry.Policy{ReplayLimit: 8, OnEvent: rec.hook}, play(step{status: 503})).RoundTrip(req)
+		resp, err := wrap(retry.Policy{ReplayLimit: 8, OnEvent: rec.Record}, play(step{status: 503})).RoundTrip(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, []transport.Event{
 			{Kind: transport.EventGaveUp, Endpoint: transport.EndpointChat, Attempt: 1, Status: 503, Reason: retry.ReasonNotReplayable},
 			{Kind: transport.EventDone, Endpoint: transport.EndpointChat, Attempt: 1, Status: 503},
-		}, rec.all())
+		}, rec.Events())
 	})
 }
 
 func TestEventsOfARequestNeverSent(t *testing.T) {
-	var rec recorder
+	var rec conformance.EventRecorder
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := wrap(retry.Policy{OnEvent: rec.hook}, play(ok())).RoundTrip(newRequest(t, ctx))
+	_, err := wrap(retry.Policy{OnEvent: rec.Record}, play(ok())).RoundTrip(newRequest(t, ctx))
 	require.Error(t, err)
-	assert.Equal(t, []transport.Event{{Kind: transport.EventDone, Endpoint: transport.EndpointChat, Err: err}}, rec.all())
+	assert.Equal(t, []transport.Event{{Kind: transport.EventDone, Endpoint: transport.EndpointChat, Err: err}}, rec.Events())
 }
 
 func TestAPanickingEventHookDoesNotBreakTheRequest(t *testing.T) {
@@ -189,14 +171,14 @@ func TestAPanickingEventHookDoesNotBreakTheRequest(t *testing.T) {
 
 func TestOnRetryAndOnEventAreBothCalled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var rec recorder
+		var rec conformance.EventRecorder
 		var old []retry.RetryEvent
-		p := retry.Policy{Rand: zeroRand, OnEvent: rec.hook, OnRetry: func(e retry.RetryEvent) { old = append(old, e) }}
+		p := retry.Policy{Rand: zeroRand, OnEvent: rec.Record, OnRetry: func(e retry.RetryEvent) { old = append(old, e) }}
 		resp, err := wrap(p, play(step{status: 503}, ok())).RoundTrip(newRequest(t, t.Context()))
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Len(t, old, 1)
 		assert.Equal(t, 503, old[0].Status)
-		assert.Len(t, rec.all(), 2)
+		assert.Len(t, rec.Events(), 2)
 	})
 }

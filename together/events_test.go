@@ -27,24 +27,6 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// eventLog collects events from many goroutines.
-type eventLog struct {
-	mu     sync.Mutex
-	events []transport.Event
-}
-
-func (l *eventLog) hook(e transport.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) all() []transport.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]transport.Event(nil), l.events...)
-}
-
 // brief keeps what an event's order test compares: kind, endpoint, model,
 // attempt, status, from, to, reason (waits are jittered), of every event
 // but the limiter's waits (which retries' random backoffs make come or
@@ -80,13 +62,13 @@ func byModel(status map[string]int) http.RoundTripper {
 
 func TestWithEventsHearsEveryDecorator(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log, second eventLog
+		var log, second conformance.EventRecorder
 		var fallbacks []string
 		rt := together.NewTransport(byModel(map[string]int{"big": 503}),
 			together.WithAPIKey("k"),
 			together.WithFallback("big", "small"),
-			together.WithEvents(log.hook),
-			together.WithEvents(second.hook),
+			together.WithEvents(log.Record),
+			together.WithEvents(second.Record),
 			together.WithHooks(together.Hooks{OnFallback: func(from, to string, why transport.FallbackReason) {
 				fallbacks = append(fallbacks, from+">"+to)
 			}}),
@@ -108,8 +90,8 @@ func TestWithEventsHearsEveryDecorator(t *testing.T) {
 			"done chat  a5 s503 > ",
 			"fell back chat big a0 s0 big>small overloaded",
 			"done chat  a1 s200 > ",
-		}, brief(log.all()))
-		assert.Equal(t, log.all(), second.all(), "each WithEvents adds a hook")
+		}, brief(log.Events()))
+		assert.Equal(t, log.Events(), second.Events(), "each WithEvents adds a hook")
 		assert.Equal(t, []string{"big>small"}, fallbacks, "WithHooks still works")
 	})
 }
@@ -136,7 +118,7 @@ func sequence(answer func(i int) (int, http.Header)) http.RoundTripper {
 
 func TestWithEventsHearsTheLimitersOfEachModel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log eventLog
+		var log conformance.EventRecorder
 		// The first answer shows a token limit of 10 a second, which opens
 		// the token limiter; the fourth is a 429.
 		rt := together.NewTransport(sequence(func(i int) (int, http.Header) {
@@ -147,14 +129,14 @@ func TestWithEventsHearsTheLimitersOfEachModel(t *testing.T) {
 				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"1"}}
 			}
 			return http.StatusOK, nil
-		}), together.WithEvents(log.hook))
+		}), together.WithEvents(log.Record))
 		client := &http.Client{Transport: rt}
 		for range 4 {
 			post(t, t.Context(), client, "/chat/completions", chatBody("m")).Body.Close()
 		}
 
 		var tokenWaits, paused, rates int
-		for _, e := range log.all() {
+		for _, e := range log.Events() {
 			switch e.Kind {
 			case transport.EventWaited:
 				assert.Equal(t, "m", e.Model)
@@ -174,20 +156,20 @@ func TestWithEventsHearsTheLimitersOfEachModel(t *testing.T) {
 		assert.Equal(t, 4, tokenWaits, "the second to fourth requests and the retry waited for text tokens")
 		assert.Equal(t, 1, paused, "one 429, reported once although two limiters saw it")
 		assert.Positive(t, rates, "the 429 lowered the rate")
-		assert.Contains(t, brief(log.all()), "retry chat  a1 s429 > server")
+		assert.Contains(t, brief(log.Events()), "retry chat  a1 s429 > server")
 	})
 }
 
 func TestWithEventsKeepsTheBreakersOwnHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log, own eventLog
+		var log, own conformance.EventRecorder
 		var changes []string
 		rt := together.NewTransport(byModel(map[string]int{"m": 503}),
-			together.WithEvents(log.hook),
+			together.WithEvents(log.Record),
 			together.WithMaxRetries(-1),
 			together.WithBreaker(breaker.Settings{
 				ConsecutiveFailures: 2,
-				OnEvent:             own.hook,
+				OnEvent:             own.Record,
 				OnStateChange:       func(_ string, from, to breaker.State) { changes = append(changes, from.String()+">"+to.String()) },
 			}),
 		)
@@ -196,25 +178,25 @@ func TestWithEventsKeepsTheBreakersOwnHooks(t *testing.T) {
 			post(t, t.Context(), client, "/chat/completions", chatBody("m")).Body.Close()
 		}
 		want := transport.Event{Kind: transport.EventBreaker, Endpoint: "chat", Model: "m", From: "closed", To: "open"}
-		assert.Equal(t, []transport.Event{want}, own.all())
-		assert.Contains(t, log.all(), want)
+		assert.Equal(t, []transport.Event{want}, own.Events())
+		assert.Contains(t, log.Events(), want)
 		assert.Equal(t, []string{"closed>open"}, changes)
 	})
 }
 
 func TestAPanickingEventHookDoesNotBreakThePreset(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var log eventLog
+		var log conformance.EventRecorder
 		rt := together.NewTransport(byModel(map[string]int{"big": 503}),
 			together.WithFallback("big", "small"),
 			together.WithEvents(func(transport.Event) { panic("broken hook") }),
-			together.WithEvents(log.hook),
+			together.WithEvents(log.Record),
 		)
 		resp := post(t, t.Context(), &http.Client{Transport: rt}, "/chat/completions", chatBody("big"))
 		resp.Body.Close()
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
-		assert.NotEmpty(t, log.all(), "the hook after the broken one still hears every event")
+		assert.NotEmpty(t, log.Events(), "the hook after the broken one still hears every event")
 	})
 }
 
