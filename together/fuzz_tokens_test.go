@@ -46,13 +46,14 @@ func FuzzEstimateTokens(f *testing.F) {
 	})
 }
 
-// hasMaxTokens reports whether body is a JSON object with a top-level key
-// that encoding/json matches to max_tokens: it matches keys without regard
-// to case, and escapes in a key are decoded first ("mAX_tokens" and
-// "max\u005ftokens" both count).
+// hasMaxTokens reports whether body starts with a JSON object with a
+// top-level key that encoding/json matches to max_tokens: it matches keys
+// without regard to case, and escapes in a key are decoded first
+// ("mAX_tokens" and "max\u005ftokens" both count). Like the estimate, it
+// reads the first JSON value and ignores what follows.
 func hasMaxTokens(body []byte) bool {
 	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&top) != nil {
 		return false
 	}
 	for k := range top {
