@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,34 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyapi/steady/bucket/redisbucket"
+	"github.com/steadyapi/steady/bucket/redisbucket/redistest"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/together"
 )
-
-// storeRedis connects to the Redis that STEADY_REDIS_ADDR names: without
-// one the test skips, but in CI (CI set), which starts one, it fails.
-func storeRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	addr := os.Getenv("STEADY_REDIS_ADDR")
-	why := "STEADY_REDIS_ADDR is not set"
-	if addr != "" {
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		c.Close()
-		why = fmt.Sprintf("Redis at %s does not answer: %v", addr, err)
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("together: WithStore's test needs a redis-server in CI: %s", why)
-	}
-	t.Skipf("no Redis: %s", why)
-	return nil
-}
 
 // Two transports, as two replicas would make them, share one store: their
 // requests to one model of one route split its limit instead of each
@@ -52,7 +27,7 @@ func storeRedis(t *testing.T) *redis.Client {
 // in 429s). It runs in real time (Redis's clock), at 20 requests a second
 // for five seconds.
 func TestWithStoreSplitsTheLimit(t *testing.T) {
-	rdb := storeRedis(t)
+	rdb := redistest.Client(t)
 	const rps, run = 20, 5 * time.Second
 	sim := conformance.NewServer(conformance.Config{
 		Limits: map[string]conformance.Limit{conformance.Chat: {RPM: rps * 60}},

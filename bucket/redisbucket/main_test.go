@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/steadyapi/steady/bucket/redisbucket"
+	"github.com/steadyapi/steady/bucket/redisbucket/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -24,32 +25,10 @@ func TestMain(m *testing.M) {
 }
 
 // addrEnv names the Redis server the tests use, host:port.
-const addrEnv = "STEADY_REDIS_ADDR"
+const addrEnv = redistest.AddrEnv
 
-// redisClient connects to the test server named by STEADY_REDIS_ADDR. With
-// no server, the test skips; in CI (CI set) it fails, since CI starts one.
-func redisClient(t testing.TB) *redis.Client {
-	t.Helper()
-	addr := os.Getenv(addrEnv)
-	why := addrEnv + " is not set"
-	if addr != "" {
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		c.Close()
-		why = fmt.Sprintf("Redis at %s (%s) does not answer: %v", addr, addrEnv, err)
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("redisbucket: these tests need a redis-server in CI: %s", why)
-	}
-	t.Skipf("no Redis: %s", why)
-	return nil
-}
+// redisClient connects to the test server (see redistest).
+func redisClient(t testing.TB) *redis.Client { return redistest.Client(t) }
 
 // testKey is a key no other test or run uses.
 func testKey(t testing.TB) string {
