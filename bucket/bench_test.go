@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/transport"
 )
@@ -29,33 +27,12 @@ func BenchmarkTryTake(b *testing.B) {
 	}
 }
 
-func BenchmarkRateAllow(b *testing.B) {
-	l := rate.NewLimiter(benchRate, benchRate)
-	b.ReportAllocs()
-	for b.Loop() {
-		if !l.Allow() {
-			b.Fatal("refused")
-		}
-	}
-}
-
 func BenchmarkWait(b *testing.B) {
 	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := l.Wait(ctx, 1); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkRateWait(b *testing.B) {
-	l := rate.NewLimiter(benchRate, benchRate)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := l.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -74,34 +51,12 @@ func BenchmarkWaitDeadline(b *testing.B) {
 	}
 }
 
-func BenchmarkRateWaitDeadline(b *testing.B) {
-	l := rate.NewLimiter(benchRate, benchRate)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := l.Wait(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func BenchmarkTryTakeParallel(b *testing.B) {
 	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			l.TryTake(1)
-		}
-	})
-}
-
-func BenchmarkRateAllowParallel(b *testing.B) {
-	l := rate.NewLimiter(benchRate, benchRate)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			l.Allow()
 		}
 	})
 }
@@ -113,17 +68,6 @@ func BenchmarkWaitParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			_ = l.Wait(ctx, 1)
-		}
-	})
-}
-
-func BenchmarkRateWaitParallel(b *testing.B) {
-	l := rate.NewLimiter(benchRate, benchRate)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_ = l.Wait(ctx)
 		}
 	})
 }
@@ -140,18 +84,6 @@ func BenchmarkWaitQueuedParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			_ = l.Wait(ctx, 1)
-		}
-	})
-}
-
-func BenchmarkRateWaitQueuedParallel(b *testing.B) {
-	l := rate.NewLimiter(1e5, 1)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_ = l.Wait(ctx)
 		}
 	})
 }
@@ -183,35 +115,6 @@ func BenchmarkQueue10k(b *testing.B) {
 	}
 	b.ReportMetric(heap/float64(b.N), "heapB/waiter")
 	b.ReportMetric(wake/float64(b.N), "ns-wake/waiter")
-}
-
-// BenchmarkRateQueue10k queues 10,000 waiters on x/time/rate, which gives
-// each its own timer; its queue cannot be woken early (SetLimit does not
-// move a reservation already made), so only the heap is compared.
-func BenchmarkRateQueue10k(b *testing.B) {
-	var heap float64
-	for b.Loop() {
-		l := rate.NewLimiter(rate.Every(time.Millisecond), 1)
-		l.Allow()
-		ctx, cancel := context.WithCancel(context.Background())
-		before := heapInUse()
-		var started atomic.Int64
-		var wg sync.WaitGroup
-		for range queued {
-			wg.Go(func() {
-				started.Add(1)
-				_ = l.Wait(ctx)
-			})
-		}
-		for started.Load() < queued {
-			runtime.Gosched()
-		}
-		time.Sleep(50 * time.Millisecond) // let the last ones reach their timers
-		heap += float64(heapInUse()-before) / queued
-		cancel()
-		wg.Wait()
-	}
-	b.ReportMetric(heap/float64(b.N), "heapB/waiter")
 }
 
 func heapInUse() uint64 {

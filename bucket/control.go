@@ -60,7 +60,6 @@ type control struct {
 	cfg     limitConfig
 	ceiling float64 // tokens a second
 	floor   float64
-	window  func(*transport.Signals) *transport.Window
 
 	mu    sync.Mutex
 	mode  mode

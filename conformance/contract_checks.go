@@ -362,12 +362,6 @@ func (e *groupEnv) finish() {
 	}
 }
 
-func closeReturned(resp *http.Response) {
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-}
-
 // readWithin reads r to its end, giving up after d. A read still blocked
 // then is left to end when the scenario releases its bodies.
 func readWithin(r io.Reader, d time.Duration) ([]byte, bool) {

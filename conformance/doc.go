@@ -36,6 +36,6 @@
 // [Outcome]: requests that succeeded, failed or hung, what the server saw,
 // the time against the least possible ([Scenario.Least]) and the capacity
 // used. [Scenarios] is the set the comparison in docs/ runs (go run
-// ./conformance/cmd/compare), against the naive port of the guide's
+// ./compare), against the naive port of the guide's
 // algorithm ([Naive]), go-retryablehttp, failsafe-go and steady's stacks.
 package conformance

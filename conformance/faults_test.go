@@ -3,7 +3,6 @@ package conformance_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"syscall"
@@ -182,6 +181,6 @@ func TestFaultAfterLimit(t *testing.T) {
 		srv := conformance.NewServer(cfg)
 		assert.Equal(t, 500, srvChat(t, srv, "k").status)
 		assert.Equal(t, http.StatusTooManyRequests, srvChat(t, srv, "k").status, "the 500 spent the second's request")
-		assert.True(t, errors.Is(conformance.ErrReset, syscall.ECONNRESET))
+		assert.ErrorIs(t, error(conformance.ErrReset), syscall.ECONNRESET)
 	})
 }

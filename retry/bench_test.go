@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/failsafe-go/failsafe-go/failsafehttp"
-	"github.com/hashicorp/go-retryablehttp"
-
 	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
@@ -20,8 +17,8 @@ type rewindBody struct{ *bytes.Reader }
 func (rewindBody) Close() error { return nil }
 
 // canned is the in-memory server: it answers 200 at once. The response is
-// built fresh (one small allocation, in the bare baseline too) because
-// failsafe-go rewrites the body field of the responses it returns.
+// built fresh (one small allocation, in the bare baseline too), as the
+// side-by-side run with the peers (package compare) needs it.
 var cannedHeader = http.Header{"Content-Type": {"application/json"}}
 
 func canned(req *http.Request) (*http.Response, error) {
@@ -39,16 +36,6 @@ func BenchmarkHappyPath(b *testing.B) {
 	}{
 		{"bare", inner},
 		{"steady", retry.New(retry.Policy{})(inner)},
-		{"retryablehttp", &retryablehttp.RoundTripper{Client: &retryablehttp.Client{
-			HTTPClient:   &http.Client{Transport: inner},
-			RetryWaitMin: retry.DefaultBaseDelay,
-			RetryWaitMax: retry.DefaultMaxDelay,
-			RetryMax:     4,
-			CheckRetry:   retryablehttp.DefaultRetryPolicy,
-			Backoff:      retryablehttp.DefaultBackoff,
-		}}},
-		{"failsafe", failsafehttp.NewRoundTripper(inner,
-			failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(4).Build())},
 	}
 	payload := []byte(`{"model":"m","input":"the quick brown fox"}`)
 	for _, peer := range peers {

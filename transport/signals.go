@@ -101,7 +101,7 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 		Requests:   Window{-1, -1, -1},
 		Tokens:     Window{-1, -1, -1},
 	}
-	retryAfterMS := time.Duration(-1)
+	msHeaderWait := time.Duration(-1)
 	for k, v := range h {
 		if len(v) == 0 || len(k) < 11 {
 			continue
@@ -114,7 +114,7 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 				s.RetryAfter = parseRetryAfter(val, now)
 			case "Retry-After-Ms":
 				if f, ok := parseNumber(val); ok {
-					retryAfterMS = clampDelay(f * float64(time.Millisecond))
+					msHeaderWait = clampDelay(f * float64(time.Millisecond))
 				}
 			}
 		case 'X':
@@ -165,8 +165,8 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 			}
 		}
 	}
-	if retryAfterMS >= 0 {
-		s.RetryAfter = retryAfterMS
+	if msHeaderWait >= 0 {
+		s.RetryAfter = msHeaderWait
 	}
 	return s
 }

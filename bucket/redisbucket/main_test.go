@@ -11,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/steadyapi/steady/bucket/redisbucket"
-	"github.com/steadyapi/steady/bucket/redisbucket/redistest"
+	"github.com/steadyapi/steady/bucket/redisbucket/internal/redistest"
 )
 
 func TestMain(m *testing.M) {

@@ -18,11 +18,11 @@ var (
 
 // TestCompare runs every scenario against every stack and writes the
 // comparison into the -compare.docs directory. It is what
-// `go run ./conformance/cmd/compare` runs: the scenarios need
+// `go run ./compare` runs: the scenarios need
 // testing/synctest bubbles, which only a test can create.
 func TestCompare(t *testing.T) {
 	if *docsFlag == "" {
-		t.Skip("run by `go run ./conformance/cmd/compare`, which sets -compare.docs")
+		t.Skip("run by `go run ./compare`, which sets -compare.docs")
 	}
 	re, err := regexp.Compile(*runFlag)
 	require.NoError(t, err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/steadyapi/steady/bucket/redisbucket/redistest"
+	"github.com/steadyapi/steady/bucket/redisbucket/internal/redistest"
 )
 
 // TestClient connects to the server AddrEnv names and pings it: in CI, with

@@ -1,4 +1,4 @@
-package conformance
+package main
 
 import (
 	"net/http"
@@ -10,12 +10,13 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/stretchr/testify/assert"
 
+	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/transport"
 )
 
-// retryableHTTP is go-retryablehttp as a middleware: its client, four
+// peerRetryableHTTP is go-retryablehttp as a middleware: its client, four
 // retries and short waits, around next.
-func retryableHTTP(next http.RoundTripper) http.RoundTripper {
+func peerRetryableHTTP(next http.RoundTripper) http.RoundTripper {
 	c := retryablehttp.NewClient()
 	c.RetryMax = 4
 	c.RetryWaitMin = 10 * time.Millisecond
@@ -25,15 +26,15 @@ func retryableHTTP(next http.RoundTripper) http.RoundTripper {
 	return &retryablehttp.RoundTripper{Client: c}
 }
 
-// failsafeHTTP is failsafe-go's HTTP round tripper with its HTTP retry
+// peerFailsafeHTTP is failsafe-go's HTTP round tripper with its HTTP retry
 // policy (its defaults: two retries, Retry-After honoured).
-func failsafeHTTP(next http.RoundTripper) http.RoundTripper {
+func peerFailsafeHTTP(next http.RoundTripper) http.RoundTripper {
 	return failsafehttp.NewRoundTripper(next, failsafehttp.NewRetryPolicyBuilder().Build())
 }
 
 // knownBreak is a rule a peer breaks, and a phrase of the failure that says why.
 type knownBreak struct {
-	rule Rule
+	rule conformance.Rule
 	why  string
 }
 
@@ -46,33 +47,33 @@ func TestPeersContract(t *testing.T) {
 		mw         transport.Middleware
 		knownBreak []knownBreak
 	}{
-		{"go-retryablehttp", retryableHTTP, []knownBreak{
+		{"go-retryablehttp", peerRetryableHTTP, []knownBreak{
 			// FromRequest keeps the caller's *http.Request and sets its Body
 			// to a reader over the bytes it read.
-			{RuleRequestUnmodified, "Body replaced"},
+			{conformance.RuleRequestUnmodified, "Body replaced"},
 			// It reads the caller's body into a buffer and never closes it.
-			{RuleRequestBodyClosed, "request body was never closed"},
+			{conformance.RuleRequestBodyClosed, "request body was never closed"},
 			// It drains at most 4 KiB (respReadLimit) of a response it
 			// retries, so a proxy's 8 KiB error page costs the connection.
-			{RuleDiscardedDrained, "after reading 4096 of its"},
+			{conformance.RuleDiscardedDrained, "after reading 4096 of its"},
 			// It sleeps the Retry-After of 1h until the context ends
 			// instead of refusing a wait the deadline cannot fit.
-			{RuleContextDeadline, "returned at its deadline"},
+			{conformance.RuleContextDeadline, "returned at its deadline"},
 		}},
-		{"failsafe-go", failsafeHTTP, []knownBreak{
+		{"failsafe-go", peerFailsafeHTTP, []knownBreak{
 			// Each attempt sets Body on the caller's own request.
-			{RuleRequestUnmodified, "Body replaced"},
+			{conformance.RuleRequestUnmodified, "Body replaced"},
 			// It reads the caller's body with io.ReadAll and never closes it.
-			{RuleRequestBodyClosed, "request body was never closed"},
+			{conformance.RuleRequestBodyClosed, "request body was never closed"},
 			// Responses it retries are neither drained nor closed.
-			{RuleDiscardedDrained, "was never closed"},
+			{conformance.RuleDiscardedDrained, "was never closed"},
 			// Its delay follows Retry-After (1h) until the context ends.
-			{RuleContextDeadline, "returned at its deadline"},
+			{conformance.RuleContextDeadline, "returned at its deadline"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := CheckMiddleware(t, tc.mw)
-			var want []Rule
+			rep := conformance.CheckMiddleware(t, tc.mw)
+			var want []conformance.Rule
 			for _, k := range tc.knownBreak {
 				want = append(want, k.rule)
 				assert.Contains(t, strings.Join(rep.Result(k.rule).Failures, "\n"), k.why, "why %s fails", k.rule)

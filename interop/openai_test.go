@@ -1,4 +1,4 @@
-package conformance
+package interop
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
@@ -35,9 +36,9 @@ const (
 // and embedding requests per second per key, and an http.Client whose
 // transport is steady's retry decorator around a copy of
 // http.DefaultTransport. retries counts the retries the decorator makes.
-func interopSetup(t *testing.T) (srv *Server, url string, client *http.Client, retries *atomic.Int64) {
+func interopSetup(t *testing.T) (srv *conformance.Server, url string, client *http.Client, retries *atomic.Int64) {
 	t.Helper()
-	srv = NewServer(Config{Limits: map[string]Limit{Chat: {RPM: 300}, Embeddings: {RPM: 300}}})
+	srv = conformance.NewServer(conformance.Config{Limits: map[string]conformance.Limit{conformance.Chat: {RPM: 300}, conformance.Embeddings: {RPM: 300}}})
 	hs := httptest.NewServer(srv)
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(func() {
@@ -77,7 +78,7 @@ func interopKey(caller int) string { return "test-" + strconv.Itoa(caller) }
 // interopCheck asserts that every request succeeded, that the server had
 // to refuse some (so the burst did test retrying), and that every retry
 // was steady's: the SDK's own are off.
-func interopCheck(t *testing.T, srv *Server, errs []error, retries int64) {
+func interopCheck(t *testing.T, srv *conformance.Server, errs []error, retries int64) {
 	t.Helper()
 	assert.Empty(t, errs)
 	st := srv.Stats()
@@ -99,11 +100,11 @@ func TestInteropOpenAIGo(t *testing.T) {
 	}
 	errs := interopBurst(func(ctx context.Context, caller, i int) error {
 		c, err := clients[caller].Chat.Completions.New(ctx, openaiv3.ChatCompletionNewParams{
-			Model:    ScenarioChatModel,
+			Model:    conformance.ScenarioChatModel,
 			Messages: []openaiv3.ChatCompletionMessageParamUnion{openaiv3.UserMessage("Say hello.")},
 		})
 		if err == nil {
-			assert.Equal(t, ScenarioChatModel, c.Model)
+			assert.Equal(t, conformance.ScenarioChatModel, c.Model)
 			assert.NotEmpty(t, c.Choices)
 		}
 		return err
@@ -127,7 +128,7 @@ func TestInteropGoOpenAI(t *testing.T) {
 		client := clients[caller]
 		if i >= 7 { // the last three are embeddings, limited apart from chat
 			e, err := client.CreateEmbeddings(ctx, goopenai.EmbeddingRequestStrings{
-				Model: goopenai.EmbeddingModel(ScenarioEmbedModel),
+				Model: goopenai.EmbeddingModel(conformance.ScenarioEmbedModel),
 				Input: []string{"first text", "second text"},
 			})
 			if err == nil {
@@ -136,7 +137,7 @@ func TestInteropGoOpenAI(t *testing.T) {
 			return err
 		}
 		c, err := client.CreateChatCompletion(ctx, goopenai.ChatCompletionRequest{
-			Model:    ScenarioChatModel,
+			Model:    conformance.ScenarioChatModel,
 			Messages: []goopenai.ChatCompletionMessage{{Role: goopenai.ChatMessageRoleUser, Content: "Say hello."}},
 		})
 		if err == nil {

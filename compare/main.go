@@ -3,7 +3,7 @@
 // scenario and a plot of the requests accepted per second, into the
 // module's docs directory, and prints the tables.
 //
-//	go run ./conformance/cmd/compare [-docs dir] [-run regexp]
+//	go run ./compare [-docs dir] [-run regexp]
 //
 // The scenarios run in testing/synctest bubbles, where hours of traffic
 // pass in virtual time in a few seconds and every wait is exact; only a
@@ -21,7 +21,7 @@ import (
 	"strings"
 )
 
-const pkg = "github.com/steadyapi/steady/conformance/cmd/compare"
+const pkg = "github.com/steadyapi/steady/compare"
 
 func main() {
 	docs := flag.String("docs", "", "directory to write comparison.md and the plots into (default: the module's docs/)")
@@ -35,7 +35,7 @@ func main() {
 
 func compare(docs, run string) error {
 	if docs == "" {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/steadyapi/steady").Output()
 		if err != nil {
 			return fmt.Errorf("finding the module's directory: %w", err)
 		}

@@ -1,4 +1,4 @@
-package together_test
+package redisbucket_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyapi/steady/bucket/redisbucket"
-	"github.com/steadyapi/steady/bucket/redisbucket/redistest"
+	"github.com/steadyapi/steady/bucket/redisbucket/internal/redistest"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/together"
 )
@@ -94,7 +94,7 @@ func TestWithStoreSplitsTheLimit(t *testing.T) {
 
 // Replicas of a service share Together's limits through Redis: each makes
 // its transport with a store on the same Redis.
-func ExampleWithStore() {
+func Example_together() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close()
 	client := together.NewClient(together.WithStore(redisbucket.New(rdb, redisbucket.Replicas(4))))

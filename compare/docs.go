@@ -23,7 +23,7 @@ func markdown(runs []scenarioRun) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`# How steady compares
 
-Written by ` + "`go run ./conformance/cmd/compare`" + `; do not edit by hand.
+Written by ` + "`go run ./compare`" + `; do not edit by hand.
 
 Every stack meets every scenario against the simulated provider
 (` + "`conformance.Server`" + `, which limits, refuses and fails as Together documents), inside
