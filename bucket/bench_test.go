@@ -18,7 +18,7 @@ import (
 const benchRate = 1e12
 
 func BenchmarkTryTake(b *testing.B) {
-	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate))
 	b.ReportAllocs()
 	for b.Loop() {
 		if !l.TryTake(1) {
@@ -28,7 +28,7 @@ func BenchmarkTryTake(b *testing.B) {
 }
 
 func BenchmarkWait(b *testing.B) {
-	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -40,7 +40,7 @@ func BenchmarkWait(b *testing.B) {
 
 // A Wait whose context has a deadline pays for the deadline check too.
 func BenchmarkWaitDeadline(b *testing.B) {
-	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	b.ReportAllocs()
@@ -52,7 +52,7 @@ func BenchmarkWaitDeadline(b *testing.B) {
 }
 
 func BenchmarkTryTakeParallel(b *testing.B) {
-	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -62,7 +62,7 @@ func BenchmarkTryTakeParallel(b *testing.B) {
 }
 
 func BenchmarkWaitParallel(b *testing.B) {
-	l := bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate))
+	l := bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate))
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -156,7 +156,7 @@ func BenchmarkLimit(b *testing.B) {
 	h := http.Header{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"9"}, "X-Ratelimit-Reset": {"0.1"}}
 	resp := &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody}
 	base := transport.Func(func(*http.Request) (*http.Response, error) { return resp, nil })
-	rt := bucket.Limit(bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate)))(base)
+	rt := bucket.Limit(bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate)))(base)
 	req, err := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
 	if err != nil {
 		b.Fatal(err)

@@ -63,13 +63,13 @@ func WithStore(s Store, key string) Option {
 	}
 }
 
-// Burst sets the most tokens the bucket holds, and so the most it lets
+// WithBurst sets the most tokens the bucket holds, and so the most it lets
 // through at once after an idle spell. The default is one second of the
 // rate, at least one token: Together enforces its limits per second, so one
 // second of tokens is what its own bucket holds. A burst set here stays
 // fixed when the rate changes; the default follows the rate. A burst that is
 // not a positive number is ignored.
-func Burst(tokens float64) Option {
+func WithBurst(tokens float64) Option {
 	return func(o *options) {
 		if tokens > 0 && !math.IsInf(tokens, 0) {
 			o.burst = tokens
@@ -77,13 +77,13 @@ func Burst(tokens float64) Option {
 	}
 }
 
-// Initial makes the bucket start holding tokens (at most its burst). By
+// WithInitial makes the bucket start holding tokens (at most its burst). By
 // default a new bucket lets its first request through at once and paces the
 // rest from there: it does not start full, because the server's bucket may
 // hold less than a full burst when this process starts (another process, or
 // this one before a restart, may have used it), and a burst the server
 // refuses costs more than the second it saves.
-func Initial(tokens float64) Option {
+func WithInitial(tokens float64) Option {
 	return func(o *options) {
 		if tokens >= 0 && !math.IsInf(tokens, 0) {
 			o.initial = tokens
@@ -506,7 +506,7 @@ func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, 
 
 // SetRate changes the rate at once, for the waiters already queued as well
 // as those to come; the tokens the bucket holds are kept. An unknown rate is
-// ignored. Unless [Burst] fixed it, the burst follows the rate.
+// ignored. Unless [WithBurst] fixed it, the burst follows the rate.
 func (b *Bucket) SetRate(r Rate) {
 	if !r.Known() {
 		return

@@ -53,7 +53,7 @@ func TestOneTimerOnlyWhileAQueueWaits(t *testing.T) {
 // allocates nothing once warm.
 func TestQueuedWaitsDoNotAllocate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := New(PerSecond(1000), Initial(0))
+		b := New(PerSecond(1000), WithInitial(0))
 		ctx := context.Background()
 		require.NoError(t, b.Wait(ctx, 1)) // warm the pool and the timer
 		allocs := testing.AllocsPerRun(100, func() {
@@ -70,7 +70,7 @@ func TestQueuedWaitsDoNotAllocate(t *testing.T) {
 // callers' own, and at most the head's timer adds one when it fires.
 func TestNoGoroutinePerWaiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := New(PerSecond(1), Initial(0))
+		b := New(PerSecond(1), WithInitial(0))
 		before := runtime.NumGoroutine()
 		done := make(chan error, 100)
 		for range 100 {

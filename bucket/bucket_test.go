@@ -87,7 +87,7 @@ func TestIdleBucketRefillsToBurst(t *testing.T) {
 
 func TestBurstAndInitialOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := bucket.New(bucket.PerSecond(2), bucket.Initial(5), bucket.Burst(5))
+		b := bucket.New(bucket.PerSecond(2), bucket.WithInitial(5), bucket.WithBurst(5))
 		assert.InDelta(t, 5, b.Burst(), 1e-9)
 		assert.InDelta(t, 5, b.Tokens(), 1e-9)
 		assert.True(t, b.TryTake(5))
@@ -99,7 +99,7 @@ func TestBurstAndInitialOptions(t *testing.T) {
 
 		slow := bucket.New(bucket.PerMinute(30)) // half a token a second
 		assert.InDelta(t, 1, slow.Burst(), 1e-9, "the burst is at least one token")
-		full := bucket.New(bucket.PerSecond(10), bucket.Initial(100))
+		full := bucket.New(bucket.PerSecond(10), bucket.WithInitial(100))
 		assert.InDelta(t, 10, full.Tokens(), 1e-9, "initial tokens are capped at the burst")
 	})
 }
@@ -117,7 +117,7 @@ func TestWaitPacesAtTheRate(t *testing.T) {
 
 func TestFIFO(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := bucket.New(bucket.PerSecond(1), bucket.Burst(10), bucket.Initial(0))
+		b := bucket.New(bucket.PerSecond(1), bucket.WithBurst(10), bucket.WithInitial(0))
 		g := newGrants()
 		g.wait(context.Background(), b, "large", 5)
 		g.wait(context.Background(), b, "small", 1)
@@ -193,7 +193,7 @@ func TestWaitPastDeadlineIsRefusedAtOnce(t *testing.T) {
 
 func TestCancelledWaiterGivesBackItsPlace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := bucket.New(bucket.PerSecond(1), bucket.Initial(0))
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
 		g := newGrants()
 		headCtx, cancelHead := context.WithCancel(context.Background())
 		midCtx, cancelMid := context.WithCancel(context.Background())
@@ -279,7 +279,7 @@ func TestPauseRefusesWaitersItPushesPastTheirDeadline(t *testing.T) {
 
 func TestSetRateAppliesToQueuedWaiters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := bucket.New(bucket.PerSecond(1), bucket.Initial(0))
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
 		g := newGrants()
 		for _, name := range []string{"a", "b", "c"} {
 			g.wait(context.Background(), b, name, 1)
@@ -301,7 +301,7 @@ func TestSetRateAppliesToQueuedWaiters(t *testing.T) {
 
 func TestSlowerRateRefusesWaitersPastTheirDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := bucket.New(bucket.PerSecond(10), bucket.Initial(0))
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		g := newGrants()
@@ -376,7 +376,7 @@ func TestGrantedAsTheContextEndsGivesBack(t *testing.T) {
 	outcomes := map[bool]int{}
 	for range 50 {
 		synctest.Test(t, func(t *testing.T) {
-			b := bucket.New(bucket.PerSecond(1), bucket.Initial(0))
+			b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
 			// Due at 1s, and the deadline is 1s: both fire at once.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()

@@ -7,7 +7,7 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// OnEvent sets a hook that hears what [Limit] does, as [transport.Event]s,
+// WithEvents sets a hook that hears what [Limit] does, as [transport.Event]s,
 // the kind every steady decorator reports:
 //
 //   - transport.EventWaited when a request waited for its tokens (a
@@ -26,7 +26,7 @@ import (
 // happened: the hook must be quick and must not send requests through the
 // same Limit. A panic in it is recovered and the event dropped. Without a
 // hook, Limit does not even read the clock for it.
-func OnEvent(fn transport.EventFunc) LimitOption {
+func WithEvents(fn transport.EventFunc) LimitOption {
 	return func(c *limitConfig) { c.events = fn }
 }
 

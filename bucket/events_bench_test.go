@@ -15,8 +15,8 @@ func BenchmarkLimitEvents(b *testing.B) {
 	resp := &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody}
 	base := transport.Func(func(*http.Request) (*http.Response, error) { return resp, nil })
 	events := 0
-	rt := bucket.Limit(bucket.New(bucket.PerSecond(benchRate), bucket.Burst(benchRate)),
-		bucket.OnEvent(func(transport.Event) { events++ }))(base)
+	rt := bucket.Limit(bucket.New(bucket.PerSecond(benchRate), bucket.WithBurst(benchRate)),
+		bucket.WithEvents(func(transport.Event) { events++ }))(base)
 	req, err := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
 	if err != nil {
 		b.Fatal(err)

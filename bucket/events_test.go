@@ -28,7 +28,7 @@ func kinds(rec *conformance.EventRecorder) []transport.EventKind {
 func TestEventsOfWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log conformance.EventRecorder
-		rt := bucket.Limit(bucket.New(bucket.PerSecond(2)), bucket.OnEvent(log.Record))(newScript(ok))
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(2)), bucket.WithEvents(log.Record))(newScript(ok))
 		for range 3 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
@@ -44,9 +44,9 @@ func TestEventsOfWaits(t *testing.T) {
 func TestEventsOfTokenWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log conformance.EventRecorder
-		rt := bucket.Limit(bucket.New(bucket.PerSecond(10), bucket.Burst(10), bucket.Initial(0)),
-			bucket.Counting(bucket.TextTokens), bucket.Cost(func(*http.Request) int { return 5 }),
-			bucket.OnEvent(log.Record))(newScript(ok))
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(10), bucket.WithBurst(10), bucket.WithInitial(0)),
+			bucket.WithUnits(bucket.TextTokens), bucket.WithCost(func(*http.Request) int { return 5 }),
+			bucket.WithEvents(log.Record))(newScript(ok))
 		_, err := get(t, rt, context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, []transport.Event{{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
@@ -64,7 +64,7 @@ func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 			return http.StatusOK, nil
 		})
 		b := bucket.New(bucket.PerSecond(10))
-		rt := bucket.Limit(b, bucket.OnEvent(log.Record))(srv)
+		rt := bucket.Limit(b, bucket.WithEvents(log.Record))(srv)
 		for range 2 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
@@ -117,8 +117,8 @@ func TestEventsOf429sThatBelongToAPause(t *testing.T) {
 			<-gate
 			return srv.RoundTrip(req)
 		})
-		rt := bucket.Limit(bucket.New(bucket.PerSecond(100), bucket.Burst(3), bucket.Initial(3)),
-			bucket.OnEvent(log.Record))(slow)
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(100), bucket.WithBurst(3), bucket.WithInitial(3)),
+			bucket.WithEvents(log.Record))(slow)
 		var wg sync.WaitGroup
 		for range 3 {
 			wg.Go(func() {
@@ -145,7 +145,7 @@ func TestAPanickingEventHookDoesNotBreakLimit(t *testing.T) {
 		})
 		calls := 0
 		b := bucket.New(bucket.PerSecond(10))
-		rt := bucket.Limit(b, bucket.OnEvent(func(transport.Event) { calls++; panic("broken hook") }))(srv)
+		rt := bucket.Limit(b, bucket.WithEvents(func(transport.Event) { calls++; panic("broken hook") }))(srv)
 		for range 3 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)

@@ -29,43 +29,48 @@ const (
 	// Requests: one token is one request; the server's request window
 	// (x-ratelimit-remaining and its OpenAI and Anthropic forms) applies.
 	Requests Units = iota
-	// TextTokens: one token is a token of text, as a [Cost] function
+	// TextTokens: one token is a token of text, as a [WithCost] function
 	// estimates it; the server's token window (x-tokenlimit-remaining and
 	// its forms) applies.
 	TextTokens
 )
 
-// Cost sets what a request costs in tokens; the default is 1. A cost of 0
+// WithCost sets what a request costs in tokens; the default is 1. A cost of 0
 // or less takes nothing: the request does not wait, though its answer is
 // still read (a 429 pauses the bucket all the same). For token limits, the
 // function estimates the request's tokens of text from its body, which it
 // must read through GetBody, never Body.
-func Cost(f func(*http.Request) int) LimitOption {
+func WithCost(f func(*http.Request) int) LimitOption {
 	return func(c *limitConfig) { c.cost = f }
 }
 
-// Counting sets which of the server's windows the tokens count against.
-func Counting(u Units) LimitOption {
+// WithUnits sets which of the server's windows the tokens count against
+// (default [Requests]).
+func WithUnits(u Units) LimitOption {
 	return func(c *limitConfig) { c.units = u }
 }
 
-// Ceiling is the highest rate the limiter raises the bucket to. The default
+// WithCeiling sets the highest rate the limiter raises the bucket to. The default
 // is the bucket's rate when Limit is called (the limit the caller was
 // given), or no ceiling for a bucket made with an unknown rate.
-func Ceiling(r Rate) LimitOption {
+func WithCeiling(r Rate) LimitOption {
 	return func(c *limitConfig) { c.ceiling = r }
 }
 
-// Floor is the lowest rate the limiter lowers the bucket to; the default is
-// one token a minute.
-func Floor(r Rate) LimitOption {
+// WithFloor sets the lowest rate the limiter lowers the bucket to; the
+// default is one token a minute.
+func WithFloor(r Rate) LimitOption {
 	return func(c *limitConfig) { c.floor = r }
 }
 
-// DefaultPause is how long a 429 that gives no Retry-After and no reset
-// pauses the bucket; the default is one second, the window of a server that
+// DefaultPause is how long a 429 that names no wait (no Retry-After, no
+// reset) pauses the bucket: one second, the window of a server that
 // enforces its limit per second.
-func DefaultPause(d time.Duration) LimitOption {
+const DefaultPause = time.Second
+
+// WithPause sets how long a 429 that names no wait pauses the bucket
+// (default [DefaultPause]). A duration that is not positive is ignored.
+func WithPause(d time.Duration) LimitOption {
 	return func(c *limitConfig) {
 		if d > 0 {
 			c.defaultPause = d
@@ -74,15 +79,15 @@ func DefaultPause(d time.Duration) LimitOption {
 }
 
 // DefaultMaxPause is the longest a single 429 pauses the bucket: see
-// [MaxPause].
+// [WithMaxPause].
 const DefaultMaxPause = 30 * time.Second
 
-// MaxPause caps how long one 429 pauses the bucket (default
+// WithMaxPause caps how long one 429 pauses the bucket (default
 // [DefaultMaxPause]). A server that asks for longer (a garbage Retry-After
 // of 1e12, a daily window's reset) is asked again after the cap: one more
 // 429 then, where trusting the header would refuse every request of the
 // key for up to a day. A duration that is not positive is ignored.
-func MaxPause(d time.Duration) LimitOption {
+func WithMaxPause(d time.Duration) LimitOption {
 	return func(c *limitConfig) {
 		if d > 0 {
 			c.maxPause = d
@@ -103,7 +108,7 @@ func MaxPause(d time.Duration) LimitOption {
 // read) it learns:
 //
 //   - A 429 pauses the bucket until the server's Retry-After or reset (or
-//     [DefaultPause]), at most [MaxPause]: one refusal stops the whole key. The first 429 after
+//     [WithPause]), at most [WithMaxPause]: one refusal stops the whole key. The first 429 after
 //     a pause lowers the rate, once: to 0.9 of what the server accepted
 //     over the last 30 seconds since the pause, which measures its limit (a
 //     server that refuses while we send faster than it allows accepts
@@ -112,7 +117,7 @@ func MaxPause(d time.Duration) LimitOption {
 //     and lower nothing.
 //   - After a pause, answers raise the rate again along a cubic, as TCP
 //     CUBIC does: back to the measured limit in a minute, slowly around
-//     it, faster beyond, never above [Ceiling]. A linear increase either
+//     it, faster beyond, never above [WithCeiling]. A linear increase either
 //     probes too often (429s) or too slowly (capacity wasted); the cubic
 //     spends most of its time just under the limit and still follows a
 //     limit that grows with use, as Together's dynamic one does.
@@ -133,7 +138,7 @@ func MaxPause(d time.Duration) LimitOption {
 // Retrying is not Limit's job: a 429 is returned to the caller, and a retry
 // decorator outside Limit sends the next attempt, which waits for the pause.
 func Limit(b *Bucket, opts ...LimitOption) transport.Middleware {
-	cfg := limitConfig{defaultPause: time.Second, maxPause: DefaultMaxPause, floor: PerMinute(1)}
+	cfg := limitConfig{defaultPause: DefaultPause, maxPause: DefaultMaxPause, floor: PerMinute(1)}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)

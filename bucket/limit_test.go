@@ -70,16 +70,16 @@ func get(t *testing.T, rt http.RoundTripper, ctx context.Context) (*http.Respons
 func TestLimitTakesTheCostBeforeEachAttempt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
-		b := bucket.New(bucket.PerSecond(10), bucket.Burst(10), bucket.Initial(0))
+		b := bucket.New(bucket.PerSecond(10), bucket.WithBurst(10), bucket.WithInitial(0))
 		cost := func(r *http.Request) int { return 5 }
-		rt := bucket.Limit(b, bucket.Cost(cost))(srv)
+		rt := bucket.Limit(b, bucket.WithCost(cost))(srv)
 		for range 3 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
 		}
 		assert.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond}, srv.arrivals())
 
-		free := bucket.Limit(b, bucket.Cost(func(*http.Request) int { return 0 }))(srv)
+		free := bucket.Limit(b, bucket.WithCost(func(*http.Request) int { return 0 }))(srv)
 		_, err := get(t, free, context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, 1500*time.Millisecond, srv.arrivals()[3], "a cost of 0 waits for nothing")
@@ -158,7 +158,7 @@ func TestLimitDefaultPauseWhenThe429SaysNothing(t *testing.T) {
 			return http.StatusOK, nil
 		})
 		b := bucket.New(bucket.PerSecond(10))
-		rt := bucket.Limit(b, bucket.DefaultPause(3*time.Second))(srv)
+		rt := bucket.Limit(b, bucket.WithPause(3*time.Second))(srv)
 		for range 2 {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
@@ -174,8 +174,8 @@ func TestLimitCapsThePauseOfA429(t *testing.T) {
 		want time.Duration
 	}{
 		{"default cap", nil, bucket.DefaultMaxPause},
-		{"configured cap", []bucket.LimitOption{bucket.MaxPause(5 * time.Second)}, 5 * time.Second},
-		{"a longer cap", []bucket.LimitOption{bucket.MaxPause(time.Hour)}, time.Hour},
+		{"configured cap", []bucket.LimitOption{bucket.WithMaxPause(5 * time.Second)}, 5 * time.Second},
+		{"a longer cap", []bucket.LimitOption{bucket.WithMaxPause(time.Hour)}, time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -206,7 +206,7 @@ func TestLimitLowersTheRateOncePerPause(t *testing.T) {
 			<-release
 			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"X-Ratelimit-Reset": {"1"}}, Body: http.NoBody}, nil
 		})
-		b := bucket.New(bucket.PerSecond(100), bucket.Initial(10))
+		b := bucket.New(bucket.PerSecond(100), bucket.WithInitial(10))
 		rt := bucket.Limit(b)(srv)
 		var wg sync.WaitGroup
 		for range 10 {
@@ -274,7 +274,7 @@ func TestLimitSlowStartsAnUnknownRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
 		b := bucket.New(bucket.Rate{})
-		rt := bucket.Limit(b, bucket.Ceiling(bucket.PerSecond(64)))(srv)
+		rt := bucket.Limit(b, bucket.WithCeiling(bucket.PerSecond(64)))(srv)
 		start := time.Now()
 		for time.Since(start) < 10*time.Second {
 			_, err := get(t, rt, context.Background())
@@ -381,7 +381,7 @@ func TestLimitCountsTextTokensAgainstTheTokenWindow(t *testing.T) {
 			}
 		})
 		b := bucket.New(bucket.PerSecond(1000))
-		rt := bucket.Limit(b, bucket.Counting(bucket.TextTokens), bucket.Cost(func(*http.Request) int { return 100 }))(srv)
+		rt := bucket.Limit(b, bucket.WithUnits(bucket.TextTokens), bucket.WithCost(func(*http.Request) int { return 100 }))(srv)
 		start := time.Now()
 		for range 2 {
 			_, err := get(t, rt, context.Background())

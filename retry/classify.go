@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 // ShouldRetry is the built-in choice of what is retried, the one a zero
@@ -33,13 +35,11 @@ func ShouldRetry(resp *http.Response, err error) bool {
 	if resp == nil {
 		return false
 	}
-	if v, ok := resp.Header["X-Should-Retry"]; ok && len(v) > 0 {
-		switch s := strings.TrimSpace(v[0]); {
-		case strings.EqualFold(s, "true"):
-			return true
-		case strings.EqualFold(s, "false"):
-			return false
-		}
+	switch transport.RetryVerdict(resp.Header) {
+	case transport.VerdictRetry:
+		return true
+	case transport.VerdictDontRetry:
+		return false
 	}
 	return retryableStatus(resp.StatusCode)
 }
@@ -53,7 +53,7 @@ func retryableStatus(code int) bool {
 		http.StatusBadGateway,          // 502
 		http.StatusServiceUnavailable,  // 503
 		http.StatusGatewayTimeout,      // 504
-		529:                            // Anthropic: overloaded
+		transport.StatusOverloaded:     // 529, Anthropic's
 		return true
 	}
 	return false

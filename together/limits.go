@@ -79,7 +79,7 @@ func (m *modelLimits) build(model string) http.RoundTripper {
 	if m.tokens {
 		next = newTokenGate(next, tokenEvents(events))
 	}
-	return bucket.Limit(m.place.newBucket(m.rate, model), bucket.OnEvent(events))(next)
+	return bucket.Limit(m.place.newBucket(m.rate, model), bucket.WithEvents(events))(next)
 }
 
 // tokenGate is a token-per-minute limiter that stays out of the way until
@@ -130,8 +130,8 @@ func (g *tokenGate) open(perSecond float64, wait time.Duration) {
 		if wait > 0 {
 			b.Pause(time.Now().Add(wait))
 		}
-		rt := bucket.Limit(b, bucket.Counting(bucket.TextTokens), bucket.Cost(estimateTokens),
-			bucket.Ceiling(bucket.PerSecond(10*perSecond)), bucket.OnEvent(g.events))(g.next)
+		rt := bucket.Limit(b, bucket.WithUnits(bucket.TextTokens), bucket.WithCost(estimateTokens),
+			bucket.WithCeiling(bucket.PerSecond(10*perSecond)), bucket.WithEvents(g.events))(g.next)
 		g.limited.Store(&rt)
 	})
 }

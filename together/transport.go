@@ -105,15 +105,13 @@ func assemble(base http.RoundTripper, cfg *config) http.RoundTripper {
 		s.OnEvent = transport.Events(s.OnEvent, cfg.events)
 		return breaker.New(s)
 	}
-	var fallbackOpts []transport.FallbackOption
+	fallbackEvents := cfg.events
 	if h := cfg.hooks.OnFallback; h != nil {
-		fallbackOpts = append(fallbackOpts, transport.OnModelSwitch(func(_ *http.Request, from, to string, why transport.FallbackReason) {
-			h(from, to, why)
-		}))
+		fallbackEvents = transport.Events(func(e transport.Event) {
+			h(e.From, e.To, transport.FallbackReason(e.Reason))
+		}, cfg.events)
 	}
-	if cfg.events != nil {
-		fallbackOpts = append(fallbackOpts, transport.FallbackEvents(cfg.events))
-	}
+	fallbackOpts := []transport.Option{transport.WithEvents(fallbackEvents)}
 	inference := func(route string, rpm float64, tokens bool) transport.Middleware {
 		return chain(
 			transport.Fallback(cfg.chains, fallbackOpts...),

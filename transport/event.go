@@ -59,6 +59,24 @@ const (
 	// ([Fallback]). Endpoint, Model (the model the caller asked for), From
 	// and To (the models left and tried next), Reason (a [FallbackReason]).
 	EventFellBack
+
+	// EventStore: a limiter's shared store stopped answering and the
+	// process limits itself alone, or it answers again and the limits are
+	// shared again (bucket/redisbucket). From and To ("shared", "local"),
+	// Err (why the store was given up, on the way to "local"), Rate (the
+	// share of each bucket's rate the process allows itself while local).
+	EventStore
+
+	// EventCatalog: a preset fetched its model catalog (GET /models).
+	// Wait (how long the fetch took), Count (the models listed), Status or
+	// Err when it failed.
+	EventCatalog
+
+	// EventBatch: a batch helper (such as together.EmbedAll) finished one
+	// of its requests. Endpoint, Model, Count (the items of the batch: texts
+	// to embed), Wait (how long the request took), Err when the batch
+	// failed.
+	EventBatch
 )
 
 var eventKindNames = [...]string{
@@ -70,10 +88,14 @@ var eventKindNames = [...]string{
 	EventDone:        "done",
 	EventBreaker:     "breaker",
 	EventFellBack:    "fell back",
+	EventStore:       "store",
+	EventCatalog:     "catalog",
+	EventBatch:       "batch",
 }
 
 // String returns the kind's name, as logs show it: "waited", "paused",
-// "rate changed", "retry", "gave up", "done", "breaker", "fell back".
+// "rate changed", "retry", "gave up", "done", "breaker", "fell back",
+// "store", "catalog", "batch".
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && eventKindNames[k] != "" {
 		return eventKindNames[k]
@@ -116,8 +138,12 @@ type Event struct {
 	// Attempt is an attempt's number, or the attempts made.
 	Attempt int
 
-	// From and To are the states a breaker went between, or the models a
-	// request fell back between.
+	// Count is how many items an event concerns: the texts of a batch,
+	// the models of a catalog.
+	Count int
+
+	// From and To are the states a breaker or a store went between, or the
+	// models a request fell back between.
 	From, To string
 
 	// Reason says why, in a word or two; for the limiter's events, which

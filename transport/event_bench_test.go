@@ -19,7 +19,7 @@ func BenchmarkFallbackEvents(b *testing.B) {
 	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", bytes.NewReader(body))
 	require.NoError(b, err)
 	rt := transport.Fallback(map[string][]string{"meta-llama/Llama-3.3-70B-Instruct-Turbo": {"small"}},
-		transport.FallbackEvents(func(transport.Event) {}))(inner)
+		transport.WithEvents(func(transport.Event) {}))(inner)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -22,54 +22,42 @@ var ErrModelUnavailable = errors.New("steady: model unavailable")
 type FallbackReason string
 
 const (
-	// Overloaded: the model answered 503 or 529, after every decorator
-	// inside Fallback (retries included) gave up.
-	Overloaded FallbackReason = "overloaded"
-	// NotFound: the model answered 404 with an error about the model.
-	NotFound FallbackReason = "not found"
-	// Unavailable: a decorator inside Fallback failed fast with an error
-	// matching [ErrModelUnavailable] (a breaker is open).
-	Unavailable FallbackReason = "unavailable"
+	// FallbackOverloaded: the model answered 503 or 529, after every
+	// decorator inside Fallback (retries included) gave up.
+	FallbackOverloaded FallbackReason = "overloaded"
+	// FallbackNotFound: the model answered 404 with an error about the
+	// model.
+	FallbackNotFound FallbackReason = "not found"
+	// FallbackUnavailable: a decorator inside Fallback failed fast with an
+	// error matching [ErrModelUnavailable] (a breaker is open).
+	FallbackUnavailable FallbackReason = "unavailable"
 )
 
-// FallbackOption configures [Fallback].
-type FallbackOption func(*fallbackConfig)
+// Option configures [Fallback].
+type Option func(*fallbackConfig)
 
 type fallbackConfig struct {
-	served    func(req *http.Request, asked, served string)
-	switched  func(req *http.Request, from, to string, why FallbackReason)
 	events    EventFunc
 	bodyLimit int64
 }
 
-// OnModelServed sets a hook called once for every request whose model has a
-// chain, with the model asked and the model whose answer (or error) is
-// returned. It is called before RoundTrip returns, from the caller's
-// goroutine; it must not keep req.
-func OnModelServed(fn func(req *http.Request, asked, served string)) FallbackOption {
-	return func(c *fallbackConfig) { c.served = fn }
-}
-
-// OnModelSwitch sets a hook called each time [Fallback] leaves a model for
-// the next of its chain, with the reason, for logs and metrics.
-func OnModelSwitch(fn func(req *http.Request, from, to string, why FallbackReason)) FallbackOption {
-	return func(c *fallbackConfig) { c.switched = fn }
-}
-
-// FallbackEvents sets a hook that hears each switch of model as an [Event]
-// of kind [EventFellBack], the kind every steady decorator reports: Model
-// is the model asked, From and To the models left and tried next, Reason
-// the [FallbackReason]. It is called where the [OnModelSwitch] hook is,
-// after it; a panic in it is recovered and the event dropped.
-func FallbackEvents(fn EventFunc) FallbackOption {
+// WithEvents sets a hook that hears each switch of model as an [Event] of
+// kind [EventFellBack], the kind every steady decorator reports: Model is
+// the model asked, From and To the models left and tried next, Reason the
+// [FallbackReason]. A panic in it is recovered and the event dropped.
+func WithEvents(fn EventFunc) Option {
 	return func(c *fallbackConfig) { c.events = fn }
 }
 
-// FallbackBodyLimit sets the largest request body Fallback reads to find
-// the model (0, the default, means [DefaultReplayLimit]). A larger body is
-// passed through without fallback.
-func FallbackBodyLimit(n int64) FallbackOption {
-	return func(c *fallbackConfig) { c.bodyLimit = n }
+// WithBodyLimit sets the largest request body Fallback reads to find the
+// model (default [DefaultReplayLimit]). A larger body is passed through
+// without fallback. A limit that is not positive keeps the default.
+func WithBodyLimit(n int64) Option {
+	return func(c *fallbackConfig) {
+		if n > 0 {
+			c.bodyLimit = n
+		}
+	}
 }
 
 // notFoundPeek is how much of a 404 body Fallback reads to tell "no such
@@ -94,18 +82,18 @@ const notFoundPeek = 4 << 10
 // The next attempt sends the same request with only the value of the body's
 // top-level "model" rewritten; every other byte of the body is as the caller
 // wrote it. The returned response carries the [ModelHeader] header naming
-// the model that served it, and the [OnModelServed] hook hears of it. A
-// returned response is never read, so streamed answers ("stream": true) pass
-// through as they are; a discarded one is drained and closed.
+// the model that served it, and [WithEvents] hears each switch. A returned
+// response is never read, so streamed answers ("stream": true) pass through
+// as they are; a discarded one is drained and closed.
 //
 // A request whose body is not a JSON object, has no top-level string
 // "model", or names a model without a chain is passed through untouched: the
 // same request object, when it has GetBody (as [http.NewRequest] sets for
 // in-memory bodies) or no body. A body without GetBody is read to find the
-// model (at most [FallbackBodyLimit]) and replayed to the inner transport.
+// model (at most [WithBodyLimit]) and replayed to the inner transport.
 //
 // chains is copied; changing it later does not change the middleware.
-func Fallback(chains map[string][]string, opts ...FallbackOption) Middleware {
+func Fallback(chains map[string][]string, opts ...Option) Middleware {
 	cfg := fallbackConfig{}
 	for _, o := range opts {
 		if o != nil {
@@ -171,9 +159,6 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 		Drain(resp)
-		if f.cfg.switched != nil {
-			f.cfg.switched(req, model, alts[i], why)
-		}
 		if f.cfg.events != nil {
 			f.cfg.events.Emit(Event{Kind: EventFellBack, Endpoint: Endpoint(req), Model: asked,
 				From: model, To: alts[i], Reason: string(why)})
@@ -187,9 +172,6 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp.Header.Set(ModelHeader, model)
 	}
-	if f.cfg.served != nil {
-		f.cfg.served(req, asked, model)
-	}
 	return resp, err
 }
 
@@ -199,7 +181,7 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, FallbackReason) {
 	if err != nil {
 		if errors.Is(err, ErrModelUnavailable) {
-			return resp, Unavailable
+			return resp, FallbackUnavailable
 		}
 		return resp, ""
 	}
@@ -207,8 +189,8 @@ func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, Fall
 		return resp, ""
 	}
 	switch resp.StatusCode {
-	case http.StatusServiceUnavailable, 529:
-		return resp, Overloaded
+	case http.StatusServiceUnavailable, StatusOverloaded:
+		return resp, FallbackOverloaded
 	case http.StatusNotFound:
 		if resp.Body == nil {
 			return resp, ""
@@ -217,7 +199,7 @@ func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, Fall
 		// Whether it is kept or drained, the body is whole again.
 		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
 		if err == nil && isModelNotFound(peek) {
-			return resp, NotFound
+			return resp, FallbackNotFound
 		}
 		return resp, ""
 	}

@@ -114,34 +114,26 @@ func TestFallbackMovesToTheNextModel(t *testing.T) {
 		notFound string
 		why      transport.FallbackReason
 	}{
-		{"503 overloaded", http.StatusServiceUnavailable, nil, "", transport.Overloaded},
-		{"529 overloaded", 529, nil, "", transport.Overloaded},
-		{"404 model_not_found", http.StatusNotFound, nil, modelNotFound, transport.NotFound},
-		{"404 anthropic", http.StatusNotFound, nil, `{"type":"error","error":{"type":"not_found_error","message":"model: big"}}`, transport.NotFound},
-		{"breaker open", 0, fmt.Errorf("breaker: big: %w", transport.ErrModelUnavailable), "", transport.Unavailable},
+		{"503 overloaded", http.StatusServiceUnavailable, nil, "", transport.FallbackOverloaded},
+		{"529 overloaded", 529, nil, "", transport.FallbackOverloaded},
+		{"404 model_not_found", http.StatusNotFound, nil, modelNotFound, transport.FallbackNotFound},
+		{"404 anthropic", http.StatusNotFound, nil, `{"type":"error","error":{"type":"not_found_error","message":"model: big"}}`, transport.FallbackNotFound},
+		{"breaker open", 0, fmt.Errorf("breaker: big: %w", transport.ErrModelUnavailable), "", transport.FallbackUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := &modelServer{status: map[string]int{"big": tt.status}, errs: map[string]error{"big": tt.err}, notFound: tt.notFound}
-			type switched struct {
-				from, to string
-				why      transport.FallbackReason
-			}
-			var switches []switched
-			var served []string
+			var events []transport.Event
 			rt := transport.Chain(srv, transport.Fallback(map[string][]string{"big": {"medium", "small"}},
-				transport.OnModelSwitch(func(_ *http.Request, from, to string, why transport.FallbackReason) {
-					switches = append(switches, switched{from, to, why})
-				}),
-				transport.OnModelServed(func(_ *http.Request, asked, model string) { served = append(served, asked, model) }),
+				transport.WithEvents(func(e transport.Event) { events = append(events, e) }),
 			))
 			req := newChatRequest(t, chatRequest)
 			resp, err := rt.RoundTrip(req)
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
-			assert.Equal(t, []switched{{"big", "medium", tt.why}}, switches)
-			assert.Equal(t, []string{"big", "medium"}, served)
+			assert.Equal(t, []transport.Event{{Kind: transport.EventFellBack, Endpoint: transport.EndpointChat,
+				Model: "big", From: "big", To: "medium", Reason: string(tt.why)}}, events)
 
 			want := []string{"big", "medium"}
 			if tt.err != nil {

@@ -20,8 +20,12 @@ const (
 
 // Endpoint names the API endpoint of req from its URL path, whatever the
 // prefix before it (/v1, /openai/v1, a proxy's path): one of the Endpoint*
-// constants, [EndpointOther] when none fits.
+// constants, [EndpointOther] when none fits (a request without a URL
+// among them, which net/http refuses with an error, not a panic).
 func Endpoint(req *http.Request) string {
+	if req == nil || req.URL == nil {
+		return EndpointOther
+	}
 	p := strings.TrimSuffix(req.URL.Path, "/")
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):

@@ -34,6 +34,18 @@ func TestEndpoint(t *testing.T) {
 	}
 }
 
+// A request without a URL is an error for net/http, not a panic: the
+// decorators that name its endpoint pass it on for the base transport to
+// refuse.
+func TestEndpointOfARequestWithoutURL(t *testing.T) {
+	assert.Equal(t, transport.EndpointOther, transport.Endpoint(&http.Request{Method: "GET"}))
+	assert.Equal(t, transport.EndpointOther, transport.Endpoint(nil))
+	rt := transport.Route(nil, map[string]transport.Middleware{transport.EndpointChat: counting(new(int), new(int))})(http.DefaultTransport)
+	resp, err := rt.RoundTrip(&http.Request{Method: "GET", Header: http.Header{}})
+	assert.Nil(t, resp)
+	assert.Error(t, err, "net/http's own error")
+}
+
 // counting returns a middleware that counts the requests it sees, and how
 // many times it was applied.
 func counting(seen, built *int) transport.Middleware {

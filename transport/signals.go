@@ -18,15 +18,36 @@ const MaxSignalDelay = 24 * time.Hour
 type Verdict int8
 
 const (
-	// Unspecified: the server did not say (no header, or a value other than
-	// true or false).
-	Unspecified Verdict = iota
-	// Retry: x-should-retry: true. The request may be retried whatever its
-	// status.
-	Retry
-	// DontRetry: x-should-retry: false. The request must not be retried.
-	DontRetry
+	// VerdictNone: the server did not say (no header, or a value other
+	// than true or false).
+	VerdictNone Verdict = iota
+	// VerdictRetry: x-should-retry: true. The request may be retried
+	// whatever its status.
+	VerdictRetry
+	// VerdictDontRetry: x-should-retry: false. The request must not be
+	// retried.
+	VerdictDontRetry
 )
+
+// RetryVerdict reads the server's x-should-retry header of h, as
+// [ParseSignals] does, without parsing anything else: what a retry
+// decision needs on every answer.
+func RetryVerdict(h http.Header) Verdict {
+	if v := h["X-Should-Retry"]; len(v) > 0 {
+		return parseVerdict(strings.TrimSpace(v[0]))
+	}
+	return VerdictNone
+}
+
+func parseVerdict(val string) Verdict {
+	switch {
+	case strings.EqualFold(val, "true"):
+		return VerdictRetry
+	case strings.EqualFold(val, "false"):
+		return VerdictDontRetry
+	}
+	return VerdictNone
+}
 
 // Window is one rate-limit window as the server reports it: how many units
 // (requests or tokens) it allows, how many remain, and how long until the
@@ -120,12 +141,7 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 		case 'X':
 			switch {
 			case k == "X-Should-Retry":
-				switch strings.ToLower(val) {
-				case "true":
-					s.ShouldRetry = Retry
-				case "false":
-					s.ShouldRetry = DontRetry
-				}
+				s.ShouldRetry = parseVerdict(val)
 			case strings.HasPrefix(k, "X-Ratelimit-"):
 				field, rest := cutField(k[len("X-Ratelimit-"):])
 				switch rest {

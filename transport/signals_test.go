@@ -58,11 +58,11 @@ func TestParseSignalsRetryAfter(t *testing.T) {
 }
 
 func TestParseSignalsShouldRetry(t *testing.T) {
-	assert.Equal(t, transport.Retry, transport.ParseSignals(header("X-Should-Retry", "true"), now).ShouldRetry)
-	assert.Equal(t, transport.Retry, transport.ParseSignals(header("X-Should-Retry", "TRUE"), now).ShouldRetry)
-	assert.Equal(t, transport.DontRetry, transport.ParseSignals(header("X-Should-Retry", "false"), now).ShouldRetry)
-	assert.Equal(t, transport.Unspecified, transport.ParseSignals(header("X-Should-Retry", "maybe"), now).ShouldRetry)
-	assert.Equal(t, transport.Unspecified, transport.ParseSignals(header(), now).ShouldRetry)
+	assert.Equal(t, transport.VerdictRetry, transport.ParseSignals(header("X-Should-Retry", "true"), now).ShouldRetry)
+	assert.Equal(t, transport.VerdictRetry, transport.ParseSignals(header("X-Should-Retry", "TRUE"), now).ShouldRetry)
+	assert.Equal(t, transport.VerdictDontRetry, transport.ParseSignals(header("X-Should-Retry", "false"), now).ShouldRetry)
+	assert.Equal(t, transport.VerdictNone, transport.ParseSignals(header("X-Should-Retry", "maybe"), now).ShouldRetry)
+	assert.Equal(t, transport.VerdictNone, transport.ParseSignals(header(), now).ShouldRetry)
 }
 
 func TestParseSignalsWindows(t *testing.T) {
