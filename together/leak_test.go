@@ -325,22 +325,6 @@ func TestLeakPanickingHooks(t *testing.T) {
 			}
 		})
 	})
-	t.Run("OnFallback", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			s := newSink()
-			sim := conformance.NewServer(conformance.Config{Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 503, Model: faultModel}}})
-			client := leakClient(sim, s, together.WithMaxRetries(-1), together.WithFallback(faultModel, "Qwen/Qwen2.5-72B-Instruct-Turbo"),
-				together.WithHooks(together.Hooks{
-					OnFallback: func(from, to string, why transport.FallbackReason) {
-						panic(fmt.Sprintf("hook failed on %s -> %s (%s)", from, to, why))
-					},
-				}))
-			v := catch(func() { s.call(context.Background(), client, "http://sim.test", 1) })
-			require.NotNil(t, v)
-			s.add("panic", v)
-			s.check(t, "panic")
-		})
-	})
 }
 
 // An event hook (WithEvents) that panics is recovered, as WithEvents
