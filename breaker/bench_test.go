@@ -24,7 +24,7 @@ func BenchmarkBreaker(b *testing.B) {
 	large := []byte(`{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"` +
 		strings.Repeat("Say hello. ", 180) + `"}],"max_tokens":16}`)
 	b.Run("breaker/no-body", func(b *testing.B) { // the breaker alone: no model to read
-		rt := breaker.New(breaker.Settings{})(inner)
+		rt := breaker.New()(inner)
 		req, err := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
 		require.NoError(b, err)
 		b.ReportAllocs()
@@ -51,7 +51,7 @@ func BenchmarkBreaker(b *testing.B) {
 			}
 		})
 		b.Run("breaker/"+size, func(b *testing.B) {
-			rt := breaker.New(breaker.Settings{})(inner)
+			rt := breaker.New()(inner)
 			req := newReq(b)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -61,7 +61,7 @@ func BenchmarkBreaker(b *testing.B) {
 			}
 		})
 		b.Run("breaker-parallel/"+size, func(b *testing.B) {
-			rt := breaker.New(breaker.Settings{})(inner)
+			rt := breaker.New()(inner)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				req := newReq(b)
@@ -78,7 +78,7 @@ func BenchmarkBreaker(b *testing.B) {
 		down := transport.Func(func(*http.Request) (*http.Response, error) {
 			return &http.Response{StatusCode: 503, Body: http.NoBody}, nil
 		})
-		rt := breaker.New(breaker.Settings{})(down)
+		rt := breaker.New()(down)
 		req, err := http.NewRequest(http.MethodPost, "https://api.together.xyz/v1/chat/completions", bytes.NewReader(small))
 		require.NoError(b, err)
 		for range 5 {

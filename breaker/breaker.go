@@ -55,22 +55,26 @@ func (e *OpenError) Unwrap() error { return e.cause }
 
 // New returns a middleware that keeps one circuit breaker per key (by
 // default per host and model) and fails fast, with an error matching
-// [ErrOpen], while a key's breaker is open. See [Settings] for when it
-// opens and for how long.
+// [ErrOpen], while a key's breaker is open. See the [Option]s for when it
+// opens and for how long. A nil next RoundTripper means
+// [http.DefaultTransport].
 //
 // Each breaker is a gobreaker TwoStepCircuitBreaker. The middleware only
 // counts: a failing answer (a 503) is returned to the caller as it is, and
 // no response is read, drained or closed by it.
-func New(s Settings) transport.Middleware {
-	s = s.withDefaults()
+func New(opts ...Option) transport.Middleware {
+	s := newSettings(opts)
 	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
 		return &roundTripper{next: next, s: s, entries: make(map[string]*entry), epoch: time.Now()}
 	}
 }
 
 type roundTripper struct {
 	next http.RoundTripper
-	s    Settings
+	s    settings
 
 	// epoch is the origin of every instant kept (as nanoseconds since it),
 	// so that they are read on the monotonic clock: a wall-clock step does
@@ -79,6 +83,7 @@ type roundTripper struct {
 
 	mu         sync.Mutex
 	entries    map[string]*entry
+	overflow   *entry // shared by new keys while every kept breaker is open
 	calls      uint64 // requests so far: the logical clock of lastCall
 	sweptCalls uint64 // calls at the last sweep
 	nextSweep  int64  // when the next idle sweep is due
@@ -119,7 +124,7 @@ func (failure) Error() string { return "breaker: failure" }
 var errExcluded = errors.New("breaker: excluded")
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	model, send, err := transport.RequestModel(req, rt.s.BodyLimit)
+	model, send, err := transport.RequestModel(req, rt.s.bodyLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +156,10 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps.
+func (rt *roundTripper) CloseIdleConnections() { transport.CloseIdleConnections(rt.next) }
+
 // now is the time since rt.epoch, in nanoseconds.
 func (rt *roundTripper) now() int64 { return int64(time.Since(rt.epoch)) }
 
@@ -171,13 +180,13 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 		return errExcluded
 	}
 	var failed bool
-	if rt.s.IsFailure != nil {
-		failed = rt.s.IsFailure(resp, err)
+	if rt.s.isFailure != nil {
+		failed = rt.s.isFailure(resp, err)
 	} else if err != nil {
 		failed = true
 	} else if resp != nil {
 		switch resp.StatusCode {
-		case 500, 502, 503, 504, 529:
+		case 500, 502, 503, 504, transport.StatusOverloaded:
 			failed = true
 		}
 	}
@@ -196,9 +205,10 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 	var buf [128]byte
 	var k []byte
 	var key string
-	if rt.s.Key != nil {
-		key = rt.s.Key(req, model)
+	if rt.s.key != nil {
+		key = transport.BoundKey(rt.s.key(req, model))
 	} else {
+		model = transport.BoundKey(model)
 		k = buf[:0]
 		if req.URL != nil {
 			k = append(k, req.URL.Host...)
@@ -225,10 +235,16 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 			key = string(k)
 		}
 		n := rt.now()
-		if len(rt.entries) >= rt.s.MaxKeys {
+		if len(rt.entries) >= rt.s.maxKeys {
 			rt.sweep(n)
-			if len(rt.entries) >= rt.s.MaxKeys {
-				rt.evictOldest()
+			if len(rt.entries) >= rt.s.maxKeys && !rt.evictOldest() {
+				// Every breaker kept is open or probing: none gives way,
+				// and the new key shares the overflow breaker.
+				if rt.overflow == nil {
+					rt.overflow = rt.newEntry(overflowKey, req, "")
+				}
+				rt.overflow.lastCall = rt.calls
+				return rt.overflow
 			}
 		}
 		e = rt.newEntry(key, req, model)
@@ -251,7 +267,7 @@ const sweepEvery = 16
 // idle for between IdleTTL and 1.5 IdleTTL) is dropped, unless it is still
 // open. Callers hold rt.mu.
 func (rt *roundTripper) sweep(now int64) {
-	ttl := int64(rt.s.IdleTTL)
+	ttl := int64(rt.s.idleTTL)
 	for k, e := range rt.entries {
 		if e.lastCall > rt.sweptCalls {
 			e.lastSeen = now
@@ -263,32 +279,40 @@ func (rt *roundTripper) sweep(now int64) {
 	rt.nextSweep = now + ttl/2
 }
 
-// evictOldest drops the least recently used breaker, when MaxKeys are in
-// use and none is idle. Callers hold rt.mu.
-func (rt *roundTripper) evictOldest() {
+// evictOldest drops the least recently used closed breaker, when MaxKeys
+// are in use and none is idle, and reports whether it found one. An open
+// or half-open breaker is never dropped for a new key: its model would get
+// traffic again. Callers hold rt.mu.
+func (rt *roundTripper) evictOldest() bool {
 	var oldest *entry
 	for _, e := range rt.entries {
-		if oldest == nil || e.lastCall < oldest.lastCall {
+		if (oldest == nil || e.lastCall < oldest.lastCall) && e.openUntil.Load() == 0 && e.cb.State() == StateClosed {
 			oldest = e
 		}
 	}
-	if oldest != nil {
-		delete(rt.entries, oldest.key)
+	if oldest == nil {
+		return false
 	}
+	delete(rt.entries, oldest.key)
+	return true
 }
+
+// overflowKey names the breaker the keys past MaxKeys share while every
+// kept breaker is open.
+const overflowKey = "(overflow: every kept breaker is open)"
 
 func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *entry {
 	e := &entry{key: key, tripWait: -1}
 	var endpoint string
-	if rt.s.OnEvent != nil {
+	if rt.s.events != nil {
 		endpoint = transport.Endpoint(req)
 	}
 	e.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         key,
-		MaxRequests:  rt.s.HalfOpenProbes,
-		Interval:     rt.s.SamplingWindow,
-		BucketPeriod: rt.s.SamplingWindow / 10,
-		Timeout:      min(minOpen, rt.s.Timeout) / 2,
+		MaxRequests:  rt.s.halfOpenProbes,
+		Interval:     rt.s.samplingWindow,
+		BucketPeriod: rt.s.samplingWindow / 10,
+		Timeout:      min(minOpen, rt.s.timeout) / 2,
 		ReadyToTrip:  rt.s.readyToTrip,
 		IsExcluded:   func(err error) bool { return err == errExcluded },
 		IsSuccessful: e.judge,
@@ -296,24 +320,13 @@ func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *e
 			if to == StateOpen {
 				e.openUntil.Store(rt.now() + int64(rt.openFor(e.tripWait)))
 			}
-			if rt.s.OnStateChange != nil {
-				stateChanged(rt.s.OnStateChange, e.key, from, to)
-			}
-			if rt.s.OnEvent != nil {
-				rt.s.OnEvent.Emit(transport.Event{Kind: transport.EventBreaker, Endpoint: endpoint, Model: model,
+			if rt.s.events != nil {
+				rt.s.events.Emit(transport.Event{Kind: transport.EventBreaker, Key: e.key, Endpoint: endpoint, Model: model,
 					From: from.String(), To: to.String()})
 			}
 		},
 	})
 	return e
-}
-
-// stateChanged calls the user's hook. A panic in it is recovered and
-// dropped: it runs inside gobreaker's bookkeeping of an answer the caller
-// is still owed, which a panic would lose unclosed.
-func stateChanged(hook func(key string, from, to State), key string, from, to State) {
-	defer func() { _ = recover() }()
-	hook(key, from, to)
 }
 
 // judge is gobreaker's IsSuccessful; it also notes the Retry-After of a
@@ -331,7 +344,7 @@ func (e *entry) judge(err error) bool {
 // wait (-1: none).
 func (rt *roundTripper) openFor(wait time.Duration) time.Duration {
 	if wait < 0 {
-		return rt.s.Timeout
+		return rt.s.timeout
 	}
-	return min(max(wait, min(minOpen, rt.s.Timeout)), rt.s.MaxRetryAfter)
+	return min(max(wait, min(minOpen, rt.s.timeout)), rt.s.maxRetryAfter)
 }

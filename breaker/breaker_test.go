@@ -130,7 +130,7 @@ func TestWhatCountsAsFailure(t *testing.T) {
 				srv := newFakeServer()
 				srv.set("m", tt.status)
 				srv.err["m"] = tt.err
-				rt := breaker.New(breaker.Settings{})(srv)
+				rt := breaker.New()(srv)
 				for range 30 {
 					_, _ = send(t, rt, chat(t, "m"))
 				}
@@ -149,7 +149,7 @@ func TestCancelledContextIsExcluded(t *testing.T) {
 		srv := newFakeServer()
 		srv.latency = time.Second
 		srv.set("m", 503)
-		rt := breaker.New(breaker.Settings{})(srv)
+		rt := breaker.New()(srv)
 		for range 10 { // the caller gives up before the model answers
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			_, err := send(t, rt, chat(t, "m").WithContext(ctx))
@@ -168,7 +168,7 @@ func TestOpenFailsFast(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newFakeServer()
 		srv.set("meta-llama/Llama-3.3-70B-Instruct-Turbo", 503)
-		rt := breaker.New(breaker.Settings{})(srv)
+		rt := breaker.New()(srv)
 		for range 5 {
 			status, err := send(t, rt, chat(t, "meta-llama/Llama-3.3-70B-Instruct-Turbo"))
 			require.NoError(t, err, "a failing answer is returned as it is")
@@ -211,17 +211,17 @@ func (b *trackedBody) Close() error { b.closed = true; return nil }
 func TestOpenPeriod(t *testing.T) {
 	tests := []struct {
 		name       string
-		settings   breaker.Settings
+		settings   []breaker.Option
 		retryAfter string
 		open       time.Duration
 	}{
-		{"default timeout", breaker.Settings{}, "", 30 * time.Second},
-		{"configured timeout", breaker.Settings{Timeout: 90 * time.Second}, "", 90 * time.Second},
-		{"server's Retry-After", breaker.Settings{}, "7", 7 * time.Second},
-		{"Retry-After longer than the timeout", breaker.Settings{}, "120", 2 * time.Minute},
-		{"Retry-After capped", breaker.Settings{}, "3600", breaker.DefaultMaxRetryAfter},
-		{"Retry-After 0 waits a second", breaker.Settings{}, "0", time.Second},
-		{"Retry-After date", breaker.Settings{}, "Sat, 01 Jan 2000 00:00:12 GMT", 12 * time.Second},
+		{"default timeout", []breaker.Option{}, "", 30 * time.Second},
+		{"configured timeout", []breaker.Option{breaker.WithTimeout(90 * time.Second)}, "", 90 * time.Second},
+		{"server's Retry-After", []breaker.Option{}, "7", 7 * time.Second},
+		{"Retry-After longer than the timeout", []breaker.Option{}, "120", 2 * time.Minute},
+		{"Retry-After capped", []breaker.Option{}, "3600", breaker.DefaultMaxRetryAfter},
+		{"Retry-After 0 waits a second", []breaker.Option{}, "0", time.Second},
+		{"Retry-After date", []breaker.Option{}, "Sat, 01 Jan 2000 00:00:12 GMT", 12 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +229,7 @@ func TestOpenPeriod(t *testing.T) {
 				srv := newFakeServer()
 				srv.set("m", 503)
 				srv.retryAfter = tt.retryAfter
-				rt := breaker.New(tt.settings)(srv)
+				rt := breaker.New(tt.settings...)(srv)
 				for range 5 {
 					_, _ = send(t, rt, chat(t, "m"))
 				}
@@ -259,17 +259,14 @@ func TestHalfOpen(t *testing.T) {
 		srv := newFakeServer()
 		srv.latency = time.Second
 		srv.set("m", 503)
-		type change struct {
-			key      string
-			from, to breaker.State
-		}
+		type change struct{ key, from, to string }
 		var mu sync.Mutex
 		var changes []change
-		rt := breaker.New(breaker.Settings{OnStateChange: func(key string, from, to breaker.State) {
+		rt := breaker.New(breaker.WithEvents(func(e transport.Event) {
 			mu.Lock()
-			changes = append(changes, change{key, from, to})
+			changes = append(changes, change{e.Key, e.From, e.To})
 			mu.Unlock()
-		}})(srv)
+		}))(srv)
 		for range 5 {
 			_, _ = send(t, rt, chat(t, "m"))
 		}
@@ -306,11 +303,11 @@ func TestHalfOpen(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		assert.Equal(t, []change{
-			{key, breaker.StateClosed, breaker.StateOpen},
-			{key, breaker.StateOpen, breaker.StateHalfOpen},
-			{key, breaker.StateHalfOpen, breaker.StateOpen},
-			{key, breaker.StateOpen, breaker.StateHalfOpen},
-			{key, breaker.StateHalfOpen, breaker.StateClosed},
+			{key, "closed", "open"},
+			{key, "open", "half-open"},
+			{key, "half-open", "open"},
+			{key, "open", "half-open"},
+			{key, "half-open", "closed"},
 		}, changes)
 	})
 }
@@ -329,7 +326,7 @@ func TestFailureRatio(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := newFakeServer()
-				rt := breaker.New(breaker.Settings{})(srv)
+				rt := breaker.New()(srv)
 				for i := 1; i <= tt.requests; i++ {
 					status := 200
 					if i%tt.failEvery == 0 {
@@ -353,7 +350,7 @@ func TestSamplingWindowForgets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newFakeServer()
 		srv.set("m", 503)
-		rt := breaker.New(breaker.Settings{})(srv)
+		rt := breaker.New()(srv)
 		for range 4 {
 			_, _ = send(t, rt, chat(t, "m"))
 		}
@@ -370,10 +367,8 @@ func TestCustomKey(t *testing.T) {
 		srv := newFakeServer()
 		srv.set("a", 503)
 		var keys []string
-		rt := breaker.New(breaker.Settings{
-			Key:           func(req *http.Request, model string) string { return "all" },
-			OnStateChange: func(key string, _, _ breaker.State) { keys = append(keys, key) },
-		})(srv)
+		rt := breaker.New(breaker.WithKey(func(req *http.Request, model string) string { return "all" }),
+			breaker.WithEvents(func(e transport.Event) { keys = append(keys, e.Key) }))(srv)
 		for range 5 {
 			_, _ = send(t, rt, chat(t, "a"))
 		}
@@ -387,7 +382,7 @@ func TestPerHost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newFakeServer()
 		srv.set("m", 503)
-		rt := breaker.New(breaker.Settings{})(srv)
+		rt := breaker.New()(srv)
 		for range 5 {
 			_, _ = send(t, rt, chat(t, "m"))
 		}
@@ -407,7 +402,7 @@ func TestAnswersReturnedUntouched(t *testing.T) {
 			_ = req.Body.Close()
 			return want, nil
 		})
-		resp, err := breaker.New(breaker.Settings{})(inner).RoundTrip(chat(t, "m"))
+		resp, err := breaker.New()(inner).RoundTrip(chat(t, "m"))
 		require.NoError(t, err)
 		assert.Same(t, want, resp)
 		assert.False(t, body.closed)
@@ -429,7 +424,7 @@ func TestBodies(t *testing.T) {
 			}
 			return &http.Response{StatusCode: 503, Body: http.NoBody}, nil
 		})
-		rt := breaker.New(breaker.Settings{})(inner)
+		rt := breaker.New()(inner)
 		const body = `{"model":"m","messages":[]}`
 		req, err := http.NewRequest(http.MethodPost, "https://api.together.xyz/v1/chat/completions", io.NopCloser(strings.NewReader(body)))
 		require.NoError(t, err)
@@ -457,7 +452,7 @@ func TestConcurrent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newFakeServer()
 		srv.latency = 10 * time.Millisecond
-		rt := breaker.New(breaker.Settings{})(srv)
+		rt := breaker.New()(srv)
 		var wg sync.WaitGroup
 		for g := range 8 {
 			wg.Go(func() {
@@ -483,5 +478,25 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestContract(t *testing.T) {
-	conformance.TestMiddleware(t, breaker.New(breaker.Settings{}))
+	conformance.TestMiddleware(t, breaker.New())
+}
+
+type idleCloser struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *idleCloser) CloseIdleConnections() { c.closed++ }
+
+// http.Client.CloseIdleConnections reaches the transport the breaker
+// wraps; a nil one is http.DefaultTransport, as for every decorator.
+func TestCloseIdleConnectionsAndANilNext(t *testing.T) {
+	base := &idleCloser{}
+	(&http.Client{Transport: breaker.New()(base)}).CloseIdleConnections()
+	assert.Equal(t, 1, base.closed)
+	rt := breaker.New()(nil)
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:1/v1/models", nil)
+	require.NoError(t, err)
+	_, err = rt.RoundTrip(req)
+	require.Error(t, err, "sent through http.DefaultTransport, to a port nothing listens on")
 }

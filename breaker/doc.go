@@ -16,6 +16,6 @@
 //
 //	rt := transport.Chain(http.DefaultTransport,
 //		transport.Fallback(map[string][]string{"big": {"small"}}),
-//		breaker.New(breaker.Settings{}), // an open breaker sends "big" requests to "small"
+//		breaker.New(), // an open breaker sends "big" requests to "small"
 //	)
 package breaker

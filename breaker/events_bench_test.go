@@ -17,7 +17,7 @@ func BenchmarkBreakerEvents(b *testing.B) {
 	ok := &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
 	inner := transport.Func(func(*http.Request) (*http.Response, error) { return ok, nil })
 	body := []byte(`{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}`)
-	rt := breaker.New(breaker.Settings{OnEvent: func(transport.Event) {}})(inner)
+	rt := breaker.New(breaker.WithEvents(func(transport.Event) {}))(inner)
 	req, err := http.NewRequest(http.MethodPost, "https://api.together.xyz/v1/chat/completions", bytes.NewReader(body))
 	require.NoError(b, err)
 	b.ReportAllocs()

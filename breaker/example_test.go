@@ -22,9 +22,9 @@ func Example() {
 		}
 		return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody}, nil
 	})
-	rt := transport.Chain(provider, breaker.New(breaker.Settings{
-		OnStateChange: func(key string, from, to breaker.State) { fmt.Printf("%s: %v -> %v\n", key, from, to) },
-	}))
+	rt := transport.Chain(provider, breaker.New(breaker.WithEvents(func(e transport.Event) {
+		fmt.Printf("%s: %s -> %s\n", e.Key, e.From, e.To)
+	})))
 	post := func(model string) {
 		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions",
 			strings.NewReader(`{"model":"`+model+`","messages":[]}`))

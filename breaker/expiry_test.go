@@ -51,7 +51,7 @@ func keys(rt http.RoundTripper) int {
 
 func TestIdleBreakersAreDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Settings{})(answer(200))
+		rt := New()(answer(200))
 		for i := range 100 {
 			require.NoError(t, roundTrip(t, rt, fmt.Sprintf("model-%d", i)))
 		}
@@ -80,7 +80,7 @@ func TestOpenBreakersOutliveIdleness(t *testing.T) {
 			}
 			return up.RoundTrip(req)
 		})
-		rt := New(Settings{Timeout: time.Hour, IdleTTL: time.Minute})(inner)
+		rt := New(WithTimeout(time.Hour), WithIdleTTL(time.Minute))(inner)
 		for range 5 {
 			require.NoError(t, roundTrip(t, rt, "down"))
 		}
@@ -103,7 +103,7 @@ func TestOpenBreakersOutliveIdleness(t *testing.T) {
 
 func TestMaxKeysBoundsTheMap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := New(Settings{MaxKeys: 10})(answer(200))
+		rt := New(WithMaxKeys(10))(answer(200))
 		for i := range 1000 {
 			require.NoError(t, roundTrip(t, rt, fmt.Sprintf("model-%d", i)))
 			require.LessOrEqual(t, keys(rt), 10)
@@ -115,4 +115,69 @@ func TestMaxKeysBoundsTheMap(t *testing.T) {
 		assert.Contains(t, b.entries, "api.together.xyz model-999", "the least recently used give way")
 		assert.NotContains(t, b.entries, "api.together.xyz model-0")
 	})
+}
+
+// An open breaker never gives way to a new key: 1,100 other models passing
+// through a full map do not bring traffic back to a model that is down.
+func TestAnOpenBreakerIsNotEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		down := answer(503)
+		up := answer(200)
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			if m, _, _ := transport.RequestModel(req, 0); m == "down" {
+				return down.RoundTrip(req)
+			}
+			return up.RoundTrip(req)
+		})
+		rt := New(WithTimeout(time.Hour))(inner)
+		for range DefaultConsecutiveFailures {
+			require.NoError(t, roundTrip(t, rt, "down"))
+		}
+		require.ErrorIs(t, roundTrip(t, rt, "down"), ErrOpen)
+		for i := range 1100 {
+			require.NoError(t, roundTrip(t, rt, fmt.Sprintf("model-%d", i)))
+			require.LessOrEqual(t, keys(rt), DefaultMaxKeys)
+		}
+		require.ErrorIs(t, roundTrip(t, rt, "down"), ErrOpen, "still open after 1,100 other models")
+	})
+}
+
+// When every breaker kept is open, a new key shares the overflow breaker
+// rather than growing the map or evicting one.
+func TestKeysPastAFullMapOfOpenBreakersShareOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := New(WithMaxKeys(3), WithTimeout(time.Hour))(answer(503))
+		for _, m := range []string{"a", "b", "c"} {
+			for range DefaultConsecutiveFailures {
+				require.NoError(t, roundTrip(t, rt, m))
+			}
+			require.ErrorIs(t, roundTrip(t, rt, m), ErrOpen)
+		}
+		require.NoError(t, roundTrip(t, rt, "d"), "d gets a breaker: the overflow one")
+		assert.Equal(t, 3, keys(rt))
+		for _, m := range []string{"a", "b", "c"} {
+			require.ErrorIs(t, roundTrip(t, rt, m), ErrOpen)
+		}
+	})
+}
+
+// Model names are bounded in the keys kept: 1,100 models of 64 KiB each
+// leave keys of at most a few hundred bytes, each still its own breaker.
+func TestLongModelNamesAreBoundedInTheKeys(t *testing.T) {
+	rt := New()(answer(200))
+	long := strings.Repeat("x", 64<<10)
+	for i := range 1100 {
+		require.NoError(t, roundTrip(t, rt, fmt.Sprintf("%d-%s", i, long)))
+	}
+	b := rt.(*roundTripper)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	assert.Len(t, b.entries, DefaultMaxKeys)
+	total := 0
+	for k, e := range b.entries {
+		require.LessOrEqual(t, len(k), transport.MaxKeyLen, "key %.80q", k)
+		require.Equal(t, k, e.key)
+		total += len(k)
+	}
+	assert.Less(t, total, DefaultMaxKeys*transport.MaxKeyLen)
 }

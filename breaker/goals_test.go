@@ -82,7 +82,7 @@ type outcome struct {
 // stateChange is one breaker transition, timed from the start.
 type stateChange struct {
 	at       time.Duration
-	from, to breaker.State
+	from, to string
 }
 
 // runLoad sends the goals' 1,200 requests through rt and returns what each
@@ -136,13 +136,13 @@ func fallbackGoal(t *testing.T, outage time.Duration) {
 		epoch := time.Now()
 		var mu sync.Mutex
 		var changes []stateChange
-		br := breaker.New(breaker.Settings{OnStateChange: func(key string, from, to breaker.State) {
-			if strings.HasSuffix(key, " "+primary) {
+		br := breaker.New(breaker.WithEvents(func(e transport.Event) {
+			if e.Model == primary {
 				mu.Lock()
-				changes = append(changes, stateChange{time.Since(epoch), from, to})
+				changes = append(changes, stateChange{time.Since(epoch), e.From, e.To})
 				mu.Unlock()
 			}
-		}})
+		}))
 		rt := transport.Chain(srv,
 			transport.Fallback(map[string][]string{primary: {alternate}}),
 			retryLoop,
@@ -162,7 +162,7 @@ func fallbackGoal(t *testing.T, outage time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		require.NotEmpty(t, changes)
-		require.Equal(t, breaker.StateOpen, changes[0].to)
+		require.Equal(t, breaker.StateOpen.String(), changes[0].to)
 		opened := changes[0].at
 
 		// While the model is down, only the requests that opened the
@@ -183,7 +183,7 @@ func fallbackGoal(t *testing.T, outage time.Duration) {
 			}
 		}
 		for _, c := range changes {
-			if c.to == breaker.StateHalfOpen && c.at < outage {
+			if c.to == breaker.StateHalfOpen.String() && c.at < outage {
 				probes++
 			}
 		}
@@ -197,7 +197,7 @@ func fallbackGoal(t *testing.T, outage time.Duration) {
 		// plus one round of probes.
 		var closed time.Duration
 		for _, c := range changes {
-			if c.to == breaker.StateClosed {
+			if c.to == breaker.StateClosed.String() {
 				closed = c.at
 			}
 		}
@@ -242,7 +242,7 @@ func TestGoalWithoutFallbackFailFast(t *testing.T) {
 		}
 
 		srv = outageServer(outage)
-		rt := transport.Chain(srv, retryLoop, breaker.New(breaker.Settings{}))
+		rt := transport.Chain(srv, retryLoop, breaker.New())
 		out := runLoad(t, rt, time.Now())
 		require.Len(t, out, goroutines*perGoroutine)
 		var fast, slow []time.Duration // time to fail: refused while open / after reaching the model

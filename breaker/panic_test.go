@@ -28,7 +28,7 @@ func TestAPanickingBaseCountsAsAFailure(t *testing.T) {
 			}
 			return srv.RoundTrip(req)
 		})
-		rt := breaker.New(breaker.Settings{HalfOpenProbes: 1})(base)
+		rt := breaker.New(breaker.WithHalfOpenProbes(1))(base)
 		srv.set("m", 503)
 		for range 5 {
 			_, _ = send(t, rt, chat(t, "m"))
@@ -59,10 +59,10 @@ func TestAPanickingStateHookIsRecovered(t *testing.T) {
 		srv := newFakeServer()
 		srv.set("m", 503)
 		var calls atomic.Int32
-		rt := breaker.New(breaker.Settings{OnStateChange: func(string, breaker.State, breaker.State) {
+		rt := breaker.New(breaker.WithEvents(func(transport.Event) {
 			calls.Add(1)
 			panic("hook bug")
-		}})(srv)
+		}))(srv)
 		for i := range 5 {
 			status, err := send(t, rt, chat(t, "m"))
 			require.NoError(t, err, "request %d", i)

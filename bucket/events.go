@@ -25,9 +25,10 @@ import (
 // while Limit's state is locked, so that they arrive in the order they
 // happened: the hook must be quick and must not send requests through the
 // same Limit. A panic in it is recovered and the event dropped. Without a
-// hook, Limit does not even read the clock for it.
+// hook, Limit does not even read the clock for it. Each WithEvents adds a
+// hook; every hook hears every event.
 func WithEvents(fn transport.EventFunc) LimitOption {
-	return func(c *limitConfig) { c.events = fn }
+	return func(c *limitConfig) { c.events = transport.Events(c.events, fn) }
 }
 
 // minReportedWait is the shortest wait reported as EventWaited: a request

@@ -158,6 +158,10 @@ type limited struct {
 	next http.RoundTripper
 }
 
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps.
+func (l *limited) CloseIdleConnections() { transport.CloseIdleConnections(l.next) }
+
 // RoundTrip waits for the request's tokens, sends it, and learns from the
 // answer's headers.
 func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {

@@ -225,3 +225,12 @@ func (b *Bucket) storeRate(l *storeLink) {
 	b.mu.Unlock()
 	l.store.SetRate(context.Background(), l.key, sh)
 }
+
+// EventReporter is implemented by a [Store] that reports events of its own,
+// such as going local when its backend stops answering and back
+// ([transport.EventStore]). A preset given both a store and an event hook
+// adds the hook to the store through it, so that one hook hears the whole
+// stack.
+type EventReporter interface {
+	ReportEvents(fn transport.EventFunc)
+}

@@ -41,7 +41,7 @@ func BenchmarkRetryHappyPath(b *testing.B) {
 		rt   http.RoundTripper
 	}{
 		{"bare", inner},
-		{"steady", retry.New(retry.Policy{})(inner)},
+		{"steady", retry.New()(inner)},
 		{"retryablehttp", &retryablehttp.RoundTripper{Client: &retryablehttp.Client{
 			HTTPClient:   &http.Client{Transport: inner},
 			RetryWaitMin: retry.DefaultBaseDelay,

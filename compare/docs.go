@@ -46,7 +46,7 @@ The stacks:
   ` + "`Retry-After`" + ` in whole seconds), a circuit breaker (5 failures in 10 calls,
   30 s open) and a smooth rate limiter at 500 per minute, as the guide advises,
   that lets a caller wait up to a minute.
-- **steady retry**: ` + "`retry.New(retry.Policy{})`" + ` alone: 4 retries, waits the server
+- **steady retry**: ` + "`retry.New()`" + ` alone: 4 retries, waits the server
   directs (capped at 60 s, never shortened, refused when they would outlive the
   deadline), full-jitter backoff otherwise, a 20% retry budget. No limiter.
 - **steady retry+bucket**: the retry decorator around ` + "`bucket.Limit`" + `, one bucket

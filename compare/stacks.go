@@ -27,7 +27,7 @@ func stacks() []conformance.Stack {
 		{Name: "go-retryablehttp", Wrap: retryableHTTP},
 		{Name: "failsafe-go", Wrap: failsafe},
 		{Name: "steady retry", Wrap: func(next http.RoundTripper) http.RoundTripper {
-			return retry.New(retry.Policy{})(next)
+			return retry.New()(next)
 		}},
 		{Name: "steady retry+bucket", Wrap: steadyRetryBucket},
 		{Name: "steady together", Wrap: steadyTogether, Embed: embedAll},
@@ -40,7 +40,7 @@ func stacks() []conformance.Stack {
 func steadyRetryBucket(next http.RoundTripper) http.RoundTripper {
 	limit := func(rpm float64) transport.Middleware {
 		return func(next http.RoundTripper) http.RoundTripper {
-			return transport.Chain(next, retry.New(retry.Policy{}), bucket.Limit(bucket.New(bucket.PerMinute(rpm))))
+			return transport.Chain(next, retry.New(), bucket.Limit(bucket.New(bucket.PerMinute(rpm))))
 		}
 	}
 	return transport.Route(nil, map[string]transport.Middleware{
@@ -60,7 +60,7 @@ func steadyTogether(next http.RoundTripper) http.RoundTripper {
 // embedAll runs a job with together.EmbedAll and its defaults, counting
 // the texts that got a vector.
 func embedAll(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
-	vecs, err := together.EmbedAll(ctx, client, model, texts, together.EmbedBaseURL(baseURL))
+	vecs, err := together.EmbedAll(ctx, client, model, texts, together.WithAPIBase(baseURL))
 	done := 0
 	for _, v := range vecs {
 		if v != nil {

@@ -14,7 +14,7 @@ import (
 func TestProjectDecoratorsContract(t *testing.T) {
 	t.Run("retry", func(t *testing.T) {
 		TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
-			return retry.New(retry.Policy{})(next)
+			return retry.New()(next)
 		}, ExpectRetries())
 	})
 	t.Run("bucket.Limit", func(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 // goroutines, for a test to assert on. The zero value is ready to use.
 //
 //	var rec conformance.EventRecorder
-//	rt := retry.New(retry.Policy{OnEvent: rec.Record})(next)
+//	rt := retry.New(retry.WithEvents(rec.Record))(next)
 //	// ... send requests, then look at rec.Events().
 type EventRecorder struct {
 	mu     sync.Mutex

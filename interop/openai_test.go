@@ -46,7 +46,11 @@ func interopSetup(t *testing.T) (srv *conformance.Server, url string, client *ht
 		hs.Close()
 	})
 	retries = new(atomic.Int64)
-	rt := transport.Chain(base, retry.New(retry.Policy{OnRetry: func(retry.RetryEvent) { retries.Add(1) }}))
+	rt := transport.Chain(base, retry.New(retry.WithEvents(func(e transport.Event) {
+		if e.Kind == transport.EventRetry {
+			retries.Add(1)
+		}
+	})))
 	return srv, hs.URL, &http.Client{Transport: rt}, retries
 }
 

@@ -35,7 +35,7 @@ func BenchmarkHappyPath(b *testing.B) {
 		rt   http.RoundTripper
 	}{
 		{"bare", inner},
-		{"steady", retry.New(retry.Policy{})(inner)},
+		{"steady", retry.New()(inner)},
 	}
 	payload := []byte(`{"model":"m","input":"the quick brown fox"}`)
 	for _, peer := range peers {
@@ -77,7 +77,7 @@ func BenchmarkHappyPath(b *testing.B) {
 // BenchmarkHappyPathParallel shows the retry budget's counter under
 // contention: every request through one decorator adds to the same slot.
 func BenchmarkHappyPathParallel(b *testing.B) {
-	rt := retry.New(retry.Policy{})(transport.Func(canned))
+	rt := retry.New()(transport.Func(canned))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		req, err := http.NewRequest(http.MethodGet, chatURL, nil)

@@ -24,21 +24,11 @@ type budget struct {
 	retries  [slots]atomic.Uint64
 }
 
-func newBudget(p Policy) *budget {
-	ratio, perSecond := p.Budget, p.MinRetriesPerSecond
-	if ratio < 0 {
+func newBudget(s settings) *budget {
+	if s.budget < 0 {
 		return nil
 	}
-	if ratio == 0 {
-		ratio = DefaultBudget
-	}
-	switch {
-	case perSecond == 0:
-		perSecond = DefaultMinRetriesPerSecond
-	case perSecond < 0:
-		perSecond = 0
-	}
-	return &budget{start: time.Now(), ratio: ratio, floor: perSecond * float64(slots)}
+	return &budget{start: time.Now(), ratio: s.budget, floor: s.floor * float64(slots)}
 }
 
 // epoch is the current second of the budget's clock, from 1.

@@ -28,7 +28,7 @@ func send(t *testing.T, rt http.RoundTripper, inner *script) int {
 func TestRetryBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		inner := play(step{status: 503})
-		p := retry.Policy{MaxRetries: 1000, Rand: zeroRand, MinRetriesPerSecond: 1} // floor: 10 retries per 10 s
+		p := []retry.Option{retry.WithMaxRetries(1000), retry.WithRand(zeroRand), retry.WithBudget(retry.DefaultBudget, 1)} // floor: 10 retries per 10 s
 		rt := wrap(p, inner)
 
 		// A lone request may use the floor: 10 retries.
@@ -58,32 +58,31 @@ func TestRetryBudget(t *testing.T) {
 
 func TestRetryBudgetIsPerNewCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := retry.Policy{MaxRetries: 1000, Rand: zeroRand, MinRetriesPerSecond: 1}
-		mw := retry.New(p)
+		p := []retry.Option{retry.WithMaxRetries(1000), retry.WithRand(zeroRand), retry.WithBudget(retry.DefaultBudget, 1)}
+		mw := retry.New(p...)
 		a, b := play(step{status: 503}), play(step{status: 503})
 		assert.Equal(t, 11, send(t, mw(a), a))
 		assert.Equal(t, 1, send(t, mw(b), b), "same New: shared budget")
 		c := play(step{status: 503})
-		assert.Equal(t, 11, send(t, retry.New(p)(c), c), "another New: its own budget")
+		assert.Equal(t, 11, send(t, retry.New(p...)(c), c), "another New: its own budget")
 	})
 }
 
 func TestRetryBudgetOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		policy   retry.Policy
+		policy   []retry.Option
 		attempts int
 	}{
-		{"default floor: 100 retries per window", retry.Policy{}, 101},
-		{"no floor: a lone request cannot retry", retry.Policy{MinRetriesPerSecond: -1}, 1},
-		{"budget disabled", retry.Policy{Budget: -1}, 301},
-		{"a higher ratio still keeps the floor", retry.Policy{Budget: 5, MinRetriesPerSecond: 2}, 21},
+		{"default floor: 100 retries per window", []retry.Option{}, 101},
+		{"no floor: a lone request cannot retry", []retry.Option{retry.WithBudget(retry.DefaultBudget, 0)}, 1},
+		{"budget disabled", []retry.Option{retry.WithoutBudget()}, 301},
+		{"a higher ratio still keeps the floor", []retry.Option{retry.WithBudget(5, 2)}, 21},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				inner := play(step{status: 503})
-				p := tc.policy
-				p.MaxRetries, p.Rand = 300, zeroRand
+				p := append([]retry.Option{retry.WithMaxRetries(300), retry.WithRand(zeroRand)}, tc.policy...)
 				assert.Equal(t, tc.attempts, send(t, wrap(p, inner), inner))
 			})
 		})
@@ -93,7 +92,7 @@ func TestRetryBudgetOptions(t *testing.T) {
 func TestRetryBudgetUnderConcurrency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		inner := play(step{status: 503})
-		p := retry.Policy{MaxRetries: 1000, Rand: zeroRand, MinRetriesPerSecond: 2} // 20 retries per window
+		p := []retry.Option{retry.WithMaxRetries(1000), retry.WithRand(zeroRand), retry.WithBudget(retry.DefaultBudget, 2)} // 20 retries per window
 		rt := wrap(p, inner)
 		const n = 40
 		var wg sync.WaitGroup

@@ -12,8 +12,8 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// ShouldRetry is the built-in choice of what is retried, the one a zero
-// [Policy] uses.
+// ShouldRetry is the built-in choice of what is retried, the one [New]
+// uses unless [WithShouldRetry] replaces it.
 //
 // A response is retried when the server says x-should-retry: true, whatever
 // its status, and otherwise when its status is 408, 409 (Together's SDKs
@@ -21,16 +21,27 @@ import (
 // (Anthropic's overload); x-should-retry: false vetoes all of these. Other
 // statuses, every other 4xx among them, are the caller's to handle.
 //
-// An error is retried when it shows the request never reached the server's
-// application: a dial failure (*net.OpError with Op "dial", refused
-// connections and failed lookups among them), a connection reset or aborted,
-// a broken pipe, an EOF or unexpected EOF before the response, or a TLS
-// handshake timeout. Errors after the request may have been processed, such
-// as a response header timeout, are not retried, since most API calls are
-// not idempotent. A cancelled or expired context is never retried.
+// An error is retried when the connection failed: a dial failure (refused
+// connections and failed lookups among them), a TLS handshake timeout,
+// a connection the server closed while idle, a reset or aborted connection,
+// a broken pipe, an EOF or unexpected EOF before the response. A cancelled
+// or expired context is never retried, nor is any other error, such as a
+// response header timeout.
+//
+// Not every connection failure is safe to retry, and the decorator checks
+// that apart from ShouldRetry, whatever ShouldRetry says: an inference call
+// is not idempotent, and one the server may have processed is billed again
+// if it is sent again. A failure that shows the request was not written (a
+// dial, a TLS handshake timeout, a connection closed while idle: net/http's own
+// rule) is retried for every request; one that may have come after the
+// server read the request (a reset, an EOF, a broken pipe) only for a
+// request that is idempotent by net/http's rule (GET, HEAD, OPTIONS or
+// TRACE, or an Idempotency-Key or X-Idempotency-Key header, which the
+// official OpenAI and Anthropic SDKs send), or for every request when
+// [WithIdempotent] says so.
 func ShouldRetry(resp *http.Response, err error) bool {
 	if err != nil {
-		return retryableError(err)
+		return connectionFailure(err)
 	}
 	if resp == nil {
 		return false
@@ -59,23 +70,46 @@ func retryableStatus(code int) bool {
 	return false
 }
 
-func retryableError(err error) bool {
+// connectionFailure reports whether err is a failure of the connection,
+// before the response: one of the errors ShouldRetry retries.
+func connectionFailure(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) ||
+	return notWritten(err) ||
 		errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNABORTED) ||
 		errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
-	}
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// notWritten reports whether err shows that the request never left: the
+// connection was never made (a dial failure, a refused connection, a
+// failed lookup, a TLS handshake that timed out) or was closed by the server
+// while idle, before the request was written. These are the failures after
+// which net/http itself sends a request again.
+func notWritten(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
 		return true
 	}
-	// net/http's TLS handshake timeout has an unexported type; its text is
-	// the stable part of it.
-	return strings.Contains(err.Error(), "TLS handshake timeout")
+	// net/http's errors for these two have unexported types; their text
+	// is the stable part of them.
+	msg := err.Error()
+	return strings.Contains(msg, "TLS handshake timeout") || strings.Contains(msg, "server closed idle connection")
+}
+
+// idempotent reports whether req may be sent twice by net/http's rule: an
+// idempotent method, or a header that lets the server deduplicate it.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := req.Header["X-Idempotency-Key"]
+	return ok
 }

@@ -4,13 +4,13 @@
 // Retry-After, x-ratelimit-reset) or, when it directs nothing, an
 // exponential backoff with full jitter. Every wait respects the caller's
 // deadline, retries are bounded by a retry budget shared by all requests
-// through one decorator, and when it gives up the caller gets the server's
-// last response unchanged, status and body, not an error.
+// through one decorator, a request the server may already have processed is
+// not sent twice unless it is idempotent, and when it gives up the caller
+// gets the server's last response unchanged, status and body, not an error.
 //
 //	client := &http.Client{Transport: transport.Chain(http.DefaultTransport,
-//		retry.New(retry.Policy{}), // 4 retries, 500 ms–8 s backoff, 20% budget
+//		retry.New(), // 4 retries, 500 ms–8 s backoff, 20% budget
 //	)}
 //
-// [New] takes a [Policy] whose zero value is the documented default; see
-// each field for what it means and how to change it.
+// [New] takes [Option]s; without any it uses the documented defaults.
 package retry

@@ -12,7 +12,7 @@ import (
 // EventDone per request, built on the stack.
 func BenchmarkHappyPathEvents(b *testing.B) {
 	events := 0
-	rt := retry.New(retry.Policy{OnEvent: func(transport.Event) { events++ }})(transport.Func(canned))
+	rt := retry.New(retry.WithEvents(func(transport.Event) { events++ }))(transport.Func(canned))
 	req, err := http.NewRequest(http.MethodGet, chatURL, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -24,7 +24,7 @@ func TestEvents(t *testing.T) {
 	const chat = transport.EndpointChat
 	for _, tc := range []struct {
 		name   string
-		policy retry.Policy
+		policy []retry.Option
 		steps  []step
 		ctx    func(context.Context) (context.Context, context.CancelFunc)
 		want   []transport.Event
@@ -34,7 +34,7 @@ func TestEvents(t *testing.T) {
 		want:  []transport.Event{{Kind: transport.EventDone, Endpoint: chat, Attempt: 1, Status: 200}},
 	}, {
 		name:   "a server wait, a backoff, then success",
-		policy: retry.Policy{Rand: zeroRand, BaseDelay: time.Second},
+		policy: []retry.Option{retry.WithRand(zeroRand), retry.WithBackoff(time.Second, 0)},
 		steps:  []step{{status: 429, header: map[string]string{"Retry-After": "2"}}, {status: 503}, ok()},
 		want: []transport.Event{
 			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 1, Status: 429, Wait: 2 * time.Second, Reason: retry.ReasonServer},
@@ -43,7 +43,7 @@ func TestEvents(t *testing.T) {
 		},
 	}, {
 		name:   "retries spent",
-		policy: retry.Policy{Rand: zeroRand, MaxRetries: 1},
+		policy: []retry.Option{retry.WithRand(zeroRand), retry.WithMaxRetries(1)},
 		steps:  []step{{status: 503}},
 		want: []transport.Event{
 			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 1, Status: 503, Reason: retry.ReasonBackoff},
@@ -73,7 +73,7 @@ func TestEvents(t *testing.T) {
 		},
 	}, {
 		name:   "budget spent",
-		policy: retry.Policy{Budget: 1e-9, MinRetriesPerSecond: -1},
+		policy: []retry.Option{retry.WithBudget(1e-9, 0)},
 		steps:  []step{{status: 503}},
 		want: []transport.Event{
 			{Kind: transport.EventGaveUp, Endpoint: chat, Attempt: 1, Status: 503, Reason: retry.ReasonBudget},
@@ -81,7 +81,7 @@ func TestEvents(t *testing.T) {
 		},
 	}, {
 		name:   "transport errors",
-		policy: retry.Policy{Rand: zeroRand, MaxRetries: 1},
+		policy: []retry.Option{retry.WithRand(zeroRand), retry.WithMaxRetries(1)},
 		steps:  []step{{err: refused}},
 		want: []transport.Event{
 			{Kind: transport.EventRetry, Endpoint: chat, Attempt: 1, Err: refused, Reason: retry.ReasonBackoff},
@@ -92,13 +92,12 @@ func TestEvents(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var rec conformance.EventRecorder
-				tc.policy.OnEvent = rec.Record
 				ctx, cancel := context.WithCancel(t.Context())
 				if tc.ctx != nil {
 					ctx, cancel = tc.ctx(t.Context())
 				}
 				defer cancel()
-				resp, err := wrap(tc.policy, play(tc.steps...)).RoundTrip(newRequest(t, ctx))
+				resp, err := wrap(append(tc.policy, retry.WithEvents(rec.Record)), play(tc.steps...)).RoundTrip(newRequest(t, ctx))
 				if err == nil {
 					resp.Body.Close()
 				}
@@ -112,12 +111,13 @@ func TestEventsWhenTheWaitIsCutShort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var rec conformance.EventRecorder
 		ctx, cancel := context.WithCancel(t.Context())
-		p := retry.Policy{Rand: maxRand, OnEvent: func(e transport.Event) {
-			rec.Record(e)
-			if e.Kind == transport.EventRetry {
-				time.AfterFunc(100*time.Millisecond, cancel) // within the first wait (500 ms at most)
-			}
-		}}
+		p := []retry.Option{retry.WithRand(maxRand),
+			retry.WithEvents(func(e transport.Event) {
+				rec.Record(e)
+				if e.Kind == transport.EventRetry {
+					time.AfterFunc(100*time.Millisecond, cancel) // within the first wait (500 ms at most)
+				}
+			})}
 		_, err := wrap(p, play(step{status: 503})).RoundTrip(newRequest(t, ctx))
 		require.ErrorIs(t, err, context.Canceled)
 		events := rec.Events()
@@ -136,7 +136,7 @@ func TestEventsWhenTheBodyCannotBeReplayed(t *testing.T) {
 		body := io.NopCloser(strings.NewReader("a body larger than the limit"))
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, chatURL, body)
 		require.NoError(t, err)
-		resp, err := wrap(retry.Policy{ReplayLimit: 8, OnEvent: rec.Record}, play(step{status: 503})).RoundTrip(req)
+		resp, err := wrap([]retry.Option{retry.WithReplayLimit(8), retry.WithEvents(rec.Record)}, play(step{status: 503})).RoundTrip(req)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, []transport.Event{
@@ -150,7 +150,7 @@ func TestEventsOfARequestNeverSent(t *testing.T) {
 	var rec conformance.EventRecorder
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := wrap(retry.Policy{OnEvent: rec.Record}, play(ok())).RoundTrip(newRequest(t, ctx))
+	_, err := wrap([]retry.Option{retry.WithEvents(rec.Record)}, play(ok())).RoundTrip(newRequest(t, ctx))
 	require.Error(t, err)
 	assert.Equal(t, []transport.Event{{Kind: transport.EventDone, Endpoint: transport.EndpointChat, Err: err}}, rec.Events())
 }
@@ -158,7 +158,7 @@ func TestEventsOfARequestNeverSent(t *testing.T) {
 func TestAPanickingEventHookDoesNotBreakTheRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		calls := 0
-		p := retry.Policy{Rand: zeroRand, OnEvent: func(transport.Event) { calls++; panic("broken hook") }}
+		p := []retry.Option{retry.WithRand(zeroRand), retry.WithEvents(func(transport.Event) { calls++; panic("broken hook") })}
 		inner := play(step{status: 503}, ok())
 		resp, err := wrap(p, inner).RoundTrip(newRequest(t, t.Context()))
 		require.NoError(t, err)
@@ -166,19 +166,5 @@ func TestAPanickingEventHookDoesNotBreakTheRequest(t *testing.T) {
 		assert.Equal(t, "ok", readAll(t, resp))
 		assert.Equal(t, 2, inner.attempts(), "the retry still happened")
 		assert.Equal(t, 2, calls, "retry and done were both emitted")
-	})
-}
-
-func TestOnRetryAndOnEventAreBothCalled(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var rec conformance.EventRecorder
-		var old []retry.RetryEvent
-		p := retry.Policy{Rand: zeroRand, OnEvent: rec.Record, OnRetry: func(e retry.RetryEvent) { old = append(old, e) }}
-		resp, err := wrap(p, play(step{status: 503}, ok())).RoundTrip(newRequest(t, t.Context()))
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Len(t, old, 1)
-		assert.Equal(t, 503, old[0].Status)
-		assert.Len(t, rec.Events(), 2)
 	})
 }

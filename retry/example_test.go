@@ -31,13 +31,15 @@ func fakeServer(statuses ...int) http.RoundTripper {
 func ExampleNew() {
 	client := &http.Client{Transport: transport.Chain(
 		fakeServer(http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusOK),
-		retry.New(retry.Policy{
-			OnRetry: func(e retry.RetryEvent) {
-				fmt.Printf("%s %s: attempt %d got %d, retrying (server directed the wait: %v)\n",
-					e.Method, e.URL, e.Attempt, e.Status, e.ServerDirected)
-			},
-			Rand: func(int64) int64 { return 0 }, // no jitter, so the example runs at once
-		}),
+		retry.New(
+			retry.WithEvents(func(e transport.Event) {
+				if e.Kind == transport.EventRetry {
+					fmt.Printf("%s: attempt %d got %d, retrying after the %s's wait\n",
+						e.Endpoint, e.Attempt, e.Status, e.Reason)
+				}
+			}),
+			retry.WithRand(func(int64) int64 { return 0 }), // no jitter, so the example runs at once
+		),
 	)}
 	resp, err := client.Post("https://api.together.xyz/v1/chat/completions", "application/json",
 		strings.NewReader(`{"model":"m"}`))
@@ -49,15 +51,15 @@ func ExampleNew() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.StatusCode, string(body))
 	// Output:
-	// POST https://api.together.xyz/v1/chat/completions: attempt 1 got 429, retrying (server directed the wait: true)
-	// POST https://api.together.xyz/v1/chat/completions: attempt 2 got 503, retrying (server directed the wait: false)
+	// chat: attempt 1 got 429, retrying after the server's wait
+	// chat: attempt 2 got 503, retrying after the backoff's wait
 	// 200 {"attempt":3}
 }
 
 // When the retries run out, the caller gets the server's last answer, not
 // an error: its status and body say what went wrong.
-func ExamplePolicy_givingUp() {
-	rt := retry.New(retry.Policy{MaxRetries: 2, Rand: func(int64) int64 { return 0 }})(
+func ExampleNew_givingUp() {
+	rt := retry.New(retry.WithMaxRetries(2), retry.WithRand(func(int64) int64 { return 0 }))(
 		fakeServer(http.StatusServiceUnavailable))
 	req, _ := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
 	resp, err := rt.RoundTrip(req)
@@ -78,7 +80,7 @@ func ExampleError() {
 	refused := transport.Func(func(*http.Request) (*http.Response, error) {
 		return nil, syscall.ECONNREFUSED
 	})
-	rt := retry.New(retry.Policy{MaxRetries: 2, Rand: func(int64) int64 { return 0 }})(refused)
+	rt := retry.New(retry.WithMaxRetries(2), retry.WithRand(func(int64) int64 { return 0 }))(refused)
 	req, _ := http.NewRequest(http.MethodGet, "https://api.together.xyz/v1/models", nil)
 	_, err := rt.RoundTrip(req)
 	fmt.Println(err)

@@ -3,46 +3,48 @@ package retry
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
-	"net/url"
+	"sync/atomic"
 
 	"github.com/steadyapi/steady/transport"
 )
 
-// New returns the retry decorator for p; see [Policy] for what each field
-// does and its default. The returned middleware can wrap any number of
+// New returns the retry decorator; see the [Option]s for what can be
+// changed and the defaults. The returned middleware can wrap any number of
 // transports; each wrapped transport is safe for concurrent use, and all
-// transports one New call wraps share one retry budget.
+// transports one New call wraps share one retry budget. A nil next
+// RoundTripper means [http.DefaultTransport].
 //
 // A request goes through the attempt loop:
 //
-//   - The outcome is classified ([ShouldRetry], or Policy.ShouldRetry). A
-//     cancelled or expired context, a body that cannot be sent again
-//     ([transport.Replay]) or retries used up end the loop.
+//   - The outcome is classified ([ShouldRetry], or [WithShouldRetry]'s
+//     choice). A cancelled or expired context, a body that cannot be sent
+//     again ([transport.Replay]), retries used up, or a connection that
+//     failed after a request that is not idempotent may have been written
+//     (see [ShouldRetry]) end the loop.
 //   - The wait is the server's (retry-after-ms, Retry-After, or the
 //     exhausted window's x-ratelimit-reset on a 429; see
 //     [transport.Signals.ServerWait]) plus a small positive jitter, or
-//     without one the backoff. A server wait over Policy.MaxServerWait ends
-//     the loop.
-//   - A wait that would end after the context's deadline is not started,
-//     and a retry the budget has no room for is not made: the loop ends.
-//   - Otherwise the response is drained and closed ([transport.Drain]),
-//     Policy.OnRetry and Policy.OnEvent are told, the wait is slept (a
-//     cancellation cuts it short), and the body is sent again,
-//     byte-identical.
+//     without one the backoff. A server wait over [WithMaxServerWait]'s cap
+//     ends the loop.
+//   - A wait that would not end before the context's deadline is not
+//     started, and a retry the budget has no room for is not made: the
+//     loop ends.
+//   - The body of the next attempt is made ready (from GetBody, or the
+//     buffer); if that fails, the loop ends on the answer in hand.
+//   - Otherwise the response is drained and closed ([transport.Drain]), the
+//     event hook is told, the wait is slept (a cancellation cuts it short),
+//     and the body is sent again, byte-identical.
 //
 // When the loop ends on a response, that response is returned as it came,
 // its body unread. When it ends on an error, or no response is left to
 // return, the error is an [*Error] that counts the attempts and wraps the
 // cause, so [errors.Is] still finds syscall.ECONNRESET,
 // [context.DeadlineExceeded] and the like.
-//
-// Policy.OnEvent hears each retry, each failure not retried and why
-// (transport.EventGaveUp), and the end of every request
-// (transport.EventDone).
-func New(p Policy) transport.Middleware {
-	s := p.settings()
-	b := newBudget(p)
+func New(opts ...Option) transport.Middleware {
+	s := newSettings(opts)
+	b := newBudget(s)
 	return func(next http.RoundTripper) http.RoundTripper {
 		if next == nil {
 			next = http.DefaultTransport
@@ -56,6 +58,10 @@ type roundTripper struct {
 	s      settings
 	budget *budget // nil when disabled
 }
+
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps.
+func (rt *roundTripper) CloseIdleConnections() { transport.CloseIdleConnections(rt.next) }
 
 // RoundTrip runs the attempt loop described at [New].
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -73,7 +79,18 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt.budget != nil {
 		rt.budget.request()
 	}
+	// A connection that failed after a request the server may have read is
+	// retried only for a request that may be sent twice.
+	twice := rt.s.idempotent || idempotent(req)
 	r, _ := replay.Request() // the first attempt's request cannot fail
+	// Where the caller's own body goes out (not a buffered copy), a failure
+	// reading it is the caller's, not the connection's: it is not retried.
+	// Only a request that a connection failure would retry needs to know.
+	watching := twice && !replay.Buffered()
+	var watched *watchedBody
+	if watching {
+		r, watched = watch(r)
+	}
 	for attempt := 1; ; attempt++ {
 		resp, err := rt.next.RoundTrip(r)
 		if err != nil {
@@ -85,15 +102,16 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = fmt.Errorf("steady/retry: %T returned neither response nor error", rt.next)
 		}
 		retryable := attempt <= rt.s.maxRetries && rt.s.shouldRetry(resp, err)
-		if !retryable || ctx.Err() != nil || !replay.CanReplay() {
+		unsafe := retryable && err != nil && (!twice && !notWritten(err) || watched.failed())
+		if !retryable || unsafe || ctx.Err() != nil || !replay.CanReplay() {
 			if rt.s.onEvent != nil {
-				return rt.giveUp(req, resp, err, attempt, nil, rt.stopReason(ctx, resp, err, attempt, retryable))
+				return rt.giveUp(req, resp, err, attempt, nil, rt.stopReason(ctx, resp, err, attempt, retryable, unsafe))
 			}
 			return giveUp(resp, err, attempt, nil) // the happy path: inlined, as without a hook
 		}
 
 		wait, server, ok := rt.wait(ctx, resp, attempt)
-		if !ok { // the server asked for longer than MaxServerWait
+		if !ok { // the server asked for longer than the cap
 			return rt.giveUp(req, resp, err, attempt, nil, ReasonServerWait)
 		}
 		if !transport.Fits(ctx, wait) {
@@ -102,25 +120,20 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rt.budget != nil && !rt.budget.allowRetry() {
 			return rt.giveUp(req, resp, err, attempt, nil, ReasonBudget)
 		}
+		// The next body before this answer is thrown away: if it cannot be
+		// had (GetBody failed), the caller gets the answer in hand.
+		next, nerr := replay.Request()
+		if nerr != nil {
+			return rt.giveUp(req, resp, err, attempt, nil, ReasonNotReplayable)
+		}
 
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		// Drained before the hooks run: a hook that panics must not leave
+		// Drained before the hook runs: a hook that panics must not leave
 		// the discarded answer's connection open.
 		transport.Drain(resp)
-		if rt.s.onRetry != nil {
-			rt.s.onRetry(RetryEvent{
-				Method:         req.Method,
-				URL:            redactedURL(req.URL),
-				Attempt:        attempt,
-				Wait:           wait,
-				ServerDirected: server,
-				Status:         status,
-				Err:            err,
-			})
-		}
 		if rt.s.onEvent != nil {
 			why := ReasonBackoff
 			if server {
@@ -130,31 +143,36 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 				Attempt: attempt, Wait: wait, Status: status, Err: err, Reason: why})
 		}
 		if serr := transport.Sleep(ctx, wait); serr != nil {
+			closeBody(next)
 			if rt.s.onEvent != nil {
 				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),
 					Attempt: attempt, Status: status, Err: err, Reason: ReasonCanceled})
 			}
 			return rt.failed(req, attempt, status, serr)
 		}
-		if r, err = replay.Request(); err != nil {
-			if rt.s.onEvent != nil {
-				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),
-					Attempt: attempt, Status: status, Reason: ReasonNotReplayable})
-			}
-			return rt.failed(req, attempt, 0, err)
+		r = next
+		if watching {
+			r, watched = watch(r)
 		}
+	}
+}
+
+func closeBody(r *http.Request) {
+	if r != nil && r.Body != nil {
+		_ = r.Body.Close()
 	}
 }
 
 // Reasons of a [transport.EventGaveUp] from this package: why a failure
 // that is retried was not, this time.
 const (
-	ReasonRetriesSpent  = "retries spent"        // MaxRetries reached
+	ReasonRetriesSpent  = "retries spent"        // the retries allowed were used up
 	ReasonBudget        = "budget spent"         // the retry budget had no room
-	ReasonServerWait    = "server wait too long" // the server asked for more than MaxServerWait
+	ReasonServerWait    = "server wait too long" // the server asked for more than the cap
 	ReasonDeadline      = "deadline"             // the wait would outlast the context's deadline
 	ReasonCanceled      = "context done"         // the context ended, before or during the wait
 	ReasonNotReplayable = "body not replayable"  // the body cannot be sent again
+	ReasonNotIdempotent = "may have been sent"   // the connection failed after the request may have been written
 )
 
 // Reasons of a [transport.EventRetry]: whose wait comes before the retry.
@@ -167,13 +185,15 @@ const (
 // not a failure that is retried, else why it is not retried. Only the
 // event path asks: ShouldRetry is called again only when the retries are
 // spent, which the loop's check did not call it for.
-func (rt *roundTripper) stopReason(ctx context.Context, resp *http.Response, err error, attempt int, retryable bool) string {
+func (rt *roundTripper) stopReason(ctx context.Context, resp *http.Response, err error, attempt int, retryable, unsafe bool) string {
 	switch {
 	case !retryable:
 		if attempt > rt.s.maxRetries && rt.s.shouldRetry(resp, err) {
 			return ReasonRetriesSpent
 		}
 		return ""
+	case unsafe:
+		return ReasonNotIdempotent
 	case ctx.Err() != nil:
 		return ReasonCanceled
 	}
@@ -220,12 +240,35 @@ func giveUp(resp *http.Response, err error, attempts int, deadline error) (*http
 	return nil, &Error{Attempts: attempts, Err: err, Deadline: deadline}
 }
 
-// redactedURL keeps what a log needs of u and drops what may hold a secret:
-// user info and the query string.
-func redactedURL(u *url.URL) string {
-	if u == nil {
-		return ""
+// watchedBody is the caller's request body, watched for a read error of
+// its own: the error a transport returns then is the body's, and sending
+// the request again would not cure it. The transport may read the body
+// on another goroutine, even after RoundTrip returns: the flag is atomic.
+type watchedBody struct {
+	io.ReadCloser
+	bad atomic.Bool
+}
+
+func (w *watchedBody) Read(p []byte) (int, error) {
+	n, err := w.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		w.bad.Store(true)
 	}
-	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	return c.String()
+	return n, err
+}
+
+// failed reports whether a read of w failed; false for a nil w.
+func (w *watchedBody) failed() bool { return w != nil && w.bad.Load() }
+
+// watch returns a shallow copy of r whose body, if it has one, is
+// watched; the copy keeps r's GetBody, so the transport can still rewind
+// it itself.
+func watch(r *http.Request) (*http.Request, *watchedBody) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r, nil
+	}
+	w := &watchedBody{ReadCloser: r.Body}
+	c := *r
+	c.Body = w
+	return &c, w
 }

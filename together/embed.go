@@ -26,47 +26,68 @@ const DefaultEmbedConcurrency = 32
 // floats are about 2 MB of JSON).
 const maxEmbedResponse = 64 << 20
 
-// EmbedOption configures [EmbedAll].
+// EmbedOption configures [EmbedAll]. Options not given keep the defaults
+// documented with each.
 type EmbedOption func(*embedConfig)
 
 type embedConfig struct {
 	batch, concurrency int
 	progress           func(done, total int)
-	into               [][]float32
+	resume             [][]float32
 	checkModel         bool
-	baseURL            string
+	catalog            *Catalog
+	base               string
 }
 
-// EmbedBatchSize sets how many texts go in one request (default 20).
-func EmbedBatchSize(n int) EmbedOption { return func(c *embedConfig) { c.batch = n } }
+// WithBatchSize sets how many texts go in one request (default
+// [DefaultEmbedBatch]). n below 1 keeps the default.
+func WithBatchSize(n int) EmbedOption {
+	return func(c *embedConfig) {
+		if n >= 1 {
+			c.batch = n
+		}
+	}
+}
 
-// EmbedConcurrency sets how many requests may be in flight at once (default
-// 32).
-func EmbedConcurrency(n int) EmbedOption { return func(c *embedConfig) { c.concurrency = n } }
+// WithConcurrency sets how many requests may be in flight at once (default
+// [DefaultEmbedConcurrency]). n below 1 keeps the default.
+func WithConcurrency(n int) EmbedOption {
+	return func(c *embedConfig) {
+		if n >= 1 {
+			c.concurrency = n
+		}
+	}
+}
 
-// EmbedProgress calls f after each request with the number of texts done
+// WithProgress calls f after each request with the number of texts done
 // (embedded or failed) and the number to do. Calls are serialised.
-func EmbedProgress(f func(done, total int)) EmbedOption {
+func WithProgress(f func(done, total int)) EmbedOption {
 	return func(c *embedConfig) { c.progress = f }
 }
 
-// EmbedInto resumes an earlier run: only the texts whose entry in vecs is
+// WithResume resumes an earlier run: only the texts whose entry in vecs is
 // nil are embedded, and the result is vecs itself, filled in. After an
 // [*EmbedError], passing the results back retries exactly the failed part:
 //
 //	vecs, err := together.EmbedAll(ctx, client, model, texts)
 //	if errors.As(err, new(*together.EmbedError)) {
-//		vecs, err = together.EmbedAll(ctx, client, model, texts, together.EmbedInto(vecs))
+//		vecs, err = together.EmbedAll(ctx, client, model, texts, together.WithResume(vecs))
 //	}
-func EmbedInto(vecs [][]float32) EmbedOption { return func(c *embedConfig) { c.into = vecs } }
+func WithResume(vecs [][]float32) EmbedOption { return func(c *embedConfig) { c.resume = vecs } }
 
-// EmbedSkipModelCheck turns off the check of the model against the catalog
+// WithoutModelCheck turns off the check of the model against the catalog
 // before the first request.
-func EmbedSkipModelCheck() EmbedOption { return func(c *embedConfig) { c.checkModel = false } }
+func WithoutModelCheck() EmbedOption { return func(c *embedConfig) { c.checkModel = false } }
 
-// EmbedBaseURL sets the API's base URL for this call (default: the
-// client's, see [BaseURL]).
-func EmbedBaseURL(u string) EmbedOption { return func(c *embedConfig) { c.baseURL = u } }
+// WithCatalog checks the model against cat, which keeps the list between
+// calls, rather than fetching the list for this call alone.
+func WithCatalog(cat *Catalog) EmbedOption { return func(c *embedConfig) { c.catalog = cat } }
+
+// WithAPIBase sets the API root EmbedAll sends to. The default,
+// [DefaultBaseURL], suits every client of [NewClient] or [NewTransport],
+// which sends it to its own root (see [WithBaseURL]) through whatever wraps
+// it; another client pointed elsewhere needs the root here.
+func WithAPIBase(u string) EmbedOption { return func(c *embedConfig) { c.base = u } }
 
 // EmbedError reports the texts EmbedAll could not embed. The vectors of all
 // the others are in the results returned with it.
@@ -87,43 +108,40 @@ func (e *EmbedError) Unwrap() error { return e.Err }
 // concurrently through client, and returns one vector per text in the
 // order of texts. The client's limiter sets the pace: there are no fixed
 // sleeps, so with a client from [NewClient] the job runs at the rate the
-// server allows.
+// server allows, and its events (see [WithEvents]) report each batch.
 //
 // Before the first request the model is checked against the catalog (see
 // [Models]); an unknown model fails at once with an [*UnknownModelError]
-// naming the closest known models. On failure EmbedAll returns the vectors
-// that succeeded (nil for the others) and an [*EmbedError] listing the
-// indexes that failed: nothing is silently lost, and [EmbedInto] retries
-// just those.
+// naming the closest known models. Every answer is checked: one vector per
+// text, each at its own index, none empty, all of one length; a batch
+// whose answer is not is failed, not half taken. On failure EmbedAll
+// returns the vectors that succeeded (nil for the others) and an
+// [*EmbedError] listing the indexes that failed: nothing is silently lost,
+// and [WithResume] retries just those.
 func EmbedAll(ctx context.Context, client *http.Client, model string, texts []string, opts ...EmbedOption) ([][]float32, error) {
-	cfg := embedConfig{batch: DefaultEmbedBatch, concurrency: DefaultEmbedConcurrency, checkModel: true}
+	cfg := embedConfig{batch: DefaultEmbedBatch, concurrency: DefaultEmbedConcurrency, checkModel: true, base: DefaultBaseURL}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	if client == nil {
 		client = http.DefaultClient
 	}
-	if cfg.batch <= 0 {
-		cfg.batch = DefaultEmbedBatch
-	}
-	if cfg.concurrency <= 0 {
-		cfg.concurrency = DefaultEmbedConcurrency
-	}
-	if cfg.baseURL == "" {
-		cfg.baseURL = BaseURL(client)
-	}
-	cfg.baseURL = strings.TrimSuffix(cfg.baseURL, "/")
-	vecs := cfg.into
+	cfg.base = strings.TrimSuffix(cfg.base, "/")
+	vecs := cfg.resume
 	if vecs == nil {
 		vecs = make([][]float32, len(texts))
 	} else if len(vecs) != len(texts) {
-		return vecs, fmt.Errorf("together: EmbedInto has %d entries for %d texts", len(vecs), len(texts))
+		return vecs, fmt.Errorf("together: WithResume has %d entries for %d texts", len(vecs), len(texts))
 	}
 
 	var todo [][]int // batches of indexes still to embed
 	var cur []int
+	dim := 0 // the vectors' length, from those already embedded
 	for i := range texts {
 		if vecs[i] != nil {
+			dim = len(vecs[i])
 			continue
 		}
 		cur = append(cur, i)
@@ -138,8 +156,12 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		return vecs, nil
 	}
 	if cfg.checkModel {
+		cat := cfg.catalog
+		if cat == nil {
+			cat = NewCatalog(client, cfg.base, 0)
+		}
 		var unknown *UnknownModelError
-		if err := catalogFor(client).Check(ctx, model); errors.As(err, &unknown) {
+		if err := cat.Check(ctx, model); errors.As(err, &unknown) {
 			return vecs, err
 		}
 		// Any other error (no catalog endpoint, a network blip) is left to
@@ -158,14 +180,22 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		next   = make(chan []int)
 		wg     sync.WaitGroup
 	)
-	finish := func(batch []int, err error) {
+	finish := func(batch []int, got [][]float32, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		if err == nil && dim != 0 && len(got[0]) != dim {
+			err = fmt.Errorf("together: embeddings answer has vectors of %d values where others have %d", len(got[0]), dim)
+		}
 		done += len(batch)
 		if err != nil {
 			failed = append(failed, batch...)
 			if first == nil {
 				first = err
+			}
+		} else {
+			dim = len(got[0])
+			for j, i := range batch {
+				vecs[i] = got[j]
 			}
 		}
 		if cfg.progress != nil {
@@ -175,7 +205,8 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 	for range min(cfg.concurrency, len(todo)) {
 		wg.Go(func() {
 			for batch := range next {
-				finish(batch, embedBatch(ctx, client, cfg.baseURL, model, texts, batch, vecs))
+				got, err := embedBatch(ctx, client, cfg.base, model, texts, batch)
+				finish(batch, got, err)
 			}
 		})
 	}
@@ -198,16 +229,16 @@ type embedRequest struct {
 
 type embedResponse struct {
 	Data []struct {
-		Index     int       `json:"index"`
+		Index     *int      `json:"index"`
 		Embedding []float32 `json:"embedding"`
 	} `json:"data"`
 }
 
-// embedBatch embeds texts[idx...] into vecs[idx...]. Each call writes only
-// its own indexes, so batches run concurrently without a lock on vecs.
-func embedBatch(ctx context.Context, client *http.Client, baseURL, model string, texts []string, idx []int, vecs [][]float32) error {
+// embedBatch embeds texts[idx...] and returns their vectors in the order
+// of idx, all of one length, none empty, or an error.
+func embedBatch(ctx context.Context, client *http.Client, base, model string, texts []string, idx []int) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	in := embedRequest{Model: model, Input: make([]string, len(idx))}
 	for j, i := range idx {
@@ -215,37 +246,41 @@ func embedBatch(ctx context.Context, client *http.Client, baseURL, model string,
 	}
 	body, err := json.Marshal(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/embeddings", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(withBatch(ctx, model, len(idx)), http.MethodPost, base+"/embeddings", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if err := CheckResponse(resp); err != nil {
-		return err
+		return nil, err
 	}
 	var out embedResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxEmbedResponse)).Decode(&out); err != nil {
-		return fmt.Errorf("together: embeddings answer: %w", err)
+		return nil, fmt.Errorf("together: embeddings answer: %w", err)
 	}
 	if len(out.Data) != len(idx) {
-		return fmt.Errorf("together: embeddings answer has %d vectors for %d inputs", len(out.Data), len(idx))
+		return nil, fmt.Errorf("together: embeddings answer has %d vectors for %d inputs", len(out.Data), len(idx))
 	}
 	got := make([][]float32, len(idx))
 	for _, d := range out.Data {
-		if d.Index < 0 || d.Index >= len(idx) || got[d.Index] != nil || d.Embedding == nil {
-			return fmt.Errorf("together: embeddings answer has a bad or repeated index %d", d.Index)
+		switch {
+		case d.Index == nil:
+			return nil, errors.New("together: embeddings answer has a vector without an index")
+		case *d.Index < 0 || *d.Index >= len(idx) || got[*d.Index] != nil:
+			return nil, fmt.Errorf("together: embeddings answer has a bad or repeated index %d", *d.Index)
+		case len(d.Embedding) == 0:
+			return nil, fmt.Errorf("together: embeddings answer has an empty vector at index %d", *d.Index)
+		case len(d.Embedding) != len(out.Data[0].Embedding):
+			return nil, fmt.Errorf("together: embeddings answer has vectors of %d and %d values", len(out.Data[0].Embedding), len(d.Embedding))
 		}
-		got[d.Index] = d.Embedding
+		got[*d.Index] = d.Embedding
 	}
-	for j, i := range idx {
-		vecs[i] = got[j]
-	}
-	return nil
+	return got, nil
 }

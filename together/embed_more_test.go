@@ -2,6 +2,9 @@ package together_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
 )
 
 // TestEmbedAllReturnsWhatSucceededAndResumes has the server refuse every
@@ -24,7 +28,8 @@ func TestEmbedAllReturnsWhatSucceededAndResumes(t *testing.T) {
 			Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 400, Endpoint: conformance.Embeddings, Until: 10 * time.Second}},
 		})
 		in := texts(2000)
-		vecs, err := together.EmbedAll(context.Background(), client, embedModel, in)
+		cat := together.NewCatalog(client, "", 0) // fetched once for both calls
+		vecs, err := together.EmbedAll(context.Background(), client, embedModel, in, together.WithCatalog(cat))
 		var partial *together.EmbedError
 		require.ErrorAs(t, err, &partial)
 		var api *together.APIError
@@ -44,7 +49,7 @@ func TestEmbedAllReturnsWhatSucceededAndResumes(t *testing.T) {
 		assert.Zero(t, len(partial.Failed)%together.DefaultEmbedBatch, "whole requests fail")
 
 		before := srv.Stats().Arrivals
-		vecs2, err := together.EmbedAll(context.Background(), client, embedModel, in, together.EmbedInto(vecs))
+		vecs2, err := together.EmbedAll(context.Background(), client, embedModel, in, together.WithResume(vecs), together.WithCatalog(cat))
 		require.NoError(t, err)
 		for i, v := range vecs2 {
 			assert.NotNil(t, v, "text %d", i)
@@ -62,7 +67,7 @@ func TestEmbedAllCancelled(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		in := texts(400)
-		vecs, err := together.EmbedAll(ctx, client, embedModel, in, together.EmbedSkipModelCheck())
+		vecs, err := together.EmbedAll(ctx, client, embedModel, in, together.WithoutModelCheck())
 		var partial *together.EmbedError
 		require.ErrorAs(t, err, &partial)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -85,13 +90,13 @@ func TestEmbedAllInputs(t *testing.T) {
 		assert.Empty(t, vecs)
 		assert.Zero(t, srv.Stats().Arrivals, "nothing to do, nothing sent")
 
-		_, err = together.EmbedAll(context.Background(), client, embedModel, texts(3), together.EmbedInto(make([][]float32, 2)))
+		_, err = together.EmbedAll(context.Background(), client, embedModel, texts(3), together.WithResume(make([][]float32, 2)))
 		assert.Error(t, err)
 
 		var progress [][2]int
 		vecs, err = together.EmbedAll(context.Background(), client, embedModel, texts(25),
-			together.EmbedBatchSize(10), together.EmbedConcurrency(1),
-			together.EmbedProgress(func(done, total int) { progress = append(progress, [2]int{done, total}) }))
+			together.WithBatchSize(10), together.WithConcurrency(1),
+			together.WithProgress(func(done, total int) { progress = append(progress, [2]int{done, total}) }))
 		require.NoError(t, err)
 		assert.Len(t, vecs, 25)
 		assert.Equal(t, [][2]int{{10, 25}, {20, 25}, {25, 25}}, progress)
@@ -113,4 +118,67 @@ func TestEmbedAllRejectsABadAnswer(t *testing.T) {
 			assert.Nil(t, v)
 		}
 	})
+}
+
+// An answer that is not one whole vector per text, each at its index and
+// all of one length, fails its batch: the texts are reported, not counted
+// as embedded, and WithResume sends them again.
+func TestEmbedAllRefusesAnswersThatAreNotWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer string
+		why    string
+	}{
+		{"empty vector", `{"data":[{"index":0,"embedding":[]},{"index":1,"embedding":[1,2]}]}`, "empty vector"},
+		{"vectors of two lengths", `{"data":[{"index":0,"embedding":[1,2,3]},{"index":1,"embedding":[1,2]}]}`, "vectors of"},
+		{"missing index", `{"data":[{"embedding":[1,2]},{"index":1,"embedding":[1,2]}]}`, "without an index"},
+		{"null vector", `{"data":[{"index":0,"embedding":null},{"index":1,"embedding":[1,2]}]}`, "empty vector"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			base := transport.Func(func(r *http.Request) (*http.Response, error) {
+				_ = r.Body.Close()
+				calls++
+				body := tc.answer
+				if calls > 1 {
+					body = `{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[3,4]}]}`
+				}
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r,
+					Body: io.NopCloser(strings.NewReader(body))}, nil
+			})
+			client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"))}
+			in := []string{"a", "b"}
+			vecs, err := together.EmbedAll(context.Background(), client, embedModel, in, together.WithoutModelCheck())
+			var partial *together.EmbedError
+			require.ErrorAs(t, err, &partial)
+			assert.ErrorContains(t, err, tc.why)
+			assert.Equal(t, []int{0, 1}, partial.Failed)
+			assert.Equal(t, [][]float32{nil, nil}, vecs, "nothing of the batch is taken")
+			vecs, err = together.EmbedAll(context.Background(), client, embedModel, in, together.WithoutModelCheck(), together.WithResume(vecs))
+			require.NoError(t, err)
+			assert.Equal(t, [][]float32{{1, 2}, {3, 4}}, vecs)
+		})
+	}
+}
+
+// A batch whose vectors differ in length from the others' fails: a corpus
+// embedded with two models (a fallback, a proxy's mix-up) is not one index.
+func TestEmbedAllRefusesABatchOfAnotherLength(t *testing.T) {
+	calls := 0
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		_ = r.Body.Close()
+		calls++
+		body := `{"data":[{"index":0,"embedding":[1,2]}]}`
+		if calls == 2 {
+			body = `{"data":[{"index":0,"embedding":[1,2,3]}]}`
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r, Body: io.NopCloser(strings.NewReader(body))}, nil
+	})
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"))}
+	vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a", "b", "c"},
+		together.WithoutModelCheck(), together.WithBatchSize(1), together.WithConcurrency(1))
+	var partial *together.EmbedError
+	require.ErrorAs(t, err, &partial)
+	assert.Equal(t, []int{1}, partial.Failed)
+	assert.Equal(t, [][]float32{{1, 2}, nil, {1, 2}}, vecs)
 }

@@ -47,7 +47,7 @@ func TestEmbedAllGuideJob(t *testing.T) {
 		var calls, lastDone int
 		start := time.Now()
 		vecs, err := together.EmbedAll(context.Background(), client, embedModel, in,
-			together.EmbedProgress(func(done, total int) {
+			together.WithProgress(func(done, total int) {
 				calls++
 				assert.Equal(t, 10_000, total)
 				assert.Greater(t, done, lastDone)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/conformance"
@@ -52,15 +53,11 @@ func byModel(status map[string]int) http.RoundTripper {
 func TestWithEventsHearsEveryDecorator(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log, second conformance.EventRecorder
-		var fallbacks []string
 		rt := together.NewTransport(byModel(map[string]int{"big": 503}),
 			together.WithAPIKey("k"),
 			together.WithFallback("big", "small"),
 			together.WithEvents(log.Record),
 			together.WithEvents(second.Record),
-			together.WithHooks(together.Hooks{OnFallback: func(from, to string, why transport.FallbackReason) {
-				fallbacks = append(fallbacks, from+">"+to)
-			}}),
 		)
 		resp := post(t, t.Context(), &http.Client{Transport: rt}, "/chat/completions", chatBody("big"))
 		resp.Body.Close()
@@ -81,7 +78,6 @@ func TestWithEventsHearsEveryDecorator(t *testing.T) {
 			"done chat  a1 s200 > ",
 		}, brief(log.Events()))
 		assert.Equal(t, log.Events(), second.Events(), "each WithEvents adds a hook")
-		assert.Equal(t, []string{"big>small"}, fallbacks, "WithHooks still works")
 	})
 }
 
@@ -152,24 +148,19 @@ func TestWithEventsHearsTheLimitersOfEachModel(t *testing.T) {
 func TestWithEventsKeepsTheBreakersOwnHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log, own conformance.EventRecorder
-		var changes []string
 		rt := together.NewTransport(byModel(map[string]int{"m": 503}),
 			together.WithEvents(log.Record),
-			together.WithMaxRetries(-1),
-			together.WithBreaker(breaker.Settings{
-				ConsecutiveFailures: 2,
-				OnEvent:             own.Record,
-				OnStateChange:       func(_ string, from, to breaker.State) { changes = append(changes, from.String()+">"+to.String()) },
-			}),
+			together.WithMaxRetries(0),
+			together.WithBreaker(breaker.WithConsecutiveFailures(2), breaker.WithEvents(own.Record)),
 		)
 		client := &http.Client{Transport: rt}
 		for range 2 {
 			post(t, t.Context(), client, "/chat/completions", chatBody("m")).Body.Close()
 		}
-		want := transport.Event{Kind: transport.EventBreaker, Endpoint: "chat", Model: "m", From: "closed", To: "open"}
+		want := transport.Event{Kind: transport.EventBreaker, Key: "sim.test m", Endpoint: "chat", Model: "m",
+			From: "closed", To: "open"}
 		assert.Equal(t, []transport.Event{want}, own.Events())
 		assert.Contains(t, log.Events(), want)
-		assert.Equal(t, []string{"closed>open"}, changes)
 	})
 }
 
@@ -186,5 +177,37 @@ func TestAPanickingEventHookDoesNotBreakThePreset(t *testing.T) {
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
 		assert.NotEmpty(t, log.Events(), "the hook after the broken one still hears every event")
+	})
+}
+
+// One hook hears the whole job: EmbedAll's catalog check and each of its
+// batches, with the texts it held, through whatever wraps the preset.
+func TestWithEventsHearsEmbedAllAndTheCatalog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log conformance.EventRecorder
+		srv := conformance.NewServer(conformance.Config{})
+		preset := together.NewTransport(srv, together.WithAPIKey("k"), together.WithBaseURL("http://sim.test/v1"),
+			together.WithEvents(log.Record))
+		wrapped := transport.Func(func(r *http.Request) (*http.Response, error) { return preset.RoundTrip(r) })
+		_, err := together.EmbedAll(t.Context(), &http.Client{Transport: wrapped}, "BAAI/bge-large-en-v1.5",
+			make([]string, 45), together.WithBatchSize(20))
+		require.NoError(t, err)
+		var catalogs, texts int
+		var batches []int
+		for _, e := range log.Events() {
+			switch e.Kind {
+			case transport.EventCatalog:
+				catalogs++
+				assert.Equal(t, 200, e.Status)
+			case transport.EventBatch:
+				batches = append(batches, e.Count)
+				texts += e.Count
+				assert.Equal(t, "BAAI/bge-large-en-v1.5", e.Model)
+				assert.Equal(t, 200, e.Status)
+			}
+		}
+		assert.Equal(t, 1, catalogs)
+		assert.ElementsMatch(t, []int{20, 20, 5}, batches)
+		assert.Equal(t, 45, texts)
 	})
 }

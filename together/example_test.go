@@ -49,7 +49,7 @@ func ExampleWithFallback() {
 		Model: "meta-llama/Llama-3.3-70B-Instruct-Turbo", // overloaded
 	}}})
 	client := &http.Client{Transport: together.NewTransport(sim, together.WithAPIKey("example-key"),
-		together.WithMaxRetries(-1), // no retries: fall back at once
+		together.WithMaxRetries(0), // no retries: fall back at once
 		together.WithFallback("meta-llama/Llama-3.3-70B-Instruct-Turbo", "mistralai/Mixtral-8x7B-Instruct-v0.1"))}
 
 	resp, err := client.Post("https://api.together.xyz/v1/chat/completions", "application/json", strings.NewReader(

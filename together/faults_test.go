@@ -32,6 +32,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/retry"
@@ -212,9 +213,23 @@ func TestFaultResetMidRequest(t *testing.T) {
 		resp, err := send(context.Background(), client, srv.URL, "/v1/chat/completions", 1)
 		require.Error(t, err)
 		assert.Nil(t, resp)
-		// A reset before any answer reads as a reset or an EOF, both
-		// "never processed", so both are retried.
+		// The server read the request before it reset the connection: it
+		// may have done the work, and a chat completion sent again is
+		// billed again. It is sent once.
 		assert.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF), "%v", err)
+		assert.Equal(t, 1, arrivalsOf(sim, 1), "sent once")
+		assert.Equal(t, int64(1), cb.n.Load())
+	})
+	t.Run("loopback with an Idempotency-Key", func(t *testing.T) {
+		noLeaks(t)
+		sim := conformance.NewServer(conformance.Config{Faults: reset})
+		srv, client, cb := loopback(t, sim, together.WithMaxRetries(2))
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(faultChat(1)))
+		require.NoError(t, err)
+		req.Header.Set("Idempotency-Key", "req-1") // the server deduplicates: safe to send again
+		resp, err := client.Do(req)
+		require.Error(t, err)
+		assert.Nil(t, resp)
 		assert.Equal(t, 3, arrivalsOf(sim, 1), "each attempt reached the server once")
 		assert.Equal(t, int64(3), cb.n.Load())
 	})
@@ -222,15 +237,16 @@ func TestFaultResetMidRequest(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			sim := conformance.NewServer(conformance.Config{Faults: reset})
 			client, _ := inMemory(sim)
-			_, err := send(context.Background(), client, "http://sim.test", "/v1/chat/completions", 1)
-			assert.ErrorIs(t, err, syscall.ECONNRESET)
-			assert.Equal(t, faultAttempts, arrivalsOf(sim, 1))
-
-			// Five failed attempts in a row opened the model's breaker: the
+			for n := range breaker.DefaultConsecutiveFailures {
+				_, err := send(context.Background(), client, "http://sim.test", "/v1/chat/completions", n)
+				assert.ErrorIs(t, err, syscall.ECONNRESET)
+				assert.Equal(t, 1, arrivalsOf(sim, n), "sent once")
+			}
+			// Five failed requests in a row opened the model's breaker: the
 			// next request fails fast and is not sent at all.
-			_, err = send(context.Background(), client, "http://sim.test", "/v1/chat/completions", 2)
+			_, err := send(context.Background(), client, "http://sim.test", "/v1/chat/completions", 100)
 			assert.ErrorIs(t, err, transport.ErrModelUnavailable)
-			assert.Zero(t, arrivalsOf(sim, 2))
+			assert.Zero(t, arrivalsOf(sim, 100))
 		})
 	})
 }
@@ -284,7 +300,7 @@ func TestFaultResetMidBody(t *testing.T) {
 		h := countArrivals(resetMidBody(http.StatusOK))
 		srv, client, _ := loopback(t, h)
 		vecs, err := together.EmbedAll(context.Background(), client, embedModel, texts(3),
-			together.EmbedSkipModelCheck(), together.EmbedBaseURL(srv.URL+"/v1"))
+			together.WithoutModelCheck(), together.WithAPIBase(srv.URL+"/v1"))
 		var partial *together.EmbedError
 		require.ErrorAs(t, err, &partial)
 		assert.Equal(t, []int{0, 1, 2}, partial.Failed)
@@ -702,7 +718,7 @@ func TestFaultTruncatedBody(t *testing.T) {
 		assert.Equal(t, 1, arrivalsOf(sim, 1))
 
 		vecs, err := together.EmbedAll(context.Background(), client, embedModel, texts(3),
-			together.EmbedSkipModelCheck(), together.EmbedBaseURL(root+"/v1"))
+			together.WithoutModelCheck(), together.WithAPIBase(root+"/v1"))
 		var partial *together.EmbedError
 		require.ErrorAs(t, err, &partial)
 		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
@@ -807,7 +823,7 @@ func TestFaultBasePanicsLeavesTheBreakerUsable(t *testing.T) {
 				status = http.StatusInternalServerError
 			}
 			return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-		}), together.WithMaxRetries(-1))
+		}), together.WithMaxRetries(0))
 		call := func(n int) (status int, err error, panicked bool) {
 			defer func() {
 				if recover() != nil {

@@ -46,7 +46,7 @@ func FuzzEmbedAnswer(f *testing.F) {
 		}
 		in := []string{"a", "b", "c"}
 		vecs, err := together.EmbedAll(context.Background(), answering(status, body), embedModel, in,
-			together.EmbedSkipModelCheck(), together.EmbedBaseURL("http://sim.test/v1"))
+			together.WithoutModelCheck(), together.WithAPIBase("http://sim.test/v1"))
 		if len(vecs) != len(in) {
 			t.Fatalf("%d vectors for %d texts", len(vecs), len(in))
 		}

@@ -29,8 +29,9 @@ const DefaultCatalogTTL = 10 * time.Minute
 // maxCatalogBody bounds the model list read from the server.
 const maxCatalogBody = 16 << 20
 
-// Catalog fetches the model list once and keeps it for TTL, so that checking
-// the model of every batch costs no request. It is safe for concurrent use.
+// Catalog fetches the model list once and keeps it for a while, so that
+// checking the model of every batch costs no request. It is safe for
+// concurrent use.
 type Catalog struct {
 	client  *http.Client
 	baseURL string
@@ -39,17 +40,31 @@ type Catalog struct {
 	mu      sync.Mutex
 	models  []Model
 	fetched time.Time
+	flight  *catalogFetch // the fetch under way, if any
 }
 
-// NewCatalog returns a catalog that lists models through client from
-// baseURL ("" means the client's base URL, see [BaseURL]), kept for ttl (0
+// catalogFetch is one fetch of the model list, shared by every caller that
+// asks while it runs. It runs on a context of its own, cancelled when the
+// last caller waiting for it has left, so that no caller waits past its
+// own deadline and no fetch outlives all of them.
+type catalogFetch struct {
+	done    chan struct{}
+	models  []Model
+	err     error
+	waiting int // callers waiting; guarded by Catalog.mu
+	cancel  context.CancelFunc
+}
+
+// NewCatalog returns a catalog that lists models through client (nil means
+// [http.DefaultClient]) from baseURL ("" means [DefaultBaseURL], which a
+// client of [NewClient] sends to its own root), kept for ttl (0 or less
 // means [DefaultCatalogTTL]).
 func NewCatalog(client *http.Client, baseURL string, ttl time.Duration) *Catalog {
 	if client == nil {
 		client = http.DefaultClient
 	}
 	if baseURL == "" {
-		baseURL = BaseURL(client)
+		baseURL = DefaultBaseURL
 	}
 	if ttl <= 0 {
 		ttl = DefaultCatalogTTL
@@ -57,20 +72,63 @@ func NewCatalog(client *http.Client, baseURL string, ttl time.Duration) *Catalog
 	return &Catalog{client: client, baseURL: strings.TrimSuffix(baseURL, "/"), ttl: ttl}
 }
 
-// Models returns the model list, from the cache while it is fresh. Only one
-// caller fetches at a time; the others wait for its answer.
+// Models returns the model list, from the cache while it is fresh. One
+// fetch serves every caller that asks while it runs; each caller waits for
+// it at most until its own context ends.
 func (c *Catalog) Models(ctx context.Context) ([]Model, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.models != nil && time.Since(c.fetched) < c.ttl {
-		return c.models, nil
+		models := c.models
+		c.mu.Unlock()
+		return models, nil
 	}
-	models, err := fetchModels(ctx, c.client, c.baseURL)
-	if err != nil {
-		return nil, err
+	f := c.flight
+	if f == nil {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &catalogFetch{done: make(chan struct{}), cancel: cancel}
+		c.flight = f
+		go c.fetch(fctx, f)
 	}
-	c.models, c.fetched = models, time.Now()
-	return models, nil
+	f.waiting++
+	c.mu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+	select {
+	case <-f.done:
+		c.mu.Lock()
+		f.waiting--
+		c.mu.Unlock()
+		return f.models, f.err
+	default:
+	}
+	c.mu.Lock()
+	f.waiting--
+	if f.waiting == 0 && c.flight == f {
+		// Nobody waits for it any more: it is cancelled, and the next
+		// caller starts a fetch of its own.
+		c.flight = nil
+		f.cancel()
+	}
+	c.mu.Unlock()
+	return nil, context.Cause(ctx)
+}
+
+// fetch runs f and publishes its outcome.
+func (c *Catalog) fetch(ctx context.Context, f *catalogFetch) {
+	defer f.cancel()
+	f.models, f.err = fetchModels(ctx, c.client, c.baseURL)
+	c.mu.Lock()
+	if f.err == nil {
+		c.models, c.fetched = f.models, time.Now()
+	}
+	if c.flight == f {
+		c.flight = nil
+	}
+	c.mu.Unlock()
+	close(f.done)
 }
 
 // Check returns nil when model is in the catalog and an
@@ -91,11 +149,14 @@ func (c *Catalog) Check(ctx context.Context, model string) error {
 	return &UnknownModelError{Model: model, Suggestions: closest(model, ids, 3)}
 }
 
-// Models lists the models the API serves (GET /v1/models). With a client
-// made by [NewClient] the list is cached for [DefaultCatalogTTL]; with any
-// other client every call asks the server.
+// Models lists the models the API serves (GET /v1/models), through client
+// (nil means [http.DefaultClient]). Every call asks the server; a [Catalog]
+// keeps the list.
 func Models(ctx context.Context, client *http.Client) ([]Model, error) {
-	return catalogFor(client).Models(ctx)
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return fetchModels(ctx, client, DefaultBaseURL)
 }
 
 // UnknownModelError is returned before any request is sent when a model is

@@ -2,7 +2,10 @@ package together_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,19 +18,85 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-func TestModelsAreCachedForClientsOfNewClient(t *testing.T) {
+// Models asks the server each time; a Catalog keeps the list, fetched
+// through any client of the preset at its own root.
+func TestACatalogKeepsTheList(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, client := simClient(conformance.Config{})
+		_, err := together.Models(context.Background(), client)
+		require.NoError(t, err)
+		assert.Equal(t, 1, srv.Stats().Arrivals)
+		cat := together.NewCatalog(client, "", 0)
 		for range 3 {
-			models, err := together.Models(context.Background(), client)
+			models, err := cat.Models(context.Background())
 			require.NoError(t, err)
 			require.Len(t, models, len(conformance.DefaultModels()))
 		}
-		assert.Equal(t, 1, srv.Stats().Arrivals, "one request for three calls")
+		assert.Equal(t, 2, srv.Stats().Arrivals, "one request for three calls")
 		time.Sleep(together.DefaultCatalogTTL)
-		_, err := together.Models(context.Background(), client)
+		_, err = cat.Models(context.Background())
 		require.NoError(t, err)
-		assert.Equal(t, 2, srv.Stats().Arrivals, "asked again once the cache is stale")
+		assert.Equal(t, 3, srv.Stats().Arrivals, "asked again once the list is stale")
+	})
+}
+
+// One fetch serves every caller that asks while it runs, and each leaves
+// at its own deadline: a caller without one, whose fetch hangs, does not
+// hold a caller with a deadline of a second.
+func TestCatalogCallersLeaveAtTheirOwnDeadlines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fetches atomic.Int32
+		release := make(chan struct{})
+		hang := transport.Func(func(r *http.Request) (*http.Response, error) {
+			fetches.Add(1)
+			select {
+			case <-release:
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r,
+					Body: io.NopCloser(strings.NewReader(`{"data":[{"id":"m"}]}`))}, nil
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		})
+		cat := together.NewCatalog(&http.Client{Transport: hang}, "http://sim.test/v1", 0)
+		var patient error
+		done := make(chan struct{})
+		go func() {
+			_, patient = cat.Models(context.Background()) // no deadline
+			close(done)
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := cat.Models(ctx)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, time.Second, time.Since(start), "left at its own deadline")
+		assert.Equal(t, int32(1), fetches.Load(), "one fetch for both")
+		close(release)
+		<-done
+		require.NoError(t, patient, "the patient caller got the list")
+		models, err := cat.Models(context.Background())
+		require.NoError(t, err)
+		assert.Len(t, models, 1)
+		assert.Equal(t, int32(1), fetches.Load(), "kept")
+	})
+}
+
+// A fetch whose every caller has left is cancelled.
+func TestCatalogFetchEndsWhenEveryCallerLeaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cancelled := make(chan struct{})
+		hang := transport.Func(func(r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			close(cancelled)
+			return nil, r.Context().Err()
+		})
+		cat := together.NewCatalog(&http.Client{Transport: hang}, "http://sim.test/v1", 0)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := cat.Models(ctx)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		<-cancelled
 	})
 }
 

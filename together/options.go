@@ -3,7 +3,6 @@ package together
 import (
 	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/bucket"
-	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -24,42 +23,33 @@ const (
 	DefaultImagesRPM     = 60
 )
 
-// Option configures [NewTransport] and [NewClient].
+// Option configures [NewTransport] and [NewClient]. Options not given keep
+// the defaults documented with each; an option given means what its
+// argument says, zero included.
 type Option func(*config)
 
 type config struct {
 	apiKey     string
 	baseURL    string
 	rates      map[string]float64
-	maxRetries int
+	maxRetries int // -1: the default
 	chains     map[string][]string
-	hooks      Hooks
 	events     transport.EventFunc // see WithEvents
-	breaker    breaker.Settings
+	breaker    []breaker.Option
 	store      bucket.Store // see WithStore
 }
 
-// Hooks are called as the transport works, for logs and metrics. Every
-// field may be nil. None of them sees a request header, so none sees the
-// API key.
-type Hooks struct {
-	// OnRetry is called before each retry's wait.
-	OnRetry func(retry.RetryEvent)
-	// OnBreaker is called when a model's circuit breaker changes state;
-	// key is the host and model.
-	OnBreaker func(key string, from, to breaker.State)
-	// OnFallback is called when a request leaves a model for the next of
-	// its chain.
-	OnFallback func(from, to string, why transport.FallbackReason)
-}
-
 // WithAPIKey sets the API key sent as "Authorization: Bearer <key>" on
-// every request that has no Authorization header of its own. Without it,
-// the key is read from the TOGETHER_API_KEY environment variable.
+// every request for the API's host (see [WithBaseURL]) that has no
+// Authorization header of its own. Without it, the key is read from the
+// TOGETHER_API_KEY environment variable.
 func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
 
-// WithBaseURL sets the API root ([DefaultBaseURL] by default) that
-// [EmbedAll] and [Models] send to.
+// WithBaseURL sets the API root (default [DefaultBaseURL]): the API key
+// goes only to its scheme, host and port, and requests for Together's own
+// root ([DefaultBaseURL], as [EmbedAll] and [Models] send them, whatever
+// wraps the transport) are sent to it instead, so a client pointed at a
+// proxy or a simulator stays there.
 func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 
 // WithRate sets the starting rate of a route (RouteChat, RouteCompletions,
@@ -77,8 +67,11 @@ func WithRate(route string, rpm float64) Option {
 }
 
 // WithMaxRetries sets how many times a request is sent again after its
-// first attempt (default 4, the guide's); a negative n turns retries off.
-func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = n } }
+// first attempt (default retry.DefaultMaxRetries, the guide's 4); 0 or less
+// turns retries off, as openai-go's option.WithMaxRetries(0) does. The
+// fine-tune route keeps its own long wait for a slot unless retries are
+// off.
+func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = max(n, 0) } }
 
 // WithFallback serves requests for model from alternates, in order, when
 // model is overloaded, unknown or its circuit breaker is open. Only the
@@ -93,10 +86,9 @@ func WithFallback(model string, alternates ...string) Option {
 	}
 }
 
-// WithHooks sets the hooks called as the transport works.
-func WithHooks(h Hooks) Option { return func(c *config) { c.hooks = h } }
-
-// WithBreaker replaces the default circuit-breaker settings (see
-// [breaker.Settings]); its OnStateChange is kept, and [Hooks.OnBreaker]
-// is called too.
-func WithBreaker(s breaker.Settings) Option { return func(c *config) { c.breaker = s } }
+// WithBreaker sets the options of every route's circuit breakers (see
+// [breaker.New]), on top of the defaults. The breakers' events go to the
+// hooks of [WithEvents]; a breaker.WithEvents given here hears them too.
+func WithBreaker(opts ...breaker.Option) Option {
+	return func(c *config) { c.breaker = append(c.breaker, opts...) }
+}

@@ -23,7 +23,7 @@ var presetStack = conformance.Stack{
 			together.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
 	},
 	Embed: func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
-		vecs, err := together.EmbedAll(ctx, client, model, texts, together.EmbedBaseURL(baseURL))
+		vecs, err := together.EmbedAll(ctx, client, model, texts, together.WithAPIBase(baseURL))
 		n := 0
 		for _, v := range vecs {
 			if v != nil {

@@ -11,8 +11,11 @@ import "github.com/steadyapi/steady/bucket"
 //
 // bucket/redisbucket provides a store in Redis. One store serves one API
 // key: processes using different keys on one Redis give each key its own
-// prefix (redisbucket.Prefix). The token limiters that open when the
-// server shows a token limit stay in process. A nil store is ignored.
+// prefix (redisbucket.WithPrefix). The token limiters that open when the
+// server shows a token limit stay in process. A store that reports events
+// of its own ([bucket.EventReporter], as redisbucket's does when Redis
+// stops answering and when it answers again) gets the hooks of
+// [WithEvents] too. A nil store is ignored.
 func WithStore(s bucket.Store) Option {
 	return func(c *config) {
 		if s != nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,13 +44,13 @@ func TestAPIKeyIsAddedWithoutTouchingTheRequest(t *testing.T) {
 	})
 	rt := together.NewTransport(base, together.WithAPIKey("k-123"))
 
-	req, _ := http.NewRequest("GET", "http://sim.test/v1/models", nil)
+	req, _ := http.NewRequest("GET", "https://api.together.xyz/v1/models", nil)
 	resp, err := rt.RoundTrip(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Empty(t, req.Header.Get("Authorization"), "the caller's request is not modified")
 
-	req2, _ := http.NewRequest("GET", "http://sim.test/v1/models", nil)
+	req2, _ := http.NewRequest("GET", "https://api.together.xyz/v1/models", nil)
 	req2.Header.Set("Authorization", "Bearer own")
 	resp, err = rt.RoundTrip(req2)
 	require.NoError(t, err)
@@ -63,18 +66,120 @@ func TestAPIKeyFromEnvironment(t *testing.T) {
 		return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 	})
 	client := &http.Client{Transport: together.NewTransport(base)}
-	resp, err := client.Get("http://sim.test/v1/models")
+	resp, err := client.Get("https://api.together.xyz/v1/models")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, "Bearer env-key", got)
 }
 
+// The key goes only to the API's origin: scheme, host and port.
+func TestAPIKeyGoesOnlyToTheAPIsHost(t *testing.T) {
+	var got = map[string]string{}
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		got[r.URL.String()] = r.Header.Get("Authorization")
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+	})
+	rt := together.NewTransport(base, together.WithAPIKey("k-123"), together.WithBaseURL("https://proxy.test:8443/v1"))
+	for _, u := range []string{
+		"https://proxy.test:8443/v1/chat/completions", // the API: the key
+		"https://PROXY.test:8443/v1/models",           // the same host in other case
+		"https://proxy.test/v1/models",                // another port
+		"http://proxy.test:8443/v1/models",            // another scheme
+		"https://cdn.test/image.png",                  // an image URL the API returned
+		"https://proxy.test.evil.test:8443/v1/models", // a host that only starts like it
+	} {
+		req, err := http.NewRequest("GET", u, nil)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	assert.Equal(t, map[string]string{
+		"https://proxy.test:8443/v1/chat/completions": "Bearer k-123",
+		"https://PROXY.test:8443/v1/models":           "Bearer k-123",
+		"https://proxy.test/v1/models":                "",
+		"http://proxy.test:8443/v1/models":            "",
+		"https://cdn.test/image.png":                  "",
+		"https://proxy.test.evil.test:8443/v1/models": "",
+	}, got)
+}
+
+// A redirect from the API to another host or port does not get the key:
+// net/http strips Authorization on a redirect to another host name (and
+// keeps it for another port of the same one), and the preset neither adds
+// it again nor lets it through.
+func TestAPIKeyIsNotSentAfterARedirectToAnotherHost(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Auth-Seen", r.Header.Get("Authorization"))
+		_, _ = io.WriteString(w, "{}")
+	}))
+	defer other.Close()
+	_, port, err := net.SplitHostPort(other.Listener.Addr().String())
+	require.NoError(t, err)
+	for _, target := range []string{other.URL, "http://localhost:" + port} { // another port; another host
+		for _, code := range []int{301, 302, 303, 307, 308} {
+			t.Run(strconv.Itoa(code)+" to "+target, func(t *testing.T) {
+				redirectOnce(t, target, code)
+			})
+		}
+	}
+}
+
+func redirectOnce(t *testing.T, target string, code int) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer k-123" {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, target+"/elsewhere", code)
+	}))
+	defer api.Close()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	defer base.CloseIdleConnections()
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k-123"), together.WithBaseURL(api.URL+"/v1"))}
+	resp, err := client.Post(api.URL+"/v1/files", "application/json", strings.NewReader("{}"))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "the redirect was followed")
+	assert.Equal(t, "{}", readBody(t, resp))
+	assert.Empty(t, resp.Header.Get("X-Auth-Seen"), "the other host got no key")
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// Requests for Together's own root go to the root of WithBaseURL, through
+// whatever wraps the transport: EmbedAll and Models need no other setting.
+func TestRequestsForTheDefaultRootGoToTheConfiguredOne(t *testing.T) {
+	var got []string
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.URL.String()+" "+r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+	})
+	preset := together.NewTransport(base, together.WithAPIKey("k"), together.WithBaseURL("http://sim.test:9/api/v1/"))
+	wrapped := transport.Func(func(r *http.Request) (*http.Response, error) { return preset.RoundTrip(r) }) // the user's own middleware
+	for _, u := range []string{together.DefaultBaseURL + "/embeddings", "https://api.together.xyz/v2/other"} {
+		req, err := http.NewRequest("POST", u, strings.NewReader("{}"))
+		require.NoError(t, err)
+		resp, err := wrapped.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, u, req.URL.String(), "the caller's request is not modified")
+	}
+	assert.Equal(t, []string{
+		"http://sim.test:9/api/v1/embeddings Bearer k",
+		"https://api.together.xyz/v2/other ", // not under the API root: as it is, and no key
+	}, got)
+}
+
 func TestNewClientDefaults(t *testing.T) {
 	c := together.NewClient(together.WithAPIKey("x"))
 	assert.Zero(t, c.Timeout, "deadlines come from contexts")
-	assert.Equal(t, together.DefaultBaseURL, together.BaseURL(c))
-	assert.Equal(t, together.DefaultBaseURL, together.BaseURL(http.DefaultClient))
-	assert.Equal(t, "http://h/v1", together.BaseURL(together.NewClient(together.WithBaseURL("http://h/v1/"))))
+	assert.IsType(t, &together.Transport{}, c.Transport)
 }
 
 func TestChatThroughThePreset(t *testing.T) {

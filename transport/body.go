@@ -36,8 +36,9 @@ type Replay struct {
 
 // Reset prepares r for req. limit is the most it buffers of a body without
 // GetBody (0 means [DefaultReplayLimit]; negative means never buffer). The
-// error is a failure reading the body, which is then closed; the request
-// must not be sent.
+// error is a failure reading the body, or a body whose length is not its
+// ContentLength (which net/http refuses too); the body is then closed and
+// the request must not be sent.
 func (r *Replay) Reset(req *http.Request, limit int64) error {
 	*r = Replay{req: req, canRetry: true}
 	switch {
@@ -70,9 +71,18 @@ func (r *Replay) Reset(req *http.Request, limit int64) error {
 		return nil
 	}
 	_ = req.Body.Close()
+	if req.ContentLength > 0 && n != req.ContentLength {
+		// net/http refuses a body whose length is not the one declared;
+		// sending the bytes read, re-framed, would hide the caller's bug.
+		return fmt.Errorf("steady: request body has %d bytes, ContentLength says %d", n, req.ContentLength)
+	}
 	r.buf = buf.Bytes()
 	return nil
 }
+
+// Buffered reports whether the attempts send a buffer of the body read by
+// [Replay.Reset], rather than the caller's body or GetBody's.
+func (r *Replay) Buffered() bool { return r.buf != nil }
 
 // CanReplay reports whether another attempt can send the body again.
 func (r *Replay) CanReplay() bool { return r.canRetry }

@@ -133,6 +133,20 @@ func TestReplayReadError(t *testing.T) {
 	assert.Equal(t, 1, body.closed)
 }
 
+// A body shorter or longer than its ContentLength is refused, as net/http
+// refuses it, not re-framed to the bytes read and sent.
+func TestReplayRefusesABodyOfTheWrongLength(t *testing.T) {
+	for _, declared := range []int64{5, 100} {
+		body := &trackedBody{Reader: strings.NewReader(`{"model":"m"}`)} // 13 bytes
+		req, _ := http.NewRequest("POST", "http://x.test/", body)
+		req.ContentLength = declared
+		var r transport.Replay
+		err := r.Reset(req, 0)
+		assert.ErrorContains(t, err, "ContentLength says", "declared %d", declared)
+		assert.Equal(t, 1, body.closed)
+	}
+}
+
 func TestReplayGetBodyError(t *testing.T) {
 	boom := errors.New("gone")
 	req, _ := http.NewRequest("POST", "http://x.test/", bytes.NewReader([]byte("x")))

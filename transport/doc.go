@@ -11,7 +11,7 @@
 // a stack is built from the outside in:
 //
 //	rt := transport.Chain(http.DefaultTransport,
-//		retry.New(retry.Policy{}),       // outermost: sees the caller's request first
+//		retry.New(),       // outermost: sees the caller's request first
 //		bucket.Limit(bucket.New(bucket.PerMinute(600))),
 //	)
 //	client := &http.Client{Transport: rt}

@@ -50,8 +50,9 @@ const (
 	// Status (of the response returned) or Err.
 	EventDone
 
-	// EventBreaker: a circuit breaker changed state (breaker). Endpoint and
-	// Model (those of the request that made the breaker), From and To (the
+	// EventBreaker: a circuit breaker changed state (breaker). Key (the
+	// breaker's key: by default the host and the model), Endpoint and Model
+	// (those of the request that made the breaker), From and To (the
 	// states: "closed", "open", "half-open").
 	EventBreaker
 
@@ -145,6 +146,10 @@ type Event struct {
 	// From and To are the states a breaker or a store went between, or the
 	// models a request fell back between.
 	From, To string
+
+	// Key names the breaker an event concerns (its key), or the store key
+	// of a shared bucket; "" for the other kinds.
+	Key string
 
 	// Reason says why, in a word or two; for the limiter's events, which
 	// units it counts.

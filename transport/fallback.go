@@ -44,9 +44,10 @@ type fallbackConfig struct {
 // WithEvents sets a hook that hears each switch of model as an [Event] of
 // kind [EventFellBack], the kind every steady decorator reports: Model is
 // the model asked, From and To the models left and tried next, Reason the
-// [FallbackReason]. A panic in it is recovered and the event dropped.
+// [FallbackReason]. A panic in it is recovered and the event dropped. Each
+// WithEvents adds a hook; every hook hears every event.
 func WithEvents(fn EventFunc) Option {
-	return func(c *fallbackConfig) { c.events = fn }
+	return func(c *fallbackConfig) { c.events = Events(c.events, fn) }
 }
 
 // WithBodyLimit sets the largest request body Fallback reads to find the
@@ -92,7 +93,8 @@ const notFoundPeek = 4 << 10
 // in-memory bodies) or no body. A body without GetBody is read to find the
 // model (at most [WithBodyLimit]) and replayed to the inner transport.
 //
-// chains is copied; changing it later does not change the middleware.
+// chains is copied; changing it later does not change the middleware. A
+// nil next RoundTripper means [http.DefaultTransport].
 func Fallback(chains map[string][]string, opts ...Option) Middleware {
 	cfg := fallbackConfig{}
 	for _, o := range opts {
@@ -107,9 +109,16 @@ func Fallback(chains map[string][]string, opts ...Option) Middleware {
 		}
 	}
 	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
 		return &fallback{next: next, chains: own, cfg: cfg}
 	}
 }
+
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps.
+func (f *fallback) CloseIdleConnections() { CloseIdleConnections(f.next) }
 
 type fallback struct {
 	next   http.RoundTripper

@@ -28,3 +28,14 @@ type Func func(*http.Request) (*http.Response, error)
 
 // RoundTrip calls f(req).
 func (f Func) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// CloseIdleConnections closes the idle connections of rt when it has a
+// CloseIdleConnections method, as [http.Client.CloseIdleConnections] does
+// for its own transport. Every steady decorator forwards its own
+// CloseIdleConnections to the RoundTripper it wraps with it, so the call
+// reaches the base transport through a whole stack.
+func CloseIdleConnections(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

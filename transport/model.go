@@ -423,3 +423,31 @@ func quoteModel(model string) []byte {
 	q, _ := json.Marshal(model) // a string always marshals
 	return q
 }
+
+// MaxKeyLen bounds the keys of steady's per-model maps (a model's breaker,
+// its limiters): no real model name comes near it, and a client that
+// sends thousands of long names must not be given their size in memory.
+const MaxKeyLen = 256
+
+// BoundKey returns key when it is at most [MaxKeyLen] bytes, and otherwise
+// a key of about 100 bytes that still tells it apart from others: its first
+// 64 bytes, then "…#" and the 64-bit FNV-1a hash of the whole in hex.
+func BoundKey(key string) string {
+	if len(key) <= MaxKeyLen {
+		return key
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	const prefix = 64
+	b := make([]byte, 0, prefix+len("…#")+16)
+	b = append(b, key[:prefix]...)
+	b = append(b, "…#"...)
+	const hex = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hex[h>>uint(shift)&0xf])
+	}
+	return string(b)
+}

@@ -67,11 +67,29 @@ func Route(classify func(*http.Request) string, routes map[string]Middleware) Mi
 		if !ok {
 			fallback = next
 		}
-		return Func(func(req *http.Request) (*http.Response, error) {
-			if rt, ok := built[classify(req)]; ok {
-				return rt.RoundTrip(req)
-			}
-			return fallback.RoundTrip(req)
-		})
+		return &routed{classify: classify, built: built, fallback: fallback, next: next}
 	}
+}
+
+type routed struct {
+	classify func(*http.Request) string
+	built    map[string]http.RoundTripper
+	fallback http.RoundTripper
+	next     http.RoundTripper
+}
+
+func (r *routed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rt, ok := r.built[r.classify(req)]; ok {
+		return rt.RoundTrip(req)
+	}
+	return r.fallback.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of every route's
+// transport, and of the one they all wrap.
+func (r *routed) CloseIdleConnections() {
+	for _, rt := range r.built {
+		CloseIdleConnections(rt)
+	}
+	CloseIdleConnections(r.next)
 }

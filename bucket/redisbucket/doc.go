@@ -4,7 +4,7 @@
 // send four times what it allows.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
-//	store := redisbucket.New(rdb, redisbucket.Replicas(4))
+//	store := redisbucket.New(rdb, redisbucket.WithReplicas(4))
 //	b := bucket.New(bucket.PerMinute(600), bucket.WithStore(store, "chat:llama"))
 //	client := &http.Client{Transport: transport.Chain(nil, bucket.Limit(b))}
 //

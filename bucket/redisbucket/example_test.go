@@ -20,7 +20,7 @@ func Example() {
 	// timeout itself, so the store calls it inline.
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	store := redisbucket.New(rdb, redisbucket.Replicas(4))
+	store := redisbucket.New(rdb, redisbucket.WithReplicas(4))
 	b := bucket.New(bucket.PerMinute(600), bucket.WithStore(store, "chat:meta-llama/Llama-3.3-70B-Instruct-Turbo"))
 	client := &http.Client{Transport: transport.Chain(nil, bucket.Limit(b))}
 	_ = client // send as usual: every replica's requests share the 600 a minute
@@ -33,15 +33,15 @@ func Example() {
 func Example_fallback() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}) // nothing listens
 	defer rdb.Close()
-	store := redisbucket.New(rdb, redisbucket.Replicas(4),
-		redisbucket.LogFunc(func(msg string, _ ...any) { fmt.Println(msg) }))
+	store := redisbucket.New(rdb, redisbucket.WithReplicas(4), redisbucket.WithLogger(nil),
+		redisbucket.WithEvents(func(e transport.Event) { fmt.Println(e.Kind, e.From, "->", e.To, "share", e.Rate) }))
 	shape := bucket.Shape{PerSecond: 4, Burst: 4}
 	for range 3 {
 		r, _ := store.Reserve(context.Background(), "chat", 1, -1, shape)
 		fmt.Println("wait", r.Wait.Round(100*time.Millisecond))
 	}
 	// Output:
-	// redisbucket: Redis unreachable; limiting in process
+	// store shared -> local share 0.25
 	// wait 0s
 	// wait 1s
 	// wait 2s

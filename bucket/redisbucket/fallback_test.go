@@ -3,7 +3,9 @@ package redisbucket_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,19 +16,24 @@ import (
 
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/bucket/redisbucket"
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/transport"
 )
 
-// logLines collects what a store logs.
+// logLines collects what a store logs, a line a record.
 type logLines struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (l *logLines) log(msg string, args ...any) {
+func (l *logLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprint(append([]any{msg}, args...)...))
+	l.lines = append(l.lines, strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
+
+func (l *logLines) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func (l *logLines) get() []string {
 	l.mu.Lock()
@@ -49,8 +56,9 @@ func TestFallbackWhenRedisIsDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: deadAddr(t), MaxRetries: -1})
 	defer rdb.Close()
 	var logs logLines
-	s := redisbucket.New(rdb, redisbucket.Replicas(4), redisbucket.LogFunc(logs.log),
-		redisbucket.Timeout(50*time.Millisecond), redisbucket.Probe(time.Hour))
+	var events conformance.EventRecorder
+	s := redisbucket.New(rdb, redisbucket.WithReplicas(4), redisbucket.WithLogger(logs.logger()),
+		redisbucket.WithTimeout(50*time.Millisecond), redisbucket.WithProbe(time.Hour), redisbucket.WithEvents(events.Record))
 	ctx := context.Background()
 	shape := bucket.Shape{PerSecond: 4, Burst: 4} // a token a second locally
 
@@ -79,6 +87,11 @@ func TestFallbackWhenRedisIsDown(t *testing.T) {
 	lines := logs.get()
 	require.Len(t, lines, 1, "logged once: %q", lines)
 	assert.Contains(t, lines[0], "Redis unreachable")
+	require.Len(t, events.Events(), 1, "and reported once")
+	e := events.Events()[0]
+	assert.Equal(t, transport.EventStore, e.Kind)
+	assert.Equal(t, [3]any{"shared", "local", 0.25}, [3]any{e.From, e.To, e.Rate})
+	assert.Error(t, e.Err)
 }
 
 // The share of the rate a process allows itself without Redis: 1/n of it
@@ -90,16 +103,16 @@ func TestFallbackShare(t *testing.T) {
 		wait time.Duration // between two reservations at 8 tokens a second
 	}{
 		{"default", nil, 500 * time.Millisecond},
-		{"2 replicas", redisbucket.Replicas(2), 250 * time.Millisecond},
-		{"8 replicas", redisbucket.Replicas(8), time.Second},
-		{"share 0.1", redisbucket.Share(0.1), 1250 * time.Millisecond},
-		{"replicas 0 ignored", redisbucket.Replicas(0), 500 * time.Millisecond},
+		{"2 replicas", redisbucket.WithReplicas(2), 250 * time.Millisecond},
+		{"8 replicas", redisbucket.WithReplicas(8), time.Second},
+		{"share 0.1", redisbucket.WithShare(0.1), 1250 * time.Millisecond},
+		{"replicas 0 ignored", redisbucket.WithReplicas(0), 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rdb := redis.NewClient(&redis.Options{Addr: deadAddr(t), MaxRetries: -1})
 			defer rdb.Close()
-			s := redisbucket.New(rdb, tt.opt, redisbucket.LogFunc(func(string, ...any) {}))
+			s := redisbucket.New(rdb, tt.opt, redisbucket.WithLogger(nil))
 			shape := bucket.Shape{PerSecond: 8, Burst: 8}
 			_, err := s.Reserve(context.Background(), "k", 1, -1, shape)
 			require.NoError(t, err)
@@ -140,7 +153,7 @@ func TestFallbackWhenRedisHangs(t *testing.T) {
 			rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: deadlines})
 			defer rdb.Close()
 			var logs logLines
-			s := redisbucket.New(rdb, redisbucket.Timeout(50*time.Millisecond), redisbucket.Probe(time.Hour), redisbucket.LogFunc(logs.log))
+			s := redisbucket.New(rdb, redisbucket.WithTimeout(50*time.Millisecond), redisbucket.WithProbe(time.Hour), redisbucket.WithLogger(logs.logger()))
 			shape := bucket.Shape{PerSecond: 8, Burst: 8}
 
 			start := time.Now()

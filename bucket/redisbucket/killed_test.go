@@ -81,8 +81,8 @@ func TestRedisKilledMidRun(t *testing.T) {
 	var wg sync.WaitGroup
 	reps := make([]*replica, replicas)
 	for i := range reps {
-		reps[i] = newReplica(addr, key, redisbucket.Logger(logger.With("replica", i)),
-			redisbucket.Timeout(300*time.Millisecond), redisbucket.Probe(time.Second))
+		reps[i] = newReplica(addr, key, redisbucket.WithLogger(logger.With("replica", i)),
+			redisbucket.WithTimeout(300*time.Millisecond), redisbucket.WithProbe(time.Second))
 		defer reps[i].close()
 		wg.Go(func() { drive(ctx, reps[i].client, srv.URL, 8, 5*time.Second, &got) })
 	}

@@ -46,5 +46,5 @@ const testTimeout = 2 * time.Second
 
 // newStore is redisbucket.New with testTimeout, before opts.
 func newStore(rdb redis.UniversalClient, opts ...redisbucket.Option) *redisbucket.Store {
-	return redisbucket.New(rdb, append([]redisbucket.Option{redisbucket.Timeout(testTimeout)}, opts...)...)
+	return redisbucket.New(rdb, append([]redisbucket.Option{redisbucket.WithTimeout(testTimeout)}, opts...)...)
 }

@@ -125,7 +125,7 @@ func TestKeyExpires(t *testing.T) {
 	rdb := redisClient(t)
 	ctx := context.Background()
 	for _, idle := range []time.Duration{0, time.Minute} {
-		s := newStore(rdb, redisbucket.Prefix("steady:test:"), redisbucket.Idle(idle))
+		s := newStore(rdb, redisbucket.WithPrefix("steady:test:"), redisbucket.WithIdle(idle))
 		key := testKey(t)
 		shape := bucket.Shape{PerSecond: 0.01, Burst: 3} // full again 300 s after empty
 		reserve(t, s, key, 3, -1, shape)

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
 )
 
 // Defaults of the [Option]s.
@@ -57,18 +58,20 @@ type Store struct {
 	// one call every probe tries Redis again.
 	down      atomic.Bool
 	nextProbe atomic.Int64 // UnixNano before which no call tries Redis
+	events    atomic.Pointer[transport.EventFunc]
 	mu        sync.Mutex
 	local     map[string]*localBucket
 	seen      map[string]float64 // the rate Redis last reported for a key
 }
 
-// Option configures a [Store].
+// Option configures a [Store]. Options not given keep the defaults
+// documented with each.
 type Option func(*Store)
 
-// Timeout bounds each call to Redis (default [DefaultTimeout]); a call that
-// takes longer counts as Redis being unreachable. A timeout that is not
-// positive is ignored.
-func Timeout(d time.Duration) Option {
+// WithTimeout bounds each call to Redis (default [DefaultTimeout]); a call
+// that takes longer counts as Redis being unreachable. A timeout that is
+// not positive keeps the default.
+func WithTimeout(d time.Duration) Option {
 	return func(s *Store) {
 		if d > 0 {
 			s.timeout = d
@@ -76,9 +79,10 @@ func Timeout(d time.Duration) Option {
 	}
 }
 
-// Probe sets how often Redis is tried again while it is unreachable
-// (default [DefaultProbe]). A probe that is not positive is ignored.
-func Probe(d time.Duration) Option {
+// WithProbe sets how often Redis is tried again while it is unreachable
+// (default [DefaultProbe]). A period that is not positive keeps the
+// default.
+func WithProbe(d time.Duration) Option {
 	return func(s *Store) {
 		if d > 0 {
 			s.probe = d
@@ -86,10 +90,10 @@ func Probe(d time.Duration) Option {
 	}
 }
 
-// Replicas says how many processes share the keys: while Redis is
-// unreachable each allows itself 1/n of a bucket's rate. Values below 1
-// are ignored.
-func Replicas(n int) Option {
+// WithReplicas says how many processes share the keys: while Redis is
+// unreachable each allows itself 1/n of a bucket's rate. n below 1 keeps
+// the default share ([DefaultShare]).
+func WithReplicas(n int) Option {
 	return func(s *Store) {
 		if n >= 1 {
 			s.share = 1 / float64(n)
@@ -97,10 +101,10 @@ func Replicas(n int) Option {
 	}
 }
 
-// Share sets the share of a bucket's rate (0 < share <= 1) a process allows
-// itself while Redis is unreachable, when the number of replicas varies:
-// the default is [DefaultShare]. Other values are ignored.
-func Share(f float64) Option {
+// WithShare sets the share of a bucket's rate (0 < share <= 1) a process
+// allows itself while Redis is unreachable, when the number of replicas
+// varies: the default is [DefaultShare]. Other values keep the default.
+func WithShare(f float64) Option {
 	return func(s *Store) {
 		if f > 0 && f <= 1 {
 			s.share = f
@@ -108,15 +112,15 @@ func Share(f float64) Option {
 	}
 }
 
-// Prefix sets what every key begins with (default [DefaultPrefix]). Keys
-// of one bucket are one Redis key, so any prefix works with Cluster.
-func Prefix(p string) Option { return func(s *Store) { s.prefix = p } }
+// WithPrefix sets what every key begins with (default [DefaultPrefix]).
+// Keys of one bucket are one Redis key, so any prefix works with Cluster.
+func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
 
-// Idle sets how long a key outlives the moment its bucket would be full
-// again (default [DefaultIdle]); the key then expires, and the next use
-// starts the bucket afresh at the rate its caller gives. Negative values
-// are ignored.
-func Idle(d time.Duration) Option {
+// WithIdle sets how long a key outlives the moment its bucket would be
+// full again (default [DefaultIdle]); the key then expires, and the next
+// use starts the bucket afresh at the rate its caller gives. A negative
+// duration keeps the default.
+func WithIdle(d time.Duration) Option {
 	return func(s *Store) {
 		if d >= 0 {
 			s.idle = d
@@ -124,25 +128,26 @@ func Idle(d time.Duration) Option {
 	}
 }
 
-// Logger sets where the store says that Redis became unreachable, and that
-// it answers again: once each, at Warn. The default is [slog.Default]. A
-// nil logger is ignored.
-func Logger(l *slog.Logger) Option {
+// WithLogger sets where the store says that Redis became unreachable, and
+// that it answers again: once each, at Warn. The default is
+// [slog.Default]; nil logs nothing (the events of [Store.ReportEvents]
+// still say it).
+func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) {
+		s.log = func(string, ...any) {}
 		if l != nil {
 			s.log = l.Warn
 		}
 	}
 }
 
-// LogFunc is [Logger] for any logging function (msg and slog-style
-// key-value pairs). A nil function is ignored.
-func LogFunc(f func(msg string, args ...any)) Option {
-	return func(s *Store) {
-		if f != nil {
-			s.log = f
-		}
-	}
+// WithEvents adds a hook that hears the store go local (Redis stopped
+// answering: [transport.EventStore] from "shared" to "local", with the
+// error and the share of each rate the process allows itself) and come
+// back ("local" to "shared"). A preset given the store with an event hook
+// of its own adds that hook too ([Store.ReportEvents]).
+func WithEvents(fn transport.EventFunc) Option {
+	return func(s *Store) { s.ReportEvents(fn) }
 }
 
 // New returns a store that keeps buckets in c: a *redis.Client, a
@@ -193,6 +198,34 @@ var _ bucket.Store = (*Store)(nil)
 // Local reports whether the store is limiting in process because Redis did
 // not answer.
 func (s *Store) Local() bool { return s.down.Load() }
+
+// ReportEvents adds fn to the hooks that hear the store go local and come
+// back (see [WithEvents]); it implements [bucket.EventReporter], through
+// which a preset given the store adds its own hook. It is safe to call at
+// any time.
+func (s *Store) ReportEvents(fn transport.EventFunc) {
+	if fn == nil {
+		return
+	}
+	for {
+		old := s.events.Load()
+		var cur transport.EventFunc
+		if old != nil {
+			cur = *old
+		}
+		next := transport.Events(cur, fn)
+		if s.events.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// emit reports e to the hooks, if any.
+func (s *Store) emit(e transport.Event) {
+	if fn := s.events.Load(); fn != nil {
+		fn.Emit(e)
+	}
+}
 
 // Reserve takes n tokens from the bucket key in one script, atomically with
 // every other process, and answers how long to wait for them. When Redis is
@@ -339,6 +372,7 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 			clear(s.local)
 			s.mu.Unlock()
 			s.log("redisbucket: Redis answers again; limits are shared again")
+			s.emit(transport.Event{Kind: transport.EventStore, From: "local", To: "shared"})
 		}
 		return nil
 	}
@@ -349,6 +383,7 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 	if s.down.CompareAndSwap(false, true) {
 		s.log("redisbucket: Redis unreachable; limiting in process",
 			"share", s.share, "probe", s.probe, "err", err)
+		s.emit(transport.Event{Kind: transport.EventStore, From: "shared", To: "local", Err: err, Rate: s.share})
 	}
 	return err
 }

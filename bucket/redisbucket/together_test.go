@@ -14,11 +14,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/bucket/redisbucket"
 	"github.com/steadyapi/steady/bucket/redisbucket/internal/redistest"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
 )
 
 // Two transports, as two replicas would make them, share one store: their
@@ -47,8 +49,8 @@ func TestWithStoreSplitsTheLimit(t *testing.T) {
 		defer base.CloseIdleConnections()
 		client := &http.Client{Transport: together.NewTransport(base,
 			together.WithAPIKey("k"), together.WithRate(together.RouteChat, rps*60),
-			together.WithStore(redisbucket.New(c, redisbucket.Prefix(prefix), redisbucket.Replicas(2),
-				redisbucket.Timeout(2*time.Second))))} // a busy test machine is no outage
+			together.WithStore(redisbucket.New(c, redisbucket.WithPrefix(prefix), redisbucket.WithReplicas(2),
+				redisbucket.WithTimeout(2*time.Second))))} // a busy test machine is no outage
 		for w := range 8 {
 			wg.Go(func() {
 				for i := 0; ctx.Err() == nil; i++ {
@@ -97,6 +99,32 @@ func TestWithStoreSplitsTheLimit(t *testing.T) {
 func Example_together() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close()
-	client := together.NewClient(together.WithStore(redisbucket.New(rdb, redisbucket.Replicas(4))))
+	client := together.NewClient(together.WithStore(redisbucket.New(rdb, redisbucket.WithReplicas(4))))
 	_ = client // every replica's requests to a model share its limit
+}
+
+// The preset's event hook hears the store too: Redis unreachable, the
+// store says it went local through the same hook as every decorator.
+func TestThePresetsHookHearsTheStore(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: deadAddr(t), MaxRetries: -1})
+	defer rdb.Close()
+	var events conformance.EventRecorder
+	srv := conformance.NewServer(conformance.Config{})
+	store := redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(50*time.Millisecond))
+	client := &http.Client{Transport: together.NewTransport(srv, together.WithStore(store),
+		together.WithAPIKey("k"), together.WithBaseURL("http://sim.test/v1"), together.WithEvents(events.Record))}
+	req, err := http.NewRequest(http.MethodPost, "http://sim.test/v1/chat/completions",
+		strings.NewReader(`{"model":"`+conformance.ScenarioChatModel+`","messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	var store0 []transport.Event
+	for _, e := range events.Events() {
+		if e.Kind == transport.EventStore {
+			store0 = append(store0, e)
+		}
+	}
+	require.Len(t, store0, 1)
+	assert.Equal(t, "local", store0[0].To)
 }

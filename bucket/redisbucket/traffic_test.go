@@ -73,7 +73,7 @@ type replica struct {
 
 func newReplica(addr, key string, opts ...redisbucket.Option) *replica {
 	r := &replica{rdb: redis.NewClient(&redis.Options{Addr: addr})}
-	r.store = newStore(r.rdb, append([]redisbucket.Option{redisbucket.Replicas(replicas)}, opts...)...)
+	r.store = newStore(r.rdb, append([]redisbucket.Option{redisbucket.WithReplicas(replicas)}, opts...)...)
 	r.bucket = bucket.New(bucket.PerSecond(limitRPS), bucket.WithStore(r.store, key))
 	r.base = &http.Transport{MaxIdleConnsPerHost: 64}
 	r.client = &http.Client{Transport: transport.Chain(r.base, bucket.Limit(r.bucket))}

@@ -31,7 +31,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/steadyapi/steady/conformance"
-	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/together"
 	"github.com/steadyapi/steady/transport"
 )
@@ -136,9 +135,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	opts := []together.Option{
 		together.WithBaseURL(baseURL),
 		together.WithRate(together.RouteEmbeddings, o.rate),
-		together.WithHooks(together.Hooks{
-			OnRetry:    func(retry.RetryEvent) { c.retries.Add(1) },
-			OnFallback: func(string, string, transport.FallbackReason) { c.fallbacks.Add(1) },
+		together.WithEvents(func(e transport.Event) {
+			switch e.Kind {
+			case transport.EventRetry:
+				c.retries.Add(1)
+			case transport.EventFellBack:
+				c.fallbacks.Add(1)
+			}
 		}),
 	}
 	if !o.live {
@@ -158,8 +161,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
 	start := time.Now()
-	vecs, err := together.EmbedAll(ctx, client, o.model, texts, together.EmbedBatchSize(o.batch),
-		together.EmbedProgress(func(done, total int) {
+	vecs, err := together.EmbedAll(ctx, client, o.model, texts, together.WithBatchSize(o.batch),
+		together.WithProgress(func(done, total int) {
 			if bar != nil {
 				_ = bar.Set(done)
 			}

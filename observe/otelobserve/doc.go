@@ -8,9 +8,11 @@
 //	events, err := otelobserve.New(provider) // a metric.MeterProvider
 //	client := together.NewClient(together.WithEvents(events))
 //
-// The same hook fits each decorator alone: retry.Policy.OnEvent,
-// bucket.OnEvent, breaker.Settings.OnEvent, transport.FallbackEvents. A
-// program that does not import this package does not link OpenTelemetry.
+// The same hook fits each decorator alone (each takes a WithEvents option:
+// retry.WithEvents, bucket.WithEvents, breaker.WithEvents,
+// transport.WithEvents for Fallback) and a shared store
+// (redisbucket.WithEvents). A program that does not import this package
+// does not link OpenTelemetry.
 //
 // # Instruments
 //
@@ -23,6 +25,10 @@
 //	steady.limiter.rate          gauge      a limiter's rate, tokens a second, as last set
 //	steady.breaker.transitions   counter    breaker changes of state, by from and to
 //	steady.fallbacks             counter    requests that left a model for the next of its chain
+//	steady.store.transitions     counter    a shared store going local and back, by from and to
+//	steady.batches               counter    batches of a batch helper done, by status or error type
+//	steady.batch.items           counter    the items (texts) of those batches
+//	steady.catalog.fetches       counter    model catalog fetches, by status or error type
 //
 // Attributes: steady.endpoint (chat, completions, embeddings, images,
 // fine-tunes, batches, models, or "other") on every instrument;
@@ -33,7 +39,7 @@
 // (deadline_exceeded, canceled, model_unavailable, transport) on requests,
 // retries and give-ups; steady.reason on give-ups and fallbacks, and on the
 // rate as the limiter's units (requests or tokens); steady.from and
-// steady.to on breaker changes and fallbacks.
+// steady.to on breaker changes, store changes and fallbacks.
 //
 // # Prometheus
 //

@@ -36,10 +36,10 @@ func Example() {
 		}
 		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 	})
-	client := &http.Client{Transport: transport.Chain(server, retry.New(retry.Policy{
-		OnEvent: events,
-		Rand:    func(int64) int64 { return 0 }, // no jitter, for the example
-	}))}
+	client := &http.Client{Transport: transport.Chain(server, retry.New(
+		retry.WithEvents(events),
+		retry.WithRand(func(int64) int64 { return 0 }), // no jitter, for the example
+	))}
 	resp, err := client.Post("https://api.together.xyz/v1/embeddings", "application/json", http.NoBody)
 	if err != nil {
 		panic(err)

@@ -24,6 +24,10 @@ const (
 	MetricRate        = "steady.limiter.rate"
 	MetricBreaker     = "steady.breaker.transitions"
 	MetricFallbacks   = "steady.fallbacks"
+	MetricStore       = "steady.store.transitions"
+	MetricBatches     = "steady.batches"
+	MetricBatchItems  = "steady.batch.items"
+	MetricCatalog     = "steady.catalog.fetches"
 )
 
 // The attributes' keys.
@@ -44,6 +48,7 @@ var waitBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 
 type instruments struct {
 	requests, retries, gaveUp, rateLimited, breaker, fallbacks metric.Int64Counter
+	store, batches, batchItems, catalog                        metric.Int64Counter
 	wait                                                       metric.Float64Histogram
 	rate                                                       metric.Float64Gauge
 }
@@ -58,7 +63,7 @@ func New(provider metric.MeterProvider) (transport.EventFunc, error) {
 	}
 	m := provider.Meter(ScopeName)
 	var in instruments
-	var errs [8]error
+	var errs [12]error
 	in.requests, errs[0] = m.Int64Counter(MetricRequests, metric.WithUnit("{request}"),
 		metric.WithDescription("Requests ended, with the status returned or the error's type."))
 	in.retries, errs[1] = m.Int64Counter(MetricRetries, metric.WithUnit("{retry}"),
@@ -76,6 +81,14 @@ func New(provider metric.MeterProvider) (transport.EventFunc, error) {
 		metric.WithDescription("Circuit breaker changes of state."))
 	in.fallbacks, errs[7] = m.Int64Counter(MetricFallbacks, metric.WithUnit("{request}"),
 		metric.WithDescription("Requests that left a model for the next of its chain."))
+	in.store, errs[8] = m.Int64Counter(MetricStore, metric.WithUnit("{transition}"),
+		metric.WithDescription("A shared limiter store going local (its backend stopped answering) and back."))
+	in.batches, errs[9] = m.Int64Counter(MetricBatches, metric.WithUnit("{batch}"),
+		metric.WithDescription("Batches of a batch helper done, with the status returned or the error's type."))
+	in.batchItems, errs[10] = m.Int64Counter(MetricBatchItems, metric.WithUnit("{item}"),
+		metric.WithDescription("The items (texts to embed) of the batches done."))
+	in.catalog, errs[11] = m.Int64Counter(MetricCatalog, metric.WithUnit("{fetch}"),
+		metric.WithDescription("Fetches of the model catalog, with the status returned or the error's type."))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
@@ -111,6 +124,13 @@ func (in *instruments) record(e transport.Event) {
 	case transport.EventFellBack:
 		in.fallbacks.Add(ctx, 1, metric.WithAttributes(append(kv,
 			AttrFrom.String(e.From), AttrTo.String(e.To), AttrReason.String(e.Reason))...))
+	case transport.EventStore:
+		in.store.Add(ctx, 1, metric.WithAttributes(AttrFrom.String(e.From), AttrTo.String(e.To)))
+	case transport.EventBatch:
+		in.batches.Add(ctx, 1, metric.WithAttributes(outcome(kv, e)...))
+		in.batchItems.Add(ctx, int64(e.Count), metric.WithAttributes(kv...))
+	case transport.EventCatalog:
+		in.catalog.Add(ctx, 1, metric.WithAttributes(outcome(kv, e)...))
 	}
 }
 

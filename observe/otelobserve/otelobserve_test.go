@@ -82,6 +82,11 @@ func TestInstruments(t *testing.T) {
 		{Kind: transport.EventRateChanged, Endpoint: "chat", Model: "m", Rate: 9, Reason: "requests"},
 		{Kind: transport.EventBreaker, Endpoint: "chat", Model: "m", From: "closed", To: "open"},
 		{Kind: transport.EventFellBack, Endpoint: "chat", Model: "m", From: "m", To: "s", Reason: "unavailable"},
+		{Kind: transport.EventStore, From: "shared", To: "local", Rate: 0.25},
+		{Kind: transport.EventStore, From: "local", To: "shared"},
+		{Kind: transport.EventBatch, Endpoint: "embeddings", Model: "m", Count: 20, Status: 200},
+		{Kind: transport.EventBatch, Endpoint: "embeddings", Model: "m", Count: 7, Status: 200},
+		{Kind: transport.EventCatalog, Endpoint: "models", Status: 200},
 		{Kind: 99}, // unknown kinds are ignored
 	} {
 		hook(e)
@@ -108,6 +113,17 @@ func TestInstruments(t *testing.T) {
 	assert.Equal(t, map[attribute.Distinct]int64{
 		set(chat, model, otelobserve.AttrFrom.String("m"), otelobserve.AttrTo.String("s"), otelobserve.AttrReason.String("unavailable")): 1,
 	}, counts(t, c, otelobserve.MetricFallbacks))
+
+	from, to := otelobserve.AttrFrom.String, otelobserve.AttrTo.String
+	assert.Equal(t, map[attribute.Distinct]int64{
+		set(from("shared"), to("local")): 1,
+		set(from("local"), to("shared")): 1,
+	}, counts(t, c, otelobserve.MetricStore))
+	embeddings := otelobserve.AttrEndpoint.String("embeddings")
+	assert.Equal(t, map[attribute.Distinct]int64{set(embeddings, model, status(200)): 2}, counts(t, c, otelobserve.MetricBatches))
+	assert.Equal(t, map[attribute.Distinct]int64{set(embeddings, model): 27}, counts(t, c, otelobserve.MetricBatchItems))
+	assert.Equal(t, map[attribute.Distinct]int64{set(otelobserve.AttrEndpoint.String("models"), status(200)): 1},
+		counts(t, c, otelobserve.MetricCatalog))
 
 	gauge, ok := c[otelobserve.MetricRate].(metricdata.Gauge[float64])
 	require.True(t, ok)

@@ -18,11 +18,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/observe/otelobserve"
 	"github.com/steadyapi/steady/observe/slogobserve"
-	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/together"
 	"github.com/steadyapi/steady/transport"
 )
@@ -31,7 +29,7 @@ import (
 // path of the preset (429s, 5xx, resets, hangs past deadlines, a model
 // that is not found, fallbacks, breakers, panicking hooks) and looks for
 // the key in everything that comes out: events, log records, metrics,
-// errors, the old hooks' arguments.
+// errors.
 func TestTheAPIKeyNeverLeaves(t *testing.T) {
 	const secret = "tgp_v1_SECRET0123456789abcdefSECRET"
 	synctest.Test(t, func(t *testing.T) {
@@ -70,6 +68,7 @@ func TestTheAPIKeyNeverLeaves(t *testing.T) {
 		events := 0
 		rt := together.NewTransport(srv,
 			together.WithAPIKey(secret),
+			together.WithBaseURL("http://sim.test/v1"),
 			together.WithFallback(conformance.ScenarioChatModel, "no-such-model", conformance.ScenarioFallbackModel),
 			together.WithEvents(func(e transport.Event) {
 				mu.Lock()
@@ -80,11 +79,6 @@ func TestTheAPIKeyNeverLeaves(t *testing.T) {
 			together.WithEvents(slogobserve.New(logger)),
 			together.WithEvents(metrics),
 			together.WithEvents(func(e transport.Event) { panic(fmt.Sprintf("hook saw %+v", e)) }),
-			together.WithHooks(together.Hooks{
-				OnRetry:    func(e retry.RetryEvent) { capture("retry %+v", e) },
-				OnBreaker:  func(key string, from, to breaker.State) { capture("breaker %s %v %v", key, from, to) },
-				OnFallback: func(from, to string, why transport.FallbackReason) { capture("fallback %s %s %s", from, to, why) },
-			}),
 		)
 		client := &http.Client{Transport: rt}
 

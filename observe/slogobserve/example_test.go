@@ -33,10 +33,10 @@ func Example() {
 		}
 		return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 	})
-	client := &http.Client{Transport: transport.Chain(server, retry.New(retry.Policy{
-		OnEvent: slogobserve.New(logger),
-		Rand:    func(int64) int64 { return 0 }, // no backoff, for the example
-	}))}
+	client := &http.Client{Transport: transport.Chain(server, retry.New(
+		retry.WithEvents(slogobserve.New(logger)),
+		retry.WithRand(func(int64) int64 { return 0 }), // no backoff, for the example
+	))}
 
 	req, _ := http.NewRequest(http.MethodPost, "https://api.together.xyz/v1/chat/completions", http.NoBody)
 	req.Header.Set("Authorization", "Bearer never-logged")

@@ -20,26 +20,31 @@ func New(logger *slog.Logger) transport.EventFunc {
 		if !l.Enabled(ctx, level) {
 			return
 		}
-		var buf [11]slog.Attr
+		var buf [13]slog.Attr
 		l.LogAttrs(ctx, level, Message(e.Kind), Attrs(buf[:0], e)...)
 	}
 }
 
-// Level is the level an event is logged at: Warn for a breaker that opened
-// and a request given up on; Info for a pause, a change of rate, a
-// fallback and the other changes of a breaker; Debug for a wait for tokens,
-// a retry and a finished request.
+// Level is the level an event is logged at: Warn for a breaker that
+// opened, a request given up on, a shared store gone local and a catalog
+// or batch that failed; Info for a pause, a change of rate, a fallback, the
+// other changes of a breaker and a store shared again; Debug for a wait for
+// tokens, a retry, a finished request, a catalog fetched and a batch done.
 func Level(e transport.Event) slog.Level {
 	switch e.Kind {
 	case transport.EventGaveUp:
 		return slog.LevelWarn
-	case transport.EventBreaker:
-		if e.To == "open" {
+	case transport.EventBreaker, transport.EventStore:
+		if e.To == "open" || e.To == "local" {
 			return slog.LevelWarn
 		}
 		return slog.LevelInfo
 	case transport.EventPaused, transport.EventRateChanged, transport.EventFellBack:
 		return slog.LevelInfo
+	case transport.EventCatalog, transport.EventBatch:
+		if e.Err != nil || e.Status >= 300 {
+			return slog.LevelWarn
+		}
 	}
 	return slog.LevelDebug
 }
@@ -53,6 +58,9 @@ var messages = map[transport.EventKind]string{
 	transport.EventDone:        "request done",
 	transport.EventBreaker:     "circuit breaker changed state",
 	transport.EventFellBack:    "fell back to another model",
+	transport.EventStore:       "shared limiter store changed",
+	transport.EventCatalog:     "model catalog fetched",
+	transport.EventBatch:       "batch done",
 }
 
 // Message is the message of an event's record.
@@ -73,6 +81,9 @@ func Attrs(dst []slog.Attr, e transport.Event) []slog.Attr {
 	if e.Model != "" {
 		dst = append(dst, slog.String("model", e.Model))
 	}
+	if e.Key != "" {
+		dst = append(dst, slog.String("key", e.Key))
+	}
 	if e.Wait != 0 || e.Kind == transport.EventWaited || e.Kind == transport.EventRetry || e.Kind == transport.EventPaused {
 		dst = append(dst, slog.Duration("wait", e.Wait))
 	}
@@ -87,6 +98,9 @@ func Attrs(dst []slog.Attr, e transport.Event) []slog.Attr {
 	}
 	if e.Attempt != 0 {
 		dst = append(dst, slog.Int("attempt", e.Attempt))
+	}
+	if e.Count != 0 {
+		dst = append(dst, slog.Int("count", e.Count))
 	}
 	if e.From != "" {
 		dst = append(dst, slog.String("from", e.From))

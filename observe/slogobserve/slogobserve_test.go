@@ -81,6 +81,26 @@ func TestRecords(t *testing.T) {
 		name:  "fell back",
 		event: transport.Event{Kind: transport.EventFellBack, Endpoint: "chat", Model: "big", From: "big", To: "small", Reason: "overloaded"},
 		want:  map[string]any{"level": "INFO", "msg": "fell back to another model", "event": "fell back", "endpoint": "chat", "model": "big", "from": "big", "to": "small", "reason": "overloaded"},
+	}, {
+		name:  "breaker with its key",
+		event: transport.Event{Kind: transport.EventBreaker, Key: "api.example.com m", Model: "m", From: "half-open", To: "closed"},
+		want:  map[string]any{"level": "INFO", "msg": "circuit breaker changed state", "event": "breaker", "model": "m", "key": "api.example.com m", "from": "half-open", "to": "closed"},
+	}, {
+		name:  "store gone local",
+		event: transport.Event{Kind: transport.EventStore, From: "shared", To: "local", Rate: 0.25, Err: errors.New("i/o timeout")},
+		want:  map[string]any{"level": "WARN", "msg": "shared limiter store changed", "event": "store", "from": "shared", "to": "local", "rate": 0.25, "error": "i/o timeout"},
+	}, {
+		name:  "store shared again",
+		event: transport.Event{Kind: transport.EventStore, From: "local", To: "shared"},
+		want:  map[string]any{"level": "INFO", "msg": "shared limiter store changed", "event": "store", "from": "local", "to": "shared"},
+	}, {
+		name:  "catalog fetched",
+		event: transport.Event{Kind: transport.EventCatalog, Endpoint: "models", Wait: 80 * time.Millisecond, Status: 200},
+		want:  map[string]any{"level": "DEBUG", "msg": "model catalog fetched", "event": "catalog", "endpoint": "models", "wait": float64(80 * time.Millisecond), "status": float64(200)},
+	}, {
+		name:  "batch failed",
+		event: transport.Event{Kind: transport.EventBatch, Endpoint: "embeddings", Model: "e", Count: 20, Wait: time.Second, Status: 400},
+		want:  map[string]any{"level": "WARN", "msg": "batch done", "event": "batch", "endpoint": "embeddings", "model": "e", "count": float64(20), "wait": float64(time.Second), "status": float64(400)},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := records(t, slog.LevelDebug, tc.event)
