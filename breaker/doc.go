@@ -1,7 +1,10 @@
-// Package breaker stops sending requests to a model that is failing, so a
-// model that answers 503 for minutes is not hammered by every caller's
-// retries, and a fallback (transport.Fallback) can serve the requests from
-// another model at once instead of after a round of doomed attempts.
+// Package breaker is a circuit-breaker decorator that keeps one breaker per
+// model, on sony/gobreaker/v2.
+//
+// It stops sending requests to a model that is failing, so a model that
+// answers 503 for minutes is not hammered by every caller's retries, and a
+// fallback (transport.Fallback) can serve the requests from another model
+// at once instead of after a round of doomed attempts.
 //
 // [New] returns a [transport.Middleware] that keeps one circuit breaker per
 // key, by default per host and model (the top-level "model" of the JSON

@@ -1,8 +1,10 @@
-// Package together assembles steady for Together AI: an [http.Client] whose
-// transport limits each endpoint to the rate the key is allowed (and learns
-// that rate from the server's answers), retries what the server pushes back,
-// stops sending to a model that is failing and falls back to another, and
-// never outlives the caller's deadline. It also parses Together's error
+// Package together is steady's preset for Together AI.
+//
+// It assembles an [http.Client] whose transport limits each endpoint to the
+// rate the key is allowed (and learns that rate from the server's answers),
+// retries what the server pushes back, stops sending to a model that is
+// failing and falls back to another, and never outlives the caller's
+// deadline. It also parses Together's error
 // answers into [*APIError], lists the model catalog ([Models]) and embeds a
 // whole corpus at the rate the key allows ([EmbedAll]).
 //

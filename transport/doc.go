@@ -1,5 +1,6 @@
-// Package transport is the common ground of steady's decorators: the
-// [Middleware] type and [Chain] that composes them, the provider rate
+// Package transport is the common ground of steady's decorators.
+//
+// It holds the [Middleware] type and [Chain] that composes them, the provider rate
 // signals every decorator reads from a response ([ParseSignals]), request
 // bodies that can be sent more than once ([Replay]), the drain-and-close
 // of responses that are thrown away ([Drain]), dispatch by endpoint

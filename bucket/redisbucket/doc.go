@@ -1,7 +1,9 @@
-// Package redisbucket keeps a [bucket.Bucket]'s state in Redis, so that
-// every process sharing one API key shares one limiter: a provider's limit
-// is per key, and four replicas that each allow themselves the whole limit
-// send four times what it allows.
+// Package redisbucket is a [bucket.Store] in Redis, for many processes that
+// share one API key.
+//
+// A bucket whose state is in Redis is shared by every process that uses
+// the same key: a provider's limit is per key, and four replicas that each
+// allow themselves the whole limit send four times what it allows.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
 //	store := redisbucket.New(rdb, redisbucket.WithReplicas(4))

@@ -1,5 +1,6 @@
-// Package otelobserve turns steady's events ([transport.Event]) into
-// OpenTelemetry metrics: requests, retries, 429 answers, give-ups, time
+// Package otelobserve records steady's events as OpenTelemetry metrics.
+//
+// It turns each [transport.Event] into a measurement: requests, retries, 429 answers, give-ups, time
 // spent waiting, the limiters' rates, breaker changes and fallbacks, each
 // with the request's endpoint and, where known, its model. It uses only the
 // OpenTelemetry metric API (go.opentelemetry.io/otel/metric); the program

@@ -1,5 +1,7 @@
-// Package slogobserve writes steady's events ([transport.Event]) as
-// structured log/slog records: one record per event, at a level that says
+// Package slogobserve logs steady's events as log/slog records.
+//
+// It writes each [transport.Event] as a structured record: one record per
+// event, at a level that says
 // how much it matters, with only the fields the event sets.
 //
 //	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
