@@ -319,10 +319,13 @@ func parseRetryAfter(val string, now time.Time) time.Duration {
 // or more, which no server means. Its size tells its unit: seconds below
 // 1e11, milliseconds below 1e14, microseconds below 1e17, nanoseconds below
 // 1e20. Each range holds every date from 2001 (1973 for the finer units) to
-// the year 5138, so no date now or near it in one unit falls in the range
-// of another: 1.7e12 is a time in milliseconds, not 1.7e12 seconds. A Unix
-// time is believed only within a year of now, either way; further, or
-// 1e20 and over, it is no reset, and ParseReset returns -1.
+// the year 5138, so no date of this age in one unit falls in the range of
+// another: 1.7e12 is a time in milliseconds, not 1.7e12 seconds. As for
+// every absolute time, one in the past is 0 (however far back: the window
+// has reset) and one further ahead than MaxSignalDelay is MaxSignalDelay
+// (however far ahead: the server asks for a long wait, which callers cap).
+// A number of 1e20 or more is no date in any unit but a wait longer than any
+// cap: MaxSignalDelay too.
 func ParseReset(val string, now time.Time) time.Duration {
 	if val == "" {
 		return -1
@@ -360,14 +363,11 @@ func resetFromNumber(f float64, now time.Time) time.Duration {
 	perSecond := 1.0
 	for limit := 1e11; f >= limit; limit *= 1e3 {
 		if perSecond == 1e9 {
-			return -1 // past nanoseconds: no unit reads it as a time near now
+			return MaxSignalDelay // past nanoseconds: no date, a wait without end
 		}
 		perSecond *= 1e3
 	}
 	sec := math.Floor(f / perSecond)
-	if d := sec - float64(now.Unix()); d > longestWindow.Seconds() || d < -longestWindow.Seconds() {
-		return -1
-	}
 	nsec := (f - sec*perSecond) * (1e9 / perSecond)
 	return untilTime(time.Unix(int64(sec), int64(nsec)), now)
 }

@@ -45,10 +45,8 @@ import (
 // few hundred item reads.
 const maxRateItems = 16
 
-// longestWindow is the longest window and the furthest reset steady
-// believes: a quota that renews less than once a year is not one a client
-// paces itself by, and a Unix time further than that from now is not a
-// reset, whatever else it is.
+// longestWindow is the longest policy window steady reads: a quota that
+// renews less than once a year is not one a client paces itself by.
 const longestWindow = 366 * 24 * time.Hour
 
 // ietfFields are the IETF RateLimit fields of one response, gathered in

@@ -370,20 +370,16 @@ func TestParseResetUnixTimes(t *testing.T) {
 		{"1795780804.5", 4500 * time.Millisecond},
 		{"1795780804123", 4123 * time.Millisecond},
 		{"1795780804123456", 4123456 * time.Microsecond},
-		{"1795780700", 0},                           // in the past: the window has reset
-		{"1795780700000", 0},                        // the same, in milliseconds
-		{"1795867200000", transport.MaxSignalDelay}, // a day ahead: capped
-		{"1827316800", transport.MaxSignalDelay},    // 365 days ahead: believed, capped
-		{"1827403200", transport.MaxSignalDelay},    // 366 days ahead: still believed
-		{"1827489600", -1},                          // 367 days ahead: no reset
-		{"1764158400", 0},                           // 366 days ago: believed, past
-		{"1764072000", -1},                          // 367 days ago
-		{"1000000000", -1},                          // 2001
-		{"100000000000", -1},                        // 1973 in milliseconds
-		{"99999999999", -1},                         // the year 5138 in seconds
-		{"99999999999999", -1},                      // and in milliseconds
-		{"1e20", -1},                                // no unit reads it near now
-		{"999999999", transport.MaxSignalDelay},     // a delay, however long
+		{"1795780700", 0},                            // in the past: the window has reset
+		{"1795780700000", 0},                         // the same, in milliseconds
+		{"1000000000", 0},                            // 2001: long past is past
+		{"100000000000", 0},                          // 1973, in milliseconds
+		{"1795867200000", transport.MaxSignalDelay},  // a day ahead: capped
+		{"99999999999", transport.MaxSignalDelay},    // the year 5138 in seconds
+		{"99999999999999", transport.MaxSignalDelay}, // and in milliseconds
+		{"1e20", transport.MaxSignalDelay},           // no date in any unit: a wait without end
+		{"1e300", transport.MaxSignalDelay},
+		{"999999999", transport.MaxSignalDelay}, // a delay, however long
 		{"86400", transport.MaxSignalDelay},
 		{"86399.5", 86399500 * time.Millisecond},
 	} {
