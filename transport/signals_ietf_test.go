@@ -412,3 +412,19 @@ func BenchmarkParseSignalsIETF(b *testing.B) {
 		})
 	}
 }
+
+// A server with two policies, as express-rate-limit writes them for two
+// limiters on one route: the one with fewer requests left binds, with its
+// own reset and window.
+func ExampleParseSignals_ietf() {
+	h := http.Header{}
+	h.Add("RateLimit-Policy", `"5-in-1sec"; q=5; w=1; pk=:MTJjYTE3YjQ5YWYy:`)
+	h.Add("RateLimit-Policy", `"100-in-1min"; q=100; w=60; pk=:MTJjYTE3YjQ5YWYy:`)
+	h.Add("RateLimit", `"5-in-1sec"; r=4; t=1`)
+	h.Add("RateLimit", `"100-in-1min"; r=2; t=42`)
+	s := transport.ParseSignals(h, time.Now())
+	w := s.Requests
+	fmt.Printf("%v left of %v per %v, for %v\n", w.Remaining, w.Limit, w.Period, w.Reset)
+	// Output:
+	// 2 left of 100 per 1m0s, for 42s
+}
