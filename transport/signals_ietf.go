@@ -29,13 +29,13 @@ import (
 // pk=:MTJj...:), and two limiters on one route add a field line each
 // rather than a member to one line: both are read.
 //
-// Every value is a count of quota units and a time in seconds. The drafts
-// do not say what the units are but in a draft 8 policy's "qu" parameter,
-// whose default is requests. Windows in requests go to Signals.Requests.
+// Counts are of quota units, times in seconds. The drafts leave the unit
+// unsaid but in a draft 8 policy's "qu" parameter, whose default is
+// requests: everything else counts requests, into Signals.Requests.
 // Windows in tokens go to Signals.Tokens: the drafts register no such unit,
-// but inference APIs do send one (qu="tokens"); a unit ending in "-tokens"
-// ("input-tokens") is read as tokens too. Windows in any other unit
-// ("content-bytes", "concurrent-requests") say nothing about a rate of
+// but some inference APIs send one (qu="tokens"); a unit ending in
+// "-tokens" ("input-tokens") is read as tokens too. Windows in any other
+// unit ("content-bytes", "concurrent-requests") say nothing of a rate of
 // requests or tokens, and are left out.
 
 // maxRateItems bounds the items read from one RateLimit or RateLimit-Policy
