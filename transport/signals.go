@@ -50,15 +50,27 @@ func parseVerdict(val string) Verdict {
 }
 
 // Window is one rate-limit window as the server reports it: how many units
-// (requests or tokens) it allows, how many remain, and how long until the
-// window resets. A field the server did not send is -1.
+// (requests or tokens) it allows, how many remain, how long until the
+// window resets, and how long the window is. A field the server did not
+// send is -1.
 type Window struct {
 	Limit     float64       // units allowed in the window; -1 if not sent
 	Remaining float64       // units left before Reset; -1 if not sent
 	Reset     time.Duration // time until the window refills; -1 if not sent
+
+	// Period is the length of the window Limit is counted over: a server
+	// whose policy is 100 requests in a 10 s window allows 100 again every
+	// 10 s, so Limit / Period is the rate it sustains, and the Limit units
+	// it allows after Reset last until Reset + Period. Only the IETF
+	// RateLimit fields and Envoy's "10, 10;w=1" limits state it; it belongs
+	// to Limit (the two come from the same policy). -1 if not sent, or if
+	// the window is 0 (a limit that is no rate, such as concurrency) or
+	// longer than a year.
+	Period time.Duration
 }
 
-// Known reports whether the server sent any field of the window.
+// Known reports whether the server sent any field of the window. (A Period
+// comes only with its Limit.)
 func (w Window) Known() bool { return w.Limit >= 0 || w.Remaining >= 0 || w.Reset >= 0 }
 
 // Signals is everything a response says about the provider's limits. Make
@@ -76,14 +88,22 @@ type Signals struct {
 
 	// Requests is the request window: x-ratelimit-{limit,remaining,reset}
 	// (Together; numbers, reset in seconds), x-ratelimit-*-requests (OpenAI;
-	// reset as a Go duration such as 6m0s or 12ms) and
-	// anthropic-ratelimit-requests-* (reset as an RFC 3339 time). Together's
-	// *-dynamic variants are folded in, keeping the tighter value.
+	// reset as a Go duration such as 6m0s or 12ms),
+	// anthropic-ratelimit-requests-* (reset as an RFC 3339 time), and the
+	// IETF RateLimit fields of every draft (RateLimit-Limit, -Remaining,
+	// -Reset; RateLimit: limit=, remaining=, reset=; RateLimit-Policy and
+	// RateLimit with named policies) whose unit is requests. Of several IETF
+	// policies, the one with the fewest units remaining binds, with its own
+	// limit, reset and period. Headers of different dialects, and Together's
+	// *-dynamic variants, are folded in keeping the tighter value of each
+	// field: the smaller limit (with its period) and remainder, the later
+	// reset.
 	Requests Window
 
 	// Tokens is the token window: x-tokenlimit-* (Together),
-	// x-ratelimit-*-tokens (OpenAI) and anthropic-ratelimit-{tokens,
-	// input-tokens,output-tokens}-* (Anthropic), the tightest of them.
+	// x-ratelimit-*-tokens (OpenAI), anthropic-ratelimit-{tokens,
+	// input-tokens,output-tokens}-* (Anthropic) and IETF policies whose unit
+	// is tokens (qu="tokens"), the tightest of them.
 	Tokens Window
 }
 
@@ -115,16 +135,21 @@ func (s *Signals) ServerWait(status int) time.Duration {
 // a delay over [MaxSignalDelay].
 //
 // Keys must be in canonical form, as net/http delivers them and as
-// [http.Header.Set] writes them.
+// [http.Header.Set] writes them (the IETF "RateLimit" field is
+// "Ratelimit"). Every field line of the IETF RateLimit and
+// RateLimit-Policy fields is read; of the other headers, the first line.
 func ParseSignals(h http.Header, now time.Time) Signals {
 	s := Signals{
 		RetryAfter: -1,
-		Requests:   Window{-1, -1, -1},
-		Tokens:     Window{-1, -1, -1},
+		Requests:   Window{-1, -1, -1, -1},
+		Tokens:     Window{-1, -1, -1, -1},
 	}
 	msHeaderWait := time.Duration(-1)
+	// The IETF fields refer to one another: they are gathered here and read
+	// once all are known.
+	var ietf ietfFields
 	for k, v := range h {
-		if len(v) == 0 || len(k) < 11 {
+		if len(v) == 0 || len(k) < len("Ratelimit") {
 			continue
 		}
 		val := strings.TrimSpace(v[0])
@@ -137,6 +162,16 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 				if f, ok := parseNumber(val); ok {
 					msHeaderWait = clampDelay(f * float64(time.Millisecond))
 				}
+			case "Ratelimit":
+				ietf.state = v
+			case "Ratelimit-Policy":
+				ietf.policy = v
+			case "Ratelimit-Limit":
+				ietf.limit = val
+			case "Ratelimit-Remaining":
+				ietf.remaining = val
+			case "Ratelimit-Reset":
+				ietf.reset = val
 			}
 		case 'X':
 			switch {
@@ -181,6 +216,9 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 			}
 		}
 	}
+	if ietf.present() {
+		ietf.read(&s, now)
+	}
 	if msHeaderWait >= 0 {
 		s.RetryAfter = msHeaderWait
 	}
@@ -210,26 +248,47 @@ func cutField(k string) (field, string) {
 }
 
 // merge folds one header into w, keeping the tighter value when several
-// headers describe the same window: the smaller limit and remainder, the
-// later reset.
+// headers describe the same window, as fold does.
 func (w *Window) merge(f field, val string, now time.Time) {
 	switch f {
-	case limitField, remainingField:
-		n, ok := parseNumber(val)
-		if !ok || n < 0 {
-			return
+	case limitField:
+		if n, period := parseLimitField(val); n >= 0 {
+			w.foldLimit(n, period)
 		}
-		p := &w.Limit
-		if f == remainingField {
-			p = &w.Remaining
-		}
-		if *p < 0 || n < *p {
-			*p = n
+	case remainingField:
+		if n, ok := parseNumber(val); ok && n >= 0 && (w.Remaining < 0 || n < w.Remaining) {
+			w.Remaining = n
 		}
 	case resetField:
-		if d := ParseReset(val, now); d >= 0 && d > w.Reset {
+		if d := ParseReset(val, now); d > w.Reset {
 			w.Reset = d
 		}
+	}
+}
+
+// fold merges o, another report of the same window, into w, keeping the
+// tighter value of each field: the smaller limit and remainder, the later
+// reset. A period goes with its limit.
+func (w *Window) fold(o Window) {
+	if o.Limit >= 0 {
+		w.foldLimit(o.Limit, o.Period)
+	}
+	if o.Remaining >= 0 && (w.Remaining < 0 || o.Remaining < w.Remaining) {
+		w.Remaining = o.Remaining
+	}
+	if o.Reset > w.Reset {
+		w.Reset = o.Reset
+	}
+}
+
+// foldLimit keeps the smaller limit with its period; of equal limits, the
+// longer period, which is the lower rate.
+func (w *Window) foldLimit(limit float64, period time.Duration) {
+	switch {
+	case w.Limit < 0 || limit < w.Limit:
+		w.Limit, w.Period = limit, period
+	case limit == w.Limit && period > w.Period:
+		w.Period = period
 	}
 }
 
@@ -249,24 +308,33 @@ func parseRetryAfter(val string, now time.Time) time.Duration {
 }
 
 // ParseReset reads a rate-limit reset in any of the forms providers send:
-// seconds as a number ("1", "0.5"; Together), a Go duration ("6m0s",
-// "12ms"; OpenAI), an RFC 3339 time (Anthropic), an HTTP date, or a Unix
-// time in seconds (a number past 1e9). It returns the delay from now, 0 for
-// a time in the past, at most [MaxSignalDelay], or -1 when val is none of
-// these or is negative.
+// a delay in seconds as a number ("1", "0.5"; Together, the IETF drafts),
+// a Go duration ("6m0s", "12ms"; OpenAI), an RFC 3339 time (Anthropic), an
+// HTTP date, or a Unix time (GitHub, express-rate-limit's X-RateLimit-Reset;
+// in milliseconds, JavaScript's Date.now, some others). It returns the delay
+// from now, 0 for a time in the past, at most [MaxSignalDelay], or -1 when
+// val is none of these or is negative.
+//
+// A number of 1e9 or more is a Unix time: as a delay it would be 31 years
+// or more, which no server means. Its size tells its unit: seconds below
+// 1e11, milliseconds below 1e14, microseconds below 1e17, nanoseconds below
+// 1e20. Each range holds every date from 2001 (1973 for the finer units) to
+// the year 5138, so no date of this age in one unit falls in the range of
+// another: 1.7e12 is a time in milliseconds, not 1.7e12 seconds. As for
+// every absolute time, one in the past is 0 (however far back: the window
+// has reset) and one further ahead than MaxSignalDelay is MaxSignalDelay
+// (however far ahead: the server asks for a long wait, which callers cap).
+// A number of 1e20 or more is no date in any unit but a wait longer than any
+// cap: MaxSignalDelay too.
 func ParseReset(val string, now time.Time) time.Duration {
 	if val == "" {
 		return -1
 	}
 	if f, ok := parseNumber(val); ok {
-		switch {
-		case f < 0:
+		if f < 0 {
 			return -1
-		case f >= 1e9 && f < 1e11: // a Unix time, not a delay of 31 years
-			sec, frac := math.Modf(f)
-			return untilTime(time.Unix(int64(sec), int64(frac*1e9)), now)
 		}
-		return clampDelay(f * float64(time.Second))
+		return resetFromNumber(f, now)
 	}
 	if c := val[len(val)-1]; c == 's' || c == 'm' || c == 'h' {
 		if d, err := time.ParseDuration(val); err == nil {
@@ -283,6 +351,25 @@ func ParseReset(val string, now time.Time) time.Duration {
 		return untilTime(t, now)
 	}
 	return -1
+}
+
+// resetFromNumber reads a reset f of zero or more, as ParseReset documents:
+// a delay in seconds below 1e9, a Unix time in the unit its size tells
+// above.
+func resetFromNumber(f float64, now time.Time) time.Duration {
+	if f < 1e9 {
+		return clampDelay(f * float64(time.Second))
+	}
+	perSecond := 1.0
+	for limit := 1e11; f >= limit; limit *= 1e3 {
+		if perSecond == 1e9 {
+			return MaxSignalDelay // past nanoseconds: no date, a wait without end
+		}
+		perSecond *= 1e3
+	}
+	sec := math.Floor(f / perSecond)
+	nsec := (f - sec*perSecond) * (1e9 / perSecond)
+	return untilTime(time.Unix(int64(sec), int64(nsec)), now)
 }
 
 // parseNumber parses a finite decimal number, rejecting the NaN, Inf and

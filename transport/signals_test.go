@@ -20,7 +20,7 @@ func header(kv ...string) http.Header {
 	return h
 }
 
-var unknown = transport.Window{Limit: -1, Remaining: -1, Reset: -1}
+var unknown = transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}
 
 func TestParseSignalsRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
@@ -76,26 +76,26 @@ func TestParseSignalsWindows(t *testing.T) {
 			"Together",
 			header("X-Ratelimit-Limit", "10", "X-Ratelimit-Remaining", "3", "X-Ratelimit-Reset", "0.5",
 				"X-Tokenlimit-Limit", "2000", "X-Tokenlimit-Remaining", "1500"),
-			transport.Window{Limit: 10, Remaining: 3, Reset: 500 * time.Millisecond},
-			transport.Window{Limit: 2000, Remaining: 1500, Reset: -1},
+			transport.Window{Limit: 10, Remaining: 3, Reset: 500 * time.Millisecond, Period: -1},
+			transport.Window{Limit: 2000, Remaining: 1500, Reset: -1, Period: -1},
 		},
 		{
 			"Together dynamic is the tighter",
 			header("X-Ratelimit-Limit", "10", "X-Ratelimit-Limit-Dynamic", "4",
 				"X-Ratelimit-Remaining", "3", "X-Ratelimit-Remaining-Dynamic", "5"),
-			transport.Window{Limit: 4, Remaining: 3, Reset: -1}, unknown,
+			transport.Window{Limit: 4, Remaining: 3, Reset: -1, Period: -1}, unknown,
 		},
 		{
 			"Together 429 reset only",
 			header("X-Ratelimit-Reset", "1"),
-			transport.Window{Limit: -1, Remaining: -1, Reset: time.Second}, unknown,
+			transport.Window{Limit: -1, Remaining: -1, Reset: time.Second, Period: -1}, unknown,
 		},
 		{
 			"OpenAI",
 			header("X-Ratelimit-Limit-Requests", "500", "X-Ratelimit-Remaining-Requests", "499", "X-Ratelimit-Reset-Requests", "120ms",
 				"X-Ratelimit-Limit-Tokens", "30000", "X-Ratelimit-Remaining-Tokens", "29000", "X-Ratelimit-Reset-Tokens", "6m0s"),
-			transport.Window{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond},
-			transport.Window{Limit: 30000, Remaining: 29000, Reset: 6 * time.Minute},
+			transport.Window{Limit: 500, Remaining: 499, Reset: 120 * time.Millisecond, Period: -1},
+			transport.Window{Limit: 30000, Remaining: 29000, Reset: 6 * time.Minute, Period: -1},
 		},
 		{
 			"Anthropic",
@@ -104,8 +104,8 @@ func TestParseSignalsWindows(t *testing.T) {
 				"Anthropic-Ratelimit-Input-Tokens-Limit", "40000", "Anthropic-Ratelimit-Input-Tokens-Remaining", "100",
 				"Anthropic-Ratelimit-Output-Tokens-Limit", "8000", "Anthropic-Ratelimit-Output-Tokens-Remaining", "7000",
 				"Anthropic-Ratelimit-Tokens-Reset", "2026-11-27T12:00:30Z"),
-			transport.Window{Limit: 50, Remaining: 0, Reset: 2 * time.Second},
-			transport.Window{Limit: 8000, Remaining: 100, Reset: 30 * time.Second},
+			transport.Window{Limit: 50, Remaining: 0, Reset: 2 * time.Second, Period: -1},
+			transport.Window{Limit: 8000, Remaining: 100, Reset: 30 * time.Second, Period: -1},
 		},
 		{
 			"malformed values ignored",
@@ -116,17 +116,22 @@ func TestParseSignalsWindows(t *testing.T) {
 		{
 			"Unix time reset",
 			header("X-Ratelimit-Reset", "1795780804"), // 2026-11-27T12:00:04Z
-			transport.Window{Limit: -1, Remaining: -1, Reset: 4 * time.Second}, unknown,
+			transport.Window{Limit: -1, Remaining: -1, Reset: 4 * time.Second, Period: -1}, unknown,
+		},
+		{
+			"Unix time reset in milliseconds",
+			header("X-Ratelimit-Reset", "1795780804250"), // 2026-11-27T12:00:04.25Z
+			transport.Window{Limit: -1, Remaining: -1, Reset: 4250 * time.Millisecond, Period: -1}, unknown,
 		},
 		{
 			"huge reset capped",
-			header("X-Ratelimit-Reset", "99999999999999"),
-			transport.Window{Limit: -1, Remaining: -1, Reset: transport.MaxSignalDelay}, unknown,
+			header("X-Ratelimit-Reset", "99999999999999"), // the year 5138 in milliseconds
+			transport.Window{Limit: -1, Remaining: -1, Reset: transport.MaxSignalDelay, Period: -1}, unknown,
 		},
 		{
 			"reset in the past is 0",
 			header("Anthropic-Ratelimit-Requests-Reset", "2026-11-27T11:00:00Z"),
-			transport.Window{Limit: -1, Remaining: -1, Reset: 0}, unknown,
+			transport.Window{Limit: -1, Remaining: -1, Reset: 0, Period: -1}, unknown,
 		},
 		{
 			"unrelated headers",
@@ -189,7 +194,7 @@ func TestParseReset(t *testing.T) {
 
 func TestWindowKnown(t *testing.T) {
 	assert.False(t, unknown.Known())
-	assert.True(t, transport.Window{Limit: -1, Remaining: 0, Reset: -1}.Known())
+	assert.True(t, transport.Window{Limit: -1, Remaining: 0, Reset: -1, Period: -1}.Known())
 }
 
 func BenchmarkParseSignals(b *testing.B) {
