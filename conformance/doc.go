@@ -45,4 +45,20 @@
 // comparison in docs/ runs (go run ./compare), against the naive port of
 // the guide's algorithm ([Naive]), go-retryablehttp, failsafe-go and
 // steady's stacks.
+//
+// # The matrix
+//
+// [Matrix] is the set of server models a rate controller is graded on,
+// each with its [Goal]: Together's dynamic limit, per-second buckets with
+// and without burst, sliding and fixed windows, token limits, every header
+// dialect. [RunMatrix] runs a stack over it, told the right limit, twice
+// the limit and nothing ([Told]), one bubble per run, and
+// [WriteMatrixTable] writes the results down:
+//
+//	results := conformance.RunMatrix(t, conformance.Matrix(), func(told conformance.Told) conformance.Stack {
+//		return conformance.Stack{Name: "mine", Wrap: myMiddleware(told.RPM)}
+//	})
+//	for _, r := range results {
+//		assert.True(t, r.Met(), "%s, told %s", r.Case.Title, r.Told)
+//	}
 package conformance
