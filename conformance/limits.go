@@ -86,7 +86,8 @@ const (
 	// up there), and grows by 1000 with each request; a request passes
 	// when the excess it would leave, never below 0, is at most
 	// (Burst−1)×1000. The first request of a key always passes. Tokens are
-	// counted the same way, each token a request.
+	// counted the same way, each token a request. A refusal is a 429, as
+	// with `limit_req_status 429` (nginx's default is 503).
 	LeakyBucket
 	// SlidingLog allows at most RPM × Window / 1 minute requests in any
 	// Window that ends now (600 per rolling 60 s): a log of the accepted

@@ -703,3 +703,39 @@ func TestLimitHeaderDialectsOtherAlgorithms(t *testing.T) {
 		assert.Equal(t, "2000-01-01T00:01:30.000Z", r.header.Get("Anthropic-Ratelimit-Requests-Reset"))
 	})
 }
+
+// The patterns nginx 1.22.1's limit_req let through on loopback, with
+// `limit_req_zone $binary_remote_addr zone=z:1m rate=10r/s` (3r/s for the
+// last) and `limit_req_status 429`, serving a static file: a request every
+// 30 ms with no burst, every 1 ms with burst=5 nodelay, every 112 ms at
+// 3 r/s. The model lets the same requests through.
+func TestLimitLeakyBucketAsNginx(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		limit    conformance.Limit
+		every    time.Duration
+		n        int
+		accepted []int
+	}{
+		{"10r/s", conformance.Limit{RPM: 600, Algorithm: conformance.LeakyBucket, Burst: 1}, 30 * time.Millisecond, 40,
+			[]int{0, 4, 8, 12, 16, 20, 24, 28, 32, 36}},
+		{"10r/s burst=5 nodelay", conformance.Limit{RPM: 600, Algorithm: conformance.LeakyBucket, Burst: 6}, time.Millisecond, 300,
+			[]int{0, 1, 2, 3, 4, 5, 100, 200}},
+		{"3r/s", conformance.Limit{RPM: 180, Algorithm: conformance.LeakyBucket, Burst: 1}, 112 * time.Millisecond, 30,
+			[]int{0, 3, 6, 9, 12, 15, 18, 21, 24, 27}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now()
+				srv := conformance.NewServer(srvChatLimit(tt.limit))
+				var got []int
+				for i := range tt.n {
+					if srvAt(t, srv, start, time.Duration(i)*tt.every).status == http.StatusOK {
+						got = append(got, i)
+					}
+				}
+				assert.Equal(t, tt.accepted, got)
+			})
+		})
+	}
+}
