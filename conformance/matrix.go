@@ -286,8 +286,8 @@ func WriteMatrixTable(w io.Writer, results []MatrixResult) error {
 			return s
 		}
 		ratio := "—"
-		if o.Least > 0 {
-			ratio = fmt.Sprintf("%.2f", o.Ratio())
+		if o.Least > 0 { // three places: a goal missed by a hair shows
+			ratio = fmt.Sprintf("%.3f", o.Ratio())
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.Case.Title, r.Told,
 			mark(ratio, o.Ratio() > g.Ratio),
