@@ -135,7 +135,7 @@ func TestPlotSpan(t *testing.T) {
 		{Least: 100 * time.Second, AcceptedAt: []time.Duration{0, time.Hour}},
 	}
 	assert.Equal(t, 315*time.Second, plotSpan(s, outs), "at most 3 × least, plus 5%")
-	assert.Equal(t, 105*time.Second, plotSpan(s, outs[:1]), "at least the least possible time, plus 5%")
+	assert.Equal(t, 105*time.Second, plotSpan(s, outs[:1]), "at least the oracle's time, plus 5%")
 	assert.Equal(t, 2*time.Second, plotBin(315*time.Second))
 	assert.Equal(t, time.Second, plotBin(105*time.Second))
 }

@@ -69,7 +69,7 @@ type Workload struct {
 	// and Every are then unused.
 	Texts int
 	// BatchSize is the texts per request of a job: the default driver's,
-	// and the one the least possible time is computed with. 0 means 20.
+	// and the one the oracle's time is computed with. 0 means 20.
 	BatchSize int
 	// Horizon is the scenario's end, counted from its start: the callers
 	// that have not returned by then are cut off (their context ends) and

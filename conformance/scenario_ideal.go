@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Admission is one request an ideal client gets through the server's
+// Admission is one request the oracle gets through the server's
 // limits.
 type Admission struct {
 	At time.Duration // since the start
@@ -15,7 +15,7 @@ type Admission struct {
 	Weight float64
 }
 
-// idealGuard bounds the ideal client's search for a demand the limits
+// idealGuard bounds the oracle's search for a demand the limits
 // never let through (a fault that never ends).
 const idealGuard = 1000 * time.Hour
 

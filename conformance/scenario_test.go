@@ -99,7 +99,7 @@ func TestRunDeadlineLateness(t *testing.T) {
 		// The request at 1 s is told to come back in 29 s; it sleeps 29.5 s
 		// and hears back at 30.5 s, 27.5 s past its deadline at 3 s.
 		assert.Equal(t, 27500*time.Millisecond, naive.MaxLate)
-		assert.Equal(t, 19*time.Second, naive.Least, "an ideal client answers each request at once")
+		assert.Equal(t, 19*time.Second, naive.Least, "the oracle answers each request at once")
 
 		require.Len(t, bare.Calls, 20)
 		require.Len(t, naive.Calls, 20)
