@@ -192,6 +192,15 @@ func TestScenarioLeast(t *testing.T) {
 		{"half the answers fail: twice the requests", flaky, time.Second},
 		{"a job's batches", job, 9 * time.Second},
 		{"open loop with deadlines", scnNamed(t, "deadline"), 19 * time.Second},
+		{"open loop faster than nginx: each at the first admission after its start", Scenario{
+			Server:   Config{Limits: map[string]Limit{Chat: {RPM: 120, Algorithm: LeakyBucket, Burst: 1}}},
+			Workload: Workload{Model: ScenarioChatModel, Requests: 20, Every: 250 * time.Millisecond},
+		}, 9500 * time.Millisecond},
+		{"open loop slower than a sliding log: each at its start", Scenario{
+			Server:   Config{Limits: map[string]Limit{Chat: {RPM: 60, Algorithm: SlidingLog, Window: 10 * time.Second}}},
+			Workload: Workload{Model: ScenarioChatModel, Requests: 20, Every: 2 * time.Second},
+		}, 38 * time.Second},
+		{"tokens bind: 22 a request, 110 a second, 5 at once: (105-5)/5", scnChat(105, 1, map[string]Limit{Chat: {RPM: 6000, TPM: 6600}}), 20 * time.Second},
 	}
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
