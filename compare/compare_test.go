@@ -13,13 +13,13 @@ import (
 
 var (
 	docsFlag = flag.String("compare.docs", "", "directory to write comparison.md and the plots into; empty skips TestCompare")
-	runFlag  = flag.String("compare.run", "", "regular expression selecting the scenarios to run")
+	runFlag  = flag.String("compare.run", "", "regular expression selecting the scenarios (and matrix-<case>) to run")
 )
 
-// TestCompare runs every scenario against every stack and writes the
-// comparison into the -compare.docs directory. It is what
-// `go run ./compare` runs: the scenarios need
-// testing/synctest bubbles, which only a test can create.
+// TestCompare runs every scenario against every stack, and the model
+// matrix against the stacks graded on it, and writes the comparison into
+// the -compare.docs directory. It is what `go run ./compare` runs: the
+// runs need testing/synctest bubbles, which only a test can create.
 func TestCompare(t *testing.T) {
 	if *docsFlag == "" {
 		t.Skip("run by `go run ./compare`, which sets -compare.docs")
@@ -46,5 +46,17 @@ func TestCompare(t *testing.T) {
 			}
 		}
 	})
-	require.NoError(t, writeDocs(*docsFlag, runs))
+	var cases []conformance.MatrixCase
+	for _, c := range conformance.Matrix() {
+		if re.MatchString(c.Scenario.Name) {
+			cases = append(cases, c)
+		}
+	}
+	var matrix []matrixRun
+	if len(cases) > 0 {
+		for _, ms := range matrixStacks() {
+			matrix = append(matrix, matrixRun{Stack: ms.Name, Results: conformance.RunMatrix(t, cases, ms.Build)})
+		}
+	}
+	require.NoError(t, writeDocs(*docsFlag, runs, matrix))
 }

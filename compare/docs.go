@@ -18,8 +18,9 @@ type scenarioRun struct {
 // plotName is the file name of a scenario's plot.
 func plotName(s conformance.Scenario) string { return "comparison-" + s.Name + ".png" }
 
-// markdown renders the comparison document.
-func markdown(runs []scenarioRun) ([]byte, error) {
+// markdown renders the comparison document: the scenarios, then the model
+// matrix.
+func markdown(runs []scenarioRun, matrix []matrixRun) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`# How steady compares
 
@@ -55,25 +56,29 @@ The stacks:
 - **steady together**: ` + "`together.NewTransport`" + ` with its defaults and the second chat
   model as the first one's fallback; the embedding job is ` + "`together.EmbedAll`" + `.
 
+Every run is graded by two figures: its time against the oracle's, and the
+share of its arrivals the server answered 429. The oracle is a client that
+knows the server's state and sends each request at the first instant the
+server would admit it (N requests at R per second with a burst of B take it
+(N−B)/R); under Together's dynamic limit its limit grows because it uses it,
+so a stack that holds back is not excused by the smaller limit its caution
+earns.
+
 The columns: *requests* the caller made; *succeeded* (a 2xx reached the
 caller), *failed* (the stack gave up before the caller's deadline), *hung* (the
 call ended only because its context did, at its deadline or at the scenario's
 two-hour horizon, or was never sent); *arrivals*, *429s* and *5xx* as the server
 saw them; *wall*, the virtual time until the last caller returned (✗: not all
-the work was done); *least possible*, the time an ideal client that sends
-exactly when the server accepts would take (N requests at R per second with a
-burst of B: (N−B)/R); *× least*, wall over least; *capacity used*, the
-requests the server accepted over those it would have accepted from an ideal
-client during the run (over the least possible time when the run was
-shorter); *max late*, for requests with deadlines, how long after its deadline
-the latest caller got its answer. Each plot shows the requests the server
-accepted per second for each stack, and, dashed, what an ideal client gets
-from the server's limit; for requests with deadlines, it shows instead when
-each caller got its answer against its deadline.
+the work was done); *oracle*, the oracle's time; *× oracle*, wall over the
+oracle's time; *429 share*, the 429s over the arrivals; *max late*, for
+requests with deadlines, how long after its deadline the latest caller got its
+answer. Each plot shows the requests the server accepted per second for each
+stack, and, dashed, the oracle's; for requests with deadlines, it shows instead
+when each caller got its answer against its deadline.
 
-Reading the numbers: the least possible time ignores the server's latency, so
-a perfect stack shows a ratio a little above 1. A stack that falls back to
-another model can beat the least possible time of the model asked for (the
+Reading the numbers: the oracle does not wait for its last answer, so a
+perfect stack shows a ratio a little above 1. A stack that falls back to
+another model can beat the oracle's time for the model asked for (the
 overloaded scenario). A wall of 2h0m0s is the horizon: some callers were still
 waiting when the run was cut off. Within a run every wait is exact, but
 callers that are ready at the same virtual instant run in any order, so two
@@ -87,15 +92,21 @@ runs can differ by a few requests.
 		}
 		fmt.Fprintf(&b, "\n![%s](%s)\n", s.Title, plotName(s))
 	}
+	m, err := matrixMarkdown(matrix)
+	if err != nil {
+		return nil, err
+	}
+	b.Write(m)
 	return b.Bytes(), nil
 }
 
-// writeDocs writes comparison.md and a plot per scenario into dir.
-func writeDocs(dir string, runs []scenarioRun) error {
+// writeDocs writes comparison.md, a plot per scenario and the matrix's
+// plots into dir.
+func writeDocs(dir string, runs []scenarioRun, matrix []matrixRun) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	md, err := markdown(runs)
+	md, err := markdown(runs, matrix)
 	if err != nil {
 		return err
 	}
@@ -103,6 +114,9 @@ func writeDocs(dir string, runs []scenarioRun) error {
 		if err := writePlot(filepath.Join(dir, plotName(r.Scenario)), r.Scenario, r.Outcomes); err != nil {
 			return err
 		}
+	}
+	if err := writeMatrixPlots(dir, matrix); err != nil {
+		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "comparison.md"), md, 0o644)
 }

@@ -1,7 +1,8 @@
 // Command compare measures client stacks against the simulated provider,
-// scenario by scenario, and writes the comparison: a Markdown table per
-// scenario and a plot of the requests accepted per second, into the
-// module's docs directory, and prints the tables.
+// scenario by scenario and over the model matrix of package conformance,
+// and writes the comparison: a Markdown table per scenario and for the
+// matrix, and plots of the requests accepted per second, into the module's
+// docs directory, and prints the tables.
 //
 //	go run ./compare [-docs dir] [-run regexp]
 //
@@ -25,7 +26,7 @@ const pkg = "github.com/steadyapi/steady/compare"
 
 func main() {
 	docs := flag.String("docs", "", "directory to write comparison.md and the plots into (default: the module's docs/)")
-	run := flag.String("run", "", "regular expression selecting the scenarios to run (default: all)")
+	run := flag.String("run", "", "regular expression selecting the scenarios, and the matrix's cases as matrix-<name>, to run (default: all)")
 	flag.Parse()
 	if err := compare(*docs, *run); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)

@@ -29,9 +29,20 @@ var palette = []color.Color{
 	color.RGBA{0xbc, 0xbd, 0x22, 0xff}, // olive
 }
 
+// stackColor is the colour of a stack's line: its place in stacks(), so
+// that a stack has one colour in every plot, or else its place in the plot.
+func stackColor(name string, i int) color.Color {
+	for j, st := range stacks() {
+		if st.Name == name {
+			i = j
+			break
+		}
+	}
+	return palette[i%len(palette)]
+}
+
 // plotSpan is how much of the runs a plot shows: until the last accepted
-// request of any stack, but no more than three times the least possible
-// time, so that one slow stack does not squeeze the others into a corner
+// request of any stack, but no more than three times the oracle's time, so that one slow stack does not squeeze the others into a corner
 // (the table says how long it took).
 func plotSpan(s conformance.Scenario, outs []conformance.Outcome) time.Duration {
 	var end, least time.Duration
@@ -55,8 +66,7 @@ func plotBin(span time.Duration) time.Duration {
 }
 
 // writePlot draws the accepted requests per second of each stack over
-// time, against what an ideal client gets from the server's limit, and
-// saves it as a PNG at path.
+// time, against the oracle's, and saves it as a PNG at path.
 func writePlot(path string, s conformance.Scenario, outs []conformance.Outcome) error {
 	if len(outs) == 0 {
 		return fmt.Errorf("compare: no outcome to plot for %s", s.Name)
@@ -111,13 +121,13 @@ func writePlot(path string, s conformance.Scenario, outs []conformance.Outcome) 
 	ideal.Width = vg.Points(1.5)
 	ideal.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(ideal)
-	p.Legend.Add("limit (ideal client)", ideal)
+	p.Legend.Add("oracle", ideal)
 	for i, o := range outs {
 		l, err := plotter.NewLine(series(o.Admissions()))
 		if err != nil {
 			return err
 		}
-		l.Color = palette[i%len(palette)]
+		l.Color = stackColor(o.Stack, i)
 		l.Width = vg.Points(1.2)
 		p.Add(l)
 		p.Legend.Add(o.Stack, l)
@@ -182,7 +192,7 @@ func writeLatenessPlot(path string, s conformance.Scenario, outs []conformance.O
 		if err != nil {
 			return err
 		}
-		sc.Color = palette[i%len(palette)]
+		sc.Color = stackColor(o.Stack, i)
 		sc.Shape = plotutil.Shape(i)
 		sc.Radius = vg.Points(3.5)
 		p.Add(sc)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"time"
 
@@ -94,7 +95,11 @@ func retryableHTTP(next http.RoundTripper) http.RoundTripper {
 // an error or a 5xx, for 30 s), around a smooth rate limiter of 500 per
 // minute, the guide's figure, that lets a caller wait up to a minute for
 // its turn.
-func failsafe(next http.RoundTripper) http.RoundTripper {
+func failsafe(next http.RoundTripper) http.RoundTripper { return failsafeAt(next, 500) }
+
+// failsafeAt is failsafe with its rate limiter at rpm, or without one when
+// rpm is 0: failsafe-go has no limiter that finds a rate by itself.
+func failsafeAt(next http.RoundTripper, rpm float64) http.RoundTripper {
 	rp := failsafehttp.NewRetryPolicyBuilder().
 		WithMaxRetries(4).
 		WithBackoff(time.Second, 30*time.Second).
@@ -104,8 +109,50 @@ func failsafe(next http.RoundTripper) http.RoundTripper {
 		WithFailureThresholdRatio(5, 10).
 		WithDelay(30 * time.Second).
 		Build()
-	rl := ratelimiter.NewSmoothBuilder[*http.Response](500, time.Minute).
+	if rpm <= 0 {
+		return failsafehttp.NewRoundTripper(next, rp, cb)
+	}
+	rl := ratelimiter.NewSmoothBuilder[*http.Response](uint(math.Round(rpm)), time.Minute).
 		WithMaxWaitTime(time.Minute).
 		Build()
 	return failsafehttp.NewRoundTripper(next, rp, cb, rl)
+}
+
+// matrixStack is a stack graded on the model matrix: made afresh for
+// each run from what the run tells it of the server's limit.
+type matrixStack struct {
+	Name  string
+	Build func(told conformance.Told) conformance.Stack
+}
+
+// matrixStacks returns the stacks graded on the model matrix, in table
+// order: steady's two (the limiter the server's answers correct, and the
+// preset), and the two peers that can be told a rate or need none.
+func matrixStacks() []matrixStack {
+	return []matrixStack{
+		{"steady retry+bucket", func(told conformance.Told) conformance.Stack {
+			return conformance.Stack{Name: "steady retry+bucket", Wrap: func(next http.RoundTripper) http.RoundTripper {
+				var rate bucket.Rate // unknown: the limiter finds it
+				if told.Known() {
+					rate = bucket.PerMinute(told.RPM)
+				}
+				return transport.Chain(next, retry.New(), bucket.Limit(bucket.New(rate)))
+			}}
+		}},
+		{"steady together", func(told conformance.Told) conformance.Stack {
+			return conformance.Stack{Name: "steady together", Wrap: func(next http.RoundTripper) http.RoundTripper {
+				return together.NewTransport(next,
+					together.WithBaseURL(conformance.ScenarioBaseURL),
+					together.WithRate(together.RouteChat, told.RPM)) // 0: unknown
+			}}
+		}},
+		{"failsafe-go", func(told conformance.Told) conformance.Stack {
+			return conformance.Stack{Name: "failsafe-go", Wrap: func(next http.RoundTripper) http.RoundTripper {
+				return failsafeAt(next, told.RPM)
+			}}
+		}},
+		{"go-retryablehttp", func(conformance.Told) conformance.Stack {
+			return conformance.Stack{Name: "go-retryablehttp", Wrap: retryableHTTP}
+		}},
+	}
 }

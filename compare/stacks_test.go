@@ -38,6 +38,19 @@ func TestStacksDoPlainWork(t *testing.T) {
 			})
 		})
 	}
+	for _, ms := range matrixStacks() {
+		for _, told := range []conformance.Told{{Factor: 1, Endpoint: conformance.Chat, RPM: 600}, {Endpoint: conformance.Chat}} {
+			t.Run(ms.Name+"/told "+told.String(), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					st := ms.Build(told)
+					assert.Equal(t, ms.Name, st.Name)
+					o := conformance.Run(chat, st)
+					assert.True(t, o.Complete(), "%+v", o)
+					assert.Equal(t, 20, o.Arrivals)
+				})
+			})
+		}
+	}
 }
 
 func TestWriteDocs(t *testing.T) {
@@ -52,8 +65,21 @@ func TestWriteDocs(t *testing.T) {
 	for _, st := range stacks()[:3] {
 		synctest.Test(t, func(t *testing.T) { run.Outcomes = append(run.Outcomes, conformance.Run(s, st)) })
 	}
+	// A small matrix: the strict bucket's case, cut short, for two stacks.
+	var cases []conformance.MatrixCase
+	for _, c := range conformance.Matrix() {
+		if c.Name == "nginx-no-burst" {
+			c.Scenario.Workload.Requests = 100
+			cases = append(cases, c)
+		}
+	}
+	require.Len(t, cases, 1)
+	var matrix []matrixRun
+	for _, ms := range matrixStacks()[:2] {
+		matrix = append(matrix, matrixRun{Stack: ms.Name, Results: conformance.RunMatrix(t, cases, ms.Build)})
+	}
 	dir := t.TempDir()
-	require.NoError(t, writeDocs(dir, []scenarioRun{run}))
+	require.NoError(t, writeDocs(dir, []scenarioRun{run}, matrix))
 
 	md, err := os.ReadFile(filepath.Join(dir, "comparison.md"))
 	require.NoError(t, err)
@@ -63,13 +89,43 @@ func TestWriteDocs(t *testing.T) {
 		assert.Contains(t, string(md), "\n| "+st.Name+" | 20 |", "a row per stack")
 	}
 
-	f, err := os.Open(filepath.Join(dir, "comparison-small.png"))
-	require.NoError(t, err)
-	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
-	require.NoError(t, err)
-	assert.Equal(t, 960, cfg.Width)
-	assert.Equal(t, 432, cfg.Height)
+	doc := string(md)
+	assert.Contains(t, doc, "\n## The model matrix\n")
+	assert.Contains(t, doc, "| server | told | goal | steady retry+bucket | steady together |\n")
+	for _, told := range []string{"the limit (600 RPM)", "2× the limit (1200 RPM)", "nothing"} {
+		assert.Contains(t, doc, "| "+cases[0].Title+" | "+told+" | ≤ 1.10, ≤ 2% 429s | ", "a row per telling")
+	}
+	assert.Contains(t, doc, "Goals met: steady retry+bucket ")
+	assert.Contains(t, doc, "<details><summary>steady together, run by run</summary>")
+	assert.Contains(t, doc, "| server | told | time / oracle | 429 share | failed | goal |")
+
+	for _, name := range []string{"comparison-small.png", "comparison-matrix-nginx-no-burst-told-1x.png", "comparison-matrix-nginx-no-burst-told-nothing.png"} {
+		assert.Contains(t, doc, "("+name+")")
+		f, err := os.Open(filepath.Join(dir, name))
+		require.NoError(t, err)
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		require.NoError(t, err, name)
+		assert.Equal(t, 960, cfg.Width)
+		assert.Equal(t, 432, cfg.Height)
+	}
+	_, err = os.Stat(filepath.Join(dir, "comparison-matrix-nginx-no-burst-told-2x.png"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "told twice the limit: not plotted")
+}
+
+func TestMatrixCell(t *testing.T) {
+	c := conformance.MatrixCase{Goal: conformance.Goal{Ratio: 1.1, TooMany: 0.02}}
+	tests := []struct {
+		o    conformance.Outcome
+		want string
+	}{
+		{conformance.Outcome{Requests: 10, Succeeded: 10, Wall: 105, Least: 100, Arrivals: 10}, "1.050 · 0%"},
+		{conformance.Outcome{Requests: 10, Succeeded: 10, Wall: 150, Least: 100, Arrivals: 10}, "1.500 · 0% ✗"},
+		{conformance.Outcome{Requests: 10, Succeeded: 7, Failed: 3, Wall: 100, Least: 100, Arrivals: 20, TooMany: 10}, "1.000 · 50% · 3 failed ✗"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, matrixCell(conformance.MatrixResult{Case: c, Outcome: tt.o}))
+	}
 }
 
 func TestPlotSpan(t *testing.T) {
@@ -79,7 +135,7 @@ func TestPlotSpan(t *testing.T) {
 		{Least: 100 * time.Second, AcceptedAt: []time.Duration{0, time.Hour}},
 	}
 	assert.Equal(t, 315*time.Second, plotSpan(s, outs), "at most 3 × least, plus 5%")
-	assert.Equal(t, 105*time.Second, plotSpan(s, outs[:1]), "at least the least possible time, plus 5%")
+	assert.Equal(t, 105*time.Second, plotSpan(s, outs[:1]), "at least the oracle's time, plus 5%")
 	assert.Equal(t, 2*time.Second, plotBin(315*time.Second))
 	assert.Equal(t, time.Second, plotBin(105*time.Second))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/steadyapi/steady/conformance"
 )
@@ -33,7 +34,14 @@ func FuzzServerRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, method, path, auth string, body []byte) {
 		srv := conformance.NewServer(conformance.Config{
-			Limits: map[string]conformance.Limit{conformance.Chat: {RPM: 60, TPM: 1000}, conformance.Embeddings: {RPM: 60, Dynamic: true}},
+			Limits: map[string]conformance.Limit{
+				conformance.Chat:        {RPM: 60, TPM: 1000},
+				conformance.Embeddings:  {RPM: 60, Dynamic: true, Span: conformance.SpanInUse, Algorithm: conformance.FixedWindow, FromFirstRequest: true},
+				conformance.Completions: {RPM: 60, TPM: 100, Algorithm: conformance.LeakyBucket, Burst: 1},
+				conformance.Images:      {RPM: 6, TPM: 50, Algorithm: conformance.SlidingLog, Window: 10 * time.Second},
+			},
+			Headers: conformance.HeaderEveryAnswer | conformance.HeaderRetryAfter | conformance.HeaderOpenAI | conformance.HeaderAnthropic |
+				conformance.HeaderLegacy | conformance.HeaderDraft6 | conformance.HeaderDraft7 | conformance.HeaderDraft8,
 		})
 		req, err := http.NewRequestWithContext(context.Background(), method, "http://sim.test/", bytes.NewReader(body))
 		if err != nil {

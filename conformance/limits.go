@@ -1,67 +1,157 @@
 package conformance
 
 import (
-	"math"
-	"net/http"
-	"strconv"
 	"time"
 )
 
 // Limit is the rate limit of one endpoint, applied to each API key on its
 // own. The zero Limit limits nothing.
+//
+// A limit counts requests (RPM) and, beside them, tokens (TPM), each by
+// the same [Algorithm]: Together's per-second bucket by default, or one of
+// the forms other servers use (nginx's limit_req, a sliding-window log,
+// fixed windows). A request passes when both counts have room; a refused
+// request costs nothing.
 type Limit struct {
 	// RPM is the number of requests allowed per minute; 0 means no request
-	// limit (unless Dynamic).
+	// limit (unless Dynamic). Under the window algorithms it sets each
+	// window's quota: RPM × Window / 1 minute requests (600 RPM over 10 s
+	// windows is 100 requests a window).
 	RPM float64
-	// Window is how RPM is enforced. 0 or time.Second: per second, as
-	// Together does, by a token bucket that refills at RPM/60 requests per
-	// second, holds RPM/60 (at least 1) and starts full; 60 RPM is one
-	// request per second and a burst of 60 is refused. time.Minute: fixed
-	// one-minute windows (aligned on the clock's minutes) of RPM requests.
-	// Any other value means time.Second.
+	// Algorithm is how RPM and TPM are enforced; the zero value,
+	// [DefaultAlgorithm], is what Window says.
+	Algorithm Algorithm
+	// Window is, under [DefaultAlgorithm], the older way to choose the
+	// algorithm: time.Minute means fixed one-minute windows aligned on the
+	// clock's minutes ([FixedWindow]); anything else, Together's
+	// per-second bucket ([TokenBucket]). Under [SlidingLog] and
+	// [FixedWindow] it is the window's length, 0 meaning a minute. The
+	// bucket algorithms do not use it.
 	Window time.Duration
-	// TPM is the number of tokens allowed per minute, enforced the same
-	// way as RPM; 0 means no token limit. A request's tokens are its
+	// Burst is the most requests the bucket algorithms ([TokenBucket],
+	// [LeakyBucket]) let through at once: the bucket's capacity. 0 means
+	// one second of the rate, at least 1 (600 RPM: 10), as Together
+	// enforces; 1 is no burst at all, where two requests closer than
+	// 1/rate are never both accepted. nginx's `limit_req burst=B nodelay`
+	// is a Burst of B+1.
+	Burst float64
+	// TokenBurst is Burst for the token count: the tokens a bucket holds;
+	// 0 means one second of TPM, at least 1.
+	TokenBurst float64
+	// FromFirstRequest makes [FixedWindow]'s windows start with a key's
+	// requests, as express-rate-limit's memory store does: a window opens
+	// at the first request accepted after the previous one ended and lasts
+	// Window. Otherwise windows are aligned on the clock: [k×Window,
+	// (k+1)×Window) of Unix time.
+	FromFirstRequest bool
+	// TPM is the number of tokens allowed per minute, enforced by the same
+	// algorithm as RPM; 0 means no token limit. A request's tokens are its
 	// text's characters divided by 4, rounded up (chat: every message's
 	// content; completions and images: the prompt; embeddings: every
 	// input), plus its max_tokens. A request larger than the bucket needs
-	// the bucket full, or a fresh window.
+	// the bucket full, or an empty window.
 	TPM float64
 	// Dynamic makes the request limit Together's dynamic one: the
 	// effective RPM is twice the key's successful requests per minute over
-	// the past hour (the current minute included), never below Base nor
-	// above Cap. RPM is then only the default Base.
+	// a span (see Span), never below Base nor above Cap. RPM is then only
+	// the default Base.
 	Dynamic bool
+	// Span is what a dynamic limit averages the key's successes over while
+	// the key is younger than an hour; Together's documentation leaves it
+	// open. The zero value is [SpanHour].
+	Span Span
 	// Base and Cap bound the dynamic RPM. Base 0 means RPM, or 60 when RPM
 	// is 0 too (a new account's limit); Cap 0 means no upper bound.
 	Base, Cap float64
 }
 
-// Headers selects the rate headers the server sends, as bit flags. Every
-// 429 carries x-ratelimit-reset whatever the flags; the zero value sends
-// nothing else, as Together documents today.
-type Headers uint8
+// Algorithm is how a [Limit] counts what a key sends.
+type Algorithm uint8
 
 const (
-	// HeaderEveryAnswer sends x-ratelimit-limit, x-ratelimit-remaining and
-	// x-ratelimit-reset (and, with a token limit, x-tokenlimit-limit and
-	// x-tokenlimit-remaining) on every answer of a limited endpoint, as
-	// older Together docs describe: the values of the enforcing window (per
-	// second: the bucket's capacity and whole requests left; per minute:
-	// RPM and what is left of it), resets in decimal seconds.
-	HeaderEveryAnswer Headers = 1 << iota
-	// HeaderRetryAfter adds Retry-After to 429s: the reset in whole
-	// seconds, rounded up.
-	HeaderRetryAfter
-	// HeaderOpenAI sends x-ratelimit-{limit,remaining,reset}-{requests,
-	// tokens} on every answer of a limited endpoint, resets as Go durations
-	// ("1s", "6m0s", "12ms").
-	HeaderOpenAI
-	// HeaderAnthropic sends anthropic-ratelimit-{requests,tokens}-{limit,
-	// remaining,reset} on every answer of a limited endpoint, resets as RFC
-	// 3339 times with milliseconds.
-	HeaderAnthropic
+	// DefaultAlgorithm is [TokenBucket], or [FixedWindow] aligned on the
+	// clock's minutes when [Limit.Window] is time.Minute.
+	DefaultAlgorithm Algorithm = iota
+	// TokenBucket enforces the limit per second, as Together does: a
+	// bucket that refills at RPM/60 requests a second, holds
+	// [Limit.Burst] and starts full. 60 RPM is one request a second, and
+	// a burst of 60 is refused. Time is exact to the nanosecond.
+	TokenBucket
+	// LeakyBucket is nginx's limit_req with nodelay
+	// (ngx_http_limit_req_module): the same bucket as TokenBucket, counted
+	// as nginx counts it. Its clock reads whole milliseconds; a key's
+	// excess (the requests it sent beyond the rate, in thousandths of a
+	// request) shrinks by ⌊rate × elapsed ms / 1000⌋ thousandths, where
+	// rate is RPM×1000/60 rounded down (nginx's "r/m" and "r/s" both end
+	// up there), and grows by 1000 with each request; a request passes
+	// when the excess it would leave, never below 0, is at most
+	// (Burst−1)×1000. The first request of a key always passes. Tokens are
+	// counted the same way, each token a request. A refusal is a 429, as
+	// with `limit_req_status 429` (nginx's default is 503).
+	LeakyBucket
+	// SlidingLog allows at most RPM × Window / 1 minute requests in any
+	// Window that ends now (600 per rolling 60 s): a log of the accepted
+	// requests, each forgotten Window after it passed.
+	SlidingLog
+	// FixedWindow allows at most RPM × Window / 1 minute requests in each
+	// window, aligned on the clock or started by the key's first request
+	// ([Limit.FromFirstRequest]). A request larger than the quota passes
+	// into an empty window.
+	FixedWindow
 )
+
+// String names a for tables and flags: "bucket", "nginx", "sliding",
+// "fixed", or "default".
+func (a Algorithm) String() string {
+	switch a {
+	case TokenBucket:
+		return "bucket"
+	case LeakyBucket:
+		return "nginx"
+	case SlidingLog:
+		return "sliding"
+	case FixedWindow:
+		return "fixed"
+	}
+	return "default"
+}
+
+// Span is what a dynamic limit averages a key's successes over while the
+// key is younger than an hour. From its first hour on, both spans are the
+// past hour.
+type Span uint8
+
+const (
+	// SpanHour is the past hour whatever the key's age: the limit is twice
+	// the successes of the past hour (the current minute included, by
+	// whole clock minutes) divided by 60, per minute. A new key stays at
+	// its base for half an hour of steady use at the base.
+	SpanHour Span = iota
+	// SpanInUse is the time the key has been in use: twice its successes
+	// since its first success, divided by the minutes since then (at least
+	// one), per minute. A key used steadily outgrows its base within its
+	// first minute.
+	SpanInUse
+)
+
+// resolved is a limit's algorithm with Window's older meaning applied.
+func (l *Limit) resolved() Algorithm {
+	if l.Algorithm != DefaultAlgorithm {
+		return l.Algorithm
+	}
+	if l.Window == time.Minute {
+		return FixedWindow
+	}
+	return TokenBucket
+}
+
+// window is the length of the windows of SlidingLog and FixedWindow.
+func (l *Limit) window() time.Duration {
+	if l.Window <= 0 {
+		return time.Minute
+	}
+	return l.Window
+}
 
 // Types of a 429's error body: which limit refused the request.
 const (
@@ -77,87 +167,11 @@ type keyLimits struct {
 	// however long the run, where a list of arrivals would grow forever.
 	successes [60]int32
 	minutes   [60]int64
-}
-
-// limitMeter is one limit (requests or tokens) in one of its two forms.
-type limitMeter struct {
-	// level is, for a bucket, the units available; for a window, the
-	// units used in the current one.
-	level float64
-	// at is, for a bucket, the Unix nanosecond of the last refill; for a
-	// window, the Unix minute of the current one.
-	at    int64
-	ready bool
-}
-
-// rateWindow is what a meter reports: the server's view of one limit after a
-// request, as the rate headers tell it. reset is, on a 429, the exact wait
-// the request needs; otherwise the time until the limit is whole again.
-type rateWindow struct {
-	set              bool
-	limit, remaining float64
-	reset            time.Duration
-}
-
-const bucketEpsilon = 1e-9 // float slack, so a wait of exactly reset is enough
-
-// refresh brings m to now under a limit of perMinute and returns the wait
-// until need more units fit (0 when they fit now).
-func (m *limitMeter) refresh(now int64, perMinute, need float64, minute bool) time.Duration {
-	if minute {
-		idx := now / int64(time.Minute)
-		if !m.ready || idx != m.at {
-			m.level, m.at, m.ready = 0, idx, true
-		}
-		if m.level == 0 || m.level+need <= perMinute+bucketEpsilon {
-			return 0
-		}
-		return time.Duration((idx+1)*int64(time.Minute) - now)
-	}
-	rate, capacity := perMinute/60, max(perMinute/60, 1)
-	if !m.ready {
-		m.level, m.at, m.ready = capacity, now, true
-	}
-	if now > m.at {
-		m.level += rate * float64(now-m.at) / 1e9
-		m.at = now
-	}
-	m.level = min(m.level, capacity)
-	need = min(need, capacity)
-	if m.level+bucketEpsilon >= need {
-		return 0
-	}
-	return time.Duration(math.Ceil((need - m.level) / rate * 1e9))
-}
-
-// take spends need units that refresh admitted.
-func (m *limitMeter) take(perMinute, need float64, minute bool) {
-	if minute {
-		m.level += need
-		return
-	}
-	m.level -= min(need, max(perMinute/60, 1))
-	if m.level < 0 { // the float slack of refresh
-		m.level = 0
-	}
-}
-
-// view is the window m stands at; wait, when positive, is the reset.
-func (m *limitMeter) view(now int64, perMinute float64, minute bool, wait time.Duration) rateWindow {
-	w := rateWindow{set: true, reset: wait}
-	if minute {
-		w.limit, w.remaining = perMinute, max(math.Floor(perMinute-m.level), 0)
-		if wait == 0 {
-			w.reset = time.Duration((m.at+1)*int64(time.Minute) - now)
-		}
-		return w
-	}
-	rate, capacity := perMinute/60, max(perMinute/60, 1)
-	w.limit, w.remaining = capacity, math.Floor(m.level+bucketEpsilon)
-	if wait == 0 {
-		w.reset = time.Duration(math.Ceil((capacity - m.level) / rate * 1e9))
-	}
-	return w
+	// firstSuccess (Unix nanoseconds) and total are what SpanInUse
+	// averages over; used says whether there was a success yet.
+	firstSuccess int64
+	total        int64
+	used         bool
 }
 
 // rpm is the request limit in force at now: Limit.RPM, or the dynamic one.
@@ -172,14 +186,21 @@ func (l *keyLimits) rpm(lim *Limit, now int64) float64 {
 	if base == 0 {
 		base = 60
 	}
-	idx := now / int64(time.Minute)
-	var sum int64
-	for i, m := range l.minutes {
-		if m > idx-60 && m <= idx {
-			sum += int64(l.successes[i])
+	var r float64
+	if lim.Span == SpanInUse && l.used && now-l.firstSuccess < int64(time.Hour) {
+		minutes := max(float64(now-l.firstSuccess)/float64(time.Minute), 1)
+		r = float64(l.total) * 2 / minutes
+	} else {
+		idx := now / int64(time.Minute)
+		var sum int64
+		for i, m := range l.minutes {
+			if m > idx-60 && m <= idx {
+				sum += int64(l.successes[i])
+			}
 		}
+		r = float64(sum) * 2 / 60
 	}
-	r := max(float64(sum)*2/60, base)
+	r = max(r, base)
 	if lim.Cap > 0 {
 		r = min(r, lim.Cap)
 	}
@@ -194,6 +215,10 @@ func (l *keyLimits) succeeded(now int64) {
 		l.minutes[i], l.successes[i] = idx, 0
 	}
 	l.successes[i]++
+	if !l.used {
+		l.firstSuccess, l.used = now, true
+	}
+	l.total++
 }
 
 // admit decides whether a request of tokens may pass under lim at now, and
@@ -201,14 +226,15 @@ func (l *keyLimits) succeeded(now int64) {
 // when admitted), the wait until such a request would be admitted, and the
 // windows for the rate headers.
 func (l *keyLimits) admit(lim *Limit, now int64, tokens float64) (refusal string, wait time.Duration, req, tok rateWindow) {
-	minute := lim.Window == time.Minute
 	rpm := l.rpm(lim, now)
+	rs := meterSpec{alg: lim.resolved(), perMinute: rpm, window: lim.window(), burst: lim.Burst, fromFirst: lim.FromFirstRequest}
+	ts := meterSpec{alg: rs.alg, perMinute: lim.TPM, window: rs.window, burst: lim.TokenBurst, fromFirst: rs.fromFirst}
 	var reqWait, tokWait time.Duration
 	if rpm > 0 {
-		reqWait = l.req.refresh(now, rpm, 1, minute)
+		reqWait = l.req.refresh(now, &rs, 1)
 	}
 	if lim.TPM > 0 {
-		tokWait = l.tok.refresh(now, lim.TPM, tokens, minute)
+		tokWait = l.tok.refresh(now, &ts, tokens)
 	}
 	switch {
 	case reqWait > 0:
@@ -217,83 +243,17 @@ func (l *keyLimits) admit(lim *Limit, now int64, tokens float64) (refusal string
 		refusal = ErrorTokenLimited
 	default:
 		if rpm > 0 {
-			l.req.take(rpm, 1, minute)
+			l.req.take(now, &rs, 1)
 		}
 		if lim.TPM > 0 {
-			l.tok.take(lim.TPM, tokens, minute)
+			l.tok.take(now, &ts, tokens)
 		}
 	}
 	if rpm > 0 {
-		req = l.req.view(now, rpm, minute, reqWait)
+		req = l.req.view(now, &rs, reqWait)
 	}
 	if lim.TPM > 0 {
-		tok = l.tok.view(now, lim.TPM, minute, tokWait)
+		tok = l.tok.view(now, &ts, tokWait)
 	}
 	return refusal, max(reqWait, tokWait), req, tok
 }
-
-// rateHeaders writes the rate headers flags asks for into h. wait is the
-// reset of a 429 (0 on any other answer); now turns resets into the
-// absolute times of Anthropic's form.
-func rateHeaders(h http.Header, flags Headers, status int, wait time.Duration, req, tok rateWindow, now time.Time) {
-	limited := status == http.StatusTooManyRequests
-	if limited {
-		h["X-Ratelimit-Reset"] = []string{formatSeconds(wait)}
-		if flags&HeaderRetryAfter != 0 {
-			h["Retry-After"] = []string{strconv.FormatInt(int64(ceilTo(wait, time.Second)/time.Second), 10)}
-		}
-	}
-	if flags&HeaderEveryAnswer != 0 {
-		if req.set {
-			h["X-Ratelimit-Limit"] = []string{formatNumber(req.limit)}
-			h["X-Ratelimit-Remaining"] = []string{formatNumber(req.remaining)}
-			if !limited {
-				h["X-Ratelimit-Reset"] = []string{formatSeconds(req.reset)}
-			}
-		}
-		if tok.set {
-			h["X-Tokenlimit-Limit"] = []string{formatNumber(tok.limit)}
-			h["X-Tokenlimit-Remaining"] = []string{formatNumber(tok.remaining)}
-		}
-	}
-	if flags&HeaderOpenAI != 0 {
-		if req.set {
-			h["X-Ratelimit-Limit-Requests"] = []string{formatNumber(req.limit)}
-			h["X-Ratelimit-Remaining-Requests"] = []string{formatNumber(req.remaining)}
-			h["X-Ratelimit-Reset-Requests"] = []string{ceilTo(req.reset, time.Millisecond).String()}
-		}
-		if tok.set {
-			h["X-Ratelimit-Limit-Tokens"] = []string{formatNumber(tok.limit)}
-			h["X-Ratelimit-Remaining-Tokens"] = []string{formatNumber(tok.remaining)}
-			h["X-Ratelimit-Reset-Tokens"] = []string{ceilTo(tok.reset, time.Millisecond).String()}
-		}
-	}
-	if flags&HeaderAnthropic != 0 {
-		const rfc3339Milli = "2006-01-02T15:04:05.000Z07:00"
-		if req.set {
-			h["Anthropic-Ratelimit-Requests-Limit"] = []string{formatNumber(req.limit)}
-			h["Anthropic-Ratelimit-Requests-Remaining"] = []string{formatNumber(req.remaining)}
-			h["Anthropic-Ratelimit-Requests-Reset"] = []string{now.Add(ceilTo(req.reset, time.Millisecond)).UTC().Format(rfc3339Milli)}
-		}
-		if tok.set {
-			h["Anthropic-Ratelimit-Tokens-Limit"] = []string{formatNumber(tok.limit)}
-			h["Anthropic-Ratelimit-Tokens-Remaining"] = []string{formatNumber(tok.remaining)}
-			h["Anthropic-Ratelimit-Tokens-Reset"] = []string{now.Add(ceilTo(tok.reset, time.Millisecond)).UTC().Format(rfc3339Milli)}
-		}
-	}
-}
-
-// formatSeconds formats d as decimal seconds, rounded up to the millisecond so
-// that waiting exactly that long is always enough: "1", "0.25", "59.001".
-func formatSeconds(d time.Duration) string {
-	return strconv.FormatFloat(float64(ceilTo(d, time.Millisecond)/time.Millisecond)/1000, 'f', -1, 64)
-}
-
-func ceilTo(d, unit time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return (d + unit - 1) / unit * unit
-}
-
-func formatNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -69,7 +69,7 @@ type Workload struct {
 	// and Every are then unused.
 	Texts int
 	// BatchSize is the texts per request of a job: the default driver's,
-	// and the one the least possible time is computed with. 0 means 20.
+	// and the one the oracle's time is computed with. 0 means 20.
 	BatchSize int
 	// Horizon is the scenario's end, counted from its start: the callers
 	// that have not returned by then are cut off (their context ends) and
@@ -158,11 +158,9 @@ type Outcome struct {
 
 	// Wall is the time from the start until the last caller returned.
 	Wall time.Duration
-	// Least is the least possible time (see [Scenario.Least]).
+	// Least is the oracle's time: the least the work takes against the
+	// server's limits (see [Scenario.Least]).
 	Least time.Duration
-	// Allowed is the number of successful requests an ideal client gets
-	// from the server over max(Wall, Least) (see [Scenario.Allowed]).
-	Allowed float64
 	// Deadlines reports whether the requests had deadlines, and MaxLate
 	// how long after its deadline the latest caller got its answer.
 	Deadlines bool
@@ -191,8 +189,9 @@ func (o Outcome) Complete() bool {
 	return o.Succeeded == o.Requests
 }
 
-// Ratio is Wall divided by Least, the time taken against the least
-// possible; 0 when Least is 0.
+// Ratio is Wall divided by Least, the time taken against the oracle's; 0
+// when Least is 0. A perfect stack is a little above 1: the oracle does
+// not wait for its last answer.
 func (o Outcome) Ratio() float64 {
 	if o.Least <= 0 {
 		return 0
@@ -200,13 +199,13 @@ func (o Outcome) Ratio() float64 {
 	return float64(o.Wall) / float64(o.Least)
 }
 
-// CapacityUsed is the share of what the server would have allowed that the
-// stack had accepted: Accepted divided by Allowed; 0 when Allowed is 0.
-func (o Outcome) CapacityUsed() float64 {
-	if o.Allowed <= 0 {
+// TooManyShare is the share of the server's arrivals answered 429; 0 when
+// nothing arrived.
+func (o Outcome) TooManyShare() float64 {
+	if o.Arrivals <= 0 {
 		return 0
 	}
-	return float64(o.Accepted) / o.Allowed
+	return float64(o.TooMany) / float64(o.Arrivals)
 }
 
 // Run runs scenario s against stack st and measures it. It starts a fresh
@@ -236,7 +235,7 @@ func Run(s Scenario, st Stack) Outcome {
 	case w.Texts > 0:
 		texts := make([]string, w.Texts)
 		for i := range texts {
-			texts[i] = "Document " + strconv.Itoa(i) + ": a paragraph of a corpus to be embedded for retrieval."
+			texts[i] = jobText(i)
 		}
 		embed := st.Embed
 		if embed == nil {
@@ -266,7 +265,6 @@ func Run(s Scenario, st Stack) Outcome {
 	sort.Slice(o.AcceptedAt, func(i, j int) bool { return o.AcceptedAt[i] < o.AcceptedAt[j] })
 	o.Accepted = len(o.AcceptedAt)
 	o.Least = s.Least(start)
-	o.Allowed = s.Allowed(start, max(o.Wall, o.Least))
 	return o
 }
 
@@ -314,29 +312,50 @@ func send(ctx context.Context, client *http.Client, w Workload, i int) {
 		ctx, cancel = context.WithTimeout(ctx, w.Timeout)
 		defer cancel()
 	}
+	resp, err := client.Do(w.request(ctx, i))
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+// request is request i of a loop.
+func (w Workload) request(ctx context.Context, i int) *http.Request {
+	text, maxTokens := w.prompt(i)
 	var body []byte
 	path := "/chat/completions"
 	switch w.endpoint() {
 	case Embeddings:
 		path = "/embeddings"
-		body = fmt.Appendf(nil, `{"model":%q,"input":["Request %d: a text to embed."]}`, w.Model, i)
+		body = fmt.Appendf(nil, `{"model":%q,"input":[%q]}`, w.Model, text)
 	case Completions:
 		path = "/completions"
-		body = fmt.Appendf(nil, `{"model":%q,"prompt":"Request %d: say hello.","max_tokens":16}`, w.Model, i)
+		body = fmt.Appendf(nil, `{"model":%q,"prompt":%q,"max_tokens":%d}`, w.Model, text, maxTokens)
 	default:
-		body = fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"Request %d: say hello."}],"max_tokens":16}`, w.Model, i)
+		body = fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":%d}`, w.Model, text, maxTokens)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ScenarioBaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		panic(err) // the URL and method are constants
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return
+	return req
+}
+
+// prompt is the text of request i of a loop, and its max_tokens: what a
+// token limit counts.
+func (w Workload) prompt(i int) (text string, maxTokens int) {
+	switch w.endpoint() {
+	case Embeddings:
+		return "Request " + strconv.Itoa(i) + ": a text to embed.", 0
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
+	return "Request " + strconv.Itoa(i) + ": say hello.", 16
+}
+
+// jobText is text i of an embedding job.
+func jobText(i int) string {
+	return "Document " + strconv.Itoa(i) + ": a paragraph of a corpus to be embedded for retrieval."
 }
 
 // callTally counts the calls as the caller sees them: the outermost layer

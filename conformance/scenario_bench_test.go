@@ -10,15 +10,19 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// BenchmarkScenarioLeast measures the ideal client that computes the least
-// possible time and the capacity of every run.
+// BenchmarkScenarioLeast measures the oracle that computes the yardstick
+// of every run: every scenario and every case of the matrix.
 func BenchmarkScenarioLeast(b *testing.B) {
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, s := range Scenarios() {
+	all := Scenarios()
+	for _, c := range Matrix() {
+		all = append(all, c.Scenario)
+	}
+	for _, s := range all {
 		b.Run(s.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = s.Allowed(start, s.Least(start))
+				_ = s.Least(start)
 			}
 		})
 	}

@@ -3,9 +3,10 @@ package conformance
 import (
 	"math"
 	"time"
+	"unicode/utf8"
 )
 
-// Admission is one request an ideal client gets through the server's
+// Admission is one request the oracle gets through the server's
 // limits.
 type Admission struct {
 	At time.Duration // since the start
@@ -14,7 +15,7 @@ type Admission struct {
 	Weight float64
 }
 
-// idealGuard bounds the ideal client's search for a demand the limits
+// idealGuard bounds the oracle's search for a demand the limits
 // never let through (a fault that never ends).
 const idealGuard = 1000 * time.Hour
 
@@ -22,21 +23,27 @@ const idealGuard = 1000 * time.Hour
 // enough, as the server allows.
 const idealEpsilon = 1e-9
 
-// Least is the least possible time of the workload against the server's
-// limit, for a run starting at start: the time an ideal client, one that
-// knows when the server will accept and sends exactly then, gets its last
-// request answered. For N requests at R per second with a burst of B that
-// is (N−B)/R; one-minute windows, dynamic limits and faults that hit every
-// request for a while are followed as the server applies them, faults that
-// hit a share of requests by their expected cost (a 10% share costs 1/0.9
-// requests per success).
+// Least is the oracle's time: the least time the workload takes against
+// the server's limits, for a run starting at start. The oracle is a client
+// that knows the server's state and sends each request at the first
+// instant the server would admit it; Least is when its last request is
+// admitted. For N requests at R per second with a burst of B that is
+// (N−B)/R. Every [Algorithm] is followed as [Limit] documents it, request
+// and token counts both, and a dynamic limit as it grows with the
+// oracle's own successes (an oracle that holds back would find less);
+// faults that hit every request for a while are waited out, faults that
+// hit a share of requests are paid for by their expected cost (a 10%
+// share costs 1/0.9 requests per success).
 //
-// The ideal client ignores the server's latency and a closed loop's
-// concurrency; token limits (TPM) are not modelled. For an open loop with
-// deadlines it answers at once each request that the server could not
-// accept before its deadline, so Least is then the time the last request
-// was answered. A job's requests are its batches at the workload's batch
-// size.
+// The oracle ignores the server's latency and a closed loop's
+// concurrency (a closed loop always has a request ready), so a perfect
+// stack takes a little longer: Least plus one answer's latency. Its
+// requests are the workload's, in order, with the tokens their texts
+// count. For an open loop each request is sent at its start or the first
+// admission after it, unless that is past its deadline: then it is
+// answered at its start, and costs nothing, so Least is then the time the
+// last request was answered. A job's requests are its batches at the
+// workload's batch size.
 func (s Scenario) Least(start time.Time) time.Duration {
 	w := s.Workload
 	if w.Every > 0 {
@@ -50,24 +57,11 @@ func (s Scenario) Least(start time.Time) time.Duration {
 	return adm[len(adm)-1].At
 }
 
-// Allowed is the number of successful requests an ideal client gets from
-// the server in the first d of a run starting at start: as many as the
-// limits allow for a closed loop or a job (whose demand is then taken as
-// unbounded), the requests it could serve for an open loop.
-func (s Scenario) Allowed(start time.Time, d time.Duration) float64 {
-	var sum float64
-	for _, a := range s.Ideal(start, d) {
-		if a.At <= d {
-			sum += a.Weight
-		}
-	}
-	return sum
-}
-
-// Ideal returns the admissions of an ideal client until until, for a run
-// starting at start: for a closed loop or a job, one that always has a
-// request to send; for an open loop, the workload's requests that it can
-// serve. It is the limit line of the comparison's plots.
+// Ideal returns the oracle's admissions (see [Scenario.Least]) until
+// until, for a run starting at start: for a closed loop or a job, one
+// that always has a request to send, past the workload's demand; for an
+// open loop, the workload's requests that it can serve. It is the limit
+// line of the comparison's plots.
 func (s Scenario) Ideal(start time.Time, until time.Duration) []Admission {
 	if s.Workload.Every > 0 {
 		adm, _ := s.openIdeal(start, until)
@@ -76,13 +70,18 @@ func (s Scenario) Ideal(start time.Time, until time.Duration) []Admission {
 	return s.closedIdeal(start, until, -1)
 }
 
+// unlimited reports whether the workload's endpoint has no limit at all.
+func (s Scenario) unlimited() bool {
+	lim, limited := s.Server.Limits[s.Workload.endpoint()]
+	return !limited || (lim.RPM <= 0 && !lim.Dynamic && lim.TPM <= 0)
+}
+
 // closedIdeal admits requests as early as the server allows until the
 // demand (negative: unbounded) is met or until passes.
 func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float64) []Admission {
 	w := s.Workload
-	lim, limited := s.Server.Limits[w.endpoint()]
-	if !limited || (lim.RPM <= 0 && !lim.Dynamic) {
-		// Unlimited: everything at once, as far as the demand goes.
+	if s.unlimited() {
+		// Everything at once, as far as the demand goes.
 		n := max(int(math.Ceil(demand)), w.demand())
 		adm := make([]Admission, n)
 		for i := range adm {
@@ -90,7 +89,7 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 		}
 		return adm
 	}
-	il := newIdealLimiter(lim, start)
+	il := newIdealLimiter(s.Server.Limits[w.endpoint()], start)
 	var adm []Admission
 	var got float64
 	for t := time.Duration(0); t <= until && (demand < 0 || got < demand-1e-9); {
@@ -98,12 +97,13 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 			t = end
 			continue
 		}
-		if wait := il.wait(t); wait > 0 {
+		tokens := w.idealTokens(len(adm))
+		if wait := il.wait(t, tokens); wait > 0 {
 			t += wait
 			continue
 		}
 		wt := 1 - s.failShare(t)
-		il.take(t, wt)
+		il.take(t, wt, tokens)
 		adm = append(adm, Admission{At: t, Weight: wt})
 		got += wt
 	}
@@ -117,9 +117,8 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 // answered.
 func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, time.Duration) {
 	w := s.Workload
-	lim, limited := s.Server.Limits[w.endpoint()]
-	unlimited := !limited || (lim.RPM <= 0 && !lim.Dynamic)
-	il := newIdealLimiter(lim, start)
+	unlimited := s.unlimited()
+	il := newIdealLimiter(s.Server.Limits[w.endpoint()], start)
 	var adm []Admission
 	var last, prev time.Duration
 	for i := range w.Requests {
@@ -128,6 +127,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		if w.Timeout > 0 {
 			deadline = release + w.Timeout
 		}
+		tokens := w.idealTokens(i)
 		t := max(release, prev)
 		served := false
 		for t <= deadline && t <= idealGuard {
@@ -139,7 +139,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 				served = true
 				break
 			}
-			if wait := il.wait(t); wait > 0 {
+			if wait := il.wait(t, tokens); wait > 0 {
 				t += wait
 				continue
 			}
@@ -152,7 +152,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		}
 		wt := 1 - s.failShare(t)
 		if !unlimited {
-			il.take(t, wt)
+			il.take(t, wt, tokens)
 		}
 		prev = t
 		last = max(last, t)
@@ -161,6 +161,21 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		}
 	}
 	return adm, last
+}
+
+// idealTokens is the size of request i against a token limit, counted as
+// [Limit.TPM] documents it: the text's characters over 4, rounded up,
+// plus max_tokens. For a job, request i is its i-th batch.
+func (w Workload) idealTokens(i int) float64 {
+	if w.Texts > 0 {
+		chars := 0
+		for j := i * w.batchSize(); j < min((i+1)*w.batchSize(), w.Texts); j++ {
+			chars += utf8.RuneCountInString(jobText(j))
+		}
+		return math.Ceil(float64(chars) / 4)
+	}
+	text, maxTokens := w.prompt(i)
+	return math.Ceil(float64(utf8.RuneCountInString(text))/4) + float64(maxTokens)
 }
 
 // faultApplies reports whether f can hit the workload's requests.
@@ -203,102 +218,119 @@ func (s Scenario) failShare(t time.Duration) float64 {
 	return 1 - pass
 }
 
-// idealLimiter follows one key's request limit as [Limit] documents it:
-// per second, a bucket of RPM/60 per second holding max(RPM/60, 1) that
-// starts full; per minute, windows of RPM aligned on the clock's minutes;
-// dynamic, an RPM of twice the past hour's successes per minute within
-// [Base, Cap]. It is written from the documentation, apart from the
-// server's code, so the two check each other.
+// idealLimiter follows one key's limits as [Limit] and [Algorithm]
+// document them. It is written from the documentation, apart from the
+// server's code, and in other terms where there are some (a sliding window
+// as a sum over the log, a fixed window as an index, nginx's test as what
+// the refill has to cover), so that the two check each other.
 type idealLimiter struct {
-	lim   Limit
-	start int64 // Unix nanoseconds of the run's start
-	level float64
-	at    int64 // Unix nanoseconds of the last refill (per second) or the window's minute (per minute)
-	ready bool
-	succ  [60]float64 // successes by Unix minute, a ring over the past hour
-	mins  [60]int64
+	lim      Limit
+	alg      Algorithm
+	start    int64 // Unix nanoseconds of the run's start
+	req, tok idealCount
+	// The dynamic limit's memory: successes by Unix minute over the past
+	// hour, and since the first one.
+	succ     [60]float64
+	mins     [60]int64
+	first    int64
+	total    float64
+	anyTaken bool
+}
+
+// idealCount is the oracle's view of one count, requests or tokens.
+type idealCount struct {
+	taken bool // whether anything was admitted yet
+	// Bucket: units left after the last admission, at Unix nanosecond at.
+	// nginx: the excess, in thousandths, at Unix millisecond at.
+	left float64
+	at   int64
+	// Sliding window: every admission; the log's first ones may be old.
+	log []logEntry
+	// Fixed window: the units of the window numbered win (clock windows)
+	// or that opened at opened (windows of the first request).
+	win, opened int64
+	spent       float64
+}
+
+// idealRule is one count's limit at one moment.
+type idealRule struct {
+	perMinute, burst float64
 }
 
 func newIdealLimiter(lim Limit, start time.Time) *idealLimiter {
-	return &idealLimiter{lim: lim, start: start.UnixNano()}
+	alg := lim.Algorithm
+	if alg == DefaultAlgorithm {
+		alg = TokenBucket
+		if lim.Window == time.Minute {
+			alg = FixedWindow
+		}
+	}
+	return &idealLimiter{lim: lim, alg: alg, start: start.UnixNano()}
 }
 
+// rpm is the request limit at now: RPM, or the dynamic limit.
 func (l *idealLimiter) rpm(now int64) float64 {
 	if !l.lim.Dynamic {
 		return l.lim.RPM
 	}
-	base := l.lim.Base
-	if base == 0 {
-		base = l.lim.RPM
+	floor := l.lim.Base
+	if floor == 0 {
+		floor = l.lim.RPM
 	}
-	if base == 0 {
-		base = 60
+	if floor == 0 {
+		floor = 60
 	}
-	idx := now / int64(time.Minute)
-	var sum float64
-	for i, m := range l.mins {
-		if m > idx-60 && m <= idx {
-			sum += l.succ[i]
+	var r float64
+	if l.lim.Span == SpanInUse && l.anyTaken && now-l.first < int64(time.Hour) {
+		r = 2 * l.total / max(float64(now-l.first)/float64(time.Minute), 1)
+	} else {
+		idx := now / int64(time.Minute)
+		var sum float64
+		for i, m := range l.mins {
+			if idx-60 < m && m <= idx {
+				sum += l.succ[i]
+			}
 		}
+		r = 2 * sum / 60
 	}
-	r := max(sum*2/60, base)
+	r = max(r, floor)
 	if l.lim.Cap > 0 {
 		r = min(r, l.lim.Cap)
 	}
 	return r
 }
 
-// level returns the bucket's level (per second) or the window's use (per
-// minute) at now, without changing the state.
-func (l *idealLimiter) levelAt(now int64, rpm float64) float64 {
-	if l.lim.Window == time.Minute {
-		if !l.ready || now/int64(time.Minute) != l.at {
-			return 0
-		}
-		return l.level
+func (l *idealLimiter) window() int64 {
+	if l.lim.Window <= 0 {
+		return int64(time.Minute)
 	}
-	capacity := max(rpm/60, 1)
-	if !l.ready {
-		return capacity
-	}
-	lv := l.level
-	if now > l.at {
-		lv += rpm / 60 * float64(now-l.at) / 1e9
-	}
-	return min(lv, capacity)
+	return int64(l.lim.Window)
 }
 
-// wait is how long after t a request has to wait to be accepted; 0 when
-// it is accepted at t.
-func (l *idealLimiter) wait(t time.Duration) time.Duration {
+// wait is how long after t a request of tokens has to wait to be
+// accepted; 0 when it is accepted at t.
+func (l *idealLimiter) wait(t time.Duration, tokens float64) time.Duration {
 	now := l.start + int64(t)
-	rpm := l.rpm(now)
-	lv := l.levelAt(now, rpm)
-	if l.lim.Window == time.Minute {
-		if lv == 0 || lv+1 <= rpm+idealEpsilon {
-			return 0
-		}
-		return time.Duration((now/int64(time.Minute)+1)*int64(time.Minute) - now)
+	var w time.Duration
+	if r := l.rpm(now); r > 0 {
+		w = l.req.wait(l, now, idealRule{r, l.lim.Burst}, 1)
 	}
-	if lv+idealEpsilon >= 1 {
-		return 0
+	if l.lim.TPM > 0 {
+		w = max(w, l.tok.wait(l, now, idealRule{l.lim.TPM, l.lim.TokenBurst}, tokens))
 	}
-	return max(time.Duration(math.Ceil((1-lv)/(rpm/60)*1e9)), 1)
+	return w
 }
 
 // take spends a request at t that wait admitted; weight is its expected
 // success, counted towards a dynamic limit.
-func (l *idealLimiter) take(t time.Duration, weight float64) {
+func (l *idealLimiter) take(t time.Duration, weight, tokens float64) {
 	now := l.start + int64(t)
-	rpm := l.rpm(now)
-	if l.lim.Window == time.Minute {
-		l.level = l.levelAt(now, rpm) + 1
-		l.at = now / int64(time.Minute)
-	} else {
-		l.level = max(l.levelAt(now, rpm)-1, 0)
-		l.at = now
+	if r := l.rpm(now); r > 0 {
+		l.req.take(l, now, idealRule{r, l.lim.Burst}, 1)
 	}
-	l.ready = true
+	if l.lim.TPM > 0 {
+		l.tok.take(l, now, idealRule{l.lim.TPM, l.lim.TokenBurst}, tokens)
+	}
 	if l.lim.Dynamic {
 		idx := now / int64(time.Minute)
 		i := idx % 60
@@ -306,5 +338,135 @@ func (l *idealLimiter) take(t time.Duration, weight float64) {
 			l.mins[i], l.succ[i] = idx, 0
 		}
 		l.succ[i] += weight
+		if !l.anyTaken {
+			l.first, l.anyTaken = now, true
+		}
+		l.total += weight
 	}
+}
+
+// size is a bucket's capacity under r.
+func (r idealRule) size() float64 {
+	if r.burst > 0 {
+		return r.burst
+	}
+	return max(r.perMinute/60, 1)
+}
+
+// nginx's figures under r: the rate in thousandths a second and the burst
+// in thousandths, both whole numbers.
+func (r idealRule) nginx() (rate, burst int64) {
+	rate = max(int64(math.Floor(r.perMinute*1000/60+idealEpsilon)), 1)
+	burst = max(int64(math.Round((r.size()-1)*1000)), 0)
+	return rate, burst
+}
+
+// quota is what one window of l allows under r.
+func (r idealRule) quota(l *idealLimiter) float64 {
+	return r.perMinute * float64(l.window()) / float64(time.Minute)
+}
+
+// wait is how long after now need units have to wait under r.
+func (c *idealCount) wait(l *idealLimiter, now int64, r idealRule, need float64) time.Duration {
+	switch l.alg {
+	case LeakyBucket:
+		if !c.taken {
+			return 0 // nginx passes a key's first request whatever its size
+		}
+		rate, burst := r.nginx()
+		cost := int64(math.Round(need * 1000))
+		over := int64(c.left) + cost - burst // what the refill has to cover
+		if rate*(now/int64(time.Millisecond)-c.at)/1000 >= over {
+			return 0
+		}
+		// The first millisecond at which it does.
+		d := c.at + (over*1000+rate-1)/rate
+		return time.Duration(d*int64(time.Millisecond) - now)
+	case SlidingLog:
+		w, quota := l.window(), r.quota(l)
+		need = min(need, quota)
+		var inWindow float64
+		for _, e := range c.log {
+			if e.at > now-w {
+				inWindow += e.units
+			}
+		}
+		for _, e := range c.log {
+			if inWindow+need <= quota+idealEpsilon {
+				break
+			}
+			if e.at > now-w { // the oldest still in the window leaves at e.at+w
+				inWindow -= e.units
+				if inWindow+need <= quota+idealEpsilon {
+					return time.Duration(e.at + w - now)
+				}
+			}
+		}
+		return 0
+	case FixedWindow:
+		w, quota := l.window(), r.quota(l)
+		spent, end := c.spent, int64(0)
+		if l.lim.FromFirstRequest {
+			end = c.opened + w
+			if !c.taken || now >= end {
+				spent = 0
+			}
+		} else {
+			end = (now/w + 1) * w
+			if !c.taken || now/w != c.win {
+				spent = 0
+			}
+		}
+		if spent == 0 || spent+need <= quota+idealEpsilon {
+			return 0
+		}
+		return time.Duration(end - now)
+	}
+	lv := c.bucket(now, r)
+	need = min(need, r.size())
+	if lv+idealEpsilon >= need {
+		return 0
+	}
+	return max(time.Duration(math.Ceil((need-lv)/(r.perMinute/60)*1e9)), 1)
+}
+
+// bucket is what a TokenBucket holds at now under r.
+func (c *idealCount) bucket(now int64, r idealRule) float64 {
+	if !c.taken {
+		return r.size()
+	}
+	return min(c.left+r.perMinute/60*float64(now-c.at)/1e9, r.size())
+}
+
+// take spends need units at now, which wait admitted.
+func (c *idealCount) take(l *idealLimiter, now int64, r idealRule, need float64) {
+	switch l.alg {
+	case LeakyBucket:
+		rate, _ := r.nginx()
+		ms := now / int64(time.Millisecond)
+		var excess int64 // a first request leaves none
+		if c.taken {
+			excess = max(int64(c.left)-rate*(ms-c.at)/1000+int64(math.Round(need*1000)), 0)
+		}
+		c.left, c.at = float64(excess), ms
+	case SlidingLog:
+		c.log = append(c.log, logEntry{at: now, units: need})
+		for len(c.log) > 0 && c.log[0].at <= now-2*l.window() { // long gone
+			c.log = c.log[1:]
+		}
+	case FixedWindow:
+		w := l.window()
+		if l.lim.FromFirstRequest {
+			if !c.taken || now >= c.opened+w {
+				c.opened, c.spent = now, 0
+			}
+		} else if !c.taken || now/w != c.win {
+			c.win, c.spent = now/w, 0
+		}
+		c.spent += need
+	default:
+		c.left = max(c.bucket(now, r)-min(need, r.size()), 0)
+		c.at = now
+	}
+	c.taken = true
 }

@@ -3,7 +3,7 @@ package conformance
 import (
 	"fmt"
 	"net/http"
-	"strconv"
+	"sort"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -57,8 +57,9 @@ func TestRunBareBurst(t *testing.T) {
 		assert.Equal(t, 10, ok)
 		assert.Zero(t, o.Wall, "no latency: every answer at once")
 		assert.Equal(t, 2*time.Second, o.Least, "(30-10)/10 per second")
-		assert.InDelta(t, 30, o.Allowed, 1e-9, "over the least possible time, when the run was shorter")
-		assert.InDelta(t, 1.0/3, o.CapacityUsed(), 1e-9)
+		assert.Len(t, scnChat(30, 4, map[string]Limit{Chat: {RPM: 600}}).Ideal(o.Start, o.Least), 30,
+			"the oracle has all 30 through by then, the bare stack a third of them")
+		assert.InDelta(t, 2.0/3, o.TooManyShare(), 1e-9)
 		assert.False(t, o.Complete())
 		assert.False(t, o.Deadlines)
 	})
@@ -98,7 +99,7 @@ func TestRunDeadlineLateness(t *testing.T) {
 		// The request at 1 s is told to come back in 29 s; it sleeps 29.5 s
 		// and hears back at 30.5 s, 27.5 s past its deadline at 3 s.
 		assert.Equal(t, 27500*time.Millisecond, naive.MaxLate)
-		assert.Equal(t, 19*time.Second, naive.Least, "an ideal client answers each request at once")
+		assert.Equal(t, 19*time.Second, naive.Least, "the oracle answers each request at once")
 
 		require.Len(t, bare.Calls, 20)
 		require.Len(t, naive.Calls, 20)
@@ -191,6 +192,15 @@ func TestScenarioLeast(t *testing.T) {
 		{"half the answers fail: twice the requests", flaky, time.Second},
 		{"a job's batches", job, 9 * time.Second},
 		{"open loop with deadlines", scnNamed(t, "deadline"), 19 * time.Second},
+		{"open loop faster than nginx: each at the first admission after its start", Scenario{
+			Server:   Config{Limits: map[string]Limit{Chat: {RPM: 120, Algorithm: LeakyBucket, Burst: 1}}},
+			Workload: Workload{Model: ScenarioChatModel, Requests: 20, Every: 250 * time.Millisecond},
+		}, 9500 * time.Millisecond},
+		{"open loop slower than a sliding log: each at its start", Scenario{
+			Server:   Config{Limits: map[string]Limit{Chat: {RPM: 60, Algorithm: SlidingLog, Window: 10 * time.Second}}},
+			Workload: Workload{Model: ScenarioChatModel, Requests: 20, Every: 2 * time.Second},
+		}, 38 * time.Second},
+		{"tokens bind: 22 a request, 110 a second, 5 at once: (105-5)/5", scnChat(105, 1, map[string]Limit{Chat: {RPM: 6000, TPM: 6600}}), 20 * time.Second},
 	}
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
@@ -198,9 +208,10 @@ func TestScenarioLeast(t *testing.T) {
 	}
 }
 
-// The ideal client is written from Limit's documentation; a greedy client
-// that waits exactly as long as the server's x-ratelimit-reset says must
-// be accepted at the same moments.
+// The oracle is written from Limit's documentation, apart from the
+// server's code. Driving the real server, it must be admitted exactly
+// when it predicts, every time (no 429), and not a millisecond sooner: a
+// probe sent 1 ms before each admission is refused.
 func TestIdealMatchesServer(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -209,43 +220,78 @@ func TestIdealMatchesServer(t *testing.T) {
 	}{
 		{"per second", Limit{RPM: 600}, 50},
 		{"per second, below one a second", Limit{RPM: 40}, 10},
+		{"bucket, a burst of 25", Limit{RPM: 600, Algorithm: TokenBucket, Burst: 25}, 60},
+		{"bucket, no burst, a rate not a divisor of a second", Limit{RPM: 420, Algorithm: TokenBucket, Burst: 1}, 40},
+		{"nginx, no burst", Limit{RPM: 600, Algorithm: LeakyBucket, Burst: 1}, 40},
+		{"nginx, burst=10 nodelay", Limit{RPM: 600, Algorithm: LeakyBucket, Burst: 11}, 60},
+		{"nginx, 3 r/s: 334 ms apart", Limit{RPM: 180, Algorithm: LeakyBucket, Burst: 1}, 20},
+		{"nginx, 90 r/m", Limit{RPM: 90, Algorithm: LeakyBucket}, 20},
 		{"minute windows", Limit{RPM: 120, Window: time.Minute}, 300},
+		{"fixed 10 s windows on the clock", Limit{RPM: 60, Algorithm: FixedWindow, Window: 10 * time.Second}, 35},
+		{"fixed 10 s windows from the first request", Limit{RPM: 60, Algorithm: FixedWindow, Window: 10 * time.Second, FromFirstRequest: true}, 35},
+		{"sliding 10 s log", Limit{RPM: 60, Algorithm: SlidingLog, Window: 10 * time.Second}, 35},
+		{"tokens bind, per second", Limit{RPM: 600, TPM: 660}, 40},
+		{"tokens bind, nginx", Limit{RPM: 600, TPM: 660, Algorithm: LeakyBucket, TokenBurst: 50}, 40},
+		{"tokens bind, sliding log", Limit{RPM: 600, TPM: 220, Algorithm: SlidingLog, Window: 10 * time.Second}, 40},
+		{"tokens bind, fixed windows", Limit{RPM: 600, TPM: 220, Algorithm: FixedWindow, Window: 10 * time.Second, FromFirstRequest: true}, 40},
+		{"requests bind, tokens count", Limit{RPM: 60, TPM: 6000, Algorithm: SlidingLog, Window: 5 * time.Second}, 30},
 		{"dynamic, growing past its base", Limit{Dynamic: true, Base: 60, Cap: 600}, 2000},
+		{"dynamic over the minutes in use", Limit{Dynamic: true, Base: 60, Cap: 600, Span: SpanInUse}, 2000},
+		{"dynamic over the minutes in use, nginx", Limit{Dynamic: true, Base: 60, Cap: 300, Span: SpanInUse, Algorithm: LeakyBucket}, 1000},
+		{"dynamic, sliding log", Limit{Dynamic: true, Base: 60, Cap: 600, Span: SpanInUse, Algorithm: SlidingLog, Window: 10 * time.Second}, 1000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				start := time.Now()
 				s := scnChat(tt.n, 1, map[string]Limit{Chat: tt.limit})
-				srv := NewServer(s.Server)
-				var got []time.Duration
-				for len(got) < tt.n {
-					resp, err := nvChat(t.Context(), srv, ScenarioChatModel)
-					require.NoError(t, err)
-					nvClose(resp)
-					if resp.StatusCode == http.StatusOK {
-						got = append(got, time.Since(start))
-						continue
-					}
-					require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
-					secs, err := strconv.ParseFloat(resp.Header.Get("X-Ratelimit-Reset"), 64)
-					require.NoError(t, err)
-					time.Sleep(time.Duration(secs * float64(time.Second)))
-				}
 				ideal := s.closedIdeal(start, idealGuard, float64(tt.n))
 				require.Len(t, ideal, tt.n)
-				for i, a := range ideal {
-					// The server rounds its resets up to the millisecond;
-					// under a dynamic limit, whose rate changes between a
-					// 429 and the retry, the rounding can add up a little.
-					require.InDelta(t, got[i], a.At, float64(5*time.Millisecond), "admission %d", i)
+				srv := NewServer(s.Server)
+				send := func(i int) int {
+					resp, err := srv.RoundTrip(s.Workload.request(t.Context(), i))
+					require.NoError(t, err)
+					nvClose(resp)
+					return resp.StatusCode
 				}
+				probed := 0
+				for i, a := range ideal {
+					if i > 0 && a.At-time.Millisecond > ideal[i-1].At {
+						time.Sleep(time.Until(start.Add(a.At - time.Millisecond)))
+						require.Equal(t, http.StatusTooManyRequests, send(i), "request %d, 1 ms before the oracle's %v", i, a.At)
+						probed++
+					}
+					time.Sleep(time.Until(start.Add(a.At)))
+					require.Equal(t, http.StatusOK, send(i), "request %d at the oracle's %v", i, a.At)
+				}
+				st := srv.Stats()
+				assert.Equal(t, tt.n, st.OK)
+				assert.Equal(t, probed, st.TooMany, "only the probes were refused")
+				assert.Positive(t, probed)
 				if tt.limit.Dynamic {
 					assert.Less(t, ideal[tt.n-1].At, time.Duration(tt.n-1)*time.Second, "the limit grew past its base")
 				}
 			})
 		})
 	}
+}
+
+// Under Together's dynamic limit the oracle's limit grows because it uses
+// it; averaged over the minutes in use rather than the hour, it grows
+// sooner.
+func TestIdealDynamicSpans(t *testing.T) {
+	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	hour := scnChat(6000, 1, map[string]Limit{Chat: {Dynamic: true, Base: 60, Cap: 600}})
+	inUse := scnChat(6000, 1, map[string]Limit{Chat: {Dynamic: true, Base: 60, Cap: 600, Span: SpanInUse}})
+	at := func(s Scenario, d time.Duration) int { return len(s.Ideal(start, d)) }
+	assert.InDelta(t, 30*60, at(hour, 30*time.Minute), 10, "half an hour at the base: 2 × 1,800 an hour is 60 a minute")
+	assert.Greater(t, at(inUse, 5*time.Minute), 5*60+100, "past the base within minutes")
+	assert.Greater(t, at(hour, time.Hour), at(hour, 30*time.Minute)*2, "the second half hour grows")
+	hourLeast, inUseLeast := hour.Least(start), inUse.Least(start)
+	t.Logf("6,000 requests: %v over the past hour, %v over the minutes in use", hourLeast, inUseLeast)
+	assert.Less(t, inUseLeast, hourLeast)
+	assert.Greater(t, hourLeast, 45*time.Minute, "a dynamic limit takes its time to grow")
+	assert.Greater(t, inUseLeast, 10*time.Minute, "never above the cap: 6,000 at 600 a minute take 10")
 }
 
 func TestScenariosAreWellFormed(t *testing.T) {
@@ -274,9 +320,26 @@ func TestScenariosRunBare(t *testing.T) {
 				o := Run(s, Stack{Name: "bare"})
 				assert.Equal(t, o.Requests, o.Succeeded+o.Failed+o.Hung)
 				assert.Positive(t, o.Arrivals)
-				assert.LessOrEqual(t, o.CapacityUsed(), 1.0+1e-9, "no stack beats the ideal client")
+				assertNotPastOracle(t, s, o)
 			})
 		})
+	}
+}
+
+// assertNotPastOracle checks that no stack beats the oracle: by the time
+// of each request the server accepted, the oracle had at least as many
+// admitted.
+func assertNotPastOracle(t *testing.T, s Scenario, o Outcome) {
+	t.Helper()
+	if len(o.AcceptedAt) == 0 {
+		return
+	}
+	ideal := s.Ideal(o.Start, o.AcceptedAt[len(o.AcceptedAt)-1])
+	for i, at := range o.AcceptedAt {
+		n := sort.Search(len(ideal), func(j int) bool { return ideal[j].At > at })
+		if !assert.GreaterOrEqual(t, n, i+1, "accepted %d by %v, the oracle %d", i+1, at, n) {
+			return
+		}
 	}
 }
 

@@ -103,9 +103,10 @@ type Stats struct {
 }
 
 // Server is a simulated OpenAI-compatible provider that behaves as Together
-// documents: per-key rate limits enforced per second or per minute, dynamic
-// limits, token limits, 429s that say when to come back, and scripted
-// faults. It is an [http.RoundTripper] for tests in memory and an
+// documents: per-key rate limits enforced per second, dynamic limits,
+// token limits, 429s that say when to come back, and scripted faults; its
+// limits can also be enforced as other servers do (see [Algorithm]) and
+// told in other dialects (see [Headers]). It is an [http.RoundTripper] for tests in memory and an
 // [http.Handler] for tests over a real connection; both decide every answer
 // the same way. It starts no goroutine and reads the clock only through
 // time.Now and timers, so inside a testing/synctest bubble it runs in
@@ -505,7 +506,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		req, tok = rw, tw
 		if refusal != "" {
 			h := jsonHeader()
-			rateHeaders(h, s.cfg.Headers, http.StatusTooManyRequests, wait, req, tok, now)
+			rateHeaders(h, s.cfg.Headers, http.StatusTooManyRequests, wait, req, tok, now, key)
 			body := s.requestLimited
 			if refusal == ErrorTokenLimited {
 				body = s.tokenLimited
@@ -561,7 +562,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		l.succeeded(now.UnixNano())
 	}
 	if (limited || a.status == http.StatusTooManyRequests) && a.action != actReset && a.action != actHang {
-		rateHeaders(a.header, s.cfg.Headers, a.status, jobWait, req, tok, now)
+		rateHeaders(a.header, s.cfg.Headers, a.status, jobWait, req, tok, now, key)
 	}
 	return a
 }

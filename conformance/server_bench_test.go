@@ -26,6 +26,15 @@ func BenchmarkServerRoundTrip(b *testing.B) {
 		{"chat", conformance.Config{}, "/v1/chat/completions", srvChatBody},
 		{"chat-429", conformance.Config{Limits: limited}, "/v1/chat/completions", srvChatBody},
 		{"chat-429-headers", conformance.Config{Limits: limited, Headers: conformance.HeaderEveryAnswer | conformance.HeaderOpenAI}, "/v1/chat/completions", srvChatBody},
+		{"chat-429-nginx", conformance.Config{Limits: map[string]conformance.Limit{
+			conformance.Chat: {RPM: 60, Algorithm: conformance.LeakyBucket, Burst: 1},
+		}}, "/v1/chat/completions", srvChatBody},
+		{"chat-429-sliding", conformance.Config{Limits: map[string]conformance.Limit{
+			conformance.Chat: {RPM: 60, TPM: 1e6, Algorithm: conformance.SlidingLog},
+		}, Headers: conformance.HeaderEveryAnswer}, "/v1/chat/completions", srvChatBody},
+		{"chat-429-express-draft-8", conformance.Config{Limits: map[string]conformance.Limit{
+			conformance.Chat: {RPM: 60, Algorithm: conformance.FixedWindow, FromFirstRequest: true},
+		}, Headers: conformance.HeaderNoReset | conformance.HeaderRetryAfter | conformance.HeaderDraft8}, "/v1/chat/completions", srvChatBody},
 		{"chat-stream", conformance.Config{}, "/v1/chat/completions", srvStreamBody},
 		{"embeddings-20", conformance.Config{}, "/v1/embeddings",
 			`{"model":"` + srvEmbedModel + `","input":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t"]}`},

@@ -3,6 +3,8 @@
 // that limits, refuses and fails as Together does:
 //
 //	go run ./conformance/cmd/provider -addr 127.0.0.1:8080 -chat-rpm 60 -headers openai
+//	go run ./conformance/cmd/provider -chat-rpm 600 -algorithm nginx -burst 1 -headers none
+//	go run ./conformance/cmd/provider -chat-rpm 600 -algorithm fixed -window 10s -from-first -headers none,retry-after,draft-8
 //	curl -H 'Authorization: Bearer k' http://127.0.0.1:8080/v1/chat/completions \
 //		-d '{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"user","content":"hi"}]}'
 //
@@ -77,11 +79,15 @@ func parse(args []string) (conformance.Config, string, error) {
 		embed     = fs.Float64("embeddings-rpm", 300, "embeddings requests per minute per key (0: unlimited)")
 		images    = fs.Float64("images-rpm", 60, "image requests per minute per key (0: unlimited)")
 		tpm       = fs.Float64("tpm", 0, "chat and completions tokens per minute per key (0: unlimited)")
-		window    = fs.Duration("window", time.Second, "how limits are enforced: 1s (a per-second bucket) or 1m (fixed minute windows)")
+		algorithm = fs.String("algorithm", "", "how limits are enforced: bucket (per second, as Together), nginx (limit_req), sliding (a log over -window) or fixed (windows of -window); empty: as -window says")
+		window    = fs.Duration("window", time.Second, "without -algorithm, 1s (a per-second bucket) or 1m (fixed minute windows); with sliding or fixed, the window's length")
+		burst     = fs.Float64("burst", 0, "the requests a bucket lets through at once (0: one second of the rate; nginx's burst=B nodelay is B+1)")
+		fromFirst = fs.Bool("from-first", false, "fixed windows start with a key's first request, as express-rate-limit's, not on the clock")
 		dynamic   = fs.Bool("dynamic", false, "Together's dynamic limit: twice the past hour's successful rate, within -base and -cap")
+		span      = fs.String("span", "hour", "what the dynamic limit averages over while the key is younger than an hour: hour or in-use")
 		base      = fs.Float64("base", 0, "the dynamic limit's floor in RPM (0: the endpoint's RPM)")
 		limitCap  = fs.Float64("cap", 0, "the dynamic limit's ceiling in RPM (0: none)")
-		headers   = fs.String("headers", "together", "rate headers: together, or a comma-separated list of every, retry-after, openai, anthropic")
+		headers   = fs.String("headers", "together", "rate headers: together, or a comma-separated list of every, retry-after, openai, anthropic, none, legacy, draft-6, draft-7, draft-8")
 		seed      = fs.Int64("seed", 1, "seed of every random choice")
 		latency   = fs.Duration("latency", 0, "service time of each answer")
 		jitter    = fs.Duration("jitter", 0, "random extra service time, up to this")
@@ -91,8 +97,25 @@ func parse(args []string) (conformance.Config, string, error) {
 	if err := fs.Parse(args); err != nil {
 		return conformance.Config{}, "", err
 	}
-	if *window != time.Second && *window != time.Minute {
-		return conformance.Config{}, "", fmt.Errorf("-window must be 1s or 1m, not %v", *window)
+	algorithms := map[string]conformance.Algorithm{
+		"": conformance.DefaultAlgorithm, "bucket": conformance.TokenBucket, "nginx": conformance.LeakyBucket,
+		"sliding": conformance.SlidingLog, "fixed": conformance.FixedWindow,
+	}
+	alg, ok := algorithms[*algorithm]
+	switch {
+	case !ok:
+		return conformance.Config{}, "", fmt.Errorf("unknown -algorithm %q", *algorithm)
+	case alg == conformance.DefaultAlgorithm && *window != time.Second && *window != time.Minute:
+		return conformance.Config{}, "", fmt.Errorf("-window must be 1s or 1m without -algorithm, not %v", *window)
+	case *window <= 0:
+		return conformance.Config{}, "", fmt.Errorf("-window must be positive, not %v", *window)
+	case *burst < 0:
+		return conformance.Config{}, "", fmt.Errorf("-burst must not be negative, not %v", *burst)
+	}
+	spans := map[string]conformance.Span{"hour": conformance.SpanHour, "in-use": conformance.SpanInUse}
+	sp, ok := spans[*span]
+	if !ok {
+		return conformance.Config{}, "", fmt.Errorf("-span must be hour or in-use, not %q", *span)
 	}
 	if *overload < 0 || *overload > 1 {
 		return conformance.Config{}, "", fmt.Errorf("-overload must be within 0 and 1, not %v", *overload)
@@ -114,7 +137,10 @@ func parse(args []string) (conformance.Config, string, error) {
 		{conformance.Images, *images, 0},
 	} {
 		if l.rpm > 0 || l.tpm > 0 || *dynamic {
-			cfg.Limits[l.endpoint] = conformance.Limit{RPM: l.rpm, TPM: l.tpm, Window: *window, Dynamic: *dynamic, Base: *base, Cap: *limitCap}
+			cfg.Limits[l.endpoint] = conformance.Limit{
+				RPM: l.rpm, TPM: l.tpm, Algorithm: alg, Window: *window, Burst: *burst, FromFirstRequest: *fromFirst,
+				Dynamic: *dynamic, Span: sp, Base: *base, Cap: *limitCap,
+			}
 		}
 	}
 	for _, h := range strings.Split(*headers, ",") {
@@ -128,6 +154,16 @@ func parse(args []string) (conformance.Config, string, error) {
 			cfg.Headers |= conformance.HeaderOpenAI
 		case "anthropic":
 			cfg.Headers |= conformance.HeaderAnthropic
+		case "none":
+			cfg.Headers |= conformance.HeaderNoReset
+		case "legacy":
+			cfg.Headers |= conformance.HeaderLegacy
+		case "draft-6":
+			cfg.Headers |= conformance.HeaderDraft6
+		case "draft-7":
+			cfg.Headers |= conformance.HeaderDraft7
+		case "draft-8":
+			cfg.Headers |= conformance.HeaderDraft8
 		default:
 			return conformance.Config{}, "", fmt.Errorf("unknown -headers style %q", h)
 		}

@@ -30,7 +30,20 @@ func TestParse(t *testing.T) {
 	require.Len(t, cfg.Faults, 1)
 	assert.Equal(t, 0.1, cfg.Faults[0].Share)
 
-	for _, bad := range [][]string{{"-window", "5s"}, {"-headers", "weird"}, {"-overload", "2"}, {"-nope"}} {
+	cfg, _, err = parse([]string{"-chat-rpm", "600", "-embeddings-rpm", "0", "-images-rpm", "0", "-algorithm", "fixed", "-window", "10s", "-from-first",
+		"-headers", "none,retry-after,draft-8,legacy,draft-6,draft-7"})
+	require.NoError(t, err)
+	assert.Equal(t, conformance.Limit{RPM: 600, Algorithm: conformance.FixedWindow, Window: 10 * time.Second, FromFirstRequest: true},
+		cfg.Limits[conformance.Chat])
+	assert.Equal(t, conformance.HeaderNoReset|conformance.HeaderRetryAfter|conformance.HeaderDraft8|conformance.HeaderLegacy|
+		conformance.HeaderDraft6|conformance.HeaderDraft7, cfg.Headers)
+	cfg, _, err = parse([]string{"-algorithm", "nginx", "-burst", "1", "-dynamic", "-span", "in-use"})
+	require.NoError(t, err)
+	assert.Equal(t, conformance.Limit{RPM: 600, Algorithm: conformance.LeakyBucket, Window: time.Second, Burst: 1,
+		Dynamic: true, Span: conformance.SpanInUse}, cfg.Limits[conformance.Chat])
+
+	for _, bad := range [][]string{{"-window", "5s"}, {"-headers", "weird"}, {"-overload", "2"}, {"-nope"},
+		{"-algorithm", "magic"}, {"-algorithm", "sliding", "-window", "0s"}, {"-burst", "-1"}, {"-span", "day"}} {
 		_, _, err := parse(bad)
 		assert.Error(t, err, bad)
 	}
