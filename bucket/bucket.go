@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
@@ -91,8 +92,18 @@ func WithInitial(tokens float64) Option {
 	}
 }
 
+// MaxWait is the longest wait a bucket takes on: the longest
+// [time.Duration], about 292 years, beyond which no timer can be set.
+const MaxWait = time.Duration(math.MaxInt64)
+
+// ErrTooLong refuses, at once, a wait that could not end within [MaxWait]:
+// a request of more tokens than the bucket could grant in that time. Such
+// a wait would hold its place for ever, and every wait behind it.
+var ErrTooLong = errors.New("bucket: the wait would be longer than bucket.MaxWait")
+
 // New returns a bucket that refills at r. An unknown r (the zero [Rate])
-// starts at one token a second.
+// starts at one token a second; a rate slower than one token every
+// [MaxInterval] refills one token every MaxInterval.
 func New(r Rate, opts ...Option) *Bucket {
 	o := options{initial: -1}
 	for _, opt := range opts {
@@ -109,7 +120,7 @@ func New(r Rate, opts ...Option) *Bucket {
 	if b.per <= 0 {
 		b.per = time.Second
 	}
-	b.s.every = 1e9 / ps
+	b.s.every = interval(ps)
 	b.s.burst = defaultBurst(ps)
 	if o.burst > 0 {
 		b.s.burst, b.burstFixed = o.burst, true
@@ -148,7 +159,7 @@ func (b *Bucket) TryTake(n int) bool {
 		return false
 	}
 	t := b.now()
-	if b.s.fresh && f > b.s.burst && !b.s.windowed(t) {
+	if b.s.fresh && f > b.s.burst && b.s.every > 0 && !b.s.windowed(t) {
 		b.mu.Unlock()
 		return false
 	}
@@ -172,8 +183,11 @@ func (b *Bucket) TryTake(n int) bool {
 // A wait that cannot end before ctx's deadline is refused at once with
 // [transport.ErrDeadline], which matches [context.DeadlineExceeded]; so is a
 // queued wait pushed past its deadline by [Bucket.Pause] or a slower rate.
-// When ctx ends during the wait, Wait returns [context.Cause] and the tokens
-// are given back: the waiters behind move up.
+// A wait that would end at the deadline itself is refused too: a request
+// granted then has no time left to be sent. A wait that could not end
+// within [MaxWait] is refused at once with [ErrTooLong]. When ctx ends
+// during the wait, Wait returns [context.Cause] and the tokens are given
+// back: the waiters behind move up.
 func (b *Bucket) Wait(ctx context.Context, n int) error {
 	_, err := b.wait(ctx, float64(n), false)
 	return err
@@ -217,10 +231,15 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 			return tk, nil
 		}
 	}
+	eta := b.eta(t, n)
+	if eta-t >= maxWait {
+		b.mu.Unlock()
+		return ticket{}, ErrTooLong
+	}
 	deadline := inf
 	if dl, ok := ctx.Deadline(); ok {
 		deadline = b.at(dl)
-		if b.eta(t, n) > deadline {
+		if late(eta, deadline) {
 			b.mu.Unlock()
 			return ticket{}, transport.ErrDeadline
 		}
@@ -364,12 +383,31 @@ func (b *Bucket) dispatch(t float64) {
 	b.disarm()
 }
 
+// maxWait is MaxWait in the bucket's float nanoseconds.
+const maxWait = float64(MaxWait)
+
+// late reports whether a grant due at at comes too late for a deadline:
+// timers fire on whole nanoseconds, and a grant at the deadline itself
+// leaves the request no time to be sent.
+func late(at, deadline float64) bool { return math.Ceil(at) >= deadline }
+
+// timerDelay is how long from t a timer for at is set: never less than a
+// nanosecond, and never more than a timer can wait (a queue that a slower
+// rate pushed beyond MaxWait wakes then, and sets its timer again).
+func timerDelay(t, at float64) time.Duration {
+	d := math.Ceil(at - t)
+	if d >= maxWait { // beyond an int64: converting would wrap around
+		return MaxWait
+	}
+	return time.Duration(max(d, 1))
+}
+
 func (b *Bucket) arm(t, at float64) {
 	if at == b.timerAt {
 		return
 	}
 	b.timerAt = at
-	d := time.Duration(math.Ceil(at - t))
+	d := timerDelay(t, at)
 	if b.timer == nil {
 		b.timer = time.AfterFunc(d, b.fire)
 		return
@@ -406,7 +444,7 @@ func (b *Bucket) expire(t float64) {
 			sim.settle(t, w.n)
 		}
 		at := sim.readyAt(t, w.n)
-		if at > w.deadline {
+		if late(at, w.deadline) {
 			wasHead := w == b.head
 			b.unlink(w)
 			w.refused = true
@@ -489,9 +527,13 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 	if b.s.windowed(t) && b.s.winCap == -inf {
 		return
 	}
-	held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
 	b.s.winUntil, b.s.nextUntil, b.s.fresh = 0, 0, false
-	b.s.base = t - held*b.s.every
+	if b.s.every == 0 { // refilled at once, whatever the server counted
+		b.s.base = t
+	} else {
+		held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
+		b.s.base = t - held*b.s.every
+	}
 	b.expire(t)
 	b.dispatch(t)
 }
@@ -505,20 +547,23 @@ func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, 
 }
 
 // SetRate changes the rate at once, for the waiters already queued as well
-// as those to come; the tokens the bucket holds are kept. An unknown rate is
-// ignored. Unless [WithBurst] fixed it, the burst follows the rate.
+// as those to come; the tokens the bucket holds are kept (a bucket leaving
+// the infinite rate holds its burst). An unknown rate is ignored; a rate
+// slower than one token every [MaxInterval] is taken as that. Unless
+// [WithBurst] fixed it, the burst follows the rate.
 func (b *Bucket) SetRate(r Rate) {
 	if !r.Known() {
 		return
 	}
 	ps := r.PerSecond()
+	every := interval(ps)
 	b.mu.Lock()
 	t := b.now()
-	slower := 1e9/ps > b.s.every
-	b.s.setEvery(t, 1e9/ps)
+	slower := every > b.s.every
 	if !b.burstFixed {
 		b.s.burst = defaultBurst(ps)
 	}
+	b.s.setEvery(t, every)
 	if slower {
 		b.expire(t)
 	}
@@ -551,7 +596,7 @@ func (b *Bucket) Tokens() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.now()
-	if b.head != nil && !b.s.windowed(t) && !b.s.fresh {
+	if b.head != nil && !b.s.windowed(t) && !b.s.fresh && b.s.every > 0 {
 		return max(0, (t-b.s.base)/b.s.every) // saving for the head
 	}
 	return b.s.tokens(t)

@@ -68,7 +68,9 @@
 // [Bucket.Wait] refuses at once, with [transport.ErrDeadline] (which matches
 // [context.DeadlineExceeded]), a wait that cannot end before its context's
 // deadline, and later refuses a queued wait as soon as a pause or a slower
-// rate pushes its turn past the deadline. A bucket in a store knows a
+// rate pushes its turn to the deadline or past it. A wait that would end at
+// the deadline itself is refused too, as [transport.Fits] and
+// [transport.Sleep] refuse it: a request granted then has no time left. A bucket in a store knows a
 // wait's turn only when the wait reaches the head of the queue and asks
 // the store: it refuses it then, without reserving, if the store's answer
 // is past the deadline.

@@ -190,16 +190,16 @@ func (b *Bucket) adopt(perSecond float64) {
 	if !(perSecond > 0) || math.IsInf(perSecond, 0) {
 		return
 	}
-	every := 1e9 / perSecond
+	every := interval(perSecond)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if math.Abs(every-b.s.every) <= 1e-9*b.s.every {
 		return
 	}
-	b.s.setEvery(b.now(), every)
 	if !b.burstFixed {
 		b.s.burst = defaultBurst(perSecond)
 	}
+	b.s.setEvery(b.now(), every)
 }
 
 // storePause tells the store of a pause, and holds this process's granted
