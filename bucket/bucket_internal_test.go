@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"testing"
 	"testing/synctest"
@@ -127,4 +128,15 @@ func TestAFreshBucketPassesItsFirstRequestWhateverTheRounding(t *testing.T) {
 	}
 	t.Logf("%d of the cases round the base up", rounded)
 	require.Positive(t, rounded, "the cases test the rounding")
+}
+
+// A server's count read as a bucket's level leaves an unlimited bucket
+// unlimited: it refills at once.
+func TestServerLevelOnAnUnlimitedBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(Every(0))
+		b.serverLevel(-5, time.Now()) // over the server's count
+		assert.True(t, math.IsInf(b.Tokens(), 1))
+		assert.True(t, b.TryTake(100))
+	})
 }

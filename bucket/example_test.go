@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/steadyapi/steady/bucket"
@@ -78,4 +80,35 @@ func ExampleLimit() {
 	// 429
 	// paused: true
 	// rate: 378/min
+}
+
+// A nightly job and a chatbot share one key. The job's requests carry the
+// batch priority in their context; the chat request that comes after them
+// is served first, at the next token, and the job goes on after it.
+func ExampleBucket_Wait_priority() {
+	b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0))
+	batch := transport.WithPriority(context.Background(), transport.PriorityBatch)
+	chat := transport.WithPriority(context.Background(), transport.PriorityInteractive)
+
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	wait := func(ctx context.Context, name string) {
+		if b.Wait(ctx, 1) == nil {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+		}
+	}
+	for i := range 3 {
+		wg.Go(func() { wait(batch, fmt.Sprint("embed ", i+1)) })
+		for b.Waiting() < i+1 { // queued in this order
+			runtime.Gosched()
+		}
+	}
+	wg.Go(func() { wait(chat, "chat") })
+	wg.Wait()
+	fmt.Println(strings.Join(order, ", "))
+	// Output:
+	// chat, embed 1, embed 2, embed 3
 }
