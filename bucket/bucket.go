@@ -126,9 +126,10 @@ func WithReserve(level int, tokens float64, hold time.Duration) Option {
 // bucket of every process that uses the same store and key: reservations,
 // pauses and the rate (so one process's 429 slows them all). Within the
 // process the queue keeps its order, by priority and arrival, and only its
-// head asks the store, one reservation at a time. The server's counts of what remains, which
-// [Limit] applies to a bucket of its own, are not shared: a store holds a
-// rate and pauses, not windows. A nil store is ignored.
+// head asks the store, one reservation at a time. The server's counts of
+// what remains, which [Limit] applies to a bucket of its own, are not
+// shared: a store holds a rate and pauses, not windows. A nil store is
+// ignored.
 func WithStore(s Store, key string) Option {
 	return func(o *options) {
 		if s != nil {
@@ -379,14 +380,14 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 		}
 		b.dispatch(t)
 	default:
-		head := b.head
+		head, levels := b.head, len(b.q.levels)
 		b.q.unlink(w)
 		if w == head {
 			b.head = nil
 		}
-		// Its leaving may change who is next: the head, or the oldest
-		// waiter that aging would serve.
-		if len(b.q.levels) > 1 || w == head {
+		// Its leaving may change who is next: the head, or, across levels,
+		// the oldest waiter that aging would serve.
+		if w == head || levels > 1 {
 			t := b.now()
 			b.repick(t)
 			if b.head != head {

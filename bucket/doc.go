@@ -92,8 +92,8 @@
 // replica shares (package bucket/redisbucket keeps it in Redis): the
 // store reserves tokens and answers how long to wait for them, so each
 // replica sleeps exactly until its turn, with no polling. Within the
-// process the queue stays FIFO and only its head asks the store, one round
-// trip per grant, and a wait cancelled while it sleeps gives its
+// process the queue keeps its order and only its head asks the store, one
+// round trip per grant, and a wait cancelled while it sleeps gives its
 // reservation back. [Bucket.Pause] and [Bucket.SetRate] reach the store,
 // so a 429 in one replica pauses and slows them all, and the rate the
 // store holds is the one every replica uses. Limit works unchanged on top,
