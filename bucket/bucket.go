@@ -358,7 +358,7 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 
 	select {
 	case <-w.ch:
-		tk, refused := w.ticket, w.refused
+		tk, refused := ticket{seq: w.taken}, w.refused
 		b.release(w)
 		if refused {
 			return ticket{}, transport.ErrDeadline
@@ -516,7 +516,7 @@ func (b *Bucket) dispatch(t float64) {
 		b.s.take(t, w.n)
 		b.q.grant(w)
 		b.head = nil
-		w.granted, w.ticket = true, b.granted(w.n, w.track)
+		w.granted, w.taken = true, b.granted(w.n, w.track).seq
 		w.ch <- struct{}{}
 		b.repick(t)
 	}

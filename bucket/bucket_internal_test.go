@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,4 +140,10 @@ func TestServerLevelOnAnUnlimitedBucket(t *testing.T) {
 		assert.True(t, math.IsInf(b.Tokens(), 1))
 		assert.True(t, b.TryTake(100))
 	})
+}
+
+// A waiter stays in the 80-byte size class, so that a queue with levels
+// costs no more memory per waiter than the single FIFO queue did.
+func TestAWaiterFitsEightyBytes(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(waiter{}), uintptr(80))
 }
