@@ -1,10 +1,11 @@
 // Package bucket keeps calls to a rate-limited API at the rate the server
 // allows: [Bucket] is the limiter, a token bucket with a queue ordered by
-// priority and, within a priority, by arrival, and [Limit] is its [net/http.RoundTripper] decorator, which takes tokens
-// before each attempt and feeds every answer back into the bucket: a 429
-// pauses the whole bucket until the server's reset and lowers the rate, the
-// answers after it raise the rate again, and a server that reports what
-// remains of its window has that window spent exactly.
+// priority and, within a priority, by arrival, and [Limit] is its
+// [net/http.RoundTripper] decorator, which takes tokens before each
+// attempt and feeds every answer back into the bucket: a 429 pauses the
+// whole bucket until the server's reset and lowers the rate, the answers
+// after it raise the rate again, and a server that reports what remains of
+// its window has that window spent exactly.
 //
 //	b := bucket.New(bucket.PerMinute(600))
 //	client := &http.Client{Transport: transport.Chain(nil, bucket.Limit(b))}
@@ -116,8 +117,8 @@
 // deadline, and later refuses a queued wait as soon as a pause or a slower
 // rate pushes its turn to the deadline or past it. A wait that would end at
 // the deadline itself is refused too, as [transport.Fits] and
-// [transport.Sleep] refuse it: a request granted then has no time left. A bucket in a store knows a
-// wait's turn only when the wait reaches the head of the queue and asks
-// the store: it refuses it then, without reserving, if the store's answer
-// is past the deadline.
+// [transport.Sleep] refuse it: a request granted then has no time left. A
+// bucket in a store knows a wait's turn only when the wait reaches the
+// head of the queue and asks the store: it refuses it then, without
+// reserving, if the store's answer is past the deadline.
 package bucket
