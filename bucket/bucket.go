@@ -508,17 +508,23 @@ func (b *Bucket) dispatch(t float64) {
 		if b.s.fresh && !b.s.windowed(t) {
 			b.s.settle(t, w.n)
 		}
-		at := b.due(&b.s, t, w.n, w.prio)
+		at := b.s.readyAt(t, w.n)
+		if b.reserve.tokens > 0 {
+			at = b.due(&b.s, t, w.n, w.prio)
+		}
 		if at > t {
 			b.arm(t, at)
 			return
 		}
 		b.s.take(t, w.n)
 		b.q.grant(w)
-		b.head = nil
 		w.granted, w.taken = true, b.granted(w.n, w.track).seq
 		w.ch <- struct{}{}
-		b.repick(t)
+		// The next head, settled (repick, by hand: this loop is the
+		// queue's hot path).
+		if b.head = b.q.pick(); b.head != nil {
+			b.s.settle(t, b.head.n)
+		}
 	}
 	b.disarm()
 }

@@ -144,13 +144,21 @@ func (q *queue) unlink(w *waiter) {
 // pick is the waiter to serve next: the first of the highest level, or
 // the oldest waiter when aging owes it its turn.
 func (q *queue) pick() *waiter {
-	if len(q.levels) == 0 {
+	switch len(q.levels) {
+	case 0:
 		return nil
+	case 1: // one level: its head, at the cost of a FIFO queue
+		return q.levels[0].head
 	}
+	return q.pickAcross()
+}
+
+// pickAcross is pick across several levels. It is kept out of pick so that
+// pick, on one level, costs what the head of a FIFO queue does.
+//
+//go:noinline
+func (q *queue) pickAcross() *waiter {
 	top := q.levels[0].head
-	if len(q.levels) == 1 {
-		return top
-	}
 	if o := q.oldest(); o != top && owed(q.share, q.passed, q.aged, o.n) {
 		return o
 	}
@@ -172,11 +180,18 @@ func (q *queue) oldest() *waiter {
 // accounts.
 func (q *queue) grant(w *waiter) {
 	if len(q.levels) > 1 {
-		account(q.share, &q.passed, &q.aged, w.n, w == q.oldest())
+		q.account(w)
 	} else {
 		q.passed, q.aged = 0, 0 // one level: nobody is passed
 	}
 	q.unlink(w)
+}
+
+// account keeps the aging accounts of a grant to w across levels.
+//
+//go:noinline
+func (q *queue) account(w *waiter) {
+	account(q.share, &q.passed, &q.aged, w.n, w == q.oldest())
 }
 
 // owed reports whether the oldest waiter, asking n, is owed its turn.
