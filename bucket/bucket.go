@@ -246,7 +246,11 @@ func (b *Bucket) TryTake(n int) bool {
 		b.reserveEnds = t + float64(r.hold)
 	}
 	b.s.settle(t, f)
-	if b.due(&b.s, t, f, transport.PriorityDefault) > t {
+	at := b.s.readyAt(t, f)
+	if b.reserve.tokens > 0 {
+		at = b.due(&b.s, t, f, transport.PriorityDefault)
+	}
+	if at > t {
 		b.mu.Unlock()
 		return false
 	}
@@ -322,7 +326,11 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 	}
 	if b.head == nil {
 		b.s.settle(t, n)
-		if b.due(&b.s, t, n, prio) <= t {
+		at := b.s.readyAt(t, n)
+		if b.reserve.tokens > 0 {
+			at = b.due(&b.s, t, n, prio)
+		}
+		if at <= t {
 			b.s.take(t, n)
 			tk := b.granted(n, track)
 			b.mu.Unlock()
@@ -478,7 +486,8 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 
 // due is when the settled head, of n tokens and priority prio, may be
 // granted on state s, not before t: when s holds n tokens, and, below an
-// active reserve, the reserve too until it lapses.
+// active reserve, the reserve too until it lapses. The hot paths call it
+// only when the bucket has a reserve, and readyAt, which inlines, when not.
 func (b *Bucket) due(s *state, t, n float64, prio int) float64 {
 	at := s.readyAt(t, n)
 	r := &b.reserve
