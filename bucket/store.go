@@ -48,7 +48,8 @@ type Store interface {
 	SetRate(ctx context.Context, key string, shape Shape)
 }
 
-// Shape is the rate and burst of a bucket, as a store is told them.
+// Shape is the rate and burst of a bucket, as a store is told them. Both
+// are finite: a bucket at the infinite rate is told as [UnlimitedShape].
 type Shape struct {
 	PerSecond float64 // tokens a second
 	Burst     float64 // the most tokens the bucket holds
@@ -145,9 +146,20 @@ func (b *Bucket) handTurn(l *storeLink) {
 	w.ch <- struct{}{}
 }
 
+// UnlimitedShape is the rate, in tokens a second, and the burst a store is
+// told for a bucket at the infinite rate ([Every] of 0), and the rate at
+// and above which a rate a store answers is taken as infinite. A store
+// keeps finite numbers (+Inf would break redisbucket's script), and a
+// token a picosecond limits no API; the store still shares the bucket's
+// pauses.
+const UnlimitedShape = 1e12
+
 // shape is the bucket's rate and burst, for a store that does not know the
 // bucket yet. b.mu must be held.
 func (b *Bucket) shape() Shape {
+	if b.s.every == 0 {
+		return Shape{PerSecond: UnlimitedShape, Burst: min(b.s.burst, UnlimitedShape)}
+	}
 	return Shape{PerSecond: 1e9 / b.s.every, Burst: b.s.burst}
 }
 
@@ -246,6 +258,9 @@ func (b *Bucket) storeTryTake(l *storeLink, n float64) bool {
 func (b *Bucket) adopt(perSecond float64) {
 	if !(perSecond > 0) || math.IsInf(perSecond, 0) {
 		return
+	}
+	if perSecond >= UnlimitedShape {
+		perSecond = math.Inf(1)
 	}
 	every := interval(perSecond)
 	b.mu.Lock()
