@@ -88,6 +88,27 @@ func BenchmarkWaitQueuedParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkWaitQueuedParallelPriorities is BenchmarkWaitQueuedParallel
+// with the waits spread over three priorities: the cost of the levels and
+// of aging, and what they allocate.
+func BenchmarkWaitQueuedParallelPriorities(b *testing.B) {
+	l := bucket.New(bucket.PerSecond(1e5))
+	ctxs := []context.Context{
+		transport.WithPriority(context.Background(), transport.PriorityInteractive),
+		context.Background(),
+		transport.WithPriority(context.Background(), transport.PriorityBatch),
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := ctxs[next.Add(1)%3]
+		for pb.Next() {
+			_ = l.Wait(ctx, 1)
+		}
+	})
+}
+
 const queued = 10_000
 
 // BenchmarkQueue10k queues 10,000 waiters behind a pause, then ends the

@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
@@ -9,8 +10,9 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// Bucket is a token bucket with a strict first-in, first-out queue of
-// waiters. It is safe for concurrent use; make one with [New].
+// Bucket is a token bucket with a queue of waiters, served by priority
+// and in arrival order within a priority. It is safe for concurrent use;
+// make one with [New].
 type Bucket struct {
 	mu    sync.Mutex
 	epoch time.Time     // times in state are nanoseconds since epoch
@@ -22,11 +24,15 @@ type Bucket struct {
 	inFlight   float64 // tokens granted to Limit whose answer has not come back
 	unsent     float64 // tokens granted to Limit not yet handed to the next RoundTripper
 
-	// The queue: an intrusive list, so queueing allocates nothing.
-	head, tail *waiter
-	waiting    int
-	queued     float64 // tokens asked by everyone in the queue
-	deadlines  int     // waiters in the queue that have a deadline
+	// The queue: intrusive lists, so queueing allocates nothing. head is
+	// the waiter the bucket saves for (settled): the one the queue picks.
+	q    queue
+	head *waiter
+
+	// The reserve kept for higher levels (WithReserve), and when it lapses:
+	// hold after the last request at or above its level.
+	reserve     reserve
+	reserveEnds float64
 
 	// One timer, for the head of the queue only; created when a queue first
 	// forms and stopped whenever it empties.
@@ -46,15 +52,84 @@ type options struct {
 	initial float64 // -1: fresh
 	store   Store
 	key     string
+	aging   float64 // the share WithAging set: DefaultAging unless given
+	reserve reserve
+}
+
+// reserve is what WithReserve keeps for higher levels.
+type reserve struct {
+	level  int
+	tokens float64       // 0: no reserve
+	hold   time.Duration // how long it outlives the level's last request
+}
+
+// DefaultAging is the share of the tokens granted that goes to the
+// waiters that have waited longest while higher priorities pass them:
+// see [WithAging].
+const DefaultAging = 0.1
+
+// WithAging sets the least share of the bucket's grants that goes to the
+// waiters that have waited longest, whatever their priority, while
+// waiters of higher priorities that came after them are served first
+// (default [DefaultAging], a tenth): a batch queued behind a steady stream
+// of interactive requests still progresses, at a tenth of the rate, and
+// gets the whole rate whenever the stream pauses.
+//
+// The accounting is exact and has no randomness: the tokens granted to
+// waiters that passed an older one are counted, and the oldest waiter is
+// served next as soon as its tokens are no more than share of all those
+// counted since it last had its share. With a share of a tenth and
+// requests of one token, nine pass and the tenth goes to the oldest. A
+// share of 1 serves every waiter in arrival order, whatever its priority;
+// a share of 0 turns aging off: a higher priority always goes first, and a
+// lower one may wait for as long as higher ones keep coming. A share below
+// 0 counts as 0, above 1 as 1; NaN keeps the default.
+func WithAging(share float64) Option {
+	return func(o *options) {
+		if !math.IsNaN(share) {
+			o.aging = min(max(share, 0), 1)
+		}
+	}
+}
+
+// DefaultReserveHold is how long a reserve outlives the last request of
+// its level: see [WithReserve].
+const DefaultReserveHold = time.Minute
+
+// WithReserve keeps tokens of the bucket for requests of priority level or
+// higher, from the waits of lower priorities, while the level is active:
+// from each of its requests until hold after it. Lower priorities are then
+// granted only what the bucket holds beyond tokens (one is enough for
+// requests of one token), so that the next request of the level, the first
+// of a user coming back after a quiet spell among them, finds its tokens
+// at once instead of waiting for the next one to drip in behind a batch.
+// The cost to the lower levels is the tokens kept, once per active spell
+// (tokens ÷ rate of their time), not a share of the rate: a bucket that
+// holds its reserve refills as fast as it is drained.
+//
+// Without this option there is no reserve. Tokens of 0 or less (or NaN)
+// reserve nothing; a reserve beyond the burst keeps the burst. A hold that
+// is not positive keeps [DefaultReserveHold].
+func WithReserve(level int, tokens float64, hold time.Duration) Option {
+	return func(o *options) {
+		if !(tokens > 0) {
+			tokens = 0
+		}
+		if hold <= 0 {
+			hold = DefaultReserveHold
+		}
+		o.reserve = reserve{level: level, tokens: tokens, hold: hold}
+	}
 }
 
 // WithStore keeps the bucket's state in s under key, shared with every
 // bucket of every process that uses the same store and key: reservations,
 // pauses and the rate (so one process's 429 slows them all). Within the
-// process the queue stays FIFO and only its head asks the store, one
-// reservation at a time. The server's counts of what remains, which
-// [Limit] applies to a bucket of its own, are not shared: a store holds a
-// rate and pauses, not windows. A nil store is ignored.
+// process the queue keeps its order, by priority and arrival, and only its
+// head asks the store, one reservation at a time. The server's counts of
+// what remains, which [Limit] applies to a bucket of its own, are not
+// shared: a store holds a rate and pauses, not windows. A nil store is
+// ignored.
 func WithStore(s Store, key string) Option {
 	return func(o *options) {
 		if s != nil {
@@ -91,10 +166,20 @@ func WithInitial(tokens float64) Option {
 	}
 }
 
+// MaxWait is the longest wait a bucket takes on: the longest
+// [time.Duration], about 292 years, beyond which no timer can be set.
+const MaxWait = time.Duration(math.MaxInt64)
+
+// ErrTooLong refuses, at once, a wait that could not end within [MaxWait]:
+// a request of more tokens than the bucket could grant in that time. Such
+// a wait would hold its place for ever, and every wait behind it.
+var ErrTooLong = errors.New("bucket: the wait would be longer than bucket.MaxWait")
+
 // New returns a bucket that refills at r. An unknown r (the zero [Rate])
-// starts at one token a second.
+// starts at one token a second; a rate slower than one token every
+// [MaxInterval] refills one token every MaxInterval.
 func New(r Rate, opts ...Option) *Bucket {
-	o := options{initial: -1}
+	o := options{initial: -1, aging: DefaultAging}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -109,7 +194,7 @@ func New(r Rate, opts ...Option) *Bucket {
 	if b.per <= 0 {
 		b.per = time.Second
 	}
-	b.s.every = 1e9 / ps
+	b.s.every = interval(ps)
 	b.s.burst = defaultBurst(ps)
 	if o.burst > 0 {
 		b.s.burst, b.burstFixed = o.burst, true
@@ -119,8 +204,11 @@ func New(r Rate, opts ...Option) *Bucket {
 		b.s.base = -min(o.initial, b.s.burst) * b.s.every
 	}
 	b.pool.New = func() any { return &waiter{ch: make(chan struct{}, 1)} }
+	b.q.share = o.aging
+	b.reserve, b.reserveEnds = o.reserve, -inf
 	if o.store != nil {
 		b.link = newStoreLink(o.store, o.key)
+		b.link.q.share = b.q.share
 	}
 	return b
 }
@@ -134,6 +222,8 @@ func (b *Bucket) at(t time.Time) float64 { return float64(t.Sub(b.epoch)) }
 // TryTake takes n tokens if the bucket holds them now and nobody is waiting,
 // and reports whether it did. It never waits and never jumps the queue. A
 // request larger than the burst never passes TryTake: use [Bucket.Wait].
+// It has the default priority ([transport.PriorityDefault]), so a
+// [WithReserve] above it holds it back too.
 func (b *Bucket) TryTake(n int) bool {
 	if n <= 0 {
 		return true
@@ -148,12 +238,19 @@ func (b *Bucket) TryTake(n int) bool {
 		return false
 	}
 	t := b.now()
-	if b.s.fresh && f > b.s.burst && !b.s.windowed(t) {
+	if b.s.fresh && f > b.s.burst && b.s.every > 0 && !b.s.windowed(t) {
 		b.mu.Unlock()
 		return false
 	}
+	if r := &b.reserve; r.tokens > 0 && transport.PriorityDefault >= r.level {
+		b.reserveEnds = t + float64(r.hold)
+	}
 	b.s.settle(t, f)
-	if b.s.readyAt(t, f) > t {
+	at := b.s.readyAt(t, f)
+	if b.reserve.tokens > 0 {
+		at = b.due(&b.s, t, f, transport.PriorityDefault)
+	}
+	if at > t {
 		b.mu.Unlock()
 		return false
 	}
@@ -162,18 +259,25 @@ func (b *Bucket) TryTake(n int) bool {
 	return true
 }
 
-// Wait takes n tokens, waiting for them behind everyone who asked before.
+// Wait takes n tokens, waiting for them behind everyone of its priority
+// or higher who asked before.
 //
-// Waiters are served strictly in the order they arrived: a large request is
-// not starved by small ones, and a small one does not pass a large one. A
+// The priority is ctx's ([transport.PriorityOf]; the default when it names
+// none). A higher priority goes first; waiters of one priority are served
+// in the order they arrived: a large request is not starved by small ones
+// of its priority, and a small one does not pass a large one. Waiters that
+// higher priorities pass still get a share of the grants ([WithAging]). A
 // request larger than the burst waits its full share (n tokens' worth of
 // time) instead of failing.
 //
 // A wait that cannot end before ctx's deadline is refused at once with
 // [transport.ErrDeadline], which matches [context.DeadlineExceeded]; so is a
 // queued wait pushed past its deadline by [Bucket.Pause] or a slower rate.
-// When ctx ends during the wait, Wait returns [context.Cause] and the tokens
-// are given back: the waiters behind move up.
+// A wait that would end at the deadline itself is refused too: a request
+// granted then has no time left to be sent. A wait that could not end
+// within [MaxWait] is refused at once with [ErrTooLong]. When ctx ends
+// during the wait, Wait returns [context.Cause] and the tokens are given
+// back: the waiters behind move up.
 func (b *Bucket) Wait(ctx context.Context, n int) error {
 	_, err := b.wait(ctx, float64(n), false)
 	return err
@@ -208,34 +312,61 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 		return tk, nil
 	}
 	t := b.now()
+	// The priority is read only when it matters: when the wait queues, or
+	// when a reserve needs to know whose it is. A wait granted at once on
+	// a bucket without a reserve never reads it.
+	prio, known := transport.PriorityDefault, false
+	reserved := false // this wait starts the reserve's active spell
+	if b.reserve.tokens > 0 {
+		prio, known = transport.PriorityOf(ctx), true
+		if prio >= b.reserve.level {
+			reserved = t >= b.reserveEnds
+			b.reserveEnds = t + float64(b.reserve.hold)
+		}
+	}
 	if b.head == nil {
 		b.s.settle(t, n)
-		if b.s.readyAt(t, n) <= t {
+		at := b.s.readyAt(t, n)
+		if b.reserve.tokens > 0 {
+			at = b.due(&b.s, t, n, prio)
+		}
+		if at <= t {
 			b.s.take(t, n)
 			tk := b.granted(n, track)
 			b.mu.Unlock()
 			return tk, nil
 		}
 	}
+	if !known {
+		prio = transport.PriorityOf(ctx)
+	}
+	eta := b.eta(t, n, prio)
+	if eta-t >= maxWait {
+		b.mu.Unlock()
+		return ticket{}, ErrTooLong
+	}
 	deadline := inf
 	if dl, ok := ctx.Deadline(); ok {
 		deadline = b.at(dl)
-		if b.eta(t, n) > deadline {
+		if late(eta, deadline) {
 			b.mu.Unlock()
 			return ticket{}, transport.ErrDeadline
 		}
 	}
 	w := b.pool.Get().(*waiter)
-	w.n, w.deadline, w.track = n, deadline, track
-	b.push(w)
-	if w == b.head {
+	w.n, w.deadline, w.track, w.prio = n, deadline, track, prio
+	b.q.push(w)
+	b.repick(t)
+	if w == b.head || reserved {
+		// A new head, or a reserve that now holds back the head: either
+		// way the head's time has changed.
 		b.dispatch(t)
 	}
 	b.mu.Unlock()
 
 	select {
 	case <-w.ch:
-		tk, refused := w.ticket, w.refused
+		tk, refused := ticket{seq: w.taken}, w.refused
 		b.release(w)
 		if refused {
 			return ticket{}, transport.ErrDeadline
@@ -257,14 +388,19 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 		}
 		b.dispatch(t)
 	default:
-		wasHead := w == b.head
-		b.unlink(w)
-		if wasHead {
+		head, levels := b.head, len(b.q.levels)
+		b.q.unlink(w)
+		if w == head {
+			b.head = nil
+		}
+		// Its leaving may change who is next: the head, or, across levels,
+		// the oldest waiter that aging would serve.
+		if w == head || levels > 1 {
 			t := b.now()
-			if b.head != nil {
-				b.s.settle(t, b.head.n)
+			b.repick(t)
+			if b.head != head {
+				b.dispatch(t)
 			}
-			b.dispatch(t)
 		}
 	}
 	b.mu.Unlock()
@@ -305,13 +441,20 @@ func (b *Bucket) answered(n float64) {
 	b.mu.Unlock()
 }
 
-// eta is when a request of n tokens joining the queue at t would be
-// granted if nothing changed: exact for requests of one size, an estimate
-// when a server window ends part-way through requests of mixed sizes.
-func (b *Bucket) eta(t, n float64) float64 {
+// eta is when a request of n tokens and priority prio joining the queue
+// at t would be granted if nothing changed: exact for requests of one
+// size on one level, an estimate when a server window ends part-way
+// through requests of mixed sizes, and, across levels, as exact as
+// queue.ahead. Lower levels do not delay it but by the share aging gives
+// them.
+func (b *Bucket) eta(t, n float64, prio int) float64 {
 	s := &b.s
-	need := s.taken + b.queued + n // what taken reaches with this grant
-	rest := b.queued + n           // what is left for the bucket's own pacing
+	ahead := b.q.ahead(prio)
+	rest := ahead + n // what is left for the bucket's own pacing
+	if r := &b.reserve; r.tokens > 0 && prio < r.level && t < b.reserveEnds {
+		rest += min(r.tokens, s.burst) // an estimate: as if the reserve held
+	}
+	need := s.taken + rest // what taken reaches with this grant
 	if s.windowed(t) {
 		last := s.winCap
 		if t < s.nextUntil {
@@ -333,12 +476,38 @@ func (b *Bucket) eta(t, n float64) float64 {
 	}
 	if s.fresh {
 		first := n
-		if b.head != nil {
+		if ahead > 0 && b.head != nil {
 			first = b.head.n
 		}
 		return t + max(0, rest-min(first, s.burst))*s.every
 	}
 	return max(t, s.base+rest*s.every)
+}
+
+// due is when the settled head, of n tokens and priority prio, may be
+// granted on state s, not before t: when s holds n tokens, and, below an
+// active reserve, the reserve too until it lapses. The hot paths call it
+// only when the bucket has a reserve, and readyAt, which inlines, when not.
+func (b *Bucket) due(s *state, t, n float64, prio int) float64 {
+	at := s.readyAt(t, n)
+	r := &b.reserve
+	if r.tokens == 0 || prio >= r.level || t >= b.reserveEnds {
+		return at
+	}
+	// A reserve beyond the burst would hold back every grant, not once.
+	kept := s.readyAt(t, n+min(r.tokens, s.burst))
+	return max(at, min(kept, b.reserveEnds))
+}
+
+// repick makes the queue's pick the head, settled for at t if it is new.
+// b.mu must be held.
+func (b *Bucket) repick(t float64) {
+	if h := b.q.pick(); h != b.head {
+		b.head = h
+		if h != nil {
+			b.s.settle(t, h.n)
+		}
+	}
 }
 
 // dispatch grants every waiter that is due at t, in order, and arms the
@@ -349,19 +518,43 @@ func (b *Bucket) dispatch(t float64) {
 			b.s.settle(t, w.n)
 		}
 		at := b.s.readyAt(t, w.n)
+		if b.reserve.tokens > 0 {
+			at = b.due(&b.s, t, w.n, w.prio)
+		}
 		if at > t {
 			b.arm(t, at)
 			return
 		}
 		b.s.take(t, w.n)
-		b.unlink(w)
-		w.granted, w.ticket = true, b.granted(w.n, w.track)
+		b.q.grant(w)
+		w.granted, w.taken = true, b.granted(w.n, w.track).seq
 		w.ch <- struct{}{}
-		if b.head != nil {
+		// The next head, settled (repick, by hand: this loop is the
+		// queue's hot path).
+		if b.head = b.q.pick(); b.head != nil {
 			b.s.settle(t, b.head.n)
 		}
 	}
 	b.disarm()
+}
+
+// maxWait is MaxWait in the bucket's float nanoseconds.
+const maxWait = float64(MaxWait)
+
+// late reports whether a grant due at at comes too late for a deadline:
+// timers fire on whole nanoseconds, and a grant at the deadline itself
+// leaves the request no time to be sent.
+func late(at, deadline float64) bool { return math.Ceil(at) >= deadline }
+
+// timerDelay is how long from t a timer for at is set: never less than a
+// nanosecond, and never more than a timer can wait (a queue that a slower
+// rate pushed beyond MaxWait wakes then, and sets its timer again).
+func timerDelay(t, at float64) time.Duration {
+	d := math.Ceil(at - t)
+	if d >= maxWait { // beyond an int64: converting would wrap around
+		return MaxWait
+	}
+	return time.Duration(max(d, 1))
 }
 
 func (b *Bucket) arm(t, at float64) {
@@ -369,7 +562,7 @@ func (b *Bucket) arm(t, at float64) {
 		return
 	}
 	b.timerAt = at
-	d := time.Duration(math.Ceil(at - t))
+	d := timerDelay(t, at)
 	if b.timer == nil {
 		b.timer = time.AfterFunc(d, b.fire)
 		return
@@ -391,37 +584,43 @@ func (b *Bucket) fire() {
 	b.mu.Unlock()
 }
 
-// expire refuses, at once, every queued waiter whose turn now falls after
-// its deadline, playing the queue forward on a copy of the state. Called
-// when the bucket slows down (a pause, a lower rate, a smaller window).
+// expire refuses, at once, every queued waiter whose turn now falls at or
+// after its deadline, playing the queue forward, in the order it would
+// serve it, on a copy of the state. Called when the bucket slows down (a
+// pause, a lower rate, a smaller window).
 func (b *Bucket) expire(t float64) {
-	if b.deadlines == 0 {
+	if b.q.deadlines == 0 {
 		return
 	}
-	sim := b.s
-	first := true
-	for w := b.head; w != nil; {
-		next := w.next
-		if !first || (sim.fresh && !sim.windowed(t)) {
-			sim.settle(t, w.n)
+	sim, at := b.s, t
+	settled := b.head
+	b.q.simulate(func(w *waiter) bool {
+		if w != settled || (sim.fresh && !sim.windowed(at)) {
+			sim.settle(at, w.n)
 		}
-		at := sim.readyAt(t, w.n)
-		if at > w.deadline {
-			wasHead := w == b.head
-			b.unlink(w)
-			w.refused = true
-			w.ch <- struct{}{}
-			if wasHead && b.head != nil {
-				b.s.settle(t, b.head.n)
-			}
-			w = next
-			continue
+		due := b.due(&sim, at, w.n, w.prio)
+		if late(due, w.deadline) {
+			return false
 		}
-		t = at
-		sim.take(t, w.n)
-		first = false
-		w = next
+		at = due
+		sim.take(at, w.n)
+		settled = nil // the next waiter becomes the head after this grant
+		return true
+	})
+	if len(b.q.rest) == 0 {
+		return
 	}
+	for i, w := range b.q.rest {
+		b.q.rest[i] = nil
+		b.q.unlink(w)
+		if w == b.head {
+			b.head = nil
+		}
+		w.refused = true
+		w.ch <- struct{}{}
+	}
+	b.q.rest = b.q.rest[:0]
+	b.repick(t)
 }
 
 // Pause holds every waiter, and refuses every TryTake, until until: the
@@ -489,9 +688,13 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 	if b.s.windowed(t) && b.s.winCap == -inf {
 		return
 	}
-	held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
 	b.s.winUntil, b.s.nextUntil, b.s.fresh = 0, 0, false
-	b.s.base = t - held*b.s.every
+	if b.s.every == 0 { // refilled at once, whatever the server counted
+		b.s.base = t
+	} else {
+		held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
+		b.s.base = t - held*b.s.every
+	}
 	b.expire(t)
 	b.dispatch(t)
 }
@@ -505,20 +708,23 @@ func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, 
 }
 
 // SetRate changes the rate at once, for the waiters already queued as well
-// as those to come; the tokens the bucket holds are kept. An unknown rate is
-// ignored. Unless [WithBurst] fixed it, the burst follows the rate.
+// as those to come; the tokens the bucket holds are kept (a bucket leaving
+// the infinite rate holds its burst). An unknown rate is ignored; a rate
+// slower than one token every [MaxInterval] is taken as that. Unless
+// [WithBurst] fixed it, the burst follows the rate.
 func (b *Bucket) SetRate(r Rate) {
 	if !r.Known() {
 		return
 	}
 	ps := r.PerSecond()
+	every := interval(ps)
 	b.mu.Lock()
 	t := b.now()
-	slower := 1e9/ps > b.s.every
-	b.s.setEvery(t, 1e9/ps)
+	slower := every > b.s.every
 	if !b.burstFixed {
 		b.s.burst = defaultBurst(ps)
 	}
+	b.s.setEvery(t, every)
 	if slower {
 		b.expire(t)
 	}
@@ -551,7 +757,7 @@ func (b *Bucket) Tokens() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.now()
-	if b.head != nil && !b.s.windowed(t) && !b.s.fresh {
+	if b.head != nil && !b.s.windowed(t) && !b.s.fresh && b.s.every > 0 {
 		return max(0, (t-b.s.base)/b.s.every) // saving for the head
 	}
 	return b.s.tokens(t)
@@ -561,5 +767,8 @@ func (b *Bucket) Tokens() float64 {
 func (b *Bucket) Waiting() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.waiting
+	if b.link != nil {
+		return b.link.waiting
+	}
+	return b.q.n
 }

@@ -2,10 +2,12 @@ package bucket
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,4 +88,62 @@ func TestNoGoroutinePerWaiter(t *testing.T) {
 			require.NoError(t, <-done)
 		}
 	})
+}
+
+// A timer is never set for less than a nanosecond, nor past what an int64
+// of nanoseconds holds, where the conversion would wrap to a negative wait
+// and the timer fire at once.
+func TestTimerDelay(t *testing.T) {
+	for _, tc := range []struct {
+		t, at float64
+		want  time.Duration
+	}{
+		{0, 0.25, 1},
+		{1e9, 1e9 + 1.5, 2},
+		{0, 1e9, time.Second},
+		{0, 1 << 62, 1 << 62},
+		{0, 1 << 63, MaxWait},
+		{0, 1e27, MaxWait},
+		{-1e20, 1e20, MaxWait},
+	} {
+		assert.Equal(t, tc.want, timerDelay(tc.t, tc.at), "%g to %g", tc.t, tc.at)
+	}
+}
+
+// A fresh bucket settled for a request passes it at once at any time and
+// rate: the float rounding of its base never puts the request after t.
+func TestAFreshBucketPassesItsFirstRequestWhateverTheRounding(t *testing.T) {
+	rounded := 0
+	for _, every := range []float64{1e9 / 3, 1e9 / 7, 6e10 / 7, 123456789.123, float64(MaxInterval)} {
+		for i := range 2000 {
+			tt := float64(i)*7919.5 + float64(i*i)*1e7 // from 0 to 40 ms, then hours
+			for _, n := range []float64{1, 2, 0.5} {
+				s := state{every: every, burst: 3, fresh: true}
+				if (tt-n*every)+n*every > tt {
+					rounded++
+				}
+				s.settle(tt, n)
+				assert.LessOrEqual(t, s.readyAt(tt, n), tt, "every %g, t %g, n %g", every, tt, n)
+			}
+		}
+	}
+	t.Logf("%d of the cases round the base up", rounded)
+	require.Positive(t, rounded, "the cases test the rounding")
+}
+
+// A server's count read as a bucket's level leaves an unlimited bucket
+// unlimited: it refills at once.
+func TestServerLevelOnAnUnlimitedBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(Every(0))
+		b.serverLevel(-5, time.Now()) // over the server's count
+		assert.True(t, math.IsInf(b.Tokens(), 1))
+		assert.True(t, b.TryTake(100))
+	})
+}
+
+// A waiter stays in the 80-byte size class, so that a queue with levels
+// costs no more memory per waiter than the single FIFO queue did.
+func TestAWaiterFitsEightyBytes(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(waiter{}), uintptr(80))
 }

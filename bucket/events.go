@@ -12,7 +12,7 @@ import (
 //
 //   - transport.EventWaited when a request waited for its tokens (a
 //     millisecond or more; shorter waits are the bucket's lock, not its
-//     rate), with the wait;
+//     rate), with the wait and the request's priority;
 //   - transport.EventPaused for every 429 answer, with how long the bucket
 //     stays paused from then on;
 //   - transport.EventRateChanged each time Limit sets the bucket's rate,
@@ -47,7 +47,7 @@ func (c *control) units() string {
 func (c *control) waited(req *http.Request, d time.Duration) {
 	if d >= minReportedWait {
 		c.cfg.events.Emit(transport.Event{Kind: transport.EventWaited, Endpoint: transport.Endpoint(req),
-			Wait: d, Reason: c.units()})
+			Wait: d, Priority: transport.PriorityOf(req.Context()), Reason: c.units()})
 	}
 }
 

@@ -41,6 +41,24 @@ func TestEventsOfWaits(t *testing.T) {
 	})
 }
 
+// A waited event carries the request's priority, so that a hook can tell
+// a batch's expected waits from an interactive request's.
+func TestEventsOfWaitsCarryThePriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log conformance.EventRecorder
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(2)), bucket.WithEvents(log.Record))(newScript(ok))
+		for _, ctx := range []context.Context{batch, batch, interactive} {
+			_, err := get(t, rt, ctx)
+			require.NoError(t, err)
+		}
+		wait := func(p int) transport.Event {
+			return transport.Event{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
+				Wait: 500 * time.Millisecond, Priority: p, Reason: "requests"}
+		}
+		assert.Equal(t, []transport.Event{wait(transport.PriorityBatch), wait(transport.PriorityInteractive)}, log.Events())
+	})
+}
+
 func TestEventsOfTokenWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log conformance.EventRecorder

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/steadyapi/steady/bucket"
@@ -78,4 +80,29 @@ func ExampleLimit() {
 	// 429
 	// paused: true
 	// rate: 378/min
+}
+
+// A nightly job and a chatbot share one key. The job's requests carry the
+// batch priority in their context; the chat request that comes after them
+// is served first, at the next token, while the job's waits stay queued.
+func ExampleBucket_Wait_priority() {
+	b := bucket.New(bucket.PerSecond(2), bucket.WithInitial(0))
+	job, stop := context.WithCancel(transport.WithPriority(context.Background(), transport.PriorityBatch))
+	chat := transport.WithPriority(context.Background(), transport.PriorityInteractive)
+
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _ = b.Wait(job, 1) })
+	}
+	for b.Waiting() < 3 {
+		runtime.Gosched()
+	}
+	if err := b.Wait(chat, 1); err != nil { // the next token, in 500ms
+		panic(err)
+	}
+	fmt.Println("chat served; job waits still queued:", b.Waiting())
+	stop()
+	wg.Wait()
+	// Output:
+	// chat served; job waits still queued: 3
 }

@@ -8,6 +8,8 @@ import "math"
 //
 // Times are nanoseconds since the bucket's epoch, as float64: exact to the
 // nanosecond for 104 days, and token arithmetic needs fractions anyway.
+// every is 0 for the infinite rate (then burst may be +Inf), and at most
+// MaxInterval.
 //
 // The bucket is a virtual clock (GCRA's theoretical arrival time): base is
 // the time at which the bucket was, or will be, empty, so it holds
@@ -60,13 +62,29 @@ func (s *state) settle(t, n float64) {
 	if s.windowed(t) {
 		return
 	}
-	floor := t - s.burst*s.every
+	floor := s.full(t)
 	if s.fresh {
 		s.fresh = false
-		s.base = min(max(s.base, floor), t-min(n, s.burst)*s.every)
+		m := min(n, s.burst)
+		s.base = min(max(s.base, floor), t-m*s.every)
+		// t-m*every is rounded to the nearest float, which may put the
+		// request's time, base+m*every, a hair after t: a bucket that
+		// promised this request at once would then refuse it. One float
+		// lower is enough to undo a rounding of half a float.
+		if s.base+m*s.every > t {
+			s.base = math.Nextafter(s.base, math.Inf(-1))
+		}
 		return
 	}
 	s.base = max(s.base, floor)
+}
+
+// full is the base of a bucket that holds its whole burst at t.
+func (s *state) full(t float64) float64 {
+	if s.every == 0 {
+		return t // the infinite rate holds everything; burst may be +Inf
+	}
+	return t - s.burst*s.every
 }
 
 // readyAt is the earliest time, not before t, at which the settled head of
@@ -116,16 +134,29 @@ func (s *state) tokens(t float64) float64 {
 	if s.windowed(t) {
 		return max(0, s.capAt(t)-s.taken)
 	}
+	if s.every == 0 {
+		if s.base > t {
+			return 0
+		}
+		return math.Inf(1)
+	}
 	return min(s.burst, max(0, (t-s.base)/s.every))
 }
 
 // setEvery changes the rate at t, keeping the tokens the bucket holds, so
-// that a new rate applies from now on to everything not yet granted.
+// that a new rate applies from now on to everything not yet granted. A
+// bucket leaving the infinite rate holds its whole burst, which must be
+// set first.
 func (s *state) setEvery(t, every float64) {
-	if s.base < t {
-		s.base = t - (t-s.base)/s.every*every
-	}
+	old := s.every
 	s.every = every
+	switch {
+	case old == 0 && s.base <= t:
+		s.base = s.full(t)
+	case s.base >= t: // empty until base: a pause, or tokens owed
+	default:
+		s.base = t - (t-s.base)/old*every
+	}
 }
 
 // window starts a server window: taken may reach limit before until; then,

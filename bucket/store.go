@@ -48,7 +48,8 @@ type Store interface {
 	SetRate(ctx context.Context, key string, shape Shape)
 }
 
-// Shape is the rate and burst of a bucket, as a store is told them.
+// Shape is the rate and burst of a bucket, as a store is told them. Both
+// are finite: a bucket at the infinite rate is told as [UnlimitedShape].
 type Shape struct {
 	PerSecond float64 // tokens a second
 	Burst     float64 // the most tokens the bucket holds
@@ -75,24 +76,90 @@ type Reservation struct {
 type storeLink struct {
 	store Store
 	key   string
-	// turn is held by the head of the process's queue while it asks the
-	// store and waits for its reservation: the queue stays FIFO (a channel
-	// serves its senders in order) and the store sees one reservation per
-	// process at a time, each made when the one before it was granted, so
-	// a pause or a slower rate set meanwhile applies to everything after.
-	turn chan struct{}
+	// The turn is held by the head of the process's queue while it asks
+	// the store and waits for its reservation: the store sees one
+	// reservation per process at a time, each made when the one before it
+	// was granted, so a pause or a slower rate set meanwhile applies to
+	// everything after. The waits for it queue in q, by priority and in
+	// arrival order within one (with the bucket's aging), and the holder
+	// hands it to the one q picks. The bucket's lock guards these three.
+	busy    bool
+	q       queue
+	waiting int // calls of Wait in progress, the turn's holder among them
 	// paused is the end of the last pause this process set, UnixNano: a
 	// reservation made before it is held until it ends.
 	paused atomic.Int64
 }
 
 func newStoreLink(s Store, key string) *storeLink {
-	return &storeLink{store: s, key: key, turn: make(chan struct{}, 1)}
+	return &storeLink{store: s, key: key}
 }
+
+// awaitTurn takes the turn, waiting for it behind the waits queued with a
+// priority no lower than prio. It returns ctx's cause if ctx ends first.
+func (b *Bucket) awaitTurn(ctx context.Context, l *storeLink, n float64, prio int) error {
+	b.mu.Lock()
+	if !l.busy {
+		l.busy = true
+		b.mu.Unlock()
+		return nil
+	}
+	w := b.pool.Get().(*waiter)
+	w.n, w.deadline, w.prio = n, inf, prio
+	l.q.push(w)
+	b.mu.Unlock()
+	select {
+	case <-w.ch:
+		b.release(w)
+		return nil
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if w.granted { // handed the turn as ctx ended: hand it on
+		<-w.ch
+		b.handTurn(l)
+	} else {
+		l.q.unlink(w)
+	}
+	b.mu.Unlock()
+	b.release(w)
+	return context.Cause(ctx)
+}
+
+// passTurn gives the turn back, to the next wait the queue picks.
+func (b *Bucket) passTurn(l *storeLink) {
+	b.mu.Lock()
+	b.handTurn(l)
+	b.mu.Unlock()
+}
+
+// handTurn hands the turn to the queue's pick, or frees it. b.mu must be
+// held.
+func (b *Bucket) handTurn(l *storeLink) {
+	w := l.q.pick()
+	if w == nil {
+		l.busy = false
+		return
+	}
+	l.q.grant(w)
+	w.granted = true
+	w.ch <- struct{}{}
+}
+
+// UnlimitedShape is the rate, in tokens a second, and the burst a store is
+// told for a bucket at the infinite rate ([Every] of 0), and the rate at
+// and above which a rate a store answers is taken as infinite. A store
+// keeps finite numbers (+Inf would break redisbucket's script), and a
+// token a picosecond limits no API; the store still shares the bucket's
+// pauses.
+const UnlimitedShape = 1e12
 
 // shape is the bucket's rate and burst, for a store that does not know the
 // bucket yet. b.mu must be held.
 func (b *Bucket) shape() Shape {
+	if b.s.every == 0 {
+		return Shape{PerSecond: UnlimitedShape, Burst: min(b.s.burst, UnlimitedShape)}
+	}
 	return Shape{PerSecond: 1e9 / b.s.every, Burst: b.s.burst}
 }
 
@@ -100,21 +167,21 @@ func (b *Bucket) shape() Shape {
 // the queue reserves its tokens, sleeps exactly until its turn, and is
 // granted; a wait cancelled meanwhile gives its reservation back.
 func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track bool) (ticket, error) {
-	done := ctx.Done()
+	if err := ctx.Err(); err != nil {
+		return ticket{}, context.Cause(ctx)
+	}
 	b.mu.Lock()
-	b.waiting++
+	l.waiting++
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
-		b.waiting--
+		l.waiting--
 		b.mu.Unlock()
 	}()
-	select {
-	case l.turn <- struct{}{}:
-	case <-done:
-		return ticket{}, context.Cause(ctx)
+	if err := b.awaitTurn(ctx, l, n, transport.PriorityOf(ctx)); err != nil {
+		return ticket{}, err
 	}
-	defer func() { <-l.turn }()
+	defer b.passTurn(l)
 
 	maxWait := time.Duration(-1)
 	if dl, ok := ctx.Deadline(); ok {
@@ -158,12 +225,14 @@ func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track b
 
 // storeTryTake is TryTake for a bucket whose state is in a store.
 func (b *Bucket) storeTryTake(l *storeLink, n float64) bool {
-	select {
-	case l.turn <- struct{}{}:
-	default:
+	b.mu.Lock()
+	if l.busy {
+		b.mu.Unlock()
 		return false // someone is queued
 	}
-	defer func() { <-l.turn }()
+	l.busy = true
+	b.mu.Unlock()
+	defer b.passTurn(l)
 	if time.Now().UnixNano() < l.paused.Load() {
 		return false
 	}
@@ -190,16 +259,19 @@ func (b *Bucket) adopt(perSecond float64) {
 	if !(perSecond > 0) || math.IsInf(perSecond, 0) {
 		return
 	}
-	every := 1e9 / perSecond
+	if perSecond >= UnlimitedShape {
+		perSecond = math.Inf(1)
+	}
+	every := interval(perSecond)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if math.Abs(every-b.s.every) <= 1e-9*b.s.every {
 		return
 	}
-	b.s.setEvery(b.now(), every)
 	if !b.burstFixed {
 		b.s.burst = defaultBurst(perSecond)
 	}
+	b.s.setEvery(b.now(), every)
 }
 
 // storePause tells the store of a pause, and holds this process's granted

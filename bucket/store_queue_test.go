@@ -88,3 +88,75 @@ func TestAStoreReservationWaitsForALaterPause(t *testing.T) {
 		assert.Equal(t, 3*time.Second, <-done)
 	})
 }
+
+// Within a process, the waits on a bucket in a store take their turns by
+// priority: the wait holding the turn keeps it, and an interactive wait
+// that comes later asks the store before the batch waits queued before it.
+func TestAStoreQueueServesByPriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		b := bucket.New(bucket.PerSecond(10), bucket.WithStore(store, "k"))
+		require.True(t, b.TryTake(10), "the bucket's first burst")
+		g := newGrants()
+		g.wait(batch, b, "batch 1", 1) // holds the turn, reserved for 100ms
+		g.wait(batch, b, "batch 2", 1)
+		g.wait(batch, b, "batch 3", 1)
+		g.wait(interactive, b, "interactive", 1)
+		assert.Equal(t, 4, b.Waiting())
+		assert.False(t, b.TryTake(1), "TryTake jumps no queue")
+		time.Sleep(time.Second)
+		assert.Equal(t, []string{"batch 1", "interactive", "batch 2", "batch 3"}, g.Order())
+		assert.Equal(t, 200*time.Millisecond, g.When("interactive"))
+		assert.Equal(t, 400*time.Millisecond, g.When("batch 3"))
+		assert.Zero(t, b.Waiting())
+	})
+}
+
+// A wait on a bucket in a store cancelled while it waits for its turn
+// leaves the queue; one handed the turn as it is cancelled hands it on.
+func TestAStoreTurnIsHandedOnWhenItsWaitEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		b := bucket.New(bucket.PerSecond(10), bucket.WithStore(store, "k"))
+		require.True(t, b.TryTake(10))
+		g := newGrants()
+		g.wait(context.Background(), b, "first", 1)
+		ctx, cancel := context.WithCancel(interactive)
+		g.wait(ctx, b, "cancelled", 1)
+		g.wait(context.Background(), b, "last", 1)
+		cancel()
+		synctest.Wait()
+		assert.ErrorIs(t, g.Err("cancelled"), context.Canceled)
+		time.Sleep(time.Second)
+		assert.Equal(t, []string{"cancelled", "first", "last"}, g.Order())
+		assert.Equal(t, 200*time.Millisecond, g.When("last"))
+		assert.Zero(t, b.Waiting())
+		assert.True(t, b.TryTake(1), "the turn is free again")
+	})
+}
+
+// A wait cancelled at the moment the turn is handed to it either takes it
+// and gives its reservation back, or hands it on at once: either way the
+// wait behind it gets the slot.
+func TestAStoreTurnHandedAsTheWaitIsCancelled(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			store := newMemStore()
+			b := bucket.New(bucket.PerSecond(10), bucket.WithStore(store, "k"))
+			require.True(t, b.TryTake(10))
+			g := newGrants()
+			g.wait(context.Background(), b, "first", 1) // gives the turn up at 100ms
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				time.Sleep(100 * time.Millisecond)
+				cancel()
+			}()
+			g.wait(ctx, b, "cancelled", 1)
+			g.wait(context.Background(), b, "last", 1)
+			time.Sleep(time.Second)
+			assert.ErrorIs(t, g.Err("cancelled"), context.Canceled)
+			assert.Equal(t, 200*time.Millisecond, g.When("last"))
+			assert.Zero(t, b.Waiting())
+		})
+	}
+}

@@ -142,3 +142,27 @@ func TestAStoreWaitPastTheDeadlineIsRefused(t *testing.T) {
 		assert.Zero(t, b.Waiting())
 	})
 }
+
+// A bucket at the infinite rate tells its store a finite shape, stays
+// unlimited through the store's answers, and shares its pauses.
+func TestAnUnlimitedBucketInAStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		b := bucket.New(bucket.Every(0), bucket.WithStore(store, "k"))
+		start := time.Now()
+		for range 100 {
+			require.NoError(t, b.Wait(context.Background(), 1))
+		}
+		assert.True(t, b.TryTake(1000))
+		assert.Zero(t, time.Since(start), "no wait")
+		store.mu.Lock()
+		assert.InDelta(t, 1e9/bucket.UnlimitedShape, store.keys["k"].every, 1e-18, "the store keeps a finite rate")
+		store.mu.Unlock()
+		assert.True(t, b.Rate().Unlimited(), "the store's answers leave it unlimited")
+
+		other := bucket.New(bucket.Every(0), bucket.WithStore(store, "k"))
+		b.Pause(start.Add(time.Second))
+		require.NoError(t, other.Wait(context.Background(), 1))
+		assert.Equal(t, time.Second, time.Since(start), "another bucket of the key waits for the pause")
+	})
+}

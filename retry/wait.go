@@ -22,8 +22,9 @@ func (rt *roundTripper) wait(ctx context.Context, resp *http.Response, attempt i
 			extra := rt.draw(min(max(asked/10, serverJitterMin), serverJitterMax))
 			if dl, has := ctx.Deadline(); has {
 				// Jitter is a courtesy to the server; the wait it asked for is
-				// not. Trim the courtesy, not the wait, to keep the deadline.
-				extra = max(0, min(extra, dl.Sub(now)-asked))
+				// not. Trim the courtesy, not the wait, to end before the
+				// deadline (a wait that ends at it does not fit).
+				extra = max(0, min(extra, dl.Sub(now)-asked-1))
 			}
 			return asked + extra, true, true
 		}

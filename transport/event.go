@@ -14,8 +14,8 @@ const (
 	// EventWaited: a request waited for the limiter's tokens before it was
 	// sent (bucket.Limit; only a wait of a millisecond or more, as shorter
 	// ones are the limiter's lock, not its limit). Endpoint, Model, Wait
-	// (how long it waited), Reason (the limiter's units: "requests" or
-	// "tokens").
+	// (how long it waited), Priority (the request's, see [WithPriority]),
+	// Reason (the limiter's units: "requests" or "tokens").
 	EventWaited EventKind = iota + 1
 
 	// EventPaused: the server answered 429 and the limiter holds every
@@ -138,6 +138,11 @@ type Event struct {
 
 	// Attempt is an attempt's number, or the attempts made.
 	Attempt int
+
+	// Priority is the request's priority ([PriorityOf]) where the
+	// decorator orders by it: a limiter's waits are told apart by it, as a
+	// batch is meant to wait minutes where a chat should not wait at all.
+	Priority int
 
 	// Count is how many items an event concerns: the texts of a batch,
 	// the models of a catalog.

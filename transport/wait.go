@@ -19,16 +19,19 @@ func (deadlineError) Error() string {
 
 func (deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-// Fits reports whether a wait of d, started now, ends no later than ctx's
-// deadline.
+// Fits reports whether a wait of d, started now, ends before ctx's
+// deadline. A wait that ends at the deadline itself does not fit: whatever
+// it waited for would start with no time left, and a timer due at the
+// deadline races the context's own, so such a wait would end either way.
 func Fits(ctx context.Context, d time.Duration) bool {
 	dl, ok := ctx.Deadline()
-	return !ok || !time.Now().Add(d).After(dl)
+	return !ok || time.Now().Add(d).Before(dl)
 }
 
-// Sleep waits for d or until ctx is done. A wait that would end after ctx's
-// deadline is not started: Sleep returns [ErrDeadline] at once. When ctx ends
-// during the wait, Sleep returns its cause ([context.Cause]).
+// Sleep waits for d or until ctx is done. A wait that would not end before
+// ctx's deadline ([Fits]) is not started: Sleep returns [ErrDeadline] at
+// once. When ctx ends during the wait, Sleep returns its cause
+// ([context.Cause]).
 func Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)

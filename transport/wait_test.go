@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -29,10 +30,28 @@ func TestSleepRefusesAWaitPastTheDeadline(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorIs(t, err, transport.ErrDeadline)
 		assert.Zero(t, time.Since(start), "refused at once, not after waiting")
-		// A wait that ends exactly at the deadline fits.
-		assert.True(t, transport.Fits(ctx, time.Second))
+		// A wait must end before the deadline: one that ends at it does not
+		// fit.
+		assert.True(t, transport.Fits(ctx, time.Second-1))
+		assert.False(t, transport.Fits(ctx, time.Second))
 		assert.False(t, transport.Fits(ctx, time.Second+1))
+		assert.True(t, transport.Fits(context.Background(), time.Duration(math.MaxInt64)))
 	})
+}
+
+// A sleep that would end exactly at the deadline is refused at once, every
+// time, where it used to race the context's own timer.
+func TestSleepEndingAtTheDeadlineIsRefused(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			start := time.Now()
+			assert.ErrorIs(t, transport.Sleep(ctx, time.Second), transport.ErrDeadline)
+			assert.Zero(t, time.Since(start), "refused at once")
+			assert.NoError(t, transport.Sleep(ctx, time.Second-1))
+		})
+	}
 }
 
 func TestSleepCancelledMidWait(t *testing.T) {

@@ -99,6 +99,9 @@ func Attrs(dst []slog.Attr, e transport.Event) []slog.Attr {
 	if e.Attempt != 0 {
 		dst = append(dst, slog.Int("attempt", e.Attempt))
 	}
+	if e.Priority != 0 {
+		dst = append(dst, slog.Int("priority", e.Priority))
+	}
 	if e.Count != 0 {
 		dst = append(dst, slog.Int("count", e.Count))
 	}

@@ -50,6 +50,10 @@ func TestRecords(t *testing.T) {
 		event: transport.Event{Kind: transport.EventWaited, Endpoint: "chat", Model: "m", Wait: 1500 * time.Millisecond},
 		want:  map[string]any{"level": "DEBUG", "msg": "waited for rate limit tokens", "event": "waited", "endpoint": "chat", "model": "m", "wait": 1.5e9},
 	}, {
+		name:  "waited, batch",
+		event: transport.Event{Kind: transport.EventWaited, Endpoint: "embeddings", Wait: time.Minute, Priority: transport.PriorityBatch},
+		want:  map[string]any{"level": "DEBUG", "msg": "waited for rate limit tokens", "event": "waited", "endpoint": "embeddings", "wait": 6e10, "priority": -100.0},
+	}, {
 		name:  "paused",
 		event: transport.Event{Kind: transport.EventPaused, Endpoint: "embeddings", Model: "m", Status: 429, Wait: 2 * time.Second},
 		want:  map[string]any{"level": "INFO", "msg": "paused by the server", "event": "paused", "endpoint": "embeddings", "model": "m", "status": 429.0, "wait": 2e9},

@@ -1,0 +1,404 @@
+package bucket_test
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+var (
+	interactive = transport.WithPriority(context.Background(), transport.PriorityInteractive)
+	batch       = transport.WithPriority(context.Background(), transport.PriorityBatch)
+)
+
+func TestAHigherPriorityGoesFirstFIFOWithinALevel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		g := newGrants()
+		g.wait(batch, b, "batch 1", 1)
+		g.wait(context.Background(), b, "default 1", 1)
+		g.wait(batch, b, "batch 2", 1)
+		g.wait(interactive, b, "interactive 1", 1)
+		g.wait(context.Background(), b, "default 2", 1)
+		g.wait(interactive, b, "interactive 2", 1)
+		assert.False(t, b.TryTake(1), "TryTake jumps no queue")
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, []string{"interactive 1", "interactive 2", "default 1", "default 2", "batch 1", "batch 2"}, g.Order())
+		assert.Equal(t, time.Second, g.When("interactive 1"))
+		assert.Equal(t, 6*time.Second, g.When("batch 2"))
+	})
+}
+
+// Within a level a small request never passes a large one; a higher level
+// passes both, and the large one then saves its share from where it is.
+func TestASmallRequestPassesALargeOneOnlyFromAHigherLevel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithBurst(10), bucket.WithInitial(0))
+		g := newGrants()
+		g.wait(batch, b, "large", 5)
+		g.wait(batch, b, "small", 1)
+		time.Sleep(2 * time.Second)
+		g.wait(interactive, b, "interactive", 1)
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, []string{"interactive", "large", "small"}, g.Order())
+		assert.Equal(t, 2*time.Second, g.When("interactive"), "granted from what the large one had saved")
+		assert.Equal(t, 6*time.Second, g.When("large"), "5 tokens, one of them lent")
+		assert.Equal(t, 7*time.Second, g.When("small"), "the small one waits behind the large one")
+	})
+}
+
+// agingRun has four interactive callers keep the bucket busy for ten
+// seconds at ten tokens a second while fifty batch waits are queued, and
+// counts the batch's grants.
+func agingRun(t *testing.T, opts ...bucket.Option) (batchGrants int64, firstBatch time.Duration) {
+	b := bucket.New(bucket.PerSecond(10), append([]bucket.Option{bucket.WithInitial(0)}, opts...)...)
+	start := time.Now()
+	var granted atomic.Int64
+	var first atomic.Int64
+	ctx, cancel := context.WithCancel(batch)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if b.Wait(ctx, 1) == nil {
+				if granted.Add(1) == 1 {
+					first.Store(int64(time.Since(start)))
+				}
+			}
+		})
+	}
+	synctest.Wait()
+	stream, stop := context.WithCancel(interactive)
+	for range 4 {
+		wg.Go(func() {
+			for b.Wait(stream, 1) == nil {
+			}
+		})
+	}
+	time.Sleep(10*time.Second + time.Millisecond) // 100 grants, at 100ms to 10s
+	stop()
+	batchGrants = granted.Load()
+	cancel()
+	wg.Wait()
+	return batchGrants, time.Duration(first.Load())
+}
+
+// Under a stream of interactive requests that would take the whole rate,
+// the batch gets exactly its share: nine interactive grants, then the
+// oldest batch wait.
+func TestAgingGivesTheOldestWaitersTheirShare(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       []bucket.Option
+		batch      int64
+		firstBatch time.Duration
+	}{
+		{"default, a tenth", nil, 10, time.Second},
+		{"a quarter", []bucket.Option{bucket.WithAging(0.25)}, 25, 400 * time.Millisecond},
+		{"none", []bucket.Option{bucket.WithAging(0)}, 0, 0},
+		{"below 0 is none", []bucket.Option{bucket.WithAging(-1)}, 0, 0},
+		{"arrival order", []bucket.Option{bucket.WithAging(1)}, 50, 100 * time.Millisecond},
+		{"above 1 is arrival order", []bucket.Option{bucket.WithAging(2)}, 50, 100 * time.Millisecond},
+		{"NaN keeps the default", []bucket.Option{bucket.WithAging(math.NaN())}, 10, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n, first := agingRun(t, tc.opts...)
+				assert.Equal(t, tc.batch, n, "batch grants of the 100")
+				assert.Equal(t, tc.firstBatch, first, "the first batch grant")
+			})
+		})
+	}
+}
+
+// A batch request larger than the burst is not starved by a stream of
+// small interactive ones: aging commits the bucket to it once it is owed,
+// and it saves its full share without being passed.
+func TestALargeLowerRequestIsNotStarved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0)) // burst 10
+		stream, stop := context.WithCancel(interactive)
+		var wg sync.WaitGroup
+		start := time.Now()
+		done := make(chan time.Duration, 1)
+		wg.Go(func() {
+			assert.NoError(t, b.Wait(batch, 20))
+			done <- time.Since(start)
+		})
+		synctest.Wait()
+		for range 4 {
+			wg.Go(func() {
+				for b.Wait(stream, 1) == nil {
+				}
+			})
+		}
+		// Owed once 180 tokens passed it (18s); then 20 tokens of saving.
+		assert.Equal(t, 20*time.Second, <-done)
+		stop()
+		wg.Wait()
+	})
+}
+
+// A wait is refused at once only when the waits it cannot pass, and the
+// share aging gives older ones, leave it no time: a batch queued below it
+// does not count.
+func TestEtaCountsOnlyWhatIsAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithCancel(batch)
+		for range 100 {
+			wg.Go(func() { _ = b.Wait(ctx, 1) })
+		}
+		synctest.Wait()
+		start := time.Now()
+		// Nothing ahead but the token being saved: due at 1s.
+		hurried, stop := context.WithTimeout(interactive, 1500*time.Millisecond)
+		assert.NoError(t, b.Wait(hurried, 1))
+		assert.Equal(t, time.Second, time.Since(start))
+		stop()
+
+		// Nine interactive waits ahead, which with the one before pass the
+		// batch ten times, and so one aged batch grant, after the eighth:
+		// the tenth interactive wait is due at 11s from now, not 10s.
+		start = time.Now()
+		g := newGrants()
+		for i := range 9 {
+			g.wait(interactive, b, string(rune('a'+i)), 1)
+		}
+		late, stop1 := context.WithTimeout(interactive, 11*time.Second)
+		defer stop1()
+		assert.ErrorIs(t, b.Wait(late, 1), transport.ErrDeadline, "due at its deadline: refused")
+		assert.Zero(t, time.Since(start), "at once")
+		fits, stop2 := context.WithTimeout(interactive, 11*time.Second+time.Millisecond)
+		defer stop2()
+		assert.NoError(t, b.Wait(fits, 1))
+		assert.Equal(t, 11*time.Second, time.Since(start), "exactly when eta said")
+		assert.Equal(t, 8*time.Second, g.When("h"))
+		assert.Equal(t, 10*time.Second, g.When("i"), "the ninth, after the aged batch grant")
+		cancel()
+		wg.Wait()
+	})
+}
+
+// Cancelling a higher wait gives its place to the next in line, of
+// whatever level.
+func TestACancelledHigherWaitGivesItsPlaceBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		g := newGrants()
+		g.wait(batch, b, "batch", 1)
+		ctx, cancel := context.WithCancel(interactive)
+		g.wait(ctx, b, "interactive", 1)
+		time.Sleep(500 * time.Millisecond)
+		cancel()
+		time.Sleep(time.Second)
+		assert.Equal(t, []string{"interactive", "batch"}, g.Order())
+		assert.ErrorIs(t, g.Err("interactive"), context.Canceled)
+		assert.Equal(t, time.Second, g.When("batch"), "the saved token goes to the batch")
+		assert.Zero(t, b.Waiting())
+	})
+}
+
+// A pause refuses the waits it pushes past their deadline in the order the
+// queue serves them: a batch wait queued first but served after an
+// interactive one is the one refused.
+func TestAPauseExpiresWaitsInTheOrderTheyAreServed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		ctx, cancel := context.WithTimeout(batch, 3500*time.Millisecond)
+		defer cancel()
+		g := newGrants()
+		g.wait(ctx, b, "batch", 1)                       // served second: 2s
+		g.wait(interactive, b, "interactive", 1)         // served first: 1s
+		b.Pause(time.Now().Add(1500 * time.Millisecond)) // 1.5s and 2.5s: both fit
+		synctest.Wait()
+		assert.Equal(t, 2, b.Waiting())
+		b.Pause(time.Now().Add(2600 * time.Millisecond)) // 2.6s and 3.6s: the batch is late
+		synctest.Wait()
+		assert.ErrorIs(t, g.Err("batch"), transport.ErrDeadline)
+		assert.Zero(t, g.When("batch"), "refused when the pause made it late")
+		time.Sleep(5 * time.Second)
+		assert.NoError(t, g.Err("interactive"))
+		assert.Equal(t, 2600*time.Millisecond, g.When("interactive"))
+	})
+}
+
+// A slower rate applies to every level, and refuses the lower wait it
+// makes late while the higher one it does not is served.
+func TestSetRateAcrossLevels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0))
+		ctx, cancel := context.WithTimeout(batch, time.Second)
+		defer cancel()
+		g := newGrants()
+		g.wait(ctx, b, "batch", 1)
+		g.wait(interactive, b, "interactive", 1)
+		b.SetRate(bucket.PerSecond(1)) // interactive at 1s, batch at 2s
+		synctest.Wait()
+		assert.ErrorIs(t, g.Err("batch"), transport.ErrDeadline)
+		time.Sleep(2 * time.Second)
+		assert.Equal(t, time.Second, g.When("interactive"))
+		assert.Equal(t, bucket.PerSecond(1), b.Rate())
+	})
+}
+
+// A server window is spent by priority: the higher waits take what it has
+// left, the lower ones wait for the bucket's own pacing after it.
+func TestAServerWindowIsSpentByPriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		start := time.Now()
+		b.Pause(start.Add(time.Hour))
+		g := newGrants()
+		g.wait(batch, b, "batch", 1)
+		g.wait(context.Background(), b, "default", 1)
+		g.wait(interactive, b, "interactive", 1)
+		b.SetRemaining(2, start.Add(5*time.Second))
+		synctest.Wait()
+		assert.ElementsMatch(t, []string{"interactive", "default"}, g.Order(), "the window's two tokens")
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, 5*time.Second, g.When("batch"), "at the window's end")
+	})
+}
+
+// A reserve keeps a token for interactive requests while they come, so the
+// next one is granted at once even behind a batch; it lapses after its
+// hold, and costs the batch that one token for the spell.
+func TestAReserveKeepsTokensForAHigherLevel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0),
+			bucket.WithReserve(transport.PriorityInteractive, 1, 10*time.Second))
+		var batchDone atomic.Int64
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithCancel(batch)
+		for range 400 {
+			wg.Go(func() {
+				if b.Wait(ctx, 1) == nil {
+					batchDone.Add(1)
+				}
+			})
+		}
+		// The batch is granted every 100ms; the interactive requests come
+		// between its grants.
+		time.Sleep(5050 * time.Millisecond)
+		assert.Equal(t, int64(50), batchDone.Load(), "no reserve before any interactive request")
+		var waits []time.Duration
+		for range 3 {
+			asked := time.Now()
+			require.NoError(t, b.Wait(interactive, 1))
+			waits = append(waits, time.Since(asked))
+			time.Sleep(3030 * time.Millisecond)
+		}
+		assert.Equal(t, []time.Duration{50 * time.Millisecond, 0, 0}, waits,
+			"the first waits for its token, the next find the reserve")
+		// At 14.19s: 141 grants' time, less the 3 interactive and the
+		// token kept since the first.
+		assert.Equal(t, int64(141-3-1), batchDone.Load())
+		// The reserve lapses 10s after the last interactive request, at
+		// 21.16s, and its token goes to the batch.
+		time.Sleep(8 * time.Second)
+		assert.Equal(t, int64(221-3), batchDone.Load())
+		cancel()
+		wg.Wait()
+	})
+}
+
+// Queued waits of several levels allocate nothing once the pool and the
+// levels are warm.
+func TestQueuedWaitsOfMixedPrioritiesDoNotAllocate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1000), bucket.WithInitial(0))
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithCancel(batch)
+		wg.Go(func() {
+			for b.Wait(ctx, 1) == nil {
+			}
+		})
+		for _, c := range []context.Context{interactive, context.Background(), interactive} {
+			require.NoError(t, b.Wait(c, 1)) // warm the pool, the levels and the timer
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := b.Wait(interactive, 1); err != nil {
+				t.Error(err)
+			}
+		})
+		assert.Zero(t, allocs)
+		cancel()
+		wg.Wait()
+	})
+}
+
+// A pause plays the queue forward in the order aging serves it: a batch
+// wait owed its turn after nine interactive grants is due then, not after
+// every interactive wait, and a pause that leaves it time keeps it.
+func TestAPauseExpiresWithAgingInTheOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		g := newGrants()
+		patient, cancel := context.WithTimeout(batch, 11*time.Second)
+		defer cancel()
+		hurried, cancel2 := context.WithTimeout(batch, 11*time.Second)
+		defer cancel2()
+		g.wait(patient, b, "aged", 1) // after 9 interactive: 10s
+		for i := range 12 {
+			g.wait(interactive, b, string(rune('a'+i)), 1)
+		}
+		g.wait(hurried, b, "last batch", 1) // after all 12 and the aged one: 14s, refused at once
+		assert.ErrorIs(t, g.Err("last batch"), transport.ErrDeadline)
+		b.Pause(time.Now().Add(1500 * time.Millisecond)) // everything 500ms later
+		synctest.Wait()
+		assert.NoError(t, g.Err("aged"), "10.5s still fits its 11s")
+		time.Sleep(20 * time.Second)
+		assert.Equal(t, 10500*time.Millisecond, g.When("aged"))
+		assert.Equal(t, 9500*time.Millisecond, g.When("i"))
+		assert.Equal(t, 11500*time.Millisecond, g.When("j"))
+	})
+}
+
+// A lower wait's eta counts the reserve kept from it: one that would fit
+// without it is refused at once.
+func TestEtaCountsTheReserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0),
+			bucket.WithReserve(transport.PriorityInteractive, 1, time.Minute))
+		require.NoError(t, b.Wait(interactive, 1)) // at 100ms; the reserve holds
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(batch, 150*time.Millisecond)
+		defer cancel()
+		assert.ErrorIs(t, b.Wait(ctx, 1), transport.ErrDeadline, "due at 200ms: 2 tokens, one of them kept")
+		assert.Zero(t, time.Since(start))
+		ctx2, cancel2 := context.WithTimeout(batch, 250*time.Millisecond)
+		defer cancel2()
+		assert.NoError(t, b.Wait(ctx2, 1))
+		assert.Equal(t, 200*time.Millisecond, time.Since(start))
+	})
+}
+
+// WithReserve's arguments: a hold that is not positive keeps a minute;
+// tokens of 0 reserve nothing.
+func TestReserveOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithReserve(transport.PriorityInteractive, 1, 0))
+		require.NoError(t, b.Wait(interactive, 1))
+		time.Sleep(bucket.DefaultReserveHold - time.Second) // full: 10 tokens
+		assert.False(t, b.TryTake(10), "one of the 10 is kept, for a minute")
+		assert.True(t, b.TryTake(9))
+		time.Sleep(2 * time.Second)
+		assert.True(t, b.TryTake(10), "the reserve lapsed")
+
+		none := bucket.New(bucket.PerSecond(10), bucket.WithReserve(transport.PriorityInteractive, 0, time.Hour))
+		require.NoError(t, none.Wait(interactive, 1))
+		time.Sleep(time.Minute)
+		assert.True(t, none.TryTake(10), "nothing reserved")
+	})
+}
