@@ -42,6 +42,10 @@ type Bucket struct {
 	pool sync.Pool // *waiter, so a steady stream of waits allocates nothing
 
 	link *storeLink // the shared state, for a bucket made WithStore
+
+	// maxRate bounds a rate adopted from a store: another process's Limit
+	// may have a higher ceiling than this one's. 0: no bound.
+	maxRate float64
 }
 
 // Option configures a [Bucket] made by [New].
@@ -629,8 +633,16 @@ func (b *Bucket) expire(t float64) {
 // there, the bucket having saved nothing during the pause. A pause never
 // shortens one already running; a time in the past does nothing.
 func (b *Bucket) Pause(until time.Time) {
+	b.pauseHere(until)
+	b.tellStore(storeNews{pause: until})
+}
+
+// pauseHere is Pause in this process only: the store is told apart
+// ([Bucket.tellStore]), so that a caller holding a lock of its own does not
+// hold it across the store's round trip.
+func (b *Bucket) pauseHere(until time.Time) {
 	if b.link != nil {
-		b.storePause(b.link, until)
+		b.link.hold(until)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -713,8 +725,16 @@ func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, 
 // slower than one token every [MaxInterval] is taken as that. Unless
 // [WithBurst] fixed it, the burst follows the rate.
 func (b *Bucket) SetRate(r Rate) {
+	if b.setRateHere(r) {
+		b.tellStore(storeNews{rate: true})
+	}
+}
+
+// setRateHere is SetRate in this process only, as pauseHere is Pause; it
+// reports whether the rate was set.
+func (b *Bucket) setRateHere(r Rate) bool {
 	if !r.Known() {
-		return
+		return false
 	}
 	ps := r.PerSecond()
 	every := interval(ps)
@@ -730,9 +750,7 @@ func (b *Bucket) SetRate(r Rate) {
 	}
 	b.dispatch(t)
 	b.mu.Unlock()
-	if b.link != nil {
-		b.storeRate(b.link)
-	}
+	return true
 }
 
 // Rate reports the current rate, in the period the bucket was made with.

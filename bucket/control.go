@@ -9,10 +9,9 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// The rate controller's constants, chosen against the scenarios in
-// goals_test.go: a server enforcing its limit per second, a key with a
-// tenth of the limit the client was told, Together's dynamic limit, and a
-// server counting in one-minute windows.
+// The rate controller's constants, chosen against the server models of
+// conformance.Matrix (matrix_test.go), the scenarios of goals_test.go and
+// nginx and express-rate-limit (the compare module's reallimit).
 const (
 	// beta is where a 429 puts the rate, relative to the limit measured.
 	// Close to 1 because the measure is good: 0.9 leaves the server's
@@ -23,19 +22,42 @@ const (
 	// be measured: gentler than halving, since the next 429 brings a
 	// measure anyway.
 	blindDecrease = 0.7
-	// probe is the time the cubic takes to come back to the measured
-	// limit; it sets how often a server at a steady limit is probed (a
-	// 429 every one and a half to two probes), so how many of its answers
-	// are 429s.
-	probe = 60 * time.Second
-	// minMeasure is the shortest span, since the start, whose accepted
-	// requests measure a limit: shorter, and the server's initial burst
-	// would pass for rate.
-	minMeasure = 10 * time.Second
-	// measureWindow is how far back a 429 looks to measure the limit.
-	measureWindow = 30 * time.Second
-	// slot is the resolution of that measure.
-	slot = 500 * time.Millisecond
+	// quietDecrease lowers the rate at the first 429 after a quiet spell,
+	// a probe's end: just below the rate reached, which is above the limit.
+	quietDecrease = 0.95
+	// The probe k is the time the cubic takes to come back to the
+	// measured limit, and beyond it to climb a cubic's convex half. k
+	// sets how often a server at a steady limit is probed,
+	// so how many of its answers are 429s: it doubles, up to maxProbe,
+	// while each 429 finds the limit where it was, and halves, down to
+	// minProbe, while each finds it grown (a limit that grows with use, as
+	// Together's dynamic one does).
+	minProbe   = 8 * time.Second
+	firstProbe = 8 * time.Second
+	maxProbe   = 60 * time.Second
+	// grown is how much higher than the last a measured limit must be to
+	// count as growth.
+	grown = 1.25
+	// minSpan is the shortest span whose accepted requests measure a
+	// limit, and it must hold a few tokens at the rate too.
+	minSpan = 500 * time.Millisecond
+	// saturated is the longest a resumption may go before it is refused
+	// again and still be known to have sent above the limit all along.
+	saturated = 5 * time.Second
+	// guessHold is how long a guessed rate is held: refused again in
+	// that time, the limit is below it and measured; not, the rate heads
+	// back to just below the one refused.
+	guessHold = 2 * time.Second
+	// maxDecrease bounds one measured decrease.
+	maxDecrease = 0.2
+	// distrust is how long the server's counts of what remains are ignored
+	// after a 429 came while they said something remained.
+	distrust = 10 * time.Minute
+	// longPause is the shortest 429 reset that names a window rather than
+	// the next token of a bucket (it must also be a few tokens' time at
+	// the rate): the server counts in windows, and the next one can be
+	// spent at once.
+	longPause = 1500 * time.Millisecond
 	// maxSlack bounds how early a server's resets are taken to be: the
 	// rounding of a reset to the millisecond, not a wait of its own.
 	maxSlack = 5 * time.Millisecond
@@ -50,7 +72,8 @@ type mode int8
 const (
 	steady    mode = iota // the configured rate, until a 429
 	slowStart             // unknown rate: doubling until a 429
-	probing               // after a 429: the cubic
+	holding               // after a 429 that did not measure the limit: until the next one does
+	probing               // after a 429 that measured it: the cubic
 )
 
 // control is what Limit learns about the server, shared by every
@@ -67,20 +90,40 @@ type control struct {
 	rate  float64   // the rate last set on the bucket
 	rate0 float64   // the rate slow start starts from
 
+	// refusals counts the resumptions in a row refused before anything was
+	// accepted: a 429 that names no wait pauses twice as long each time.
+	refusals int
+
+	// refusedAt is when the 429 that started the current pause came: the
+	// server was empty then.
+	refusedAt time.Time
+
 	// The current pause: requests sent before its end that come back 429
 	// belong to it.
 	paused      bool
 	pauseEnd    time.Time
 	resumed     time.Time // the first request sent after the pause, if seen
 	resumedSeen bool
-	// What the server accepted, by the time each request was sent: the
-	// measure of its limit. The meter covers the measure window; the
-	// count, exactly the requests sent since the pause ended (since the
-	// start before any pause).
-	accepted   meter
+	// sincePause counts what the server accepted of the requests sent
+	// since the pause ended (since the start before any pause).
 	sincePause float64
-	// The limit measured at the last 429: the cubic's plateau.
+	// sinceRefused counts what was accepted of the requests sent since
+	// refusedAt: the server was empty then, so over a span that ends in a
+	// 429 this is exactly its limit.
+	sinceRefused float64
+	// The limit measured at the last 429: the cubic's plateau; and k,
+	// the time the cubic takes to come back to it, which also sets how
+	// fast it climbs beyond.
 	plateau float64
+	k       time.Duration
+	epoch   time.Time // when the climb back to the plateau started
+	guessed bool      // the rate held was a guess (blindDecrease), not a probe's
+	// guessFrom is the rate a guess lowered: the limit lies below it.
+	guessFrom float64
+	measured  bool // a 429 has measured the limit
+	// windowed is set while the pause the server asked for is a window's:
+	// long beside the rate's tokens.
+	windowed bool
 
 	// The best of the server's counts of what remains: the most it allows
 	// to be granted in all (the bucket's count of tokens granted) before
@@ -95,16 +138,34 @@ type control struct {
 	// slack is added to the server's resets: how early they proved to be.
 	slack time.Duration
 
-	// kind tells windows (> 0) from buckets (< 0), from the end of the
-	// window each count names: a window's reset counts down to the same
-	// moment on every answer, a bucket's moves with every request. Until
-	// told, counts are read as windows, which is safe for both.
-	kind               int
-	kindSent, kindEnds time.Time
+	// use predicts a limit that grows with use (WithUseBasedLimit); nil
+	// without the rule.
+	use *useTracker
+
+	// countsOff is when the server's counts may be trusted again after a
+	// 429 that they did not foresee.
+	countsOff time.Time
+
+	// sustained is the rate held without a 429 through the quiet spell
+	// before the last 429, for the measure that follows it.
+	sustained float64
+
+	// used counts what the server accepted, by the second it was sent in:
+	// slow start's evidence that the rate is used.
+	used perSecond
+
+	// named is the rate the server's counts name, an upper bound of its
+	// own (see observe); 0 when its counts are not read.
+	named float64
+
+	// countKind tells windows from buckets by the resets of the server's
+	// counts; until told, counts are read as windows, which is safe for
+	// both.
+	countKind kindVote
 }
 
 func newControl(b *Bucket, cfg limitConfig) *control {
-	c := &control{b: b, cfg: cfg, rate: b.Rate().PerSecond()}
+	c := &control{b: b, cfg: cfg, rate: b.Rate().PerSecond(), k: maxProbe}
 	c.rate0 = c.rate
 	c.ceiling = cfg.ceiling.PerSecond()
 	if !cfg.ceiling.Known() {
@@ -113,12 +174,18 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 			c.ceiling = maxRate
 		}
 	}
+	c.use = newUseTracker(cfg.grows)
 	c.floor = min(cfg.floor.PerSecond(), c.ceiling)
 	if !cfg.floor.Known() {
 		c.floor = min(1.0/60, c.ceiling)
 	}
 	if b.unknown {
 		c.mode = slowStart
+	}
+	if c.ceiling < maxRate {
+		// Another process's Limit, sharing the store, may have another
+		// ceiling: this one's holds here.
+		b.limitRate(c.ceiling)
 	}
 	return c
 }
@@ -133,21 +200,21 @@ func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time
 		return
 	}
 
+	var news storeNews
 	c.mu.Lock()
 	c.saw(sent)
-	c.accepted.add(sent, n)
+	c.refusals = 0
+	c.used.add(sent, n)
 	if !c.paused || !sent.Before(c.pauseEnd) {
 		c.sincePause += n
 	}
-	w := sig.Requests
-	if c.cfg.units == TextTokens {
-		w = sig.Tokens
-		if w.Reset < 0 {
-			// Together's token headers carry no reset: its token window
-			// is the request window's second.
-			w.Reset = sig.Requests.Reset
-		}
+	if !sent.Before(c.refusedAt) {
+		c.sinceRefused += n
 	}
+	if c.use != nil {
+		c.use.succeeded(sent, n)
+	}
+	w := c.window(&sig)
 	// A count of what remains: it held when this request reached the
 	// server. Whatever was granted before it but not yet answered when it
 	// was sent may have reached the server after it, so it comes off, and
@@ -155,13 +222,13 @@ func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time
 	// granted in all. Against a bucket, whose counts keep rising, only
 	// what was not even sent comes off: answers take their time, and the
 	// bucket's own rate covers the rest.
-	report := w.Remaining >= 0 && w.Reset > 0
+	report := w.Remaining >= 0 && w.Reset > 0 && !now.Before(c.countsOff)
 	var bound, nextBound float64
 	var until, next time.Time
 	if report {
-		c.learnKind(sent, w.Reset)
+		c.countKind.learn(sent, w.Reset)
 		lag := tk.flying
-		if c.kind < 0 {
+		if c.countKind.kind < 0 {
 			lag = tk.unsent
 		}
 		bound = w.Remaining - lag + tk.seq
@@ -180,121 +247,252 @@ func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time
 			}
 		}
 	}
+	// A server that counts names a rate no lower than its own: its whole
+	// limit in the longest reset it gave (a window's length, a bucket's
+	// time to fill). Slow start ends there, so that a server whose counts
+	// keep every 429 away does not leave the rate doubling without end,
+	// unlimited the day its counts stop.
+	// The rate never climbs above it while the counts are read.
+	if report && w.Limit > 0 {
+		if span := max(c.period, now.Add(w.Reset).Sub(sent)); span > 0 {
+			c.named = w.Limit / span.Seconds()
+			if c.mode == slowStart && c.own(now) > c.named {
+				c.mode, c.plateau, c.k, c.epoch, c.measured = probing, min(c.named, c.ceiling), maxProbe, now.Add(-maxProbe), true
+			}
+		}
+	}
+	// A server that counts says how fast it refills: what it has used of
+	// its limit comes back by the reset. The rate is at least that, or the
+	// bucket would leave the server's refill unused (a sliding log's, whose
+	// counts look like a bucket's).
+	// The reset is counted from when the request left: a reset given as a
+	// time, read when the answer came, would pass the answer's latency for
+	// refill, and a relative one loses only a little.
+	if report && w.Limit > 0 && w.Reset > 0 && c.mode != slowStart {
+		// The refill can be the limit itself, exactly: the plateau stays
+		// a step below it, so that the probes beyond come no sooner than
+		// they would.
+		if refill := beta * max(w.Limit-w.Remaining, 1) / now.Add(w.Reset).Sub(sent).Seconds(); refill > c.plateau {
+			c.plateau = min(refill, c.ceiling)
+		}
+	}
 	// The bucket is told under c.mu, so that two answers cannot reach it in
-	// the other order than they were judged in.
+	// the other order than they were judged in (its store, after).
 	if raise := c.target(now); raise > c.rate*1.001 || (raise > c.rate && raise >= c.ceiling) {
 		c.rate = raise
-		c.b.SetRate(in(raise, time.Second))
+		news.rate = c.b.setRateHere(in(raise, time.Second))
 		c.rateChanged(req)
 	}
 	switch {
-	case report && c.kind < 0:
+	case report && c.countKind.kind < 0:
 		// A bucket refills as it goes: its count is what the bucket
 		// holds now, and the bucket's own rate does the rest.
 		c.b.serverLevel(bound, sent)
+	case report && until.Sub(now) > c.cfg.maxPause:
+		// No answer holds the key longer than the longest pause: the
+		// window is obeyed that long, and the server asked again then (a
+		// 429 then says how much longer).
+		c.b.serverCount(bound, now.Add(c.cfg.maxPause), 0, time.Time{})
 	case report:
 		c.b.serverCount(bound, until, nextBound, next)
 	}
 	c.mu.Unlock()
+	// The store, a round trip away, is told with no lock held: a slow
+	// store delays this answer, not every answer of the Limit.
+	c.b.tellStore(news)
 }
 
-// kindTolerance is how far apart two resets may end and still name one
-// window: the jitter of the network between client and server.
-const kindTolerance = 50 * time.Millisecond
+// window is the server's count the bucket's tokens are counted against,
+// made safe to obey: a count above its own limit is the limit, and a limit
+// below one unit (a request; a token) is no limit at all. A reset further
+// than the longest pause is bounded where the window is obeyed. c.mu must
+// be held.
+func (c *control) window(sig *transport.Signals) transport.Window {
+	w := sig.Requests
+	if c.cfg.units == TextTokens {
+		w = sig.Tokens
+		if w.Reset < 0 {
+			// Together's token headers carry no reset: its token window
+			// is the request window's second.
+			w.Reset = sig.Requests.Reset
+		}
+	}
+	if w.Limit >= 0 && w.Limit < 1 {
+		return transport.Window{Limit: -1, Remaining: -1, Reset: -1}
+	}
+	if w.Limit >= 0 && w.Remaining > w.Limit {
+		w.Remaining = w.Limit
+	}
+	return w
+}
 
-// learnKind votes on the server's kind with a count sent at sent whose
-// reset was reset. c.mu must be held.
-func (c *control) learnKind(sent time.Time, reset time.Duration) {
+// kindSpan is how far apart two counts must have been sent to vote on the
+// server's kind: far enough that the latency's jitter, which moves where a
+// reset seems to end (an absolute reset is read when the answer arrives,
+// a relative one counted from when the request was sent), is small beside
+// how far a bucket's reset moves.
+const kindSpan = time.Second
+
+// kindVote tells a server that counts in windows (kind > 0) from one that
+// refills as it goes (kind < 0), from the end each of its resets names: a
+// window's resets end at the same moment, however far apart they were
+// sent; a bucket's (or a sliding log's) move as far as the sends. Until
+// told, kind is 0.
+type kindVote struct {
+	kind       int
+	sent, ends time.Time
+}
+
+// learn votes with a reset of reset on a request sent at sent.
+func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 	ends := sent.Add(reset)
-	if d := sent.Sub(c.kindSent); c.kindSent.IsZero() || !sent.Before(c.kindEnds.Add(-kindTolerance)) {
-		// The first count, or one sent after the last one's window ended,
-		// when a window would have moved on too: nothing to compare.
-		c.kindSent, c.kindEnds = sent, ends
+	if v.sent.IsZero() || !sent.Before(v.ends) {
+		// The first, or one sent after the last one's window ended, when
+		// a window would have moved on too: nothing to compare.
+		v.sent, v.ends = sent, ends
 		return
-	} else if d > -kindTolerance && d < kindTolerance {
-		return // too close to tell
 	}
-	if d := ends.Sub(c.kindEnds); d > -kindTolerance && d < kindTolerance {
-		c.kind = min(c.kind+1, 4)
+	d := sent.Sub(v.sent)
+	// Too close to tell: less than kindSpan apart, or than half the
+	// last reset when that is shorter (a per-second bucket's resets are
+	// all within a second, and move as far as the sends all the same).
+	if span := min(kindSpan, v.ends.Sub(v.sent)/2); d < span && d > -span {
+		return
+	}
+	if moved := ends.Sub(v.ends); moved < d/2 && moved > -d/2 {
+		v.kind = min(v.kind+1, 4)
 	} else {
-		c.kind = max(c.kind-1, -4)
+		v.kind = max(v.kind-1, -4)
 	}
-	c.kindSent, c.kindEnds = sent, ends
+	v.sent, v.ends = sent, ends
 }
 
 // refused handles a 429 to req: pause the bucket and, once a pause, lower
 // the rate.
 func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time) {
-	wait := sig.ServerWait(http.StatusTooManyRequests)
+	c.mu.Lock()
+	news := c.refusedLocked(req, sig, now, sent)
+	c.mu.Unlock()
+	c.b.tellStore(news)
+}
+
+// refusedLocked is refused under c.mu; it returns what the store is to be
+// told once c.mu is released.
+func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time) storeNews {
+	c.saw(sent)
+	named := sig.ServerWait(http.StatusTooManyRequests)
+	// A 429 of a request sent before the pause ended belongs to it; so does
+	// one sent after, when nothing went through since: the server's reset
+	// was a little short, and nothing new was learnt.
+	flying := c.b.flying()
+	// (Sent long after the pause, it starts a pause of its own: the key
+	// was idle, not refused at once.)
+	again := c.sincePause+flying == 0 && sent.Sub(c.pauseEnd) < saturated
+	joins := c.paused && (sent.Before(c.pauseEnd) || again)
+	if joins && !sent.Before(c.pauseEnd) && named < 0 {
+		// Resumed, and refused again at once: this pause is already the
+		// longer one.
+		c.refusals++
+	}
+	wait := named
 	if wait < 0 {
-		wait = c.cfg.defaultPause
-		if wait <= 0 {
-			wait = time.Second
-		}
+		wait = c.blindPause()
 	}
 	wait = min(wait, c.cfg.maxPause)
 	until := now.Add(wait)
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.saw(sent)
 	if wait < min(maxSlack, time.Duration(0.1*float64(time.Second)/c.rate)) {
 		// Refused a hair before the server was ready: perhaps a reset
 		// rounded down, as an RFC 3339 time cut to the millisecond is.
 		// End the server's windows that much later from now on.
 		c.slack = max(c.slack, wait)
 	}
-	// A 429 of a request sent before the pause ended belongs to it; so does
-	// one sent after, when nothing went through since: the server's reset
-	// was a little short, and nothing new was learnt.
-	flying := c.b.flying()
-	if c.paused && (sent.Before(c.pauseEnd) || c.sincePause+flying == 0) {
+	w := c.window(sig)
+	if w.Remaining >= 1 {
+		// The count said there was room, and the server refused: another
+		// limit binds (tokens, a limit shared with other models or keys),
+		// and the count would only send more into it.
+		c.countsOff = now.Add(distrust)
+		c.best, c.bestUntil = 0, time.Time{}
+	}
+	if joins {
 		if until.After(c.pauseEnd) {
 			c.pauseEnd = until
 		}
-		c.b.Pause(until)
+		c.b.pauseHere(until)
 		c.pausedBy(req, now)
-		return
+		return storeNews{pause: until}
 	}
-	// Measure over the recent past, since the pause ended: a server that
-	// refuses while we send faster than it allows accepts exactly its
-	// limit, and while we probe just above it, what it accepted recently is
-	// that limit too. The span runs to the end of the new pause, when the
-	// server has its next token; requests still in flight were sent just
-	// before this 429, and went through.
-	from := later(c.start, now.Add(-measureWindow))
-	if c.paused {
-		from = later(from, c.pauseEnd)
-		if c.resumedSeen {
-			from = later(from, c.resumed)
-		}
-	}
-	// A span shorter than a token's time at the rate measures nothing but
-	// the server's float slack: a 429 that says "now".
-	span := max(until.Sub(from), time.Duration(float64(time.Second)/c.rate))
-	limit := c.rate * blindDecrease
-	if c.paused || now.Sub(c.start) >= minMeasure {
-		accepted := c.sincePause
-		if from.Equal(now.Add(-measureWindow)) {
-			accepted = c.accepted.since(from.Truncate(slot))
-		}
-		measured := (accepted + flying) / span.Seconds()
-		// The measure can only be lower than the rate (the server refused
-		// some); far lower means we were not sending all the time, and a
-		// tenth per pause is as far as one measure is trusted.
-		limit = min(max(measured, c.rate*0.1), c.rate)
-	}
-	c.plateau = limit
+
+	c.refusals = 0
 	was := c.rate
-	c.rate = clampRate(limit*beta, c.floor, c.ceiling)
-	c.mode = probing
+	if c.use != nil {
+		// Refused at the rate reached: a reading of the rule that said the
+		// server allows as much was wrong.
+		c.use.judge(now, c.rate)
+	}
+	limit, how := c.measure(now, flying)
+	window := wait >= longPause && wait.Seconds()*c.rate >= 3
+	if c.windowed || window {
+		// A window's pause, now or the last: the server refills at once
+		// when a window opens, not at a rate, and its 429s say nothing of
+		// a rate. The rate stays (and stops doubling).
+		how = tooSoon
+		if c.mode == slowStart {
+			c.mode, c.plateau, c.k, c.epoch = probing, c.rate, maxProbe, until
+		}
+	}
+	switch how {
+	case measuredLimit:
+		// The measure can only be lower than the rate (the server refused
+		// some); far lower means the process was not sending all the time,
+		// or shares the limit with others, and measures them: it is
+		// trusted down to a fifth of the rate per 429.
+		if c.use != nil && c.sinceRefused+flying >= minJudged {
+			c.use.judge(now, limit/refused)
+		}
+		// A rate held without a 429 for the quiet spell before is
+		// evidence too: a measure far under it took pauses the server
+		// named longer than it needed (whole seconds of Retry-After)
+		// for its time. The next 429 measures afresh.
+		limit, c.sustained = max(limit, c.sustained), 0
+		c.probed(min(max(limit, c.rate*maxDecrease), c.rate))
+		c.rate = clampRate(c.plateau*beta, c.floor, c.ceiling)
+		c.mode = probing
+	case quiet:
+		// The first 429 after a quiet spell: the limit lies below the
+		// rate reached, by as much as the server's burst let it overshoot.
+		// The rate stays close above the limit, so that the next 429
+		// comes soon and measures it.
+		c.sustained = 0
+		if c.mode == probing && !now.Add(-saturated).Before(c.epoch) {
+			c.sustained = c.own(now.Add(-saturated))
+		}
+		c.rate = clampRate(c.rate*quietDecrease, c.floor, c.ceiling)
+		c.mode, c.guessed = holding, false
+	case tooSoon:
+		// Refused again too soon after the last to measure: the rate is
+		// above the limit. It stays, and the span goes on from the last
+		// 429 until one is long enough to measure.
+	default:
+		// Nothing to measure yet: a guess, held until the next 429
+		// measures the limit.
+		c.guessFrom = c.rate
+		c.rate = clampRate(c.rate*blindDecrease, c.floor, c.ceiling)
+		c.mode, c.guessed = holding, true
+	}
+	if how != tooSoon {
+		c.refusedAt, c.sinceRefused = now, 0
+	}
+	c.windowed = window
 	c.paused, c.pauseEnd, c.resumedSeen, c.sincePause = true, until, false, 0
-	c.b.SetRate(in(c.rate, time.Second))
-	c.b.Pause(until)
+	c.epoch = until
+	news := storeNews{pause: until, rate: c.b.setRateHere(in(c.rate, time.Second))}
+	c.b.pauseHere(until)
 	c.pausedBy(req, now)
 	if c.rate != was {
 		c.rateChanged(req)
 	}
+	return news
 }
 
 // saw notes a request sent at sent: the first of all, and the first since
@@ -309,53 +507,116 @@ func (c *control) saw(sent time.Time) {
 	}
 }
 
-// target is the rate the controller would set at now, in tokens a second.
+// target is the rate the controller would set at now, in tokens a second:
+// its own, raised to what a use-based limit predicts (WithUseBasedLimit).
 // c.mu must be held.
 func (c *control) target(now time.Time) float64 {
+	r := c.own(now)
+	if c.named > 0 && now.Before(c.countsOff) {
+		c.named = 0 // the counts are not read: nor is their rate
+	}
+	if c.named > 0 {
+		r = min(r, max(c.named, c.floor))
+	}
+	if c.mode != steady && (c.mode == slowStart || !now.Before(c.pauseEnd)) {
+		r = c.use.floorOf(now, r, c.floor, c.ceiling)
+	}
+	return r
+}
+
+// own is the rate the controller's probing would set at now. c.mu must be
+// held.
+func (c *control) own(now time.Time) float64 {
 	switch c.mode {
 	case slowStart:
 		doublings := now.Sub(c.start).Seconds() / slowStartDoubling.Seconds()
 		r := c.rate0 * math.Pow(2, min(doublings, 64))
+		// A rate the caller does not use proves nothing: slow start
+		// grows to twice what the server accepted in the last second
+		// or the one before, no further (as TCP stops growing a window
+		// it does not fill, RFC 7661). A trickle of requests does not
+		// leave the rate unbounded for the burst after it.
+		r = min(r, max(c.rate0, 2*c.used.last(now)))
 		return clampRate(r, c.floor, c.ceiling)
-	case probing:
-		if now.Before(c.pauseEnd) {
+	case holding:
+		hold := saturated
+		if c.guessed {
+			hold = guessHold
+		}
+		if now.Before(c.pauseEnd.Add(hold)) {
 			return c.rate
 		}
-		x := (now.Sub(c.pauseEnd).Seconds() - probe.Seconds()) / probe.Seconds()
+		// Not refused again: the limit is above the rate held. After a
+		// probe's 429 the held rate is just below the rate the probe
+		// reached, and the limit between them: a measure. After a guess,
+		// the limit may be far above, and the next probe comes soon.
+		if c.guessed {
+			// The guess held: the limit lies between it and the rate it
+			// lowered, and the cubic heads back to just below that one
+			// (a 429 of jitter, against a server with no burst, costs
+			// a few seconds, not the run).
+			c.plateau, c.k = max(c.rate, c.guessFrom*quietDecrease), firstProbe
+			c.mode, c.epoch = probing, now.Add(-c.k)
+			return c.plateau
+		} else {
+			c.probed(c.rate)
+		}
+		c.mode, c.epoch = probing, now
+		return c.rate
+	case probing:
+		if now.Before(c.epoch) {
+			return c.rate
+		}
+		t := now.Sub(c.epoch)
+		if t < c.k {
+			// Back to the plateau along a cubic: quickly at first, slowly
+			// near it.
+			x := 1 - t.Seconds()/c.k.Seconds()
+			return clampRate(c.plateau*(1-(1-beta)*x*x*x), c.floor, c.ceiling)
+		}
+		// Beyond it, the cubic's convex half: slowly near the plateau,
+		// faster away from it, so that a limit that has grown since is
+		// found, and a fixed one probed gently.
+		x := (t - c.k).Seconds() / c.k.Seconds()
 		return clampRate(c.plateau*(1+(1-beta)*x*x*x), c.floor, c.ceiling)
 	}
 	return c.rate
 }
 
-// slots is how many slots a meter keeps: more than measureWindow.
-const slots = 2*int(measureWindow/slot) + 4
-
-// meter counts tokens by the slot of time they were sent in, over the
-// last few measure windows: a fixed ring, whatever the rate.
-type meter struct {
-	idx [slots]int64
-	n   [slots]float64
+// perSecond counts tokens by the whole second they were sent in, for the
+// current second and the one before.
+type perSecond struct {
+	sec       int64
+	cur, prev float64
 }
 
-func (m *meter) add(at time.Time, n float64) {
-	i := at.UnixNano() / int64(slot)
-	j := int(i % int64(slots))
-	if m.idx[j] != i {
-		m.idx[j], m.n[j] = i, 0
-	}
-	m.n[j] += n
-}
-
-// since sums the tokens sent at or after from (a slot boundary).
-func (m *meter) since(from time.Time) float64 {
-	lo := from.UnixNano() / int64(slot)
-	var sum float64
-	for j := range m.idx {
-		if m.idx[j] >= lo {
-			sum += m.n[j]
+func (p *perSecond) add(at time.Time, n float64) {
+	sec := at.Unix()
+	switch {
+	case sec == p.sec:
+	case sec == p.sec+1:
+		p.sec, p.prev, p.cur = sec, p.cur, 0
+	case sec > p.sec:
+		p.sec, p.prev, p.cur = sec, 0, 0
+	default:
+		if sec == p.sec-1 {
+			p.prev += n
 		}
+		return // older: an answer that took its time
 	}
-	return sum
+	p.cur += n
+}
+
+// last is the larger count of the second of now and the one before, as
+// far as they are known.
+func (p *perSecond) last(now time.Time) float64 {
+	switch sec := now.Unix(); {
+	case sec == p.sec:
+		return max(p.cur, p.prev)
+	case sec == p.sec+1:
+		return p.cur
+	}
+	return 0
 }
 
 func later(a, b time.Time) time.Time {
@@ -363,4 +624,76 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// minPause is the shortest pause of a 429 that names no wait.
+const minPause = 50 * time.Millisecond
+
+// blindPause is the pause of a 429 that names no wait: the server's next
+// token if it is a bucket (one token's time at the rate, at least
+// minPause, at most DefaultPause), or WithPause's; doubled for every
+// resumption in a row refused at once, so that a window that names nothing
+// is waited out in a few steps. c.mu must be held.
+func (c *control) blindPause() time.Duration {
+	d := c.cfg.defaultPause
+	if !c.cfg.pauseSet {
+		d = max(minPause, min(DefaultPause, time.Duration(float64(time.Second)/c.rate)))
+	}
+	return min(d<<min(c.refusals, 16), c.cfg.maxPause)
+}
+
+// probed takes limit, just measured, as the new plateau, and sets how soon
+// the next probe goes beyond it. c.mu must be held.
+func (c *control) probed(limit float64) {
+	switch {
+	case !c.measured:
+		// The first measure: the server's burst and the guesses before it
+		// may have skewed it, and the next probe checks it soon.
+		c.k, c.measured = firstProbe, true
+	case limit > c.plateau*grown:
+		c.k = max(c.k/2, minProbe)
+	default:
+		c.k = maxProbe
+	}
+	c.plateau = limit
+}
+
+// How a 429 measures the limit.
+const (
+	blind         = iota // nothing to measure: the first 429
+	tooSoon              // too soon after the last 429 to measure: the rate is above the limit
+	quiet                // after a quiet spell: the limit is below the rate reached
+	measuredLimit        // the limit itself
+)
+
+// measure is the limit the accepted requests show at a 429, and how well.
+//
+// Refused again within a few seconds of resuming from a 429, the process
+// sent above the limit all along, and the server was empty at the last 429
+// and at this one: what it accepted in between is exactly its limit,
+// whatever the process sent. Later, the process was not always above the
+// limit (it climbed back to it after the pause): the limit lies between
+// what the server accepted and the rate reached, and only a 429 soon after
+// measures it. At the first 429 the server may have held a full burst.
+// Requests still in flight were sent just before this 429, and went
+// through. c.mu must be held.
+func (c *control) measure(now time.Time, flying float64) (float64, int) {
+	if c.refusedAt.IsZero() {
+		return 0, blind
+	}
+	resumed := c.pauseEnd
+	if c.resumedSeen {
+		resumed = later(resumed, c.resumed)
+	}
+	if now.Sub(resumed) > saturated || resumed.Sub(c.pauseEnd) > saturated {
+		// Not refused soon after resuming, or not resumed soon after the
+		// pause (the key was idle): nothing says the process sent above
+		// the limit all along.
+		return 0, quiet
+	}
+	span := now.Sub(c.refusedAt)
+	if span < max(minSpan, time.Duration(5*float64(time.Second)/c.rate)) {
+		return 0, tooSoon
+	}
+	return (c.sinceRefused + flying) / span.Seconds(), measuredLimit
 }

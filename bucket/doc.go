@@ -76,14 +76,25 @@
 //
 // # What Limit learns
 //
-// A 429 pauses the whole bucket until the server's reset and lowers the
-// rate once per pause, to just under the limit measured from what the
-// server accepted; the rate then climbs back along a cubic, as TCP CUBIC
-// does, to follow a limit that moves. Counts of what remains are obeyed
-// exactly, whatever order requests in flight reach the server in: a server
-// counting in windows has each window spent at once, a server that is a
-// bucket has its count taken as the bucket's own. goals_test.go measures
-// all of it against the simulated provider of package conformance.
+// A 429 pauses the whole bucket until the server's reset. A short reset
+// (a bucket's next token) lowers the rate once per pause, to just under
+// the limit measured from what the server accepted between two 429s; a
+// long one (a window) keeps it. The rate then climbs back along a cubic,
+// as TCP CUBIC does, to follow a limit that moves. Counts of what remains
+// are obeyed exactly, whatever order requests in flight reach the server
+// in: a server counting in windows has each window spent at once, a
+// server that is a bucket has its count taken as the bucket's own.
+// Nothing a server says holds the key longer than [DefaultMaxPause] (or
+// [WithMaxPause]).
+//
+// matrix_test.go grades it on every server model of package conformance
+// (conformance.Matrix: Together's dynamic limit, per-second buckets with
+// and without a burst as nginx enforces them, sliding logs, fixed windows
+// as express-rate-limit keeps them and on the clock, token limits, with
+// every provider's headers and none), told the right limit, twice it and
+// nothing, by time against an oracle client and the share of 429s; the
+// compare module's reallimit package runs it against nginx and
+// express-rate-limit themselves.
 //
 // # Shared by many processes
 //

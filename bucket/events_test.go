@@ -77,7 +77,7 @@ func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 		var log conformance.EventRecorder
 		srv := newScript(func(i int) (int, http.Header) {
 			if i == 1 {
-				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"2"}}
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"1"}}
 			}
 			return http.StatusOK, nil
 		})
@@ -88,15 +88,15 @@ func TestEventsOfAPauseAndTheRatesAfter(t *testing.T) {
 			require.NoError(t, err)
 		}
 		// The 429 pauses the bucket for its reset and lowers the rate
-		// blindly (nothing measured yet): to 10 × 0.7 × 0.9.
+		// blindly (nothing measured yet): to 10 × 0.7.
 		events := log.Events()
 		require.Len(t, events, 3)
 		assert.Equal(t, transport.Event{Kind: transport.EventWaited, Endpoint: transport.EndpointChat,
 			Wait: 100 * time.Millisecond, Reason: "requests"}, events[0])
 		assert.Equal(t, transport.Event{Kind: transport.EventPaused, Endpoint: transport.EndpointChat,
-			Status: 429, Wait: 2 * time.Second, Reason: "requests"}, events[1])
+			Status: 429, Wait: time.Second, Reason: "requests"}, events[1])
 		assert.Equal(t, transport.EventRateChanged, events[2].Kind)
-		assert.InDelta(t, 6.3, events[2].Rate, 1e-9)
+		assert.InDelta(t, 7, events[2].Rate, 1e-9)
 		assert.Equal(t, "requests", events[2].Reason)
 
 		// Three minutes of answers raise the rate along the cubic, back to
@@ -157,7 +157,7 @@ func TestAPanickingEventHookDoesNotBreakLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(func(i int) (int, http.Header) {
 			if i == 1 {
-				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"2"}}
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Reset": {"1"}}
 			}
 			return http.StatusOK, nil
 		})
@@ -168,9 +168,9 @@ func TestAPanickingEventHookDoesNotBreakLimit(t *testing.T) {
 			_, err := get(t, rt, context.Background())
 			require.NoError(t, err)
 		}
-		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 2100 * time.Millisecond}, srv.arrivals(),
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 1100 * time.Millisecond}, srv.arrivals(),
 			"the pause held although the hook panicked under the limiter's lock")
-		assert.InDelta(t, 6.3, b.Rate().PerSecond(), 1e-9)
+		assert.InDelta(t, 7, b.Rate().PerSecond(), 1e-9)
 		assert.Equal(t, 4, calls, "waited, paused, rate changed, waited")
 
 		// The limiter's lock was released: another request goes through.

@@ -57,12 +57,14 @@ func ExampleBucket_SetRemaining() {
 }
 
 // Limit reads every answer: a 429 pauses the whole bucket until the reset
-// the server gave, and lowers the rate. The 429 itself is returned: a retry
-// decorator outside Limit sends the next attempt, which waits for the pause.
+// the server gave, and lowers the rate when the reset is a bucket's next
+// token (a second here; a longer one names a window, which refills at
+// once, and the rate stays). The 429 itself is returned: a retry decorator
+// outside Limit sends the next attempt, which waits for the pause.
 func ExampleLimit() {
 	b := bucket.New(bucket.PerMinute(600))
 	server := transport.Func(func(req *http.Request) (*http.Response, error) {
-		h := http.Header{"X-Ratelimit-Reset": {"30"}}
+		h := http.Header{"X-Ratelimit-Reset": {"1"}}
 		return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: io.NopCloser(strings.NewReader("{}"))}, nil
 	})
 	client := &http.Client{Transport: transport.Chain(server, bucket.Limit(b))}
@@ -79,7 +81,7 @@ func ExampleLimit() {
 	// Output:
 	// 429
 	// paused: true
-	// rate: 378/min
+	// rate: 420/min
 }
 
 // A nightly job and a chatbot share one key. The job's requests carry the

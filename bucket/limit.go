@@ -16,9 +16,11 @@ type limitConfig struct {
 	ceiling      Rate
 	floor        Rate
 	defaultPause time.Duration
+	pauseSet     bool // WithPause was given: a 429 that names no wait pauses that long
 	maxPause     time.Duration
 	units        Units
 	events       transport.EventFunc // see OnEvent
+	grows        *useRule            // see WithUseBasedLimit
 }
 
 // Units says which of the server's windows a bucket's tokens count
@@ -73,7 +75,7 @@ const DefaultPause = time.Second
 func WithPause(d time.Duration) LimitOption {
 	return func(c *limitConfig) {
 		if d > 0 {
-			c.defaultPause = d
+			c.defaultPause, c.pauseSet = d, true
 		}
 	}
 }
@@ -107,33 +109,47 @@ func WithMaxPause(d time.Duration) LimitOption {
 // From each answer's headers ([transport.ParseSignals]; the body is never
 // read) it learns:
 //
-//   - A 429 pauses the bucket until the server's Retry-After or reset (or
-//     [WithPause]), at most [WithMaxPause]: one refusal stops the whole key. The first 429 after
-//     a pause lowers the rate, once: to 0.9 of what the server accepted
-//     over the last 30 seconds since the pause, which measures its limit (a
-//     server that refuses while we send faster than it allows accepts
-//     exactly its limit); or, with nothing to measure yet, to 0.9 × 0.7 of
-//     the rate. 429s of requests sent before the pause ended belong to it
-//     and lower nothing.
-//   - After a pause, answers raise the rate again along a cubic, as TCP
-//     CUBIC does: back to the measured limit in a minute, slowly around
-//     it, faster beyond, never above [WithCeiling]. A linear increase either
-//     probes too often (429s) or too slowly (capacity wasted); the cubic
-//     spends most of its time just under the limit and still follows a
-//     limit that grows with use, as Together's dynamic one does.
+//   - A 429 pauses the bucket until the server's Retry-After or reset, at
+//     most [WithMaxPause]: one refusal stops the whole key. A 429 that
+//     names no wait pauses one token's time at the rate (at least 50 ms, at
+//     most [DefaultPause], or [WithPause]), twice as long for each
+//     resumption in a row refused at once. 429s of requests sent before
+//     the pause ended belong to it and change nothing else.
+//   - A 429 whose reset is long (1.5 s or more, and a few tokens' time at
+//     the rate) names a window: the server refills at once when it opens,
+//     and the rate stays. A shorter one is a bucket's next token, and
+//     lowers the rate once per pause: refused again within seconds of
+//     resuming, the bucket sent above the limit all along and what the
+//     server accepted between the two 429s is its limit, exactly; the rate
+//     goes to 0.9 of it. With nothing to measure yet it goes to 0.7 of
+//     itself, a guess: refused again within 2 s, the limit is measured;
+//     not, the rate goes back to 0.95 of the one refused.
+//   - After that, answers raise the rate again along a cubic, as TCP CUBIC
+//     does: back to the measured limit quickly, slowly around it, faster
+//     beyond, never above [WithCeiling]. The cubic's span halves while each
+//     429 finds the limit grown and grows to a minute while it finds it
+//     where it was, so a fixed limit is probed rarely and one that grows
+//     with use is followed ([WithUseBasedLimit] predicts such a limit
+//     from the server's own rule instead).
 //   - A bucket made with an unknown rate doubles its rate every second of
 //     answers until the first 429 (slow start).
 //   - When the server reports what remains and when it resets
-//     (x-ratelimit-remaining/reset and the OpenAI and Anthropic forms), the
-//     bucket never grants more than that before the reset, less whatever
-//     was granted before the answered request and not answered when it was
-//     sent (it may reach the server later), and less whatever was granted
-//     since. A server that counts in windows (its resets name the same
-//     moment on every answer) has its window spent at once, whatever the
-//     bucket's rate, and the next window too as soon as it opens. A server
-//     that is itself a bucket (its resets move with every request) has its
-//     count taken as the bucket's own, which the bucket's rate then
-//     refills.
+//     (x-ratelimit-remaining/reset, the OpenAI, Anthropic and IETF RateLimit
+//     forms), the bucket never grants more than that before the reset,
+//     less whatever was granted before the answered request and not
+//     answered when it was sent (it may reach the server later), and less
+//     whatever was granted since. A server that counts in windows (its
+//     resets name the same moment however far apart the requests went)
+//     has its window spent at once, whatever the bucket's rate, and the
+//     next window too as soon as it opens. A server that is itself a
+//     bucket (its resets move with the requests) has its count taken as
+//     the bucket's own, which the bucket's rate then refills; its count
+//     and reset also say how fast it refills, under which the rate does
+//     not stay.
+//   - Nothing a server says stalls the key beyond [WithMaxPause]: a count
+//     above its own limit is the limit, a limit under one token is none, a
+//     window's reset is obeyed at most that long, and counts that said
+//     something remained when a 429 came are ignored for ten minutes.
 //
 // Retrying is not Limit's job: a 429 is returned to the caller, and a retry
 // decorator outside Limit sends the next attempt, which waits for the pause.

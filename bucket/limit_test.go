@@ -219,9 +219,10 @@ func TestLimitLowersTheRateOncePerPause(t *testing.T) {
 		synctest.Wait()
 		once.Do(func() { close(release) })
 		wg.Wait()
-		// Nothing measured yet: the limit is guessed at 0.7 of the rate, and
-		// the rate set to 0.9 of that, once for the ten 429s of one burst.
-		assert.InDelta(t, 63, b.Rate().PerSecond(), 1e-9)
+		// Nothing measured yet: the rate is lowered to 0.7 of itself, a
+		// guess held until the next 429 measures the limit, once for the
+		// ten 429s of one burst.
+		assert.InDelta(t, 70, b.Rate().PerSecond(), 1e-9)
 	})
 }
 
@@ -287,53 +288,67 @@ func TestLimitSlowStartsAnUnknownRate(t *testing.T) {
 }
 
 func TestLimitSpendsTheServerWindowExactly(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		// Windows of 20 requests a minute, reported on every answer.
-		var mu sync.Mutex
-		window, used := 0, 0
-		start := time.Now()
-		srv := transport.Func(func(req *http.Request) (*http.Response, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			el := time.Since(start)
-			if w := int(el / time.Minute); w != window {
-				window, used = w, 0
-			}
-			reset := time.Minute - el%time.Minute
-			h := http.Header{
-				"X-Ratelimit-Limit": {"20"},
-				"X-Ratelimit-Reset": {strconv.FormatFloat(reset.Seconds(), 'f', -1, 64)},
-			}
-			status := http.StatusOK
-			if used < 20 {
-				used++
-			} else {
-				status = http.StatusTooManyRequests
-			}
-			h.Set("X-Ratelimit-Remaining", strconv.Itoa(20-used))
-			return &http.Response{StatusCode: status, Header: h, Body: http.NoBody}, nil
-		})
-		b := bucket.New(bucket.PerSecond(1)) // told far less than the window allows
-		rt := bucket.Limit(b)(srv)
-		var wg sync.WaitGroup
-		var refused atomic.Int32
-		for range 8 {
-			wg.Go(func() {
-				for range 10 {
-					resp, err := get(t, rt, context.Background())
-					assert.NoError(t, err)
-					if resp.StatusCode == http.StatusTooManyRequests {
-						refused.Add(1)
+	for _, tc := range []struct {
+		name    string
+		opts    []bucket.LimitOption
+		refused int32
+	}{
+		// A minute's reset is longer than the default longest pause: the
+		// window is obeyed for 30 s, and the 429 asked then says the rest.
+		{"default longest pause", nil, 3},
+		{"a minute's pause allowed", []bucket.LimitOption{bucket.WithMaxPause(time.Minute)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// Windows of 20 requests a minute, reported on every answer.
+				var mu sync.Mutex
+				window, used := 0, 0
+				start := time.Now()
+				srv := transport.Func(func(req *http.Request) (*http.Response, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					el := time.Since(start)
+					if w := int(el / time.Minute); w != window {
+						window, used = w, 0
 					}
+					reset := time.Minute - el%time.Minute
+					h := http.Header{
+						"X-Ratelimit-Limit": {"20"},
+						"X-Ratelimit-Reset": {strconv.FormatFloat(reset.Seconds(), 'f', -1, 64)},
+					}
+					status := http.StatusOK
+					if used < 20 {
+						used++
+					} else {
+						status = http.StatusTooManyRequests
+					}
+					h.Set("X-Ratelimit-Remaining", strconv.Itoa(20-used))
+					return &http.Response{StatusCode: status, Header: h, Body: http.NoBody}, nil
+				})
+				b := bucket.New(bucket.PerSecond(1)) // told far less than the window allows
+				rt := bucket.Limit(b, tc.opts...)(srv)
+				var wg sync.WaitGroup
+				var refused atomic.Int32
+				for range 8 {
+					wg.Go(func() {
+						for range 10 {
+							resp, err := get(t, rt, context.Background())
+							assert.NoError(t, err)
+							if resp.StatusCode == http.StatusTooManyRequests {
+								refused.Add(1)
+							}
+						}
+					})
 				}
+				wg.Wait()
+				assert.Equal(t, tc.refused, refused.Load(), "nothing sent beyond what the server said remains, but for one ask per pause cut short")
+				// 80 requests in windows of 20: the last window starts at
+				// 3 minutes, and is spent at once, not at the bucket's one
+				// a second.
+				assert.Less(t, time.Since(start), 3*time.Minute+5*time.Second)
 			})
-		}
-		wg.Wait()
-		assert.Zero(t, refused.Load(), "never more than the server said remains")
-		// 80 requests in windows of 20: the last window starts at 3 minutes,
-		// and is spent at once, not at the bucket's one a second.
-		assert.Less(t, time.Since(start), 3*time.Minute+5*time.Second)
-	})
+		})
+	}
 }
 
 func TestLimitPassesTheResponseUntouched(t *testing.T) {
@@ -417,7 +432,62 @@ func TestLimitRaisesTheRateAfterAPauseUpToTheCeiling(t *testing.T) {
 			assert.LessOrEqual(t, r, 10.0, "never above the ceiling: the rate the bucket was made with")
 			rates = append(rates, r)
 		}
-		assert.Less(t, rates[len(rates)/20], 10.0, "gently: not at once")
+		// Gently: the guess holds a moment, then the rate goes back to
+		// just below the one refused, and climbs from there.
+		assert.Equal(t, lowered, rates[0], "the guess held")
+		for _, r := range rates {
+			if r > lowered {
+				assert.InDelta(t, 9.5, r, 0.05, "the first raise: just below the rate refused")
+				break
+			}
+		}
 		assert.InDelta(t, 10, rates[len(rates)-1], 1e-9, "back at the ceiling")
+	})
+}
+
+func TestSlowStartEndsAtTheRateTheCountsName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Windows of 100 requests each 10 s, counted on every answer: the
+		// bucket spends each window and is never refused, so no 429 ends
+		// its slow start.
+		var mu sync.Mutex
+		used, window, served := 0, 0, 0
+		start := time.Now()
+		srv := transport.Func(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			el := time.Since(start)
+			if w := int(el / (10 * time.Second)); w != window {
+				window, used = w, 0
+			}
+			status := http.StatusOK
+			if used < 100 {
+				used++
+				served++
+			} else {
+				status = http.StatusTooManyRequests
+			}
+			reset := 10*time.Second - el%(10*time.Second)
+			h := http.Header{
+				"X-Ratelimit-Limit":     {"100"},
+				"X-Ratelimit-Remaining": {strconv.Itoa(100 - used)},
+				"X-Ratelimit-Reset":     {strconv.FormatFloat(reset.Seconds(), 'f', -1, 64)},
+			}
+			return &http.Response{StatusCode: status, Header: h, Body: http.NoBody}, nil
+		})
+		b := bucket.New(bucket.Rate{})
+		rt := bucket.Limit(b)(srv)
+		refused, top := 0, 0.0
+		for time.Since(start) < 5*time.Minute {
+			resp, err := get(t, rt, context.Background())
+			require.NoError(t, err)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				refused++
+			}
+			top = max(top, b.Rate().PerSecond())
+		}
+		assert.LessOrEqual(t, top, 10.0, "never above the rate the counts name: 100 in 10 s")
+		assert.Zero(t, refused)
+		assert.GreaterOrEqual(t, served, 3000, "every window spent: 30 of 100")
 	})
 }

@@ -262,9 +262,12 @@ func (b *Bucket) adopt(perSecond float64) {
 	if perSecond >= UnlimitedShape {
 		perSecond = math.Inf(1)
 	}
-	every := interval(perSecond)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.maxRate > 0 {
+		perSecond = min(perSecond, b.maxRate)
+	}
+	every := interval(perSecond)
 	if math.Abs(every-b.s.every) <= 1e-9*b.s.every {
 		return
 	}
@@ -274,9 +277,9 @@ func (b *Bucket) adopt(perSecond float64) {
 	b.s.setEvery(b.now(), every)
 }
 
-// storePause tells the store of a pause, and holds this process's granted
-// reservations until it ends.
-func (b *Bucket) storePause(l *storeLink, until time.Time) {
+// hold holds this process's granted reservations until until: they were
+// made before a pause the store may not know of yet.
+func (l *storeLink) hold(until time.Time) {
 	u := until.UnixNano()
 	for {
 		old := l.paused.Load()
@@ -284,18 +287,34 @@ func (b *Bucket) storePause(l *storeLink, until time.Time) {
 			break
 		}
 	}
-	b.mu.Lock()
-	sh := b.shape()
-	b.mu.Unlock()
-	l.store.Pause(context.Background(), l.key, until, sh)
 }
 
-// storeRate tells the store of the bucket's rate, for every process.
-func (b *Bucket) storeRate(l *storeLink) {
+// storeNews is what a bucket has to tell its store: a pause (when not
+// zero), and whether its rate changed.
+type storeNews struct {
+	pause time.Time
+	rate  bool
+}
+
+// tellStore tells the store of a bucket made [WithStore] what n holds. The
+// rate sent is the bucket's at the time of the call, not the one that was
+// set: two calls that cross on their way send the latest twice, never an
+// older one last. It is called with no lock held, since a store's call is a
+// round trip.
+func (b *Bucket) tellStore(n storeNews) {
+	l := b.link
+	if l == nil || (n.pause.IsZero() && !n.rate) {
+		return
+	}
 	b.mu.Lock()
 	sh := b.shape()
 	b.mu.Unlock()
-	l.store.SetRate(context.Background(), l.key, sh)
+	if !n.pause.IsZero() {
+		l.store.Pause(context.Background(), l.key, n.pause, sh)
+	}
+	if n.rate {
+		l.store.SetRate(context.Background(), l.key, sh)
+	}
 }
 
 // EventReporter is implemented by a [Store] that reports events of its own,

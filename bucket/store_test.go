@@ -3,6 +3,7 @@ package bucket_test
 import (
 	"context"
 	"math"
+	"net/http"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
 )
 
 // memStore is a Store in memory: GCRA per key, as a shared backend would
@@ -143,6 +145,25 @@ func TestAStoreWaitPastTheDeadlineIsRefused(t *testing.T) {
 	})
 }
 
+func TestARateFromTheStoreStaysUnderTheLimitsCeiling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		fast := bucket.New(bucket.PerSecond(100), bucket.WithStore(store, "k"))
+		slow := bucket.New(bucket.PerSecond(10), bucket.WithStore(store, "k"))
+		// Limit's ceiling is the rate its bucket was made with: a rate
+		// another process's Limit set in the store is adopted only up to it.
+		_ = bucket.Limit(slow)
+		require.NoError(t, fast.Wait(context.Background(), 1))
+		fast.SetRate(bucket.PerSecond(50))
+		require.NoError(t, slow.Wait(context.Background(), 1))
+		assert.Equal(t, bucket.PerSecond(10), slow.Rate(), "held at its Limit's ceiling")
+
+		fast.SetRate(bucket.PerSecond(5))
+		require.NoError(t, slow.Wait(context.Background(), 1))
+		assert.Equal(t, bucket.PerSecond(5), slow.Rate(), "a lower rate is adopted")
+	})
+}
+
 // A bucket at the infinite rate tells its store a finite shape, stays
 // unlimited through the store's answers, and shares its pauses.
 func TestAnUnlimitedBucketInAStore(t *testing.T) {
@@ -164,5 +185,51 @@ func TestAnUnlimitedBucketInAStore(t *testing.T) {
 		b.Pause(start.Add(time.Second))
 		require.NoError(t, other.Wait(context.Background(), 1))
 		assert.Equal(t, time.Second, time.Since(start), "another bucket of the key waits for the pause")
+	})
+}
+
+// slowStore is a memStore whose pauses and rates take an hour to reach it.
+type slowStore struct{ *memStore }
+
+func (s slowStore) Pause(ctx context.Context, key string, until time.Time, sh bucket.Shape) {
+	time.Sleep(time.Hour)
+	s.memStore.Pause(ctx, key, until, sh)
+}
+
+func (s slowStore) SetRate(ctx context.Context, key string, sh bucket.Shape) {
+	time.Sleep(time.Hour)
+	s.memStore.SetRate(ctx, key, sh)
+}
+
+func TestASlowStoreHoldsOnlyTheAnswerThatTellsIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		srv := transport.Func(func(req *http.Request) (*http.Response, error) {
+			if req.Header.Get("X-Which") == "refused" {
+				return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}, Body: http.NoBody}, nil
+			}
+			<-gate
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody}, nil
+		})
+		b := bucket.New(bucket.PerSecond(10), bucket.WithStore(slowStore{newMemStore()}, "k"))
+		rt := bucket.Limit(b)(srv)
+		send := func(which string) {
+			req, err := http.NewRequest(http.MethodPost, "https://api.together.xyz/v1/chat/completions", http.NoBody)
+			require.NoError(t, err)
+			req.Header.Set("X-Which", which)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			transport.Drain(resp)
+		}
+		start := time.Now()
+		var okDone time.Duration
+		var wg sync.WaitGroup
+		wg.Go(func() { send("ok"); okDone = time.Since(start) })
+		synctest.Wait()
+		wg.Go(func() { send("refused") }) // its 429 tells the store, which takes an hour
+		synctest.Wait()
+		close(gate)
+		wg.Wait()
+		assert.Zero(t, okDone, "the other answer was read at once, not after the store's hour")
 	})
 }

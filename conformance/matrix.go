@@ -157,10 +157,15 @@ func Matrix() []MatrixCase {
 		express    = HeaderNoReset | HeaderRetryAfter // express-rate-limit adds Retry-After to its 429s
 	)
 	var (
-		tight  = Goal{Ratio: 1.05, TooMany: 0.01}
-		good   = Goal{Ratio: 1.10, TooMany: 0.01}
-		loose  = Goal{Ratio: 1.10, TooMany: 0.02}
-		blind  = Goal{Ratio: 1.25, TooMany: 0.02}
+		tight = Goal{Ratio: 1.05, TooMany: 0.01}
+		good  = Goal{Ratio: 1.10, TooMany: 0.01}
+		loose = Goal{Ratio: 1.10, TooMany: 0.02}
+		// A stack that paces evenly at the limit it was told takes 1.25
+		// times the oracle's time against five windows the oracle fills
+		// at once (3000 requests in four minutes and a moment against
+		// five); a server that names nothing better gets that, and a
+		// hair for the float arithmetic of the runs.
+		blind  = Goal{Ratio: 1.26, TooMany: 0.02}
 		dyn    = Limit{Dynamic: true, Base: 60, Cap: 600}
 		bucket = Limit{RPM: 600, Algorithm: TokenBucket}
 		minute = Limit{RPM: 600, Algorithm: FixedWindow, Window: time.Minute}

@@ -199,5 +199,5 @@ func ExampleMatrix() {
 	// bucket               ≤ 1.05, ≤ 1% 429s
 	// nginx-no-burst       ≤ 1.10, ≤ 2% 429s
 	// sliding              ≤ 1.10, ≤ 1% 429s
-	// sliding-retry-after  ≤ 1.25, ≤ 2% 429s
+	// sliding-retry-after  ≤ 1.26, ≤ 2% 429s
 }

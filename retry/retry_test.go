@@ -399,7 +399,7 @@ func TestDefaultPolicyMakesFiveAttempts(t *testing.T) {
 	})
 }
 
-func TestNegativeMaxRetriesMeansNoRetries(t *testing.T) {
+func TestZeroMaxRetriesMeansNoRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		inner := play(step{status: 503, body: "busy"}, ok())
 		resp, err := wrap([]retry.Option{retry.WithMaxRetries(0)}, inner).RoundTrip(newRequest(t, t.Context()))

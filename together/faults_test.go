@@ -316,9 +316,9 @@ func TestFaultNeverAnswers(t *testing.T) {
 		sim := conformance.NewServer(conformance.Config{Faults: hang})
 		srv, client, _ := loopback(t, sim)
 		const deadline = 300 * time.Millisecond
-		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		start := time.Now() // before the deadline is set, which counts from its own now
+		ctx, cancel := context.WithDeadline(context.Background(), start.Add(deadline))
 		defer cancel()
-		start := time.Now()
 		resp, err := send(ctx, client, srv.URL, "/v1/chat/completions", 1)
 		took := time.Since(start)
 		require.Error(t, err)

@@ -316,7 +316,9 @@ func parseRetryAfter(val string, now time.Time) time.Duration {
 // val is none of these or is negative.
 //
 // A number of 1e9 or more is a Unix time: as a delay it would be 31 years
-// or more, which no server means. Its size tells its unit: seconds below
+// or more, which no server means; so is a smaller number within
+// MaxSignalDelay of now's Unix time in seconds (a clock set before 2001,
+// as a test's virtual clock is). Its size tells its unit: seconds below
 // 1e11, milliseconds below 1e14, microseconds below 1e17, nanoseconds below
 // 1e20. Each range holds every date from 2001 (1973 for the finer units) to
 // the year 5138, so no date of this age in one unit falls in the range of
@@ -358,6 +360,12 @@ func ParseReset(val string, now time.Time) time.Duration {
 // above.
 func resetFromNumber(f float64, now time.Time) time.Duration {
 	if f < 1e9 {
+		if math.Abs(f-float64(now.Unix())) <= MaxSignalDelay.Seconds() {
+			// A Unix time of a clock set before 2001, as a test's
+			// virtual clock is: within a day of now, no delay of 30 years.
+			sec := math.Floor(f)
+			return untilTime(time.Unix(int64(sec), int64((f-sec)*1e9)), now)
+		}
 		return clampDelay(f * float64(time.Second))
 	}
 	perSecond := 1.0

@@ -3,9 +3,11 @@ package transport_test
 import (
 	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/transport"
 )
@@ -190,6 +192,40 @@ func TestParseReset(t *testing.T) {
 	} {
 		assert.Equal(t, want, transport.ParseReset(in, now), "ParseReset(%q)", in)
 	}
+}
+
+// Under synctest the clock starts at 2000-01-01 UTC, whose Unix time,
+// 946684800, is below 1e9: a reset given as a Unix time is then a small
+// number, told from a delay in seconds by lying within MaxSignalDelay of
+// now. The same number far from now is a delay in seconds.
+func TestParseSignalsReadsAResetNearNowAsAUnixTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		at := time.Now()
+		require.Equal(t, int64(946684800), at.Unix(), "synctest's clock")
+		for _, tc := range []struct {
+			reset string
+			want  time.Duration
+		}{
+			{"946684810", 10 * time.Second},
+			{"946684800.25", 250 * time.Millisecond},
+			{"946684800", 0},
+			{"946684790", 0},                        // past: the window has reset
+			{"946771200", transport.MaxSignalDelay}, // a day ahead: still a Unix time
+			{"946598400", 0},                        // a day ago: still a Unix time, past
+			{"946598399", transport.MaxSignalDelay}, // a second more: 30 years in seconds, capped
+			{"10", 10 * time.Second},                // far from now: seconds
+			{"0.3", 300 * time.Millisecond},
+		} {
+			s := transport.ParseSignals(header("X-Ratelimit-Reset", tc.reset), at)
+			assert.Equal(t, tc.want, s.Requests.Reset, "x-ratelimit-reset: %s", tc.reset)
+			s = transport.ParseSignals(header("X-Ratelimit-Reset-Requests", tc.reset), at)
+			assert.Equal(t, tc.want, s.Requests.Reset, "x-ratelimit-reset-requests: %s", tc.reset)
+		}
+		// Read in 2026, the first is far from now: seconds, 30 years of
+		// them, capped (as a Unix time it would be long past: 0).
+		s := transport.ParseSignals(header("X-Ratelimit-Reset", "946684810"), now)
+		assert.Equal(t, transport.MaxSignalDelay, s.Requests.Reset)
+	})
 }
 
 func TestWindowKnown(t *testing.T) {

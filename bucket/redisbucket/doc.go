@@ -37,6 +37,19 @@
 // plus [Idle] (a minute by default): an idle bucket costs nothing, and a
 // rate lowered by a 429 survives a short lull.
 //
+// # Redis's memory policy
+//
+// A Redis that evicts keys under memory pressure (a maxmemory with any
+// maxmemory-policy but noeviction; the keys expire, so the volatile-*
+// policies take them too) drops a bucket's state, and every process starts
+// it afresh with a full burst: the shared limit breaks, and nothing says
+// so. Give the store a Redis with maxmemory-policy noeviction (a full one
+// refuses writes, which the store sees, and it limits in process until it
+// can write again). The store asks Redis once, after its first
+// reservation, and warns through its logger when Redis may evict;
+// [Store.CheckEviction] asks at any time, for a service that would rather
+// not start.
+//
 // # When Redis is down or slow
 //
 // Each call to Redis is bounded by [Timeout] (100 ms by default): in the

@@ -30,7 +30,7 @@ func TestLimitSharesPauseAndRate(t *testing.T) {
 
 	refuse := transport.Func(func(req *http.Request) (*http.Response, error) {
 		h := http.Header{}
-		h.Set("x-ratelimit-reset", "2")
+		h.Set("x-ratelimit-reset", "1") // a bucket's next tokens, not a window: the rate is lowered
 		return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Request: req,
 			Body: io.NopCloser(strings.NewReader(`{"error":{"type":"dynamic_request_limited"}}`))}, nil
 	})
@@ -55,7 +55,7 @@ func TestLimitSharesPauseAndRate(t *testing.T) {
 	r, err := storeB.Reserve(context.Background(), key, 1, 0, bucket.Shape{PerSecond: 20, Burst: 20})
 	require.NoError(t, err)
 	assert.False(t, r.OK)
-	assert.InDelta(t, float64(2*time.Second), float64(r.Wait), float64(500*time.Millisecond), "held until the reset")
+	assert.InDelta(t, float64(time.Second), float64(r.Wait), float64(300*time.Millisecond), "held until the reset")
 	assert.InDelta(t, lowered, r.Rate, 1e-9)
 }
 

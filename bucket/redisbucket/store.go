@@ -62,6 +62,7 @@ type Store struct {
 	mu        sync.Mutex
 	local     map[string]*localBucket
 	seen      map[string]float64 // the rate Redis last reported for a key
+	checked   sync.Once          // the eviction check (CheckEviction), after the first reservation
 }
 
 // Option configures a [Store]. Options not given keep the defaults
@@ -252,6 +253,7 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 		s.mu.Lock()
 		s.seen[key] = res.Rate
 		s.mu.Unlock()
+		s.checked.Do(func() { go s.warnEviction() })
 		return res, nil
 	case ctx.Err() != nil:
 		return bucket.Reservation{}, context.Cause(ctx)
