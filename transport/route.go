@@ -15,6 +15,8 @@ const (
 	EndpointFineTunes   = "fine-tunes"  // /fine-tunes..., /fine_tuning/jobs...
 	EndpointBatches     = "batches"     // /batches...
 	EndpointModels      = "models"      // /models...
+	EndpointMessages    = "messages"    // /messages (Anthropic's chat)
+	EndpointResponses   = "responses"   // /responses (OpenAI's Responses API)
 	EndpointOther       = ""            // anything else (files, audio, ...)
 )
 
@@ -42,6 +44,10 @@ func Endpoint(req *http.Request) string {
 		return EndpointBatches
 	case strings.HasSuffix(p, "/models"), strings.Contains(p, "/models/"):
 		return EndpointModels
+	case strings.HasSuffix(p, "/messages"):
+		return EndpointMessages
+	case strings.HasSuffix(p, "/responses"):
+		return EndpointResponses
 	}
 	return EndpointOther
 }
