@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -22,9 +23,11 @@ type Info struct {
 	// the limit.
 	Model string
 
-	url    *url.URL      // the URL of the request the info describes
-	once   io.ReadCloser // the body sent once: too large to buffer
-	tokens atomic.Int64  // the token estimate plus one; 0 until made
+	url  *url.URL      // the URL of the request the info describes
+	once io.ReadCloser // the body sent once: too large to buffer
+	// tokens is the estimate: the prompt's in the high 32 bits, the
+	// output's in the low 31, bit 31 set once made.
+	tokens atomic.Int64
 }
 
 // infoKey is the context key of an Info.
@@ -172,37 +175,47 @@ func withModel(req *http.Request, endpoint, model string) *http.Request {
 }
 
 // EstimateTokens estimates the tokens of text a request counts against a
-// provider's token limit: the characters of its prompt text over four
-// (rounded up), plus the most tokens it lets the model generate. Prompt
-// text is what OpenAI's and Anthropic's request bodies carry it in: the
-// content of chat messages (a string, or parts with "text"), a
-// completion's prompt, embedding inputs, Anthropic's system prompt; images,
-// roles and tool definitions do not count. The most generated is the
+// provider's token limit: its prompt's and the most it lets the model
+// generate (see [RequestTokens]), at least 1.
+func EstimateTokens(req *http.Request) int {
+	prompt, output := RequestTokens(req)
+	return int(min(max(int64(prompt)+int64(output), 1), math.MaxInt32))
+}
+
+// RequestTokens estimates the tokens of a request's prompt and the most it
+// may generate, as providers count them against their token limits.
+//
+// prompt is the characters of the request's prompt text over four, rounded
+// up. Prompt text is what OpenAI's, Together's and Anthropic's request
+// bodies carry it in: the content of chat messages (a string, or parts
+// with "text"), a completion's prompt, embedding inputs, Anthropic's system
+// prompt; images, roles and tool definitions do not count. output is the
 // largest of max_tokens, max_completion_tokens and max_output_tokens.
 //
 // The body is read through GetBody (once per request under [Inspect],
 // which keeps the estimate), scanned as it streams and not kept. A request
-// without GetBody, whose body is not a JSON object or cannot be read,
-// costs 1; so does an empty one. The estimate is at most math.MaxInt32.
-func EstimateTokens(req *http.Request) int {
+// without GetBody, or whose body is not a JSON object or cannot be read,
+// is (1, 0). Each estimate is at most math.MaxInt32.
+func RequestTokens(req *http.Request) (prompt, output int) {
 	info := InfoOf(req)
 	if info != nil {
-		if t := info.tokens.Load(); t > 0 {
-			return int(t - 1)
+		if t := info.tokens.Load(); t != 0 {
+			return int(t >> 32), int(t & math.MaxInt32)
 		}
 	}
-	n := 1
+	prompt = 1
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 		s := getScanner(true)
-		if scanGetBody(req, s) {
-			n = s.tokens()
+		if scanGetBody(req, s) && s.ok() {
+			prompt = int(min((s.chars+3)/4, math.MaxInt32))
+			output = int(s.maxTokens)
 		}
 		putScanner(s)
 	}
 	if info != nil {
-		info.tokens.Store(int64(n) + 1)
+		info.tokens.Store(int64(prompt)<<32 | int64(output) | 1<<31)
 	}
-	return n
+	return prompt, output
 }
 
 // errStop ends a scan early: the body was larger than the limit, or all

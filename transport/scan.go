@@ -150,17 +150,6 @@ func (s *scanner) foundModel() (string, bool) {
 	return decodeRaw(s.model)
 }
 
-// tokens is the estimate of the request's tokens: its prompt text's
-// characters over four, plus the tokens it allows to be generated. A body
-// that is not a JSON object costs 1.
-func (s *scanner) tokens() int {
-	if !s.ok() {
-		return 1
-	}
-	t := float64((s.chars+3)/4) + s.maxTokens
-	return int(min(max(t, 1), math.MaxInt32))
-}
-
 func (s *scanner) reset(count bool) {
 	model := s.model
 	*s = scanner{count: count, limit: -1}
