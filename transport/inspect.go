@@ -137,7 +137,9 @@ func InspectRequest(req *http.Request, limit int64, prepare func(*http.Request))
 		prepare(send)
 	}
 	c.info.url = send.URL
-	c.info.Endpoint = Endpoint(send)
+	if send.URL != nil {
+		c.info.Endpoint = endpointOf(send.URL.Path)
+	}
 	switch {
 	case send.Body == nil || send.Body == http.NoBody:
 	case send.GetBody != nil:
@@ -235,6 +237,9 @@ func scanGetBody(req *http.Request, s *scanner) bool {
 	}
 	defer rc.Close()
 	if wt, ok := rc.(io.WriterTo); ok {
+		if l, ok := rc.(interface{ Len() int }); ok && s.whole <= 0 {
+			s.whole = int64(l.Len()) // an in-memory reader, of a length not declared
+		}
 		_, err = wt.WriteTo(s)
 	} else {
 		bp := copyPool.Get().(*[]byte)

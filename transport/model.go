@@ -248,7 +248,7 @@ func validModel(s []byte) bool {
 // decodeModel decodes the quoted JSON string s.
 func decodeModel(s []byte) (string, bool) {
 	if plainString(s) {
-		return string(s[1 : len(s)-1]), true
+		return modelName(s[1 : len(s)-1]), true
 	}
 	var m string
 	if json.Unmarshal(s, &m) != nil {

@@ -28,7 +28,14 @@ func Endpoint(req *http.Request) string {
 	if req == nil || req.URL == nil {
 		return EndpointOther
 	}
-	p := strings.TrimSuffix(req.URL.Path, "/")
+	if info := InfoOf(req); info != nil {
+		return info.Endpoint // read once by Inspect
+	}
+	return endpointOf(req.URL.Path)
+}
+
+func endpointOf(path string) string {
+	p := strings.TrimSuffix(path, "/")
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return EndpointChat

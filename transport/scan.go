@@ -595,7 +595,7 @@ func countRunes(p []byte) int {
 // decodeRaw decodes the raw bytes of a JSON string, quotes off.
 func decodeRaw(raw []byte) (string, bool) {
 	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-		return string(raw), true
+		return modelName(raw), true
 	}
 	q := make([]byte, 0, len(raw)+2)
 	q = append(append(append(q, '"'), raw...), '"')
