@@ -1,0 +1,308 @@
+package bucket
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// DefaultMaxKeys is how many keys [Keyed] keeps a limiter of their own for
+// by default: more models than any account uses at once.
+const DefaultMaxKeys = 256
+
+// KeyedOption configures [Keyed].
+type KeyedOption func(*keyedConfig)
+
+type keyedConfig struct {
+	key       func(*http.Request) string
+	maxKeys   int
+	store     Store
+	prefix    string
+	limit     []LimitOption
+	events    transport.EventFunc // the hooks of limit, heard with the key filled in
+	learn     time.Duration
+	tokens    []TokenLimit
+	noTokens  bool
+	tokenSet  bool
+	pauseOpts []LimitOption // WithMaxPause and WithPause, for the token limiters too
+}
+
+// WithKey sets what a request's key is: the default is its model (the
+// top-level "model" of its JSON body, see [transport.RequestModel]); a
+// request without one has the key "". f may read the request's URL and
+// headers, and its body through GetBody, never Body. A key longer than
+// [transport.MaxKeyLen] is bounded by [transport.BoundKey].
+func WithKey(f func(*http.Request) string) KeyedOption {
+	return func(c *keyedConfig) { c.key = f }
+}
+
+// WithMaxKeys sets how many keys get a limiter of their own (default
+// [DefaultMaxKeys]); past it, requests of further keys share one limiter,
+// so a client sending thousands of model names is limited, not given
+// unbounded memory. A number that is not positive keeps the default.
+func WithMaxKeys(n int) KeyedOption {
+	return func(c *keyedConfig) {
+		if n > 0 {
+			c.maxKeys = n
+		}
+	}
+}
+
+// WithKeyStore keeps each key's request bucket in s, under prefix followed
+// by the key (a preset names its route in the prefix: "chat:" and the
+// model), so that every process sharing s shares each key's limit (see
+// [WithStore]). Token limiters stay in the process. A nil store is
+// ignored.
+func WithKeyStore(s Store, prefix string) KeyedOption {
+	return func(c *keyedConfig) {
+		if s != nil {
+			c.store, c.prefix = s, prefix
+		}
+	}
+}
+
+// WithLimitOptions sets options of every key's request limiter (see
+// [Limit]): [WithCeiling], [WithFloor], [WithPause], [WithMaxPause],
+// [WithEvents]. The events of [WithEvents] given here are those of every
+// limiter of Keyed, the token limiters' included, with Key set to the
+// limiter's key (its store key, with a store) and Model to the request's
+// model when the key is the model. [WithCost] and [WithUnits] are Keyed's
+// own to set and are ignored here.
+func WithLimitOptions(opts ...LimitOption) KeyedOption {
+	return func(c *keyedConfig) { c.limit = append(c.limit, opts...) }
+}
+
+// WithLearnedRate makes a key whose rate is unknown (Keyed given the zero
+// [Rate]) take its rate from the first answer that states the server's
+// request limit (x-ratelimit-limit-requests, anthropic-ratelimit-requests-
+// limit): the limit, counted over period (a minute for OpenAI and
+// Anthropic), becomes the key's rate and its ceiling. Until then the key
+// starts slow, as an unknown rate does. A period that is not positive
+// turns learning off, the default.
+func WithLearnedRate(period time.Duration) KeyedOption {
+	return func(c *keyedConfig) { c.learn = max(period, 0) }
+}
+
+// WithTokenLimits sets the server's limits on tokens of text that each key
+// has a limiter for, beside its request limiter. The default is one,
+// [TokenLimit]{Name: "tokens"}: idle until the server shows it limits
+// tokens. Anthropic limits input and output tokens apart, and its preset
+// gives two.
+func WithTokenLimits(limits ...TokenLimit) KeyedOption {
+	return func(c *keyedConfig) { c.tokens, c.tokenSet, c.noTokens = append(c.tokens, limits...), true, false }
+}
+
+// WithoutTokens turns the token limiters off: requests are limited by count
+// alone.
+func WithoutTokens() KeyedOption {
+	return func(c *keyedConfig) { c.noTokens = true }
+}
+
+// Keyed returns a decorator that keeps a limiter of its own for each key
+// of the requests it sees: by default each model, as providers limit each
+// model of a key apart. Each key's limiter is a [Limit] on a bucket of
+// its own made at rate (the zero Rate: unknown, found with a slow start,
+// or learnt, see [WithLearnedRate]), with everything Limit learns from the
+// answers; beside it, token limiters (see [TokenLimit]) take each
+// request's estimated tokens of text ([transport.RequestTokens]), and
+// correct them by the usage the answer reports as the caller reads it
+// ([transport.WatchUsage]).
+//
+// Keys are bounded in count ([WithMaxKeys]) and in length
+// ([transport.BoundKey]). A request that [transport.Inspect] has not read
+// is read here once, for the key and the estimates of every limiter
+// under Keyed. Every RoundTripper one Keyed wraps shares its limiters; use
+// one Keyed per route.
+func Keyed(rate Rate, opts ...KeyedOption) transport.Middleware {
+	cfg := keyedConfig{maxKeys: DefaultMaxKeys}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	var scratch limitConfig
+	for _, o := range cfg.limit {
+		if o != nil {
+			o(&scratch)
+		}
+	}
+	cfg.events = scratch.events
+	if scratch.maxPause > 0 {
+		cfg.pauseOpts = append(cfg.pauseOpts, WithMaxPause(scratch.maxPause))
+	}
+	if scratch.defaultPause > 0 {
+		cfg.pauseOpts = append(cfg.pauseOpts, WithPause(scratch.defaultPause))
+	}
+	if !cfg.tokenSet {
+		cfg.tokens = []TokenLimit{{Name: "tokens"}}
+	}
+	if cfg.noTokens {
+		cfg.tokens = nil
+	}
+	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		return &keyed{cfg: cfg, rate: rate, next: next, byKey: make(map[string]*keyLimiter)}
+	}
+}
+
+type keyed struct {
+	cfg  keyedConfig
+	rate Rate
+	next http.RoundTripper
+
+	mu     sync.Mutex
+	byKey  map[string]*keyLimiter
+	shared *keyLimiter // the keys past maxKeys
+}
+
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps.
+func (k *keyed) CloseIdleConnections() { transport.CloseIdleConnections(k.next) }
+
+func (k *keyed) RoundTrip(req *http.Request) (*http.Response, error) {
+	info := transport.InfoOf(req)
+	if info == nil {
+		var err error
+		if req, err = transport.InspectRequest(req, 0, nil); err != nil {
+			return nil, err
+		}
+		info = transport.InfoOf(req)
+	}
+	key := info.Model
+	if k.cfg.key != nil {
+		key = k.cfg.key(req)
+	}
+	return k.limiter(key).RoundTrip(req)
+}
+
+// limiter returns key's limiter, made on first use.
+func (k *keyed) limiter(key string) *keyLimiter {
+	key = transport.BoundKey(key)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kl, ok := k.byKey[key]; ok {
+		return kl
+	}
+	if len(k.byKey) >= k.cfg.maxKeys {
+		if k.shared == nil {
+			k.shared = k.newLimiter("", "")
+		}
+		return k.shared
+	}
+	model := key
+	if k.cfg.key != nil {
+		model = "" // the key is not the model: events name the key alone
+	}
+	kl := k.newLimiter(key, model)
+	k.byKey[key] = kl
+	return kl
+}
+
+// keyLimiter is one key's limiters: the request limiter, swapped once when
+// the rate is learnt, around the token limiters.
+type keyLimiter struct {
+	k        *keyed
+	storeKey string
+	events   transport.EventFunc
+	inner    http.RoundTripper // the token limiters, then next
+	rt       atomic.Pointer[http.RoundTripper]
+	learnt   atomic.Bool
+	once     sync.Once
+}
+
+func (k *keyed) newLimiter(key, model string) *keyLimiter {
+	kl := &keyLimiter{k: k, storeKey: k.cfg.prefix + key}
+	kl.events = keyEvents(k.cfg.events, kl.storeKey, model)
+	kl.inner = k.next
+	for i := len(k.cfg.tokens) - 1; i >= 0; i-- {
+		kl.inner = newTokenGate(&k.cfg.tokens[i], kl.inner, kl.events, k.cfg.pauseOpts)
+	}
+	kl.learnt.Store(k.cfg.learn <= 0 || k.rate.Known())
+	rt := kl.build(k.rate, false)
+	kl.rt.Store(&rt)
+	return kl
+}
+
+// build makes the request limiter at rate; learnt: rate is the server's
+// stated limit, and its ceiling.
+func (kl *keyLimiter) build(rate Rate, learnt bool) http.RoundTripper {
+	var b *Bucket
+	if kl.k.cfg.store != nil {
+		b = New(rate, WithStore(kl.k.cfg.store, kl.storeKey))
+		if learnt {
+			b.SetRate(rate) // the store may hold the rate of the slow start
+		}
+	} else {
+		b = New(rate)
+	}
+	opts := append([]LimitOption(nil), kl.k.cfg.limit...)
+	if learnt {
+		opts = append(opts, WithCeiling(rate))
+	}
+	opts = append(opts, func(c *limitConfig) {
+		c.events, c.cost, c.units = kl.events, nil, Requests
+	})
+	return Limit(b, opts...)(kl.inner)
+}
+
+func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := (*kl.rt.Load()).RoundTrip(req)
+	if err == nil && !kl.learnt.Load() {
+		kl.learn(resp)
+	}
+	return resp, err
+}
+
+// learn takes the rate from the first answer that states the request
+// limit; a 429 that does also pauses the new bucket as the server says.
+func (kl *keyLimiter) learn(resp *http.Response) {
+	sig := transport.ParseSignals(resp.Header, time.Now())
+	if !(sig.Requests.Limit > 0) {
+		return
+	}
+	kl.once.Do(func() {
+		rate := Rate{Tokens: sig.Requests.Limit, Per: kl.k.cfg.learn}
+		rt := kl.build(rate, true)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if wait := sig.ServerWait(resp.StatusCode); wait > 0 {
+				pauseOf(rt, min(wait, kl.maxPause()))
+			}
+		}
+		kl.rt.Store(&rt)
+		kl.learnt.Store(true)
+	})
+}
+
+func (kl *keyLimiter) maxPause() time.Duration {
+	var c limitConfig
+	c.maxPause = DefaultMaxPause
+	for _, o := range kl.k.cfg.pauseOpts {
+		o(&c)
+	}
+	return c.maxPause
+}
+
+// pauseOf pauses the bucket of a limiter made by Limit.
+func pauseOf(rt http.RoundTripper, d time.Duration) {
+	if l, ok := rt.(*limited); ok {
+		l.c.b.Pause(time.Now().Add(d))
+	}
+}
+
+// keyEvents hands the events of a key's limiters to fn with the key and
+// the model set. nil when fn is, so that the limiters skip their events
+// altogether.
+func keyEvents(fn transport.EventFunc, key, model string) transport.EventFunc {
+	if fn == nil {
+		return nil
+	}
+	return func(e transport.Event) {
+		e.Key, e.Model = key, model
+		fn(e)
+	}
+}

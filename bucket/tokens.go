@@ -1,0 +1,346 @@
+package bucket
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// TokenCount says which of a request's tokens count against a
+// [TokenLimit].
+type TokenCount int8
+
+const (
+	// AllTokens: the prompt's and the output's (OpenAI, Together).
+	AllTokens TokenCount = iota
+	// InputTokens: the prompt's alone (Anthropic's input token limit).
+	InputTokens
+	// OutputTokens: the output's alone (Anthropic's output token limit).
+	OutputTokens
+)
+
+// TokenLimit is one of a server's limits on tokens of text, which [Keyed]
+// keeps a limiter for beside each key's request limiter.
+//
+// A request is charged its estimate before it is sent
+// ([transport.RequestTokens]: the prompt's characters over four, and the
+// most it may generate), and when the answer reports its usage (read as
+// the caller reads the answer, in its body or the last events of its
+// stream), the difference is taken or given back: a chat request that
+// allows 1,000 tokens and uses 50 costs 50, not 1,000.
+type TokenLimit struct {
+	// Name names the limit in events (their Reason): "tokens", "input
+	// tokens", "output tokens".
+	Name string
+
+	// Counts says which tokens of a request count against the limit.
+	Counts TokenCount
+
+	// Header is the prefix of the server's headers that state this limit,
+	// before "Limit", "Remaining" and "Reset" (Anthropic's
+	// "Anthropic-Ratelimit-Input-Tokens-"). "" reads the token headers of
+	// every dialect [transport.ParseSignals] knows, the tightest of them.
+	Header string
+
+	// Rate is where the limiter starts. Unknown (the zero Rate), it stays
+	// idle, costing nothing, until the server shows it limits tokens: a
+	// header stating the limit, or a 429 whose body says tokens were
+	// refused (Together's dynamic_token_limited, OpenAI's "tokens").
+	Rate Rate
+
+	// Window is the period the server's stated limit counts over: a
+	// minute (the default) for OpenAI and Anthropic, a second for
+	// Together.
+	Window time.Duration
+
+	// Ceiling is the highest the limiter raises its rate to, as a factor
+	// of the limit it opened at (default 1; Together's limits grow with
+	// use, and its preset allows 10).
+	Ceiling float64
+}
+
+func (t *TokenLimit) window() time.Duration {
+	if t.Window > 0 {
+		return t.Window
+	}
+	return time.Minute
+}
+
+func (t *TokenLimit) ceiling() float64 {
+	if t.Ceiling >= 1 {
+		return t.Ceiling
+	}
+	return 1
+}
+
+func (t *TokenLimit) name() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return "tokens"
+}
+
+// estimate is the request's share of the limit.
+func (t *TokenLimit) estimate(req *http.Request) int {
+	prompt, output := transport.RequestTokens(req)
+	switch t.Counts {
+	case InputTokens:
+		return prompt
+	case OutputTokens:
+		return output
+	}
+	return prompt + output
+}
+
+// used is what the answer's usage says the request took of the limit.
+func (t *TokenLimit) used(u transport.Usage) int64 {
+	switch t.Counts {
+	case InputTokens:
+		return u.Input
+	case OutputTokens:
+		return u.Output
+	}
+	return u.Total()
+}
+
+// limit is the limit a response's headers state, or 0.
+func (t *TokenLimit) limit(h http.Header) float64 {
+	if t.Header == "" {
+		if !hasTokenLimit(h) {
+			return 0
+		}
+		return max(transport.ParseSignals(h, time.Now()).Tokens.Limit, 0)
+	}
+	v := h[t.Header+"Limit"]
+	if len(v) == 0 {
+		return 0
+	}
+	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v}, time.Now()).Tokens
+	return max(w.Limit, 0)
+}
+
+// hasTokenLimit reports whether h states a token limit in any dialect: a
+// few map lookups, so an answer without one costs no parse.
+func hasTokenLimit(h http.Header) bool {
+	for _, k := range [...]string{"X-Tokenlimit-Limit", "X-Ratelimit-Limit-Tokens",
+		"Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Limit"} {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenGate is one key's limiter of one TokenLimit: idle (a pass-through
+// that watches the answers) until the limit is known, then a Limit on a
+// bucket of tokens.
+type tokenGate struct {
+	lim    *TokenLimit
+	next   http.RoundTripper
+	events transport.EventFunc
+	pause  []LimitOption
+	open   atomic.Pointer[openGate]
+	once   sync.Once
+}
+
+type openGate struct {
+	b  *Bucket
+	rt http.RoundTripper
+}
+
+func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.EventFunc, pause []LimitOption) *tokenGate {
+	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name())}
+	if lim.Rate.Known() {
+		g.start(lim.Rate, 0)
+	}
+	return g
+}
+
+func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if o := g.open.Load(); o != nil {
+		return g.limited(o, req)
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	switch limit := g.lim.limit(resp.Header); {
+	case limit > 0:
+		wait := time.Duration(0)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			sig := transport.ParseSignals(resp.Header, time.Now())
+			wait = sig.ServerWait(resp.StatusCode)
+		}
+		g.start(Rate{Tokens: limit, Per: g.lim.window()}, wait)
+	case resp.StatusCode == http.StatusTooManyRequests && resp.Body != nil && resp.Body != http.NoBody:
+		// Only the error body may tell a token limit from a request limit.
+		// The gate does not read it (a returned body is the caller's); it
+		// watches the bytes as whoever reads it (the retry decorator
+		// draining it, or the caller) does.
+		sig := transport.ParseSignals(resp.Header, time.Now())
+		resp.Body = &tokenSniffer{ReadCloser: resp.Body, gate: g, req: req, wait: sig.ServerWait(resp.StatusCode)}
+	}
+	return resp, nil
+}
+
+// limited sends req through the open limiter and corrects its charge by
+// the usage its answer reports.
+func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, error) {
+	resp, err := o.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if vb, ok := resp.Body.(*viewBody); ok {
+		resp = vb.orig // the view was for the limiter only
+	}
+	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusTooManyRequests {
+		charged := int64(max(g.lim.estimate(req), 0))
+		lim, b := g.lim, o.b
+		resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
+			if ok {
+				b.correct(float64(lim.used(u) - charged))
+			}
+		})
+	}
+	return resp, nil
+}
+
+// start opens the gate at rate, after a pause of wait. The limiter may
+// rise to the limit's ceiling as the server allows, and lowers its rate on
+// every 429.
+func (g *tokenGate) start(rate Rate, wait time.Duration) {
+	g.once.Do(func() {
+		b := New(rate)
+		if wait > 0 {
+			var c limitConfig
+			c.maxPause = DefaultMaxPause
+			for _, o := range g.pause {
+				o(&c)
+			}
+			b.Pause(time.Now().Add(min(wait, c.maxPause)))
+		}
+		next := g.next
+		if g.lim.Header != "" {
+			next = headerView(g.lim.Header, next)
+		}
+		lim := g.lim
+		opts := append([]LimitOption{
+			WithUnits(TextTokens),
+			WithCost(lim.estimate),
+			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
+			WithEvents(g.events),
+		}, g.pause...)
+		g.open.Store(&openGate{b: b, rt: Limit(b, opts...)(next)})
+	})
+}
+
+// startFrom429 opens the gate after a 429 whose body said tokens were
+// refused. With no figure from the server, the reset it gave is the
+// measure: it is how long the server needs to refill what the refused
+// request asked for (its bucket near empty after the refusal), so the rate
+// is about the request's tokens over the reset. Without a reset either,
+// the request's tokens once a second is the start, and the limiter finds
+// the rest.
+func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
+	est := float64(max(g.lim.estimate(req), 1))
+	rate := est
+	if wait > 0 {
+		rate = est / wait.Seconds()
+	}
+	g.start(PerSecond(rate), wait)
+}
+
+// tokenEvents hands the events of a token limiter to fn with their Reason
+// the limit's name, but for its pauses: every answer it sees goes through
+// the request limiter outside it too, which reports each 429 once
+// already.
+func tokenEvents(fn transport.EventFunc, name string) transport.EventFunc {
+	if fn == nil {
+		return nil
+	}
+	return func(e transport.Event) {
+		if e.Kind != transport.EventPaused {
+			e.Reason = name
+			fn(e)
+		}
+	}
+}
+
+// sniffLimit is how much of a 429's body tokenSniffer looks at: error
+// bodies are a few hundred bytes.
+const sniffLimit = 4 << 10
+
+// tokenSniffer passes a 429's body through unchanged and opens the gate if
+// the bytes read through it say tokens were refused.
+type tokenSniffer struct {
+	io.ReadCloser
+	gate *tokenGate
+	req  *http.Request
+	wait time.Duration
+	seen []byte
+	done bool
+}
+
+func (s *tokenSniffer) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	if !s.done && n > 0 {
+		s.seen = append(s.seen, p[:min(n, sniffLimit-len(s.seen))]...)
+		if refusedTokens(s.seen) {
+			s.done = true
+			s.gate.startFrom429(s.req, s.wait)
+		} else if len(s.seen) >= sniffLimit {
+			s.done = true
+		}
+	}
+	return n, err
+}
+
+// refusedTokens reports whether a 429's body says a token limit refused
+// the request: Together's type dynamic_token_limited, OpenAI's type
+// "tokens" (its message: "... on tokens per min (TPM) ...").
+func refusedTokens(body []byte) bool {
+	return bytes.Contains(body, []byte("dynamic_token_limited")) ||
+		bytes.Contains(body, []byte(`"type":"tokens"`)) || bytes.Contains(body, []byte(`"type": "tokens"`)) ||
+		bytes.Contains(body, []byte("tokens per min"))
+}
+
+// headerView shows the Limit above it the headers of one token limit as
+// those of the token window (anthropic-ratelimit-input-tokens-* as
+// anthropic-ratelimit-tokens-*), on a copy of the response that the gate
+// puts back: the limiter learns from its own limit alone, and the caller
+// gets the answer as it came.
+func headerView(prefix string, next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp == nil {
+			return resp, err
+		}
+		h := make(http.Header, 6)
+		for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"} {
+			if v, ok := resp.Header[k]; ok {
+				h[k] = v
+			}
+		}
+		for _, f := range [...]string{"Limit", "Remaining", "Reset"} {
+			if v, ok := resp.Header[prefix+f]; ok {
+				h["Anthropic-Ratelimit-Tokens-"+f] = v
+			}
+		}
+		v := *resp
+		v.Header = h
+		v.Body = &viewBody{ReadCloser: resp.Body, orig: resp}
+		return &v, nil
+	})
+}
+
+// viewBody marks the response of a headerView: it reads the original's
+// body, and leads back to the original.
+type viewBody struct {
+	io.ReadCloser
+	orig *http.Response
+}
