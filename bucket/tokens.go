@@ -55,7 +55,8 @@ type TokenLimit struct {
 
 	// Window is the period the server's stated limit counts over: a
 	// minute (the default) for OpenAI and Anthropic, a second for
-	// Together.
+	// Together. The limiter holds at most a window of its rate, as the
+	// server's bucket does.
 	Window time.Duration
 
 	// Ceiling is the highest the limiter raises its rate to, as a factor
@@ -215,7 +216,13 @@ func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, err
 // every 429.
 func (g *tokenGate) start(rate Rate, wait time.Duration) {
 	g.once.Do(func() {
-		b := New(rate)
+		// The server's bucket holds a window of its limit (a minute of
+		// OpenAI's and Anthropic's), and so does this one: a request that
+		// may generate 1,000 tokens is charged them up front and given
+		// back what it did not use, which a bucket of one second of a
+		// per-minute limit could neither take at once nor keep.
+		burst := max(rate.PerSecond()*g.lim.window().Seconds(), 1)
+		b := New(rate, WithBurst(burst))
 		if wait > 0 {
 			var c limitConfig
 			c.maxPause = DefaultMaxPause
