@@ -34,15 +34,15 @@ import (
 func assemble(spec Spec, base http.RoundTripper, cfg *config) http.RoundTripper {
 	routes := make(map[string]transport.Middleware, len(spec.Routes)+1)
 	for name, r := range spec.Routes {
-		routes[name] = buildRoute(name, r, cfg)
+		routes[name] = buildRoute(spec, name, r, cfg)
 	}
 	if _, ok := routes[transport.EndpointOther]; !ok {
-		routes[transport.EndpointOther] = buildRoute(transport.EndpointOther, Route{}, cfg)
+		routes[transport.EndpointOther] = buildRoute(spec, transport.EndpointOther, Route{}, cfg)
 	}
 	return transport.Chain(base, transport.Route(spec.Classify, routes))
 }
 
-func buildRoute(name string, r Route, cfg *config) transport.Middleware {
+func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middleware {
 	var mw []transport.Middleware
 	if r.Guard != nil {
 		mw = append(mw, r.Guard)
@@ -52,7 +52,16 @@ func buildRoute(name string, r Route, cfg *config) transport.Middleware {
 	}
 	mw = append(mw, retries(r, cfg))
 	if r.Breaker {
-		mw = append(mw, breaker.New(append([]breaker.Option{breaker.WithEvents(cfg.events)}, cfg.breaker...)...))
+		opts := []breaker.Option{breaker.WithEvents(cfg.events)}
+		if key := spec.Key; key != nil {
+			opts = append(opts, breaker.WithKey(func(req *http.Request, _ string) string {
+				if req.URL == nil {
+					return key(req)
+				}
+				return req.URL.Host + " " + key(req)
+			}))
+		}
+		mw = append(mw, breaker.New(append(opts, cfg.breaker...)...))
 	}
 	if r.Limit {
 		rpm := r.RPM
@@ -60,6 +69,9 @@ func buildRoute(name string, r Route, cfg *config) transport.Middleware {
 			rpm = v
 		}
 		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events))}
+		if spec.Key != nil {
+			opts = append(opts, bucket.WithKey(spec.Key))
+		}
 		if rpm <= 0 && r.LearnRate > 0 {
 			opts = append(opts, bucket.WithLearnedRate(r.LearnRate))
 		}

@@ -41,6 +41,11 @@ type Spec struct {
 	// Classify names a request's endpoint, the key of Routes; nil means
 	// [transport.Endpoint].
 	Classify func(*http.Request) string
+
+	// Key names what a request is limited and broken by, where it is not
+	// the body's model: Azure OpenAI's deployment, in the path. nil means
+	// the model.
+	Key func(*http.Request) string
 }
 
 // Auth is how a provider takes its API key: the value of Header is Prefix
