@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -76,12 +77,15 @@ func WithLimitOptions(opts ...LimitOption) KeyedOption {
 }
 
 // WithLearnedRate makes a key whose rate is unknown (Keyed given the zero
-// [Rate]) take its rate from the first answer that states the server's
-// request limit (x-ratelimit-limit-requests, anthropic-ratelimit-requests-
-// limit): the limit, counted over period (a minute for OpenAI and
-// Anthropic), becomes the key's rate and its ceiling. Until then the key
-// starts slow, as an unknown rate does. A period that is not positive
-// turns learning off, the default.
+// [Rate]) take its rate from its first answer, when that states the
+// server's request limit (x-ratelimit-limit-requests,
+// anthropic-ratelimit-requests-limit): the limit, counted over period (a
+// minute for OpenAI and Anthropic), becomes the key's rate, its ceiling,
+// and what its bucket holds, as the server's does. The key's first
+// request is sent alone, the others waiting for its answer (or their
+// deadlines); an answer that states no limit leaves the key to start
+// slow, as an unknown rate does. A period that is not positive turns
+// learning off, the default.
 func WithLearnedRate(period time.Duration) KeyedOption {
 	return func(c *keyedConfig) { c.learn = max(period, 0) }
 }
@@ -213,6 +217,11 @@ type keyLimiter struct {
 	rt       atomic.Pointer[http.RoundTripper]
 	learnt   atomic.Bool
 	once     sync.Once
+	// Until the rate is learnt, one request probes and the others wait
+	// for its answer, closed ready.
+	probing atomic.Bool
+	ready   chan struct{}
+	done    sync.Once
 }
 
 func (k *keyed) newLimiter(key, model string) *keyLimiter {
@@ -223,6 +232,7 @@ func (k *keyed) newLimiter(key, model string) *keyLimiter {
 		kl.inner = newTokenGate(&k.cfg.tokens[i], kl.inner, kl.events, k.cfg.pauseOpts)
 	}
 	kl.learnt.Store(k.cfg.learn <= 0 || k.rate.Known())
+	kl.ready = make(chan struct{})
 	rt := kl.build(k.rate, false)
 	kl.rt.Store(&rt)
 	return kl
@@ -231,14 +241,19 @@ func (k *keyed) newLimiter(key, model string) *keyLimiter {
 // build makes the request limiter at rate; learnt: rate is the server's
 // stated limit, and its ceiling.
 func (kl *keyLimiter) build(rate Rate, learnt bool) http.RoundTripper {
-	var b *Bucket
+	var opts0 []Option
+	if learnt {
+		// The server states the limit of a period, and its bucket holds
+		// that much (OpenAI's and Anthropic's hold a minute); so does this
+		// one, which the server's counts of what remains then keep honest.
+		opts0 = append(opts0, WithBurst(max(rate.Tokens, 1)))
+	}
 	if kl.k.cfg.store != nil {
-		b = New(rate, WithStore(kl.k.cfg.store, kl.storeKey))
-		if learnt {
-			b.SetRate(rate) // the store may hold the rate of the slow start
-		}
-	} else {
-		b = New(rate)
+		opts0 = append(opts0, WithStore(kl.k.cfg.store, kl.storeKey))
+	}
+	b := New(rate, opts0...)
+	if learnt && kl.k.cfg.store != nil {
+		b.SetRate(rate) // the store may hold the rate of the slow start
 	}
 	opts := append([]LimitOption(nil), kl.k.cfg.limit...)
 	if learnt {
@@ -251,11 +266,33 @@ func (kl *keyLimiter) build(rate Rate, learnt bool) http.RoundTripper {
 }
 
 func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := (*kl.rt.Load()).RoundTrip(req)
-	if err == nil && !kl.learnt.Load() {
-		kl.learn(resp)
+	if kl.learnt.Load() {
+		return (*kl.rt.Load()).RoundTrip(req)
 	}
-	return resp, err
+	// The first request probes; the others wait for its answer, which
+	// tells the rate. Sent meanwhile, at the slow start's rate, they would
+	// be more than the rate learnt allows: a limiter made later cannot
+	// count what an earlier one let through.
+	if kl.probing.CompareAndSwap(false, true) {
+		defer kl.done.Do(func() { close(kl.ready) })
+		resp, err := (*kl.rt.Load()).RoundTrip(req)
+		if err == nil {
+			kl.learn(resp)
+		}
+		// Whatever the answer, the probe is over: a server that states no
+		// limit is found with the slow start.
+		kl.learnt.Store(true)
+		return resp, err
+	}
+	select {
+	case <-kl.ready:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, context.Cause(req.Context())
+	}
+	return (*kl.rt.Load()).RoundTrip(req)
 }
 
 // learn takes the rate from the first answer that states the request

@@ -3,6 +3,7 @@ package bucket
 import (
 	"bytes"
 	"io"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -28,11 +29,16 @@ const (
 // keeps a limiter for beside each key's request limiter.
 //
 // A request is charged its estimate before it is sent
-// ([transport.RequestTokens]: the prompt's characters over four, and the
-// most it may generate), and when the answer reports its usage (read as
-// the caller reads the answer, in its body or the last events of its
-// stream), the difference is taken or given back: a chat request that
-// allows 1,000 tokens and uses 50 costs 50, not 1,000.
+// ([transport.RequestTokens]: the prompt's characters over four, and of
+// the most it may generate, the share its key's answers have used, with a
+// margin: all of it until an answer reports its usage). The usage each
+// answer reports (read as the caller reads the answer, in its body or the
+// last events of its stream) moves that share, and corrects the request's
+// charge: the difference is taken or given back, so a chat request that
+// allows 1,000 tokens and uses 50 costs 50, not 1,000. An answer that
+// states what remains of the limit (x-ratelimit-remaining-tokens and the
+// like) is not corrected: the limiter takes the server's own count, which
+// holds what the request used already.
 type TokenLimit struct {
 	// Name names the limit in events (their Reason): "tokens", "input
 	// tokens", "output tokens".
@@ -86,16 +92,18 @@ func (t *TokenLimit) name() string {
 	return "tokens"
 }
 
-// estimate is the request's share of the limit.
-func (t *TokenLimit) estimate(req *http.Request) int {
+// estimate is the request's share of the limit, its output taken as
+// share of what it allows.
+func (t *TokenLimit) estimate(req *http.Request, share float64) int {
 	prompt, output := transport.RequestTokens(req)
+	out := int(math.Ceil(float64(output) * share))
 	switch t.Counts {
 	case InputTokens:
 		return prompt
 	case OutputTokens:
-		return output
+		return out
 	}
-	return prompt + output
+	return prompt + out
 }
 
 // used is what the answer's usage says the request took of the limit.
@@ -125,6 +133,19 @@ func (t *TokenLimit) limit(h http.Header) float64 {
 	return max(w.Limit, 0)
 }
 
+// remaining reports whether h states what remains of the limit.
+func (t *TokenLimit) remaining(h http.Header) bool {
+	if t.Header != "" {
+		return len(h[t.Header+"Remaining"]) > 0
+	}
+	for _, k := range [...]string{"X-Tokenlimit-Remaining", "X-Ratelimit-Remaining-Tokens", "Anthropic-Ratelimit-Tokens-Remaining"} {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // hasTokenLimit reports whether h states a token limit in any dialect: a
 // few map lookups, so an answer without one costs no parse.
 func hasTokenLimit(h http.Header) bool {
@@ -147,6 +168,64 @@ type tokenGate struct {
 	pause  []LimitOption
 	open   atomic.Pointer[openGate]
 	once   sync.Once
+	// used is the share of max_tokens the answers of this key have used,
+	// an average that the usage of each answer moves (float64 bits); 1
+	// until an answer reports its usage (taught).
+	used   atomic.Uint64
+	taught atomic.Bool
+	// charges holds what each request on its way through the limiter is
+	// charged, so that its answer corrects that charge, whatever the share
+	// is by then.
+	mu      sync.Mutex
+	charges map[*http.Request]int
+}
+
+// The share of max_tokens a request is charged: what its key's answers
+// used, a moving average over about usedSpan answers, times usedMargin,
+// so that the next answer using more than the last ones is still covered.
+const (
+	usedSpan   = 8
+	usedMargin = 1.5
+)
+
+// share is the share of a request's max_tokens it is charged.
+func (g *tokenGate) share() float64 {
+	return min(math.Float64frombits(g.used.Load())*usedMargin, 1)
+}
+
+// cost is what a request is charged: what limited set for it.
+func (g *tokenGate) cost(req *http.Request) int {
+	g.mu.Lock()
+	c, ok := g.charges[req]
+	g.mu.Unlock()
+	if ok {
+		return c
+	}
+	return g.lim.estimate(req, g.share())
+}
+
+// learn moves the average share of max_tokens used by one answer's.
+func (g *tokenGate) learn(req *http.Request, u transport.Usage) {
+	if g.lim.Counts == InputTokens {
+		return
+	}
+	_, allowed := transport.RequestTokens(req)
+	if allowed <= 0 {
+		return
+	}
+	r := min(float64(u.Output)/float64(allowed), 1)
+	for {
+		old := g.used.Load()
+		avg := r // the first answer's share is the first measure
+		if g.taught.Load() {
+			avg = math.Float64frombits(old)
+			avg += (r - avg) / usedSpan
+		}
+		if g.used.CompareAndSwap(old, math.Float64bits(avg)) {
+			g.taught.Store(true)
+			return
+		}
+	}
 }
 
 type openGate struct {
@@ -156,6 +235,7 @@ type openGate struct {
 
 func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.EventFunc, pause []LimitOption) *tokenGate {
 	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name())}
+	g.used.Store(math.Float64bits(1))
 	if lim.Rate.Known() {
 		g.start(lim.Rate, 0)
 	}
@@ -192,22 +272,43 @@ func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 // limited sends req through the open limiter and corrects its charge by
 // the usage its answer reports.
 func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, error) {
+	charged := g.lim.estimate(req, g.share())
+	g.mu.Lock()
+	if g.charges == nil {
+		g.charges = make(map[*http.Request]int)
+	}
+	g.charges[req] = charged
+	g.mu.Unlock()
 	resp, err := o.rt.RoundTrip(req)
+	g.mu.Lock()
+	delete(g.charges, req)
+	g.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	if vb, ok := resp.Body.(*viewBody); ok {
 		resp = vb.orig // the view was for the limiter only
 	}
-	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusTooManyRequests {
-		charged := int64(max(g.lim.estimate(req), 0))
-		lim, b := g.lim, o.b
-		resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
-			if ok {
-				b.correct(float64(lim.used(u) - charged))
-			}
-		})
+	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusTooManyRequests {
+		return resp, nil
 	}
+	// The usage the answer reports teaches what share of max_tokens the
+	// key's requests use, which the next ones are charged. It also
+	// corrects this request's charge, unless the answer states what
+	// remains of the limit: the limiter takes that count, which holds
+	// what the request used already, and a correction on top would count
+	// it twice.
+	correct := !g.lim.remaining(resp.Header)
+	b := o.b
+	resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
+		if !ok {
+			return
+		}
+		g.learn(req, u)
+		if correct {
+			b.correct(float64(g.lim.used(u) - int64(max(charged, 0))))
+		}
+	})
 	return resp, nil
 }
 
@@ -238,7 +339,7 @@ func (g *tokenGate) start(rate Rate, wait time.Duration) {
 		lim := g.lim
 		opts := append([]LimitOption{
 			WithUnits(TextTokens),
-			WithCost(lim.estimate),
+			WithCost(g.cost),
 			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
 			WithEvents(g.events),
 		}, g.pause...)
@@ -254,7 +355,7 @@ func (g *tokenGate) start(rate Rate, wait time.Duration) {
 // the request's tokens once a second is the start, and the limiter finds
 // the rest.
 func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
-	est := float64(max(g.lim.estimate(req), 1))
+	est := float64(max(g.cost(req), 1))
 	rate := est
 	if wait > 0 {
 		rate = est / wait.Seconds()
