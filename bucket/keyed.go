@@ -233,20 +233,28 @@ func (k *keyed) newLimiter(key, model string) *keyLimiter {
 	}
 	kl.learnt.Store(k.cfg.learn <= 0 || k.rate.Known())
 	kl.ready = make(chan struct{})
-	rt := kl.build(k.rate, false)
+	rt := kl.build(k.rate, false, -1)
 	kl.rt.Store(&rt)
 	return kl
 }
 
 // build makes the request limiter at rate; learnt: rate is the server's
-// stated limit, and its ceiling.
-func (kl *keyLimiter) build(rate Rate, learnt bool) http.RoundTripper {
+// stated limit, and its ceiling, and remaining (when not negative) what
+// the server said remains of it.
+func (kl *keyLimiter) build(rate Rate, learnt bool, remaining float64) http.RoundTripper {
 	var opts0 []Option
 	if learnt {
 		// The server states the limit of a period, and its bucket holds
 		// that much (OpenAI's and Anthropic's hold a minute); so does this
 		// one, which the server's counts of what remains then keep honest.
+		// It starts with what the server said remains: a count whose reset
+		// has passed by the time the answer arrives (Anthropic's resets are
+		// times, and a bucket nearly full is full again within a latency)
+		// is not one the limiter takes later.
 		opts0 = append(opts0, WithBurst(max(rate.Tokens, 1)))
+		if remaining >= 0 {
+			opts0 = append(opts0, WithInitial(remaining))
+		}
 	}
 	if kl.k.cfg.store != nil {
 		opts0 = append(opts0, WithStore(kl.k.cfg.store, kl.storeKey))
@@ -304,7 +312,7 @@ func (kl *keyLimiter) learn(resp *http.Response) {
 	}
 	kl.once.Do(func() {
 		rate := Rate{Tokens: sig.Requests.Limit, Per: kl.k.cfg.learn}
-		rt := kl.build(rate, true)
+		rt := kl.build(rate, true, sig.Requests.Remaining)
 		if resp.StatusCode == http.StatusTooManyRequests {
 			if wait := sig.ServerWait(resp.StatusCode); wait > 0 {
 				pauseOf(rt, min(wait, kl.maxPause()))

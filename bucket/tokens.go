@@ -117,20 +117,23 @@ func (t *TokenLimit) used(u transport.Usage) int64 {
 	return u.Total()
 }
 
-// limit is the limit a response's headers state, or 0.
-func (t *TokenLimit) limit(h http.Header) float64 {
+// limit is the limit a response's headers state (0 when none) and what
+// they say remains of it (-1 when they do not).
+func (t *TokenLimit) limit(h http.Header) (limit, remaining float64) {
 	if t.Header == "" {
 		if !hasTokenLimit(h) {
-			return 0
+			return 0, -1
 		}
-		return max(transport.ParseSignals(h, time.Now()).Tokens.Limit, 0)
+		w := transport.ParseSignals(h, time.Now()).Tokens
+		return max(w.Limit, 0), w.Remaining
 	}
 	v := h[t.Header+"Limit"]
 	if len(v) == 0 {
-		return 0
+		return 0, -1
 	}
-	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v}, time.Now()).Tokens
-	return max(w.Limit, 0)
+	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v,
+		"Anthropic-Ratelimit-Tokens-Remaining": h[t.Header+"Remaining"]}, time.Now()).Tokens
+	return max(w.Limit, 0), w.Remaining
 }
 
 // remaining reports whether h states what remains of the limit.
@@ -250,14 +253,14 @@ func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch limit := g.lim.limit(resp.Header); {
+	switch limit, remaining := g.lim.limit(resp.Header); {
 	case limit > 0:
 		wait := time.Duration(0)
 		if resp.StatusCode == http.StatusTooManyRequests {
 			sig := transport.ParseSignals(resp.Header, time.Now())
 			wait = sig.ServerWait(resp.StatusCode)
 		}
-		g.start(Rate{Tokens: limit, Per: g.lim.window()}, wait)
+		g.startAt(Rate{Tokens: limit, Per: g.lim.window()}, wait, remaining)
 	case resp.StatusCode == http.StatusTooManyRequests && resp.Body != nil && resp.Body != http.NoBody:
 		// Only the error body may tell a token limit from a request limit.
 		// The gate does not read it (a returned body is the caller's); it
@@ -315,7 +318,11 @@ func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, err
 // start opens the gate at rate, after a pause of wait. The limiter may
 // rise to the limit's ceiling as the server allows, and lowers its rate on
 // every 429.
-func (g *tokenGate) start(rate Rate, wait time.Duration) {
+func (g *tokenGate) start(rate Rate, wait time.Duration) { g.startAt(rate, wait, -1) }
+
+// startAt is start with what the server said remains of the limit (-1:
+// nothing), which the limiter starts with.
+func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
 	g.once.Do(func() {
 		// The server's bucket holds a window of its limit (a minute of
 		// OpenAI's and Anthropic's), and so does this one: a request that
@@ -323,7 +330,11 @@ func (g *tokenGate) start(rate Rate, wait time.Duration) {
 		// back what it did not use, which a bucket of one second of a
 		// per-minute limit could neither take at once nor keep.
 		burst := max(rate.PerSecond()*g.lim.window().Seconds(), 1)
-		b := New(rate, WithBurst(burst))
+		opts := []Option{WithBurst(burst)}
+		if remaining >= 0 {
+			opts = append(opts, WithInitial(remaining))
+		}
+		b := New(rate, opts...)
 		if wait > 0 {
 			var c limitConfig
 			c.maxPause = DefaultMaxPause
@@ -337,13 +348,13 @@ func (g *tokenGate) start(rate Rate, wait time.Duration) {
 			next = headerView(g.lim.Header, next)
 		}
 		lim := g.lim
-		opts := append([]LimitOption{
+		lopts := append([]LimitOption{
 			WithUnits(TextTokens),
 			WithCost(g.cost),
 			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
 			WithEvents(g.events),
 		}, g.pause...)
-		g.open.Store(&openGate{b: b, rt: Limit(b, opts...)(next)})
+		g.open.Store(&openGate{b: b, rt: Limit(b, lopts...)(next)})
 	})
 }
 

@@ -65,10 +65,10 @@ func ScenariosFor(d Dialect) []Scenario {
 // and never learns what was used runs at a fortieth of the limit.
 func TokenBoundScenario(d Dialect) Scenario {
 	chatLatency := Config{Latency: 200 * time.Millisecond, LatencyJitter: 100 * time.Millisecond, Seed: 9, Dialect: d}
-	endpoint, lim := Chat, Limit{RPM: 600, TPM: 3000, TokenBurst: 3000}
+	endpoint, lim := Chat, Limit{RPM: 600, Burst: 600, TPM: 3000, TokenBurst: 3000}
 	chatLatency.Headers = HeaderOpenAI
 	if d == DialectAnthropic {
-		endpoint, lim = Messages, Limit{RPM: 600, TPM: 60000, TokenBurst: 60000, OutputTPM: 1800, OutputTokenBurst: 1800}
+		endpoint, lim = Messages, Limit{RPM: 600, Burst: 600, TPM: 60000, TokenBurst: 60000, OutputTPM: 1800, OutputTokenBurst: 1800}
 		chatLatency.Headers = HeaderAnthropic | HeaderRetryAfter
 	}
 	chatLatency.Limits = map[string]Limit{endpoint: lim}
