@@ -119,27 +119,27 @@ func (t *TokenLimit) used(u transport.Usage) int64 {
 
 // limit is the limit a response's headers state (0 when none) and what
 // they say remains of it (-1 when they do not).
-func (t *TokenLimit) limit(h http.Header) (limit, remaining float64) {
-	if t.Header == "" {
+func (g *tokenGate) limit(h http.Header) (limit, remaining float64) {
+	if g.lim.Header == "" {
 		if !hasTokenLimit(h) {
 			return 0, -1
 		}
 		w := transport.ParseSignals(h, time.Now()).Tokens
 		return max(w.Limit, 0), w.Remaining
 	}
-	v := h[t.Header+"Limit"]
+	v := h[g.limitKey]
 	if len(v) == 0 {
 		return 0, -1
 	}
 	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v,
-		"Anthropic-Ratelimit-Tokens-Remaining": h[t.Header+"Remaining"]}, time.Now()).Tokens
+		"Anthropic-Ratelimit-Tokens-Remaining": h[g.remainingKey]}, time.Now()).Tokens
 	return max(w.Limit, 0), w.Remaining
 }
 
 // remaining reports whether h states what remains of the limit.
-func (t *TokenLimit) remaining(h http.Header) bool {
-	if t.Header != "" {
-		return len(h[t.Header+"Remaining"]) > 0
+func (g *tokenGate) remaining(h http.Header) bool {
+	if g.lim.Header != "" {
+		return len(h[g.remainingKey]) > 0
 	}
 	for _, k := range [...]string{"X-Tokenlimit-Remaining", "X-Ratelimit-Remaining-Tokens", "Anthropic-Ratelimit-Tokens-Remaining"} {
 		if len(h[k]) > 0 {
@@ -176,6 +176,8 @@ type tokenGate struct {
 	// until an answer reports its usage (taught).
 	used   atomic.Uint64
 	taught atomic.Bool
+	// The names of the headers of a limit of its own (TokenLimit.Header).
+	limitKey, remainingKey string
 	// charges holds what each request on its way through the limiter is
 	// charged, so that its answer corrects that charge, whatever the share
 	// is by then.
@@ -237,7 +239,8 @@ type openGate struct {
 }
 
 func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.EventFunc, pause []LimitOption) *tokenGate {
-	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name())}
+	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name()),
+		limitKey: lim.Header + "Limit", remainingKey: lim.Header + "Remaining"}
 	g.used.Store(math.Float64bits(1))
 	if lim.Rate.Known() {
 		g.start(lim.Rate, 0)
@@ -253,7 +256,7 @@ func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch limit, remaining := g.lim.limit(resp.Header); {
+	switch limit, remaining := g.limit(resp.Header); {
 	case limit > 0:
 		wait := time.Duration(0)
 		if resp.StatusCode == http.StatusTooManyRequests {
@@ -301,7 +304,7 @@ func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, err
 	// remains of the limit: the limiter takes that count, which holds
 	// what the request used already, and a correction on top would count
 	// it twice.
-	correct := !g.lim.remaining(resp.Header)
+	correct := !g.remaining(resp.Header)
 	b := o.b
 	resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
 		if !ok {
