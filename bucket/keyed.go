@@ -285,7 +285,7 @@ func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer kl.done.Do(func() { close(kl.ready) })
 		resp, err := (*kl.rt.Load()).RoundTrip(req)
 		if err == nil {
-			kl.learn(resp)
+			kl.learn(req, resp)
 		}
 		// Whatever the answer, the probe is over: a server that states no
 		// limit is found with the slow start.
@@ -303,9 +303,10 @@ func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	return (*kl.rt.Load()).RoundTrip(req)
 }
 
-// learn takes the rate from the first answer that states the request
-// limit; a 429 that does also pauses the new bucket as the server says.
-func (kl *keyLimiter) learn(resp *http.Response) {
+// learn takes the rate from the answer to req when it states the request
+// limit, and reports it as a change of rate; a 429 that does also pauses
+// the new bucket as the server says.
+func (kl *keyLimiter) learn(req *http.Request, resp *http.Response) {
 	sig := transport.ParseSignals(resp.Header, time.Now())
 	if !(sig.Requests.Limit > 0) {
 		return
@@ -320,6 +321,10 @@ func (kl *keyLimiter) learn(resp *http.Response) {
 		}
 		kl.rt.Store(&rt)
 		kl.learnt.Store(true)
+		if kl.events != nil {
+			kl.events.Emit(transport.Event{Kind: transport.EventRateChanged, Endpoint: transport.Endpoint(req),
+				Rate: rate.PerSecond(), Reason: "requests"})
+		}
 	})
 }
 

@@ -138,10 +138,16 @@ func TestKeyedLearnsTheRate(t *testing.T) {
 		srv := newModelServer(func(string, int) (int, http.Header, string) {
 			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
 		})
-		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute))(srv)
+		var rates []float64
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
+			if e.Kind == transport.EventRateChanged {
+				rates = append(rates, e.Rate)
+			}
+		})))(srv)
 		for range 11 {
 			chat(t, rt, "m", 1)
 		}
+		assert.Equal(t, []float64{2}, rates, "the rate learnt is reported, in requests a second")
 		at := srv.arrivals("m")
 		assert.Equal(t, 0*time.Second, at[1]-at[0], "a new bucket lets its first request through at once")
 		assert.Equal(t, 4500*time.Millisecond, at[10]-at[1], "then one every half second")
