@@ -283,9 +283,10 @@ func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	// count what an earlier one let through.
 	if kl.probing.CompareAndSwap(false, true) {
 		defer kl.done.Do(func() { close(kl.ready) })
+		sent := time.Now()
 		resp, err := (*kl.rt.Load()).RoundTrip(req)
 		if err == nil {
-			kl.learn(req, resp)
+			kl.learn(req, resp, sent)
 		}
 		// Whatever the answer, the probe is over: a server that states no
 		// limit is found with the slow start.
@@ -303,20 +304,28 @@ func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	return (*kl.rt.Load()).RoundTrip(req)
 }
 
-// learn takes the rate from the answer to req when it states the request
-// limit, and reports it as a change of rate; a 429 that does also pauses
-// the new bucket as the server says.
-func (kl *keyLimiter) learn(req *http.Request, resp *http.Response) {
+// learn takes the rate from the answer to req, sent at sent, when it
+// states the request limit, and reports it as a change of rate. The new
+// limiter counts req as its own first request, and learns from its answer
+// what it would have learnt had it sent it (the server's count, a 429's
+// pause): its count and the server's then agree from the start.
+func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Time) {
 	sig := transport.ParseSignals(resp.Header, time.Now())
 	if !(sig.Requests.Limit > 0) {
 		return
 	}
 	kl.once.Do(func() {
 		rate := Rate{Tokens: sig.Requests.Limit, Per: kl.k.cfg.learn}
-		rt := kl.build(rate, true, sig.Requests.Remaining)
-		if resp.StatusCode == http.StatusTooManyRequests {
-			if wait := sig.ServerWait(resp.StatusCode); wait > 0 {
-				pauseOf(rt, min(wait, kl.maxPause()))
+		remaining := sig.Requests.Remaining
+		if remaining >= 0 {
+			remaining++ // the probe's token, taken below
+		}
+		rt := kl.build(rate, true, remaining)
+		if l, ok := rt.(*limited); ok {
+			if tk, err := l.c.b.wait(context.WithoutCancel(req.Context()), 1, true); err == nil {
+				l.c.b.sending(&tk, 1)
+				l.c.b.answered(1)
+				l.c.observe(req, resp, sent, tk, 1)
 			}
 		}
 		kl.rt.Store(&rt)
@@ -326,22 +335,6 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response) {
 				Rate: rate.PerSecond(), Reason: "requests"})
 		}
 	})
-}
-
-func (kl *keyLimiter) maxPause() time.Duration {
-	var c limitConfig
-	c.maxPause = DefaultMaxPause
-	for _, o := range kl.k.cfg.pauseOpts {
-		o(&c)
-	}
-	return c.maxPause
-}
-
-// pauseOf pauses the bucket of a limiter made by Limit.
-func pauseOf(rt http.RoundTripper, d time.Duration) {
-	if l, ok := rt.(*limited); ok {
-		l.c.b.Pause(time.Now().Add(d))
-	}
 }
 
 // keyEvents hands the events of a key's limiters to fn with the key and
