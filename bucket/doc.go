@@ -85,6 +85,16 @@
 // bucket has its count taken as the bucket's own. goals_test.go measures
 // all of it against the simulated provider of package conformance.
 //
+// # A limiter per model
+//
+// Providers limit each model of a key apart. [Keyed] keeps a [Limit] per
+// key of the requests it sees (the model by default), bounded in count and
+// key length, with token limiters ([TokenLimit]) beside each: a request is
+// charged its estimated tokens of text, and the usage its answer reports
+// teaches the share of max_tokens a key's requests really use. A rate left
+// unknown can be learnt from the first answer that states it
+// ([WithLearnedRate]), as OpenAI and Anthropic state theirs.
+//
 // # Shared by many processes
 //
 // A provider's limit is per API key, so replicas of one service that each
