@@ -96,6 +96,16 @@
 // compare module's reallimit package runs it against nginx and
 // express-rate-limit themselves.
 //
+// # A limiter per model
+//
+// Providers limit each model of a key apart. [Keyed] keeps a [Limit] per
+// key of the requests it sees (the model by default), bounded in count and
+// key length, with token limiters ([TokenLimit]) beside each: a request is
+// charged its estimated tokens of text, and the usage its answer reports
+// teaches the share of max_tokens a key's requests really use. A rate left
+// unknown can be learnt from the first answer that states it
+// ([WithLearnedRate]), as OpenAI and Anthropic state theirs.
+//
 // # Shared by many processes
 //
 // A provider's limit is per API key, so replicas of one service that each

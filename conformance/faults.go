@@ -23,6 +23,11 @@ const (
 	// ends with io.ErrUnexpectedEOF after half its bytes (half its chunks
 	// when streamed), as a connection dropped mid-answer reads.
 	FaultTruncate
+	// FaultQuota answers as an account out of credit does, in the
+	// server's [Dialect]: OpenAI's 429 insufficient_quota (with no rate
+	// header: no wait cures it), Anthropic's 400 on a credit balance too
+	// low, Together's 402.
+	FaultQuota
 )
 
 // Fault is one scripted misbehaviour of the server: during [From, Until)

@@ -38,6 +38,12 @@ type Limit struct {
 	// TokenBurst is Burst for the token count: the tokens a bucket holds;
 	// 0 means one second of TPM, at least 1.
 	TokenBurst float64
+	// OutputTPM limits the tokens generated per minute apart, as Anthropic
+	// does (its OTPM): with it, TPM counts the prompt's tokens alone (the
+	// ITPM) and OutputTPM the answer's, each by the same algorithm.
+	// OutputTokenBurst is its TokenBurst. 0 means no output limit, and TPM
+	// counts both.
+	OutputTPM, OutputTokenBurst float64
 	// FromFirstRequest makes [FixedWindow]'s windows start with a key's
 	// requests, as express-rate-limit's memory store does: a window opens
 	// at the first request accepted after the previous one ended and lasts
@@ -161,7 +167,7 @@ const (
 
 // keyLimits is the state of one key's limits on one endpoint.
 type keyLimits struct {
-	req, tok limitMeter
+	req, tok, out limitMeter
 	// successes[i] counts the successful requests of minute minutes[i]
 	// (Unix minutes), a ring over the past hour: a few hundred bytes
 	// however long the run, where a list of arrivals would grow forever.
@@ -221,25 +227,33 @@ func (l *keyLimits) succeeded(now int64) {
 	l.total++
 }
 
-// admit decides whether a request of tokens may pass under lim at now, and
-// spends its share when it may. It returns the error type of a refusal (""
-// when admitted), the wait until such a request would be admitted, and the
-// windows for the rate headers.
-func (l *keyLimits) admit(lim *Limit, now int64, tokens float64) (refusal string, wait time.Duration, req, tok rateWindow) {
+// admit decides whether a request of tokens (and, under an output limit,
+// of output tokens) may pass under lim at now, and spends its share when
+// it may. It returns the error type of a refusal ("" when admitted), the
+// wait until such a request would be admitted, and the windows for the
+// rate headers.
+func (l *keyLimits) admit(lim *Limit, now int64, tokens, output float64) (refusal string, wait time.Duration, req, tok, out rateWindow) {
 	rpm := l.rpm(lim, now)
 	rs := meterSpec{alg: lim.resolved(), perMinute: rpm, window: lim.window(), burst: lim.Burst, fromFirst: lim.FromFirstRequest}
 	ts := meterSpec{alg: rs.alg, perMinute: lim.TPM, window: rs.window, burst: lim.TokenBurst, fromFirst: rs.fromFirst}
-	var reqWait, tokWait time.Duration
+	os := meterSpec{alg: rs.alg, perMinute: lim.OutputTPM, window: rs.window, burst: lim.OutputTokenBurst, fromFirst: rs.fromFirst}
+	if lim.OutputTPM <= 0 {
+		tokens += output
+	}
+	var reqWait, tokWait, outWait time.Duration
 	if rpm > 0 {
 		reqWait = l.req.refresh(now, &rs, 1)
 	}
 	if lim.TPM > 0 {
 		tokWait = l.tok.refresh(now, &ts, tokens)
 	}
+	if lim.OutputTPM > 0 {
+		outWait = l.out.refresh(now, &os, output)
+	}
 	switch {
 	case reqWait > 0:
 		refusal = ErrorRequestLimited
-	case tokWait > 0:
+	case tokWait > 0 || outWait > 0:
 		refusal = ErrorTokenLimited
 	default:
 		if rpm > 0 {
@@ -248,6 +262,9 @@ func (l *keyLimits) admit(lim *Limit, now int64, tokens float64) (refusal string
 		if lim.TPM > 0 {
 			l.tok.take(now, &ts, tokens)
 		}
+		if lim.OutputTPM > 0 {
+			l.out.take(now, &os, output)
+		}
 	}
 	if rpm > 0 {
 		req = l.req.view(now, &rs, reqWait)
@@ -255,5 +272,8 @@ func (l *keyLimits) admit(lim *Limit, now int64, tokens float64) (refusal string
 	if lim.TPM > 0 {
 		tok = l.tok.view(now, &ts, tokWait)
 	}
-	return refusal, max(reqWait, tokWait), req, tok
+	if lim.OutputTPM > 0 {
+		out = l.out.view(now, &os, outWait)
+	}
+	return refusal, max(reqWait, tokWait, outWait), req, tok, out
 }

@@ -49,9 +49,13 @@ type Stack struct {
 // previous one returns), requests started at a fixed pace (an open loop),
 // or an embedding job.
 type Workload struct {
-	// Endpoint is the endpoint of the requests: [Chat] (the default) or
-	// [Embeddings]. A job always uses [Embeddings].
+	// Endpoint is the endpoint of the requests: [Chat] (the default),
+	// [Completions], [Embeddings] or [Messages] (Anthropic's). A job always
+	// uses [Embeddings].
 	Endpoint string
+	// MaxTokens is the max_tokens of each chat, completion or message
+	// request; 0 means 16.
+	MaxTokens int
 	// Model is the model every request names.
 	Model string
 	// Requests is the number of requests to send.
@@ -332,6 +336,9 @@ func (w Workload) request(ctx context.Context, i int) *http.Request {
 	case Completions:
 		path = "/completions"
 		body = fmt.Appendf(nil, `{"model":%q,"prompt":%q,"max_tokens":%d}`, w.Model, text, maxTokens)
+	case Messages:
+		path = "/messages"
+		body = fmt.Appendf(nil, `{"model":%q,"max_tokens":%d,"messages":[{"role":"user","content":%q}]}`, w.Model, maxTokens, text)
 	default:
 		body = fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":%d}`, w.Model, text, maxTokens)
 	}
@@ -349,6 +356,9 @@ func (w Workload) prompt(i int) (text string, maxTokens int) {
 	switch w.endpoint() {
 	case Embeddings:
 		return "Request " + strconv.Itoa(i) + ": a text to embed.", 0
+	}
+	if w.MaxTokens > 0 {
+		return "Request " + strconv.Itoa(i) + ": say hello.", w.MaxTokens
 	}
 	return "Request " + strconv.Itoa(i) + ": say hello.", 16
 }

@@ -73,7 +73,7 @@ func (s Scenario) Ideal(start time.Time, until time.Duration) []Admission {
 // unlimited reports whether the workload's endpoint has no limit at all.
 func (s Scenario) unlimited() bool {
 	lim, limited := s.Server.Limits[s.Workload.endpoint()]
-	return !limited || (lim.RPM <= 0 && !lim.Dynamic && lim.TPM <= 0)
+	return !limited || (lim.RPM <= 0 && !lim.Dynamic && lim.TPM <= 0 && lim.OutputTPM <= 0)
 }
 
 // closedIdeal admits requests as early as the server allows until the
@@ -97,13 +97,13 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 			t = end
 			continue
 		}
-		tokens := w.idealTokens(len(adm))
-		if wait := il.wait(t, tokens); wait > 0 {
+		tokens, out := s.idealTokens(len(adm))
+		if wait := il.wait(t, tokens, out); wait > 0 {
 			t += wait
 			continue
 		}
 		wt := 1 - s.failShare(t)
-		il.take(t, wt, tokens)
+		il.take(t, wt, tokens, out)
 		adm = append(adm, Admission{At: t, Weight: wt})
 		got += wt
 	}
@@ -127,7 +127,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		if w.Timeout > 0 {
 			deadline = release + w.Timeout
 		}
-		tokens := w.idealTokens(i)
+		tokens, out := s.idealTokens(i)
 		t := max(release, prev)
 		served := false
 		for t <= deadline && t <= idealGuard {
@@ -139,7 +139,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 				served = true
 				break
 			}
-			if wait := il.wait(t, tokens); wait > 0 {
+			if wait := il.wait(t, tokens, out); wait > 0 {
 				t += wait
 				continue
 			}
@@ -152,7 +152,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		}
 		wt := 1 - s.failShare(t)
 		if !unlimited {
-			il.take(t, wt, tokens)
+			il.take(t, wt, tokens, out)
 		}
 		prev = t
 		last = max(last, t)
@@ -163,9 +163,30 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 	return adm, last
 }
 
-// idealTokens is the size of request i against a token limit, counted as
-// [Limit.TPM] documents it: the text's characters over 4, rounded up,
-// plus max_tokens. For a job, request i is its i-th batch.
+// idealTokens is the size of request i against the token limits, as the
+// server's [Dialect] counts it: Together's, as [Limit.TPM] documents it
+// (the text's characters over 4, rounded up, plus max_tokens); OpenAI's
+// and Anthropic's, what it uses (the text's tokens and those generated),
+// the output apart under an output limit.
+func (s Scenario) idealTokens(i int) (in, out float64) {
+	if s.Server.Dialect == DialectTogether {
+		return s.Workload.idealTokens(i), 0
+	}
+	text := s.Workload.idealTextTokens(i)
+	return text, float64(generated(s.Workload.endpoint()))
+}
+
+// idealTextTokens is the tokens of request i's text.
+func (w Workload) idealTextTokens(i int) float64 {
+	if w.Texts > 0 {
+		return w.idealTokens(i)
+	}
+	text, _ := w.prompt(i)
+	return math.Ceil(float64(utf8.RuneCountInString(text)) / 4)
+}
+
+// idealTokens is Together's size of request i: the text's characters over
+// 4, rounded up, plus max_tokens. For a job, request i is its i-th batch.
 func (w Workload) idealTokens(i int) float64 {
 	if w.Texts > 0 {
 		chars := 0
@@ -224,10 +245,10 @@ func (s Scenario) failShare(t time.Duration) float64 {
 // as a sum over the log, a fixed window as an index, nginx's test as what
 // the refill has to cover), so that the two check each other.
 type idealLimiter struct {
-	lim      Limit
-	alg      Algorithm
-	start    int64 // Unix nanoseconds of the run's start
-	req, tok idealCount
+	lim           Limit
+	alg           Algorithm
+	start         int64 // Unix nanoseconds of the run's start
+	req, tok, out idealCount
 	// The dynamic limit's memory: successes by Unix minute over the past
 	// hour, and since the first one.
 	succ     [60]float64
@@ -307,29 +328,41 @@ func (l *idealLimiter) window() int64 {
 	return int64(l.lim.Window)
 }
 
-// wait is how long after t a request of tokens has to wait to be
-// accepted; 0 when it is accepted at t.
-func (l *idealLimiter) wait(t time.Duration, tokens float64) time.Duration {
+// wait is how long after t a request of tokens (and output tokens, under
+// an output limit) has to wait to be accepted; 0 when it is accepted at t.
+func (l *idealLimiter) wait(t time.Duration, tokens, out float64) time.Duration {
 	now := l.start + int64(t)
 	var w time.Duration
 	if r := l.rpm(now); r > 0 {
 		w = l.req.wait(l, now, idealRule{r, l.lim.Burst}, 1)
 	}
+	if l.lim.OutputTPM <= 0 {
+		tokens += out
+	}
 	if l.lim.TPM > 0 {
 		w = max(w, l.tok.wait(l, now, idealRule{l.lim.TPM, l.lim.TokenBurst}, tokens))
+	}
+	if l.lim.OutputTPM > 0 {
+		w = max(w, l.out.wait(l, now, idealRule{l.lim.OutputTPM, l.lim.OutputTokenBurst}, out))
 	}
 	return w
 }
 
 // take spends a request at t that wait admitted; weight is its expected
 // success, counted towards a dynamic limit.
-func (l *idealLimiter) take(t time.Duration, weight, tokens float64) {
+func (l *idealLimiter) take(t time.Duration, weight, tokens, out float64) {
 	now := l.start + int64(t)
 	if r := l.rpm(now); r > 0 {
 		l.req.take(l, now, idealRule{r, l.lim.Burst}, 1)
 	}
+	if l.lim.OutputTPM <= 0 {
+		tokens += out
+	}
 	if l.lim.TPM > 0 {
 		l.tok.take(l, now, idealRule{l.lim.TPM, l.lim.TokenBurst}, tokens)
+	}
+	if l.lim.OutputTPM > 0 {
+		l.out.take(l, now, idealRule{l.lim.OutputTPM, l.lim.OutputTokenBurst}, out)
 	}
 	if l.lim.Dynamic {
 		idx := now / int64(time.Minute)

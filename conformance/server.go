@@ -46,6 +46,10 @@ type Config struct {
 	// Headers selects the rate headers to send; zero is Together's
 	// documented form: x-ratelimit-reset on 429s only.
 	Headers Headers
+	// Dialect is the provider the server speaks as: its error answers, how
+	// its token limits count, whether it limits each model apart (see
+	// [Dialect]). The zero value is Together's.
+	Dialect Dialect
 	// Models are the known models; nil means [DefaultModels]. A name that
 	// contains "bge", "bert", "embed", "e5-" or "gte" is an embedding model,
 	// "FLUX" or "stable-diffusion" an image model, anything else a chat
@@ -139,7 +143,9 @@ type Server struct {
 	batches   map[string][]providerJob // by key
 }
 
-type limiterKey struct{ key, endpoint string }
+// limiterKey names one key's limits: per endpoint, and per model where the
+// dialect limits each model apart.
+type limiterKey struct{ key, endpoint, model string }
 
 // NewServer returns a server that behaves as cfg says. Time in its faults
 // and arrivals is measured from this call.
@@ -241,7 +247,7 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	a := s.decide(req.Method, req.URL.Path, req.Header.Get("Authorization"), body)
+	a := s.decide(req.Method, req.URL.Path, requestKey(req.Header), body)
 	if err := waitCtx(ctx, a.delay); err != nil {
 		return nil, err
 	}
@@ -291,7 +297,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(togetherError("invalid_request_error", "invalid_body", "The request body could not be read."))
 		return
 	}
-	a := s.decide(r.Method, r.URL.Path, r.Header.Get("Authorization"), body)
+	a := s.decide(r.Method, r.URL.Path, requestKey(r.Header), body)
 	if waitCtx(ctx, a.delay) != nil {
 		return
 	}
@@ -397,6 +403,8 @@ func routeRequest(method, path string) (endpoint, id string, status int) {
 		endpoint = Completions
 	case "/v1/embeddings":
 		endpoint = Embeddings
+	case "/v1/messages":
+		endpoint = Messages
 	case "/v1/images/generations":
 		endpoint = Images
 	case "/v1/models":
@@ -436,10 +444,9 @@ func fnv1a(b []byte) uint64 {
 // decide makes the answer to one request and records its arrival. Routing
 // and decoding happen before the lock; the limits, faults and jobs, which
 // share state, under it.
-func (s *Server) decide(method, path, auth string, body []byte) decision {
+func (s *Server) decide(method, path, key string, body []byte) decision {
 	now := time.Now()
 	endpoint, id, status := routeRequest(method, path)
-	key := bearerKey(auth)
 	var p parsedBody
 	var perr error
 	if status == 0 && method == http.MethodPost {
@@ -482,11 +489,11 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 	jsonHeader := func() http.Header { return http.Header{"Content-Type": {"application/json"}} }
 	switch {
 	case status == http.StatusNotFound:
-		return decision{status: status, header: jsonHeader(), body: togetherError("invalid_request_error", "not_found", "Unknown path.")}
+		return decision{status: status, header: jsonHeader(), body: s.errorBody(status, "invalid_request_error", "not_found", "Unknown path.")}
 	case status != 0:
-		return decision{status: status, header: jsonHeader(), body: togetherError("invalid_request_error", "method_not_allowed", "Method not allowed.")}
+		return decision{status: status, header: jsonHeader(), body: s.errorBody(status, "invalid_request_error", "method_not_allowed", "Method not allowed.")}
 	case perr != nil:
-		return decision{status: http.StatusBadRequest, header: jsonHeader(), body: togetherError("invalid_request_error", "invalid_json", "The request body is not valid: "+perr.Error())}
+		return decision{status: http.StatusBadRequest, header: jsonHeader(), body: s.errorBody(http.StatusBadRequest, "invalid_request_error", "invalid_json", "The request body is not valid: "+perr.Error())}
 	}
 
 	var (
@@ -495,23 +502,24 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		l       *keyLimits
 		req     rateWindow
 		tok     rateWindow
+		out     rateWindow
 	)
 	if lim, limited = s.cfg.Limits[endpoint]; limited {
-		lk := limiterKey{key, endpoint}
+		lk := limiterKey{key: key, endpoint: endpoint}
+		if s.cfg.Dialect != DialectTogether {
+			lk.model = p.model
+		}
 		if l = s.limiters[lk]; l == nil {
 			l = new(keyLimits)
 			s.limiters[lk] = l
 		}
-		refusal, wait, rw, tw := l.admit(&lim, now.UnixNano(), float64(p.tokens))
-		req, tok = rw, tw
+		in, output := s.tokensOf(endpoint, p)
+		refusal, wait, rw, tw, ow := l.admit(&lim, now.UnixNano(), in, output)
+		req, tok, out = rw, tw, ow
 		if refusal != "" {
 			h := jsonHeader()
-			rateHeaders(h, s.cfg.Headers, http.StatusTooManyRequests, wait, req, tok, now, key)
-			body := s.requestLimited
-			if refusal == ErrorTokenLimited {
-				body = s.tokenLimited
-			}
-			return decision{status: http.StatusTooManyRequests, header: h, body: body}
+			s.rateHeaders(h, http.StatusTooManyRequests, wait, req, tok, out, now, key)
+			return decision{status: http.StatusTooManyRequests, header: h, body: s.limitedBody(refusal, p.model)}
 		}
 	}
 
@@ -523,22 +531,27 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		}
 	}
 	var jobWait time.Duration // a 429 of a batch over the in-flight limit
+	quota := false
 	_, known := s.modelTypes[p.model]
 	switch {
 	case !known && servesModels(endpoint):
 		a.status = http.StatusNotFound
-		a.body = togetherError("invalid_request_error", "model_not_found", "Unable to access model "+p.model+". Please visit https://api.together.ai/models to view the list of supported models.")
+		a.body = s.modelNotFound(p.model)
 	default:
 		f := s.fault(endpoint, p.model, elapsed)
 		if f != nil && f.Kind != FaultTruncate {
 			a.action = f.Kind.action()
-			if f.Kind == FaultStatus {
+			switch f.Kind {
+			case FaultStatus:
 				a.status = f.Status
 				if a.status == 0 {
 					a.status = http.StatusServiceUnavailable
 				}
 				typ, code, msg := faultError(a.status)
-				a.body = togetherError(typ, code, msg)
+				a.body = s.errorBody(a.status, typ, code, msg)
+			case FaultQuota:
+				a.status, a.body = s.quotaAnswer()
+				quota = true // an account out of credit: no rate to tell
 			}
 			break
 		}
@@ -561,8 +574,8 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 	if a.status >= 200 && a.status < 300 && a.action != actTruncate && lim.Dynamic {
 		l.succeeded(now.UnixNano())
 	}
-	if (limited || a.status == http.StatusTooManyRequests) && a.action != actReset && a.action != actHang {
-		rateHeaders(a.header, s.cfg.Headers, a.status, jobWait, req, tok, now, key)
+	if (limited || a.status == http.StatusTooManyRequests) && a.action != actReset && a.action != actHang && !quota {
+		s.rateHeaders(a.header, a.status, jobWait, req, tok, out, now, key)
 	}
 	return a
 }
@@ -583,7 +596,7 @@ func (k FaultKind) action() answerAction {
 // servesModels reports whether endpoint runs a model, and so checks it.
 func servesModels(endpoint string) bool {
 	switch endpoint {
-	case Chat, Completions, Embeddings, Images:
+	case Chat, Completions, Embeddings, Images, Messages:
 		return true
 	}
 	return false

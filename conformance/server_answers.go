@@ -35,6 +35,7 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 		} `json:"messages"`
 		Prompt   json.RawMessage   `json:"prompt"`
 		Input    json.RawMessage   `json:"input"`
+		System   json.RawMessage   `json:"system"`
 		Requests []json.RawMessage `json:"requests"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -50,10 +51,18 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 		return ts, err
 	}
 	switch endpoint {
-	case Chat:
+	case Chat, Messages:
 		for _, m := range r.Messages {
 			if _, err := count(m.Content); err != nil {
 				return err
+			}
+		}
+		if endpoint == Messages {
+			if _, err := count(r.System); err != nil {
+				return err
+			}
+			if r.MaxTokens <= 0 {
+				return errors.New("max_tokens: field required")
 			}
 		}
 	case Completions, Images:
@@ -153,6 +162,8 @@ func (s *Server) generate(endpoint string, p *parsedBody, now time.Time) (body [
 		return appendJSONString(b, p.model)
 	}
 	switch endpoint {
+	case Messages:
+		return s.message(p)
 	case Chat, Completions:
 		prefix, object, chunkObject := "chatcmpl-", "chat.completion", "chat.completion.chunk"
 		if endpoint == Completions {

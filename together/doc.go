@@ -14,7 +14,8 @@
 // The defaults are the documented ones (chat and completions 600 requests a
 // minute, embeddings 300, images 60, at most 3 running fine-tunes, batches of
 // at most 100 requests); the 429s and rate headers the key really gets
-// correct them at run time. Every part is an ordinary
-// [github.com/steadyapi/steady/transport.Middleware], so the same stack
-// serves OpenAI, Anthropic or any OpenAI-compatible API with other figures.
+// correct them at run time. The preset is a
+// [github.com/steadyapi/steady/preset.Spec] ([Spec]) built by the builder
+// every preset shares; the openai and anthropic packages are the same
+// stack for those providers.
 package together

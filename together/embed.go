@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/steadyapi/steady/preset"
 )
 
 // DefaultEmbedBatch is how many texts EmbedAll puts in one request: the
@@ -248,7 +250,7 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(withBatch(ctx, model, len(idx)), http.MethodPost, base+"/embeddings", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(preset.WithBatch(ctx, model, len(idx)), http.MethodPost, base+"/embeddings", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -1,201 +1,36 @@
 package together
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
+
+	"github.com/steadyapi/steady/preset"
 )
 
 // Kinds of failure an [*APIError] matches with [errors.Is], so callers can
 // branch without reading status codes:
 //
 //	if errors.Is(err, together.ErrRateLimited) { ... }
+//
+// They are every preset's ([preset.ErrRateLimited], ...): an error of the
+// OpenAI preset matches them too.
 var (
-	ErrRateLimited   = errors.New("together: rate limited")     // 429
-	ErrOverloaded    = errors.New("together: model overloaded") // 503, 529
-	ErrModelNotFound = errors.New("together: model not found")  // 404 about a model
-	ErrSpendingLimit = errors.New("together: spending limit")   // 402
-	ErrUnauthorized  = errors.New("together: unauthorized")     // 401, 403
+	ErrRateLimited   = preset.ErrRateLimited   // 429
+	ErrOverloaded    = preset.ErrOverloaded    // 503, 529
+	ErrModelNotFound = preset.ErrModelNotFound // 404 about a model
+	ErrSpendingLimit = preset.ErrSpendingLimit // 402
+	ErrUnauthorized  = preset.ErrUnauthorized  // 401, 403
 )
-
-// maxErrorBody is the most of an error body CheckResponse reads: enough for
-// any real error message, bounded against a hostile 50 MB answer.
-const maxErrorBody = 64 << 10
 
 // APIError is an error answer of the API, parsed from Together's error body
 // {"error": {"message", "type", "param", "code"}} (and the other shapes
-// OpenAI-compatible servers send).
-type APIError struct {
-	StatusCode int    // the HTTP status
-	Type       string // e.g. "dynamic_request_limited", "invalid_request_error"
-	Code       string // e.g. "model_not_found"; numbers are given as text
-	Message    string // the server's message, with the API key removed
-	Param      string // the request parameter at fault, when the server names one
-	RequestID  string // the x-request-id header, for the provider's support
-}
-
-// Error reads "together: <status> <text> (<type>): <message> [request <id>]",
-// leaving out what the server did not send.
-func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "together: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Type != "" {
-		b.WriteString(" (" + e.Type + ")")
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	if e.RequestID != "" {
-		b.WriteString(" [request " + e.RequestID + "]")
-	}
-	return b.String()
-}
-
-// Is matches the kind of failure: [ErrRateLimited], [ErrOverloaded],
-// [ErrModelNotFound], [ErrSpendingLimit] or [ErrUnauthorized].
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case ErrRateLimited:
-		return e.StatusCode == http.StatusTooManyRequests
-	case ErrOverloaded:
-		return e.StatusCode == http.StatusServiceUnavailable || e.StatusCode == 529
-	case ErrModelNotFound:
-		return e.StatusCode == http.StatusNotFound && e.aboutModel()
-	case ErrSpendingLimit:
-		return e.StatusCode == http.StatusPaymentRequired
-	case ErrUnauthorized:
-		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
-	}
-	return false
-}
-
-func (e *APIError) aboutModel() bool {
-	return e.Code == "model_not_found" || e.Param == "model" ||
-		strings.Contains(strings.ToLower(e.Message), "model")
-}
+// OpenAI-compatible servers send): every preset's [preset.APIError].
+type APIError = preset.APIError
 
 // CheckResponse returns nil for a 2xx response and an [*APIError] for any
-// other. It reads at most 64 KiB of the body to parse the error and then
-// puts what it read back in front of the rest, so the caller can still read
-// the whole body; the caller still closes it. A body that is not JSON gives
-// its first bytes as the message. The bearer token of resp.Request, if the
-// server echoed it, is removed from the message.
-func CheckResponse(resp *http.Response) error {
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
-	}
-	e := &APIError{StatusCode: resp.StatusCode, RequestID: requestID(resp.Header)}
-	if resp.Body != nil && resp.Body != http.NoBody {
-		buf, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		resp.Body = &rereadBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), c: resp.Body}
-		parseErrorBody(e, buf)
-	}
-	if resp.Request != nil {
-		// A server may echo the key in any field, not only the message.
-		auth := resp.Request.Header.Get("Authorization")
-		for _, f := range []*string{&e.Message, &e.Type, &e.Code, &e.Param, &e.RequestID} {
-			*f = redact(*f, auth)
-		}
-	}
-	return e
-}
-
-func requestID(h http.Header) string {
-	for _, k := range [...]string{"X-Request-Id", "Request-Id", "X-Together-Request-Id"} {
-		if v := h.Get(k); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// errorBody covers {"error": {...}}, {"error": "text"} and a flat
-// {"message", "type", ...}.
-type errorBody struct {
-	Error   json.RawMessage `json:"error"`
-	Message string          `json:"message"`
-	Type    string          `json:"type"`
-	Code    json.RawMessage `json:"code"`
-	Param   json.RawMessage `json:"param"`
-}
-
-func parseErrorBody(e *APIError, buf []byte) {
-	var b errorBody
-	if json.Unmarshal(buf, &b) != nil {
-		e.Message = strings.TrimSpace(string(buf[:min(len(buf), 512)]))
-		return
-	}
-	var inner errorBody
-	switch {
-	case len(b.Error) > 0 && b.Error[0] == '{':
-		_ = json.Unmarshal(b.Error, &inner)
-	case len(b.Error) > 0 && b.Error[0] == '"':
-		_ = json.Unmarshal(b.Error, &inner.Message)
-		inner.Type, inner.Code, inner.Param = b.Type, b.Code, b.Param
-	default:
-		inner = b
-	}
-	e.Message, e.Type = inner.Message, inner.Type
-	e.Code, e.Param = rawText(inner.Code), rawText(inner.Param)
-}
-
-// rawText gives a JSON string's text, a number's digits, "" for null.
-func rawText(r json.RawMessage) string {
-	if len(r) == 0 || string(r) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(r, &s) == nil {
-		return s
-	}
-	return string(r)
-}
-
-// redact removes the token of an Authorization header from s, and any
-// key-like run that starts with the token's first 8 characters (servers
-// often echo a prefix, or a longer string that begins with the key).
-func redact(s, authorization string) string {
-	tok := strings.TrimSpace(authorization)
-	if len(tok) > 7 && strings.EqualFold(tok[:7], "bearer ") {
-		tok = strings.TrimSpace(tok[7:])
-	}
-	if len(tok) < 8 || s == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, tok, "[redacted]")
-	prefix := tok[:8]
-	if !strings.Contains(s, prefix) {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(s, prefix)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		j := i + len(prefix)
-		for j < len(s) && keyByte(s[j]) {
-			j++
-		}
-		b.WriteString(s[:i])
-		b.WriteString("[redacted]")
-		s = s[j:]
-	}
-}
-
-// keyByte reports whether c may be part of an API key.
-func keyByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
-}
-
-type rereadBody struct {
-	io.Reader
-	c io.Closer
-}
-
-func (b *rereadBody) Close() error { return b.c.Close() }
+// other, its message starting "together:". It reads at most 64 KiB of the
+// body to parse the error and then puts what it read back in front of the
+// rest, so the caller can still read the whole body; the caller still
+// closes it. A body that is not JSON gives its first bytes as the message.
+// The bearer token of resp.Request, if the server echoed it, is removed
+// from the message.
+func CheckResponse(resp *http.Response) error { return preset.CheckResponse(resp, "together") }

@@ -33,55 +33,55 @@ func TestCheckResponse(t *testing.T) {
 		{
 			"Together 429",
 			response(429, `{"error":{"message":"rate limit","type":"dynamic_request_limited","param":null,"code":null}}`, "X-Request-Id", "req-1"),
-			together.APIError{StatusCode: 429, Type: "dynamic_request_limited", Message: "rate limit", RequestID: "req-1"},
+			together.APIError{Provider: "together", StatusCode: 429, Type: "dynamic_request_limited", Message: "rate limit", RequestID: "req-1"},
 			[]error{together.ErrRateLimited},
 		},
 		{
 			"model not found",
 			response(404, `{"error":{"message":"Unable to access model x","type":"invalid_request_error","param":"model","code":"model_not_found"}}`),
-			together.APIError{StatusCode: 404, Type: "invalid_request_error", Code: "model_not_found", Param: "model", Message: "Unable to access model x"},
+			together.APIError{Provider: "together", StatusCode: 404, Type: "invalid_request_error", Code: "model_not_found", Param: "model", Message: "Unable to access model x"},
 			[]error{together.ErrModelNotFound},
 		},
 		{
 			"overloaded 503",
 			response(503, `{"error":{"message":"The server is overloaded","type":"server_error","code":503}}`),
-			together.APIError{StatusCode: 503, Type: "server_error", Code: "503", Message: "The server is overloaded"},
+			together.APIError{Provider: "together", StatusCode: 503, Type: "server_error", Code: "503", Message: "The server is overloaded"},
 			[]error{together.ErrOverloaded},
 		},
 		{
 			"Anthropic 529",
 			response(529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`),
-			together.APIError{StatusCode: 529, Type: "overloaded_error", Message: "Overloaded"},
+			together.APIError{Provider: "together", StatusCode: 529, Type: "overloaded_error", Message: "Overloaded"},
 			[]error{together.ErrOverloaded},
 		},
 		{
 			"spending limit",
 			response(402, `{"error":"Credit limit exceeded"}`),
-			together.APIError{StatusCode: 402, Message: "Credit limit exceeded"},
+			together.APIError{Provider: "together", StatusCode: 402, Message: "Credit limit exceeded"},
 			[]error{together.ErrSpendingLimit},
 		},
 		{
 			"unauthorized echoes the key",
 			response(401, `{"error":{"message":"Invalid API key provided: tgp_v1_SECRETSECRETSECRET","type":"invalid_api_key"}}`),
-			together.APIError{StatusCode: 401, Type: "invalid_api_key", Message: "Invalid API key provided: [redacted]"},
+			together.APIError{Provider: "together", StatusCode: 401, Type: "invalid_api_key", Message: "Invalid API key provided: [redacted]"},
 			[]error{together.ErrUnauthorized},
 		},
 		{
 			"unauthorized echoes a prefix of the key",
 			response(403, `{"message":"key tgp_v1_S*** not allowed","type":"forbidden"}`),
-			together.APIError{StatusCode: 403, Type: "forbidden", Message: "key [redacted]*** not allowed"},
+			together.APIError{Provider: "together", StatusCode: 403, Type: "forbidden", Message: "key [redacted]*** not allowed"},
 			[]error{together.ErrUnauthorized},
 		},
 		{
 			"not JSON",
 			response(502, "<html>Bad Gateway</html>"),
-			together.APIError{StatusCode: 502, Message: "<html>Bad Gateway</html>"},
+			together.APIError{Provider: "together", StatusCode: 502, Message: "<html>Bad Gateway</html>"},
 			nil,
 		},
 		{
 			"empty body",
 			response(500, ""),
-			together.APIError{StatusCode: 500},
+			together.APIError{Provider: "together", StatusCode: 500},
 			nil,
 		},
 	} {
@@ -131,6 +131,6 @@ func TestCheckResponseOK(t *testing.T) {
 }
 
 func TestAPIErrorMessage(t *testing.T) {
-	e := &together.APIError{StatusCode: 429, Type: "dynamic_request_limited", Message: "slow down", RequestID: "r1"}
+	e := &together.APIError{Provider: "together", StatusCode: 429, Type: "dynamic_request_limited", Message: "slow down", RequestID: "r1"}
 	assert.Equal(t, "together: 429 Too Many Requests (dynamic_request_limited): slow down [request r1]", e.Error())
 }

@@ -131,8 +131,8 @@ func TestWithEventsHearsTheLimitersOfEachModel(t *testing.T) {
 				}
 			case transport.EventPaused:
 				paused++
-				assert.Equal(t, transport.Event{Kind: transport.EventPaused, Endpoint: "chat", Model: "m",
-					Status: 429, Wait: time.Second, Reason: "requests"}, e)
+				assert.Equal(t, transport.Event{Kind: transport.EventPaused, Endpoint: "chat", Model: "m", Key: "m",
+					Status: 429, Wait: time.Second, Reason: "requests"}, e, "the limiter's key is the model")
 			case transport.EventRateChanged:
 				rates++
 				assert.Equal(t, "m", e.Model)

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,11 +23,15 @@ const DefaultReplayLimit = 32 << 20
 // the limit, or one whose GetBody fails, is sent once and
 // [Replay.CanReplay] reports false.
 //
+// A request that [Inspect] read is not read again: its body has GetBody
+// (Inspect buffered it once), or was found too large to buffer and is sent
+// once.
+//
 // Replay is a value meant to live on the stack of one RoundTrip call.
 type Replay struct {
 	req      *http.Request
 	getBody  func() (io.ReadCloser, error)
-	buf      []byte
+	buf      *bodyBuffer
 	once     io.ReadCloser // a body that can be sent once only
 	attempts int
 	canRetry bool
@@ -51,32 +54,22 @@ func (r *Replay) Reset(req *http.Request, limit int64) error {
 	if limit == 0 {
 		limit = DefaultReplayLimit
 	}
-	if limit < 0 || (req.ContentLength > limit) {
+	if limit < 0 || req.ContentLength > limit || inspectedOnce(req) {
 		r.canRetry = false
 		return nil
 	}
-	size := req.ContentLength
-	if size <= 0 || size > limit {
-		size = 512
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	n, err := buf.ReadFrom(io.LimitReader(req.Body, limit+1))
+	buf, tooLarge, err := readBodyBuffer(req.Body, req.ContentLength, limit)
 	if err != nil {
 		_ = req.Body.Close()
-		return fmt.Errorf("steady: reading request body: %w", err)
+		return err
 	}
-	if n > limit { // too large: send what was read, then the rest, once
+	if tooLarge { // send what was read, then the rest, once
 		r.canRetry = false
-		r.once = &onceBody{Reader: io.MultiReader(bytes.NewReader(buf.Bytes()), req.Body), c: req.Body}
+		r.once = newOnceBody(buf, req.Body)
 		return nil
 	}
 	_ = req.Body.Close()
-	if req.ContentLength > 0 && n != req.ContentLength {
-		// net/http refuses a body whose length is not the one declared;
-		// sending the bytes read, re-framed, would hide the caller's bug.
-		return fmt.Errorf("steady: request body has %d bytes, ContentLength says %d", n, req.ContentLength)
-	}
-	r.buf = buf.Bytes()
+	r.buf = buf
 	return nil
 }
 
@@ -107,7 +100,7 @@ func (r *Replay) Request() (*http.Request, error) {
 		}
 		return r.withBody(r.once, -1), nil
 	case r.buf != nil:
-		return r.withBody(io.NopCloser(bytes.NewReader(r.buf)), int64(len(r.buf))), nil
+		return r.withBody(r.buf.reader(), r.buf.size), nil
 	case first:
 		return r.req, nil
 	case !r.canRetry:
@@ -136,15 +129,7 @@ func (r *Replay) withBody(body io.ReadCloser, n int64) *http.Request {
 	c.Body = body
 	c.ContentLength = n
 	if r.buf != nil {
-		buf := r.buf
-		c.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		c.GetBody = r.buf.getBody
 	}
 	return &c
 }
-
-type onceBody struct {
-	io.Reader
-	c io.Closer
-}
-
-func (b *onceBody) Close() error { return b.c.Close() }

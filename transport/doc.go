@@ -6,7 +6,11 @@
 // of responses that are thrown away ([Drain]), dispatch by endpoint
 // ([Route]), and the model of a JSON request, found and rewritten without
 // decoding the body ([FindModel], [RewriteModel], [RequestModel]), on which
-// [Fallback] serves a request from the next model of a chain.
+// [Fallback] serves a request from the next model of a chain. [Inspect]
+// reads a request once for a whole stack: its endpoint, its model and, on
+// demand, the estimate of its tokens ([EstimateTokens]), handed to every
+// decorator under it ([InfoOf]), with a body without GetBody buffered
+// once.
 //
 // Every decorator in steady is an [http.RoundTripper] that wraps another, so
 // a stack is built from the outside in:

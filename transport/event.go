@@ -152,8 +152,9 @@ type Event struct {
 	// models a request fell back between.
 	From, To string
 
-	// Key names the breaker an event concerns (its key), or the store key
-	// of a shared bucket; "" for the other kinds.
+	// Key names the breaker an event concerns (its key), or the limiter
+	// (the key of a limiter of bucket.Keyed: the model, or the store key
+	// of a shared bucket); "" for the other kinds.
 	Key string
 
 	// Reason says why, in a word or two; for the limiter's events, which

@@ -33,12 +33,25 @@ const (
 	FallbackUnavailable FallbackReason = "unavailable"
 )
 
-// Option configures [Fallback].
-type Option func(*fallbackConfig)
+// Option configures [Fallback] and [Inspect].
+type Option func(*options)
 
-type fallbackConfig struct {
+type options struct {
 	events    EventFunc
 	bodyLimit int64
+}
+
+func newOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.bodyLimit == 0 {
+		o.bodyLimit = DefaultReplayLimit
+	}
+	return o
 }
 
 // WithEvents sets a hook that hears each switch of model as an [Event] of
@@ -47,14 +60,15 @@ type fallbackConfig struct {
 // [FallbackReason]. A panic in it is recovered and the event dropped. Each
 // WithEvents adds a hook; every hook hears every event.
 func WithEvents(fn EventFunc) Option {
-	return func(c *fallbackConfig) { c.events = Events(c.events, fn) }
+	return func(c *options) { c.events = Events(c.events, fn) }
 }
 
-// WithBodyLimit sets the largest request body Fallback reads to find the
-// model (default [DefaultReplayLimit]). A larger body is passed through
-// without fallback. A limit that is not positive keeps the default.
+// WithBodyLimit sets the largest request body without GetBody that
+// Fallback or Inspect buffers to find the model (default
+// [DefaultReplayLimit]). A larger body is passed through without fallback.
+// A limit that is not positive keeps the default.
 func WithBodyLimit(n int64) Option {
-	return func(c *fallbackConfig) {
+	return func(c *options) {
 		if n > 0 {
 			c.bodyLimit = n
 		}
@@ -96,12 +110,7 @@ const notFoundPeek = 4 << 10
 // chains is copied; changing it later does not change the middleware. A
 // nil next RoundTripper means [http.DefaultTransport].
 func Fallback(chains map[string][]string, opts ...Option) Middleware {
-	cfg := fallbackConfig{}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg := newOptions(opts)
 	own := make(map[string][]string, len(chains))
 	for m, alts := range chains {
 		if len(alts) > 0 {
@@ -123,33 +132,20 @@ func (f *fallback) CloseIdleConnections() { CloseIdleConnections(f.next) }
 type fallback struct {
 	next   http.RoundTripper
 	chains map[string][]string
-	cfg    fallbackConfig
+	cfg    options
 }
 
 func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 	if len(f.chains) == 0 || req.Body == nil || req.Body == http.NoBody {
 		return f.next.RoundTrip(req)
 	}
-	limit := f.cfg.bodyLimit
-	if limit == 0 {
-		limit = DefaultReplayLimit
-	}
-	// The happy path only needs the model: with GetBody it is found in a
-	// pooled buffer, and the body is read again only to fall back. Without
-	// GetBody the body is consumed, so its bytes are kept for the rewrites.
-	var body []byte
-	send := req
-	var asked string
-	if req.GetBody != nil {
-		asked, _, _ = RequestModel(req, limit)
-	} else {
-		var err error
-		if body, send, err = replayBody(req, limit); err != nil {
-			return nil, err
-		}
-		if body != nil {
-			asked, _ = FindModel(body)
-		}
+	// The happy path only needs the model (read by Inspect already, or
+	// through GetBody without keeping the body); the body is read again
+	// only to fall back. Without GetBody the body is buffered, once, and
+	// send replays it.
+	asked, send, err := RequestModel(req, f.cfg.bodyLimit)
+	if err != nil {
+		return nil, err
 	}
 	alts, ok := f.chains[asked]
 	if !ok {
@@ -163,7 +159,7 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp, why = f.verdict(resp, err); why == "" || i == len(alts) || req.Context().Err() != nil {
 			break
 		}
-		nextReq := f.rewrite(req, body, alts[i], limit)
+		nextReq := rewrite(send, alts[i])
 		if nextReq == nil { // the body cannot be read again: keep this answer
 			break
 		}
@@ -179,7 +175,7 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp.Header == nil {
 			resp.Header = make(http.Header)
 		}
-		resp.Header.Set(ModelHeader, model)
+		resp.Header[ModelHeader] = []string{model}
 	}
 	return resp, err
 }
@@ -234,25 +230,85 @@ type peekedBody struct {
 
 func (b *peekedBody) Close() error { return b.c.Close() }
 
-// rewrite returns a shallow copy of req whose body is the original with the
-// model replaced, or nil when the original cannot be had again.
-func (f *fallback) rewrite(req *http.Request, body []byte, model string, limit int64) *http.Request {
-	if body == nil { // read through GetBody into a scratch buffer: only the rewrite is kept
-		bp := bodyPool.Get().(*[]byte)
-		body = readGetBody(req, limit, (*bp)[:0])
-		defer putBody(bp, body)
-		if body == nil {
-			return nil
-		}
-	}
-	start, end, ok := modelSpan(body)
-	if !ok {
+// rewrite returns a shallow copy of req whose body is req's with the
+// model replaced, read through req's GetBody each time it is sent, or nil
+// when req's body cannot be had again or has not exactly one model. No
+// copy of the body is made: the new body is the old one read through, the
+// model's bytes swapped on the way. The copy carries an [Info] of its own.
+func rewrite(req *http.Request, model string) *http.Request {
+	if req.GetBody == nil {
 		return nil
 	}
-	nb := spliceModel(body, start, end, model)
-	c := *req
-	c.Body = io.NopCloser(bytes.NewReader(nb))
-	c.ContentLength = int64(len(nb))
-	c.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
-	return &c
+	s := getScanner(false)
+	defer putScanner(s)
+	if !scanGetBody(req, s) {
+		return nil
+	}
+	if _, ok := s.foundModel(); !ok {
+		return nil
+	}
+	sp := &splice{getBody: req.GetBody, start: s.modelStart, end: s.modelEnd, model: quoteModel(model)}
+	body, err := sp.open()
+	if err != nil {
+		return nil
+	}
+	endpoint := Endpoint(req)
+	if info := InfoOf(req); info != nil {
+		endpoint = info.Endpoint
+	}
+	c := withModel(req, endpoint, model)
+	c.Body = body
+	c.ContentLength = s.off - (sp.end - sp.start) + int64(len(sp.model))
+	c.GetBody = sp.open
+	return c
 }
+
+// splice is a body with the bytes [start, end) of another replaced by
+// model.
+type splice struct {
+	getBody    func() (io.ReadCloser, error)
+	start, end int64
+	model      []byte
+}
+
+func (sp *splice) open() (io.ReadCloser, error) {
+	rc, err := sp.getBody()
+	if err != nil {
+		return nil, err
+	}
+	return &splicedBody{rc: rc, sp: sp}, nil
+}
+
+// splicedBody reads a splice: the original up to the model, the new model,
+// then the original after the old model.
+type splicedBody struct {
+	rc  io.ReadCloser
+	sp  *splice
+	off int64 // bytes of the original read
+	m   int   // bytes of the new model given out
+}
+
+func (b *splicedBody) Read(p []byte) (int, error) {
+	if b.off == b.sp.start && b.m < len(b.sp.model) {
+		n := copy(p, b.sp.model[b.m:])
+		b.m += n
+		return n, nil
+	}
+	if b.off == b.sp.start { // skip the old model
+		if _, err := io.CopyN(io.Discard, b.rc, b.sp.end-b.sp.start); err != nil {
+			return 0, err
+		}
+		b.off = b.sp.end
+	}
+	if b.off < b.sp.start && int64(len(p)) > b.sp.start-b.off {
+		p = p[:b.sp.start-b.off]
+	}
+	n, err := b.rc.Read(p)
+	b.off += int64(n)
+	if err == io.EOF && b.off < b.sp.end {
+		err = io.ErrUnexpectedEOF // the body changed under GetBody
+	}
+	return n, err
+}
+
+func (b *splicedBody) Close() error { return b.rc.Close() }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"io"
 	"math/bits"
 	"net/http"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -46,15 +44,27 @@ func RewriteModel(body []byte, model string) (rewritten []byte, ok bool) {
 // RequestModel reads the top-level "model" of req's JSON body (see
 // [FindModel]), without taking the body from the request that is sent on.
 //
-// A request with GetBody is read through a fresh body from GetBody, and send
-// is req itself. A request without GetBody has its body read (at most limit
-// bytes; 0 means [DefaultReplayLimit], negative means never read) with
-// [Replay], and send is a shallow copy of req whose body replays the bytes
-// read, with GetBody set; req's own body is consumed and closed. model is ""
-// when the body is empty, larger than limit, not JSON, or has no model; send
-// is then still the request to send. The error is a failure reading the
-// body, which is then closed; nothing must be sent.
+// Under [Inspect] it is what Inspect read ([InfoOf]), and send is req. A
+// request with GetBody is read through a fresh body from GetBody, which is
+// scanned as it streams and not kept, and send is req itself; an
+// in-memory body (one GetBody gives whole at once) is read only at its
+// ends when the model is there, as SDKs write it (see below). A request
+// without GetBody has its body read (at most limit bytes; 0 means
+// [DefaultReplayLimit], negative means never read), and send is a shallow
+// copy of req whose body replays the bytes read, with GetBody set; req's
+// own body is consumed and closed. model is "" when the body is empty,
+// larger than limit, not JSON, or has no model; send is then still the
+// request to send. The error is a failure reading the body, which is then
+// closed; nothing must be sent.
+//
+// A body is one JSON object with one top-level string "model"; where the
+// model is its first member, or among the members after the last large
+// value (the messages), the rest of the body is not read, so a second
+// "model" there, which no encoder writes, goes unnoticed.
 func RequestModel(req *http.Request, limit int64) (model string, send *http.Request, err error) {
+	if info := InfoOf(req); info != nil {
+		return info.Model, req, nil
+	}
 	if limit == 0 {
 		limit = DefaultReplayLimit
 	}
@@ -62,83 +72,25 @@ func RequestModel(req *http.Request, limit int64) (model string, send *http.Requ
 		return "", req, nil
 	}
 	if req.GetBody != nil {
-		bp := bodyPool.Get().(*[]byte)
-		body := readGetBody(req, limit, (*bp)[:0])
-		if body != nil {
-			model, _ = FindModel(body)
+		if limit < 0 {
+			limit = DefaultReplayLimit // reading through GetBody costs no buffer
 		}
-		putBody(bp, body)
-		return model, req, nil
+		return modelOfGetBody(req, limit), req, nil
 	}
-	body, send, err := replayBody(req, limit)
+	buf, send, err := replayBody(req, limit)
 	if err != nil {
 		return "", nil, err
 	}
-	if body != nil {
-		model, _ = FindModel(body)
+	if buf != nil {
+		model = modelOfBuffer(buf)
 	}
 	return model, send, nil
-}
-
-// bodyPool holds the buffers bodies read through GetBody are scanned in.
-// They never back a body that is sent, which the inner transport may read
-// after RoundTrip returns, so they can be reused at once.
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-// maxPooledBody keeps the odd huge body from pinning its buffer in the pool.
-const maxPooledBody = 1 << 20
-
-func putBody(bp *[]byte, body []byte) {
-	if cap(body) > maxPooledBody {
-		return
-	}
-	if body != nil {
-		*bp = body[:0]
-	}
-	bodyPool.Put(bp)
-}
-
-// readGetBody appends to buf the bytes of a fresh body from req.GetBody. It
-// returns nil when GetBody fails or the body is larger than limit (limit < 0:
-// no limit is needed, GetBody reads cost no replay buffer; it is treated as
-// DefaultReplayLimit).
-func readGetBody(req *http.Request, limit int64, buf []byte) []byte {
-	if limit < 0 {
-		limit = DefaultReplayLimit
-	}
-	if req.ContentLength > limit {
-		return nil
-	}
-	rc, err := req.GetBody()
-	if err != nil || rc == nil {
-		return nil
-	}
-	defer rc.Close()
-	if n := req.ContentLength; n > 0 && int64(cap(buf)) < n+1 {
-		buf = make([]byte, 0, n+1)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := rc.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return nil
-		}
-		if err == io.EOF {
-			return buf
-		}
-		if err != nil {
-			return nil
-		}
-	}
 }
 
 // replayBody reads the body of req, which has no GetBody, with [Replay]: it
 // returns the bytes (nil when larger than limit) and the request that sends
 // them on.
-func replayBody(req *http.Request, limit int64) ([]byte, *http.Request, error) {
+func replayBody(req *http.Request, limit int64) (*bodyBuffer, *http.Request, error) {
 	var r Replay
 	if err := r.Reset(req, limit); err != nil {
 		return nil, nil, err
@@ -296,7 +248,7 @@ func validModel(s []byte) bool {
 // decodeModel decodes the quoted JSON string s.
 func decodeModel(s []byte) (string, bool) {
 	if plainString(s) {
-		return string(s[1 : len(s)-1]), true
+		return modelName(s[1 : len(s)-1]), true
 	}
 	var m string
 	if json.Unmarshal(s, &m) != nil {

@@ -15,6 +15,8 @@ const (
 	EndpointFineTunes   = "fine-tunes"  // /fine-tunes..., /fine_tuning/jobs...
 	EndpointBatches     = "batches"     // /batches...
 	EndpointModels      = "models"      // /models...
+	EndpointMessages    = "messages"    // /messages (Anthropic's chat)
+	EndpointResponses   = "responses"   // /responses (OpenAI's Responses API)
 	EndpointOther       = ""            // anything else (files, audio, ...)
 )
 
@@ -26,7 +28,14 @@ func Endpoint(req *http.Request) string {
 	if req == nil || req.URL == nil {
 		return EndpointOther
 	}
-	p := strings.TrimSuffix(req.URL.Path, "/")
+	if info := InfoOf(req); info != nil {
+		return info.Endpoint // read once by Inspect
+	}
+	return endpointOf(req.URL.Path)
+}
+
+func endpointOf(path string) string {
+	p := strings.TrimSuffix(path, "/")
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
 		return EndpointChat
@@ -42,6 +51,10 @@ func Endpoint(req *http.Request) string {
 		return EndpointBatches
 	case strings.HasSuffix(p, "/models"), strings.Contains(p, "/models/"):
 		return EndpointModels
+	case strings.HasSuffix(p, "/messages"):
+		return EndpointMessages
+	case strings.HasSuffix(p, "/responses"):
+		return EndpointResponses
 	}
 	return EndpointOther
 }

@@ -93,6 +93,8 @@ func parse(args []string) (conformance.Config, string, error) {
 		jitter    = fs.Duration("jitter", 0, "random extra service time, up to this")
 		overload  = fs.Float64("overload", 0, "share of requests answered 503 (0 to 1)")
 		streamGap = fs.Duration("stream-interval", 0, "pause between streamed events")
+		dialect   = fs.String("dialect", "together", "the provider it speaks as: together, openai or anthropic (its errors, token counting, per-model limits; -chat-rpm and -tpm also limit Anthropic's /v1/messages)")
+		models    = fs.String("models", "", "comma-separated model names it serves (empty: the defaults)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return conformance.Config{}, "", err
@@ -120,7 +122,14 @@ func parse(args []string) (conformance.Config, string, error) {
 	if *overload < 0 || *overload > 1 {
 		return conformance.Config{}, "", fmt.Errorf("-overload must be within 0 and 1, not %v", *overload)
 	}
+	dialects := map[string]conformance.Dialect{"together": conformance.DialectTogether,
+		"openai": conformance.DialectOpenAI, "anthropic": conformance.DialectAnthropic}
+	d, ok := dialects[*dialect]
+	if !ok {
+		return conformance.Config{}, "", fmt.Errorf("-dialect must be together, openai or anthropic, not %q", *dialect)
+	}
 	cfg := conformance.Config{
+		Dialect:        d,
 		Seed:           *seed,
 		Limits:         map[string]conformance.Limit{},
 		Latency:        *latency,
@@ -133,6 +142,7 @@ func parse(args []string) (conformance.Config, string, error) {
 	}{
 		{conformance.Chat, *chat, *tpm},
 		{conformance.Completions, *chat, *tpm},
+		{conformance.Messages, *chat, *tpm},
 		{conformance.Embeddings, *embed, 0},
 		{conformance.Images, *images, 0},
 	} {
@@ -140,6 +150,13 @@ func parse(args []string) (conformance.Config, string, error) {
 			cfg.Limits[l.endpoint] = conformance.Limit{
 				RPM: l.rpm, TPM: l.tpm, Algorithm: alg, Window: *window, Burst: *burst, FromFirstRequest: *fromFirst,
 				Dynamic: *dynamic, Span: sp, Base: *base, Cap: *limitCap,
+			}
+		}
+	}
+	if *models != "" {
+		for _, m := range strings.Split(*models, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				cfg.Models = append(cfg.Models, m)
 			}
 		}
 	}

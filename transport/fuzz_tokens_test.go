@@ -1,4 +1,4 @@
-package together
+package transport_test
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 // FuzzEstimateTokens feeds the token estimate any request body. It must
@@ -30,7 +32,7 @@ func FuzzEstimateTokens(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := estimateTokens(req)
+		n := transport.EstimateTokens(req)
 		if n < 0 {
 			t.Fatalf("a negative estimate %d for %q", n, body)
 		}
@@ -47,17 +49,18 @@ func FuzzEstimateTokens(f *testing.F) {
 }
 
 // hasMaxTokens reports whether body starts with a JSON object with a
-// top-level key that encoding/json matches to max_tokens: it matches keys
-// without regard to case, and escapes in a key are decoded first
-// ("mAX_tokens" and "max\u005ftokens" both count). Like the estimate, it
-// reads the first JSON value and ignores what follows.
+// top-level key that encoding/json matches to max_tokens,
+// max_completion_tokens or max_output_tokens: it matches keys without
+// regard to case, and escapes in a key are decoded first ("mAX_tokens" and
+// "max\u005ftokens" both count), so it allows more than the estimate
+// reads. Like the estimate, it reads the first JSON value.
 func hasMaxTokens(body []byte) bool {
 	var top map[string]json.RawMessage
 	if json.NewDecoder(bytes.NewReader(body)).Decode(&top) != nil {
 		return false
 	}
 	for k := range top {
-		if strings.EqualFold(k, "max_tokens") {
+		if strings.EqualFold(k, "max_tokens") || strings.EqualFold(k, "max_completion_tokens") || strings.EqualFold(k, "max_output_tokens") {
 			return true
 		}
 	}

@@ -1,0 +1,115 @@
+package anthropic_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/steadyapi/steady/anthropic"
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/transport"
+)
+
+// presetStack is the preset as a user sets it up against the simulator
+// speaking Anthropic's dialect: defaults (the rates learnt from the first
+// answers), plus the scenarios' second chat model as the first one's
+// fallback.
+var presetStack = conformance.Stack{
+	Name: "anthropic",
+	Wrap: func(next http.RoundTripper) http.RoundTripper {
+		return anthropic.NewTransport(next, anthropic.WithAPIKey("scenario-key"),
+			anthropic.WithBaseURL(conformance.ScenarioBaseURL),
+			anthropic.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
+	},
+}
+
+// maxTokensAlone is the preset with the usage of every answer hidden from
+// it.
+var maxTokensAlone = conformance.Stack{
+	Name: "anthropic, max_tokens alone",
+	Wrap: func(next http.RoundTripper) http.RoundTripper {
+		return presetStack.Wrap(transport.Func(func(req *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(req)
+			if err != nil {
+				return nil, err
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(bytes.ReplaceAll(b, []byte(`"usage"`), []byte(`"hidden"`))))
+			return resp, nil
+		}))
+	},
+}
+
+type goal struct{ max429, ratio float64 }
+
+// The Together preset's goals, and the token-bound key's of the issue.
+var goals = map[string]goal{
+	"chat-burst":    {max429: 0.005, ratio: 1.02},
+	"lower-tier":    {max429: 0.05, ratio: 1.15},
+	"minute-window": {max429: 0.01, ratio: 1.10},
+	"flaky-5xx":     {max429: 0.01, ratio: 1.10},
+	"overloaded":    {max429: 0.01},
+	"deadline":      {max429: 1},
+	"token-bound":   {max429: 0.02, ratio: 1.10},
+}
+
+func run(t *testing.T, sc conformance.Scenario, st conformance.Stack) conformance.Outcome {
+	t.Helper()
+	o := conformance.Run(sc, st)
+	t.Logf("%s: requests %d, succeeded %d, failed %d, hung %d, arrivals %d, 429s %d (%.2f%%), 5xx %d, wall %v, oracle %v (×%.3f), max late %v",
+		st.Name, o.Requests, o.Succeeded, o.Failed, o.Hung, o.Arrivals, o.TooMany, 100*o.TooManyShare(), o.ServerErrors,
+		o.Wall.Round(time.Millisecond), o.Least.Round(time.Millisecond), o.Ratio(), o.MaxLate)
+	return o
+}
+
+// TestScenarios holds the preset, on the simulator speaking Anthropic's
+// dialect (its requests to /v1/messages, 529 for overload, input and
+// output tokens limited apart), to the goals of the Together preset and
+// to the token-bound key's.
+func TestScenarios(t *testing.T) {
+	for _, sc := range conformance.ScenariosFor(conformance.DialectAnthropic) {
+		g, ok := goals[sc.Name]
+		if !ok {
+			t.Errorf("scenario %q has no goal here", sc.Name)
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				o := run(t, sc, presetStack)
+				assert.Zero(t, o.Hung, "no caller waits past its deadline or the horizon")
+				assert.Zero(t, o.MaxLate, "no answer comes after its deadline")
+				if sc.Name != "deadline" {
+					assert.Equal(t, o.Requests, o.Succeeded, "every request succeeds")
+				}
+				assert.LessOrEqual(t, o.TooManyShare(), g.max429, "429s as a share of arrivals")
+				if g.ratio > 0 {
+					assert.LessOrEqual(t, o.Ratio(), g.ratio, "wall time over the oracle's")
+				}
+			})
+		})
+	}
+}
+
+// TestMaxTokensAlone: charging each request the 512 output tokens it
+// allows, against an output limit of 1,800 a minute, the preset keeps the
+// last 512 of the server's bucket unused; the usage of the answers teaches
+// it the share of max_tokens they use.
+func TestMaxTokensAlone(t *testing.T) {
+	sc := conformance.TokenBoundScenario(conformance.DialectAnthropic)
+	var with, alone conformance.Outcome
+	synctest.Test(t, func(t *testing.T) { with = run(t, sc, presetStack) })
+	synctest.Test(t, func(t *testing.T) { alone = run(t, sc, maxTokensAlone) })
+	assert.Equal(t, with.Requests, with.Succeeded)
+	assert.Equal(t, alone.Requests, alone.Succeeded)
+	assert.LessOrEqual(t, with.Ratio(), 1.10)
+	assert.Greater(t, alone.Ratio(), 1.2*with.Ratio(), "max_tokens alone is slower")
+}

@@ -1,0 +1,351 @@
+package bucket
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// DefaultMaxKeys is how many keys [Keyed] keeps a limiter of their own for
+// by default: more models than any account uses at once.
+const DefaultMaxKeys = 256
+
+// KeyedOption configures [Keyed].
+type KeyedOption func(*keyedConfig)
+
+type keyedConfig struct {
+	key       func(*http.Request) string
+	maxKeys   int
+	store     Store
+	prefix    string
+	limit     []LimitOption
+	events    transport.EventFunc // the hooks of limit, heard with the key filled in
+	learn     time.Duration
+	tokens    []TokenLimit
+	noTokens  bool
+	tokenSet  bool
+	pauseOpts []LimitOption // WithMaxPause and WithPause, for the token limiters too
+}
+
+// WithKey sets what a request's key is: the default is its model (the
+// top-level "model" of its JSON body, see [transport.RequestModel]); a
+// request without one has the key "". f may read the request's URL and
+// headers, and its body through GetBody, never Body. A key longer than
+// [transport.MaxKeyLen] is bounded by [transport.BoundKey].
+func WithKey(f func(*http.Request) string) KeyedOption {
+	return func(c *keyedConfig) { c.key = f }
+}
+
+// WithMaxKeys sets how many keys get a limiter of their own (default
+// [DefaultMaxKeys]); past it, requests of further keys share one limiter,
+// so a client sending thousands of model names is limited, not given
+// unbounded memory. A number that is not positive keeps the default.
+func WithMaxKeys(n int) KeyedOption {
+	return func(c *keyedConfig) {
+		if n > 0 {
+			c.maxKeys = n
+		}
+	}
+}
+
+// WithKeyStore keeps each key's request bucket in s, under prefix followed
+// by the key (a preset names its route in the prefix: "chat:" and the
+// model), so that every process sharing s shares each key's limit (see
+// [WithStore]). Token limiters stay in the process. A nil store is
+// ignored.
+func WithKeyStore(s Store, prefix string) KeyedOption {
+	return func(c *keyedConfig) {
+		if s != nil {
+			c.store, c.prefix = s, prefix
+		}
+	}
+}
+
+// WithLimitOptions sets options of every key's request limiter (see
+// [Limit]): [WithCeiling], [WithFloor], [WithPause], [WithMaxPause],
+// [WithEvents]. The events of [WithEvents] given here are those of every
+// limiter of Keyed, the token limiters' included, with Key set to the
+// limiter's key (its store key, with a store) and Model to the request's
+// model when the key is the model. [WithCost] and [WithUnits] are Keyed's
+// own to set and are ignored here.
+func WithLimitOptions(opts ...LimitOption) KeyedOption {
+	return func(c *keyedConfig) { c.limit = append(c.limit, opts...) }
+}
+
+// WithLearnedRate makes a key whose rate is unknown (Keyed given the zero
+// [Rate]) take its rate from its first answer, when that states the
+// server's request limit (x-ratelimit-limit-requests,
+// anthropic-ratelimit-requests-limit): the limit, counted over period (a
+// minute for OpenAI and Anthropic), becomes the key's rate, its ceiling,
+// and what its bucket holds, as the server's does. The key's first
+// request is sent alone, the others waiting for its answer (or their
+// deadlines); an answer that states no limit leaves the key to start
+// slow, as an unknown rate does. A period that is not positive turns
+// learning off, the default.
+func WithLearnedRate(period time.Duration) KeyedOption {
+	return func(c *keyedConfig) { c.learn = max(period, 0) }
+}
+
+// WithTokenLimits sets the server's limits on tokens of text that each key
+// has a limiter for, beside its request limiter. The default is one,
+// [TokenLimit]{Name: "tokens"}: idle until the server shows it limits
+// tokens. Anthropic limits input and output tokens apart, and its preset
+// gives two.
+func WithTokenLimits(limits ...TokenLimit) KeyedOption {
+	return func(c *keyedConfig) { c.tokens, c.tokenSet, c.noTokens = append(c.tokens, limits...), true, false }
+}
+
+// WithoutTokens turns the token limiters off: requests are limited by count
+// alone.
+func WithoutTokens() KeyedOption {
+	return func(c *keyedConfig) { c.noTokens = true }
+}
+
+// Keyed returns a decorator that keeps a limiter of its own for each key
+// of the requests it sees: by default each model, as providers limit each
+// model of a key apart. Each key's limiter is a [Limit] on a bucket of
+// its own made at rate (the zero Rate: unknown, found with a slow start,
+// or learnt, see [WithLearnedRate]), with everything Limit learns from the
+// answers; beside it, token limiters (see [TokenLimit]) take each
+// request's estimated tokens of text ([transport.RequestTokens]), and
+// correct them by the usage the answer reports as the caller reads it
+// ([transport.WatchUsage]).
+//
+// Keys are bounded in count ([WithMaxKeys]) and in length
+// ([transport.BoundKey]). A request that [transport.Inspect] has not read
+// is read here once, for the key and the estimates of every limiter
+// under Keyed. Every RoundTripper one Keyed wraps shares its limiters; use
+// one Keyed per route.
+func Keyed(rate Rate, opts ...KeyedOption) transport.Middleware {
+	cfg := keyedConfig{maxKeys: DefaultMaxKeys}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	var scratch limitConfig
+	for _, o := range cfg.limit {
+		if o != nil {
+			o(&scratch)
+		}
+	}
+	cfg.events = scratch.events
+	if scratch.maxPause > 0 {
+		cfg.pauseOpts = append(cfg.pauseOpts, WithMaxPause(scratch.maxPause))
+	}
+	if scratch.defaultPause > 0 {
+		cfg.pauseOpts = append(cfg.pauseOpts, WithPause(scratch.defaultPause))
+	}
+	if !cfg.tokenSet {
+		cfg.tokens = []TokenLimit{{Name: "tokens"}}
+	}
+	if cfg.noTokens {
+		cfg.tokens = nil
+	}
+	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		return &keyed{cfg: cfg, rate: rate, next: next, byKey: make(map[string]*keyLimiter)}
+	}
+}
+
+type keyed struct {
+	cfg  keyedConfig
+	rate Rate
+	next http.RoundTripper
+
+	mu     sync.Mutex
+	byKey  map[string]*keyLimiter
+	shared *keyLimiter // the keys past maxKeys
+}
+
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps.
+func (k *keyed) CloseIdleConnections() { transport.CloseIdleConnections(k.next) }
+
+func (k *keyed) RoundTrip(req *http.Request) (*http.Response, error) {
+	info := transport.InfoOf(req)
+	if info == nil {
+		var err error
+		if req, err = transport.InspectRequest(req, 0, nil); err != nil {
+			return nil, err
+		}
+		info = transport.InfoOf(req)
+	}
+	key := info.Model
+	if k.cfg.key != nil {
+		key = k.cfg.key(req)
+	}
+	return k.limiter(key).RoundTrip(req)
+}
+
+// limiter returns key's limiter, made on first use.
+func (k *keyed) limiter(key string) *keyLimiter {
+	key = transport.BoundKey(key)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kl, ok := k.byKey[key]; ok {
+		return kl
+	}
+	if len(k.byKey) >= k.cfg.maxKeys {
+		if k.shared == nil {
+			k.shared = k.newLimiter("", "")
+		}
+		return k.shared
+	}
+	model := key
+	if k.cfg.key != nil {
+		model = "" // the key is not the model: events name the key alone
+	}
+	kl := k.newLimiter(key, model)
+	k.byKey[key] = kl
+	return kl
+}
+
+// keyLimiter is one key's limiters: the request limiter, swapped once when
+// the rate is learnt, around the token limiters.
+type keyLimiter struct {
+	k        *keyed
+	storeKey string
+	events   transport.EventFunc
+	inner    http.RoundTripper // the token limiters, then next
+	rt       atomic.Pointer[http.RoundTripper]
+	learnt   atomic.Bool
+	once     sync.Once
+	// Until the rate is learnt, one request probes and the others wait
+	// for its answer, closed ready.
+	probing atomic.Bool
+	ready   chan struct{}
+	done    sync.Once
+}
+
+func (k *keyed) newLimiter(key, model string) *keyLimiter {
+	kl := &keyLimiter{k: k, storeKey: k.cfg.prefix + key}
+	kl.events = keyEvents(k.cfg.events, kl.storeKey, model)
+	kl.inner = k.next
+	for i := len(k.cfg.tokens) - 1; i >= 0; i-- {
+		kl.inner = newTokenGate(&k.cfg.tokens[i], kl.inner, kl.events, k.cfg.pauseOpts)
+	}
+	kl.learnt.Store(k.cfg.learn <= 0 || k.rate.Known())
+	kl.ready = make(chan struct{})
+	rt := kl.build(k.rate, false, -1)
+	kl.rt.Store(&rt)
+	return kl
+}
+
+// build makes the request limiter at rate; learnt: rate is the server's
+// stated limit, and its ceiling, and remaining (when not negative) what
+// the server said remains of it.
+func (kl *keyLimiter) build(rate Rate, learnt bool, remaining float64) http.RoundTripper {
+	var opts0 []Option
+	if learnt {
+		// The server states the limit of a period, and its bucket holds
+		// that much (OpenAI's and Anthropic's hold a minute); so does this
+		// one, which the server's counts of what remains then keep honest.
+		// It starts with what the server said remains: a count whose reset
+		// has passed by the time the answer arrives (Anthropic's resets are
+		// times, and a bucket nearly full is full again within a latency)
+		// is not one the limiter takes later.
+		opts0 = append(opts0, WithBurst(max(rate.Tokens, 1)))
+		if remaining >= 0 {
+			opts0 = append(opts0, WithInitial(remaining))
+		}
+	}
+	if kl.k.cfg.store != nil {
+		opts0 = append(opts0, WithStore(kl.k.cfg.store, kl.storeKey))
+	}
+	b := New(rate, opts0...)
+	if learnt && kl.k.cfg.store != nil {
+		b.SetRate(rate) // the store may hold the rate of the slow start
+	}
+	opts := append([]LimitOption(nil), kl.k.cfg.limit...)
+	if learnt {
+		opts = append(opts, WithCeiling(rate))
+	}
+	opts = append(opts, func(c *limitConfig) {
+		c.events, c.cost, c.units = kl.events, nil, Requests
+	})
+	return Limit(b, opts...)(kl.inner)
+}
+
+func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if kl.learnt.Load() {
+		return (*kl.rt.Load()).RoundTrip(req)
+	}
+	// The first request probes; the others wait for its answer, which
+	// tells the rate. Sent meanwhile, at the slow start's rate, they would
+	// be more than the rate learnt allows: a limiter made later cannot
+	// count what an earlier one let through.
+	if kl.probing.CompareAndSwap(false, true) {
+		defer kl.done.Do(func() { close(kl.ready) })
+		sent := time.Now()
+		resp, err := (*kl.rt.Load()).RoundTrip(req)
+		if err == nil {
+			kl.learn(req, resp, sent)
+		}
+		// Whatever the answer, the probe is over: a server that states no
+		// limit is found with the slow start.
+		kl.learnt.Store(true)
+		return resp, err
+	}
+	select {
+	case <-kl.ready:
+	case <-req.Context().Done():
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, context.Cause(req.Context())
+	}
+	return (*kl.rt.Load()).RoundTrip(req)
+}
+
+// learn takes the rate from the answer to req, sent at sent, when it
+// states the request limit, and reports it as a change of rate. The new
+// limiter counts req as its own first request, and learns from its answer
+// what it would have learnt had it sent it (the server's count, a 429's
+// pause): its count and the server's then agree from the start.
+func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Time) {
+	sig := transport.ParseSignals(resp.Header, time.Now())
+	if !(sig.Requests.Limit > 0) {
+		return
+	}
+	kl.once.Do(func() {
+		rate := Rate{Tokens: sig.Requests.Limit, Per: kl.k.cfg.learn}
+		remaining := sig.Requests.Remaining
+		if remaining >= 0 {
+			remaining++ // the probe's token, taken below
+		}
+		rt := kl.build(rate, true, remaining)
+		if l, ok := rt.(*limited); ok {
+			if tk, err := l.c.b.wait(context.WithoutCancel(req.Context()), 1, true); err == nil {
+				l.c.b.sending(&tk, 1)
+				l.c.b.answered(1)
+				l.c.observe(req, resp, sent, tk, 1)
+			}
+		}
+		kl.rt.Store(&rt)
+		kl.learnt.Store(true)
+		if kl.events != nil {
+			kl.events.Emit(transport.Event{Kind: transport.EventRateChanged, Endpoint: transport.Endpoint(req),
+				Rate: rate.PerSecond(), Reason: "requests"})
+		}
+	})
+}
+
+// keyEvents hands the events of a key's limiters to fn with the key and
+// the model set. nil when fn is, so that the limiters skip their events
+// altogether.
+func keyEvents(fn transport.EventFunc, key, model string) transport.EventFunc {
+	if fn == nil {
+		return nil
+	}
+	return func(e transport.Event) {
+		e.Key, e.Model = key, model
+		fn(e)
+	}
+}

@@ -1,0 +1,258 @@
+package bucket_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/transport"
+)
+
+// modelServer answers every request at once with answer's status, headers
+// and body, and records when each model's requests arrived.
+type modelServer struct {
+	mu     sync.Mutex
+	start  time.Time
+	at     map[string][]time.Duration
+	answer func(model string, n int) (int, http.Header, string)
+}
+
+func newModelServer(answer func(model string, n int) (int, http.Header, string)) *modelServer {
+	return &modelServer{start: time.Now(), at: map[string][]time.Duration{}, answer: answer}
+}
+
+func (s *modelServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	model, _ := transport.FindModel(b)
+	s.mu.Lock()
+	s.at[model] = append(s.at[model], time.Since(s.start))
+	n := len(s.at[model])
+	s.mu.Unlock()
+	status, h, body := http.StatusOK, http.Header{}, "{}"
+	if s.answer != nil {
+		status, h, body = s.answer(model, n)
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+func (s *modelServer) arrivals(model string) []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.at[model]...)
+}
+
+func chat(t *testing.T, rt http.RoundTripper, model string, maxTokens int) {
+	t.Helper()
+	body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"hi"}],"max_tokens":%d}`, model, maxTokens)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+// Each model has a limiter of its own: two models at 60 a minute each
+// send ten requests in nine seconds, side by side.
+func TestKeyedLimitsEachModelApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(nil)
+		rt := bucket.Keyed(bucket.PerMinute(60))(srv)
+		var wg sync.WaitGroup
+		for _, m := range []string{"a", "b"} {
+			wg.Go(func() {
+				for range 10 {
+					chat(t, rt, m, 1)
+				}
+			})
+		}
+		wg.Wait()
+		for _, m := range []string{"a", "b"} {
+			at := srv.arrivals(m)
+			require.Len(t, at, 10)
+			assert.Equal(t, 9*time.Second, at[9], "model %s: one a second, its first at once", m)
+		}
+	})
+}
+
+// Past WithMaxKeys, new keys share one limiter.
+func TestKeyedBoundsItsKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(nil)
+		rt := bucket.Keyed(bucket.PerMinute(60), bucket.WithMaxKeys(1))(srv)
+		chat(t, rt, "kept", 1)
+		var wg sync.WaitGroup
+		for _, m := range []string{"x", "y"} {
+			wg.Go(func() {
+				for range 5 {
+					chat(t, rt, m, 1)
+				}
+			})
+		}
+		wg.Wait()
+		last := max(srv.arrivals("x")[4], srv.arrivals("y")[4])
+		assert.Equal(t, 9*time.Second, last, "x and y share one limiter: ten requests at one a second")
+		assert.Equal(t, 0*time.Second, srv.arrivals("x")[0]+srv.arrivals("y")[0]-max(srv.arrivals("x")[0], srv.arrivals("y")[0]))
+	})
+}
+
+// Events name the limiter's key and the model; token limiters give their
+// limit's name as the Reason.
+func TestKeyedEventsNameTheKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(model string, n int) (int, http.Header, string) {
+			if n == 1 {
+				return http.StatusTooManyRequests, http.Header{"Retry-After": {"1"}}, "{}"
+			}
+			return http.StatusOK, nil, "{}"
+		})
+		var events []transport.Event
+		rt := bucket.Keyed(bucket.PerMinute(600), bucket.WithKeyStore(newKeyStore(), "chat:"),
+			bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) { events = append(events, e) })))(srv)
+		chat(t, rt, "m", 1)
+		require.NotEmpty(t, events)
+		paused := events[0]
+		assert.Equal(t, transport.EventPaused, paused.Kind)
+		assert.Equal(t, "chat:m", paused.Key, "the store key")
+		assert.Equal(t, "m", paused.Model)
+		assert.Equal(t, "requests", paused.Reason)
+	})
+}
+
+// A rate left unknown is learnt from the server's stated limit: here 120
+// requests a minute, two a second, after a first answer.
+func TestKeyedLearnsTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
+		})
+		var rates []float64
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
+			if e.Kind == transport.EventRateChanged {
+				rates = append(rates, e.Rate)
+			}
+		})))(srv)
+		for range 11 {
+			chat(t, rt, "m", 1)
+		}
+		assert.Equal(t, []float64{2}, rates, "the rate learnt is reported, in requests a second")
+		at := srv.arrivals("m")
+		assert.Equal(t, 5*time.Second, at[10]-at[0], "one every half second from the first, which the learnt bucket counts as its own")
+	})
+}
+
+// A token limit the server states opens the token limiter; the usage each
+// answer reports corrects its charge, so a request allowed 1,000 tokens
+// that uses 20 costs 20: at 1,200 tokens a minute (20 a second), one a
+// second, where max_tokens alone would allow one every 50 seconds.
+func TestKeyedTokensCorrectedByUsage(t *testing.T) {
+	for _, usage := range []bool{true, false} {
+		t.Run(fmt.Sprintf("usage %v", usage), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newModelServer(func(string, int) (int, http.Header, string) {
+					body := `{"choices":[]}`
+					if usage {
+						body = `{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":19}}`
+					}
+					return http.StatusOK, http.Header{"X-Ratelimit-Limit-Tokens": {"1200"}}, body
+				})
+				rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(srv)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				for ctx.Err() == nil {
+					body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+					require.NoError(t, err)
+					resp, err := rt.RoundTrip(req)
+					if err != nil {
+						break
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				n := len(srv.arrivals("m"))
+				t.Logf("%d requests in 20 s", n)
+				if usage {
+					assert.GreaterOrEqual(t, n, 18, "about one a second, paced by what was used")
+				} else {
+					assert.LessOrEqual(t, n, 2, "the first answer opens the limiter; each request then waits 50 s")
+				}
+			})
+		})
+	}
+}
+
+// Anthropic's input and output token limits have limiters of their own,
+// each learning from its own headers.
+func TestKeyedInputAndOutputLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{
+				"Anthropic-Ratelimit-Input-Tokens-Limit":  {"600000"}, // 10,000 a second: never binds
+				"Anthropic-Ratelimit-Output-Tokens-Limit": {"600"},    // 10 a second
+			}, `{"usage":{"input_tokens":1,"output_tokens":10}}`
+		})
+		var events []transport.Event
+		rt := bucket.Keyed(bucket.PerMinute(6000),
+			bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) { events = append(events, e) })),
+			bucket.WithTokenLimits(
+				bucket.TokenLimit{Name: "input tokens", Counts: bucket.InputTokens, Header: "Anthropic-Ratelimit-Input-Tokens-"},
+				bucket.TokenLimit{Name: "output tokens", Counts: bucket.OutputTokens, Header: "Anthropic-Ratelimit-Output-Tokens-"},
+			))(srv)
+		start := time.Now()
+		for range 21 {
+			chat(t, rt, "m", 10)
+		}
+		elapsed := time.Since(start)
+		assert.InDelta(t, 20, elapsed.Seconds(), 1.5, "one a second: ten output tokens each, at ten a second")
+		seen := map[string]bool{}
+		for _, e := range events {
+			seen[e.Reason] = true
+		}
+		assert.True(t, seen["output tokens"], "the output limiter waits")
+		assert.False(t, seen["input tokens"], "the input limiter never binds")
+	})
+}
+
+// Keyed keeps the RoundTripper contract.
+func TestKeyedKeepsTheContract(t *testing.T) {
+	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
+		return bucket.Keyed(bucket.PerMinute(600))(next)
+	})
+}
+
+// keyStore is a Store that keeps nothing but the keys asked for.
+type keyStore struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func newKeyStore() *keyStore { return &keyStore{keys: map[string]bool{}} }
+
+func (s *keyStore) note(key string) {
+	s.mu.Lock()
+	s.keys[key] = true
+	s.mu.Unlock()
+}
+
+func (s *keyStore) Reserve(_ context.Context, key string, n float64, _ time.Duration, sh bucket.Shape) (bucket.Reservation, error) {
+	s.note(key)
+	return bucket.Reservation{OK: true, Rate: sh.PerSecond, Tokens: n}, nil
+}
+func (s *keyStore) Cancel(context.Context, string, bucket.Reservation) {}
+func (s *keyStore) Pause(_ context.Context, key string, _ time.Time, _ bucket.Shape) {
+	s.note(key)
+}
+func (s *keyStore) SetRate(_ context.Context, key string, _ bucket.Shape) { s.note(key) }

@@ -1,0 +1,468 @@
+package bucket
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// TokenCount says which of a request's tokens count against a
+// [TokenLimit].
+type TokenCount int8
+
+const (
+	// AllTokens: the prompt's and the output's (OpenAI, Together).
+	AllTokens TokenCount = iota
+	// InputTokens: the prompt's alone (Anthropic's input token limit).
+	InputTokens
+	// OutputTokens: the output's alone (Anthropic's output token limit).
+	OutputTokens
+)
+
+// TokenLimit is one of a server's limits on tokens of text, which [Keyed]
+// keeps a limiter for beside each key's request limiter.
+//
+// A request is charged its estimate before it is sent
+// ([transport.RequestTokens]: the prompt's characters over four, and of
+// the most it may generate, the share its key's answers have used, with a
+// margin: all of it until an answer reports its usage). The usage each
+// answer reports (read as the caller reads the answer, in its body or the
+// last events of its stream) moves that share, and corrects the request's
+// charge: the difference is taken or given back, so a chat request that
+// allows 1,000 tokens and uses 50 costs 50, not 1,000. An answer that
+// states what remains of the limit (x-ratelimit-remaining-tokens and the
+// like) is not corrected: the limiter takes the server's own count, which
+// holds what the request used already.
+type TokenLimit struct {
+	// Name names the limit in events (their Reason): "tokens", "input
+	// tokens", "output tokens".
+	Name string
+
+	// Counts says which tokens of a request count against the limit.
+	Counts TokenCount
+
+	// Header is the prefix of the server's headers that state this limit,
+	// before "Limit", "Remaining" and "Reset" (Anthropic's
+	// "Anthropic-Ratelimit-Input-Tokens-"). "" reads the token headers of
+	// every dialect [transport.ParseSignals] knows, the tightest of them.
+	Header string
+
+	// Rate is where the limiter starts. Unknown (the zero Rate), it stays
+	// idle, costing nothing, until the server shows it limits tokens: a
+	// header stating the limit, or a 429 whose body says tokens were
+	// refused (Together's dynamic_token_limited, OpenAI's "tokens").
+	Rate Rate
+
+	// Window is the period the server's stated limit counts over: a
+	// minute (the default) for OpenAI and Anthropic, a second for
+	// Together. The limiter holds at most a window of its rate, as the
+	// server's bucket does.
+	Window time.Duration
+
+	// Ceiling is the highest the limiter raises its rate to, as a factor
+	// of the limit it opened at (default 1; Together's limits grow with
+	// use, and its preset allows 10).
+	Ceiling float64
+}
+
+func (t *TokenLimit) window() time.Duration {
+	if t.Window > 0 {
+		return t.Window
+	}
+	return time.Minute
+}
+
+func (t *TokenLimit) ceiling() float64 {
+	if t.Ceiling >= 1 {
+		return t.Ceiling
+	}
+	return 1
+}
+
+func (t *TokenLimit) name() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return "tokens"
+}
+
+// estimate is the request's share of the limit, its output taken as
+// share of what it allows.
+func (t *TokenLimit) estimate(req *http.Request, share float64) int {
+	prompt, output := transport.RequestTokens(req)
+	out := int(math.Ceil(float64(output) * share))
+	switch t.Counts {
+	case InputTokens:
+		return prompt
+	case OutputTokens:
+		return out
+	}
+	return prompt + out
+}
+
+// used is what the answer's usage says the request took of the limit.
+func (t *TokenLimit) used(u transport.Usage) int64 {
+	switch t.Counts {
+	case InputTokens:
+		return u.Input
+	case OutputTokens:
+		return u.Output
+	}
+	return u.Total()
+}
+
+// limit is the limit a response's headers state (0 when none) and what
+// they say remains of it (-1 when they do not).
+func (g *tokenGate) limit(h http.Header) (limit, remaining float64) {
+	if g.lim.Header == "" {
+		if !hasTokenLimit(h) {
+			return 0, -1
+		}
+		w := transport.ParseSignals(h, time.Now()).Tokens
+		return max(w.Limit, 0), w.Remaining
+	}
+	v := h[g.limitKey]
+	if len(v) == 0 {
+		return 0, -1
+	}
+	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v,
+		"Anthropic-Ratelimit-Tokens-Remaining": h[g.remainingKey]}, time.Now()).Tokens
+	return max(w.Limit, 0), w.Remaining
+}
+
+// remaining reports whether h states what remains of the limit.
+func (g *tokenGate) remaining(h http.Header) bool {
+	if g.lim.Header != "" {
+		return len(h[g.remainingKey]) > 0
+	}
+	for _, k := range [...]string{"X-Tokenlimit-Remaining", "X-Ratelimit-Remaining-Tokens", "Anthropic-Ratelimit-Tokens-Remaining"} {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTokenLimit reports whether h states a token limit in any dialect: a
+// few map lookups, so an answer without one costs no parse.
+func hasTokenLimit(h http.Header) bool {
+	for _, k := range [...]string{"X-Tokenlimit-Limit", "X-Ratelimit-Limit-Tokens",
+		"Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Limit"} {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenGate is one key's limiter of one TokenLimit: idle (a pass-through
+// that watches the answers) until the limit is known, then a Limit on a
+// bucket of tokens.
+type tokenGate struct {
+	lim    *TokenLimit
+	next   http.RoundTripper
+	events transport.EventFunc
+	pause  []LimitOption
+	open   atomic.Pointer[openGate]
+	once   sync.Once
+	// used is the share of max_tokens the answers of this key have used,
+	// an average that the usage of each answer moves (float64 bits); 1
+	// until an answer reports its usage (taught).
+	used   atomic.Uint64
+	taught atomic.Bool
+	// The names of the headers of a limit of its own (TokenLimit.Header).
+	limitKey, remainingKey string
+	// charges holds what each request on its way through the limiter is
+	// charged, so that its answer corrects that charge, whatever the share
+	// is by then.
+	mu      sync.Mutex
+	charges map[*http.Request]int
+}
+
+// The share of max_tokens a request is charged: what its key's answers
+// used, a moving average over about usedSpan answers, times usedMargin,
+// so that the next answer using more than the last ones is still covered.
+const (
+	usedSpan   = 8
+	usedMargin = 1.5
+)
+
+// share is the share of a request's max_tokens it is charged.
+func (g *tokenGate) share() float64 {
+	return min(math.Float64frombits(g.used.Load())*usedMargin, 1)
+}
+
+// cost is what a request is charged: what limited set for it.
+func (g *tokenGate) cost(req *http.Request) int {
+	g.mu.Lock()
+	c, ok := g.charges[req]
+	g.mu.Unlock()
+	if ok {
+		return c
+	}
+	return g.lim.estimate(req, g.share())
+}
+
+// learn moves the average share of max_tokens used by one answer's.
+func (g *tokenGate) learn(req *http.Request, u transport.Usage) {
+	if g.lim.Counts == InputTokens {
+		return
+	}
+	_, allowed := transport.RequestTokens(req)
+	if allowed <= 0 {
+		return
+	}
+	r := min(float64(u.Output)/float64(allowed), 1)
+	for {
+		old := g.used.Load()
+		avg := r // the first answer's share is the first measure
+		if g.taught.Load() {
+			avg = math.Float64frombits(old)
+			avg += (r - avg) / usedSpan
+		}
+		if g.used.CompareAndSwap(old, math.Float64bits(avg)) {
+			g.taught.Store(true)
+			return
+		}
+	}
+}
+
+type openGate struct {
+	b  *Bucket
+	rt http.RoundTripper
+}
+
+func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.EventFunc, pause []LimitOption) *tokenGate {
+	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name()),
+		limitKey: lim.Header + "Limit", remainingKey: lim.Header + "Remaining"}
+	g.used.Store(math.Float64bits(1))
+	if lim.Rate.Known() {
+		g.start(lim.Rate, 0)
+	}
+	return g
+}
+
+func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if o := g.open.Load(); o != nil {
+		return g.limited(o, req)
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	switch limit, remaining := g.limit(resp.Header); {
+	case limit > 0:
+		wait := time.Duration(0)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			sig := transport.ParseSignals(resp.Header, time.Now())
+			wait = sig.ServerWait(resp.StatusCode)
+		}
+		g.startAt(Rate{Tokens: limit, Per: g.lim.window()}, wait, remaining)
+	case resp.StatusCode == http.StatusTooManyRequests && resp.Body != nil && resp.Body != http.NoBody:
+		// Only the error body may tell a token limit from a request limit.
+		// The gate does not read it (a returned body is the caller's); it
+		// watches the bytes as whoever reads it (the retry decorator
+		// draining it, or the caller) does.
+		sig := transport.ParseSignals(resp.Header, time.Now())
+		resp.Body = &tokenSniffer{ReadCloser: resp.Body, gate: g, req: req, wait: sig.ServerWait(resp.StatusCode)}
+	}
+	return resp, nil
+}
+
+// limited sends req through the open limiter and corrects its charge by
+// the usage its answer reports.
+func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, error) {
+	charged := g.lim.estimate(req, g.share())
+	g.mu.Lock()
+	if g.charges == nil {
+		g.charges = make(map[*http.Request]int)
+	}
+	g.charges[req] = charged
+	g.mu.Unlock()
+	resp, err := o.rt.RoundTrip(req)
+	g.mu.Lock()
+	delete(g.charges, req)
+	g.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if vb, ok := resp.Body.(*viewBody); ok {
+		resp = vb.orig // the view was for the limiter only
+	}
+	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusTooManyRequests {
+		return resp, nil
+	}
+	// The usage the answer reports teaches what share of max_tokens the
+	// key's requests use, which the next ones are charged. It also
+	// corrects this request's charge, unless the answer states what
+	// remains of the limit: the limiter takes that count, which holds
+	// what the request used already, and a correction on top would count
+	// it twice.
+	correct := !g.remaining(resp.Header)
+	b := o.b
+	resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
+		if !ok {
+			return
+		}
+		g.learn(req, u)
+		if correct {
+			b.correct(float64(g.lim.used(u) - int64(max(charged, 0))))
+		}
+	})
+	return resp, nil
+}
+
+// start opens the gate at rate, after a pause of wait. The limiter may
+// rise to the limit's ceiling as the server allows, and lowers its rate on
+// every 429.
+func (g *tokenGate) start(rate Rate, wait time.Duration) { g.startAt(rate, wait, -1) }
+
+// startAt is start with what the server said remains of the limit (-1:
+// nothing), which the limiter starts with.
+func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
+	g.once.Do(func() {
+		// The server's bucket holds a window of its limit (a minute of
+		// OpenAI's and Anthropic's), and so does this one: a request that
+		// may generate 1,000 tokens is charged them up front and given
+		// back what it did not use, which a bucket of one second of a
+		// per-minute limit could neither take at once nor keep.
+		burst := max(rate.PerSecond()*g.lim.window().Seconds(), 1)
+		opts := []Option{WithBurst(burst)}
+		if remaining >= 0 {
+			opts = append(opts, WithInitial(remaining))
+		}
+		b := New(rate, opts...)
+		if wait > 0 {
+			var c limitConfig
+			c.maxPause = DefaultMaxPause
+			for _, o := range g.pause {
+				o(&c)
+			}
+			b.Pause(time.Now().Add(min(wait, c.maxPause)))
+		}
+		next := g.next
+		if g.lim.Header != "" {
+			next = headerView(g.lim.Header, next)
+		}
+		lim := g.lim
+		lopts := append([]LimitOption{
+			WithUnits(TextTokens),
+			WithCost(g.cost),
+			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
+			WithEvents(g.events),
+		}, g.pause...)
+		g.open.Store(&openGate{b: b, rt: Limit(b, lopts...)(next)})
+	})
+}
+
+// startFrom429 opens the gate after a 429 whose body said tokens were
+// refused. With no figure from the server, the reset it gave is the
+// measure: it is how long the server needs to refill what the refused
+// request asked for (its bucket near empty after the refusal), so the rate
+// is about the request's tokens over the reset. Without a reset either,
+// the request's tokens once a second is the start, and the limiter finds
+// the rest.
+func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
+	est := float64(max(g.cost(req), 1))
+	rate := est
+	if wait > 0 {
+		rate = est / wait.Seconds()
+	}
+	g.start(PerSecond(rate), wait)
+}
+
+// tokenEvents hands the events of a token limiter to fn with their Reason
+// the limit's name, but for its pauses: every answer it sees goes through
+// the request limiter outside it too, which reports each 429 once
+// already.
+func tokenEvents(fn transport.EventFunc, name string) transport.EventFunc {
+	if fn == nil {
+		return nil
+	}
+	return func(e transport.Event) {
+		if e.Kind != transport.EventPaused {
+			e.Reason = name
+			fn(e)
+		}
+	}
+}
+
+// sniffLimit is how much of a 429's body tokenSniffer looks at: error
+// bodies are a few hundred bytes.
+const sniffLimit = 4 << 10
+
+// tokenSniffer passes a 429's body through unchanged and opens the gate if
+// the bytes read through it say tokens were refused.
+type tokenSniffer struct {
+	io.ReadCloser
+	gate *tokenGate
+	req  *http.Request
+	wait time.Duration
+	seen []byte
+	done bool
+}
+
+func (s *tokenSniffer) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	if !s.done && n > 0 {
+		s.seen = append(s.seen, p[:min(n, sniffLimit-len(s.seen))]...)
+		if refusedTokens(s.seen) {
+			s.done = true
+			s.gate.startFrom429(s.req, s.wait)
+		} else if len(s.seen) >= sniffLimit {
+			s.done = true
+		}
+	}
+	return n, err
+}
+
+// refusedTokens reports whether a 429's body says a token limit refused
+// the request: Together's type dynamic_token_limited, OpenAI's type
+// "tokens" (its message: "... on tokens per min (TPM) ...").
+func refusedTokens(body []byte) bool {
+	return bytes.Contains(body, []byte("dynamic_token_limited")) ||
+		bytes.Contains(body, []byte(`"type":"tokens"`)) || bytes.Contains(body, []byte(`"type": "tokens"`)) ||
+		bytes.Contains(body, []byte("tokens per min"))
+}
+
+// headerView shows the Limit above it the headers of one token limit as
+// those of the token window (anthropic-ratelimit-input-tokens-* as
+// anthropic-ratelimit-tokens-*), on a copy of the response that the gate
+// puts back: the limiter learns from its own limit alone, and the caller
+// gets the answer as it came.
+func headerView(prefix string, next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp == nil {
+			return resp, err
+		}
+		h := make(http.Header, 6)
+		for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"} {
+			if v, ok := resp.Header[k]; ok {
+				h[k] = v
+			}
+		}
+		for _, f := range [...]string{"Limit", "Remaining", "Reset"} {
+			if v, ok := resp.Header[prefix+f]; ok {
+				h["Anthropic-Ratelimit-Tokens-"+f] = v
+			}
+		}
+		v := *resp
+		v.Header = h
+		v.Body = &viewBody{ReadCloser: resp.Body, orig: resp}
+		return &v, nil
+	})
+}
+
+// viewBody marks the response of a headerView: it reads the original's
+// body, and leads back to the original.
+type viewBody struct {
+	io.ReadCloser
+	orig *http.Response
+}

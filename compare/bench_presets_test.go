@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/failsafe-go/failsafe-go/ratelimiter"
+
+	"github.com/steadyapi/steady/anthropic"
+	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/openai"
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
+)
+
+// benchMessagesBody is an Anthropic messages request of about size bytes,
+// its model after its messages, as anthropic-sdk-go writes it.
+func benchMessagesBody(size int) []byte {
+	b := benchChatBody(size)
+	return append([]byte(`{"max_tokens":512,`), b[len(`{"max_tokens":512,`):]...)
+}
+
+// BenchmarkPresets is what each preset adds to one request, beside what
+// failsafe-go's retry, circuit breaker and rate limiter add, on the same
+// in-memory base that answers 200 at once, for a 2 KB chat request whose
+// model comes last (the whole body must be read to find it): run them in
+// one go and compare each with "bare".
+//
+//	go test -run x -bench Presets -benchmem -count 10 ./compare/
+//
+// Each preset is given rates it never reaches, so nothing waits. "key" adds
+// the API key to the request, as a client of the preset's NewClient needs;
+// "own key": the request carries its own, as an SDK sends it. The
+// request's GetBody hands back the same rewound reader, so that what is
+// measured is the decorators, not the request (http.NewRequest's GetBody
+// allocates a reader on each call).
+func BenchmarkPresets(b *testing.B) {
+	inner := transport.Func(canned)
+	chat := benchChatBody(2 << 10)
+	messages := benchMessagesBody(2 << 10)
+	fs := func() http.RoundTripper {
+		rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(4).WithBackoff(time.Second, 30*time.Second).Build()
+		cb := circuitbreaker.NewBuilder[*http.Response]().
+			HandleIf(func(r *http.Response, err error) bool { return err != nil || (r != nil && r.StatusCode >= 500) }).
+			WithFailureThresholdRatio(5, 10).WithDelay(30 * time.Second).Build()
+		rl := ratelimiter.NewSmoothBuilder[*http.Response](1e9, time.Second).WithMaxWaitTime(time.Minute).Build()
+		return failsafehttp.NewRoundTripper(inner, rp, cb, rl)
+	}
+	const fast = 1e12 // requests a minute: never reached
+	cases := []struct {
+		name   string
+		rt     http.RoundTripper
+		url    string
+		body   []byte
+		header http.Header
+	}{
+		{"bare", inner, benchChatURL, chat, nil},
+		{"failsafe-go", fs(), benchChatURL, chat, nil},
+		{"together/key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
+			benchChatURL, chat, nil},
+		{"together/own-key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
+			benchChatURL, chat, http.Header{"Authorization": {"Bearer own"}}},
+		{"openai/key", openai.NewTransport(inner, openai.WithAPIKey("k"), openai.WithRate(openai.RouteChat, fast)),
+			openai.DefaultBaseURL + "/chat/completions", chat, nil},
+		{"openai/own-key", openai.NewTransport(inner, openai.WithAPIKey("k"), openai.WithRate(openai.RouteChat, fast)),
+			openai.DefaultBaseURL + "/chat/completions", chat, http.Header{"Authorization": {"Bearer own"}}},
+		{"anthropic/key", anthropic.NewTransport(inner, anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
+			anthropic.DefaultBaseURL + "/messages", messages, nil},
+		{"anthropic/own-key", anthropic.NewTransport(inner, anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
+			anthropic.DefaultBaseURL + "/messages", messages, http.Header{"X-Api-Key": {"own"}, "Anthropic-Version": {anthropic.Version}}},
+		// The parts of a preset, each alone under Inspect (which reads the
+		// model once for the others): subtract "parts/inspect" from each.
+		{"parts/inspect", transport.Inspect()(inner), benchChatURL, chat, nil},
+		{"parts/inspect+retry", transport.Chain(inner, transport.Inspect(), retry.New()), benchChatURL, chat, nil},
+		{"parts/inspect+breaker", transport.Chain(inner, transport.Inspect(), breaker.New()), benchChatURL, chat, nil},
+		{"parts/inspect+limit", transport.Chain(inner, transport.Inspect(),
+			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil},
+		{"parts/inspect+keyed", transport.Chain(inner, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			body := rewindBody{bytes.NewReader(c.body)}
+			again := rewindBody{bytes.NewReader(c.body)}
+			req, err := http.NewRequest(http.MethodPost, c.url, body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.ContentLength = int64(len(c.body))
+			req.GetBody = func() (io.ReadCloser, error) { again.Reset(c.body); return again, nil }
+			for k, v := range c.header {
+				req.Header[k] = v
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(c.body)
+				req.Body = body
+				resp, err := c.rt.RoundTrip(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatal(err)
+				}
+				_ = resp.Body.Close()
+			}
+		})
+	}
+}

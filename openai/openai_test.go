@@ -1,0 +1,155 @@
+package openai_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/openai"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fake answers with answer and records every request it got.
+type fake struct {
+	mu     sync.Mutex
+	start  time.Time
+	got    []*http.Request
+	at     []time.Duration
+	answer func(n int, req *http.Request) (int, http.Header, string)
+}
+
+func (f *fake) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	f.mu.Lock()
+	f.got = append(f.got, req)
+	f.at = append(f.at, time.Since(f.start))
+	n := len(f.got)
+	f.mu.Unlock()
+	status, h, body := http.StatusOK, http.Header{}, `{"usage":{"prompt_tokens":1,"completion_tokens":1}}`
+	if f.answer != nil {
+		status, h, body = f.answer(n, req)
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+func chat(t *testing.T, rt http.RoundTripper, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url,
+		strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":8}`))
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	return resp
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+func TestTheKeyGoesToTheAPIOnly(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "sk-env")
+	f := &fake{start: time.Now()}
+	rt := openai.NewTransport(f, openai.WithBaseURL("http://sim.test/v1"))
+	drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions"))
+	drain(chat(t, rt, "https://elsewhere.test/v1/chat/completions"))
+	require.Len(t, f.got, 2)
+	assert.Equal(t, "sim.test", f.got[0].URL.Host, "OpenAI's root is moved to the one given")
+	assert.Equal(t, "/v1/chat/completions", f.got[0].URL.Path)
+	assert.Equal(t, "Bearer sk-env", f.got[0].Header.Get("Authorization"), "the key from OPENAI_API_KEY")
+	assert.Empty(t, f.got[1].Header.Get("Authorization"), "no key for another host")
+}
+
+// insufficient_quota is a 429 that no wait cures: returned at once, never
+// retried, named by ErrQuotaExceeded and not by ErrRateLimited. A 429 of
+// the rate limit, beside it, is retried.
+func TestInsufficientQuotaIsReturnedAtOnce(t *testing.T) {
+	const quota = `{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`
+	const limited = `{"error":{"message":"Rate limit reached for gpt-4o-mini on requests per min (RPM)","type":"requests","param":null,"code":"rate_limit_exceeded"}}`
+	for _, tt := range []struct {
+		name     string
+		body     string
+		arrivals int
+		kind     error
+	}{
+		{"insufficient_quota", quota, 1, openai.ErrQuotaExceeded},
+		{"rate_limit_exceeded", limited, 2, openai.ErrRateLimited},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fake{start: time.Now(), answer: func(n int, _ *http.Request) (int, http.Header, string) {
+					if n == 1 || tt.kind == openai.ErrQuotaExceeded {
+						return http.StatusTooManyRequests, http.Header{"Content-Type": {"application/json"}}, tt.body
+					}
+					return http.StatusOK, http.Header{}, `{}`
+				}}
+				rt := openai.NewTransport(f, openai.WithAPIKey("sk-test"))
+				start := time.Now()
+				resp := chat(t, rt, openai.DefaultBaseURL+"/chat/completions")
+				defer drain(resp)
+				assert.Len(t, f.got, tt.arrivals)
+				if tt.kind != openai.ErrQuotaExceeded {
+					assert.Equal(t, http.StatusOK, resp.StatusCode)
+					return
+				}
+				assert.Zero(t, time.Since(start), "at once")
+				err := openai.CheckResponse(resp)
+				assert.ErrorIs(t, err, openai.ErrQuotaExceeded)
+				assert.False(t, errors.Is(err, openai.ErrRateLimited), "not a rate limit")
+				var api *openai.APIError
+				require.ErrorAs(t, err, &api)
+				assert.Equal(t, "insufficient_quota", api.Code)
+				b, _ := io.ReadAll(resp.Body)
+				assert.Equal(t, tt.body, string(b), "the body is whole for the caller")
+			})
+		})
+	}
+}
+
+// The tier is learnt from the first answer: 60 requests a minute is one a
+// second, without being told.
+func TestTheRateIsLearntFromTheFirstAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{start: time.Now(), answer: func(int, *http.Request) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"60"}}, `{}`
+		}}
+		rt := openai.NewTransport(f, openai.WithAPIKey("sk-test"))
+		for range 6 {
+			drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions"))
+		}
+		assert.Equal(t, 4*time.Second, f.at[5]-f.at[1], "one a second after the answer that told")
+	})
+}
+
+// Azure: the key in api-key, each deployment limited apart.
+func TestAzure(t *testing.T) {
+	f := &fake{start: time.Now()}
+	rt := openai.NewAzureTransport(f, "https://res.openai.azure.com", openai.WithAPIKey("az-key"))
+	drain(chat(t, rt, "https://res.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"))
+	require.Len(t, f.got, 1)
+	assert.Equal(t, "az-key", f.got[0].Header.Get("Api-Key"))
+	assert.Empty(t, f.got[0].Header.Get("Authorization"))
+	assert.Equal(t, "prod-4o", openai.Deployment(f.got[0]))
+	assert.Equal(t, "api-version=2024-10-21", f.got[0].URL.RawQuery)
+}
+
+func TestContract(t *testing.T) {
+	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
+		return openai.NewTransport(next, openai.WithAPIKey("contract-key"))
+	}, conformance.ExpectRetries())
+}

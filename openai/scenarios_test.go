@@ -1,0 +1,143 @@
+package openai_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/openai"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
+)
+
+// presetStack is the preset as a user sets it up against the simulator
+// speaking OpenAI's dialect: defaults (the rates learnt from the first
+// answers), plus the scenarios' second chat model as the first one's
+// fallback. The embedding job is run by together.EmbedAll, which speaks
+// OpenAI's embeddings API and keeps enough requests in flight to use the
+// rate; a driver that sends one batch at a time waits on the server's
+// latency instead.
+var presetStack = conformance.Stack{
+	Name: "openai",
+	Wrap: func(next http.RoundTripper) http.RoundTripper {
+		return openai.NewTransport(next, openai.WithAPIKey("scenario-key"),
+			openai.WithBaseURL(conformance.ScenarioBaseURL),
+			openai.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
+	},
+	Embed: func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
+		vecs, err := together.EmbedAll(ctx, client, model, texts, together.WithAPIBase(baseURL), together.WithoutModelCheck())
+		n := 0
+		for _, v := range vecs {
+			if v != nil {
+				n++
+			}
+		}
+		return n, err
+	},
+}
+
+// maxTokensAlone is the preset with the usage of every answer hidden from
+// it: what a client that charges max_tokens and never learns better gets.
+var maxTokensAlone = conformance.Stack{
+	Name: "openai, max_tokens alone",
+	Wrap: func(next http.RoundTripper) http.RoundTripper {
+		return presetStack.Wrap(hideUsage(next))
+	},
+}
+
+// hideUsage renames every "usage" of the answers so that no limiter finds
+// it.
+func hideUsage(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(bytes.ReplaceAll(b, []byte(`"usage"`), []byte(`"hidden"`))))
+		return resp, nil
+	})
+}
+
+// goal is what the preset is held to in a scenario: the most 429s, as a
+// share of arrivals, and the most wall time over the oracle's (0: not
+// checked). They are the Together preset's, and the token-bound key's of
+// the issue.
+type goal struct{ max429, ratio float64 }
+
+var goals = map[string]goal{
+	"chat-burst":    {max429: 0.005, ratio: 1.02},
+	"embed-job":     {max429: 0.01, ratio: 1.05},
+	"lower-tier":    {max429: 0.05, ratio: 1.15},
+	"minute-window": {max429: 0.01, ratio: 1.10},
+	"flaky-5xx":     {max429: 0.01, ratio: 1.10},
+	"overloaded":    {max429: 0.01},
+	"deadline":      {max429: 1},
+	"token-bound":   {max429: 0.02, ratio: 1.10},
+}
+
+func run(t *testing.T, sc conformance.Scenario, st conformance.Stack) conformance.Outcome {
+	t.Helper()
+	o := conformance.Run(sc, st)
+	t.Logf("%s: requests %d, succeeded %d, failed %d, hung %d, arrivals %d, 429s %d (%.2f%%), 5xx %d, wall %v, oracle %v (×%.3f), max late %v",
+		st.Name, o.Requests, o.Succeeded, o.Failed, o.Hung, o.Arrivals, o.TooMany, 100*o.TooManyShare(), o.ServerErrors,
+		o.Wall.Round(time.Millisecond), o.Least.Round(time.Millisecond), o.Ratio(), o.MaxLate)
+	return o
+}
+
+// TestScenarios holds the preset, on the simulator speaking OpenAI's
+// dialect, to the goals of the Together preset, and to the token-bound
+// key's.
+func TestScenarios(t *testing.T) {
+	for _, sc := range conformance.ScenariosFor(conformance.DialectOpenAI) {
+		g, ok := goals[sc.Name]
+		if !ok {
+			t.Errorf("scenario %q has no goal here", sc.Name)
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				o := run(t, sc, presetStack)
+				assert.Zero(t, o.Hung, "no caller waits past its deadline or the horizon")
+				assert.Zero(t, o.MaxLate, "no answer comes after its deadline")
+				if sc.Name != "deadline" {
+					assert.Equal(t, o.Requests, o.Succeeded, "every request succeeds")
+					assert.Equal(t, o.Texts, o.Embedded, "every text is embedded")
+				}
+				assert.LessOrEqual(t, o.TooManyShare(), g.max429, "429s as a share of arrivals")
+				if g.ratio > 0 {
+					assert.LessOrEqual(t, o.Ratio(), g.ratio, "wall time over the oracle's")
+				}
+			})
+		})
+	}
+}
+
+// TestMaxTokensAlone shows what the usage of answers is worth to the
+// preset on the token-bound key. OpenAI states what remains of its token
+// limit on every answer, and the limiter follows that count; but a
+// limiter that charges each request the 512 tokens it allows can never
+// use the last 512 of the server's bucket, and loses that much time at
+// the start. The usage teaches the share of max_tokens the answers use,
+// which the next requests are charged.
+func TestMaxTokensAlone(t *testing.T) {
+	sc := conformance.TokenBoundScenario(conformance.DialectOpenAI)
+	var with, alone conformance.Outcome
+	synctest.Test(t, func(t *testing.T) { with = run(t, sc, presetStack) })
+	synctest.Test(t, func(t *testing.T) { alone = run(t, sc, maxTokensAlone) })
+	assert.Equal(t, with.Requests, with.Succeeded)
+	assert.Equal(t, alone.Requests, alone.Succeeded)
+	assert.LessOrEqual(t, with.Ratio(), 1.10)
+	assert.Greater(t, alone.Ratio(), 1.2*with.Ratio(), "max_tokens alone is slower")
+}

@@ -1,0 +1,103 @@
+package preset
+
+import (
+	"net/http"
+
+	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/transport"
+)
+
+// assemble builds the stack of every route. Each route has its own
+// limiters (per model), breakers and retry budget, so a storm on one
+// endpoint does not slow another.
+//
+// The order inside a route, outermost first, is the design:
+//
+//   - Fallback sees the final word of everything inside it (retries spent,
+//     breaker open) before it tries the next model, so it never abandons a
+//     model over a 503 that one retry would have cured.
+//   - retry is outside the breaker and the limiter, so every attempt takes
+//     a token and is counted by the breaker: a retry storm is paced like
+//     any other traffic, and a failing model trips its breaker on attempts,
+//     not on whole requests.
+//   - breaker is outside the limiter, so a model whose breaker is open fails
+//     fast without taking a token or queueing behind healthy traffic.
+//   - the limiter is innermost, next to the wire, so it reads the answer of
+//     every attempt (each 429, each rate header) and paces exactly what the
+//     server sees.
+//
+// Inspect, outermost of all (in Transport.RoundTrip), reads each request
+// once for every layer. retry's rule is retry.ShouldRetry but for a 429 of
+// an account out of quota, which is returned at once (see quotaRule).
+func assemble(spec Spec, base http.RoundTripper, cfg *config) http.RoundTripper {
+	routes := make(map[string]transport.Middleware, len(spec.Routes)+1)
+	for name, r := range spec.Routes {
+		routes[name] = buildRoute(spec, name, r, cfg)
+	}
+	if _, ok := routes[transport.EndpointOther]; !ok {
+		routes[transport.EndpointOther] = buildRoute(spec, transport.EndpointOther, Route{}, cfg)
+	}
+	return transport.Chain(base, transport.Route(spec.Classify, routes))
+}
+
+func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middleware {
+	var mw []transport.Middleware
+	if r.Guard != nil {
+		mw = append(mw, r.Guard)
+	}
+	if r.Fallback && len(cfg.chains) > 0 {
+		mw = append(mw, transport.Fallback(cfg.chains, transport.WithEvents(cfg.events)))
+	}
+	mw = append(mw, retries(r, cfg))
+	if r.Breaker {
+		opts := []breaker.Option{breaker.WithEvents(cfg.events)}
+		if key := spec.Key; key != nil {
+			opts = append(opts, breaker.WithKey(func(req *http.Request, _ string) string {
+				if req.URL == nil {
+					return key(req)
+				}
+				return req.URL.Host + " " + key(req)
+			}))
+		}
+		mw = append(mw, breaker.New(append(opts, cfg.breaker...)...))
+	}
+	if r.Limit {
+		rpm := r.RPM
+		if v, ok := cfg.rates[name]; ok {
+			rpm = v
+		}
+		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events))}
+		if spec.Key != nil {
+			opts = append(opts, bucket.WithKey(spec.Key))
+		}
+		if rpm <= 0 && r.LearnRate > 0 {
+			opts = append(opts, bucket.WithLearnedRate(r.LearnRate))
+		}
+		switch {
+		case r.NoTokens:
+			opts = append(opts, bucket.WithoutTokens())
+		case r.Tokens != nil:
+			opts = append(opts, bucket.WithTokenLimits(r.Tokens...))
+		}
+		if cfg.store != nil {
+			opts = append(opts, bucket.WithKeyStore(cfg.store, name+":"))
+		}
+		mw = append(mw, bucket.Keyed(bucket.PerMinute(rpm), opts...))
+	}
+	return func(next http.RoundTripper) http.RoundTripper { return transport.Chain(next, mw...) }
+}
+
+// retries is the retry decorator of route r.
+func retries(r Route, cfg *config) transport.Middleware {
+	// An account out of quota is not retried (see quotaRule).
+	opts := append([]retry.Option{retry.WithShouldRetry(quotaRule(retry.DefaultMaxServerWait))}, r.Retry...)
+	switch {
+	case cfg.maxRetries == 0:
+		opts = append(opts, retry.WithMaxRetries(0))
+	case cfg.maxRetries > 0 && !r.KeepRetry:
+		opts = append(opts, retry.WithMaxRetries(cfg.maxRetries))
+	}
+	return retry.New(append(opts, retry.WithEvents(cfg.events))...)
+}

@@ -1,0 +1,215 @@
+package preset
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Kinds of failure an [*APIError] matches with [errors.Is], so callers can
+// branch without reading status codes. Each preset's own names for them
+// (together.ErrRateLimited, openai.ErrQuotaExceeded, ...) are these.
+var (
+	ErrRateLimited   = errors.New("steady: rate limited")     // 429, but for quota
+	ErrQuotaExceeded = errors.New("steady: quota exceeded")   // 429 insufficient_quota; Anthropic's 400 on credit
+	ErrOverloaded    = errors.New("steady: model overloaded") // 503, 529
+	ErrModelNotFound = errors.New("steady: model not found")  // 404 about a model
+	ErrSpendingLimit = errors.New("steady: spending limit")   // 402
+	ErrUnauthorized  = errors.New("steady: unauthorized")     // 401, 403
+)
+
+// maxErrorBody is the most of an error body CheckResponse reads: enough for
+// any real error message, bounded against a hostile 50 MB answer.
+const maxErrorBody = 64 << 10
+
+// APIError is an error answer of a provider's API, parsed from its error
+// body: {"error": {"message", "type", "param", "code"}} (OpenAI, Together
+// and every OpenAI-compatible API), {"type": "error", "error": {"type",
+// "message"}} (Anthropic), {"error": "text"}, or a flat {"message",
+// "type"}.
+type APIError struct {
+	Provider   string // the preset's name, which the message starts with
+	StatusCode int    // the HTTP status
+	Type       string // e.g. "dynamic_request_limited", "invalid_request_error", "overloaded_error"
+	Code       string // e.g. "model_not_found", "insufficient_quota"; numbers are given as text
+	Message    string // the server's message, with the API key removed
+	Param      string // the request parameter at fault, when the server names one
+	RequestID  string // the request id header, for the provider's support
+}
+
+// Error reads "<provider>: <status> <text> (<type>): <message> [request
+// <id>]", leaving out what the server did not send.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	p := e.Provider
+	if p == "" {
+		p = "steady"
+	}
+	fmt.Fprintf(&b, "%s: %d %s", p, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Type != "" {
+		b.WriteString(" (" + e.Type + ")")
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" [request " + e.RequestID + "]")
+	}
+	return b.String()
+}
+
+// Is matches the kind of failure: [ErrRateLimited], [ErrQuotaExceeded],
+// [ErrOverloaded], [ErrModelNotFound], [ErrSpendingLimit] or
+// [ErrUnauthorized].
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests && !e.quota()
+	case ErrQuotaExceeded:
+		return e.quota()
+	case ErrOverloaded:
+		return e.StatusCode == http.StatusServiceUnavailable || e.StatusCode == 529
+	case ErrModelNotFound:
+		return e.StatusCode == http.StatusNotFound && e.aboutModel()
+	case ErrSpendingLimit:
+		return e.StatusCode == http.StatusPaymentRequired
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	}
+	return false
+}
+
+// quota reports an account out of credit: OpenAI's insufficient_quota,
+// Anthropic's 400 saying the credit balance is too low.
+func (e *APIError) quota() bool {
+	return e.Code == "insufficient_quota" || e.Type == "insufficient_quota" ||
+		e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "credit balance")
+}
+
+func (e *APIError) aboutModel() bool {
+	return e.Code == "model_not_found" || e.Param == "model" ||
+		strings.Contains(strings.ToLower(e.Message), "model")
+}
+
+// CheckResponse returns nil for a 2xx response and an [*APIError] naming
+// provider for any other. It reads at most 64 KiB of the body to parse the
+// error and then puts what it read back in front of the rest, so the
+// caller can still read the whole body; the caller still closes it. A body
+// that is not JSON gives its first bytes as the message. The API key of
+// resp.Request (its Authorization, X-Api-Key or Api-Key header), if the
+// server echoed it, is removed from every field.
+func CheckResponse(resp *http.Response, provider string) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	e := &APIError{Provider: provider, StatusCode: resp.StatusCode, RequestID: requestID(resp.Header)}
+	if resp.Body != nil && resp.Body != http.NoBody {
+		buf, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), c: resp.Body}
+		parseErrorBody(e, buf)
+	}
+	if resp.Request != nil {
+		for _, h := range [...]string{"Authorization", "X-Api-Key", "Api-Key"} {
+			key := resp.Request.Header.Get(h)
+			// A server may echo the key in any field, not only the message.
+			for _, f := range []*string{&e.Message, &e.Type, &e.Code, &e.Param, &e.RequestID} {
+				*f = redact(*f, key)
+			}
+		}
+	}
+	return e
+}
+
+func requestID(h http.Header) string {
+	for _, k := range [...]string{"X-Request-Id", "Request-Id", "X-Together-Request-Id"} {
+		if v := h.Get(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// errorBody covers {"error": {...}}, {"error": "text"} and a flat
+// {"message", "type", ...}; Anthropic's {"type": "error", "error": {...}}
+// is the first.
+type errorBody struct {
+	Error   json.RawMessage `json:"error"`
+	Message string          `json:"message"`
+	Type    string          `json:"type"`
+	Code    json.RawMessage `json:"code"`
+	Param   json.RawMessage `json:"param"`
+}
+
+func parseErrorBody(e *APIError, buf []byte) {
+	var b errorBody
+	if json.Unmarshal(buf, &b) != nil {
+		e.Message = strings.TrimSpace(string(buf[:min(len(buf), 512)]))
+		return
+	}
+	var inner errorBody
+	switch {
+	case len(b.Error) > 0 && b.Error[0] == '{':
+		_ = json.Unmarshal(b.Error, &inner)
+	case len(b.Error) > 0 && b.Error[0] == '"':
+		_ = json.Unmarshal(b.Error, &inner.Message)
+		inner.Type, inner.Code, inner.Param = b.Type, b.Code, b.Param
+	default:
+		inner = b
+	}
+	e.Message, e.Type = inner.Message, inner.Type
+	e.Code, e.Param = rawText(inner.Code), rawText(inner.Param)
+}
+
+// rawText gives a JSON string's text, a number's digits, "" for null.
+func rawText(r json.RawMessage) string {
+	if len(r) == 0 || string(r) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(r, &s) == nil {
+		return s
+	}
+	return string(r)
+}
+
+// redact removes the key of an auth header's value from s, and any
+// key-like run that starts with the key's first 8 characters (servers
+// often echo a prefix, or a longer string that begins with the key).
+func redact(s, value string) string {
+	tok := strings.TrimSpace(value)
+	if len(tok) > 7 && strings.EqualFold(tok[:7], "bearer ") {
+		tok = strings.TrimSpace(tok[7:])
+	}
+	if len(tok) < 8 || s == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, tok, "[redacted]")
+	prefix := tok[:8]
+	if !strings.Contains(s, prefix) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, prefix)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := i + len(prefix)
+		for j < len(s) && keyByte(s[j]) {
+			j++
+		}
+		b.WriteString(s[:i])
+		b.WriteString("[redacted]")
+		s = s[j:]
+	}
+}
+
+// keyByte reports whether c may be part of an API key.
+func keyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+}

@@ -1,0 +1,176 @@
+package preset_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/preset"
+	"github.com/steadyapi/steady/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// groq is a provider without a preset of its own.
+var groq = preset.Spec{
+	Name:    "groq",
+	BaseURL: "https://api.groq.com/openai/v1",
+	KeyEnv:  "GROQ_API_KEY",
+	Auth:    preset.Bearer,
+	Headers: http.Header{"X-Client": {"steady"}},
+	Routes: map[string]preset.Route{
+		transport.EndpointChat: {Limit: true, RPM: 60, Breaker: true, Fallback: true},
+	},
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	got []*http.Request
+	at  []time.Duration
+	t0  time.Time
+	ans func(n int) (int, string)
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	r.mu.Lock()
+	r.got = append(r.got, req)
+	r.at = append(r.at, time.Since(r.t0))
+	n := len(r.got)
+	r.mu.Unlock()
+	status, body := http.StatusOK, "{}"
+	if r.ans != nil {
+		status, body = r.ans(n)
+	}
+	return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+func post(t *testing.T, rt http.RoundTripper, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, strings.NewReader(`{"model":"llama","messages":[]}`))
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp
+}
+
+// A Spec is enough: the key from its variable goes to its origin only,
+// with its headers; its route is limited at its rate.
+func TestASpecIsAPreset(t *testing.T) {
+	t.Setenv("GROQ_API_KEY", "gsk-env")
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{t0: time.Now()}
+		rt := preset.New(groq, r)
+		for range 3 {
+			post(t, rt, groq.BaseURL+"/chat/completions")
+		}
+		post(t, rt, "https://other.example.com/v1/chat/completions")
+		require.Len(t, r.got, 4)
+		assert.Equal(t, "Bearer gsk-env", r.got[0].Header.Get("Authorization"))
+		assert.Equal(t, "steady", r.got[0].Header.Get("X-Client"))
+		assert.Empty(t, r.got[3].Header.Get("Authorization"), "no key for another host")
+		assert.Empty(t, r.got[3].Header.Get("X-Client"))
+		assert.Equal(t, []time.Duration{0, time.Second, 2 * time.Second}, r.at[:3], "60 a minute")
+	})
+}
+
+// A redirect that carried the key to another port of the same host loses
+// it: the key is bound to the origin, scheme, host and port.
+func TestTheKeyIsBoundToTheOrigin(t *testing.T) {
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL("http://127.0.0.1:9000/v1"))
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9001/v1/models", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer gsk-1")
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	post(t, rt, groq.BaseURL+"/chat/completions")
+	require.Len(t, r.got, 2)
+	assert.Empty(t, r.got[0].Header.Get("Authorization"), "taken off for another port")
+	assert.Equal(t, "Bearer gsk-1", req.Header.Get("Authorization"), "the caller's request is not changed")
+	assert.Equal(t, "127.0.0.1:9000", r.got[1].URL.Host, "the default root is moved to the one given")
+	assert.Equal(t, "Bearer gsk-1", r.got[1].Header.Get("Authorization"))
+}
+
+// A 429 of an account out of quota is returned at once; one of the rate
+// limit is retried.
+func TestQuotaIsNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			body     string
+			arrivals int
+		}{
+			{`{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`, 1},
+			{`{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`, 5},
+		} {
+			r := &recorder{t0: time.Now(), ans: func(int) (int, string) { return http.StatusTooManyRequests, tt.body }}
+			rt := preset.New(groq, r, preset.WithAPIKey("k"))
+			resp := post(t, rt, groq.BaseURL+"/chat/completions")
+			assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+			assert.Len(t, r.got, tt.arrivals, tt.body)
+		}
+	})
+}
+
+func TestCheckResponse(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		body   string
+		want   preset.APIError
+		kinds  []error
+	}{
+		{429, `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`,
+			preset.APIError{Provider: "p", StatusCode: 429, Type: "insufficient_quota", Code: "insufficient_quota", Message: "You exceeded your current quota"},
+			[]error{preset.ErrQuotaExceeded}},
+		{429, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`,
+			preset.APIError{Provider: "p", StatusCode: 429, Type: "rate_limit_error", Message: "slow down"},
+			[]error{preset.ErrRateLimited}},
+		{529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+			preset.APIError{Provider: "p", StatusCode: 529, Type: "overloaded_error", Message: "Overloaded"},
+			[]error{preset.ErrOverloaded}},
+		{401, `{"error":{"message":"Incorrect API key provided: sk-abcdefgh123456","code":"invalid_api_key"}}`,
+			preset.APIError{Provider: "p", StatusCode: 401, Code: "invalid_api_key", Message: "Incorrect API key provided: [redacted]"},
+			[]error{preset.ErrUnauthorized}},
+	} {
+		req, err := http.NewRequest(http.MethodPost, "https://x/v1/messages", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Api-Key", "sk-abcdefgh123456")
+		resp := &http.Response{StatusCode: tt.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tt.body)), Request: req}
+		err = preset.CheckResponse(resp, "p")
+		var api *preset.APIError
+		require.ErrorAs(t, err, &api)
+		assert.Equal(t, tt.want, *api)
+		for _, k := range []error{preset.ErrRateLimited, preset.ErrQuotaExceeded, preset.ErrOverloaded, preset.ErrUnauthorized} {
+			want := false
+			for _, w := range tt.kinds {
+				want = want || w == k
+			}
+			assert.Equal(t, want, errors.Is(err, k), "%s: errors.Is(%v)", tt.body, k)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, tt.body, string(b), "the body is whole for the caller")
+	}
+}
+
+func TestContract(t *testing.T) {
+	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
+		return preset.New(groq, next, preset.WithAPIKey("contract-key"))
+	}, conformance.ExpectRetries())
+}

@@ -1,0 +1,57 @@
+package preset
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/transport"
+)
+
+// quotaPeek is how much of a 429's body the quota rule reads: error bodies
+// are a few hundred bytes.
+const quotaPeek = 4 << 10
+
+// quotaRule is retry's rule ([retry.ShouldRetry]) with one more: a 429
+// whose body says the account is out of quota (OpenAI's
+// insufficient_quota, which no wait cures, and which comes with no
+// x-should-retry: false) is not retried.
+//
+// Retry's own rule reads no body, because a body that is returned must
+// reach the caller unread. This one reads the first bytes of a 429's body,
+// and puts them back, only where the retry decorator is about to drain it
+// to send the request again: retry asks its rule only while retries
+// remain, and the rule reads nothing when the server's wait is over
+// maxWait (retry's cap) or would not end before the request's deadline,
+// where retry returns the answer as it is. A quota answer is returned, its
+// body whole, and [CheckResponse] names it with [ErrQuotaExceeded].
+func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
+	return func(resp *http.Response, err error) bool {
+		if !retry.ShouldRetry(resp, err) {
+			return false
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Request == nil ||
+			resp.Body == nil || resp.Body == http.NoBody {
+			return true
+		}
+		ctx := resp.Request.Context()
+		sig := transport.ParseSignals(resp.Header, time.Now())
+		wait := max(sig.ServerWait(resp.StatusCode), 0)
+		// The jitter retry adds to a wait is at most a second.
+		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait+time.Second) {
+			return true
+		}
+		peek, rerr := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))
+		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
+		return rerr != nil || !bytes.Contains(peek, []byte("insufficient_quota"))
+	}
+}
+
+type peekedBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b *peekedBody) Close() error { return b.c.Close() }

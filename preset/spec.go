@@ -1,0 +1,112 @@
+package preset
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/transport"
+)
+
+// Spec describes a provider: everything [New] needs to build its stack.
+type Spec struct {
+	// Name names the provider in errors ("together: 429 Too Many
+	// Requests ...").
+	Name string
+
+	// BaseURL is the API root requests are sent to by default, such as
+	// "https://api.openai.com/v1". Requests for it go to the root given
+	// with [WithBaseURL] instead. "" means the provider has no default
+	// root (Azure OpenAI): the key goes to the root of WithBaseURL only.
+	BaseURL string
+
+	// KeyEnv is the environment variable the API key is read from when
+	// [WithAPIKey] is not given.
+	KeyEnv string
+
+	// Auth is how the key is sent: the header, and what precedes the key
+	// in its value ([Bearer], or [APIKeyHeader] for Anthropic).
+	Auth Auth
+
+	// Headers are set on every request for the API that does not carry
+	// them already (Anthropic's anthropic-version).
+	Headers http.Header
+
+	// Routes holds the policy of each endpoint, by the names of
+	// [transport.Endpoint]. An endpoint without a route is retried and
+	// nothing else.
+	Routes map[string]Route
+
+	// Classify names a request's endpoint, the key of Routes; nil means
+	// [transport.Endpoint].
+	Classify func(*http.Request) string
+
+	// Key names what a request is limited and broken by, where it is not
+	// the body's model: Azure OpenAI's deployment, in the path. nil means
+	// the model.
+	Key func(*http.Request) string
+}
+
+// Auth is how a provider takes its API key: the value of Header is Prefix
+// followed by the key.
+type Auth struct {
+	Header string // in canonical form, as http.CanonicalHeaderKey gives it
+	Prefix string
+}
+
+// The ways providers take their key.
+var (
+	// Bearer is "Authorization: Bearer <key>" (Together, OpenAI and every
+	// OpenAI-compatible API).
+	Bearer = Auth{Header: "Authorization", Prefix: "Bearer "}
+	// APIKeyHeader is "X-Api-Key: <key>" (Anthropic).
+	APIKeyHeader = Auth{Header: "X-Api-Key"}
+	// AzureKey is "Api-Key: <key>" (Azure OpenAI).
+	AzureKey = Auth{Header: "Api-Key"}
+)
+
+// Route is the policy of one endpoint.
+type Route struct {
+	// Limit limits the route's requests per model ([bucket.Keyed]), from
+	// RPM and what the server's answers teach.
+	Limit bool
+
+	// RPM is the rate each model starts at, in requests a minute, and the
+	// highest the limiter goes ([WithRate] changes it). 0 means unknown:
+	// the limiter starts slow, and learns the rate from the server's
+	// stated limit when LearnRate is set.
+	RPM float64
+
+	// LearnRate, when positive, is the period the server's stated request
+	// limit counts over (a minute for OpenAI and Anthropic): the first
+	// answer that states it sets the rate of a model whose rate is
+	// unknown (see [bucket.WithLearnedRate]).
+	LearnRate time.Duration
+
+	// Tokens are the server's token limits the route has limiters for,
+	// beside the request limiter (nil: one, idle until the server shows
+	// it; see [bucket.TokenLimit]). NoTokens turns them off.
+	Tokens   []bucket.TokenLimit
+	NoTokens bool
+
+	// Breaker keeps a circuit breaker per model.
+	Breaker bool
+
+	// Fallback serves a request from the next model of its chain
+	// ([WithFallback]) when its model is overloaded, unknown or its
+	// breaker is open.
+	Fallback bool
+
+	// Retry are the route's retry options, before the caller's
+	// ([WithMaxRetries]). With KeepRetry, the route's options are kept
+	// whatever the caller gives, except that retries off
+	// (WithMaxRetries(0)) is off here too: a fine-tune route waits for a
+	// slot its own way.
+	Retry     []retry.Option
+	KeepRetry bool
+
+	// Guard is the route's outermost middleware: a check made before
+	// anything else (a batch that is too large is refused unsent).
+	Guard transport.Middleware
+}

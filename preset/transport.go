@@ -1,0 +1,211 @@
+package preset
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+// Transport is the [http.RoundTripper] of [New]: a provider's rate limits,
+// retries, circuit breakers and model fallback around a base transport.
+// It is safe for concurrent use.
+type Transport struct {
+	stack      http.RoundTripper
+	auth       Auth
+	authValue  []string // the header's value: Prefix and the key; nil without a key
+	headers    http.Header
+	api        *url.URL // the API root: the key goes to its origin only
+	defaultAPI *url.URL // the provider's own root; nil when it has none
+	moved      bool     // api is not defaultAPI: requests for that are sent to api
+	events     transport.EventFunc
+}
+
+// New returns the stack of spec around base (nil means
+// [http.DefaultTransport]).
+func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
+	cfg := config{maxRetries: -1}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.apiKey == "" && spec.KeyEnv != "" {
+		cfg.apiKey = os.Getenv(spec.KeyEnv)
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &Transport{auth: spec.Auth, headers: spec.Headers, events: cfg.events}
+	if spec.BaseURL != "" {
+		if u, err := url.Parse(strings.TrimSuffix(spec.BaseURL, "/")); err == nil && u.Host != "" {
+			t.defaultAPI, t.api = u, u
+		}
+	}
+	if cfg.baseURL != "" {
+		if u, err := url.Parse(strings.TrimSuffix(cfg.baseURL, "/")); err == nil && u.Host != "" {
+			t.api = u
+			t.moved = t.defaultAPI != nil && (!sameOrigin(u, t.defaultAPI) || u.Path != t.defaultAPI.Path)
+		}
+	}
+	if t.auth.Header == "" {
+		t.auth = Bearer
+	}
+	t.auth.Header = http.CanonicalHeaderKey(t.auth.Header)
+	if cfg.apiKey != "" {
+		t.authValue = []string{t.auth.Prefix + cfg.apiKey}
+	}
+	if r, ok := cfg.store.(bucket.EventReporter); ok && cfg.events != nil {
+		r.ReportEvents(cfg.events) // one hook hears the store too
+	}
+	t.stack = assemble(spec, base, &cfg)
+	return t
+}
+
+// RoundTrip sends req through the stack. A request for the provider's own
+// API root goes to the configured one instead (see [WithBaseURL]); a
+// request for the API's origin (scheme, host and port) that does not
+// carry the key's header gets the API key, and the Spec's headers it
+// lacks. Any other request, a redirect to another host or port among them,
+// is sent without the key (it is taken off if a redirect carried it
+// there). The caller's request is never modified: the changes are made on
+// the copy that carries what the body says ([transport.InspectRequest]).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	send, err := transport.InspectRequest(req, 0, t.prepare)
+	if err != nil {
+		return nil, err
+	}
+	if t.events == nil {
+		return t.stack.RoundTrip(send)
+	}
+	return t.observed(send)
+}
+
+// prepare moves r, a copy of the caller's request, to the API root and
+// sets the key and headers it must carry.
+func (t *Transport) prepare(r *http.Request) {
+	if r.URL == nil {
+		return
+	}
+	move := t.moved && sameOrigin(r.URL, t.defaultAPI) && hasPathPrefix(r.URL.Path, t.defaultAPI.Path)
+	own := move || (t.api != nil && sameOrigin(r.URL, t.api))
+	var have string
+	if v := r.Header[t.auth.Header]; len(v) > 0 {
+		have = v[0]
+	}
+	// The key is added for the API's origin, and taken off a request for
+	// any other: net/http keeps it on a redirect to another port of the
+	// same host name.
+	add := t.authValue != nil && have == "" && own
+	strip := t.authValue != nil && have == t.authValue[0] && !own
+	extra := 0
+	if own {
+		for k := range t.headers {
+			if _, ok := r.Header[k]; !ok {
+				extra++
+			}
+		}
+	}
+	if move {
+		u := *r.URL
+		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, t.api.User
+		u.Path = t.api.Path + strings.TrimPrefix(r.URL.Path, t.defaultAPI.Path)
+		u.RawPath = ""
+		r.URL, r.Host = &u, ""
+	}
+	if !add && !strip && extra == 0 {
+		return
+	}
+	// A copy of the map whose values are the caller's, clipped so that
+	// nothing appended below reaches the caller's arrays.
+	h := make(http.Header, len(r.Header)+1+extra)
+	for k, v := range r.Header {
+		h[k] = v[:len(v):len(v)]
+	}
+	switch {
+	case add:
+		h[t.auth.Header] = t.authValue[:1:1]
+	case strip:
+		delete(h, t.auth.Header)
+	}
+	if own {
+		for k, v := range t.headers {
+			if _, ok := h[k]; !ok {
+				h[k] = v[:len(v):len(v)]
+			}
+		}
+	}
+	r.Header = h
+}
+
+// CloseIdleConnections closes the idle connections of the base transport.
+func (t *Transport) CloseIdleConnections() { transport.CloseIdleConnections(t.stack) }
+
+// observed sends req and reports what the stack's decorators cannot: a
+// fetch of the model catalog, and a request of a batch helper, with how
+// long they took.
+func (t *Transport) observed(req *http.Request) (*http.Response, error) {
+	batch, _ := req.Context().Value(batchKey{}).(*batchInfo)
+	catalog := req.Method == http.MethodGet && transport.Endpoint(req) == transport.EndpointModels
+	if batch == nil && !catalog {
+		return t.stack.RoundTrip(req)
+	}
+	start := time.Now()
+	resp, err := t.stack.RoundTrip(req)
+	e := transport.Event{Kind: transport.EventCatalog, Endpoint: transport.Endpoint(req), Wait: time.Since(start), Err: err}
+	if resp != nil {
+		e.Status = resp.StatusCode
+	}
+	if batch != nil {
+		e.Kind, e.Model, e.Count = transport.EventBatch, batch.model, batch.items
+	}
+	t.events.Emit(e)
+	return resp, err
+}
+
+// batchKey is the context key of a request of a batch helper.
+type batchKey struct{}
+
+type batchInfo struct {
+	model string
+	items int
+}
+
+// WithBatch returns a context that marks the requests made with it as one
+// batch of items for model, of a batch helper (such as together.EmbedAll):
+// a [Transport] with a hook ([WithEvents]) reports each of them as a
+// [transport.EventBatch].
+func WithBatch(ctx context.Context, model string, items int) context.Context {
+	return context.WithValue(ctx, batchKey{}, &batchInfo{model: model, items: items})
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port,
+// the port made explicit: what the API key is bound to. It compares in
+// place, with no allocation.
+func sameOrigin(a, b *url.URL) bool {
+	return a != nil && b != nil && strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// hasPathPrefix reports whether path is prefix or a path below it.
+func hasPathPrefix(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}

@@ -1,0 +1,202 @@
+package transport_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/transport"
+)
+
+// readCounter counts the reads of a request body without GetBody.
+type readCounter struct {
+	io.Reader
+	reads  atomic.Int64
+	closed atomic.Int64
+}
+
+func (b *readCounter) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	b.reads.Add(int64(n))
+	return n, err
+}
+
+func (b *readCounter) Close() error { b.closed.Add(1); return nil }
+
+// seen records what the base transport got.
+type seen struct {
+	info  *transport.Info
+	body  []byte
+	model string
+	req   *http.Request
+}
+
+func recorder(got *[]seen) http.RoundTripper {
+	return transport.Func(func(r *http.Request) (*http.Response, error) {
+		s := seen{info: transport.InfoOf(r), req: r}
+		s.model, _, _ = transport.RequestModel(r, 0)
+		if r.Body != nil {
+			s.body, _ = io.ReadAll(r.Body)
+			_ = r.Body.Close()
+		}
+		*got = append(*got, s)
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+}
+
+func TestInspectReadsTheRequestOnce(t *testing.T) {
+	const body = `{"messages":[{"role":"user","content":"hi"}],"model":"m","max_tokens":5}`
+	t.Run("GetBody", func(t *testing.T) {
+		var got []seen
+		rt := transport.Inspect()(recorder(&got))
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+		require.NoError(t, err)
+		_, err = rt.RoundTrip(req)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.NotNil(t, got[0].info)
+		assert.Equal(t, "m", got[0].info.Model)
+		assert.Equal(t, transport.EndpointChat, got[0].info.Endpoint)
+		assert.Equal(t, "m", got[0].model)
+		assert.Equal(t, body, string(got[0].body))
+		assert.Nil(t, transport.InfoOf(req), "the caller's request is not changed")
+	})
+	t.Run("no GetBody: buffered once, passed on with GetBody", func(t *testing.T) {
+		var got []seen
+		rt := transport.Inspect()(retry.New()(recorder(&got)))
+		b := &readCounter{Reader: strings.NewReader(body)}
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", b)
+		require.NoError(t, err)
+		req.ContentLength = -1
+		_, err = rt.RoundTrip(req)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, int64(len(body)), b.reads.Load(), "read once, through every layer")
+		assert.Equal(t, int64(1), b.closed.Load())
+		assert.Equal(t, "m", got[0].info.Model)
+		assert.Equal(t, body, string(got[0].body))
+		require.NotNil(t, got[0].req.GetBody)
+		assert.Equal(t, int64(len(body)), got[0].req.ContentLength)
+	})
+	t.Run("larger than the limit: sent once, whole, and not buffered again", func(t *testing.T) {
+		var got []seen
+		rt := transport.Inspect(transport.WithBodyLimit(16))(retry.New()(recorder(&got)))
+		b := &readCounter{Reader: strings.NewReader(body)}
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", b)
+		require.NoError(t, err)
+		req.ContentLength = -1
+		_, err = rt.RoundTrip(req)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Empty(t, got[0].model)
+		assert.Equal(t, body, string(got[0].body), "nothing of the body is lost")
+		assert.Equal(t, int64(len(body)), b.reads.Load())
+		assert.Equal(t, int64(1), b.closed.Load())
+	})
+	t.Run("a read error: nothing is sent", func(t *testing.T) {
+		var got []seen
+		rt := transport.Inspect()(recorder(&got))
+		boom := errors.New("disk on fire")
+		b := &readCounter{Reader: io.MultiReader(strings.NewReader(`{"mo`), errReader{boom})}
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", b)
+		require.NoError(t, err)
+		_, err = rt.RoundTrip(req)
+		assert.ErrorIs(t, err, boom)
+		assert.Empty(t, got)
+		assert.Equal(t, int64(1), b.closed.Load())
+	})
+}
+
+// A request made anew with an inspected request's context is not
+// described by its Info: only copies of the inspected request are.
+func TestInfoDescribesOnlyTheInspectedRequest(t *testing.T) {
+	var side *transport.Info
+	var sideModel string
+	rt := transport.Inspect()(transport.Func(func(r *http.Request) (*http.Response, error) {
+		other, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "https://api.example.com/v1/embeddings",
+			strings.NewReader(`{"model":"other","input":"x"}`))
+		require.NoError(t, err)
+		side = transport.InfoOf(other)
+		sideModel, _, _ = transport.RequestModel(other, 0)
+		c := *r
+		assert.NotNil(t, transport.InfoOf(&c), "a shallow copy keeps it")
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}))
+	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+	require.NoError(t, err)
+	_, err = rt.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Nil(t, side)
+	assert.Equal(t, "other", sideModel)
+}
+
+// The estimate is made once per inspected request, however many decorators
+// ask for it.
+func TestEstimateTokensIsKept(t *testing.T) {
+	calls := 0
+	body := `{"model":"m","messages":[{"role":"user","content":"12345678"}],"max_tokens":10}`
+	var estimates []int
+	rt := transport.Inspect()(transport.Func(func(r *http.Request) (*http.Response, error) {
+		for range 3 {
+			estimates = append(estimates, transport.EstimateTokens(r))
+		}
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}))
+	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+	require.NoError(t, err)
+	getBody := req.GetBody
+	req.GetBody = func() (io.ReadCloser, error) { calls++; return getBody() }
+	_, err = rt.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, []int{12, 12, 12}, estimates, "8 characters are 2 tokens, plus max_tokens")
+	assert.Equal(t, 2, calls, "one read for the model, one for the estimate")
+}
+
+// heapAllocated returns the bytes allocated while f ran.
+func heapAllocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A 30 MiB in-memory body is read through GetBody for its model, for its
+// estimate and for a fallback's rewrite without a copy of it being made.
+func TestALargeInMemoryBodyIsNotCopied(t *testing.T) {
+	big := append([]byte(`{"messages":[{"role":"user","content":"`), bytes.Repeat([]byte("lorem ipsum "), 30<<20/12)...)
+	big = append(big, `"}],"model":"big"}`...)
+	served := 0
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+		served++
+		status := 503
+		if served > 1 {
+			status = 200
+			assert.Equal(t, r.ContentLength, n)
+		}
+		return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody}, nil
+	})
+	rt := transport.Chain(base, transport.Inspect(), transport.Fallback(map[string][]string{"big": {"small"}}))
+	alloc := heapAllocated(func() {
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", bytes.NewReader(big))
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
+		assert.Equal(t, transport.EstimateTokens(req), (len(big)-len(`{"messages":[{"role":"user","content":"`)-len(`"}],"model":"big"}`)+3)/4)
+	})
+	t.Logf("allocated %d bytes for a %d-byte body", alloc, len(big))
+	assert.Less(t, alloc, uint64(1<<20), "far less than the body")
+}

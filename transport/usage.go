@@ -1,0 +1,219 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+)
+
+// Usage is what an answer says its request used, from the "usage" object
+// providers put in their answers: in the body of a whole answer, in the
+// last event of a stream (OpenAI with stream_options.include_usage,
+// Together), or split over a stream's events (Anthropic: the input in
+// message_start, the output, counted so far, in each message_delta).
+type Usage struct {
+	// Input is the tokens of the prompt: prompt_tokens (OpenAI, Together)
+	// or input_tokens (Anthropic, OpenAI's Responses API), with Anthropic's
+	// cache_creation_input_tokens and cache_read_input_tokens added.
+	Input int64
+	// Output is the tokens generated: completion_tokens or output_tokens.
+	Output int64
+}
+
+// Total is Input plus Output.
+func (u Usage) Total() int64 { return u.Input + u.Output }
+
+// maxUsageObject bounds the usage object kept: OpenAI's, with its details,
+// is a few hundred bytes.
+const maxUsageObject = 2 << 10
+
+// WatchUsage returns a body that reads body and, as the caller reads it,
+// finds the usage the answer reports. done is called once, when the caller
+// reads to the end of the body or closes it, with the usage found, and ok
+// false when none was. The body is never read by anyone but the caller: a
+// caller that reads half of it gets the usage of what it read (Anthropic's
+// streams report the output so far), and one that never reads it gets
+// done(Usage{}, false) when it closes it.
+//
+// Each "usage" object of the body is read for its own members: where one
+// names a field another named before, the later is kept, so the last event
+// of a stream wins. A "usage" that is not an object (OpenAI's "usage":
+// null on every event but the last) is passed over.
+func WatchUsage(body io.ReadCloser, done func(u Usage, ok bool)) io.ReadCloser {
+	return &usageWatcher{rc: body, done: done}
+}
+
+type usageWatcher struct {
+	rc   io.ReadCloser
+	done func(Usage, bool)
+
+	mu   sync.Mutex
+	tail [len(usageKey) - 1]byte // the end of the last read: a key cut in two
+	nt   int
+	st   uint8 // usageLook, usageColon, usageOpen, usageTake
+	obj  []byte
+	deep int
+	str  bool // inside a string of the object
+	esc  bool
+	u    Usage
+	seen bool // any usage object found
+	// The parts of the input, each replaced by a later object that names
+	// it.
+	inN, cacheInN, cacheReadN int64
+	over                      bool // done was called
+}
+
+const usageKey = `"usage"`
+
+const (
+	usageLook  uint8 = iota // looking for "usage"
+	usageColon              // found it: whitespace, then ':'
+	usageOpen               // whitespace, then '{' (anything else: not an object)
+	usageTake               // inside the object: kept
+)
+
+func (w *usageWatcher) Read(p []byte) (int, error) {
+	n, err := w.rc.Read(p)
+	w.mu.Lock()
+	if !w.over {
+		w.feed(p[:n])
+		if err == io.EOF {
+			w.finish()
+		}
+	}
+	w.mu.Unlock()
+	return n, err
+}
+
+func (w *usageWatcher) Close() error {
+	w.mu.Lock()
+	if !w.over {
+		w.finish()
+	}
+	w.mu.Unlock()
+	return w.rc.Close()
+}
+
+// finish calls done; w.mu is held.
+func (w *usageWatcher) finish() {
+	w.over = true
+	u := w.u
+	u.Input = w.inN + w.cacheInN + w.cacheReadN
+	w.done(u, w.seen)
+}
+
+// feed looks at the bytes just read; w.mu is held.
+func (w *usageWatcher) feed(p []byte) {
+	for len(p) > 0 {
+		switch w.st {
+		case usageLook:
+			p = w.look(p)
+		case usageColon, usageOpen:
+			c := p[0]
+			p = p[1:]
+			switch {
+			case isSpace(c):
+			case w.st == usageColon && c == ':':
+				w.st = usageOpen
+			case w.st == usageOpen && c == '{':
+				w.st, w.obj, w.deep, w.str, w.esc = usageTake, append(w.obj[:0], c), 1, false, false
+			default:
+				w.st = usageLook
+			}
+		case usageTake:
+			p = w.take(p)
+		}
+	}
+}
+
+// look finds the next "usage" key in p, or cut between the last read and
+// this one, and returns what follows it.
+func (w *usageWatcher) look(p []byte) []byte {
+	if w.nt > 0 {
+		// A key that starts in the tail of the last read.
+		var joint [2*len(usageKey) - 2]byte
+		n := copy(joint[:], w.tail[:w.nt])
+		n += copy(joint[n:], p)
+		if i := bytes.Index(joint[:n], []byte(usageKey)); i >= 0 && i < w.nt {
+			rest := p[i+len(usageKey)-w.nt:]
+			w.nt, w.st = 0, usageColon
+			return rest
+		}
+	}
+	if i := bytes.Index(p, []byte(usageKey)); i >= 0 {
+		w.nt, w.st = 0, usageColon
+		return p[i+len(usageKey):]
+	}
+	// Keep the last bytes seen, in case a key starts there.
+	if len(p) >= len(w.tail) {
+		w.nt = copy(w.tail[:], p[len(p)-len(w.tail):])
+	} else {
+		drop := max(0, w.nt+len(p)-len(w.tail))
+		copy(w.tail[:], w.tail[drop:w.nt])
+		w.nt = w.nt - drop + copy(w.tail[w.nt-drop:], p)
+	}
+	return nil
+}
+
+// take keeps the bytes of the usage object, and reads it when it closes.
+func (w *usageWatcher) take(p []byte) []byte {
+	for i, c := range p {
+		if len(w.obj) < maxUsageObject {
+			w.obj = append(w.obj, c)
+		}
+		switch {
+		case w.esc:
+			w.esc = false
+		case w.str:
+			switch c {
+			case '\\':
+				w.esc = true
+			case '"':
+				w.str = false
+			}
+		case c == '"':
+			w.str = true
+		case c == '{' || c == '[':
+			w.deep++
+		case c == '}' || c == ']':
+			if w.deep--; w.deep == 0 {
+				w.st = usageLook
+				if len(w.obj) < maxUsageObject {
+					w.read(w.obj)
+				}
+				return p[i+1:]
+			}
+		}
+	}
+	return nil
+}
+
+// read takes the counts of one usage object.
+func (w *usageWatcher) read(obj []byte) {
+	var u struct {
+		Prompt     *int64 `json:"prompt_tokens"`
+		Completion *int64 `json:"completion_tokens"`
+		Input      *int64 `json:"input_tokens"`
+		Output     *int64 `json:"output_tokens"`
+		CacheIn    *int64 `json:"cache_creation_input_tokens"`
+		CacheRead  *int64 `json:"cache_read_input_tokens"`
+	}
+	if json.Unmarshal(obj, &u) != nil {
+		return
+	}
+	set := func(dst *int64, v *int64) bool {
+		if v == nil || *v < 0 {
+			return false
+		}
+		*dst = *v
+		return true
+	}
+	found := set(&w.inN, u.Prompt)
+	found = set(&w.inN, u.Input) || found
+	found = set(&w.u.Output, u.Completion) || found
+	found = set(&w.u.Output, u.Output) || found
+	found = set(&w.cacheInN, u.CacheIn) || found
+	found = set(&w.cacheReadN, u.CacheRead) || found
+	w.seen = w.seen || found
+}

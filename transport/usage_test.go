@@ -1,0 +1,116 @@
+package transport_test
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+func TestWatchUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want transport.Usage
+		ok   bool
+	}{
+		{"openai", `{"id":"x","choices":[{"message":{"content":"the \"usage\": {\"prompt_tokens\": 99}"}}],` +
+			`"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":3}}}`,
+			transport.Usage{Input: 9, Output: 12}, true},
+		{"openai stream", "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n" +
+			"data: {\"choices\":[],\"usage\": {\"prompt_tokens\": 5, \"completion_tokens\": 7}}\n\ndata: [DONE]\n\n",
+			transport.Usage{Input: 5, Output: 7}, true},
+		{"anthropic stream", "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":25,\"cache_read_input_tokens\":4,\"output_tokens\":1}}}\n\n" +
+			"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"Hi\"}}\n\n" +
+			"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n" +
+			"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+			transport.Usage{Input: 29, Output: 15}, true},
+		{"embeddings", `{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}`, transport.Usage{Input: 8}, true},
+		{"none", `{"error":{"message":"usage"}}`, transport.Usage{}, false},
+		{"not an object", `{"usage":"lots"}`, transport.Usage{}, false},
+		{"too large", `{"usage":{"prompt_tokens":1,"x":"` + strings.Repeat("a", 4<<10) + `"}}`, transport.Usage{}, false},
+	}
+	for _, tt := range tests {
+		for _, cut := range []string{"whole", "byte by byte"} {
+			t.Run(tt.name+"/"+cut, func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tt.body)
+				if cut != "whole" {
+					r = iotest.OneByteReader(r)
+				}
+				calls := 0
+				var got transport.Usage
+				var ok bool
+				body := transport.WatchUsage(io.NopCloser(r), func(u transport.Usage, found bool) {
+					calls++
+					got, ok = u, found
+				})
+				b, err := io.ReadAll(body)
+				require.NoError(t, err)
+				assert.Equal(t, tt.body, string(b), "the body passes through unchanged")
+				require.NoError(t, body.Close())
+				assert.Equal(t, 1, calls, "done once, at the end")
+				assert.Equal(t, tt.ok, ok)
+				assert.Equal(t, tt.want, got)
+			})
+		}
+	}
+}
+
+// A body the caller closes unread reports nothing: the watcher never reads
+// on its own.
+func TestWatchUsageNeverReadsItself(t *testing.T) {
+	src := &trackedBody{Reader: strings.NewReader(`{"usage":{"prompt_tokens":1}}`)}
+	var ok, called bool
+	body := transport.WatchUsage(src, func(_ transport.Usage, found bool) { called, ok = true, found })
+	require.NoError(t, body.Close())
+	assert.True(t, called)
+	assert.False(t, ok)
+	assert.Equal(t, 1, src.closed)
+	rest, _ := io.ReadAll(src.Reader)
+	assert.Len(t, rest, len(`{"usage":{"prompt_tokens":1}}`), "nothing was read")
+}
+
+// splitReader gives its bytes in the pieces of cuts.
+type splitReader struct{ pieces []string }
+
+func (r *splitReader) Read(p []byte) (int, error) {
+	for len(r.pieces) > 0 && r.pieces[0] == "" {
+		r.pieces = r.pieces[1:]
+	}
+	if len(r.pieces) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.pieces[0])
+	r.pieces[0] = r.pieces[0][n:]
+	return n, nil
+}
+
+// FuzzWatchUsage: however a body is cut into reads, the usage found is the
+// same, and the body passes through unchanged.
+func FuzzWatchUsage(f *testing.F) {
+	f.Add(`{"usage":{"prompt_tokens":9,"completion_tokens":12}}`, uint8(3), uint8(9))
+	f.Add("data: {\"usage\":null}\n\ndata: {\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}\n\n", uint8(1), uint8(40))
+	f.Fuzz(func(t *testing.T, body string, a, b uint8) {
+		watch := func(pieces ...string) (transport.Usage, bool, string) {
+			var u transport.Usage
+			var ok bool
+			w := transport.WatchUsage(io.NopCloser(&splitReader{pieces: pieces}), func(got transport.Usage, found bool) { u, ok = got, found })
+			out, err := io.ReadAll(w)
+			require.NoError(t, err)
+			return u, ok, string(out)
+		}
+		i, j := int(a)%(len(body)+1), int(b)%(len(body)+1)
+		i, j = min(i, j), max(i, j)
+		u1, ok1, out1 := watch(body)
+		u2, ok2, out2 := watch(body[:i], body[i:j], body[j:])
+		require.Equal(t, body, out1)
+		require.Equal(t, body, out2)
+		require.Equal(t, ok1, ok2)
+		require.Equal(t, u1, u2)
+	})
+}
