@@ -68,7 +68,7 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 		if v, ok := cfg.rates[name]; ok {
 			rpm = v
 		}
-		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events))}
+		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events)), bucket.WithLimitOptions(r.Limits...)}
 		if spec.Key != nil {
 			opts = append(opts, bucket.WithKey(spec.Key))
 		}

@@ -90,6 +90,11 @@ type Route struct {
 	Tokens   []bucket.TokenLimit
 	NoTokens bool
 
+	// Limits are options of each model's [bucket.Limit], after the
+	// preset's own (Together's: its published rule of a limit that grows
+	// with use, [bucket.WithUseBasedLimit]).
+	Limits []bucket.LimitOption
+
 	// Breaker keeps a circuit breaker per model.
 	Breaker bool
 

@@ -1,6 +1,8 @@
 package together
 
 import (
+	"time"
+
 	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/preset"
@@ -22,6 +24,17 @@ const (
 	DefaultChatRPM       = 600
 	DefaultEmbeddingsRPM = 300
 	DefaultImagesRPM     = 60
+)
+
+// Together's dynamic rate limit, as it documents it: a model's limit is
+// about DynamicFactor times the key's successful rate over the past
+// DynamicSpan, never under DynamicBaseRPM requests a minute (up to a cap
+// the limiter learns from the server's 429s). The preset's limiters predict
+// it from what the server accepted ([bucket.WithUseBasedLimit]).
+const (
+	DynamicFactor  = 2
+	DynamicSpan    = time.Hour
+	DynamicBaseRPM = 60
 )
 
 // Option configures [NewTransport] and [NewClient]: the options of every

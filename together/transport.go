@@ -20,14 +20,20 @@ type Transport = preset.Transport
 
 // Spec is Together's description for [preset.New]: its root, its key, and
 // each endpoint's policy (chat and completions 600 requests a minute,
-// embeddings 300, images 60, per model; a limiter of tokens, idle until
+// embeddings 300, images 60, per model, each knowing Together's rule of a
+// limit that grows with use; a limiter of tokens, idle until
 // the server shows one, counted per second and free to grow tenfold as
 // Together's dynamic limits do; fine-tunes that wait for a slot; batches
 // checked before they are sent).
 func Spec() preset.Spec {
 	tokens := []bucket.TokenLimit{{Name: "tokens", Window: time.Second, Ceiling: 10}}
+	// Together's published rule: a model's limit is about twice the key's
+	// successful rate over the past hour, never under 60 requests a
+	// minute.
+	grows := bucket.WithUseBasedLimit(DynamicFactor, DynamicSpan, bucket.PerMinute(DynamicBaseRPM))
 	inference := func(rpm float64, withTokens bool) preset.Route {
-		r := preset.Route{Limit: true, RPM: rpm, Breaker: true, Fallback: true, Tokens: tokens}
+		r := preset.Route{Limit: true, RPM: rpm, Breaker: true, Fallback: true, Tokens: tokens,
+			Limits: []bucket.LimitOption{grows}}
 		if !withTokens {
 			r.Tokens, r.NoTokens = nil, true
 		}
