@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/steadyapi/steady/preset"
+	"github.com/steadyapi/steady/transport"
 )
 
 // DefaultEmbedBatch is how many texts EmbedAll puts in one request: the
@@ -39,6 +40,17 @@ type embedConfig struct {
 	checkModel         bool
 	catalog            *Catalog
 	base               string
+	priority           int
+	prioritySet        bool
+}
+
+// WithPriority sets the priority EmbedAll's requests queue at in the
+// client's limiter ([transport.WithPriority]). By default they go at
+// [transport.PriorityBatch], so that a chat on the same key is served
+// ahead of a corpus being embedded, unless ctx already carries a priority
+// of its own.
+func WithPriority(p int) EmbedOption {
+	return func(c *embedConfig) { c.priority, c.prioritySet = p, true }
 }
 
 // WithBatchSize sets how many texts go in one request (default
@@ -110,7 +122,9 @@ func (e *EmbedError) Unwrap() error { return e.Err }
 // concurrently through client, and returns one vector per text in the
 // order of texts. The client's limiter sets the pace: there are no fixed
 // sleeps, so with a client from [NewClient] the job runs at the rate the
-// server allows, and its events (see [WithEvents]) report each batch.
+// server allows, and its events (see [WithEvents]) report each batch. Its
+// requests queue at batch priority ([WithPriority]): a query or a chat sent
+// to the same model and key meanwhile is served first.
 //
 // Before the first request the model is checked against the catalog (see
 // [Models]); an unknown model fails at once with an [*UnknownModelError]
@@ -131,6 +145,13 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		client = http.DefaultClient
 	}
 	cfg.base = strings.TrimSuffix(cfg.base, "/")
+	switch {
+	case cfg.prioritySet:
+		ctx = transport.WithPriority(ctx, cfg.priority)
+	case transport.PriorityOf(ctx) == transport.PriorityDefault:
+		// Nobody is waiting on a text's vector as on a chat's answer.
+		ctx = transport.WithPriority(ctx, transport.PriorityBatch)
+	}
 	vecs := cfg.resume
 	if vecs == nil {
 		vecs = make([][]float32, len(texts))

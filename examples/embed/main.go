@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,7 @@ type options struct {
 	live    bool
 	quiet   bool
 	latency time.Duration
+	queries time.Duration
 	files   []string
 }
 
@@ -66,6 +68,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.live, "live", false, "embed against the real Together API (needs TOGETHER_API_KEY)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	fs.DurationVar(&o.latency, "latency", 150*time.Millisecond, "the simulated provider's service time")
+	fs.DurationVar(&o.queries, "queries", 2*time.Second, "embed a search query at interactive priority this often while the corpus runs, on the same key and model (0: none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: embed [flags] [file ...]\n\nEmbeds the non-empty lines of the files (or a built-in sample) and reports the rate achieved.")
 		fs.PrintDefaults()
@@ -124,6 +127,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var c counters
 	base := transport.Func(func(req *http.Request) (*http.Response, error) {
 		resp, err := http.DefaultTransport.RoundTrip(req)
+		if transport.PriorityOf(req.Context()) == transport.PriorityInteractive {
+			return resp, err // a query: reported apart
+		}
 		if transport.Endpoint(req) == transport.EndpointEmbeddings {
 			c.sent.Add(1)
 			if err == nil && resp.StatusCode == http.StatusTooManyRequests {
@@ -161,6 +167,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
 	start := time.Now()
+	// A user's search meanwhile: its query is embedded with the same model
+	// on the same key, at interactive priority, so it is served at the
+	// next token rather than behind the corpus's queue (EmbedAll sends at
+	// batch priority).
+	done := make(chan struct{})
+	queries := make(chan []time.Duration, 1)
+	go func() { queries <- search(ctx, client, o, done) }()
 	vecs, err := together.EmbedAll(ctx, client, o.model, texts, together.WithBatchSize(o.batch),
 		together.WithProgress(func(done, total int) {
 			if bar != nil {
@@ -168,6 +181,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 		}))
 	elapsed := time.Since(start)
+	close(done)
+	waits := <-queries
 	if bar != nil {
 		_ = bar.Finish()
 	}
@@ -181,21 +196,54 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\ntexts      %d embedded of %d\n", embedded, len(texts))
 	fmt.Fprintf(stdout, "requests   %d logical, %d sent, %d answered 429, %d retries, %d fallbacks\n",
 		requests, c.sent.Load(), c.tooMany.Load(), c.retries.Load(), c.fallbacks.Load())
+	if len(waits) > 0 {
+		slices.Sort(waits)
+		fmt.Fprintf(stdout, "queries    %d embedded while the corpus ran, at interactive priority: median %v, slowest %v\n",
+			len(waits), waits[len(waits)/2].Round(time.Millisecond), waits[len(waits)-1].Round(time.Millisecond))
+	}
 	fmt.Fprintf(stdout, "time       %v", elapsed.Round(10*time.Millisecond))
 	if !o.live {
 		// The provider enforces tier/60 requests a second with a burst of
 		// as many: the first burst is free, the rest come at the rate.
+		// The queries take their share of the key.
 		perSec := o.tier / 60
-		least := time.Duration(math.Max(0, float64(requests)-math.Max(perSec, 1)) / perSec * float64(time.Second))
+		all := float64(requests + len(waits))
+		least := time.Duration(math.Max(0, all-math.Max(perSec, 1)) / perSec * float64(time.Second))
 		fmt.Fprintf(stdout, " (least possible %v, %.1f%% over)\n", least.Round(10*time.Millisecond),
 			100*(elapsed.Seconds()/math.Max(least.Seconds(), 1e-9)-1))
-		achieved := float64(requests) / elapsed.Seconds() * 60
+		achieved := all / elapsed.Seconds() * 60
 		fmt.Fprintf(stdout, "rate       %.0f requests/min achieved against a limit of %.0f (%.0f%%)\n",
 			achieved, o.tier, 100*achieved/o.tier)
 	} else {
 		fmt.Fprintf(stdout, "\nrate       %.0f requests/min achieved\n", float64(requests)/elapsed.Seconds()*60)
 	}
 	return err
+}
+
+// search embeds a query every o.queries until done closes, at interactive
+// priority, and returns how long each took.
+func search(ctx context.Context, client *http.Client, o options, done <-chan struct{}) []time.Duration {
+	if o.queries <= 0 {
+		return nil
+	}
+	ctx = transport.WithPriority(ctx, transport.PriorityInteractive)
+	tick := time.NewTicker(o.queries)
+	defer tick.Stop()
+	var waits []time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return waits
+		case <-ctx.Done():
+			return waits
+		case <-tick.C:
+		}
+		start := time.Now()
+		query := fmt.Sprintf("search %d: which documents mention rate limits?", i)
+		if _, err := together.EmbedAll(ctx, client, o.model, []string{query}, together.WithoutModelCheck()); err == nil {
+			waits = append(waits, time.Since(start))
+		}
+	}
 }
 
 type counters struct {

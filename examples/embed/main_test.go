@@ -15,7 +15,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRunAgainstTheSimulatedProvider(t *testing.T) {
 	var out, errOut bytes.Buffer
-	// 120 texts in 6 requests at 1,200 a minute: well under a second.
+	// 120 texts in 6 requests at 1,200 a minute: well under a second, so
+	// no query (one every 2 s) goes.
 	err := run([]string{"-quiet", "-n", "120", "-tier", "1200", "-rate", "1200", "-latency", "10ms"}, &out, &errOut)
 	require.NoError(t, err, errOut.String())
 	s := out.String()
@@ -46,4 +47,15 @@ func TestRunRejectsBadInput(t *testing.T) {
 		var out, errOut bytes.Buffer
 		assert.Error(t, run(append([]string{"-quiet"}, args...), &out, &errOut), "%v", args)
 	}
+}
+
+func TestRunServesQueriesWhileTheCorpusRuns(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// 60 requests at 600 a minute, about 5 s; a query every 500 ms.
+	err := run([]string{"-quiet", "-n", "1200", "-tier", "600", "-rate", "600", "-latency", "10ms", "-queries", "500ms"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	s := out.String()
+	assert.Contains(t, s, "texts      1200 embedded of 1200")
+	assert.Contains(t, s, "requests   60 logical, 60 sent, 0 answered 429")
+	assert.Regexp(t, `queries    \d+ embedded while the corpus ran, at interactive priority`, s)
 }
