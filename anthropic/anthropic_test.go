@@ -127,5 +127,5 @@ func TestCheckResponse(t *testing.T) {
 func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return anthropic.NewTransport(next, anthropic.WithAPIKey("contract-key"))
-	}, conformance.ExpectRetries())
+	}, conformance.WithRetriesExpected())
 }

@@ -106,7 +106,7 @@ type Result struct {
 	// Exercised reports whether some scenario gave the rule something to
 	// check. A middleware that never retries replays no body and discards
 	// no response, so those rules hold without having been exercised; the
-	// [ExpectRetries] option turns that into a failure.
+	// [WithRetriesExpected] option turns that into a failure.
 	Exercised bool
 }
 
@@ -184,12 +184,12 @@ func WithGoroutines(n int) Option {
 	}
 }
 
-// ExpectRetries declares that the middleware retries a 503 that carries
+// WithRetriesExpected declares that the middleware retries a 503 that carries
 // Retry-After: 0. The suite detects retrying by observation, so a middleware
 // that never retries passes the replay and drain rules without exercising
-// them; with ExpectRetries, not retrying is itself a failure of those rules,
+// them; with WithRetriesExpected, not retrying is itself a failure of those rules,
 // so a retry middleware cannot pass by having stopped retrying.
-func ExpectRetries() Option { return func(c *suiteConfig) { c.expectRetries = true } }
+func WithRetriesExpected() Option { return func(c *suiteConfig) { c.expectRetries = true } }
 
 // ContractModel is the model every request of the contract suite names: a
 // middleware that acts per model (a fallback chain, a breaker per model) is
@@ -213,7 +213,7 @@ const ContractModel = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 // https://api.conformance.test/v1/chat/completions with an Authorization
 // header whose key must not leak. Behaviour is observed, not configured: a middleware that does not retry,
 // or does not limit, passes the rules that only retrying exercises; see
-// [ExpectRetries].
+// [WithRetriesExpected].
 //
 // The suite makes its own bubbles, so it is not called from inside one; and
 // it looks for leaked goroutines, so it is not run in parallel with other
@@ -353,7 +353,7 @@ func runSuite(t *testing.T, mw transport.Middleware, opts []Option, report func(
 		rec := newRuleRecorder()
 		for _, rule := range []Rule{RuleBodyReplayed, RuleDiscardedDrained} {
 			if !byRule[rule].Exercised {
-				rec.fail(rule, "no call was retried after a 503 with Retry-After: 0, though ExpectRetries was given")
+				rec.fail(rule, "no call was retried after a 503 with Retry-After: 0, though WithRetriesExpected was given")
 			}
 		}
 		collect(t, "expect-retries", rec)

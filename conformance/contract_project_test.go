@@ -15,7 +15,7 @@ func TestProjectDecoratorsContract(t *testing.T) {
 	t.Run("retry", func(t *testing.T) {
 		TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 			return retry.New()(next)
-		}, ExpectRetries())
+		}, WithRetriesExpected())
 	})
 	t.Run("bucket.Limit", func(t *testing.T) {
 		TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {

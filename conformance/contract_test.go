@@ -57,7 +57,7 @@ func TestMiddlewarePassThrough(t *testing.T) {
 }
 
 func TestMiddlewareRetrying(t *testing.T) {
-	TestMiddleware(t, retrying, ExpectRetries())
+	TestMiddleware(t, retrying, WithRetriesExpected())
 }
 
 func TestCheckMiddlewareReportsExercise(t *testing.T) {
@@ -66,14 +66,14 @@ func TestCheckMiddlewareReportsExercise(t *testing.T) {
 	assert.False(t, pass.Result(RuleBodyReplayed).Exercised, "a middleware that never retries replays nothing")
 	assert.False(t, pass.Result(RuleDiscardedDrained).Exercised)
 
-	retry := CheckMiddleware(t, retrying, ExpectRetries())
+	retry := CheckMiddleware(t, retrying, WithRetriesExpected())
 	require.True(t, retry.Passed(), "%s", retry)
 	for _, rule := range Rules() {
 		assert.True(t, retry.Result(rule).Exercised, "rule %s", rule)
 	}
 
 	// Expected retries that never come are a failure of the rules they exercise.
-	expect := CheckMiddleware(t, passThrough, ExpectRetries())
+	expect := CheckMiddleware(t, passThrough, WithRetriesExpected())
 	assert.Equal(t, []Rule{RuleBodyReplayed, RuleDiscardedDrained}, expect.Failed())
 }
 

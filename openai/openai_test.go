@@ -151,5 +151,5 @@ func TestAzure(t *testing.T) {
 func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return openai.NewTransport(next, openai.WithAPIKey("contract-key"))
-	}, conformance.ExpectRetries())
+	}, conformance.WithRetriesExpected())
 }

@@ -172,5 +172,5 @@ func TestCheckResponse(t *testing.T) {
 func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return preset.New(groq, next, preset.WithAPIKey("contract-key"))
-	}, conformance.ExpectRetries())
+	}, conformance.WithRetriesExpected())
 }

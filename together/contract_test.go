@@ -13,5 +13,5 @@ import (
 func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return together.NewTransport(next, together.WithAPIKey("contract-key"))
-	}, conformance.ExpectRetries())
+	}, conformance.WithRetriesExpected())
 }
