@@ -49,19 +49,6 @@ var maxTokensAlone = conformance.Stack{
 	},
 }
 
-type goal struct{ max429, ratio float64 }
-
-// The Together preset's goals, and the token-bound key's of the issue.
-var goals = map[string]goal{
-	"chat-burst":    {max429: 0.005, ratio: 1.02},
-	"lower-tier":    {max429: 0.05, ratio: 1.15},
-	"minute-window": {max429: 0.01, ratio: 1.10},
-	"flaky-5xx":     {max429: 0.01, ratio: 1.10},
-	"overloaded":    {max429: 0.01},
-	"deadline":      {max429: 1},
-	"token-bound":   {max429: 0.02, ratio: 1.10},
-}
-
 func run(t *testing.T, sc conformance.Scenario, st conformance.Stack) conformance.Outcome {
 	t.Helper()
 	o := conformance.Run(sc, st)
@@ -72,29 +59,12 @@ func run(t *testing.T, sc conformance.Scenario, st conformance.Stack) conformanc
 }
 
 // TestScenarios holds the preset, on the simulator speaking Anthropic's
-// dialect (its requests to /v1/messages, 529 for overload, input and
-// output tokens limited apart), to the goals of the Together preset and
-// to the token-bound key's.
+// dialect, to every scenario's goal: the Together preset's, and the
+// token-bound key's.
 func TestScenarios(t *testing.T) {
 	for _, sc := range conformance.ScenariosFor(conformance.DialectAnthropic) {
-		g, ok := goals[sc.Name]
-		if !ok {
-			t.Errorf("scenario %q has no goal here", sc.Name)
-			continue
-		}
 		t.Run(sc.Name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				o := run(t, sc, presetStack)
-				assert.Zero(t, o.Hung, "no caller waits past its deadline or the horizon")
-				assert.Zero(t, o.MaxLate, "no answer comes after its deadline")
-				if sc.Name != "deadline" {
-					assert.Equal(t, o.Requests, o.Succeeded, "every request succeeds")
-				}
-				assert.LessOrEqual(t, o.TooManyShare(), g.max429, "429s as a share of arrivals")
-				if g.ratio > 0 {
-					assert.LessOrEqual(t, o.Ratio(), g.ratio, "wall time over the oracle's")
-				}
-			})
+			synctest.Test(t, func(t *testing.T) { sc.Goal.Grade(t, conformance.Run(sc, presetStack)) })
 		})
 	}
 }

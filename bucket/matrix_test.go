@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/retry"
@@ -48,22 +46,7 @@ func TestMatrix(t *testing.T) {
 		cases = keep
 	}
 	results := conformance.RunMatrix(t, cases, matrixStack)
-	var table strings.Builder
-	_ = conformance.WriteMatrixTable(&table, results)
-	t.Log("\n" + table.String())
-	for _, r := range results {
-		o := r.Outcome
-		if g, ok := shortfalls[r.Case.Name+"/"+r.Told.String()]; ok {
-			// A known shortfall is held to its own bound, so that it
-			// cannot grow unseen.
-			assert.True(t, o.Complete() && o.Ratio() <= g.Ratio && o.TooManyShare() <= g.TooMany,
-				"%s, told %s: %.3f of the oracle, %.2f%% 429s, %d failed; known shortfall bound %s",
-				r.Case.Name, r.Told, o.Ratio(), 100*o.TooManyShare(), r.Failed(), g)
-			continue
-		}
-		assert.True(t, r.Met(), "%s, told %s: %.3f of the oracle, %.2f%% 429s, %d failed",
-			r.Case.Name, r.Told, o.Ratio(), 100*o.TooManyShare(), r.Failed())
-	}
+	conformance.HoldMatrix(t, results, shortfalls)
 }
 
 // shortfalls are the runs that miss their case's goal today, each held to

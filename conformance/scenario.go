@@ -129,6 +129,8 @@ type Scenario struct {
 	Server Config
 	// Workload is what the callers ask of the stack.
 	Workload Workload
+	// Goal is what a good stack achieves here (see [ScenarioGoal.Grade]).
+	Goal ScenarioGoal
 }
 
 // Outcome is what became of one stack in one scenario. Requests are

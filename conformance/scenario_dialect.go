@@ -80,5 +80,6 @@ func TokenBoundScenario(d Dialect) Scenario {
 			"and uses about 15. 16 callers send 400 requests.",
 		Server:   chatLatency,
 		Workload: Workload{Endpoint: endpoint, Model: ScenarioChatModel, Requests: 400, Concurrency: 16, MaxTokens: 512},
+		Goal:     ScenarioGoal{TooMany: 0.02, Ratio: 1.10},
 	}
 }

@@ -43,6 +43,7 @@ func Scenarios() []Scenario {
 				"64 callers send 3,000 chat requests as fast as they are answered.",
 			Server:   with(chatLatency, map[string]Limit{Chat: {RPM: 600}}, 1),
 			Workload: chat(3000, 64),
+			Goal:     ScenarioGoal{TooMany: 0.005, Ratio: 1.02},
 		},
 		{
 			Name:  "embed-job",
@@ -52,6 +53,7 @@ func Scenarios() []Scenario {
 			Server: with(Config{Latency: 100 * time.Millisecond, LatencyJitter: 50 * time.Millisecond},
 				map[string]Limit{Embeddings: {RPM: 300}}, 2),
 			Workload: Workload{Model: ScenarioEmbedModel, Texts: 10000, BatchSize: NaiveBatchSize},
+			Goal:     ScenarioGoal{TooMany: 0.01, Ratio: 1.05},
 		},
 		{
 			Name:  "lower-tier",
@@ -60,6 +62,7 @@ func Scenarios() []Scenario {
 				"16 callers send 600 requests.",
 			Server:   with(chatLatency, map[string]Limit{Chat: {RPM: 60}}, 3),
 			Workload: chat(600, 16),
+			Goal:     ScenarioGoal{TooMany: 0.05, Ratio: 1.15},
 		},
 		{
 			Name:  "dynamic",
@@ -69,6 +72,7 @@ func Scenarios() []Scenario {
 				"64 callers send 2,400 requests.",
 			Server:   with(chatLatency, map[string]Limit{Chat: {Dynamic: true, Base: 60, Cap: 600}}, 4),
 			Workload: chat(2400, 64),
+			Goal:     ScenarioGoal{TooMany: 0.02, Ratio: 1.10},
 		},
 		{
 			Name:  "minute-window",
@@ -77,6 +81,7 @@ func Scenarios() []Scenario {
 				"64 callers send 3,000 requests.",
 			Server:   window,
 			Workload: chat(3000, 64),
+			Goal:     ScenarioGoal{TooMany: 0.01, Ratio: 1.10},
 		},
 		{
 			Name:     "flaky-5xx",
@@ -84,6 +89,7 @@ func Scenarios() []Scenario {
 			About:    "At 600 RPM, 5% of the requests get a 500 and 5% a 502. 16 callers send 1,000 requests.",
 			Server:   flaky,
 			Workload: chat(1000, 16),
+			Goal:     ScenarioGoal{TooMany: 0.01, Ratio: 1.10},
 		},
 		{
 			Name:  "deadline",
@@ -92,6 +98,7 @@ func Scenarios() []Scenario {
 				"each with a 2-second deadline: the right answer to all but the first is a quick failure, not a wait.",
 			Server:   deadline,
 			Workload: Workload{Model: ScenarioChatModel, Requests: 20, Every: time.Second, Timeout: 2 * time.Second},
+			Goal:     ScenarioGoal{TooMany: 1, MayFail: true},
 		},
 		{
 			Name:  "overloaded",
@@ -100,6 +107,7 @@ func Scenarios() []Scenario {
 				"another model (" + ScenarioFallbackModel + ") is fine. 16 callers send 600 requests at 600 RPM.",
 			Server:   overloaded,
 			Workload: chat(600, 16),
+			Goal:     ScenarioGoal{TooMany: 0.01},
 		},
 	}
 }

@@ -2,10 +2,7 @@ package together_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/together"
@@ -24,20 +21,7 @@ func TestMatrix(t *testing.T) {
 				together.WithRate(together.RouteChat, told.RPM)) // 0 when told nothing: unknown
 		}}
 	})
-	var table strings.Builder
-	_ = conformance.WriteMatrixTable(&table, results)
-	t.Log("\n" + table.String())
-	for _, r := range results {
-		o := r.Outcome
-		if g, ok := shortfalls[r.Case.Name+"/"+r.Told.String()]; ok {
-			assert.True(t, o.Complete() && o.Ratio() <= g.Ratio && o.TooManyShare() <= g.TooMany,
-				"%s, told %s: %.3f of the oracle, %.2f%% 429s, %d failed; known shortfall bound %s",
-				r.Case.Name, r.Told, o.Ratio(), 100*o.TooManyShare(), r.Failed(), g)
-			continue
-		}
-		assert.True(t, r.Met(), "%s, told %s: %.3f of the oracle, %.2f%% 429s, %d failed",
-			r.Case.Name, r.Told, o.Ratio(), 100*o.TooManyShare(), r.Failed())
-	}
+	conformance.HoldMatrix(t, results, shortfalls)
 }
 
 // shortfalls are bucket.Limit's (see bucket/matrix_test.go, which says
