@@ -19,7 +19,7 @@ const ChatBody = `{"model":"loopback/chat","messages":[{"role":"user","content":
 
 // Defaults of a zero [Run].
 const (
-	DefaultCallers = 8           // callers sending at once
+	DefaultCallers = 8               // callers sending at once
 	DefaultMaxTime = 2 * time.Minute // a run's cap, and every request's deadline
 )
 
