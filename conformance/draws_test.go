@@ -13,7 +13,7 @@ func TestDrawsUniformAndIndependent(t *testing.T) {
 	var bins [10]int
 	bothPasses, bothSalts, bothSeeds := 0, 0, 0
 	for i := range uint64(n) {
-		id := requestIdentity("k", "POST", "/v1/chat/completions", fnv1a([]byte{byte(i), byte(i >> 8), byte(i >> 16)}))
+		id := requestIdentity("POST", "/v1/chat/completions", fnv1a([]byte{byte(i), byte(i >> 8), byte(i >> 16)}))
 		first, second := newDraws(1, id, 1), newDraws(1, id, 2)
 		u := first.float(saltFault)
 		assert.True(t, u >= 0 && u < 1, "in [0, 1): %v", u)
@@ -40,15 +40,13 @@ func TestDrawsUniformAndIndependent(t *testing.T) {
 	assert.InDelta(t, n/100, bothSeeds, 160, "two seeds: 0.1 × 0.1")
 }
 
-// A request's identity is its key, method, path and body: each tells it
-// apart.
+// A request's identity is its method, path and body: each tells it apart.
 func TestRequestIdentity(t *testing.T) {
 	body := fnv1a([]byte(`{"model":"m"}`))
-	id := requestIdentity("k", "POST", "/v1/chat/completions", body)
-	assert.Equal(t, id, requestIdentity("k", "POST", "/v1/chat/completions", body), "the same request")
-	assert.NotEqual(t, id, requestIdentity("k2", "POST", "/v1/chat/completions", body), "another key")
-	assert.NotEqual(t, id, requestIdentity("k", "GET", "/v1/chat/completions", body), "another method")
-	assert.NotEqual(t, id, requestIdentity("k", "POST", "/v1/completions", body), "another path")
-	assert.NotEqual(t, id, requestIdentity("k", "POST", "/v1/chat/completions", fnv1a([]byte(`{"model":"n"}`))), "another body")
+	id := requestIdentity("POST", "/v1/chat/completions", body)
+	assert.Equal(t, id, requestIdentity("POST", "/v1/chat/completions", body), "the same request")
+	assert.NotEqual(t, id, requestIdentity("GET", "/v1/chat/completions", body), "another method")
+	assert.NotEqual(t, id, requestIdentity("POST", "/v1/completions", body), "another path")
+	assert.NotEqual(t, id, requestIdentity("POST", "/v1/chat/completions", fnv1a([]byte(`{"model":"n"}`))), "another body")
 	assert.Equal(t, fnv1a([]byte("abc")), fnv1a("abc"), "strings and bytes hash alike")
 }

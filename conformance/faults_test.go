@@ -203,8 +203,14 @@ type srvFate struct {
 
 func srvTry(t testing.TB, rt http.RoundTripper, body string) srvFate {
 	t.Helper()
+	return srvTryAs(t, rt, "k", body)
+}
+
+// srvTryAs is srvTry with the API key key.
+func srvTryAs(t testing.TB, rt http.RoundTripper, key, body string) srvFate {
+	t.Helper()
 	start := time.Now()
-	resp, err := srvSend(context.Background(), rt, http.MethodPost, "/v1/chat/completions", "k", body)
+	resp, err := srvSend(context.Background(), rt, http.MethodPost, "/v1/chat/completions", key, body)
 	if err != nil {
 		require.ErrorIs(t, err, syscall.ECONNRESET)
 		return srvFate{took: time.Since(start)}
@@ -273,6 +279,25 @@ func TestFaultDrawsIgnoreArrivalOrder(t *testing.T) {
 	}
 	assert.InDelta(t, 0.3*2*n, count[500], 40, "a share of 0.3")
 	assert.InDelta(t, 0.2*0.7*2*n, count[0], 30, "resets: 0.2 of the 0.7 left")
+}
+
+// Stacks that send different keys, or none, meet the same fates on the
+// same requests: a comparison of stacks compares the stacks.
+func TestFaultDrawsIgnoreKey(t *testing.T) {
+	cfg := conformance.Config{Seed: 6, LatencyJitter: 100 * time.Millisecond, Faults: []conformance.Fault{
+		{Kind: conformance.FaultStatus, Status: 500, Share: 0.5},
+	}}
+	fates := map[string][]srvFate{}
+	for _, key := range []string{"a", "b", ""} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := conformance.NewServer(cfg)
+			for i := range 40 {
+				fates[key] = append(fates[key], srvTryAs(t, srv, key, srvNumbered(i)))
+			}
+		})
+	}
+	assert.Equal(t, fates["a"], fates["b"])
+	assert.Equal(t, fates["a"], fates[""])
 }
 
 // A 429 does not use up a request's draws: its first pass through the

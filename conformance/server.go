@@ -36,8 +36,8 @@ const (
 type Config struct {
 	// Seed seeds every random choice (latency jitter, fault shares). A
 	// choice is not drawn in arrival order: it is a hash of the seed, the
-	// request (its API key, method, path and body) and how many times that
-	// request has passed the rate limits before. So a request meets the
+	// request (its method, path and body, not its API key) and how many
+	// times that request has passed the rate limits before. So a request meets the
 	// same fate under one seed whatever arrives around it and in whatever
 	// order simultaneous requests arrive (as goroutines woken at one
 	// instant of a testing/synctest bubble do), and a run whose requests
@@ -461,7 +461,7 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 		perr = p.parse(endpoint, body)
 	}
 	hash := fnv1a(body)
-	id := requestIdentity(key, method, strings.TrimSuffix(path, "/"), hash)
+	id := requestIdentity(method, strings.TrimSuffix(path, "/"), hash)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
