@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,11 +12,17 @@ import (
 func TestDrawsUniformAndIndependent(t *testing.T) {
 	const n = 100000
 	var bins [10]int
-	bothPasses, bothSalts, bothSeeds := 0, 0, 0
-	for i := range uint64(n) {
-		id := requestIdentity("POST", "/v1/chat/completions", fnv1a([]byte{byte(i), byte(i >> 8), byte(i >> 16)}))
+	bothPasses, bothSalts, bothSeeds, bothNeighbours := 0, 0, 0, 0
+	prev := 1.0
+	for i := range n {
+		// Bodies that differ in a digit or two, as a workload's do.
+		id := requestIdentity("POST", "/v1/chat/completions", fnv1a("Request "+strconv.Itoa(i)+": say hello."))
 		first, second := newDraws(1, id, 1), newDraws(1, id, 2)
 		u := first.float(saltFault)
+		if u < 0.1 && prev < 0.1 {
+			bothNeighbours++
+		}
+		prev = u
 		assert.True(t, u >= 0 && u < 1, "in [0, 1): %v", u)
 		bins[int(u*10)]++
 		if u < 0.1 && second.float(saltFault) < 0.1 {
@@ -38,6 +45,7 @@ func TestDrawsUniformAndIndependent(t *testing.T) {
 	assert.InDelta(t, n/100, bothPasses, 160, "two passes of one request: 0.1 × 0.1")
 	assert.InDelta(t, n/100, bothSalts, 160, "two faults of one pass: 0.1 × 0.1")
 	assert.InDelta(t, n/100, bothSeeds, 160, "two seeds: 0.1 × 0.1")
+	assert.InDelta(t, n/100, bothNeighbours, 160, "requests i and i+1: 0.1 × 0.1")
 }
 
 // A request's identity is its method, path and body: each tells it apart.
