@@ -43,8 +43,12 @@ type Fault struct {
 	// From and Until bound the window in which the fault is active,
 	// measured from NewServer; Until 0 means forever.
 	From, Until time.Duration
-	// Share is the share of matching requests the fault hits, drawn from
-	// the server's seeded source: 0 < Share <= 1; 0 means 1 (every one).
+	// Share is the share of matching requests the fault hits: 0 < Share
+	// <= 1; 0 means 1 (every one). Whether it hits is drawn for each pass
+	// of a request through the limits, from [Config.Seed] and the request
+	// alone (see there), independently of the other faults' draws and of
+	// the request's earlier passes: a request retried n times is hit on
+	// every pass with probability Share^(n+1).
 	Share float64
 }
 
@@ -54,8 +58,9 @@ type Fault struct {
 var ErrReset error = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 
 // hits reports whether f applies to a request to endpoint for model that
-// arrived at elapsed; draw supplies the random share when f needs one.
-func (f *Fault) hits(endpoint, model string, elapsed time.Duration, draw func() float64) bool {
+// arrived at elapsed; u, uniform in [0, 1), is the request's draw for f,
+// which decides a partial share.
+func (f *Fault) hits(endpoint, model string, elapsed time.Duration, u float64) bool {
 	if f.Endpoint != "" && f.Endpoint != endpoint {
 		return false
 	}
@@ -65,10 +70,8 @@ func (f *Fault) hits(endpoint, model string, elapsed time.Duration, draw func() 
 	if elapsed < f.From || (f.Until > 0 && elapsed >= f.Until) {
 		return false
 	}
-	// Drawing only for partial shares keeps the random sequence, and so
-	// every other fault's choices, independent of faults that always hit.
 	if f.Share > 0 && f.Share < 1 {
-		return draw() < f.Share
+		return u < f.Share
 	}
 	return true
 }

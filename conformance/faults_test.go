@@ -3,8 +3,11 @@ package conformance_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -182,5 +185,178 @@ func TestFaultAfterLimit(t *testing.T) {
 		assert.Equal(t, 500, srvChat(t, srv, "k").status)
 		assert.Equal(t, http.StatusTooManyRequests, srvChat(t, srv, "k").status, "the 500 spent the second's request")
 		assert.ErrorIs(t, error(conformance.ErrReset), syscall.ECONNRESET)
+	})
+}
+
+// srvNumbered is chat request i: a body of its own, as a workload's
+// requests have.
+func srvNumbered(i int) string {
+	return fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"Request %d: say hello."}]}`, srvChatModel, i)
+}
+
+// srvFate is what became of one request: its status (0 for a reset) and
+// how long its answer took.
+type srvFate struct {
+	status int
+	took   time.Duration
+}
+
+func srvTry(t testing.TB, rt http.RoundTripper, body string) srvFate {
+	t.Helper()
+	return srvTryAs(t, rt, "k", body)
+}
+
+// srvTryAs is srvTry with the API key key.
+func srvTryAs(t testing.TB, rt http.RoundTripper, key, body string) srvFate {
+	t.Helper()
+	start := time.Now()
+	resp, err := srvSend(context.Background(), rt, http.MethodPost, "/v1/chat/completions", key, body)
+	if err != nil {
+		require.ErrorIs(t, err, syscall.ECONNRESET)
+		return srvFate{took: time.Since(start)}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return srvFate{resp.StatusCode, time.Since(start)}
+}
+
+// A request's fault and latency are its own: they do not change with the
+// order requests arrive in, whether that order is shuffled or left to the
+// scheduler of a bubble.
+func TestFaultDrawsIgnoreArrivalOrder(t *testing.T) {
+	const n = 200
+	cfg := conformance.Config{
+		Seed:          3,
+		Latency:       10 * time.Millisecond,
+		LatencyJitter: 10 * time.Millisecond,
+		Faults: []conformance.Fault{
+			{Kind: conformance.FaultStatus, Status: 500, Share: 0.3},
+			{Kind: conformance.FaultReset, Share: 0.2},
+		},
+	}
+	// Each request is sent twice: the fates of its first and second pass.
+	inOrder := func(order []int) map[int][]srvFate {
+		fates := map[int][]srvFate{}
+		synctest.Test(t, func(t *testing.T) {
+			srv := conformance.NewServer(cfg)
+			for _, i := range order {
+				fates[i] = append(fates[i], srvTry(t, srv, srvNumbered(i)))
+			}
+		})
+		return fates
+	}
+	order := make([]int, 0, 2*n)
+	for i := range 2 * n {
+		order = append(order, i%n)
+	}
+	straight := inOrder(order)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	shuffled := inOrder(order)
+	assert.Equal(t, straight, shuffled, "a shuffled order, the same fates")
+
+	concurrent := map[int][]srvFate{}
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(cfg)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				a, b := srvTry(t, srv, srvNumbered(i)), srvTry(t, srv, srvNumbered(i))
+				mu.Lock()
+				defer mu.Unlock()
+				concurrent[i] = []srvFate{a, b}
+			})
+		}
+		wg.Wait()
+	})
+	assert.Equal(t, straight, concurrent, "simultaneous arrivals in the scheduler's order, the same fates")
+
+	count := map[int]int{}
+	for _, fs := range straight {
+		for _, f := range fs {
+			count[f.status]++
+		}
+	}
+	assert.InDelta(t, 0.3*2*n, count[500], 40, "a share of 0.3")
+	assert.InDelta(t, 0.2*0.7*2*n, count[0], 30, "resets: 0.2 of the 0.7 left")
+}
+
+// Stacks that send different keys, or none, meet the same fates on the
+// same requests: a comparison of stacks compares the stacks.
+func TestFaultDrawsIgnoreKey(t *testing.T) {
+	cfg := conformance.Config{Seed: 6, LatencyJitter: 100 * time.Millisecond, Faults: []conformance.Fault{
+		{Kind: conformance.FaultStatus, Status: 500, Share: 0.5},
+	}}
+	fates := map[string][]srvFate{}
+	for _, key := range []string{"a", "b", ""} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := conformance.NewServer(cfg)
+			for i := range 40 {
+				fates[key] = append(fates[key], srvTryAs(t, srv, key, srvNumbered(i)))
+			}
+		})
+	}
+	assert.Equal(t, fates["a"], fates["b"])
+	assert.Equal(t, fates["a"], fates[""])
+}
+
+// A 429 does not use up a request's draws: its first pass through the
+// limits meets the fate it would have met had it not been refused first.
+func TestFaultDrawsSkip429s(t *testing.T) {
+	const n = 40
+	cfg := srvChatLimit(conformance.Limit{RPM: 60})
+	cfg.Seed = 4
+	cfg.LatencyJitter = 100 * time.Millisecond
+	cfg.Faults = []conformance.Fault{{Kind: conformance.FaultStatus, Status: 500, Share: 0.5}}
+	var direct, refusedFirst []srvFate
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(cfg)
+		for i := range n {
+			direct = append(direct, srvTry(t, srv, srvNumbered(i)))
+			time.Sleep(2 * time.Second)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(cfg)
+		for i := range n {
+			srvTry(t, srv, srvNumbered(1000+i)) // takes the second's request
+			require.Equal(t, http.StatusTooManyRequests, srvTry(t, srv, srvNumbered(i)).status)
+			time.Sleep(time.Second)
+			refusedFirst = append(refusedFirst, srvTry(t, srv, srvNumbered(i)))
+			time.Sleep(time.Second)
+		}
+	})
+	assert.Equal(t, direct, refusedFirst)
+	hit := 0
+	for _, f := range direct {
+		if f.status == 500 {
+			hit++
+		}
+	}
+	assert.InDelta(t, n/2, hit, 12, "a share of 0.5")
+}
+
+// Shares hold over many requests, each pass draws anew, and a fault's draw
+// is independent of the faults before it.
+func TestFaultSharePerPass(t *testing.T) {
+	const n = 4000
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{Seed: 5, Faults: []conformance.Fault{
+			{Kind: conformance.FaultStatus, Status: 500, Share: 0.3},
+			{Kind: conformance.FaultStatus, Status: 502, Share: 0.5},
+		}})
+		first := map[int]int{}
+		both500 := 0
+		for i := range n {
+			a, b := srvTry(t, srv, srvNumbered(i)), srvTry(t, srv, srvNumbered(i))
+			first[a.status]++
+			if a.status == 500 && b.status == 500 {
+				both500++
+			}
+		}
+		// Five standard deviations of a binomial count either way.
+		assert.InDelta(t, 0.3*n, first[500], 150, "a share of 0.3")
+		assert.InDelta(t, 0.5*0.7*n, first[502], 150, "0.5 of the 0.7 left")
+		assert.InDelta(t, 0.3*0.3*n, both500, 90, "hit twice: 0.3², the passes independent")
 	})
 }

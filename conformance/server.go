@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -35,9 +34,16 @@ const (
 // Config is the behaviour of a [Server]. The zero Config is a provider
 // without limits, faults or latency that knows [DefaultModels].
 type Config struct {
-	// Seed seeds every random choice (latency jitter, fault shares): two
-	// servers with the same Config answer the same sequence of requests
-	// the same way.
+	// Seed seeds every random choice (latency jitter, fault shares). A
+	// choice is not drawn in arrival order: it is a hash of the seed, the
+	// request (its method, path and body, not its API key) and how many
+	// times that request has passed the rate limits before. So a request meets the
+	// same fate under one seed whatever arrives around it and in whatever
+	// order simultaneous requests arrive (as goroutines woken at one
+	// instant of a testing/synctest bubble do), and a run whose requests
+	// differ in their bodies, as a [Workload]'s do, has an outcome that
+	// depends on its seed, not on goroutine scheduling. Identical requests
+	// are told apart only by their count.
 	Seed int64
 	// Limits holds the limit of each endpoint by name ([Chat],
 	// [Embeddings], ...), applied to each API key separately. An endpoint
@@ -132,11 +138,13 @@ type Server struct {
 	fineTune                     time.Duration
 	batch                        time.Duration
 
-	mu        sync.Mutex
-	rng       *rand.Rand
-	seq       uint64
-	arrivals  []Arrival
-	attempts  map[uint64]int
+	mu       sync.Mutex
+	seq      uint64
+	arrivals []Arrival
+	attempts map[uint64]int
+	// passes counts, by request identity, the passes through the limits:
+	// the n of the n-th pass's draws.
+	passes    map[uint64]uint64
 	stats     Stats
 	limiters  map[limiterKey]*keyLimits
 	fineTunes map[string][]providerJob // by key
@@ -162,8 +170,8 @@ func NewServer(cfg Config) *Server {
 		modelTypes: make(map[string]string, len(models)),
 		fineTune:   cfg.FineTuneDuration,
 		batch:      cfg.BatchDuration,
-		rng:        rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15)),
 		attempts:   make(map[uint64]int),
+		passes:     make(map[uint64]uint64),
 		limiters:   make(map[limiterKey]*keyLimits),
 		fineTunes:  make(map[string][]providerJob),
 		batches:    make(map[string][]providerJob),
@@ -430,12 +438,12 @@ func routeRequest(method, path string) (endpoint, id string, status int) {
 	return endpoint, id, 0
 }
 
-// fnv1a is the 64-bit FNV-1a hash, inline so that hashing every body costs
-// no allocation.
-func fnv1a(b []byte) uint64 {
+// fnv1a is the 64-bit FNV-1a hash, inline so that hashing every body (and
+// the strings of a request's identity) costs no allocation.
+func fnv1a[B ~string | ~[]byte](b B) uint64 {
 	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
 		h *= 1099511628211
 	}
 	return h
@@ -446,13 +454,14 @@ func fnv1a(b []byte) uint64 {
 // share state, under it.
 func (s *Server) decide(method, path, key string, body []byte) decision {
 	now := time.Now()
-	endpoint, id, status := routeRequest(method, path)
+	endpoint, jobID, status := routeRequest(method, path)
 	var p parsedBody
 	var perr error
 	if status == 0 && method == http.MethodPost {
 		perr = p.parse(endpoint, body)
 	}
 	hash := fnv1a(body)
+	id := requestIdentity(method, strings.TrimSuffix(path, "/"), hash)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -465,7 +474,7 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 		BodyHash: hash,
 		Attempt:  s.attempts[hash],
 	}
-	a := s.answer(now, arr.At, method, endpoint, id, status, key, &p, perr)
+	a := s.answer(now, arr.At, method, endpoint, jobID, status, key, id, &p, perr)
 	if a.action != actReset && a.action != actHang {
 		arr.Status = a.status
 	}
@@ -484,8 +493,9 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 	return a
 }
 
-// answer decides; s.mu is held.
-func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key string, p *parsedBody, perr error) decision {
+// answer decides; s.mu is held. ident is the request's identity (see
+// [requestIdentity]), id the job a GET names.
+func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key string, ident uint64, p *parsedBody, perr error) decision {
 	jsonHeader := func() http.Header { return http.Header{"Content-Type": {"application/json"}} }
 	switch {
 	case status == http.StatusNotFound:
@@ -523,11 +533,16 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		}
 	}
 
+	// Past the limits, the request's choices are its own (see draws.go):
+	// counting passes rather than arrivals keeps them apart from the 429s,
+	// which fall where the timing puts them.
+	s.passes[ident]++
+	d := newDraws(s.cfg.Seed, ident, s.passes[ident])
 	a := decision{header: jsonHeader()}
 	if s.cfg.Latency > 0 || s.cfg.LatencyJitter > 0 {
 		a.delay = s.cfg.Latency
 		if s.cfg.LatencyJitter > 0 {
-			a.delay += time.Duration(s.rng.Int64N(int64(s.cfg.LatencyJitter)))
+			a.delay += time.Duration(d.int64n(saltLatency, int64(s.cfg.LatencyJitter)))
 		}
 	}
 	var jobWait time.Duration // a 429 of a batch over the in-flight limit
@@ -538,7 +553,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		a.status = http.StatusNotFound
 		a.body = s.modelNotFound(p.model)
 	default:
-		f := s.fault(endpoint, p.model, elapsed)
+		f := s.fault(endpoint, p.model, elapsed, d)
 		if f != nil && f.Kind != FaultTruncate {
 			a.action = f.Kind.action()
 			switch f.Kind {
@@ -602,10 +617,12 @@ func servesModels(endpoint string) bool {
 	return false
 }
 
-// fault returns the first fault that hits a request, or nil.
-func (s *Server) fault(endpoint, model string, elapsed time.Duration) *Fault {
+// fault returns the first fault that hits a request, or nil. Each fault
+// draws with a salt of its own, so its choice does not depend on the
+// faults before it.
+func (s *Server) fault(endpoint, model string, elapsed time.Duration, d draws) *Fault {
 	for i := range s.cfg.Faults {
-		if f := &s.cfg.Faults[i]; f.hits(endpoint, model, elapsed, s.rng.Float64) {
+		if f := &s.cfg.Faults[i]; f.hits(endpoint, model, elapsed, d.float(saltFault+uint64(i))) {
 			return f
 		}
 	}
