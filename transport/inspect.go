@@ -197,7 +197,9 @@ func EstimateTokens(req *http.Request) int {
 // The body is read through GetBody (once per request under [Inspect],
 // which keeps the estimate), scanned as it streams and not kept. A request
 // without GetBody, or whose body is not a JSON object or cannot be read,
-// is (1, 0). Each estimate is at most math.MaxInt32.
+// is (1, 0); the body is checked as [FindModel] checks it (inside nested
+// values only brackets and strings), so a body a server will refuse may
+// still be counted. Each estimate is at most math.MaxInt32.
 func RequestTokens(req *http.Request) (prompt, output int) {
 	info := InfoOf(req)
 	if info != nil {
