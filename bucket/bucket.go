@@ -426,9 +426,55 @@ func (b *Bucket) granted(n float64, track bool) ticket {
 // was granted and is not sent, or not answered.
 func (b *Bucket) sending(tk *ticket, n float64) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.sendingLocked(tk, n)
+	b.mu.Unlock()
+}
+
+// sendingLocked is sending with b.mu held.
+func (b *Bucket) sendingLocked(tk *ticket, n float64) {
 	b.unsent = max(0, b.unsent-n)
 	tk.unsent, tk.flying = b.unsent, max(0, b.inFlight-n)
+}
+
+// send is Limit's turn: a tracked wait for n tokens ([Bucket.wait]) whose
+// grant is handed on at once ([Bucket.sending]); it returns when that was.
+// A grant at once, on a bucket in this process without a reserve, reads
+// the clock once, under the lock that grants it, and takes the lock once,
+// where a wait and a send apart cost two of each. The bucket's state is
+// tried on a copy, so that a wait not granted at once goes to wait as if
+// nothing had been tried; any other wait goes there too.
+func (b *Bucket) send(ctx context.Context, n float64) (ticket, time.Time, error) {
+	if b.link == nil && n > 0 && b.reserve.tokens == 0 {
+		if done := ctx.Done(); done != nil {
+			select {
+			case <-done:
+				return ticket{}, time.Time{}, context.Cause(ctx)
+			default:
+			}
+		}
+		b.mu.Lock()
+		if b.head == nil {
+			now := time.Now()
+			t := b.at(now)
+			s := b.s
+			s.settle(t, n)
+			if s.readyAt(t, n) <= t {
+				b.s = s
+				b.s.take(t, n)
+				tk := b.granted(n, true)
+				b.sendingLocked(&tk, n)
+				b.mu.Unlock()
+				return tk, now, nil
+			}
+		}
+		b.mu.Unlock()
+	}
+	tk, err := b.wait(ctx, n, true)
+	if err != nil {
+		return ticket{}, time.Time{}, err
+	}
+	b.sending(&tk, n)
+	return tk, time.Now(), nil
 }
 
 // flying reports the tokens of tracked grants still in flight.

@@ -190,15 +190,13 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.c.cfg.events != nil { // the clock is read for the hook only
 		asked = time.Now()
 	}
-	tk, err := l.c.b.wait(req.Context(), cost, true)
+	tk, sent, err := l.c.b.send(req.Context(), cost)
 	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
 		return nil, err
 	}
-	l.c.b.sending(&tk, cost)
-	sent := time.Now()
 	if l.c.cfg.events != nil {
 		l.c.waited(req, sent.Sub(asked))
 	}
