@@ -150,7 +150,7 @@ func Keyed(rate Rate, opts ...KeyedOption) transport.Middleware {
 		if next == nil {
 			next = http.DefaultTransport
 		}
-		return &keyed{cfg: cfg, rate: rate, next: next, byKey: make(map[string]*keyLimiter)}
+		return &keyed{cfg: cfg, rate: rate, next: next}
 	}
 }
 
@@ -159,8 +159,11 @@ type keyed struct {
 	rate Rate
 	next http.RoundTripper
 
+	// byKey is read without a lock, on every request: a map that is
+	// replaced, never changed, when a key is added (keys are few, and
+	// added once each). mu orders the additions.
+	byKey  atomic.Pointer[map[string]*keyLimiter]
 	mu     sync.Mutex
-	byKey  map[string]*keyLimiter
 	shared *keyLimiter // the keys past maxKeys
 }
 
@@ -187,12 +190,22 @@ func (k *keyed) RoundTrip(req *http.Request) (*http.Response, error) {
 // limiter returns key's limiter, made on first use.
 func (k *keyed) limiter(key string) *keyLimiter {
 	key = transport.BoundKey(key)
+	if m := k.byKey.Load(); m != nil {
+		if kl, ok := (*m)[key]; ok {
+			return kl
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if kl, ok := k.byKey[key]; ok {
-		return kl
+	old := k.byKey.Load()
+	n := 0
+	if old != nil {
+		if kl, ok := (*old)[key]; ok {
+			return kl
+		}
+		n = len(*old)
 	}
-	if len(k.byKey) >= k.cfg.maxKeys {
+	if n >= k.cfg.maxKeys {
 		if k.shared == nil {
 			k.shared = k.newLimiter("", "")
 		}
@@ -203,7 +216,14 @@ func (k *keyed) limiter(key string) *keyLimiter {
 		model = "" // the key is not the model: events name the key alone
 	}
 	kl := k.newLimiter(key, model)
-	k.byKey[key] = kl
+	m := make(map[string]*keyLimiter, n+1)
+	if old != nil {
+		for key, l := range *old {
+			m[key] = l
+		}
+	}
+	m[key] = kl
+	k.byKey.Store(&m)
 	return kl
 }
 
