@@ -234,6 +234,7 @@ type keyLimiter struct {
 	storeKey string
 	events   transport.EventFunc
 	inner    http.RoundTripper // the token limiters, then next
+	gates    []*tokenGate      // the token limiters, innermost first
 	rt       atomic.Pointer[http.RoundTripper]
 	learnt   atomic.Bool
 	once     sync.Once
@@ -249,7 +250,8 @@ func (k *keyed) newLimiter(key, model string) *keyLimiter {
 	kl.events = keyEvents(k.cfg.events, kl.storeKey, model)
 	kl.inner = k.next
 	for i := len(k.cfg.tokens) - 1; i >= 0; i-- {
-		kl.inner = newTokenGate(&k.cfg.tokens[i], kl.inner, kl.events, k.cfg.pauseOpts)
+		g := newTokenGate(&k.cfg.tokens[i], kl.inner, kl.events, k.cfg.pauseOpts)
+		kl.inner, kl.gates = g, append(kl.gates, g)
 	}
 	kl.learnt.Store(k.cfg.learn <= 0 || k.rate.Known())
 	kl.ready = make(chan struct{})
@@ -288,7 +290,10 @@ func (kl *keyLimiter) build(rate Rate, learnt bool, remaining float64) http.Roun
 		opts = append(opts, WithCeiling(rate))
 	}
 	opts = append(opts, func(c *limitConfig) {
-		c.events, c.cost, c.units = kl.events, nil, Requests
+		// The token limiters read the answers' signals from the request
+		// limiter: an answer's headers are parsed once for all of the
+		// key's limiters.
+		c.events, c.cost, c.units, c.gates = kl.events, nil, Requests, kl.gates
 	})
 	return Limit(b, opts...)(kl.inner)
 }
@@ -345,7 +350,7 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 			if tk, err := l.c.b.wait(context.WithoutCancel(req.Context()), 1, true); err == nil {
 				l.c.b.sending(&tk, 1)
 				l.c.b.answered(1)
-				l.c.observe(req, resp, sent, tk, 1)
+				l.c.observe(req, resp, sent, tk, 1, false)
 			}
 		}
 		kl.rt.Store(&rt)

@@ -21,6 +21,11 @@ type limitConfig struct {
 	units        Units
 	events       transport.EventFunc // see OnEvent
 	grows        *useRule            // see WithUseBasedLimit
+	// gates are Keyed's token limiters under this request limiter,
+	// innermost first: they are handed every answer's signals before Limit
+	// learns from them, and read them there while idle rather than parse
+	// the headers again.
+	gates []*tokenGate
 }
 
 // Units says which of the server's windows a bucket's tokens count
@@ -208,7 +213,7 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	l.c.observe(req, resp, sent, tk, cost)
+	l.c.observe(req, resp, sent, tk, cost, true)
 	return resp, nil
 }
 

@@ -118,14 +118,18 @@ func (t *TokenLimit) used(u transport.Usage) int64 {
 }
 
 // limit is the limit a response's headers state (0 when none) and what
-// they say remains of it (-1 when they do not).
-func (g *tokenGate) limit(h http.Header) (limit, remaining float64) {
+// they say remains of it (-1 when they do not). sig is what
+// [transport.ParseSignals] read of h: when its token window states no
+// limit, no header of any dialect does, and h is not read.
+func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaining float64) {
 	if g.lim.Header == "" {
-		if !hasTokenLimit(h) {
+		if !(sig.Tokens.Limit > 0) || !hasTokenLimit(h) {
 			return 0, -1
 		}
-		w := transport.ParseSignals(h, time.Now()).Tokens
-		return max(w.Limit, 0), w.Remaining
+		return sig.Tokens.Limit, sig.Tokens.Remaining
+	}
+	if sig.Tokens.Limit < 0 {
+		return 0, -1
 	}
 	v := h[g.limitKey]
 	if len(v) == 0 {
@@ -248,6 +252,9 @@ func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.Even
 	return g
 }
 
+// RoundTrip sends req through the limiter once the gate is open. While it
+// is idle, req passes through, and the request limiter around the gate
+// hands it the answer's signals (answer).
 func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if o := g.open.Load(); o != nil {
 		return g.limited(o, req)
@@ -256,11 +263,19 @@ func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch limit, remaining := g.limit(resp.Header); {
+	return resp, nil
+}
+
+// answer opens an idle gate when the answer resp to req, whose signals are
+// sig, shows the limit.
+func (g *tokenGate) answer(req *http.Request, resp *http.Response, sig *transport.Signals) {
+	if g.open.Load() != nil {
+		return
+	}
+	switch limit, remaining := g.limit(resp.Header, sig); {
 	case limit > 0:
 		wait := time.Duration(0)
 		if resp.StatusCode == http.StatusTooManyRequests {
-			sig := transport.ParseSignals(resp.Header, time.Now())
 			wait = sig.ServerWait(resp.StatusCode)
 		}
 		g.startAt(Rate{Tokens: limit, Per: g.lim.window()}, wait, remaining)
@@ -269,10 +284,8 @@ func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The gate does not read it (a returned body is the caller's); it
 		// watches the bytes as whoever reads it (the retry decorator
 		// draining it, or the caller) does.
-		sig := transport.ParseSignals(resp.Header, time.Now())
 		resp.Body = &tokenSniffer{ReadCloser: resp.Body, gate: g, req: req, wait: sig.ServerWait(resp.StatusCode)}
 	}
-	return resp, nil
 }
 
 // limited sends req through the open limiter and corrects its charge by
