@@ -34,10 +34,11 @@ type Info struct {
 type infoKey struct{}
 
 // inspected is the context of an inspected request: one allocation that is
-// both the context and the Info.
+// both the context and the Info, and the writer its body is read with.
 type inspected struct {
 	context.Context
 	info Info
+	loc  locator
 }
 
 func (c *inspected) Value(key any) any {
@@ -143,7 +144,7 @@ func InspectRequest(req *http.Request, limit int64, prepare func(*http.Request))
 	switch {
 	case send.Body == nil || send.Body == http.NoBody:
 	case send.GetBody != nil:
-		c.info.Model = modelOfGetBody(send, limit)
+		c.info.Model = c.loc.modelOf(send, limit)
 	default:
 		if send.ContentLength > limit {
 			c.info.once = send.Body
@@ -233,22 +234,91 @@ var copyPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b 
 // scanGetBody feeds a fresh body from req's GetBody to s, and reports
 // whether all of it was read (or the model located at once).
 func scanGetBody(req *http.Request, s *scanner) bool {
+	err := writeGetBody(req, s, &s.whole)
+	return err == nil || s.located
+}
+
+// errNoBody is writeGetBody's error when GetBody gives no body.
+var errNoBody = errors.New("steady: GetBody gave no body")
+
+// writeGetBody writes a fresh body from req's GetBody to w. An in-memory
+// reader writes itself at once, in one piece; *whole, when not positive,
+// is then set to its length.
+func writeGetBody(req *http.Request, w io.Writer, whole *int64) error {
 	rc, err := req.GetBody()
 	if err != nil || rc == nil {
-		return false
+		return errNoBody
 	}
 	defer rc.Close()
 	if wt, ok := rc.(io.WriterTo); ok {
-		if l, ok := rc.(interface{ Len() int }); ok && s.whole <= 0 {
-			s.whole = int64(l.Len()) // an in-memory reader, of a length not declared
+		if l, ok := rc.(interface{ Len() int }); ok && *whole <= 0 {
+			*whole = int64(l.Len()) // an in-memory reader, of a length not declared
 		}
-		_, err = wt.WriteTo(s)
+		_, err = wt.WriteTo(w)
 	} else {
 		bp := copyPool.Get().(*[]byte)
-		_, err = io.CopyBuffer(s, rc, *bp)
+		_, err = io.CopyBuffer(w, rc, *bp)
 		copyPool.Put(bp)
 	}
-	return err == nil || s.located
+	return err
+}
+
+// locator is the writer Inspect reads a body through GetBody with. A body
+// written whole, at once, as an in-memory reader writes itself, has its
+// model located at its ends (see locateModel) with no scanner at all;
+// any other is handed on to a scanner of the pool. It lives in the
+// inspected context, which is allocated anyway: reading the body
+// allocates nothing, and takes nothing from the pool, when the model is
+// where SDKs write it.
+type locator struct {
+	limit, whole int64
+	s            *scanner // the scanner handed the body, once one is
+	located      bool
+	model        string
+}
+
+// Write takes the next bytes of the body, as scanner.Write does.
+func (l *locator) Write(p []byte) (int, error) {
+	if l.s == nil {
+		if int64(len(p)) > l.limit {
+			return 0, errStop
+		}
+		if l.whole > 0 && int64(len(p)) == l.whole {
+			if m, _, decided := locateModel(p); decided {
+				l.model, l.located = m, true
+				return len(p), errStop
+			}
+		}
+		// The model must be found by a scan: the scanner takes it from
+		// here, located at once no more.
+		l.s = getScanner(false)
+		l.s.limit = l.limit
+	}
+	return l.s.Write(p)
+}
+
+// modelOf finds the model of req's body through GetBody, reading at most
+// limit bytes (more than 0), as modelOfGetBody does.
+func (l *locator) modelOf(req *http.Request, limit int64) string {
+	if req.ContentLength > limit {
+		return ""
+	}
+	l.limit, l.whole = limit, req.ContentLength
+	err := writeGetBody(req, l, &l.whole)
+	s := l.s
+	l.s = nil
+	if l.located {
+		return l.model
+	}
+	if s == nil { // nothing written, or too much at once
+		return ""
+	}
+	defer putScanner(s)
+	if err != nil {
+		return ""
+	}
+	m, _ := s.foundModel()
+	return m
 }
 
 // modelOfGetBody finds the model of req's body through GetBody, reading
