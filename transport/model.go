@@ -247,6 +247,9 @@ func validModel(s []byte) bool {
 
 // decodeModel decodes the quoted JSON string s.
 func decodeModel(s []byte) (string, bool) {
+	if m, ok := internedName(s[1 : len(s)-1]); ok {
+		return m, true // a name seen before: its bytes are known to mean themselves
+	}
 	if plainString(s) {
 		return modelName(s[1 : len(s)-1]), true
 	}

@@ -594,6 +594,9 @@ func countRunes(p []byte) int {
 
 // decodeRaw decodes the raw bytes of a JSON string, quotes off.
 func decodeRaw(raw []byte) (string, bool) {
+	if m, ok := internedName(raw); ok {
+		return m, true
+	}
 	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return modelName(raw), true
 	}
