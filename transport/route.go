@@ -43,17 +43,51 @@ func endpointOf(path string) string {
 		return EndpointCompletions
 	case strings.HasSuffix(p, "/embeddings"):
 		return EndpointEmbeddings
-	case strings.Contains(p, "/images/"):
+	}
+	// The rest is told by the path's segments (each after a slash), read
+	// in one pass rather than searched for one by one: an "images" or
+	// "fine_tuning" segment with more after it, a segment that starts with
+	// "fine-tunes", a "batches" or "models" segment anywhere, or the last
+	// segment, ranked in that order.
+	var images, fine, batches, models bool
+	last := ""
+	for i := strings.IndexByte(p, '/'); i >= 0; {
+		rest := p[i+1:]
+		j := strings.IndexByte(rest, '/')
+		seg := rest
+		if j >= 0 {
+			seg = rest[:j]
+		}
+		switch {
+		case seg == "images":
+			images = images || j >= 0
+		case seg == "fine_tuning":
+			fine = fine || j >= 0
+		case seg == "batches":
+			batches = true
+		case seg == "models":
+			models = true
+		case strings.HasPrefix(seg, "fine-tunes"):
+			fine = true
+		}
+		if j < 0 {
+			last = seg
+			break
+		}
+		i += 1 + j
+	}
+	switch {
+	case images:
 		return EndpointImages
-	case strings.Contains(p, "/fine-tunes"), strings.Contains(p, "/fine_tuning/"):
+	case fine:
 		return EndpointFineTunes
-	case strings.HasSuffix(p, "/batches"), strings.Contains(p, "/batches/"):
+	case batches:
 		return EndpointBatches
-	case strings.HasSuffix(p, "/models"), strings.Contains(p, "/models/"):
+	case models:
 		return EndpointModels
-	case strings.HasSuffix(p, "/messages"):
+	case last == "messages":
 		return EndpointMessages
-	case strings.HasSuffix(p, "/responses"):
+	case last == "responses":
 		return EndpointResponses
 	}
 	return EndpointOther
