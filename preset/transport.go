@@ -19,7 +19,7 @@ type Transport struct {
 	stack      http.RoundTripper
 	auth       Auth
 	authValue  []string // the header's value: Prefix and the key; nil without a key
-	headers    http.Header
+	headers    []header // the Spec's: a slice, which is read without a map's iteration
 	api        *url.URL // the API root: the key goes to its origin only
 	defaultAPI *url.URL // the provider's own root; nil when it has none
 	moved      bool     // api is not defaultAPI: requests for that are sent to api
@@ -41,7 +41,10 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{auth: spec.Auth, headers: spec.Headers, events: cfg.events}
+	t := &Transport{auth: spec.Auth, events: cfg.events}
+	for k, v := range spec.Headers {
+		t.headers = append(t.headers, header{k, v})
+	}
 	if spec.BaseURL != "" {
 		if u, err := url.Parse(strings.TrimSuffix(spec.BaseURL, "/")); err == nil && u.Host != "" {
 			t.defaultAPI, t.api = u, u
@@ -105,8 +108,8 @@ func (t *Transport) prepare(r *http.Request) {
 	strip := t.authValue != nil && have == t.authValue[0] && !own
 	extra := 0
 	if own {
-		for k := range t.headers {
-			if _, ok := r.Header[k]; !ok {
+		for _, kv := range t.headers {
+			if _, ok := r.Header[kv.key]; !ok {
 				extra++
 			}
 		}
@@ -134,9 +137,9 @@ func (t *Transport) prepare(r *http.Request) {
 		delete(h, t.auth.Header)
 	}
 	if own {
-		for k, v := range t.headers {
-			if _, ok := h[k]; !ok {
-				h[k] = v[:len(v):len(v)]
+		for _, kv := range t.headers {
+			if _, ok := h[kv.key]; !ok {
+				h[kv.key] = kv.values[:len(kv.values):len(kv.values)]
 			}
 		}
 	}
@@ -166,6 +169,12 @@ func (t *Transport) observed(req *http.Request) (*http.Response, error) {
 	}
 	t.events.Emit(e)
 	return resp, err
+}
+
+// header is one of the Spec's headers.
+type header struct {
+	key    string
+	values []string
 }
 
 // batchKey is the context key of a request of a batch helper.
