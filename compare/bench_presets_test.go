@@ -42,6 +42,36 @@ func benchMessagesBody(size int) []byte {
 // measured is the decorators, not the request (http.NewRequest's GetBody
 // allocates a reader on each call).
 func BenchmarkPresets(b *testing.B) {
+	for _, c := range presetCases() {
+		b.Run(c.name, func(b *testing.B) {
+			req, body := c.request(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(c.body)
+				req.Body = body
+				resp, err := c.rt.RoundTrip(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatal(err)
+				}
+				_ = resp.Body.Close()
+			}
+		})
+	}
+}
+
+// presetCase is one stack of BenchmarkPresets, and the request it is sent.
+type presetCase struct {
+	name   string
+	rt     http.RoundTripper
+	url    string
+	body   []byte
+	header http.Header
+}
+
+// presetCases are BenchmarkPresets' stacks: bare, failsafe-go's, each
+// preset's with its key and with the caller's own, and the parts of a
+// preset.
+func presetCases() []presetCase {
 	inner := transport.Func(canned)
 	chat := benchChatBody(2 << 10)
 	messages := benchMessagesBody(2 << 10)
@@ -54,13 +84,7 @@ func BenchmarkPresets(b *testing.B) {
 		return failsafehttp.NewRoundTripper(inner, rp, cb, rl)
 	}
 	const fast = 1e12 // requests a minute: never reached
-	cases := []struct {
-		name   string
-		rt     http.RoundTripper
-		url    string
-		body   []byte
-		header http.Header
-	}{
+	return []presetCase{
 		{"bare", inner, benchChatURL, chat, nil},
 		{"failsafe-go", fs(), benchChatURL, chat, nil},
 		{"together/key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
@@ -84,29 +108,23 @@ func BenchmarkPresets(b *testing.B) {
 			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil},
 		{"parts/inspect+keyed", transport.Chain(inner, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			body := rewindBody{bytes.NewReader(c.body)}
-			again := rewindBody{bytes.NewReader(c.body)}
-			req, err := http.NewRequest(http.MethodPost, c.url, body)
-			if err != nil {
-				b.Fatal(err)
-			}
-			req.ContentLength = int64(len(c.body))
-			req.GetBody = func() (io.ReadCloser, error) { again.Reset(c.body); return again, nil }
-			for k, v := range c.header {
-				req.Header[k] = v
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				body.Reset(c.body)
-				req.Body = body
-				resp, err := c.rt.RoundTrip(req)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Fatal(err)
-				}
-				_ = resp.Body.Close()
-			}
-		})
+}
+
+// request makes the case's request, and the body it is sent with, which
+// the caller rewinds before each send. Its GetBody hands back one rewound
+// reader, so that what is measured is the decorators, not the request
+// (http.NewRequest's GetBody allocates a reader on each call).
+func (c presetCase) request(tb testing.TB) (*http.Request, rewindBody) {
+	body := rewindBody{bytes.NewReader(c.body)}
+	again := rewindBody{bytes.NewReader(c.body)}
+	req, err := http.NewRequest(http.MethodPost, c.url, body)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	req.ContentLength = int64(len(c.body))
+	req.GetBody = func() (io.ReadCloser, error) { again.Reset(c.body); return again, nil }
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	return req, body
 }
