@@ -38,6 +38,11 @@ const (
 	// grown is how much higher than the last a measured limit must be to
 	// count as growth.
 	grown = 1.25
+	// lowerBound is the share of a measure's span spent in the process's
+	// own pauses past which the measure is a bound below the limit, and
+	// boundProbe how soon the climb goes above such a bound.
+	lowerBound = 0.25
+	boundProbe = 2 * time.Second
 	// minSpan is the shortest span whose accepted requests measure a
 	// limit, and it must hold a few tokens at the rate too.
 	minSpan = 500 * time.Millisecond
@@ -111,6 +116,18 @@ type control struct {
 	// refusedAt: the server was empty then, so over a span that ends in a
 	// 429 this is exactly its limit.
 	sinceRefused float64
+	// pausedFor is how much of the span since refusedAt this process
+	// spent in its own pauses for 429s that named no wait: the server may
+	// have stood idle then, so a measure over a span mostly paused is a
+	// lower bound of the limit, not the limit.
+	pausedFor time.Duration
+	// bounded: the last measure was such a bound, and the climb above it
+	// started soon; the next 429 shows the limit just below the rate
+	// reached, as after a quiet spell, not over a span that climbed.
+	bounded bool
+	// boundedUntil ends bounded when a held guess set it: the guess
+	// measures the limit's floor only for a 429 that comes soon after.
+	boundedUntil time.Time
 	// The limit measured at the last 429: the cubic's plateau; and k,
 	// the time the cubic takes to come back to it, which also sets how
 	// fast it climbs beyond.
@@ -436,12 +453,16 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 
 	c.refusals = 0
 	was := c.rate
+	span := now.Sub(c.refusedAt)
 	if c.use != nil {
 		// Refused at the rate reached: a reading of the rule that said the
 		// server allows as much was wrong.
 		c.use.judge(now, c.rate)
 	}
 	limit, how := c.measure(now, flying)
+	if c.bounded && how == measuredLimit && (c.boundedUntil.IsZero() || now.Before(c.boundedUntil)) {
+		how = quiet
+	}
 	window := wait >= longPause && wait.Seconds()*c.rate >= 3
 	if c.windowed || window {
 		// A window's pause, now or the last: the server refills at once
@@ -467,9 +488,17 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		// for its time. The next 429 measures afresh.
 		limit, c.sustained = max(limit, c.sustained), 0
 		c.probed(min(max(limit, c.rate*maxDecrease), c.rate))
+		c.bounded = false
+		if c.pausedFor > time.Duration(float64(span)*lowerBound) {
+			// Paused for much of the span: against a server with no burst
+			// the idle time is lost capacity, and the measure only a
+			// bound below the limit. The climb above it comes soon.
+			c.k, c.bounded, c.boundedUntil = boundProbe, true, time.Time{}
+		}
 		c.rate = clampRate(c.plateau*beta, c.floor, c.ceiling)
 		c.mode = probing
 	case quiet:
+		c.bounded = false
 		// The first 429 after a quiet spell: the limit lies below the
 		// rate reached, by as much as the server's burst let it overshoot.
 		// The rate stays close above the limit, so that the next 429
@@ -492,7 +521,10 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		c.mode, c.guessed = holding, true
 	}
 	if how != tooSoon {
-		c.refusedAt, c.sinceRefused = now, 0
+		c.refusedAt, c.sinceRefused, c.pausedFor = now, 0, 0
+	}
+	if named < 0 {
+		c.pausedFor += wait
 	}
 	c.windowed = window
 	c.paused, c.pauseEnd, c.resumedSeen, c.sincePause = true, until, false, 0
@@ -565,9 +597,13 @@ func (c *control) own(now time.Time) float64 {
 			// The guess held: the limit lies between it and the rate it
 			// lowered, and the cubic heads back to just below that one
 			// (a 429 of jitter, against a server with no burst, costs
-			// a few seconds, not the run).
+			// a few seconds, not the run). What the server accepted
+			// while the guess held measures the guess, not the limit: a
+			// 429 soon after shows the limit just below the rate it comes
+			// at.
 			c.plateau, c.k = max(c.rate, c.guessFrom*quietDecrease), firstProbe
 			c.mode, c.epoch = probing, now.Add(-c.k)
+			c.bounded, c.boundedUntil = true, now.Add(guessHold)
 			return c.plateau
 		} else {
 			c.probed(c.rate)

@@ -492,6 +492,79 @@ func TestA429WhileAGuessIsHeldMeasuresTheLimit(t *testing.T) {
 	})
 }
 
+// noBurst is nginx's limit_req without a burst, and without headers: a
+// request less than 1/rate after the last one it accepted is refused.
+func noBurst(rate float64) func(int) (int, http.Header) {
+	var last time.Time
+	return func(int) (int, http.Header) {
+		now := time.Now()
+		if !last.IsZero() && now.Sub(last) < time.Duration(float64(time.Second)/rate) {
+			return http.StatusTooManyRequests, nil
+		}
+		last = now
+		return http.StatusOK, nil
+	}
+}
+
+// Told twice the limit of a server with no burst, the client is refused
+// every other request and pauses a token's time after each: the server
+// stands idle for much of the span between two 429s, and what it accepted
+// there measures the pattern, not the limit (about 7 of 10 a second). Such
+// a measure is a bound below the limit: the climb back to it takes the
+// 2s of boundProbe, not a first measure's 8s, and goes on above it.
+func TestAMeasureOverASpanMostlyPausedIsABoundBelowTheLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newScript(noBurst(10))
+		b := bucket.New(bucket.PerSecond(20))
+		rt := bucket.Limit(b)(srv)
+		start := time.Now()
+		for b.Rate().PerSecond() >= 14-1e-9 { // 20/s, then the guess: 14/s
+			send(t, rt, 1)
+			require.Less(t, time.Since(start), 5*time.Second, "a measure within a few seconds")
+		}
+		measuredAt := time.Since(start)
+		low := b.Rate().PerSecond()
+		plateau := low / 0.9
+		assert.InDelta(t, 7, plateau, 0.5, "the measure: the pattern's 7/s, not the limit")
+
+		// The pause of the 429 that measured is a token at 14/s; the
+		// climb ends 2s after it, at the plateau, and goes on above.
+		sendAt(t, rt, start, measuredAt+time.Second/14+2*time.Second+time.Millisecond)
+		assert.GreaterOrEqual(t, b.Rate().PerSecond(), plateau*(1-1e-6), "back at the plateau 2s after the pause")
+		sendAt(t, rt, start, measuredAt+time.Second/14+4*time.Second)
+		assert.Greater(t, b.Rate().PerSecond(), plateau*1.09, "above it, towards the limit, 2s later")
+	})
+}
+
+// A guess held without a 429 shows only that the limit is above the
+// guess: a 429 soon after the rate heads back up shows it just below the
+// rate it comes at (0.95 of it), not what the server accepted over a span
+// spent at the guess.
+func TestA429SoonAfterAHeldGuessLowersTheRateALittle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var refuse atomic.Bool
+		srv := newScript(func(i int) (int, http.Header) {
+			if i == 0 || refuse.Load() {
+				return http.StatusTooManyRequests, nil
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		start := time.Now()
+		send(t, rt, 1)
+		require.InDelta(t, 7, b.Rate().PerSecond(), 1e-9, "the guess")
+		send(t, rt, 13) // at the guess, until 1.9s
+		sendAt(t, rt, start, 2100*time.Millisecond)
+		require.InDelta(t, 9.5, b.Rate().PerSecond(), 1e-9, "the guess held: 0.95 of 10/s")
+
+		refuse.Store(true)
+		send(t, rt, 1) // at 9.5/s, 0.1s later
+		assert.InDelta(t, 0.95*9.5, b.Rate().PerSecond(), 1e-9,
+			"just below the rate refused; the span at the guess would measure 15 in 2.2s")
+	})
+}
+
 // A server that counts what it has used of its limit says how fast it
 // refills: a sliding log of 60 requests in 10s, with 30 in it, forgets
 // them by its reset, 3 a second at least. The cubic's plateau is held at

@@ -38,17 +38,15 @@ var goals = []goal{
 // admission and names no wait in its 429s: on a shared machine, loopback
 // jitter alone refuses a client pacing at the limit (the oracle plan
 // itself has seen 56% of its arrivals refused), and each such 429 costs
-// the controller a guess and a climb back: 1.08 to 1.26 of the oracle told
-// the right limit, 1.12 to 1.26 told nothing. Told twice it, the
-// controller sends periodically above it, the server refuses every other
-// request, and what it accepted measures half what was sent, not the limit
-// (1.17 to 1.35). With a burst,
+// the controller a guess and a climb back: 1.07 to 1.15 of the oracle on
+// a quiet machine, told the right limit, twice it or nothing, up to 1.26
+// on a loaded one, with 0.7 to 2.2% of arrivals refused. With a burst,
 // the slow start's overshoot and a doubled rate's first seconds are
 // refused 2.0 to 2.7% of arrivals.
 var shortfalls = map[string][]goal{
-	"nginx no burst/right":           loosened(1.45, 0.03),
-	"nginx no burst/2x":              loosened(1.45, 0.03),
-	"nginx no burst/unknown":         loosened(1.45, 0.03),
+	"nginx no burst/right":           loosened(1.35, 0.03),
+	"nginx no burst/2x":              loosened(1.35, 0.03),
+	"nginx no burst/unknown":         loosened(1.35, 0.03),
 	"nginx burst=10 nodelay/2x":      loosened(1.15, 0.035),
 	"nginx burst=10 nodelay/unknown": loosened(1.15, 0.035),
 }
