@@ -62,14 +62,14 @@ func RewriteModel(body []byte, model string) (rewritten []byte, ok bool) {
 // value (the messages), the rest of the body is not read, so a second
 // "model" there, which no encoder writes, goes unnoticed.
 func RequestModel(req *http.Request, limit int64) (model string, send *http.Request, err error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return "", req, nil // no body names no model, inspected or not
+	}
 	if info := InfoOf(req); info != nil {
 		return info.Model, req, nil
 	}
 	if limit == 0 {
 		limit = DefaultReplayLimit
-	}
-	if req.Body == nil || req.Body == http.NoBody {
-		return "", req, nil
 	}
 	if req.GetBody != nil {
 		if limit < 0 {
