@@ -1,18 +1,14 @@
 package anthropic_test
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyapi/steady/anthropic"
 	"github.com/steadyapi/steady/conformance"
-	"github.com/steadyapi/steady/transport"
 )
 
 // presetStack is the preset as a user sets it up against the simulator
@@ -33,28 +29,14 @@ var presetStack = conformance.Stack{
 var maxTokensAlone = conformance.Stack{
 	Name: "anthropic, max_tokens alone",
 	Wrap: func(next http.RoundTripper) http.RoundTripper {
-		return presetStack.Wrap(transport.Func(func(req *http.Request) (*http.Response, error) {
-			resp, err := next.RoundTrip(req)
-			if err != nil {
-				return nil, err
-			}
-			b, err := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if err != nil {
-				return nil, err
-			}
-			resp.Body = io.NopCloser(bytes.NewReader(bytes.ReplaceAll(b, []byte(`"usage"`), []byte(`"hidden"`))))
-			return resp, nil
-		}))
+		return presetStack.Wrap(conformance.HideUsage(next))
 	},
 }
 
 func run(t *testing.T, sc conformance.Scenario, st conformance.Stack) conformance.Outcome {
 	t.Helper()
 	o := conformance.Run(sc, st)
-	t.Logf("%s: requests %d, succeeded %d, failed %d, hung %d, arrivals %d, 429s %d (%.2f%%), 5xx %d, wall %v, oracle %v (×%.3f), max late %v",
-		st.Name, o.Requests, o.Succeeded, o.Failed, o.Hung, o.Arrivals, o.TooMany, 100*o.TooManyShare(), o.ServerErrors,
-		o.Wall.Round(time.Millisecond), o.Least.Round(time.Millisecond), o.Ratio(), o.MaxLate)
+	t.Logf("%s: %v", st.Name, o)
 	return o
 }
 

@@ -1,8 +1,6 @@
 package bucket_test
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -35,7 +33,7 @@ func TestKeyedTokenBoundGoal(t *testing.T) {
 	stack := func(hide bool) conformance.Stack {
 		return conformance.Stack{Name: "keyed", Wrap: func(next http.RoundTripper) http.RoundTripper {
 			if hide {
-				next = hideUsage(next)
+				next = conformance.HideUsage(next)
 			}
 			return transport.Chain(next, transport.Inspect(), retry.New(),
 				bucket.Keyed(bucket.PerMinute(600), bucket.WithTokenLimits(bucket.TokenLimit{Rate: bucket.PerMinute(3000), Window: time.Second})))
@@ -59,22 +57,4 @@ func TestKeyedTokenBoundGoal(t *testing.T) {
 	assert.LessOrEqual(t, with.Ratio(), 1.6)
 	assert.LessOrEqual(t, with.TooManyShare(), 0.02)
 	assert.Greater(t, alone.Ratio(), 20.0, "a fraction of the limit")
-}
-
-// hideUsage renames every "usage" of the answers so that no limiter finds
-// it.
-func hideUsage(next http.RoundTripper) http.RoundTripper {
-	return transport.Func(func(req *http.Request) (*http.Response, error) {
-		resp, err := next.RoundTrip(req)
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(bytes.ReplaceAll(b, []byte(`"usage"`), []byte(`"hidden"`))))
-		return resp, nil
-	})
 }

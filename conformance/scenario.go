@@ -205,6 +205,14 @@ func (o Outcome) Ratio() float64 {
 	return float64(o.Wall) / float64(o.Least)
 }
 
+// String summarizes o on one line: what the callers got, what the server
+// saw, and the time against the oracle's.
+func (o Outcome) String() string {
+	return fmt.Sprintf("requests %d, succeeded %d, failed %d, hung %d, arrivals %d, 429s %d (%.2f%%), 5xx %d, wall %v, oracle %v (×%.3f), max late %v",
+		o.Requests, o.Succeeded, o.Failed, o.Hung, o.Arrivals, o.TooMany, 100*o.TooManyShare(), o.ServerErrors,
+		o.Wall.Round(time.Millisecond), o.Least.Round(time.Millisecond), o.Ratio(), o.MaxLate)
+}
+
 // TooManyShare is the share of the server's arrivals answered 429; 0 when
 // nothing arrived.
 func (o Outcome) TooManyShare() float64 {
