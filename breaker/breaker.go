@@ -59,7 +59,11 @@ func (e *OpenError) Unwrap() error { return e.cause }
 // opens and for how long. A nil next RoundTripper means
 // [http.DefaultTransport].
 //
-// Each breaker is a gobreaker TwoStepCircuitBreaker. The middleware only
+// Each breaker is a gobreaker TwoStepCircuitBreaker, which decides every
+// trip, probe and close; while it is closed it is told of a request when
+// the request ends, and only when that can change what it decides (see
+// report): a request to a healthy model costs one short lock and one read
+// of the monotonic clock, not gobreaker's two of each. The middleware only
 // counts: a failing answer (a 503) is returned to the caller as it is, and
 // no response is read, drained or closed by it.
 func New(opts ...Option) transport.Middleware {
@@ -96,7 +100,9 @@ type roundTripper struct {
 // the shortest open period (half of minOpen), and openUntil, set when the
 // breaker opens, holds every request back until the period chosen for this
 // trip is over; only then is gobreaker asked, and it has turned half-open by
-// then. gobreaker still runs the whole state machine: counts, trips, probes.
+// then. gobreaker still runs the whole state machine: counts, trips, probes
+// (while it is closed, with the successes it was not told of counted
+// beside it: see report).
 // (A request that passed the openUntil check just before another's failure
 // opened the breaker reaches Allow within far less than half a second, and
 // gobreaker refuses it as open.)
@@ -107,11 +113,30 @@ type entry struct {
 	lastCall  uint64       // roundTripper.calls at its last request; guarded by roundTripper.mu
 	lastSeen  int64        // since epoch, as of the last sweep; guarded by roundTripper.mu
 
+	// phase counts gobreaker's changes of state, shifted left by one, with
+	// closedBit set while it is closed. It is written by onStateChange,
+	// under gobreaker's lock.
+	phase atomic.Uint64
+	// closedAt is when gobreaker last closed (since epoch): where the
+	// buckets of its sampling window start.
+	closedAt atomic.Int64
+
+	// mu orders what the requests of a closed phase tell gobreaker (see
+	// report); it guards the fields below, and is held while gobreaker
+	// calls readyToTrip.
+	mu      sync.Mutex
+	clean   bool  // the last outcome told in this closed phase was a success (or none was)
+	skipped tally // the successes of this closed phase gobreaker was not told of
+	now     int64 // the clock as of the outcome being told, for readyToTrip
+
 	// tripWait is the Retry-After of the last request judged (-1: none). It
 	// is written by judge and read by changed, both called by gobreaker
 	// under its lock, in that order, for the failure that opens the breaker.
 	tripWait time.Duration
 }
+
+// closedBit marks an entry's phase as closed.
+const closedBit = 1
 
 // failure is the outcome reported to gobreaker for a failed request: the
 // server's Retry-After, or -1.
@@ -136,10 +161,21 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		e.openUntil.CompareAndSwap(until, 0) // unless a new trip set another
 	}
+	phase := e.phase.Load()
+	if phase&closedBit != 0 {
+		return rt.roundTripClosed(e, phase, req, send)
+	}
 	done, err := e.cb.Allow()
 	if err != nil {
 		closeBody(send)
 		return nil, &OpenError{Key: e.key, cause: err}
+	}
+	if phase := e.phase.Load(); phase&closedBit != 0 {
+		// The breaker closed after the phase was read, and before Allow:
+		// no probe is out when a breaker closes, so Allow counted this
+		// request in the closed state, where the start of a request is
+		// counted by nothing that decides.
+		return rt.roundTripClosed(e, phase, req, send)
 	}
 	// A base transport that panics still reports: as a failure, before the
 	// panic goes on. Otherwise a half-open breaker would wait forever for
@@ -154,6 +190,60 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	reported = true
 	done(rt.outcome(req, resp, err))
 	return resp, err
+}
+
+// roundTripClosed sends a request while its breaker is closed, and reports
+// its outcome with report.
+func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.Request) (*http.Response, error) {
+	reported := false
+	defer func() {
+		if !reported {
+			rt.report(e, phase, failure(-1))
+		}
+	}()
+	resp, err := rt.next.RoundTrip(send)
+	reported = true
+	rt.report(e, phase, rt.outcome(req, resp, err))
+	return resp, err
+}
+
+// report tells the breaker of e the outcome of a request sent while it was
+// closed, in the phase given.
+//
+// A closed breaker decides nothing when a request starts, and at its end
+// only a failure can trip it. So gobreaker is told of a request when it
+// ends, and only when that can change a decision: a failure (which may
+// trip it), and the first success after failures (which ends their run).
+// A success while the last outcome told was a success changes nothing
+// gobreaker counts but the successes in the failure ratio's window, and
+// those are counted in e.skipped, which readyToTrip adds to gobreaker's
+// counts. Every decision is gobreaker's as if it had been told every
+// outcome as the request ended, without its two clock reads and two
+// locks per request on the path almost every request takes.
+func (rt *roundTripper) report(e *entry, phase uint64, out error) {
+	if out == errExcluded { // an exclusion counts only while half-open
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.phase.Load() != phase { // the breaker changed state since the request started
+		return
+	}
+	if e.skipped.gen != phase {
+		e.skipped.reset(phase, e.closedAt.Load())
+		e.clean = true // a new closed generation: no failure counted
+	}
+	if out == nil && e.clean {
+		e.skipped.add(rt.now())
+		return
+	}
+	done, err := e.cb.Allow()
+	if err != nil { // not closed after all: gobreaker drops the outcome, as of any earlier state
+		return
+	}
+	e.clean = out == nil
+	e.now = rt.now()
+	done(out)
 }
 
 // CloseIdleConnections closes the idle connections of the transport it
@@ -307,26 +397,47 @@ func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *e
 	if rt.s.events != nil {
 		endpoint = transport.Endpoint(req)
 	}
+	period, buckets := rt.s.buckets()
+	e.skipped.period, e.skipped.n = int64(period), buckets
 	e.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         key,
 		MaxRequests:  rt.s.halfOpenProbes,
 		Interval:     rt.s.samplingWindow,
-		BucketPeriod: rt.s.samplingWindow / 10,
+		BucketPeriod: period,
 		Timeout:      min(minOpen, rt.s.timeout) / 2,
-		ReadyToTrip:  rt.s.readyToTrip,
+		ReadyToTrip:  e.readyToTrip(&rt.s),
 		IsExcluded:   func(err error) bool { return err == errExcluded },
 		IsSuccessful: e.judge,
 		OnStateChange: func(_ string, from, to State) {
+			next := (e.phase.Load()>>1 + 1) << 1
+			if to == StateClosed {
+				e.closedAt.Store(rt.now())
+				next |= closedBit
+			}
 			if to == StateOpen {
 				e.openUntil.Store(rt.now() + int64(rt.openFor(e.tripWait)))
 			}
+			e.phase.Store(next)
 			if rt.s.events != nil {
 				rt.s.events.Emit(transport.Event{Kind: transport.EventBreaker, Key: e.key, Endpoint: endpoint, Model: model,
 					From: from.String(), To: to.String()})
 			}
 		},
 	})
+	// gobreaker starts closed, its window starting now.
+	e.closedAt.Store(rt.now())
+	e.phase.Store(closedBit)
 	return e
+}
+
+// readyToTrip is gobreaker's ReadyToTrip for e: the settings' rule, over
+// gobreaker's counts and the successes it was not told of. gobreaker calls
+// it for a failure told by report, under e.mu.
+func (e *entry) readyToTrip(s *settings) func(gobreaker.Counts) bool {
+	return func(c gobreaker.Counts) bool {
+		c.TotalSuccesses += e.skipped.sum(e.now)
+		return s.readyToTrip(c)
+	}
 }
 
 // judge is gobreaker's IsSuccessful; it also notes the Retry-After of a

@@ -153,8 +153,8 @@ func WithFailureRatio(ratio float64, minThroughput uint32) Option {
 
 // WithSamplingWindow sets the rolling window the failure ratio covers while
 // a breaker is closed, kept in ten buckets (default
-// [DefaultSamplingWindow]). A window that is not positive keeps the
-// default.
+// [DefaultSamplingWindow]); a request counts in the bucket of the instant
+// it ends. A window that is not positive keeps the default.
 func WithSamplingWindow(d time.Duration) Option {
 	return func(s *settings) {
 		if d > 0 {
@@ -271,4 +271,13 @@ func (s *settings) readyToTrip(c gobreaker.Counts) bool {
 	}
 	done := c.TotalSuccesses + c.TotalFailures
 	return done >= s.minThroughput && float64(c.TotalFailures) >= s.failureRatio*float64(done)
+}
+
+// buckets is the sampling window's bucket period and count, as gobreaker
+// makes them from Interval and BucketPeriod: a tenth of the window each
+// (rounded up, so that there are at most ten), the window rounded up to
+// whole buckets.
+func (s *settings) buckets() (period time.Duration, n int) {
+	period = (s.samplingWindow + maxBuckets - 1) / maxBuckets
+	return period, int((s.samplingWindow + period - 1) / period)
 }
