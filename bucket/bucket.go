@@ -18,6 +18,12 @@ type Bucket struct {
 	epoch time.Time     // times in state are nanoseconds since epoch
 	per   time.Duration // the period Rate reports in, as configured
 
+	// wall is a reading of time.Now, taken at wallAt since epoch: the
+	// clock of a grant at once is wall moved on by the monotonic clock
+	// alone (see nowLocked).
+	wall   time.Time
+	wallAt time.Duration
+
 	s          state
 	burstFixed bool    // burst set by the caller; otherwise a second of the rate
 	unknown    bool    // made with an unknown rate: Limit slow-starts it
@@ -222,6 +228,21 @@ func defaultBurst(perSecond float64) float64 { return max(1, perSecond) }
 func (b *Bucket) now() float64 { return float64(time.Since(b.epoch)) }
 
 func (b *Bucket) at(t time.Time) float64 { return float64(t.Sub(b.epoch)) }
+
+// nowLocked returns the time now, and as b.at gives it, reading the
+// monotonic clock alone (half of time.Now's cost) but once a second: the
+// wall time it gives is that of the last time.Now moved on by the
+// monotonic clock, which lags a step of the wall clock (a resume from
+// sleep, a manual set) by at most a second. Callers hold b.mu.
+func (b *Bucket) nowLocked() (time.Time, float64) {
+	d := time.Since(b.epoch)
+	if b.wall.IsZero() || d-b.wallAt >= time.Second || d < b.wallAt {
+		b.wall = time.Now()
+		b.wallAt = b.wall.Sub(b.epoch)
+		return b.wall, float64(b.wallAt)
+	}
+	return b.wall.Add(d - b.wallAt), float64(d)
+}
 
 // TryTake takes n tokens if the bucket holds them now and nobody is waiting,
 // and reports whether it did. It never waits and never jumps the queue. A
@@ -454,8 +475,7 @@ func (b *Bucket) send(ctx context.Context, n float64) (ticket, time.Time, error)
 		}
 		b.mu.Lock()
 		if b.head == nil {
-			now := time.Now()
-			t := b.at(now)
+			now, t := b.nowLocked()
 			s := b.s
 			s.settle(t, n)
 			if s.readyAt(t, n) <= t {

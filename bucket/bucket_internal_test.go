@@ -147,3 +147,26 @@ func TestServerLevelOnAnUnlimitedBucket(t *testing.T) {
 func TestAWaiterFitsEightyBytes(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Sizeof(waiter{}), uintptr(80))
 }
+
+// TestNowLockedIsTheClock holds the grant's clock, the monotonic clock
+// moved on from a reading of time.Now taken at most a second before, to
+// time.Now: equal to it in a bubble, where the wall clock is never
+// stepped, at every instant, across the second at which it reads time.Now
+// again.
+func TestNowLockedIsTheClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(PerSecond(10))
+		for _, step := range []time.Duration{0, time.Millisecond, 998 * time.Millisecond, time.Millisecond,
+			time.Millisecond, 3 * time.Second, 7 * time.Nanosecond} {
+			time.Sleep(step)
+			b.mu.Lock()
+			now, at := b.nowLocked()
+			wallAt := b.wallAt
+			b.mu.Unlock()
+			want := time.Now()
+			assert.True(t, now.Equal(want), "after %v: %v, want %v", step, now, want)
+			assert.Equal(t, float64(want.Sub(b.epoch)), at)
+			assert.LessOrEqual(t, time.Duration(at)-wallAt, time.Second, "time.Now read at most a second ago")
+		}
+	})
+}
