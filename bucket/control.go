@@ -112,6 +112,11 @@ type control struct {
 	// sincePause counts what the server accepted of the requests sent
 	// since the pause ended (since the start before any pause).
 	sincePause float64
+	// pausedAt is when the current pause began, and older the tokens then
+	// in flight whose answers have not come back since: sent before the
+	// pause, what becomes of them says nothing of the server after it.
+	pausedAt time.Time
+	older    float64
 	// sinceRefused counts what was accepted of the requests sent since
 	// refusedAt: the server was empty then, so over a span that ends in a
 	// 429 this is exactly its limit.
@@ -224,14 +229,19 @@ func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time
 		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		c.refused(req, &sig, now, sent)
+		c.refused(req, &sig, now, sent, n)
 		return
 	}
 
 	var news storeNews
 	c.mu.Lock()
-	c.saw(sent)
-	c.refusals = 0
+	c.saw(sent, n)
+	if !sent.Before(c.pausedAt) {
+		// Accepted since the pause began: the next blind pause starts
+		// again from one token's time. (Accepted from before it, a
+		// request proves nothing of the pauses since.)
+		c.refusals = 0
+	}
 	c.used.add(sent, n)
 	if !c.paused || !sent.Before(c.pauseEnd) {
 		c.sincePause += n
@@ -397,25 +407,34 @@ func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 
 // refused handles a 429 to req: pause the bucket and, once a pause, lower
 // the rate.
-func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time) {
+func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64) {
 	c.mu.Lock()
-	news := c.refusedLocked(req, sig, now, sent)
+	news := c.refusedLocked(req, sig, now, sent, n)
 	c.mu.Unlock()
 	c.b.tellStore(news)
 }
 
-// refusedLocked is refused under c.mu; it returns what the store is to be
-// told once c.mu is released.
-func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time) storeNews {
-	c.saw(sent)
+// refusedLocked is refused under c.mu, for a request of n tokens; it
+// returns what the store is to be told once c.mu is released.
+func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64) storeNews {
+	c.saw(sent, n)
 	named := sig.ServerWait(http.StatusTooManyRequests)
 	// A 429 of a request sent before the pause ended belongs to it; so does
 	// one sent after, when nothing went through since: the server's reset
 	// was a little short, and nothing new was learnt.
 	flying := c.b.flying()
+	out := flying
+	if named < 0 && sig.Requests.Remaining < 0 && sig.Tokens.Remaining < 0 {
+		// A server that says nothing at all is waited out by blind pauses
+		// alone, and what was sent before the pause began says nothing of
+		// them: only what was sent since may still go through. (A server
+		// that counts and refuses what its count allowed has another
+		// limit binding, which a rate judged afresh may be what meets.)
+		out = max(0, flying-c.older)
+	}
 	// (Sent long after the pause, it starts a pause of its own: the key
 	// was idle, not refused at once.)
-	again := c.sincePause+flying == 0 && sent.Sub(c.pauseEnd) < saturated
+	again := c.sincePause+out == 0 && sent.Sub(c.pauseEnd) < saturated
 	joins := c.paused && (sent.Before(c.pauseEnd) || again)
 	if joins && !sent.Before(c.pauseEnd) && named < 0 {
 		// Resumed, and refused again at once: this pause is already the
@@ -528,6 +547,7 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	}
 	c.windowed = window
 	c.paused, c.pauseEnd, c.resumedSeen, c.sincePause = true, until, false, 0
+	c.pausedAt, c.older = now, flying
 	c.epoch = until
 	news := storeNews{pause: until, rate: c.b.setRateHere(in(c.rate, time.Second))}
 	c.b.pauseHere(until)
@@ -538,10 +558,14 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	return news
 }
 
-// saw notes a request sent at sent: the first of all, and the first since
-// the pause ended, start the spans a limit is measured over; answers come
-// back in any order. c.mu must be held.
-func (c *control) saw(sent time.Time) {
+// saw notes the answer to a request of n tokens sent at sent: the first of
+// all, and the first since the pause ended, start the spans a limit is
+// measured over; answers come back in any order. One sent before the pause
+// began is no longer in flight. c.mu must be held.
+func (c *control) saw(sent time.Time, n float64) {
+	if sent.Before(c.pausedAt) {
+		c.older = max(0, c.older-n)
+	}
 	if c.start.IsZero() || sent.Before(c.start) {
 		c.start = sent
 	}

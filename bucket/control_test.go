@@ -87,6 +87,76 @@ func TestABlindPauseDoublesForEachResumptionRefused(t *testing.T) {
 	})
 }
 
+// quotaServer accepts its first quota requests, each answered after
+// latency, and refuses every later one at once, naming nothing, until
+// reopen since its start; from then on it accepts every request at once.
+// It keeps the arrival times of the requests it refused.
+type quotaServer struct {
+	quota   int
+	latency time.Duration
+	reopen  time.Duration
+
+	mu       sync.Mutex
+	start    time.Time
+	accepted int
+	refused  []time.Duration
+}
+
+func (s *quotaServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	s.mu.Lock()
+	el := time.Since(s.start)
+	status, wait := http.StatusOK, time.Duration(0)
+	switch {
+	case el >= s.reopen:
+	case s.accepted < s.quota:
+		s.accepted++
+		wait = s.latency
+	default:
+		status = http.StatusTooManyRequests
+		s.refused = append(s.refused, el)
+	}
+	s.mu.Unlock()
+	time.Sleep(wait)
+	return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+}
+
+// The requests in flight when a pause began were sent before it: their
+// answers, accepted or not, say nothing of the server since. A resumption
+// refused at once with nothing sent since accepted or out doubles the
+// pause of a 429 that names no wait, however many of the older requests
+// are still out, and their acceptances do not undo the doublings: a window
+// that says nothing is waited out in as few 429s with callers in flight as
+// with one caller.
+func TestABlindPauseDoublesWhileOlderRequestsAreInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 32 callers at 100/s, answered in 300ms: the 21st request, at
+		// 200ms, is refused with the 20 before it still in flight, and
+		// their answers come back from 300ms to 490ms.
+		srv := &quotaServer{quota: 20, latency: 300 * time.Millisecond, reopen: 2 * time.Second, start: time.Now()}
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(100)))(srv)
+		var wg sync.WaitGroup
+		var left atomic.Int64
+		left.Store(40)
+		for range 32 {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					_, err := get(t, rt, context.Background())
+					assert.NoError(t, err)
+				}
+			})
+		}
+		wg.Wait()
+		ms := time.Millisecond
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		assert.Equal(t, []time.Duration{200 * ms, 250 * ms, 350 * ms, 550 * ms, 950 * ms, 1750 * ms}, srv.refused,
+			"paused 50ms, then 100ms, 200ms, 400ms, 800ms, each resumption refused at once")
+	})
+}
+
 func TestWithPauseReplacesTheBlindPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(refuseFirst(2, nil))

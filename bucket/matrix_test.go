@@ -58,10 +58,6 @@ func TestMatrix(t *testing.T) {
 // settles on is found a few seconds late (1.286 of the oracle against the
 // goal's 1.26).
 //
-// One-minute windows that say nothing at all, told nothing: each window's
-// end is found by 429s that double the pause, 2.0% of arrivals, at the
-// goal's edge.
-//
 // A sliding log with its headers on every answer, told nothing: the
 // controller reads its counts as a bucket's at first, and its 429s come
 // to 1.0 to 1.1% of arrivals against the goal's 1%, as the callers'
@@ -69,5 +65,4 @@ func TestMatrix(t *testing.T) {
 var shortfalls = map[string]conformance.Goal{
 	"sliding/nothing":             {Ratio: 1.10, TooMany: 0.015},
 	"sliding-retry-after/nothing": {Ratio: 1.30, TooMany: 0.005},
-	"minute-no-headers/nothing":   {Ratio: 1.10, TooMany: 0.025},
 }

@@ -29,5 +29,4 @@ func TestMatrix(t *testing.T) {
 var shortfalls = map[string]conformance.Goal{
 	"sliding/nothing":             {Ratio: 1.10, TooMany: 0.015},
 	"sliding-retry-after/nothing": {Ratio: 1.30, TooMany: 0.005},
-	"minute-no-headers/nothing":   {Ratio: 1.10, TooMany: 0.025},
 }
