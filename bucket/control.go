@@ -146,6 +146,12 @@ type control struct {
 	// windowed is set while the pause the server asked for is a window's:
 	// long beside the rate's tokens.
 	windowed bool
+	// windowEnds is how long after the last window the server named its
+	// requests may still be leaving it one by one, as a sliding log
+	// frees what it accepted a window before in the order it came: the
+	// pause's end plus the pause's length, as a window is no shorter than
+	// the wait it names.
+	windowEnds time.Time
 
 	// The best of the server's counts of what remains: the most it allows
 	// to be granted in all (the bucket's count of tokens granted) before
@@ -462,6 +468,10 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		c.best, c.bestUntil = 0, time.Time{}
 	}
 	if joins {
+		if named >= longPause && wait.Seconds()*c.rate >= 3 {
+			// The rest of a window longer than the longest pause.
+			c.windowEnds = later(c.windowEnds, until.Add(wait))
+		}
 		if until.After(c.pauseEnd) {
 			c.pauseEnd = until
 		}
@@ -483,10 +493,19 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		how = quiet
 	}
 	window := wait >= longPause && wait.Seconds()*c.rate >= 3
-	if c.windowed || window {
-		// A window's pause, now or the last: the server refills at once
-		// when a window opens, not at a rate, and its 429s say nothing of
-		// a rate. The rate stays (and stops doubling).
+	if window && named >= 0 {
+		c.windowEnds = later(c.windowEnds, until.Add(wait))
+	}
+	// A server that counts nothing, and named a window: its short waits
+	// until the window is over say when its next request leaves the
+	// window, not that the rate is too high. (A server that counts says
+	// how much of its window is left, and the rate is judged by it.)
+	freeing := now.Before(c.windowEnds) && w.Remaining < 0
+	if c.windowed || window || freeing {
+		// A window's pause, now or the last, or a window freeing: the
+		// server refills at once when a window opens, or as it empties,
+		// not at a rate, and its 429s say nothing of a rate. The rate
+		// stays (and stops doubling).
 		how = tooSoon
 		if c.mode == slowStart {
 			c.mode, c.plateau, c.k, c.epoch = probing, c.rate, maxProbe, until

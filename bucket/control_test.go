@@ -490,6 +490,37 @@ func TestALongNamedWaitPausesWithoutLoweringTheRate(t *testing.T) {
 	}
 }
 
+// A server that named a window (a long Retry-After) and counts nothing may
+// free that window's requests one by one as they leave it, as a sliding
+// log does, in the order and at the pace it accepted them: its short
+// waits in the window after the pause say when the next one frees, not
+// that the rate is too high, and the rate stays. Past the window (the
+// pause's end plus its length, at least), a short wait is judged again.
+func TestShortWaitsAfterAWindowAreItsSlotsFreeing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		retryAfter := func(s string) http.Header { return http.Header{"Retry-After": {s}} }
+		srv := newScript(func(i int) (int, http.Header) {
+			switch i {
+			case 0:
+				return http.StatusTooManyRequests, retryAfter("3") // a window: 3s, 30 tokens at 10/s
+			case 2, 4, 6:
+				return http.StatusTooManyRequests, retryAfter("1")
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		start := time.Now()
+		send(t, rt, 6)
+		ms := time.Millisecond
+		assert.Equal(t, []time.Duration{0, 3000 * ms, 3100 * ms, 4100 * ms, 4200 * ms, 5200 * ms}, srv.arrivals(),
+			"one freed at the pause's end, and one a second later; each next refused a token later")
+		assert.InDelta(t, 10, b.Rate().PerSecond(), 1e-9, "the window's requests freeing: the rate stays")
+		sendAt(t, rt, start, 6*time.Second)
+		assert.Less(t, b.Rate().PerSecond(), 10.0, "past the window: the rate is judged again, and drops")
+	})
+}
+
 // sendAt sends one request through rt at at since start.
 func sendAt(t *testing.T, rt http.RoundTripper, start time.Time, at time.Duration) {
 	t.Helper()
