@@ -471,6 +471,7 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		if named >= longPause && wait.Seconds()*c.rate >= 3 {
 			// The rest of a window longer than the longest pause.
 			c.windowEnds = later(c.windowEnds, until.Add(wait))
+			c.windowPaused(until)
 		}
 		if until.After(c.pauseEnd) {
 			c.pauseEnd = until
@@ -561,6 +562,9 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	if how != tooSoon {
 		c.refusedAt, c.sinceRefused, c.pausedFor = now, 0, 0
 	}
+	if window && named >= 0 {
+		c.windowPaused(until)
+	}
 	if named < 0 {
 		c.pausedFor += wait
 	}
@@ -575,6 +579,16 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		c.rateChanged(req)
 	}
 	return news
+}
+
+// windowPaused starts the span of the next measure at until, the end of a
+// window's pause: the server stood full until then, not refilling at a
+// rate, and what it accepts after measures the window that follows, not
+// the pause. c.mu must be held.
+func (c *control) windowPaused(until time.Time) {
+	if until.After(c.refusedAt) {
+		c.refusedAt, c.sinceRefused, c.pausedFor = until, 0, 0
+	}
 }
 
 // saw notes the answer to a request of n tokens sent at sent: the first of

@@ -521,6 +521,42 @@ func TestShortWaitsAfterAWindowAreItsSlotsFreeing(t *testing.T) {
 	})
 }
 
+// A window's pause is the server's own, not a bucket refilling at its
+// rate: a limit measured over a span that holds one would count the
+// requests of the window after it over the whole pause, a fraction of the
+// limit. The span of the next measure starts when the window's pause ends.
+func TestAWindowsPauseStartsTheNextMeasure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Counts of nothing left, with a reset of a token's time, and
+		// once of 20s: a window.
+		srv := newScript(func(i int) (int, http.Header) {
+			switch i {
+			case 0, 8, 12, 14:
+				return http.StatusTooManyRequests, counts("10", "0", "0.1")
+			case 10:
+				return http.StatusTooManyRequests, counts("10", "0", "20")
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		// A guess at the first 429, and a measure at the second: 7
+		// accepted between them.
+		send(t, rt, 9)
+		measured := b.Rate().PerSecond()
+		require.Less(t, measured, 7.0)
+		// One accepted, then the window: 20s. After it, one accepted and a
+		// 429, twice: the second comes too soon after the window's end to
+		// measure anything.
+		send(t, rt, 6)
+		times := srv.arrivals()
+		require.Len(t, times, 15)
+		require.InDelta(t, 20, (times[11] - times[10]).Seconds(), 1e-6)
+		assert.InDelta(t, measured, b.Rate().PerSecond(), 0.1*measured,
+			"not the 3 accepted over the 21s since the measure")
+	})
+}
+
 // sendAt sends one request through rt at at since start.
 func sendAt(t *testing.T, rt http.RoundTripper, start time.Time, at time.Duration) {
 	t.Helper()
