@@ -459,6 +459,15 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		// End the server's windows that much later from now on.
 		c.slack = max(c.slack, wait)
 	}
+	if token := time.Duration(float64(time.Second) / c.rate); named >= 0 && named < token && !c.windowEnds.IsZero() {
+		// A server that has named a window may be a sliding log, which
+		// frees each request a window after it came: refused less than a
+		// token's time before the next leaves, we send in step with what
+		// we sent then, a hair early. Half a token's time more puts our
+		// sends between its frees rather than just before them.
+		wait = min(wait+token/2, c.cfg.maxPause)
+		until = now.Add(wait)
+	}
 	w := c.window(sig)
 	if w.Remaining >= 1 {
 		// The count said there was room, and the server refused: another

@@ -557,6 +557,46 @@ func TestAWindowsPauseStartsTheNextMeasure(t *testing.T) {
 	})
 }
 
+// A server that named a window may be a sliding log, which frees each
+// request of its window a window after it came: sent again in step with
+// our own sends then, each of ours comes a hair before the one it needs
+// leaves, and a 429 names a wait shorter than a token's time. The pause
+// goes half a token's time beyond it, so that our sends fall between the
+// log's frees rather than just before them. A server that never named a
+// window is paused exactly what it names.
+func TestAWaitUnderATokenAfterAWindowIsStretchedHalfAToken(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		window bool
+		want   []time.Duration
+	}{
+		{"after a window", true, []time.Duration{0, 3000 * ms, 3100 * ms, 3170 * ms}},
+		{"no window named", false, []time.Duration{0, 100 * ms, 120 * ms}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				refused := 1
+				if !tc.window {
+					refused = 0
+				}
+				srv := newScript(func(i int) (int, http.Header) {
+					switch {
+					case tc.window && i == 0:
+						return http.StatusTooManyRequests, counts("10", "0", "3")
+					case i == refused+1:
+						return http.StatusTooManyRequests, counts("10", "0", "0.02")
+					}
+					return http.StatusOK, nil
+				})
+				rt := bucket.Limit(bucket.New(bucket.PerSecond(10)))(srv)
+				send(t, rt, len(tc.want))
+				assert.Equal(t, tc.want, srv.arrivals(), "a token is 100ms at 10/s; the wait named, 20ms")
+			})
+		})
+	}
+}
+
 // sendAt sends one request through rt at at since start.
 func sendAt(t *testing.T, rt http.RoundTripper, start time.Time, at time.Duration) {
 	t.Helper()
