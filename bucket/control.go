@@ -112,6 +112,11 @@ type control struct {
 	// sincePause counts what the server accepted of the requests sent
 	// since the pause ended (since the start before any pause).
 	sincePause float64
+	// pausedAt is when the current pause began, and older the tokens then
+	// in flight whose answers have not come back since: sent before the
+	// pause, what becomes of them says nothing of the server after it.
+	pausedAt time.Time
+	older    float64
 	// sinceRefused counts what was accepted of the requests sent since
 	// refusedAt: the server was empty then, so over a span that ends in a
 	// 429 this is exactly its limit.
@@ -141,6 +146,12 @@ type control struct {
 	// windowed is set while the pause the server asked for is a window's:
 	// long beside the rate's tokens.
 	windowed bool
+	// windowEnds is how long after the last window the server named its
+	// requests may still be leaving it one by one, as a sliding log
+	// frees what it accepted a window before in the order it came: the
+	// pause's end plus the pause's length, as a window is no shorter than
+	// the wait it names.
+	windowEnds time.Time
 
 	// The best of the server's counts of what remains: the most it allows
 	// to be granted in all (the bucket's count of tokens granted) before
@@ -224,14 +235,19 @@ func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time
 		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		c.refused(req, &sig, now, sent)
+		c.refused(req, &sig, now, sent, n)
 		return
 	}
 
 	var news storeNews
 	c.mu.Lock()
-	c.saw(sent)
-	c.refusals = 0
+	c.saw(sent, n)
+	if !sent.Before(c.pausedAt) {
+		// Accepted since the pause began: the next blind pause starts
+		// again from one token's time. (Accepted from before it, a
+		// request proves nothing of the pauses since.)
+		c.refusals = 0
+	}
 	c.used.add(sent, n)
 	if !c.paused || !sent.Before(c.pauseEnd) {
 		c.sincePause += n
@@ -397,25 +413,34 @@ func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 
 // refused handles a 429 to req: pause the bucket and, once a pause, lower
 // the rate.
-func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time) {
+func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64) {
 	c.mu.Lock()
-	news := c.refusedLocked(req, sig, now, sent)
+	news := c.refusedLocked(req, sig, now, sent, n)
 	c.mu.Unlock()
 	c.b.tellStore(news)
 }
 
-// refusedLocked is refused under c.mu; it returns what the store is to be
-// told once c.mu is released.
-func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time) storeNews {
-	c.saw(sent)
+// refusedLocked is refused under c.mu, for a request of n tokens; it
+// returns what the store is to be told once c.mu is released.
+func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64) storeNews {
+	c.saw(sent, n)
 	named := sig.ServerWait(http.StatusTooManyRequests)
 	// A 429 of a request sent before the pause ended belongs to it; so does
 	// one sent after, when nothing went through since: the server's reset
 	// was a little short, and nothing new was learnt.
 	flying := c.b.flying()
+	out := flying
+	if named < 0 && sig.Requests.Remaining < 0 && sig.Tokens.Remaining < 0 {
+		// A server that says nothing at all is waited out by blind pauses
+		// alone, and what was sent before the pause began says nothing of
+		// them: only what was sent since may still go through. (A server
+		// that counts and refuses what its count allowed has another
+		// limit binding, which a rate judged afresh may be what meets.)
+		out = max(0, flying-c.older)
+	}
 	// (Sent long after the pause, it starts a pause of its own: the key
 	// was idle, not refused at once.)
-	again := c.sincePause+flying == 0 && sent.Sub(c.pauseEnd) < saturated
+	again := c.sincePause+out == 0 && sent.Sub(c.pauseEnd) < saturated
 	joins := c.paused && (sent.Before(c.pauseEnd) || again)
 	if joins && !sent.Before(c.pauseEnd) && named < 0 {
 		// Resumed, and refused again at once: this pause is already the
@@ -434,6 +459,15 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		// End the server's windows that much later from now on.
 		c.slack = max(c.slack, wait)
 	}
+	if token := time.Duration(float64(time.Second) / c.rate); named >= 0 && named < token && !c.windowEnds.IsZero() {
+		// A server that has named a window may be a sliding log, which
+		// frees each request a window after it came: refused less than a
+		// token's time before the next leaves, we send in step with what
+		// we sent then, a hair early. Half a token's time more puts our
+		// sends between its frees rather than just before them.
+		wait = min(wait+token/2, c.cfg.maxPause)
+		until = now.Add(wait)
+	}
 	w := c.window(sig)
 	if w.Remaining >= 1 {
 		// The count said there was room, and the server refused: another
@@ -443,6 +477,11 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		c.best, c.bestUntil = 0, time.Time{}
 	}
 	if joins {
+		if named >= longPause && wait.Seconds()*c.rate >= 3 {
+			// The rest of a window longer than the longest pause.
+			c.windowEnds = later(c.windowEnds, until.Add(wait))
+			c.windowPaused(until)
+		}
 		if until.After(c.pauseEnd) {
 			c.pauseEnd = until
 		}
@@ -464,10 +503,19 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		how = quiet
 	}
 	window := wait >= longPause && wait.Seconds()*c.rate >= 3
-	if c.windowed || window {
-		// A window's pause, now or the last: the server refills at once
-		// when a window opens, not at a rate, and its 429s say nothing of
-		// a rate. The rate stays (and stops doubling).
+	if window && named >= 0 {
+		c.windowEnds = later(c.windowEnds, until.Add(wait))
+	}
+	// A server that counts nothing, and named a window: its short waits
+	// until the window is over say when its next request leaves the
+	// window, not that the rate is too high. (A server that counts says
+	// how much of its window is left, and the rate is judged by it.)
+	freeing := now.Before(c.windowEnds) && w.Remaining < 0
+	if c.windowed || window || freeing {
+		// A window's pause, now or the last, or a window freeing: the
+		// server refills at once when a window opens, or as it empties,
+		// not at a rate, and its 429s say nothing of a rate. The rate
+		// stays (and stops doubling).
 		how = tooSoon
 		if c.mode == slowStart {
 			c.mode, c.plateau, c.k, c.epoch = probing, c.rate, maxProbe, until
@@ -523,11 +571,15 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	if how != tooSoon {
 		c.refusedAt, c.sinceRefused, c.pausedFor = now, 0, 0
 	}
+	if window && named >= 0 {
+		c.windowPaused(until)
+	}
 	if named < 0 {
 		c.pausedFor += wait
 	}
 	c.windowed = window
 	c.paused, c.pauseEnd, c.resumedSeen, c.sincePause = true, until, false, 0
+	c.pausedAt, c.older = now, flying
 	c.epoch = until
 	news := storeNews{pause: until, rate: c.b.setRateHere(in(c.rate, time.Second))}
 	c.b.pauseHere(until)
@@ -538,10 +590,24 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	return news
 }
 
-// saw notes a request sent at sent: the first of all, and the first since
-// the pause ended, start the spans a limit is measured over; answers come
-// back in any order. c.mu must be held.
-func (c *control) saw(sent time.Time) {
+// windowPaused starts the span of the next measure at until, the end of a
+// window's pause: the server stood full until then, not refilling at a
+// rate, and what it accepts after measures the window that follows, not
+// the pause. c.mu must be held.
+func (c *control) windowPaused(until time.Time) {
+	if until.After(c.refusedAt) {
+		c.refusedAt, c.sinceRefused, c.pausedFor = until, 0, 0
+	}
+}
+
+// saw notes the answer to a request of n tokens sent at sent: the first of
+// all, and the first since the pause ended, start the spans a limit is
+// measured over; answers come back in any order. One sent before the pause
+// began is no longer in flight. c.mu must be held.
+func (c *control) saw(sent time.Time, n float64) {
+	if sent.Before(c.pausedAt) {
+		c.older = max(0, c.older-n)
+	}
 	if c.start.IsZero() || sent.Before(c.start) {
 		c.start = sent
 	}

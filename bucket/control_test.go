@@ -87,6 +87,76 @@ func TestABlindPauseDoublesForEachResumptionRefused(t *testing.T) {
 	})
 }
 
+// quotaServer accepts its first quota requests, each answered after
+// latency, and refuses every later one at once, naming nothing, until
+// reopen since its start; from then on it accepts every request at once.
+// It keeps the arrival times of the requests it refused.
+type quotaServer struct {
+	quota   int
+	latency time.Duration
+	reopen  time.Duration
+
+	mu       sync.Mutex
+	start    time.Time
+	accepted int
+	refused  []time.Duration
+}
+
+func (s *quotaServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	s.mu.Lock()
+	el := time.Since(s.start)
+	status, wait := http.StatusOK, time.Duration(0)
+	switch {
+	case el >= s.reopen:
+	case s.accepted < s.quota:
+		s.accepted++
+		wait = s.latency
+	default:
+		status = http.StatusTooManyRequests
+		s.refused = append(s.refused, el)
+	}
+	s.mu.Unlock()
+	time.Sleep(wait)
+	return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+}
+
+// The requests in flight when a pause began were sent before it: their
+// answers, accepted or not, say nothing of the server since. A resumption
+// refused at once with nothing sent since accepted or out doubles the
+// pause of a 429 that names no wait, however many of the older requests
+// are still out, and their acceptances do not undo the doublings: a window
+// that says nothing is waited out in as few 429s with callers in flight as
+// with one caller.
+func TestABlindPauseDoublesWhileOlderRequestsAreInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 32 callers at 100/s, answered in 300ms: the 21st request, at
+		// 200ms, is refused with the 20 before it still in flight, and
+		// their answers come back from 300ms to 490ms.
+		srv := &quotaServer{quota: 20, latency: 300 * time.Millisecond, reopen: 2 * time.Second, start: time.Now()}
+		rt := bucket.Limit(bucket.New(bucket.PerSecond(100)))(srv)
+		var wg sync.WaitGroup
+		var left atomic.Int64
+		left.Store(40)
+		for range 32 {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					_, err := get(t, rt, context.Background())
+					assert.NoError(t, err)
+				}
+			})
+		}
+		wg.Wait()
+		ms := time.Millisecond
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		assert.Equal(t, []time.Duration{200 * ms, 250 * ms, 350 * ms, 550 * ms, 950 * ms, 1750 * ms}, srv.refused,
+			"paused 50ms, then 100ms, 200ms, 400ms, 800ms, each resumption refused at once")
+	})
+}
+
 func TestWithPauseReplacesTheBlindPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(refuseFirst(2, nil))
@@ -415,6 +485,113 @@ func TestALongNamedWaitPausesWithoutLoweringTheRate(t *testing.T) {
 				send(t, rt, 1)
 				assert.Equal(t, []time.Duration{0, tc.pause}, srv.arrivals())
 				assert.InDelta(t, tc.after, b.Rate().PerSecond(), 1e-9, "and after the pause")
+			})
+		})
+	}
+}
+
+// A server that named a window (a long Retry-After) and counts nothing may
+// free that window's requests one by one as they leave it, as a sliding
+// log does, in the order and at the pace it accepted them: its short
+// waits in the window after the pause say when the next one frees, not
+// that the rate is too high, and the rate stays. Past the window (the
+// pause's end plus its length, at least), a short wait is judged again.
+func TestShortWaitsAfterAWindowAreItsSlotsFreeing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		retryAfter := func(s string) http.Header { return http.Header{"Retry-After": {s}} }
+		srv := newScript(func(i int) (int, http.Header) {
+			switch i {
+			case 0:
+				return http.StatusTooManyRequests, retryAfter("3") // a window: 3s, 30 tokens at 10/s
+			case 2, 4, 6:
+				return http.StatusTooManyRequests, retryAfter("1")
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		start := time.Now()
+		send(t, rt, 6)
+		ms := time.Millisecond
+		assert.Equal(t, []time.Duration{0, 3000 * ms, 3100 * ms, 4100 * ms, 4200 * ms, 5200 * ms}, srv.arrivals(),
+			"one freed at the pause's end, and one a second later; each next refused a token later")
+		assert.InDelta(t, 10, b.Rate().PerSecond(), 1e-9, "the window's requests freeing: the rate stays")
+		sendAt(t, rt, start, 6*time.Second)
+		assert.Less(t, b.Rate().PerSecond(), 10.0, "past the window: the rate is judged again, and drops")
+	})
+}
+
+// A window's pause is the server's own, not a bucket refilling at its
+// rate: a limit measured over a span that holds one would count the
+// requests of the window after it over the whole pause, a fraction of the
+// limit. The span of the next measure starts when the window's pause ends.
+func TestAWindowsPauseStartsTheNextMeasure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Counts of nothing left, with a reset of a token's time, and
+		// once of 20s: a window.
+		srv := newScript(func(i int) (int, http.Header) {
+			switch i {
+			case 0, 8, 12, 14:
+				return http.StatusTooManyRequests, counts("10", "0", "0.1")
+			case 10:
+				return http.StatusTooManyRequests, counts("10", "0", "20")
+			}
+			return http.StatusOK, nil
+		})
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		// A guess at the first 429, and a measure at the second: 7
+		// accepted between them.
+		send(t, rt, 9)
+		measured := b.Rate().PerSecond()
+		require.Less(t, measured, 7.0)
+		// One accepted, then the window: 20s. After it, one accepted and a
+		// 429, twice: the second comes too soon after the window's end to
+		// measure anything.
+		send(t, rt, 6)
+		times := srv.arrivals()
+		require.Len(t, times, 15)
+		require.InDelta(t, 20, (times[11] - times[10]).Seconds(), 1e-6)
+		assert.InDelta(t, measured, b.Rate().PerSecond(), 0.1*measured,
+			"not the 3 accepted over the 21s since the measure")
+	})
+}
+
+// A server that named a window may be a sliding log, which frees each
+// request of its window a window after it came: sent again in step with
+// our own sends then, each of ours comes a hair before the one it needs
+// leaves, and a 429 names a wait shorter than a token's time. The pause
+// goes half a token's time beyond it, so that our sends fall between the
+// log's frees rather than just before them. A server that never named a
+// window is paused exactly what it names.
+func TestAWaitUnderATokenAfterAWindowIsStretchedHalfAToken(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		window bool
+		want   []time.Duration
+	}{
+		{"after a window", true, []time.Duration{0, 3000 * ms, 3100 * ms, 3170 * ms}},
+		{"no window named", false, []time.Duration{0, 100 * ms, 120 * ms}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				refused := 1
+				if !tc.window {
+					refused = 0
+				}
+				srv := newScript(func(i int) (int, http.Header) {
+					switch {
+					case tc.window && i == 0:
+						return http.StatusTooManyRequests, counts("10", "0", "3")
+					case i == refused+1:
+						return http.StatusTooManyRequests, counts("10", "0", "0.02")
+					}
+					return http.StatusOK, nil
+				})
+				rt := bucket.Limit(bucket.New(bucket.PerSecond(10)))(srv)
+				send(t, rt, len(tc.want))
+				assert.Equal(t, tc.want, srv.arrivals(), "a token is 100ms at 10/s; the wait named, 20ms")
 			})
 		})
 	}

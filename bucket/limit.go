@@ -122,7 +122,13 @@ func WithMaxPause(d time.Duration) LimitOption {
 //     the pause ended belong to it and change nothing else.
 //   - A 429 whose reset is long (1.5 s or more, and a few tokens' time at
 //     the rate) names a window: the server refills at once when it opens,
-//     and the rate stays. A shorter one is a bucket's next token, and
+//     and the rate stays. So it does for the short resets of a server that
+//     counts nothing, for as long again after the pause: a sliding log
+//     frees its window one request at a time, as it accepted them (and,
+//     once a server has named a window, a reset shorter than a token's
+//     time is waited half a token longer: such a log frees its requests
+//     in step with ours, each a hair after we send). A shorter one is
+//     otherwise a bucket's next token, and
 //     lowers the rate once per pause: refused again within seconds of
 //     resuming, the bucket sent above the limit all along and what the
 //     server accepted between the two 429s is its limit, exactly; the rate
