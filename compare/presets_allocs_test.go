@@ -10,14 +10,18 @@ import (
 )
 
 // maxPresetAllocs is the most allocations a preset may add to a bare round
-// trip of BenchmarkPresets' request (issue 14's goal): the inspected
-// request and its context, the header map a key is added in, and the
-// breaker's report.
-const maxPresetAllocs = 5
+// trip of BenchmarkPresets' request (the goal was 5; this is what they add
+// today): the inspected request and its context, and the header map a key
+// is added in (the map and its first slots). A request that carries its
+// own key takes the first two alone: maxOwnKeyAllocs.
+const (
+	maxPresetAllocs = 4
+	maxOwnKeyAllocs = 2
+)
 
 // TestPresetAllocations holds every preset of BenchmarkPresets, with its
-// key and with the caller's own, to maxPresetAllocs allocations over the
-// bare round trip.
+// key and with the caller's own, to maxPresetAllocs and maxOwnKeyAllocs
+// allocations over the bare round trip.
 func TestPresetAllocations(t *testing.T) {
 	cases := presetCases()
 	allocs := func(c presetCase) float64 {
@@ -39,7 +43,11 @@ func TestPresetAllocations(t *testing.T) {
 			continue
 		}
 		presets++
-		assert.LessOrEqual(t, allocs(c)-bare, float64(maxPresetAllocs), c.name)
+		most := maxPresetAllocs
+		if strings.HasSuffix(c.name, "/own-key") {
+			most = maxOwnKeyAllocs
+		}
+		assert.LessOrEqual(t, allocs(c)-bare, float64(most), c.name)
 	}
 	assert.Equal(t, 6, presets, "three presets, each with its key and with the caller's")
 }
