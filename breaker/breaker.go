@@ -104,8 +104,10 @@ type roundTripper struct {
 // (while it is closed, with the successes it was not told of counted
 // beside it: see report).
 // (A request that passed the openUntil check just before another's failure
-// opened the breaker reaches Allow within far less than half a second, and
-// gobreaker refuses it as open.)
+// opened the breaker reads the phase within far less than half a second:
+// read after the trip, gobreaker refuses it as open; read before, it is
+// sent, as one already in flight at the trip is, and its outcome, of a
+// phase gone, is not counted.)
 type entry struct {
 	key       string
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
