@@ -172,12 +172,23 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(send)
 		return nil, &OpenError{Key: e.key, cause: err}
 	}
-	if phase := e.phase.Load(); phase&closedBit != 0 {
+	phase = e.phase.Load() // as of Allow, or later
+	if phase&closedBit != 0 {
 		// The breaker closed after the phase was read, and before Allow:
 		// no probe is out when a breaker closes, so Allow counted this
 		// request in the closed state, where the start of a request is
 		// counted by nothing that decides.
 		return rt.roundTripClosed(e, phase, req, send)
+	}
+	// The outcome is told only while the breaker is in the state it was
+	// in at Allow: gobreaker would drop it otherwise, but only after
+	// looking at its clock, and a probe that ends more than half a second
+	// after another's failure reopened the breaker would turn it half-open
+	// there and then, while openUntil still holds every request back.
+	tell := func(out error) {
+		if e.phase.Load() == phase {
+			done(out)
+		}
 	}
 	// A base transport that panics still reports: as a failure, before the
 	// panic goes on. Otherwise a half-open breaker would wait forever for
@@ -185,12 +196,12 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	reported := false
 	defer func() {
 		if !reported {
-			done(failure(-1))
+			tell(failure(-1))
 		}
 	}()
 	resp, err := rt.next.RoundTrip(send)
 	reported = true
-	done(rt.outcome(req, resp, err))
+	tell(rt.outcome(req, resp, err))
 	return resp, err
 }
 
