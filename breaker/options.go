@@ -154,14 +154,27 @@ func WithFailureRatio(ratio float64, minThroughput uint32) Option {
 // WithSamplingWindow sets the rolling window the failure ratio covers while
 // a breaker is closed, kept in ten buckets (default
 // [DefaultSamplingWindow]); a request counts in the bucket of the instant
-// it ends. A window that is not positive keeps the default.
+// it ends. A window that is not positive keeps the default; one shorter
+// than two nanoseconds is taken as two, and one longer than a century as a
+// century.
 func WithSamplingWindow(d time.Duration) Option {
 	return func(s *settings) {
 		if d > 0 {
-			s.samplingWindow = d
+			s.samplingWindow = min(max(d, minSamplingWindow), maxSamplingWindow)
 		}
 	}
 }
+
+// The bounds of a sampling window. gobreaker keeps a window of one bucket
+// (one nanosecond) as a fixed window, started again by the first request
+// after it ends, which the successes counted beside it (see report) do not
+// follow; two buckets make it a rolling one. gobreaker rounds the window up
+// to whole buckets in a Duration, which overflows past about 265 years (a
+// window of math.MaxInt64 panics); a century is forever to a breaker.
+const (
+	minSamplingWindow = 2 * time.Nanosecond
+	maxSamplingWindow = 100 * 365 * 24 * time.Hour
+)
 
 // WithTimeout sets how long a breaker stays open before it lets probes
 // through, when the failure that opened it carried no Retry-After (default
