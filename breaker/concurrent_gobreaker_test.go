@@ -130,6 +130,7 @@ func differential(t *testing.T, unit, window time.Duration, inARow uint32, ratio
 	ends := map[time.Duration]bool{}
 	var (
 		wg                      sync.WaitGroup
+		mu                      sync.Mutex // the goroutines run one at a time, but the race detector does not know
 		mismatches              []string
 		refused, inFlight, most int
 	)
@@ -151,6 +152,7 @@ func differential(t *testing.T, unit, window time.Duration, inARow uint32, ratio
 		fail := rng.Float64() < share
 
 		// The reference: admission as the request starts.
+		mu.Lock()
 		var refDone func(error)
 		refAdmitted, refStartClosed, refStartPhase := true, refClosed, refPhase
 		if !refClosed {
@@ -159,6 +161,7 @@ func differential(t *testing.T, unit, window time.Duration, inARow uint32, ratio
 		}
 		inFlight++
 		most = max(most, inFlight)
+		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -168,6 +171,8 @@ func differential(t *testing.T, unit, window time.Duration, inARow uint32, ratio
 			}
 			req.Header.Set("X-Plan", fmt.Sprintf("%d %t", lat, fail))
 			resp, err := rt.RoundTrip(req)
+			mu.Lock()
+			defer mu.Unlock()
 			admitted := err == nil
 			if admitted {
 				_ = resp.Body.Close()
