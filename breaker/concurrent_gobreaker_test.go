@@ -33,27 +33,21 @@ import (
 // while it is open or half-open asks Allow when it starts and tells its
 // outcome when it ends.
 func TestDecidesAsGobreakerWithRequestsInFlight(t *testing.T) {
-	type rules struct {
-		inARow uint32
-		ratio  float64
-		least  uint32
-		probes uint32
-	}
-	slow := []rules{
+	slow := []tripRules{
 		{inARow: 5, ratio: 0.5, least: 20, probes: 3},
 		{inARow: 0, ratio: 0.5, least: 10, probes: 2},
 		{inARow: 3, ratio: 0, probes: 1},
 	}
 	// Windows of a few nanoseconds hold a few requests: rules to match,
 	// and buckets of one and two nanoseconds.
-	fast := []rules{
+	fast := []tripRules{
 		{inARow: 3, ratio: 0.5, least: 4, probes: 2},
 		{inARow: 0, ratio: 0.5, least: 3, probes: 1},
 	}
 	type clock struct {
 		unit   time.Duration // about the mean gap between two starts
 		window time.Duration
-		rules  []rules
+		rules  []tripRules
 	}
 	for _, c := range []clock{
 		{unit: 100 * time.Millisecond, window: 30 * time.Second, rules: slow},
@@ -64,7 +58,7 @@ func TestDecidesAsGobreakerWithRequestsInFlight(t *testing.T) {
 			for seed := range uint64(3) {
 				t.Run(fmt.Sprintf("window=%v/%+v/seed=%d", c.window, r, seed), func(t *testing.T) {
 					synctest.Test(t, func(t *testing.T) {
-						differential(t, c.unit, c.window, r.inARow, r.ratio, r.least, r.probes, seed)
+						differential(t, c.unit, c.window, r, seed)
 					})
 				})
 			}
@@ -72,26 +66,19 @@ func TestDecidesAsGobreakerWithRequestsInFlight(t *testing.T) {
 	}
 }
 
-func differential(t *testing.T, unit, window time.Duration, inARow uint32, ratio float64, least, probes uint32, seed uint64) {
+func differential(t *testing.T, unit, window time.Duration, r tripRules, seed uint64) {
 	timeout := 40 * unit // even, so that no open period ends at a start
-	trip := func(c gobreaker.Counts) bool {
-		if inARow > 0 && c.ConsecutiveFailures >= inARow {
-			return true
-		}
-		done := c.TotalSuccesses + c.TotalFailures
-		return ratio > 0 && done >= least && float64(c.TotalFailures) >= ratio*float64(done)
-	}
 	var (
 		want, got []string
 		refPhase  uint64
 		refClosed = true
 	)
 	ref := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		MaxRequests:  probes,
+		MaxRequests:  r.probes,
 		Interval:     window,
 		BucketPeriod: (window + 9) / 10,
 		Timeout:      timeout,
-		ReadyToTrip:  trip,
+		ReadyToTrip:  r.trip,
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			refPhase++
 			refClosed = to == gobreaker.StateClosed
@@ -109,21 +96,9 @@ func differential(t *testing.T, unit, window time.Duration, inARow uint32, ratio
 		}
 		return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody}, nil
 	})
-	opts := []breaker.Option{
-		breaker.WithConsecutiveFailures(inARow),
-		breaker.WithSamplingWindow(window),
-		breaker.WithTimeout(timeout),
-		breaker.WithHalfOpenProbes(probes),
-		breaker.WithEvents(func(ev transport.Event) {
-			got = append(got, fmt.Sprintf("%v %v->%v", time.Now().UnixNano(), ev.From, ev.To))
-		}),
-	}
-	if ratio > 0 {
-		opts = append(opts, breaker.WithFailureRatio(ratio, least))
-	} else {
-		opts = append(opts, breaker.WithFailureRatio(0, 0))
-	}
-	rt := breaker.New(opts...)(inner)
+	rt := breaker.New(r.options(window, timeout, func(ev transport.Event) {
+		got = append(got, fmt.Sprintf("%v %v->%v", time.Now().UnixNano(), ev.From, ev.To))
+	})...)(inner)
 
 	rng := rand.New(rand.NewPCG(seed, 11))
 	start := time.Now()

@@ -26,13 +26,7 @@ import (
 // state must be the same. The rules vary: five in a row, a ratio alone,
 // both; one probe and three.
 func TestDecidesAsGobreakerToldOfEveryRequest(t *testing.T) {
-	type rules struct {
-		inARow uint32
-		ratio  float64
-		least  uint32
-		probes uint32
-	}
-	for _, r := range []rules{
+	for _, r := range []tripRules{
 		{inARow: 5, ratio: 0.5, least: 20, probes: 3},
 		{inARow: 0, ratio: 0.5, least: 20, probes: 3},
 		{inARow: 0, ratio: 0.2, least: 10, probes: 1},
@@ -45,20 +39,13 @@ func TestDecidesAsGobreakerToldOfEveryRequest(t *testing.T) {
 						window  = 30 * time.Second
 						timeout = 10 * time.Second
 					)
-					trip := func(c gobreaker.Counts) bool {
-						if r.inARow > 0 && c.ConsecutiveFailures >= r.inARow {
-							return true
-						}
-						done := c.TotalSuccesses + c.TotalFailures
-						return r.ratio > 0 && done >= r.least && float64(c.TotalFailures) >= r.ratio*float64(done)
-					}
 					var want, got []string
 					ref := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 						MaxRequests:  r.probes,
 						Interval:     window,
 						BucketPeriod: window / 10,
 						Timeout:      timeout,
-						ReadyToTrip:  trip,
+						ReadyToTrip:  r.trip,
 						OnStateChange: func(_ string, from, to gobreaker.State) {
 							want = append(want, fmt.Sprintf("%v %v->%v", time.Now().UnixNano(), from, to))
 						},
@@ -72,21 +59,9 @@ func TestDecidesAsGobreakerToldOfEveryRequest(t *testing.T) {
 						}
 						return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody}, nil
 					})
-					opts := []breaker.Option{
-						breaker.WithConsecutiveFailures(r.inARow),
-						breaker.WithSamplingWindow(window),
-						breaker.WithTimeout(timeout),
-						breaker.WithHalfOpenProbes(r.probes),
-						breaker.WithEvents(func(ev transport.Event) {
-							got = append(got, fmt.Sprintf("%v %v->%v", time.Now().UnixNano(), ev.From, ev.To))
-						}),
-					}
-					if r.ratio > 0 {
-						opts = append(opts, breaker.WithFailureRatio(r.ratio, r.least))
-					} else {
-						opts = append(opts, breaker.WithFailureRatio(0, 0))
-					}
-					rt := breaker.New(opts...)(inner)
+					rt := breaker.New(r.options(window, timeout, func(ev transport.Event) {
+						got = append(got, fmt.Sprintf("%v %v->%v", time.Now().UnixNano(), ev.From, ev.To))
+					})...)(inner)
 
 					rng := rand.New(rand.NewPCG(seed, 7))
 					share := 0.0
@@ -137,4 +112,39 @@ func TestDecidesAsGobreakerToldOfEveryRequest(t *testing.T) {
 			})
 		}
 	}
+}
+
+// tripRules are the rules a differential test gives both the breaker and
+// the gobreaker it is held to: failures in a row, a failure ratio over at
+// least some requests (off when ratio is 0), and the half-open probes.
+type tripRules struct {
+	inARow uint32
+	ratio  float64
+	least  uint32
+	probes uint32
+}
+
+// trip is the rules as gobreaker's ReadyToTrip.
+func (r tripRules) trip(c gobreaker.Counts) bool {
+	if r.inARow > 0 && c.ConsecutiveFailures >= r.inARow {
+		return true
+	}
+	done := c.TotalSuccesses + c.TotalFailures
+	return r.ratio > 0 && done >= r.least && float64(c.TotalFailures) >= r.ratio*float64(done)
+}
+
+// options are the rules as the breaker's options, with its sampling window
+// and timeout, and a hook that hears its changes of state.
+func (r tripRules) options(window, timeout time.Duration, events transport.EventFunc) []breaker.Option {
+	opts := []breaker.Option{
+		breaker.WithConsecutiveFailures(r.inARow),
+		breaker.WithSamplingWindow(window),
+		breaker.WithTimeout(timeout),
+		breaker.WithHalfOpenProbes(r.probes),
+		breaker.WithEvents(events),
+	}
+	if r.ratio > 0 {
+		return append(opts, breaker.WithFailureRatio(r.ratio, r.least))
+	}
+	return append(opts, breaker.WithFailureRatio(0, 0))
 }
