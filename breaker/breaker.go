@@ -85,10 +85,15 @@ type roundTripper struct {
 	// not lengthen or cut short an open period.
 	epoch time.Time
 
+	// last is the entry of the key looked up last, found again without
+	// the lock while its key comes again: most requests name the model
+	// the one before named.
+	last  atomic.Pointer[entry]
+	calls atomic.Uint64 // requests so far: the logical clock of lastCall
+
 	mu         sync.Mutex
 	entries    map[string]*entry
 	overflow   *entry // shared by new keys while every kept breaker is open
-	calls      uint64 // requests so far: the logical clock of lastCall
 	sweptCalls uint64 // calls at the last sweep
 	nextSweep  int64  // when the next idle sweep is due
 }
@@ -111,9 +116,10 @@ type roundTripper struct {
 type entry struct {
 	key       string
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
-	openUntil atomic.Int64 // since epoch; requests fail fast before it; 0 once over
-	lastCall  uint64       // roundTripper.calls at its last request; guarded by roundTripper.mu
-	lastSeen  int64        // since epoch, as of the last sweep; guarded by roundTripper.mu
+	openUntil atomic.Int64  // since epoch; requests fail fast before it; 0 once over
+	lastCall  atomic.Uint64 // roundTripper.calls at its last request
+	lastSeen  int64         // since epoch, as of the last sweep; guarded by roundTripper.mu
+	gone      atomic.Bool   // dropped from the map: not to be found through last
 
 	// phase counts gobreaker's changes of state, shifted left by one, with
 	// closedBit set while it is closed. It is written by onStateChange,
@@ -151,9 +157,21 @@ func (failure) Error() string { return "breaker: failure" }
 var errExcluded = errors.New("breaker: excluded")
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	model, send, err := transport.RequestModel(req, rt.s.bodyLimit)
-	if err != nil {
-		return nil, err
+	return rt.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected), which is handed on with it.
+func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
+	var model string
+	send := req
+	if info != nil {
+		model = info.Model
+	} else {
+		var err error
+		if model, send, err = transport.RequestModel(req, rt.s.bodyLimit); err != nil {
+			return nil, err
+		}
 	}
 	e := rt.entry(send, model)
 	if until := e.openUntil.Load(); until != 0 { // the clock is read only after a trip
@@ -165,7 +183,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	phase := e.phase.Load()
 	if phase&closedBit != 0 {
-		return rt.roundTripClosed(e, phase, req, send)
+		return rt.roundTripClosed(e, phase, req, send, info)
 	}
 	done, err := e.cb.Allow()
 	if err != nil {
@@ -178,7 +196,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		// no probe is out when a breaker closes, so Allow counted this
 		// request in the closed state, where the start of a request is
 		// counted by nothing that decides.
-		return rt.roundTripClosed(e, phase, req, send)
+		return rt.roundTripClosed(e, phase, req, send, info)
 	}
 	// The outcome is told only while the breaker is in the state it was
 	// in at Allow: gobreaker would drop it otherwise, but only after
@@ -199,7 +217,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			tell(failure(-1))
 		}
 	}()
-	resp, err := rt.next.RoundTrip(send)
+	resp, err := transport.Forward(rt.next, send, info)
 	reported = true
 	tell(rt.outcome(req, resp, err))
 	return resp, err
@@ -207,16 +225,28 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // roundTripClosed sends a request while its breaker is closed, and reports
 // its outcome with report.
-func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.Request) (*http.Response, error) {
+func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.Request, info *transport.Info) (*http.Response, error) {
 	reported := false
 	defer func() {
 		if !reported {
-			rt.report(e, phase, failure(-1))
+			rt.report(e, phase, failure(-1), rt.now())
 		}
 	}()
-	resp, err := rt.next.RoundTrip(send)
+	_, answers := info.AnsweredAt()
+	resp, err := transport.Forward(rt.next, send, info)
 	reported = true
-	rt.report(e, phase, rt.outcome(req, resp, err))
+	out := rt.outcome(req, resp, err)
+	now := int64(0)
+	if out != errExcluded {
+		// The answer's time, as a limiter under the breaker read it, when
+		// one did: the clock is read once per answer.
+		if at, n := info.AnsweredAt(); n != answers {
+			now = int64(at.Sub(rt.epoch))
+		} else {
+			now = rt.now()
+		}
+	}
+	rt.report(e, phase, out, now)
 	return resp, err
 }
 
@@ -233,7 +263,9 @@ func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.
 // counts. Every decision is gobreaker's as if it had been told every
 // outcome as the request ended, without its two clock reads and two
 // locks per request on the path almost every request takes.
-func (rt *roundTripper) report(e *entry, phase uint64, out error) {
+//
+// now is when the request ended (since rt.epoch).
+func (rt *roundTripper) report(e *entry, phase uint64, out error, now int64) {
 	if out == errExcluded { // an exclusion counts only while half-open
 		return
 	}
@@ -247,7 +279,7 @@ func (rt *roundTripper) report(e *entry, phase uint64, out error) {
 		e.clean = true // a new closed generation: no failure counted
 	}
 	if out == nil && e.clean {
-		e.skipped.add(rt.now())
+		e.skipped.add(now)
 		return
 	}
 	done, err := e.cb.Allow()
@@ -255,7 +287,7 @@ func (rt *roundTripper) report(e *entry, phase uint64, out error) {
 		return
 	}
 	e.clean = out == nil
-	e.now = rt.now()
+	e.now = now
 	done(out)
 }
 
@@ -319,10 +351,32 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 		k = append(k, ' ')
 		k = append(k, model...)
 	}
+	if e := rt.last.Load(); e != nil && !e.gone.Load() && (k != nil && e.key == string(k) || k == nil && e.key == key) {
+		if c := rt.calls.Add(1); c%sweepEvery != 0 {
+			e.lastCall.Store(c)
+			return e
+		}
+		// A call that may be due a sweep: the lock's path, counted already.
+		return rt.entryLocked(req, model, k, key, true)
+	}
+	return rt.entryLocked(req, model, k, key, false)
+}
+
+// entryLocked is entry under rt.mu: the key is k when not nil, else key.
+// counted: the call was counted in rt.calls already.
+//
+// An entry found through rt.last an instant before a sweep or an eviction
+// drops it (idle for IdleTTL, or the least recently used of MaxKeys) takes
+// the request it was found for, and is then forgotten: one request counted
+// by a breaker that had none for the idle period, or was the least used.
+func (rt *roundTripper) entryLocked(req *http.Request, model string, k []byte, key string, counted bool) *entry {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	rt.calls++
-	if rt.calls%sweepEvery == 0 {
+	calls := rt.calls.Load()
+	if !counted {
+		calls = rt.calls.Add(1)
+	}
+	if calls%sweepEvery == 0 {
 		if n := rt.now(); n >= rt.nextSweep {
 			rt.sweep(n)
 		}
@@ -346,7 +400,7 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 				if rt.overflow == nil {
 					rt.overflow = rt.newEntry(overflowKey, req, "")
 				}
-				rt.overflow.lastCall = rt.calls
+				rt.overflow.lastCall.Store(calls)
 				return rt.overflow
 			}
 		}
@@ -354,7 +408,8 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 		e.lastSeen = n
 		rt.entries[key] = e
 	}
-	e.lastCall = rt.calls
+	e.lastCall.Store(calls)
+	rt.last.Store(e)
 	return e
 }
 
@@ -372,13 +427,14 @@ const sweepEvery = 16
 func (rt *roundTripper) sweep(now int64) {
 	ttl := int64(rt.s.idleTTL)
 	for k, e := range rt.entries {
-		if e.lastCall > rt.sweptCalls {
+		if e.lastCall.Load() > rt.sweptCalls {
 			e.lastSeen = now
 		} else if now-e.lastSeen >= ttl && e.openUntil.Load() <= now {
 			delete(rt.entries, k)
+			e.gone.Store(true)
 		}
 	}
-	rt.sweptCalls = rt.calls
+	rt.sweptCalls = rt.calls.Load()
 	rt.nextSweep = now + ttl/2
 }
 
@@ -389,7 +445,7 @@ func (rt *roundTripper) sweep(now int64) {
 func (rt *roundTripper) evictOldest() bool {
 	var oldest *entry
 	for _, e := range rt.entries {
-		if (oldest == nil || e.lastCall < oldest.lastCall) && e.openUntil.Load() == 0 && e.cb.State() == StateClosed {
+		if (oldest == nil || e.lastCall.Load() < oldest.lastCall.Load()) && e.openUntil.Load() == 0 && e.cb.State() == StateClosed {
 			oldest = e
 		}
 	}
@@ -397,6 +453,7 @@ func (rt *roundTripper) evictOldest() bool {
 		return false
 	}
 	delete(rt.entries, oldest.key)
+	oldest.gone.Store(true)
 	return true
 }
 

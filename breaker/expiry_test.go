@@ -181,3 +181,27 @@ func TestLongModelNamesAreBoundedInTheKeys(t *testing.T) {
 	}
 	assert.Less(t, total, DefaultMaxKeys*transport.MaxKeyLen)
 }
+
+// TestADroppedBreakerIsNotFoundAgain holds the lock-free lookup of the last
+// key to what the map holds: a breaker dropped as idle (here with nothing
+// but this key's requests between, so that it is still the last one looked
+// up) is made anew, its counts gone, rather than found again.
+func TestADroppedBreakerIsNotFoundAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := New()(answer(200))
+		b := rt.(*roundTripper)
+		first := b.entry(request(t, "m"), "m")
+		require.Same(t, first, b.entry(request(t, "m"), "m"), "found again while kept")
+		// Two sweeps IdleTTL apart with no request between drop it.
+		for range 2 {
+			time.Sleep(DefaultIdleTTL)
+			b.mu.Lock()
+			b.sweep(b.now())
+			b.mu.Unlock()
+		}
+		require.Equal(t, 0, keys(rt))
+		again := b.entry(request(t, "m"), "m")
+		assert.NotSame(t, first, again, "a dropped breaker is not found through the last key")
+		assert.Equal(t, 1, keys(rt))
+	})
+}

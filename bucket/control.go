@@ -219,15 +219,10 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 }
 
 // observe learns from the answer to req, a request of n tokens sent at
-// sent, granted with tk. seen: the answer is new, and is handed to
+// sent and answered at now, granted with tk. seen: the answer is new, and is handed to
 // cfg.gates too (Keyed's learning from an answer its limiters saw
 // already does not hand it on again).
-func (c *control) observe(req *http.Request, resp *http.Response, sent time.Time, tk ticket, n float64, seen bool) {
-	// The answer's time, read as the time elapsed since sent: the
-	// monotonic clock alone, which costs half of time.Now. (The wall time
-	// it gives differs from time.Now's only if the wall clock was stepped
-	// while the request was out.)
-	now := sent.Add(time.Since(sent))
+func (c *control) observe(req *http.Request, resp *http.Response, sent, now time.Time, tk ticket, n float64, seen bool) {
 	sig := transport.ParseSignals(resp.Header, now)
 	if seen {
 		for _, g := range c.cfg.gates {

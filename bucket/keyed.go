@@ -163,6 +163,7 @@ type keyed struct {
 	// replaced, never changed, when a key is added (keys are few, and
 	// added once each). mu orders the additions.
 	byKey  atomic.Pointer[map[string]*keyLimiter]
+	last   atomic.Pointer[keyLimiter] // the limiter of the last key looked up
 	mu     sync.Mutex
 	shared *keyLimiter // the keys past maxKeys
 }
@@ -172,26 +173,37 @@ type keyed struct {
 func (k *keyed) CloseIdleConnections() { transport.CloseIdleConnections(k.next) }
 
 func (k *keyed) RoundTrip(req *http.Request) (*http.Response, error) {
-	info := transport.InfoOf(req)
+	return k.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected, and read here), which is handed on with it.
+func (k *keyed) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
 	if info == nil {
 		var err error
-		if req, err = transport.InspectRequest(req, 0, nil); err != nil {
+		if req, info, err = transport.Read(req, 0); err != nil {
 			return nil, err
 		}
-		info = transport.InfoOf(req)
 	}
 	key := info.Model
 	if k.cfg.key != nil {
 		key = k.cfg.key(req)
 	}
-	return k.limiter(key).RoundTrip(req)
+	return k.limiter(key).RoundTripInfo(req, info)
 }
 
 // limiter returns key's limiter, made on first use.
 func (k *keyed) limiter(key string) *keyLimiter {
+	// The last key's limiter first: a key (a model's name, interned by
+	// the reading of the body) compares faster than a map hashes it, and
+	// most requests name the model the one before named.
+	if kl := k.last.Load(); kl != nil && kl.key == key {
+		return kl
+	}
 	key = transport.BoundKey(key)
 	if m := k.byKey.Load(); m != nil {
 		if kl, ok := (*m)[key]; ok {
+			k.last.Store(kl)
 			return kl
 		}
 	}
@@ -231,6 +243,7 @@ func (k *keyed) limiter(key string) *keyLimiter {
 // the rate is learnt, around the token limiters.
 type keyLimiter struct {
 	k        *keyed
+	key      string // the key, bounded; "" for the keys past maxKeys
 	storeKey string
 	events   transport.EventFunc
 	inner    http.RoundTripper // the token limiters, then next
@@ -246,7 +259,7 @@ type keyLimiter struct {
 }
 
 func (k *keyed) newLimiter(key, model string) *keyLimiter {
-	kl := &keyLimiter{k: k, storeKey: k.cfg.prefix + key}
+	kl := &keyLimiter{k: k, key: key, storeKey: k.cfg.prefix + key}
 	kl.events = keyEvents(k.cfg.events, kl.storeKey, model)
 	kl.inner = k.next
 	for i := len(k.cfg.tokens) - 1; i >= 0; i-- {
@@ -298,9 +311,9 @@ func (kl *keyLimiter) build(rate Rate, learnt bool, remaining float64) http.Roun
 	return Limit(b, opts...)(kl.inner)
 }
 
-func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
+func (kl *keyLimiter) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
 	if kl.learnt.Load() {
-		return (*kl.rt.Load()).RoundTrip(req)
+		return transport.Forward(*kl.rt.Load(), req, info)
 	}
 	// The first request probes; the others wait for its answer, which
 	// tells the rate. Sent meanwhile, at the slow start's rate, they would
@@ -309,7 +322,7 @@ func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if kl.probing.CompareAndSwap(false, true) {
 		defer kl.done.Do(func() { close(kl.ready) })
 		sent := time.Now()
-		resp, err := (*kl.rt.Load()).RoundTrip(req)
+		resp, err := transport.Forward(*kl.rt.Load(), req, info)
 		if err == nil {
 			kl.learn(req, resp, sent)
 		}
@@ -326,7 +339,7 @@ func (kl *keyLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, context.Cause(req.Context())
 	}
-	return (*kl.rt.Load()).RoundTrip(req)
+	return transport.Forward(*kl.rt.Load(), req, info)
 }
 
 // learn takes the rate from the answer to req, sent at sent, when it
@@ -350,7 +363,7 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 			if tk, err := l.c.b.wait(context.WithoutCancel(req.Context()), 1, true); err == nil {
 				l.c.b.sending(&tk, 1)
 				l.c.b.answered(1)
-				l.c.observe(req, resp, sent, tk, 1, false)
+				l.c.observe(req, resp, sent, answerTime(sent), tk, 1, false)
 			}
 		}
 		kl.rt.Store(&rt)

@@ -192,6 +192,12 @@ func (l *limited) CloseIdleConnections() { transport.CloseIdleConnections(l.next
 // RoundTrip waits for the request's tokens, sends it, and learns from the
 // answer's headers.
 func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
+	return l.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected), which is handed on with it.
+func (l *limited) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
 	n := 1
 	if l.c.cfg.cost != nil {
 		n = l.c.cfg.cost(req)
@@ -211,7 +217,8 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.c.cfg.events != nil {
 		l.c.waited(req, sent.Sub(asked))
 	}
-	resp, err := l.next.RoundTrip(req)
+	_, before := info.AnsweredAt()
+	resp, err := transport.Forward(l.next, req, info)
 	l.c.b.answered(cost)
 	if err != nil {
 		if resp != nil { // a response and an error: keep the contract
@@ -219,9 +226,22 @@ func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	l.c.observe(req, resp, sent, tk, cost, true)
+	// The answer's time: a limiter under this one timed it already, or
+	// it is read here, for the decorators above too.
+	now, answers := info.AnsweredAt()
+	if answers == before {
+		now = answerTime(sent)
+		info.SetAnsweredAt(now)
+	}
+	l.c.observe(req, resp, sent, now, tk, cost, true)
 	return resp, nil
 }
+
+// answerTime is the time of an answer to a request sent at sent, read as
+// the time elapsed since: the monotonic clock alone, which costs half of
+// time.Now. (The wall time it gives differs from time.Now's only if the
+// wall clock was stepped while the request was out.)
+func answerTime(sent time.Time) time.Time { return sent.Add(time.Since(sent)) }
 
 // clampRate bounds a rate in tokens a second to [lo, hi] and to a finite
 // value.

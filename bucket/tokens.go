@@ -94,8 +94,8 @@ func (t *TokenLimit) name() string {
 
 // estimate is the request's share of the limit, its output taken as
 // share of what it allows.
-func (t *TokenLimit) estimate(req *http.Request, share float64) int {
-	prompt, output := transport.RequestTokens(req)
+func (t *TokenLimit) estimate(req *http.Request, info *transport.Info, share float64) int {
+	prompt, output := info.Tokens(req)
 	out := int(math.Ceil(float64(output) * share))
 	switch t.Counts {
 	case InputTokens:
@@ -210,15 +210,15 @@ func (g *tokenGate) cost(req *http.Request) int {
 	if ok {
 		return c
 	}
-	return g.lim.estimate(req, g.share())
+	return g.lim.estimate(req, nil, g.share())
 }
 
 // learn moves the average share of max_tokens used by one answer's.
-func (g *tokenGate) learn(req *http.Request, u transport.Usage) {
+func (g *tokenGate) learn(req *http.Request, info *transport.Info, u transport.Usage) {
 	if g.lim.Counts == InputTokens {
 		return
 	}
-	_, allowed := transport.RequestTokens(req)
+	_, allowed := info.Tokens(req)
 	if allowed <= 0 {
 		return
 	}
@@ -256,10 +256,16 @@ func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.Even
 // is idle, req passes through, and the request limiter around the gate
 // hands it the answer's signals (answer).
 func (g *tokenGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	return g.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected), which is handed on with it.
+func (g *tokenGate) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
 	if o := g.open.Load(); o != nil {
-		return g.limited(o, req)
+		return g.limited(o, req, info)
 	}
-	resp, err := g.next.RoundTrip(req)
+	resp, err := transport.Forward(g.next, req, info)
 	if err != nil {
 		return nil, err
 	}
@@ -290,15 +296,15 @@ func (g *tokenGate) answer(req *http.Request, resp *http.Response, sig *transpor
 
 // limited sends req through the open limiter and corrects its charge by
 // the usage its answer reports.
-func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, error) {
-	charged := g.lim.estimate(req, g.share())
+func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info) (*http.Response, error) {
+	charged := g.lim.estimate(req, info, g.share())
 	g.mu.Lock()
 	if g.charges == nil {
 		g.charges = make(map[*http.Request]int)
 	}
 	g.charges[req] = charged
 	g.mu.Unlock()
-	resp, err := o.rt.RoundTrip(req)
+	resp, err := transport.Forward(o.rt, req, info)
 	g.mu.Lock()
 	delete(g.charges, req)
 	g.mu.Unlock()
@@ -323,7 +329,7 @@ func (g *tokenGate) limited(o *openGate, req *http.Request) (*http.Response, err
 		if !ok {
 			return
 		}
-		g.learn(req, u)
+		g.learn(req, info, u)
 		if correct {
 			b.correct(float64(g.lim.used(u) - int64(max(charged, 0))))
 		}
@@ -450,27 +456,41 @@ func refusedTokens(body []byte) bool {
 // puts back: the limiter learns from its own limit alone, and the caller
 // gets the answer as it came.
 func headerView(prefix string, next http.RoundTripper) http.RoundTripper {
-	return transport.Func(func(req *http.Request) (*http.Response, error) {
-		resp, err := next.RoundTrip(req)
-		if err != nil || resp == nil {
-			return resp, err
+	return &viewer{prefix: prefix, next: next}
+}
+
+// viewer is a headerView.
+type viewer struct {
+	prefix string
+	next   http.RoundTripper
+}
+
+func (w *viewer) RoundTrip(req *http.Request) (*http.Response, error) {
+	return w.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected), which is handed on with it.
+func (w *viewer) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
+	resp, err := transport.Forward(w.next, req, info)
+	if err != nil || resp == nil {
+		return resp, err
+	}
+	h := make(http.Header, 6)
+	for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"} {
+		if v, ok := resp.Header[k]; ok {
+			h[k] = v
 		}
-		h := make(http.Header, 6)
-		for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"} {
-			if v, ok := resp.Header[k]; ok {
-				h[k] = v
-			}
+	}
+	for _, f := range [...]string{"Limit", "Remaining", "Reset"} {
+		if v, ok := resp.Header[w.prefix+f]; ok {
+			h["Anthropic-Ratelimit-Tokens-"+f] = v
 		}
-		for _, f := range [...]string{"Limit", "Remaining", "Reset"} {
-			if v, ok := resp.Header[prefix+f]; ok {
-				h["Anthropic-Ratelimit-Tokens-"+f] = v
-			}
-		}
-		v := *resp
-		v.Header = h
-		v.Body = &viewBody{ReadCloser: resp.Body, orig: resp}
-		return &v, nil
-	})
+	}
+	v := *resp
+	v.Header = h
+	v.Body = &viewBody{ReadCloser: resp.Body, orig: resp}
+	return &v, nil
 }
 
 // viewBody marks the response of a headerView: it reads the original's

@@ -73,6 +73,7 @@ type presetCase struct {
 // preset.
 func presetCases() []presetCase {
 	inner := transport.Func(canned)
+	base := transport.Base(inner)
 	chat := benchChatBody(2 << 10)
 	messages := benchMessagesBody(2 << 10)
 	fs := func() http.RoundTripper {
@@ -100,13 +101,14 @@ func presetCases() []presetCase {
 		{"anthropic/own-key", anthropic.NewTransport(inner, anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
 			anthropic.DefaultBaseURL + "/messages", messages, http.Header{"X-Api-Key": {"own"}, "Anthropic-Version": {anthropic.Version}}},
 		// The parts of a preset, each alone under Inspect (which reads the
-		// model once for the others): subtract "parts/inspect" from each.
-		{"parts/inspect", transport.Inspect()(inner), benchChatURL, chat, nil},
-		{"parts/inspect+retry", transport.Chain(inner, transport.Inspect(), retry.New()), benchChatURL, chat, nil},
-		{"parts/inspect+breaker", transport.Chain(inner, transport.Inspect(), breaker.New()), benchChatURL, chat, nil},
-		{"parts/inspect+limit", transport.Chain(inner, transport.Inspect(),
+		// model once for the others), around a base marked as a preset
+		// marks its own (transport.Base): subtract "parts/inspect" from each.
+		{"parts/inspect", transport.Inspect()(base), benchChatURL, chat, nil},
+		{"parts/inspect+retry", transport.Chain(base, transport.Inspect(), retry.New()), benchChatURL, chat, nil},
+		{"parts/inspect+breaker", transport.Chain(base, transport.Inspect(), breaker.New()), benchChatURL, chat, nil},
+		{"parts/inspect+limit", transport.Chain(base, transport.Inspect(),
 			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil},
-		{"parts/inspect+keyed", transport.Chain(inner, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
+		{"parts/inspect+keyed", transport.Chain(base, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
 	}
 }
 

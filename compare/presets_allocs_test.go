@@ -11,12 +11,13 @@ import (
 
 // maxPresetAllocs is the most allocations a preset may add to a bare round
 // trip of BenchmarkPresets' request (the goal was 5; this is what they add
-// today): the inspected request and its context, and the header map a key
-// is added in (the map and its first slots). A request that carries its
-// own key takes the first two alone: maxOwnKeyAllocs.
+// today): the Info read of the request, and the copy of the request a key
+// is added to with its header map (the map and its first slots). A request
+// that carries its own key is sent on as it is, and takes the Info alone:
+// maxOwnKeyAllocs.
 const (
 	maxPresetAllocs = 4
-	maxOwnKeyAllocs = 2
+	maxOwnKeyAllocs = 1
 )
 
 // TestPresetAllocations holds every preset of BenchmarkPresets, with its

@@ -27,7 +27,9 @@ type Transport struct {
 }
 
 // New returns the stack of spec around base (nil means
-// [http.DefaultTransport]).
+// [http.DefaultTransport]). base is handed each request as it is
+// ([transport.Base]): what the stack read of it is not carried in its
+// context.
 func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	cfg := config{maxRetries: -1}
 	for _, o := range opts {
@@ -38,9 +40,7 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	if cfg.apiKey == "" && spec.KeyEnv != "" {
 		cfg.apiKey = os.Getenv(spec.KeyEnv)
 	}
-	if base == nil {
-		base = http.DefaultTransport
-	}
+	base = transport.Base(base) // it reads no Info: requests go to it as they are
 	t := &Transport{auth: spec.Auth, events: cfg.events}
 	for k, v := range spec.Headers {
 		t.headers = append(t.headers, header{k, v})
@@ -77,23 +77,24 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 // lacks. Any other request, a redirect to another host or port among them,
 // is sent without the key (it is taken off if a redirect carried it
 // there). The caller's request is never modified: the changes are made on
-// the copy that carries what the body says ([transport.InspectRequest]).
+// a copy.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	send, err := transport.InspectRequest(req, 0, t.prepare)
+	send, info, err := transport.Read(t.prepare(req), 0)
 	if err != nil {
 		return nil, err
 	}
 	if t.events == nil {
-		return t.stack.RoundTrip(send)
+		return transport.Forward(t.stack, send, info)
 	}
-	return t.observed(send)
+	return t.observed(send, info)
 }
 
-// prepare moves r, a copy of the caller's request, to the API root and
-// sets the key and headers it must carry.
-func (t *Transport) prepare(r *http.Request) {
+// prepare returns the request to send for r, the caller's: r itself when
+// it goes as it is, else a copy moved to the API root, with the key and
+// headers it must carry.
+func (t *Transport) prepare(r *http.Request) *http.Request {
 	if r.URL == nil {
-		return
+		return r
 	}
 	move := t.moved && sameOrigin(r.URL, t.defaultAPI) && hasPathPrefix(r.URL.Path, t.defaultAPI.Path)
 	own := move || (t.api != nil && sameOrigin(r.URL, t.api))
@@ -114,6 +115,11 @@ func (t *Transport) prepare(r *http.Request) {
 			}
 		}
 	}
+	if !move && !add && !strip && extra == 0 {
+		return r
+	}
+	c := *r
+	r = &c
 	if move {
 		u := *r.URL
 		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, t.api.User
@@ -122,7 +128,7 @@ func (t *Transport) prepare(r *http.Request) {
 		r.URL, r.Host = &u, ""
 	}
 	if !add && !strip && extra == 0 {
-		return
+		return r
 	}
 	// A copy of the map whose values are the caller's, clipped so that
 	// nothing appended below reaches the caller's arrays.
@@ -144,6 +150,7 @@ func (t *Transport) prepare(r *http.Request) {
 		}
 	}
 	r.Header = h
+	return r
 }
 
 // CloseIdleConnections closes the idle connections of the base transport.
@@ -152,15 +159,15 @@ func (t *Transport) CloseIdleConnections() { transport.CloseIdleConnections(t.st
 // observed sends req and reports what the stack's decorators cannot: a
 // fetch of the model catalog, and a request of a batch helper, with how
 // long they took.
-func (t *Transport) observed(req *http.Request) (*http.Response, error) {
+func (t *Transport) observed(req *http.Request, info *transport.Info) (*http.Response, error) {
 	batch, _ := req.Context().Value(batchKey{}).(*batchInfo)
-	catalog := req.Method == http.MethodGet && transport.Endpoint(req) == transport.EndpointModels
+	catalog := req.Method == http.MethodGet && info.Endpoint == transport.EndpointModels
 	if batch == nil && !catalog {
-		return t.stack.RoundTrip(req)
+		return transport.Forward(t.stack, req, info)
 	}
 	start := time.Now()
-	resp, err := t.stack.RoundTrip(req)
-	e := transport.Event{Kind: transport.EventCatalog, Endpoint: transport.Endpoint(req), Wait: time.Since(start), Err: err}
+	resp, err := transport.Forward(t.stack, req, info)
+	e := transport.Event{Kind: transport.EventCatalog, Endpoint: info.Endpoint, Wait: time.Since(start), Err: err}
 	if resp != nil {
 		e.Status = resp.StatusCode
 	}

@@ -32,16 +32,21 @@ func newBudget(s settings) *budget {
 }
 
 // epoch is the current second of the budget's clock, from 1.
-func (b *budget) epoch() uint64 {
-	d := time.Since(b.start)
+func (b *budget) epoch() uint64 { return b.epochAt(time.Since(b.start)) }
+
+// epochAt is the epoch d after start.
+func (b *budget) epochAt(d time.Duration) uint64 {
 	if d < 0 {
 		d = 0
 	}
 	return uint64(d/time.Second) + 1
 }
 
-// request counts one call of RoundTrip.
+// request counts one call of RoundTrip, as its first attempt ends.
 func (b *budget) request() { bump(&b.requests, b.epoch()) }
+
+// requestAt counts a request made at t.
+func (b *budget) requestAt(t time.Time) { bump(&b.requests, b.epochAt(t.Sub(b.start))) }
 
 // allowRetry reports whether one more retry fits the budget, and if so
 // counts it.

@@ -122,7 +122,10 @@ func WithMaxServerWait(d time.Duration) Option {
 //
 //	max(ratio × requests, minPerSecond × 10)
 //
-// where requests counts calls of RoundTrip, not attempts. The floor lets a
+// where requests counts calls of RoundTrip, not attempts, each in the slot
+// of the instant its first attempt ended (taken from a limiter under the
+// decorator that timed the answer, when there is one: see
+// [transport.Info.AnsweredAt]). The floor lets a
 // quiet client still retry; the ratio caps a busy one at ratio more
 // traffic. When the budget is spent, the last response (or error) is
 // returned instead of retrying. The defaults are [DefaultBudget] and

@@ -65,6 +65,12 @@ func (rt *roundTripper) CloseIdleConnections() { transport.CloseIdleConnections(
 
 // RoundTrip runs the attempt loop described at [New].
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	return rt.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected): each attempt is handed on with it.
+func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
 	ctx := req.Context()
 	if ctx.Err() != nil {
 		if req.Body != nil {
@@ -73,11 +79,8 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return rt.failed(req, 0, 0, context.Cause(ctx))
 	}
 	var replay transport.Replay
-	if err := replay.Reset(req, rt.s.replayLimit); err != nil {
+	if err := replay.ResetInfo(req, info, rt.s.replayLimit); err != nil {
 		return rt.failed(req, 0, 0, err)
-	}
-	if rt.budget != nil {
-		rt.budget.request()
 	}
 	// A connection that failed after a request the server may have read is
 	// retried only for a request that may be sent twice.
@@ -91,8 +94,19 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if watching {
 		r, watched = watch(r)
 	}
+	_, answers := info.AnsweredAt()
 	for attempt := 1; ; attempt++ {
-		resp, err := rt.next.RoundTrip(r)
+		resp, err := transport.Forward(rt.next, r, info)
+		if attempt == 1 && rt.budget != nil {
+			// The request counts in the budget as its first attempt ends,
+			// at the answer's time as a limiter under retry read it, when
+			// one did: the clock is read once per answer.
+			if at, n := info.AnsweredAt(); n != answers {
+				rt.budget.requestAt(at)
+			} else {
+				rt.budget.request()
+			}
+		}
 		if err != nil {
 			if resp != nil { // a broken RoundTripper; keep the contract ourselves
 				transport.Drain(resp)

@@ -43,6 +43,13 @@ type Replay struct {
 // ContentLength (which net/http refuses too); the body is then closed and
 // the request must not be sent.
 func (r *Replay) Reset(req *http.Request, limit int64) error {
+	return r.ResetInfo(req, nil, limit)
+}
+
+// ResetInfo is [Replay.Reset] for a request whose [Info] is handed beside
+// it ([InfoRoundTripper]): info, or the Info the request carries when info
+// is nil.
+func (r *Replay) ResetInfo(req *http.Request, info *Info, limit int64) error {
 	*r = Replay{req: req, canRetry: true}
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
@@ -54,7 +61,10 @@ func (r *Replay) Reset(req *http.Request, limit int64) error {
 	if limit == 0 {
 		limit = DefaultReplayLimit
 	}
-	if limit < 0 || req.ContentLength > limit || inspectedOnce(req) {
+	if info == nil {
+		info = InfoOf(req)
+	}
+	if limit < 0 || req.ContentLength > limit || inspectedOnce(req, info) {
 		r.canRetry = false
 		return nil
 	}

@@ -136,30 +136,43 @@ type fallback struct {
 }
 
 func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
+	return f.RoundTripInfo(req, InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected).
+func (f *fallback) RoundTripInfo(req *http.Request, info *Info) (*http.Response, error) {
 	if len(f.chains) == 0 || req.Body == nil || req.Body == http.NoBody {
-		return f.next.RoundTrip(req)
+		return Forward(f.next, req, info)
 	}
 	// The happy path only needs the model (read by Inspect already, or
 	// through GetBody without keeping the body); the body is read again
 	// only to fall back. Without GetBody the body is buffered, once, and
 	// send replays it.
-	asked, send, err := RequestModel(req, f.cfg.bodyLimit)
-	if err != nil {
-		return nil, err
+	var asked string
+	send := req
+	if info.describes(req) {
+		asked = info.Model
+	} else {
+		var err error
+		if asked, send, err = RequestModel(req, f.cfg.bodyLimit); err != nil {
+			return nil, err
+		}
+		info = nil
 	}
 	alts, ok := f.chains[asked]
 	if !ok {
-		return f.next.RoundTrip(send)
+		return Forward(f.next, send, info)
 	}
 
 	model := asked
-	resp, err := f.next.RoundTrip(send)
+	resp, err := Forward(f.next, send, info)
 	for i := 0; ; i++ {
 		var why FallbackReason
 		if resp, why = f.verdict(resp, err); why == "" || i == len(alts) || req.Context().Err() != nil {
 			break
 		}
-		nextReq := rewrite(send, alts[i])
+		nextReq, nextInfo := rewrite(send, info, alts[i])
 		if nextReq == nil { // the body cannot be read again: keep this answer
 			break
 		}
@@ -169,7 +182,7 @@ func (f *fallback) RoundTrip(req *http.Request) (*http.Response, error) {
 				From: model, To: alts[i], Reason: string(why)})
 		}
 		model = alts[i]
-		resp, err = f.next.RoundTrip(nextReq)
+		resp, err = Forward(f.next, nextReq, nextInfo)
 	}
 	if resp != nil {
 		if resp.Header == nil {
@@ -234,33 +247,34 @@ func (b *peekedBody) Close() error { return b.c.Close() }
 // model replaced, read through req's GetBody each time it is sent, or nil
 // when req's body cannot be had again or has not exactly one model. No
 // copy of the body is made: the new body is the old one read through, the
-// model's bytes swapped on the way. The copy carries an [Info] of its own.
-func rewrite(req *http.Request, model string) *http.Request {
+// model's bytes swapped on the way. The copy has an [Info] of its own,
+// returned with it; info is req's, or nil.
+func rewrite(req *http.Request, info *Info, model string) (*http.Request, *Info) {
 	if req.GetBody == nil {
-		return nil
+		return nil, nil
 	}
 	s := getScanner(false)
 	defer putScanner(s)
 	if !scanGetBody(req, s) {
-		return nil
+		return nil, nil
 	}
 	if _, ok := s.foundModel(); !ok {
-		return nil
+		return nil, nil
 	}
 	sp := &splice{getBody: req.GetBody, start: s.modelStart, end: s.modelEnd, model: quoteModel(model)}
 	body, err := sp.open()
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	endpoint := Endpoint(req)
-	if info := InfoOf(req); info != nil {
+	if info.describes(req) {
 		endpoint = info.Endpoint
 	}
-	c := withModel(req, endpoint, model)
+	c, cinfo := withModel(req, endpoint, model)
 	c.Body = body
 	c.ContentLength = s.off - (sp.end - sp.start) + int64(len(sp.model))
 	c.GetBody = sp.open
-	return c
+	return c, cinfo
 }
 
 // splice is a body with the bytes [start, end) of another replaced by

@@ -9,12 +9,15 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Info is what [Inspect] read of a request, handed to every decorator
-// under it in the request's context, so that the body is read once for
-// the whole stack: [RequestModel], [EstimateTokens], [Replay] and
-// [Fallback] use it instead of reading the body again.
+// under it, so that the body is read once for the whole stack:
+// [RequestModel], [EstimateTokens], [Replay] and [Fallback] use it instead
+// of reading the body again. A decorator that takes it beside the request
+// ([InfoRoundTripper]) is handed it directly; any other finds it in the
+// request's context ([InfoOf]).
 type Info struct {
 	// Endpoint is the request's endpoint, as [Endpoint] names it.
 	Endpoint string
@@ -28,31 +31,81 @@ type Info struct {
 	// tokens is the estimate: the prompt's in the high 32 bits, the
 	// output's in the low 31, bit 31 set once made.
 	tokens atomic.Int64
+	// ctx is the context that carries the Info in a request, made the
+	// first time one must (attach): part of the Info's allocation.
+	ctx      infoContext
+	attached atomic.Bool
+	loc      locator // the writer the body is read with
+
+	// answeredAt is when the latest answer recorded came, answers how many
+	// were recorded (SetAnsweredAt): written and read by the goroutine
+	// that sends the request, in turn.
+	answeredAt time.Time
+	answers    uint32
+}
+
+// SetAnsweredAt records t, when an answer to the request came, as read by
+// the decorator nearest the wire that reads the clock then (a limiter,
+// which times every answer): the decorators above it take it from
+// [Info.AnsweredAt] rather than read the clock again, which costs as much
+// as the rest of their bookkeeping. It is called by the goroutine that
+// sends the request, as AnsweredAt is.
+func (i *Info) SetAnsweredAt(t time.Time) {
+	if i != nil {
+		i.answeredAt = t
+		i.answers++
+	}
+}
+
+// AnsweredAt returns the instant recorded by the latest [Info.SetAnsweredAt]
+// and how many answers were recorded so far (0 for a nil Info). A
+// decorator notes the count before it sends an attempt, and uses the
+// instant only if the count moved: then it is when this attempt's answer
+// came, and not an earlier attempt's.
+func (i *Info) AnsweredAt() (at time.Time, answers uint32) {
+	if i == nil {
+		return time.Time{}, 0
+	}
+	return i.answeredAt, i.answers
 }
 
 // infoKey is the context key of an Info.
 type infoKey struct{}
 
-// inspected is the context of an inspected request: one allocation that is
-// both the context and the Info, and the writer its body is read with.
-type inspected struct {
+// infoContext is the context of a request that carries an Info.
+type infoContext struct {
 	context.Context
-	info Info
-	loc  locator
+	info *Info
 }
 
-func (c *inspected) Value(key any) any {
+func (c *infoContext) Value(key any) any {
 	if _, ok := key.(infoKey); ok {
-		return &c.info
+		return c.info
 	}
 	return c.Context.Value(key)
 }
 
+// attach returns a shallow copy of req whose context carries i, for a
+// decorator that looks for it there ([InfoOf]). The first such context is
+// part of the Info's allocation.
+func (i *Info) attach(req *http.Request) *http.Request {
+	ctx := req.Context()
+	if c, ok := ctx.(*infoContext); ok && c.info == i {
+		return req // carried already
+	}
+	if i.attached.CompareAndSwap(false, true) {
+		i.ctx.Context, i.ctx.info = ctx, i
+		return req.WithContext(&i.ctx)
+	}
+	return req.WithContext(&infoContext{Context: ctx, info: i})
+}
+
 // InfoOf returns what [Inspect] read of req, or nil when req was not
-// inspected. An Info describes the request it was made for and the copies
-// of it that decorators send on (a shallow copy, whose URL is the same):
-// a request made anew with the same context, whose URL differs, is not
-// described by it, and is read on its own.
+// inspected, or its Info is handed on beside it rather than in its
+// context ([Forward]). An Info describes the request it was made for and
+// the copies of it that decorators send on (a shallow copy, whose URL is
+// the same): a request made anew with the same context, whose URL
+// differs, is not described by it, and is read on its own.
 func InfoOf(req *http.Request) *Info {
 	if req == nil {
 		return nil
@@ -64,12 +117,80 @@ func InfoOf(req *http.Request) *Info {
 	return info
 }
 
+// describes reports whether i describes req: it was made for req or a
+// shallow copy of it.
+func (i *Info) describes(req *http.Request) bool {
+	return i != nil && req != nil && i.url == req.URL
+}
+
 // inspectedOnce reports whether req's body is the one [Inspect] found too
 // large to buffer: it is sent once, and nobody reads it to buffer it again.
-func inspectedOnce(req *http.Request) bool {
-	info := InfoOf(req)
+func inspectedOnce(req *http.Request, info *Info) bool {
 	return info != nil && info.once != nil && info.once == req.Body
 }
+
+// An InfoRoundTripper is a RoundTripper that can be handed the [Info] of a
+// request beside it, rather than find it in the request's context: the
+// decorators of package steady are, and a stack of them passes each
+// request down with no copy of it made to carry its Info. [Forward] hands
+// a request on to the next RoundTripper either way.
+type InfoRoundTripper interface {
+	http.RoundTripper
+	// RoundTripInfo is RoundTrip for req, described by info: what Inspect
+	// read of it, or nil when it was not read. It keeps the RoundTripper
+	// contract, and sends req on with [Forward].
+	RoundTripInfo(req *http.Request, info *Info) (*http.Response, error)
+}
+
+// Forward sends req through next, with info, the [Info] of req (nil when
+// it has none): beside it when next is an [InfoRoundTripper], otherwise in
+// the context of a shallow copy of req, where [InfoOf] finds it, unless
+// req carries it there already. A decorator that reads or is handed a
+// request's Info sends the request on with Forward.
+//
+// An [*http.Transport] is handed req as it is: it reads no Info. So is a
+// RoundTripper marked with [Base].
+func Forward(next http.RoundTripper, req *http.Request, info *Info) (*http.Response, error) {
+	switch n := next.(type) {
+	case InfoRoundTripper:
+		return n.RoundTripInfo(req, info)
+	case *http.Transport:
+		return n.RoundTrip(req)
+	}
+	if !info.describes(req) {
+		return next.RoundTrip(req)
+	}
+	return next.RoundTrip(info.attach(req))
+}
+
+// Base returns rt marked as the base of a stack of decorators, the
+// transport that puts requests on the wire: [Forward] hands it each
+// request as it is, its [Info] not carried in a copy of it, as for an
+// [*http.Transport]. A preset marks its base transport so. Nil means
+// [http.DefaultTransport].
+func Base(rt http.RoundTripper) http.RoundTripper {
+	switch rt.(type) {
+	case nil:
+		return http.DefaultTransport
+	case *base, *http.Transport:
+		return rt
+	}
+	return &base{rt}
+}
+
+// base is a RoundTripper marked by Base.
+type base struct{ rt http.RoundTripper }
+
+func (b *base) RoundTrip(req *http.Request) (*http.Response, error) { return b.rt.RoundTrip(req) }
+
+// RoundTripInfo sends req on as it is: the base reads no Info.
+func (b *base) RoundTripInfo(req *http.Request, _ *Info) (*http.Response, error) {
+	return b.rt.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of the transport it
+// marks.
+func (b *base) CloseIdleConnections() { CloseIdleConnections(b.rt) }
 
 // Inspect returns a middleware that reads each request once for every
 // decorator under it: a preset puts it outermost. It finds the endpoint
@@ -106,48 +227,86 @@ type inspector struct {
 }
 
 func (in *inspector) RoundTrip(req *http.Request) (*http.Response, error) {
-	send, err := InspectRequest(req, in.limit, nil)
+	send, info, err := Read(req, in.limit)
 	if err != nil {
 		return nil, err
 	}
-	return in.next.RoundTrip(send)
+	return Forward(in.next, send, info)
+}
+
+// RoundTripInfo is RoundTrip for a request read already: it is not read
+// again.
+func (in *inspector) RoundTripInfo(req *http.Request, info *Info) (*http.Response, error) {
+	if info == nil {
+		return in.RoundTrip(req)
+	}
+	return Forward(in.next, req, info)
 }
 
 // CloseIdleConnections closes the idle connections of the transport it
 // wraps.
 func (in *inspector) CloseIdleConnections() { CloseIdleConnections(in.next) }
 
-// InspectRequest is what [Inspect] does to one request, for a decorator
-// that is itself outermost (a preset's transport): it returns the request
-// to send on, a shallow copy of req that carries its [Info]. prepare, when
-// not nil, is called on that copy before it is read, to set what the
-// copy's URL and headers must be (a preset moves a request to its API root
-// and adds its key): it may replace the copy's URL and Header, never
-// change what they point to, which is the caller's. limit is the most of
-// a body without GetBody that is buffered (0 means [DefaultReplayLimit]).
+// Read is what [Inspect] does to one request, for a decorator that is
+// itself outermost (a preset's transport) and hands the Info on beside
+// the request ([Forward]): it returns the request to send on, and its
+// [Info]. The request is req itself unless its body had to be buffered
+// (a body without GetBody): then it is a shallow copy of req whose body
+// replays the bytes read, with GetBody set. limit is the most of a body
+// without GetBody that is buffered (0 means [DefaultReplayLimit]).
 //
 // The error is a failure reading the body, which is then closed; nothing
 // must be sent.
-func InspectRequest(req *http.Request, limit int64, prepare func(*http.Request)) (*http.Request, error) {
-	if limit <= 0 {
-		limit = DefaultReplayLimit
+func Read(req *http.Request, limit int64) (*http.Request, *Info, error) {
+	info := new(Info)
+	send, err := info.read(req, limit, false)
+	if err != nil {
+		return nil, nil, err
 	}
-	c := &inspected{Context: req.Context()}
-	send := req.WithContext(c)
+	return send, info, nil
+}
+
+// InspectRequest is what [Inspect] does to one request, for a decorator
+// that is itself outermost and passes the [Info] on in the request's
+// context: it returns the request to send on, a shallow copy of req that
+// carries its Info ([InfoOf]). prepare, when not nil, is called on that
+// copy before it is read, to set what the copy's URL and headers must be
+// (moving a request to an API root, adding a key): it may replace the
+// copy's URL and Header, never change what they point to, which is the
+// caller's. limit is the most of a body without GetBody that is buffered
+// (0 means [DefaultReplayLimit]).
+//
+// The error is a failure reading the body, which is then closed; nothing
+// must be sent. [Read] passes the Info on without the copy.
+func InspectRequest(req *http.Request, limit int64, prepare func(*http.Request)) (*http.Request, error) {
+	info := new(Info)
+	send := info.attach(req)
 	if prepare != nil {
 		prepare(send)
 	}
-	c.info.url = send.URL
+	return info.read(send, limit, true)
+}
+
+// read fills i in from req, and returns the request to send on: req, or
+// (for a body that must be buffered) a shallow copy of it, unless owned:
+// req is then a copy of the caller's already, and its body is replaced in
+// place.
+func (i *Info) read(req *http.Request, limit int64, owned bool) (*http.Request, error) {
+	if limit <= 0 {
+		limit = DefaultReplayLimit
+	}
+	send := req
+	i.url = send.URL
 	if send.URL != nil {
-		c.info.Endpoint = endpointOf(send.URL.Path)
+		i.Endpoint = endpointOf(send.URL.Path)
 	}
 	switch {
 	case send.Body == nil || send.Body == http.NoBody:
 	case send.GetBody != nil:
-		c.info.Model = c.loc.modelOf(send, limit)
+		i.Model = i.loc.modelOf(send, limit)
 	default:
 		if send.ContentLength > limit {
-			c.info.once = send.Body
+			i.once = send.Body
 			break
 		}
 		buf, tooLarge, err := readBodyBuffer(send.Body, send.ContentLength, limit)
@@ -155,26 +314,35 @@ func InspectRequest(req *http.Request, limit int64, prepare func(*http.Request))
 			_ = send.Body.Close()
 			return nil, err
 		}
+		if !owned {
+			c := *req
+			send = &c
+		}
 		if tooLarge {
 			once := newOnceBody(buf, send.Body)
-			send.Body, c.info.once = once, once
+			send.Body, i.once = once, once
 			break
 		}
 		_ = send.Body.Close()
 		send.Body, send.GetBody, send.ContentLength = buf.reader(), buf.getBody, buf.size
-		c.info.Model = modelOfBuffer(buf)
+		i.Model = modelOfBuffer(buf)
 	}
 	return send, nil
 }
 
-// withModel returns a shallow copy of req whose context describes it with
-// model: the request Fallback made by rewriting the model of req.
-func withModel(req *http.Request, endpoint, model string) *http.Request {
-	c := &inspected{Context: req.Context()}
-	c.info.Endpoint, c.info.Model = endpoint, model
-	send := req.WithContext(c)
-	c.info.url = send.URL
-	return send
+// withModel returns a shallow copy of req, and its Info, which describes
+// it with model: the request Fallback made by rewriting the model of req.
+// The copy has a URL of its own (the same), so that an Info of req in its
+// context does not describe it.
+func withModel(req *http.Request, endpoint, model string) (*http.Request, *Info) {
+	c := *req
+	send := &c
+	if req.URL != nil {
+		u := *req.URL
+		send.URL = &u
+	}
+	info := &Info{Endpoint: endpoint, Model: model, url: send.URL}
+	return send, info
 }
 
 // EstimateTokens estimates the tokens of text a request counts against a
@@ -202,7 +370,19 @@ func EstimateTokens(req *http.Request) int {
 // values only brackets and strings), so a body a server will refuse may
 // still be counted. Each estimate is at most math.MaxInt32.
 func RequestTokens(req *http.Request) (prompt, output int) {
-	info := InfoOf(req)
+	return (*Info)(nil).Tokens(req)
+}
+
+// Tokens is [RequestTokens] for req, which i describes: the estimate is
+// made once for the Info, and kept. A nil i is the Info req carries
+// ([InfoOf]), if any; an Info that does not describe req is not used.
+func (i *Info) Tokens(req *http.Request) (prompt, output int) {
+	info := i
+	if info == nil {
+		info = InfoOf(req)
+	} else if !info.describes(req) {
+		info = nil
+	}
 	if info != nil {
 		if t := info.tokens.Load(); t != 0 {
 			return int(t >> 32), int(t & math.MaxInt32)
@@ -267,7 +447,7 @@ func writeGetBody(req *http.Request, w io.Writer, whole *int64) error {
 // written whole, at once, as an in-memory reader writes itself, has its
 // model located at its ends (see locateModel) with no scanner at all;
 // any other is handed on to a scanner of the pool. It lives in the
-// inspected context, which is allocated anyway: reading the body
+// Info, which is allocated anyway: reading the body
 // allocates nothing, and takes nothing from the pool, when the model is
 // where SDKs write it.
 type locator struct {

@@ -100,43 +100,70 @@ func endpointOf(path string) string {
 // limiter, breakers, retry budget). A request whose name has no route goes
 // through routes[EndpointOther] when there is one, else straight to next.
 func Route(classify func(*http.Request) string, routes map[string]Middleware) Middleware {
-	if classify == nil {
-		classify = Endpoint
-	}
 	return func(next http.RoundTripper) http.RoundTripper {
-		built := make(map[string]http.RoundTripper, len(routes))
+		r := &routed{classify: classify, fallback: next, next: next}
 		for name, mw := range routes {
-			if mw != nil {
-				built[name] = mw(next)
+			if mw == nil {
+				continue
 			}
+			rt := mw(next)
+			if name == EndpointOther {
+				r.fallback = rt
+				continue
+			}
+			r.built = append(r.built, namedRoute{name, rt})
 		}
-		fallback, ok := built[EndpointOther]
-		if !ok {
-			fallback = next
-		}
-		return &routed{classify: classify, built: built, fallback: fallback, next: next}
+		return r
 	}
 }
 
 type routed struct {
 	classify func(*http.Request) string
-	built    map[string]http.RoundTripper
-	fallback http.RoundTripper
+	// built is searched in order: routes are few, and their names (the
+	// Endpoint constants) compare faster than a map hashes them.
+	built    []namedRoute
+	fallback http.RoundTripper // routes[EndpointOther], or next
 	next     http.RoundTripper
 }
 
+// namedRoute is the stack of one route.
+type namedRoute struct {
+	name string
+	rt   http.RoundTripper
+}
+
 func (r *routed) RoundTrip(req *http.Request) (*http.Response, error) {
-	if rt, ok := r.built[r.classify(req)]; ok {
-		return rt.RoundTrip(req)
+	return r.RoundTripInfo(req, InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info (nil: not
+// inspected).
+func (r *routed) RoundTripInfo(req *http.Request, info *Info) (*http.Response, error) {
+	var name string
+	switch {
+	case r.classify != nil:
+		name = r.classify(req)
+	case info.describes(req):
+		name = info.Endpoint
+	default:
+		name = Endpoint(req)
 	}
-	return r.fallback.RoundTrip(req)
+	for i := range r.built {
+		if r.built[i].name == name {
+			return Forward(r.built[i].rt, req, info)
+		}
+	}
+	return Forward(r.fallback, req, info)
 }
 
 // CloseIdleConnections closes the idle connections of every route's
 // transport, and of the one they all wrap.
 func (r *routed) CloseIdleConnections() {
-	for _, rt := range r.built {
-		CloseIdleConnections(rt)
+	for _, b := range r.built {
+		CloseIdleConnections(b.rt)
+	}
+	if r.fallback != r.next {
+		CloseIdleConnections(r.fallback)
 	}
 	CloseIdleConnections(r.next)
 }

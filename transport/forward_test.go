@@ -1,0 +1,209 @@
+package transport_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/transport"
+)
+
+// handed records what an InfoRoundTripper is handed.
+type handed struct {
+	req  *http.Request
+	info *transport.Info
+	next http.RoundTripper
+}
+
+func (h *handed) RoundTrip(req *http.Request) (*http.Response, error) {
+	return h.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+func (h *handed) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
+	h.req, h.info = req, info
+	return transport.Forward(h.next, req, info)
+}
+
+func postChat(t *testing.T, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+	require.NoError(t, err)
+	return req
+}
+
+func TestReadHandsTheInfoOnWithoutACopy(t *testing.T) {
+	const body = `{"messages":[],"model":"m1"}`
+	var got []seen
+	h := &handed{next: transport.Base(recorder(&got))}
+	req := postChat(t, body)
+
+	send, info, err := transport.Read(req, 0)
+	require.NoError(t, err)
+	assert.Same(t, req, send, "a body with GetBody is not copied")
+	assert.Equal(t, "m1", info.Model)
+	assert.Equal(t, transport.EndpointChat, info.Endpoint)
+	assert.Nil(t, transport.InfoOf(send), "the Info is handed beside the request, not in its context")
+
+	_, err = transport.Forward(h, send, info)
+	require.NoError(t, err)
+	assert.Same(t, req, h.req)
+	assert.Same(t, info, h.info)
+	require.Len(t, got, 1)
+	assert.Same(t, req, got[0].req, "a base marked with Base gets the request as it is")
+	assert.Equal(t, body, string(got[0].body))
+}
+
+func TestForwardCarriesTheInfoToWhoLooksInTheContext(t *testing.T) {
+	var got []seen
+	req := postChat(t, `{"model":"m2","messages":[]}`)
+	send, info, err := transport.Read(req, 0)
+	require.NoError(t, err)
+
+	_, err = transport.Forward(recorder(&got), send, info)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.NotSame(t, req, got[0].req, "the Info is carried in a copy's context")
+	assert.Same(t, info, got[0].info)
+	assert.Equal(t, "m2", got[0].model)
+	assert.Same(t, req.URL, got[0].req.URL)
+
+	// A request the Info does not describe (made anew) goes as it is.
+	other := postChat(t, `{"model":"other"}`)
+	_, err = transport.Forward(recorder(&got), other, info)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Same(t, other, got[1].req)
+	assert.Nil(t, got[1].info)
+	assert.Equal(t, "other", got[1].model)
+
+	// Carried once, a request is not copied again.
+	carried := got[0].req
+	_, err = transport.Forward(recorder(&got), carried, info)
+	require.NoError(t, err)
+	assert.Same(t, carried, got[2].req)
+}
+
+func TestReadBuffersABodyWithoutGetBodyInACopy(t *testing.T) {
+	const body = `{"model":"m3","messages":[]}`
+	req := postChat(t, body)
+	req.GetBody = nil
+	req.Body = io.NopCloser(bytes.NewBufferString(body))
+
+	send, info, err := transport.Read(req, 0)
+	require.NoError(t, err)
+	assert.NotSame(t, req, send, "the caller's request keeps its own body")
+	require.NotNil(t, send.GetBody)
+	assert.Equal(t, "m3", info.Model)
+	b, err := io.ReadAll(send.Body)
+	require.NoError(t, err)
+	assert.Equal(t, body, string(b))
+	again, err := send.GetBody()
+	require.NoError(t, err)
+	b, err = io.ReadAll(again)
+	require.NoError(t, err)
+	assert.Equal(t, body, string(b))
+}
+
+func TestBaseKeepsTheTransportItMarks(t *testing.T) {
+	assert.Same(t, http.DefaultTransport, transport.Base(nil))
+	tr := &http.Transport{}
+	assert.Same(t, tr, transport.Base(tr), "an *http.Transport reads no Info already")
+	var got []seen
+	b := transport.Base(recorder(&got))
+	assert.Same(t, b, transport.Base(b))
+	_, ok := b.(transport.InfoRoundTripper)
+	assert.True(t, ok)
+}
+
+func TestAnsweredAtSaysWhetherThisAttemptWasTimed(t *testing.T) {
+	var none *transport.Info
+	at, n := none.AnsweredAt()
+	assert.True(t, at.IsZero())
+	assert.Zero(t, n)
+	none.SetAnsweredAt(time.Now()) // a nil Info records nothing, and does not panic
+
+	_, info, err := transport.Read(postChat(t, `{"model":"m"}`), 0)
+	require.NoError(t, err)
+	_, before := info.AnsweredAt()
+	t1 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	info.SetAnsweredAt(t1)
+	at, n = info.AnsweredAt()
+	assert.Equal(t, t1, at)
+	assert.Equal(t, before+1, n)
+	// The next attempt, not timed, leaves the count where it was: the
+	// instant is the earlier attempt's, and the count says so.
+	_, again := info.AnsweredAt()
+	assert.Equal(t, n, again)
+}
+
+func TestInfoTokensIsMadeOnce(t *testing.T) {
+	req := postChat(t, `{"model":"m","messages":[{"role":"user","content":"abcdefgh"}],"max_tokens":7}`)
+	send, info, err := transport.Read(req, 0)
+	require.NoError(t, err)
+	p, o := info.Tokens(send)
+	assert.Equal(t, 2, p)
+	assert.Equal(t, 7, o)
+	// Made once: a body that changed under the Info is not read again.
+	send.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(`{}`)), nil }
+	p, o = info.Tokens(send)
+	assert.Equal(t, 2, p)
+	assert.Equal(t, 7, o)
+	// An Info that does not describe the request is not used.
+	other := postChat(t, `{"model":"m","prompt":"abcdefghijkl","max_tokens":1}`)
+	p, o = info.Tokens(other)
+	assert.Equal(t, 3, p)
+	assert.Equal(t, 1, o)
+}
+
+func TestAFallbackIsNotDescribedByTheInfoOfTheRequestItRewrote(t *testing.T) {
+	// The request carries the Info of its first model in its context (as
+	// InspectRequest passes it); the rewritten request must not be read
+	// as that model by whoever looks in its context.
+	var models []string
+	srv := transport.Func(func(r *http.Request) (*http.Response, error) {
+		info := transport.InfoOf(r)
+		require.NotNil(t, info)
+		models = append(models, info.Model)
+		m, _, err := transport.RequestModel(r, 0)
+		require.NoError(t, err)
+		assert.Equal(t, info.Model, m, "the Info describes the body sent")
+		status := http.StatusServiceUnavailable
+		if info.Model == "small" {
+			status = http.StatusOK
+		}
+		return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	// A decorator handed the Info beside the request that reads the body
+	// the way any other does (RequestModel looks in the context first).
+	var handedModels []string
+	check := infoFunc(func(r *http.Request, info *transport.Info) (*http.Response, error) {
+		m, _, err := transport.RequestModel(r, 0)
+		require.NoError(t, err)
+		handedModels = append(handedModels, m)
+		assert.Equal(t, info.Model, m)
+		return transport.Forward(srv, r, info)
+	})
+	req, err := transport.InspectRequest(postChat(t, `{"messages":[],"model":"big"}`), 0, nil)
+	require.NoError(t, err)
+	rt := transport.Fallback(map[string][]string{"big": {"small"}})(check)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, []string{"big", "small"}, models)
+	assert.Equal(t, []string{"big", "small"}, handedModels)
+}
+
+// infoFunc is an InfoRoundTripper made of a function.
+type infoFunc func(*http.Request, *transport.Info) (*http.Response, error)
+
+func (f infoFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r, transport.InfoOf(r)) }
+
+func (f infoFunc) RoundTripInfo(r *http.Request, info *transport.Info) (*http.Response, error) {
+	return f(r, info)
+}
