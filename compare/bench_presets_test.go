@@ -88,6 +88,9 @@ func presetCases() []presetCase {
 	return []presetCase{
 		{"bare", inner, benchChatURL, chat, nil},
 		{"failsafe-go", fs(), benchChatURL, chat, nil},
+		// failsafe-go given the job a preset does with its key: the key
+		// added to a copy of each request, as a careful caller would.
+		{"failsafe-go/key", withKey(fs()), benchChatURL, chat, nil},
 		{"together/key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
 			benchChatURL, chat, nil},
 		{"together/own-key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
@@ -110,6 +113,20 @@ func presetCases() []presetCase {
 			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil},
 		{"parts/inspect+keyed", transport.Chain(base, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
 	}
+}
+
+// withKey adds an API key to a copy of each request, with a copy of its
+// header map, as a caller of failsafe-go (which adds none) would.
+func withKey(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(r *http.Request) (*http.Response, error) {
+		c := *r
+		c.Header = r.Header.Clone()
+		if c.Header == nil {
+			c.Header = make(http.Header, 1)
+		}
+		c.Header.Set("Authorization", "Bearer k")
+		return next.RoundTrip(&c)
+	})
 }
 
 // request makes the case's request, and the body it is sent with, which

@@ -152,8 +152,14 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 		if len(v) == 0 || len(k) < len("Ratelimit") {
 			continue
 		}
+		// Only the names that may be a signal's have their value read: most
+		// of an answer's headers are neither.
+		c := k[0]
+		if c != 'R' && c != 'X' && c != 'A' {
+			continue
+		}
 		val := strings.TrimSpace(v[0])
-		switch k[0] {
+		switch c {
 		case 'R':
 			switch k {
 			case "Retry-After":
