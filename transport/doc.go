@@ -9,8 +9,14 @@
 // [Fallback] serves a request from the next model of a chain. [Inspect]
 // reads a request once for a whole stack: its endpoint, its model and, on
 // demand, the estimate of its tokens ([EstimateTokens]), handed to every
-// decorator under it ([InfoOf]), with a body without GetBody buffered
-// once.
+// decorator under it, with a body without GetBody buffered once. The
+// decorators of steady take that [Info] beside the request
+// ([InfoRoundTripper]), and [Forward] hands it on: no copy of the request
+// is made to carry it, but for a decorator that looks in the request's
+// context ([InfoOf]). They share the answer's clock reading through it
+// too ([Info.AnsweredAt]). [Read] is Inspect's reading for a decorator
+// that is outermost itself, as a preset's transport is, and [Base] marks
+// the transport at the bottom of a stack, which reads no Info.
 //
 // Every decorator in steady is an [http.RoundTripper] that wraps another, so
 // a stack is built from the outside in:
