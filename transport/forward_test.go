@@ -202,7 +202,9 @@ func TestAFallbackIsNotDescribedByTheInfoOfTheRequestItRewrote(t *testing.T) {
 // infoFunc is an InfoRoundTripper made of a function.
 type infoFunc func(*http.Request, *transport.Info) (*http.Response, error)
 
-func (f infoFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r, transport.InfoOf(r)) }
+func (f infoFunc) RoundTrip(r *http.Request) (*http.Response, error) {
+	return f(r, transport.InfoOf(r))
+}
 
 func (f infoFunc) RoundTripInfo(r *http.Request, info *transport.Info) (*http.Response, error) {
 	return f(r, info)
