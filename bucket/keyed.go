@@ -18,7 +18,7 @@ const DefaultMaxKeys = 256
 type KeyedOption func(*keyedConfig)
 
 type keyedConfig struct {
-	key       func(*http.Request) string
+	key       func(*http.Request, string) string
 	maxKeys   int
 	store     Store
 	prefix    string
@@ -33,10 +33,11 @@ type keyedConfig struct {
 
 // WithKey sets what a request's key is: the default is its model (the
 // top-level "model" of its JSON body, see [transport.RequestModel]); a
-// request without one has the key "". f may read the request's URL and
-// headers, and its body through GetBody, never Body. A key longer than
+// request without one has the key "". f is given the request and its
+// model, read once for the whole stack (as breaker.WithKey is); it may
+// read the request's URL and headers, never its Body. A key longer than
 // [transport.MaxKeyLen] is bounded by [transport.BoundKey].
-func WithKey(f func(*http.Request) string) KeyedOption {
+func WithKey(f func(req *http.Request, model string) string) KeyedOption {
 	return func(c *keyedConfig) { c.key = f }
 }
 
@@ -187,7 +188,7 @@ func (k *keyed) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Re
 	}
 	key := info.Model
 	if k.cfg.key != nil {
-		key = k.cfg.key(req)
+		key = k.cfg.key(req, info.Model)
 	}
 	return k.limiter(key).RoundTripInfo(req, info)
 }

@@ -83,7 +83,7 @@ func NewClient(opts ...Option) *http.Client {
 // what Azure serves.
 func AzureSpec() preset.Spec {
 	s := Spec()
-	s.Name, s.BaseURL, s.KeyEnv, s.Auth, s.Key = "azure openai", "", "AZURE_OPENAI_API_KEY", preset.AzureKey, Deployment
+	s.Name, s.BaseURL, s.KeyEnv, s.Auth, s.Key = "azure openai", "", "AZURE_OPENAI_API_KEY", preset.AzureKey, deploymentKey
 	for name, r := range s.Routes {
 		r.Fallback = false
 		s.Routes[name] = r
@@ -103,17 +103,34 @@ func NewAzureTransport(base http.RoundTripper, endpoint string, opts ...Option) 
 // (/openai/deployments/{deployment}/...), or its body's model when it
 // names none.
 func Deployment(req *http.Request) string {
-	if req.URL != nil {
-		if _, rest, ok := strings.Cut(req.URL.Path, "/deployments/"); ok {
-			d, _, _ := strings.Cut(rest, "/")
-			return d
-		}
+	if d, ok := pathDeployment(req); ok {
+		return d
 	}
 	if info := transport.InfoOf(req); info != nil {
 		return info.Model
 	}
 	m, _, _ := transport.RequestModel(req, -1)
 	return m
+}
+
+// deploymentKey is the Azure Spec's Key: the deployment of the path, or
+// the model read of the body.
+func deploymentKey(req *http.Request, model string) string {
+	if d, ok := pathDeployment(req); ok {
+		return d
+	}
+	return model
+}
+
+// pathDeployment is the deployment named in req's path, if any.
+func pathDeployment(req *http.Request) (string, bool) {
+	if req.URL != nil {
+		if _, rest, ok := strings.Cut(req.URL.Path, "/deployments/"); ok {
+			d, _, _ := strings.Cut(rest, "/")
+			return d, true
+		}
+	}
+	return "", false
 }
 
 // Option configures [NewTransport], [NewClient] and [NewAzureTransport]:

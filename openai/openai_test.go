@@ -17,6 +17,7 @@ import (
 
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/openai"
+	"github.com/steadyapi/steady/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -152,4 +153,32 @@ func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return openai.NewTransport(next, openai.WithAPIKey("contract-key"))
 	}, conformance.WithRetriesExpected())
+}
+
+// Azure's v1 API names no deployment in the path: each model of the body
+// is limited apart, read once for the whole stack.
+func TestAzureV1LimitsEachModelApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{start: time.Now(), answer: func(_ int, req *http.Request) (int, http.Header, string) {
+			if m, _, _ := transport.RequestModel(req, 0); m == "gpt-a" {
+				return http.StatusTooManyRequests, http.Header{"Retry-After": {"5"}}, `{}`
+			}
+			return http.StatusOK, http.Header{}, `{}`
+		}}
+		rt := openai.NewAzureTransport(f, "https://res.openai.azure.com", openai.WithAPIKey("az-key"), openai.WithMaxRetries(0))
+		send := func(model string) {
+			req, err := http.NewRequest(http.MethodPost, "https://res.openai.azure.com/openai/v1/chat/completions",
+				strings.NewReader(`{"model":"`+model+`","messages":[]}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			drain(resp)
+		}
+		send("gpt-a") // refused: gpt-a waits 5 s
+		send("gpt-b") // another model: not held back
+		send("gpt-a")
+		require.Len(t, f.at, 3)
+		assert.Zero(t, f.at[1], "gpt-b is not paused by gpt-a's 429")
+		assert.GreaterOrEqual(t, f.at[2], 5*time.Second, "gpt-a waits the server's 5 s")
+	})
 }

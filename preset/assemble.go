@@ -54,11 +54,11 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 	if r.Breaker {
 		opts := []breaker.Option{breaker.WithEvents(cfg.events)}
 		if key := spec.Key; key != nil {
-			opts = append(opts, breaker.WithKey(func(req *http.Request, _ string) string {
+			opts = append(opts, breaker.WithKey(func(req *http.Request, model string) string {
 				if req.URL == nil {
-					return key(req)
+					return key(req, model)
 				}
-				return req.URL.Host + " " + key(req)
+				return req.URL.Host + " " + key(req, model)
 			}))
 		}
 		mw = append(mw, breaker.New(append(opts, cfg.breaker...)...))

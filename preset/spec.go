@@ -43,9 +43,10 @@ type Spec struct {
 	Classify func(*http.Request) string
 
 	// Key names what a request is limited and broken by, where it is not
-	// the body's model: Azure OpenAI's deployment, in the path. nil means
-	// the model.
-	Key func(*http.Request) string
+	// the body's model: Azure OpenAI's deployment, in the path. It is
+	// given the request and its model, read once for the whole stack. nil
+	// means the model.
+	Key func(req *http.Request, model string) string
 }
 
 // Auth is how a provider takes its API key: the value of Header is Prefix
