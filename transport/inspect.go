@@ -194,9 +194,10 @@ func (b *base) CloseIdleConnections() { CloseIdleConnections(b.rt) }
 
 // Inspect returns a middleware that reads each request once for every
 // decorator under it: a preset puts it outermost. It finds the endpoint
-// and the body's model (see [RequestModel]), and passes on a copy of the
-// request whose context carries them ([InfoOf]); the decorators of package
-// steady use that instead of reading the body again.
+// and the body's model (see [RequestModel]) and hands them on with
+// [Forward]: beside the request to the decorators of steady, which use
+// them instead of reading the body again, and in the context of a copy of
+// the request ([InfoOf]) to any other.
 //
 // A body with GetBody (as [http.NewRequest] sets for bytes, strings and
 // buffers) is read through GetBody, in pieces that are not kept: an
