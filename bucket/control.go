@@ -150,6 +150,10 @@ type control struct {
 	pooledN   float64
 	pooledFor time.Duration
 	pooledEnd time.Time
+	// peak is what the server accepted in the second before the last
+	// guess's 429 (by when the requests were sent), with every answer
+	// in; 0 when not known.
+	peak float64
 	// boundedUntil ends bounded when a held guess set it: the guess
 	// measures the limit's floor only for a 429 that comes soon after.
 	boundedUntil time.Time
@@ -574,7 +578,13 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		limit, c.sustained = max(limit, c.sustained), 0
 		c.probed(min(max(limit, c.rate*maxDecrease), c.rate))
 		c.bounded = false
-		if c.pausedFor > time.Duration(float64(span)*lowerBound) && !c.twoAtOnce {
+		// A server that accepted, in the second before the guess's 429,
+		// more than the chain after it measures, beyond the count's
+		// error, accepted above its limit for a second: it holds a burst,
+		// as one that let two through in a resumption does.
+		burst := c.twoAtOnce || (c.guessed && c.peak >= limit+minCounted)
+		c.peak = 0
+		if c.pausedFor > time.Duration(float64(span)*lowerBound) && !burst {
 			// Paused for much of the span: against a server with no burst
 			// the idle time is lost capacity, and the measure only a
 			// bound below the limit. The climb above it comes soon.
@@ -620,6 +630,10 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		// Nothing to measure yet: a guess, held until the next 429
 		// measures the limit.
 		c.guessFrom = c.rate
+		c.peak = 0
+		if silent && flying == 0 {
+			c.peak = c.used.last(now)
+		}
 		c.rate = clampRate(c.rate*blindDecrease, c.floor, c.ceiling)
 		c.mode, c.guessed = holding, true
 	}

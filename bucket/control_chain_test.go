@@ -102,11 +102,12 @@ func TestAdjoiningMeasuresArePooled(t *testing.T) {
 // A measure over a span spent half in the process's own pauses is a bound
 // below the limit of a server that holds one request at most (its refill
 // is lost while it is full), and the climb above it comes within 2s. A
-// resumption that had two requests accepted before the next refusal shows
-// a server that holds more: its refill went on through the pauses, the
-// measure is the limit, and the climb back to it takes the first
+// server shown to hold more (a resumption had two requests accepted before
+// the next refusal, or it accepted, in the second before the guess's 429,
+// well above what the chain then measures) refilled through the pauses:
+// the measure is the limit, and the climb back to it takes the first
 // measure's 8s.
-func TestTwoAcceptedInOneResumptionShowTheMeasureIsTheLimit(t *testing.T) {
+func TestABurstShowsTheMeasureIsTheLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		refused []int // a chain that measures at its third 429
@@ -115,6 +116,7 @@ func TestTwoAcceptedInOneResumptionShowTheMeasureIsTheLimit(t *testing.T) {
 	}{
 		{"one accepted each time: a bound", []int{0, 2, 4}, 4, true},
 		{"two accepted at once: the limit", []int{0, 2, 5}, 5, false},
+		{"a second at 20/s accepted first: the limit", []int{20, 22, 24}, 24, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
