@@ -46,6 +46,10 @@ const (
 	// minSpan is the shortest span whose accepted requests measure a
 	// limit, and it must hold a few tokens at the rate too.
 	minSpan = 500 * time.Millisecond
+	// minCounted is the fewest requests a server that says nothing must
+	// have accepted between its refusals for a shorter span to measure
+	// it (see measure): its count is good to one request either way.
+	minCounted = 2
 	// saturated is the longest a resumption may go before it is refused
 	// again and still be known to have sent above the limit all along.
 	saturated = 5 * time.Second
@@ -130,6 +134,26 @@ type control struct {
 	// started soon; the next 429 shows the limit just below the rate
 	// reached, as after a quiet spell, not over a span that climbed.
 	bounded bool
+	// soon counts the 429s of the current span that came too soon to
+	// measure: with one, the refusals of a server that says nothing are
+	// a chain, each with the server empty.
+	soon int
+	// twoAtOnce: in the current span, while the rate was a guess, a
+	// resumption had two requests or more accepted before the next
+	// refusal, with every answer in. Above the limit, a server that
+	// holds one request at most accepts one: this one holds a burst,
+	// whose refill does not stop while the process pauses.
+	twoAtOnce bool
+	// The last measures of a server that says nothing, pooled while
+	// their spans adjoin and agree: what was accepted over them, the
+	// time they cover, and when the last ended.
+	pooledN   float64
+	pooledFor time.Duration
+	pooledEnd time.Time
+	// peak is what the server accepted in the second before the last
+	// guess's 429 (by when the requests were sent), with every answer
+	// in; 0 when not known.
+	peak float64
 	// boundedUntil ends bounded when a held guess set it: the guess
 	// measures the limit's floor only for a 429 that comes soon after.
 	boundedUntil time.Time
@@ -488,12 +512,23 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	c.refusals = 0
 	was := c.rate
 	span := now.Sub(c.refusedAt)
+	// silent: the 429 names no wait and counts nothing.
+	silent := named < 0 && sig.Requests.Remaining < 0 && sig.Tokens.Remaining < 0
+	// own is the rate the controller's own probing had reached when a
+	// reading of the use-based rule that lifted the rate above it proved
+	// wrong here; 0 otherwise.
+	own := 0.0
 	if c.use != nil {
 		// Refused at the rate reached: a reading of the rule that said the
 		// server allows as much was wrong.
-		c.use.judge(now, c.rate)
+		wrong := c.use.judge(now, c.rate)
+		if wrong && silent && c.mode == probing && c.measured && !now.Before(c.epoch) {
+			if r := c.own(now); r < c.rate {
+				own = r
+			}
+		}
 	}
-	limit, how := c.measure(now, flying)
+	limit, how := c.measure(now, flying, silent)
 	if c.bounded && how == measuredLimit && (c.boundedUntil.IsZero() || now.Before(c.boundedUntil)) {
 		how = quiet
 	}
@@ -516,6 +551,9 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 			c.mode, c.plateau, c.k, c.epoch = probing, c.rate, maxProbe, until
 		}
 	}
+	if silent && c.guessed && flying == 0 && c.sincePause >= 2 && (how == tooSoon || how == measuredLimit) {
+		c.twoAtOnce = true
+	}
 	switch how {
 	case measuredLimit:
 		// The measure can only be lower than the rate (the server refused
@@ -529,13 +567,25 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		// evidence too: a measure far under it took pauses the server
 		// named longer than it needed (whole seconds of Retry-After)
 		// for its time. The next 429 measures afresh.
+		if silent {
+			limit = c.pool(now, c.sinceRefused+flying, span)
+		}
 		limit, c.sustained = max(limit, c.sustained), 0
 		c.probed(min(max(limit, c.rate*maxDecrease), c.rate))
 		c.bounded = false
-		if c.pausedFor > time.Duration(float64(span)*lowerBound) {
+		// A server that accepted, in the second before the guess's 429,
+		// more than the chain after it measures, beyond the count's
+		// error, accepted above its limit for a second: it holds a burst,
+		// as one that let two through in a resumption does.
+		burst := c.twoAtOnce || (c.guessed && c.peak >= limit+minCounted)
+		c.peak = 0
+		if c.pausedFor > time.Duration(float64(span)*lowerBound) && !burst {
 			// Paused for much of the span: against a server with no burst
 			// the idle time is lost capacity, and the measure only a
 			// bound below the limit. The climb above it comes soon.
+			// (Not against a server shown to hold a burst: its refill
+			// went on while the process paused, and the measure is the
+			// limit.)
 			c.k, c.bounded, c.boundedUntil = boundProbe, true, time.Time{}
 		}
 		c.rate = clampRate(c.plateau*beta, c.floor, c.ceiling)
@@ -550,21 +600,41 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		if c.mode == probing && !now.Add(-saturated).Before(c.epoch) {
 			c.sustained = c.own(now.Add(-saturated))
 		}
-		c.rate = clampRate(c.rate*quietDecrease, c.floor, c.ceiling)
+		r := c.rate * quietDecrease
+		if own > 0 {
+			// The use-based rule lifted the rate above the controller's
+			// own, and a server that says nothing refused it: the lift
+			// was wrong, not the limit measured before. The rate goes
+			// back to the controller's own, or to what the server
+			// accepted since its last 429 (it was empty then and now),
+			// whichever is higher; not to just below the lift.
+			accepted := 0.0
+			if span > 0 {
+				accepted = (c.sinceRefused + flying) / span.Seconds()
+			}
+			r = min(r, max(own, accepted))
+		}
+		c.rate = clampRate(r, c.floor, c.ceiling)
 		c.mode, c.guessed = holding, false
 	case tooSoon:
 		// Refused again too soon after the last to measure: the rate is
 		// above the limit. It stays, and the span goes on from the last
 		// 429 until one is long enough to measure.
+		c.soon++
 	default:
 		// Nothing to measure yet: a guess, held until the next 429
 		// measures the limit.
 		c.guessFrom = c.rate
+		c.peak = 0
+		if silent && flying == 0 {
+			c.peak = c.used.last(now)
+		}
 		c.rate = clampRate(c.rate*blindDecrease, c.floor, c.ceiling)
 		c.mode, c.guessed = holding, true
 	}
 	if how != tooSoon {
 		c.refusedAt, c.sinceRefused, c.pausedFor = now, 0, 0
+		c.soon, c.twoAtOnce = 0, false
 	}
 	if window && named >= 0 {
 		c.windowPaused(until)
@@ -592,6 +662,7 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 func (c *control) windowPaused(until time.Time) {
 	if until.After(c.refusedAt) {
 		c.refusedAt, c.sinceRefused, c.pausedFor = until, 0, 0
+		c.soon, c.twoAtOnce = 0, false
 	}
 }
 
@@ -766,6 +837,28 @@ func (c *control) probed(limit float64) {
 	c.plateau = limit
 }
 
+// pool returns the limit that n accepted over span measures, pooled with
+// the measures before it while they adjoin (this span began at the 429
+// that ended the last) and agree within a request's count either way: the
+// server was empty at every 429 between, so together they count its
+// refill over the whole time, and the count's one request matters less. A
+// measure that disagrees starts the pool afresh: the limit moved. c.mu
+// must be held.
+func (c *control) pool(now time.Time, n float64, span time.Duration) float64 {
+	t := span.Seconds()
+	if t <= 0 {
+		return 0
+	}
+	if was := c.pooledFor.Seconds(); was > 0 && c.pooledEnd.Equal(c.refusedAt) &&
+		math.Abs(n/t-c.pooledN/was) <= 1/t+1/was {
+		c.pooledN, c.pooledFor = c.pooledN+n, c.pooledFor+span
+	} else {
+		c.pooledN, c.pooledFor = n, span
+	}
+	c.pooledEnd = now
+	return c.pooledN / c.pooledFor.Seconds()
+}
+
 // How a 429 measures the limit.
 const (
 	blind         = iota // nothing to measure: the first 429
@@ -784,8 +877,16 @@ const (
 // what the server accepted and the rate reached, and only a 429 soon after
 // measures it. At the first 429 the server may have held a full burst.
 // Requests still in flight were sent just before this 429, and went
-// through. c.mu must be held.
-func (c *control) measure(now time.Time, flying float64) (float64, int) {
+// through.
+//
+// A span shorter than minSpan measures a server that says nothing (silent)
+// once its refusals are a chain (a 429 too soon to measure came between)
+// and it has accepted minCounted requests, every answer in: refused again
+// and again, it was empty at each refusal, so what it accepted between
+// them is its refill, to one request either way, and waiting for minSpan
+// only adds refusals at a rate known to be too high. A measure so short is
+// refined by the next (see pool). c.mu must be held.
+func (c *control) measure(now time.Time, flying float64, silent bool) (float64, int) {
 	if c.refusedAt.IsZero() {
 		return 0, blind
 	}
@@ -800,7 +901,8 @@ func (c *control) measure(now time.Time, flying float64) (float64, int) {
 		return 0, quiet
 	}
 	span := now.Sub(c.refusedAt)
-	if span < max(minSpan, time.Duration(5*float64(time.Second)/c.rate)) {
+	chain := silent && c.soon > 0 && flying == 0 && c.sinceRefused >= minCounted
+	if span < max(minSpan, time.Duration(5*float64(time.Second)/c.rate)) && !chain {
 		return 0, tooSoon
 	}
 	return (c.sinceRefused + flying) / span.Seconds(), measuredLimit

@@ -702,7 +702,9 @@ func TestAMeasureOverASpanMostlyPausedIsABoundBelowTheLimit(t *testing.T) {
 		measuredAt := time.Since(start)
 		low := b.Rate().PerSecond()
 		plateau := low / 0.9
-		assert.InDelta(t, 7, plateau, 0.5, "the measure: the pattern's 7/s, not the limit")
+		// (Measured at the chain's third 429, two accepted over about a
+		// quarter of a second: the pattern to a request either way.)
+		assert.InDelta(t, 7, plateau, 0.75, "the measure: the pattern's 7/s or so, not the limit")
 
 		// The pause of the 429 that measured is a token at 14/s; the
 		// climb ends 2s after it, at the plateau, and goes on above.

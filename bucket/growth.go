@@ -125,15 +125,17 @@ func (u *useTracker) predict(now time.Time) float64 {
 // above rate said the server allows it, and is wrong (a server with a
 // fixed limit, or at its cap, refuses what the rule predicts); it is set
 // aside for a while. A refusal above a reading (a probe beyond it), or far
-// below, says nothing of it.
-func (u *useTracker) judge(now time.Time, rate float64) {
+// below, says nothing of it. It reports whether a reading was set aside.
+func (u *useTracker) judge(now time.Time, rate float64) bool {
 	off := now.Add(min(u.rule.span, setAside))
+	wrong := false
 	if r := rate / u.inUse(now); r >= refused && r <= 1 {
-		u.inUseOff = off
+		u.inUseOff, wrong = off, true
 	}
 	if r := rate / u.overSpan(now); r >= refused && r <= 1 {
-		u.spanOff = off
+		u.spanOff, wrong = off, true
 	}
+	return wrong
 }
 
 // floorOf returns r raised to what the rule predicts (a little under it),

@@ -134,7 +134,12 @@ func WithMaxPause(d time.Duration) LimitOption {
 //     server accepted between the two 429s is its limit, exactly; the rate
 //     goes to 0.9 of it. With nothing to measure yet it goes to 0.7 of
 //     itself, a guess: refused again within 2 s, the limit is measured;
-//     not, the rate goes back to 0.95 of the one refused.
+//     not, the rate goes back to 0.95 of the one refused. A server that
+//     says nothing (no wait, no counts) and refuses in a chain is
+//     measured sooner: it was empty at each refusal, so once a 429 too
+//     soon to measure came between and two requests went through, what
+//     it accepted is its limit to a request either way, and the measures
+//     that follow pool with it while they agree.
 //   - After that, answers raise the rate again along a cubic, as TCP CUBIC
 //     does: back to the measured limit quickly, slowly around it, faster
 //     beyond, never above [WithCeiling]. The cubic's span halves while each

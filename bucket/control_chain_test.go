@@ -1,0 +1,214 @@
+package bucket_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+// refuseAt is a server that says nothing: it answers 429 to the requests
+// whose indexes are listed, 200 to every other.
+func refuseAt(idx ...int) func(int) (int, http.Header) {
+	refused := make(map[int]bool, len(idx))
+	for _, i := range idx {
+		refused[i] = true
+	}
+	return func(i int) (int, http.Header) {
+		if refused[i] {
+			return http.StatusTooManyRequests, nil
+		}
+		return http.StatusOK, nil
+	}
+}
+
+// sendOneByOne sends n requests one after the other and returns the
+// bucket's rate after each.
+func sendOneByOne(t *testing.T, rt http.RoundTripper, b *bucket.Bucket, n int) []float64 {
+	t.Helper()
+	rates := make([]float64, n)
+	for i := range n {
+		send(t, rt, 1)
+		rates[i] = b.Rate().PerSecond()
+	}
+	return rates
+}
+
+// Refused again too soon after a guess to measure over minSpan, by a
+// server that says nothing, the client is refused at a rate known to be
+// too high until minSpan has passed. But the server was empty at each
+// refusal, so what it accepted between the first and the last is its
+// refill: once a 429 too soon to measure came between and two requests
+// went through, the span measures, however short.
+func TestAChainOfRefusalsMeasuresAServerThatSaysNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 429, 200, 429 (too soon), 200, 200, 429: three accepted between
+		// the first 429 and the third.
+		srv := newScript(refuseAt(0, 2, 5))
+		b := bucket.New(bucket.PerSecond(20))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 6)
+		times := srv.arrivals()
+		require.InDelta(t, 14, rates[2], 1e-9, "the guess (0.7 of 20/s) holds through the 429 too soon to measure")
+		span := times[5] - times[0]
+		require.Less(t, span, 500*time.Millisecond, "a span shorter than minSpan")
+		assert.InDelta(t, 0.9*3/span.Seconds(), rates[5], 1e-6, "0.9 of the 3 accepted over the span")
+	})
+}
+
+// Without a 429 too soon to measure between, two refusals a short span
+// apart are not a chain: a jitter's 429 at a rate near the limit, with
+// the server perhaps not empty at the first. The span goes on.
+func TestTwoRefusalsAloneDoNotMeasureAShortSpan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newScript(refuseAt(0, 3))
+		b := bucket.New(bucket.PerSecond(20))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 4)
+		require.Less(t, srv.arrivals()[3]-srv.arrivals()[0], 500*time.Millisecond)
+		assert.InDelta(t, 14, rates[3], 1e-9, "still the guess: nothing measured")
+	})
+}
+
+// Two measures of a server that says nothing, the second over the span
+// that began at the 429 that ended the first, are one measure over both
+// spans when they agree within a request's count: a short measure is good
+// to one request either way, and the pooled count halves that.
+func TestAdjoiningMeasuresArePooled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The chain of the first test, then 200, 429 (too soon), 200,
+		// 200, 429: three accepted again.
+		srv := newScript(refuseAt(0, 2, 5, 7, 10))
+		b := bucket.New(bucket.PerSecond(20))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 11)
+		times := srv.arrivals()
+		first := 3 / (times[5] - times[0]).Seconds()
+		second := 3 / (times[10] - times[5]).Seconds()
+		require.NotEqual(t, first, second)
+		require.InDelta(t, 0.9*first, rates[5], 1e-6, "the first measure")
+		pooled := 6 / (times[10] - times[0]).Seconds()
+		assert.InDelta(t, 0.9*pooled, rates[10], 1e-6, "six accepted over both spans, not the second's three alone")
+	})
+}
+
+// A measure over a span spent half in the process's own pauses is a bound
+// below the limit of a server that holds one request at most (its refill
+// is lost while it is full), and the climb above it comes within 2s. A
+// server shown to hold more (a resumption had two requests accepted before
+// the next refusal, or it accepted, in the second before the guess's 429,
+// well above what the chain then measures) refilled through the pauses:
+// the measure is the limit, and the climb back to it takes the first
+// measure's 8s.
+func TestABurstShowsTheMeasureIsTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refused []int // a chain that measures at its third 429
+		last    int   // the index of that 429
+		bound   bool
+	}{
+		{"one accepted each time: a bound", []int{0, 2, 4}, 4, true},
+		{"two accepted at once: the limit", []int{0, 2, 5}, 5, false},
+		{"a second at 20/s accepted first: the limit", []int{20, 22, 24}, 24, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newScript(refuseAt(tc.refused...))
+				b := bucket.New(bucket.PerSecond(20))
+				rt := bucket.Limit(b)(srv)
+				start := time.Now()
+				rates := sendOneByOne(t, rt, b, tc.last+1)
+				plateau := rates[tc.last] / 0.9
+				require.Less(t, plateau, 14.0, "measured")
+				// The pause of the 429 that measured is a token at the
+				// guess, 14/s; 2s after it a bound's climb is back at the
+				// plateau, a limit's is not.
+				at := srv.arrivals()[tc.last] + time.Second/14 + 2*time.Second + time.Millisecond
+				sendAt(t, rt, start, at)
+				if tc.bound {
+					assert.GreaterOrEqual(t, b.Rate().PerSecond(), plateau*(1-1e-6), "a bound: back at the plateau within 2s")
+				} else {
+					assert.Less(t, b.Rate().PerSecond(), plateau*0.99, "the limit: still climbing back to it")
+				}
+			})
+		})
+	}
+}
+
+// leakyBucket is nginx's limit_req with burst=burst nodelay and no
+// headers: a request is admitted while the excess of requests over the
+// rate, drained at the rate, stays within the burst; a refused one leaves
+// no trace.
+func leakyBucket(rate, burst float64) func(int) (int, http.Header) {
+	var (
+		mu     sync.Mutex
+		excess float64
+		last   time.Time
+	)
+	return func(int) (int, http.Header) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		e := 1.0
+		if !last.IsZero() {
+			e = max(0, excess-rate*now.Sub(last).Seconds()) + 1
+		}
+		if e > burst+1 {
+			return http.StatusTooManyRequests, nil
+		}
+		excess, last = e, now
+		return http.StatusOK, nil
+	}
+}
+
+// A use-based rule (WithUseBasedLimit) reads a limit that grows with use,
+// and lifts the rate to it. Against a server with a fixed limit, which says
+// nothing, the lift is refused: the rule's reading is set aside, and the
+// rate goes back to what the controller had measured itself, or to what
+// the server accepted since its last 429, not to just below the lift,
+// where it is refused again.
+func TestARefusedLiftOfTheUseBasedRuleGoesBackToTheMeasure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit = 10
+		srv := newScript(leakyBucket(limit, 10))
+		b := bucket.New(bucket.PerSecond(2 * limit))
+		var (
+			mu      sync.Mutex
+			refused []float64 // the rate each 429 left
+		)
+		rt := bucket.Limit(b,
+			bucket.WithCeiling(bucket.PerSecond(100)),
+			bucket.WithUseBasedLimit(2, time.Hour, bucket.PerMinute(60)),
+			bucket.WithEvents(func(e transport.Event) {
+				if e.Kind == transport.EventPaused {
+					mu.Lock()
+					refused = append(refused, -1) // marks a 429; the rate follows
+					mu.Unlock()
+				}
+			}),
+		)(srv)
+		start := time.Now()
+		var lifted, after float64
+		for time.Since(start) < 45*time.Second {
+			mu.Lock()
+			n := len(refused)
+			mu.Unlock()
+			before := b.Rate().PerSecond()
+			send(t, rt, 1)
+			mu.Lock()
+			if len(refused) > n && time.Since(start) > 30*time.Second && lifted == 0 {
+				lifted, after = before, b.Rate().PerSecond()
+			}
+			mu.Unlock()
+		}
+		require.Greater(t, lifted, 1.1*limit, "the rule lifted the rate well above the limit, and was refused")
+		assert.LessOrEqual(t, after, 1.01*limit, "back to about the limit, not 0.95 of the lift")
+	})
+}
