@@ -30,25 +30,26 @@ var goals = []goal{
 	{"429 share of arrivals", 0.02, func(r reallimit.Row) float64 { return r.Result.RefusedShare() }},
 }
 
-// shortfalls are the runs that miss the goals today, by server and what
-// the stack was told ("right", "2x", "unknown"), each held to bounds a
-// little above the worst of several runs, so that it cannot grow unseen.
+// shortfalls are the runs held to bounds a little above the goals, by
+// server and what the stack was told ("right", "2x", "unknown"): every one
+// meets the goals on a quiet machine (twelve runs: nginx with a burst at
+// most 1.077 of the oracle and 1.96% of arrivals refused, 8 of 408;
+// without one at most 1.147 and 1.96%), and keeps a request's worth of
+// 429s, and some time, for a machine under load.
 //
 // nginx without a burst counts to the millisecond from its last
 // admission and names no wait in its 429s: on a shared machine, loopback
 // jitter alone refuses a client pacing at the limit (the oracle plan
 // itself has seen 56% of its arrivals refused), and each such 429 costs
-// the controller a guess and a climb back: 1.07 to 1.15 of the oracle on
-// a quiet machine, told the right limit, twice it or nothing, up to 1.26
-// on a loaded one, with 0.7 to 2.2% of arrivals refused. With a burst,
-// the slow start's overshoot and a doubled rate's first seconds are
-// refused 2.0 to 2.7% of arrivals.
+// the controller a guess and a climb back, up to 1.26 of the oracle on a
+// loaded machine. With a burst, one 429 more than the worst run seen
+// (a doubled rate's first seconds, the slow start's overshoot) is 2.2%.
 var shortfalls = map[string][]goal{
-	"nginx no burst/right":           loosened(1.35, 0.03),
-	"nginx no burst/2x":              loosened(1.35, 0.03),
-	"nginx no burst/unknown":         loosened(1.35, 0.03),
-	"nginx burst=10 nodelay/2x":      loosened(1.15, 0.035),
-	"nginx burst=10 nodelay/unknown": loosened(1.15, 0.035),
+	"nginx no burst/right":           loosened(1.25, 0.025),
+	"nginx no burst/2x":              loosened(1.25, 0.025),
+	"nginx no burst/unknown":         loosened(1.25, 0.025),
+	"nginx burst=10 nodelay/2x":      loosened(1.15, 0.025),
+	"nginx burst=10 nodelay/unknown": loosened(1.15, 0.025),
 }
 
 type goal = struct {
