@@ -1,11 +1,8 @@
 package together_test
 
 import (
-	"fmt"
 	"net/http"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyapi/steady/internal/limitreq"
 	"github.com/steadyapi/steady/together"
@@ -15,19 +12,10 @@ import (
 // nginx cases (compare/reallimit) on a model of limit_req with few
 // callers and loopback's latency (see bucket's test of the same name).
 func TestAgainstASimulatedNginx(t *testing.T) {
-	for _, burst := range []int{10, 0} {
-		for _, told := range []float64{1, 2, 0} {
-			t.Run(fmt.Sprintf("burst=%d/told=%gx", burst, told), func(t *testing.T) {
-				for seed := range uint64(4) {
-					ratio, share := limitreq.Run(t, burst, seed, func(next http.RoundTripper) http.RoundTripper {
-						return together.NewTransport(next, together.WithBaseURL("http://limitreq.test"),
-							together.WithRate(together.RouteChat, 600*told))
-					})
-					t.Logf("seed %d: %.3f, %.2f%% 429s", seed, ratio, 100*share)
-					assert.LessOrEqual(t, ratio, 1.15, "seed %d: time / least time", seed)
-					assert.LessOrEqual(t, share, 0.02, "seed %d: 429s", seed)
-				}
-			})
+	limitreq.HoldToGoals(t, func(told float64) func(http.RoundTripper) http.RoundTripper {
+		return func(next http.RoundTripper) http.RoundTripper {
+			return together.NewTransport(next, together.WithBaseURL("http://limitreq.test"),
+				together.WithRate(together.RouteChat, 600*told))
 		}
-	}
+	})
 }

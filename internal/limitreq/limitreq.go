@@ -9,6 +9,7 @@
 package limitreq
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -163,4 +164,35 @@ func Run(t *testing.T, burst int, seed uint64, wrap func(http.RoundTripper) http
 		share = float64(refused) / float64(arrivals)
 	})
 	return ratio, share
+}
+
+// Goals are what a stack must reach against a zone, as against the real
+// nginx (compare/reallimit): time over the least time, and the share of
+// arrivals refused.
+const (
+	GoalRatio = 1.15
+	GoalShare = 0.02
+)
+
+// HoldToGoals runs the stack stack(told) builds (told: the limit it is
+// told, as a multiple of the zone's; 0 for nothing) against a zone with a
+// burst of 10 and with none, told the limit, twice it and nothing, four
+// seeds each, and fails t where a run misses a goal.
+func HoldToGoals(t *testing.T, stack func(told float64) func(http.RoundTripper) http.RoundTripper) {
+	for _, burst := range []int{10, 0} {
+		for _, told := range []float64{1, 2, 0} {
+			t.Run(fmt.Sprintf("burst=%d/told=%gx", burst, told), func(t *testing.T) {
+				for seed := range uint64(4) {
+					ratio, share := Run(t, burst, seed, stack(told))
+					t.Logf("seed %d: %.3f, %.2f%% 429s", seed, ratio, 100*share)
+					if ratio > GoalRatio {
+						t.Errorf("seed %d: %.3f of the least time, more than %.2f", seed, ratio, GoalRatio)
+					}
+					if share > GoalShare {
+						t.Errorf("seed %d: %.2f%% of arrivals refused, more than %.0f%%", seed, 100*share, 100*GoalShare)
+					}
+				}
+			})
+		}
+	}
 }
