@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -57,6 +59,62 @@ func TestLimitSharesPauseAndRate(t *testing.T) {
 	assert.False(t, r.OK)
 	assert.InDelta(t, float64(time.Second), float64(r.Wait), float64(300*time.Millisecond), "held until the reset")
 	assert.InDelta(t, lowered, r.Rate, 1e-9)
+}
+
+// A caller that gives up while the reserve script is on its way loses
+// nothing: Redis may have run the script, so the store lets it finish and
+// gives back what it reserved. The hook plays a client whose context ends
+// as Redis answers, which go-redis reports as the context's error.
+func TestReserveCancelledInFlightGivesBack(t *testing.T) {
+	rdb := redisClient(t)
+	key := testKey(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var armed atomic.Bool
+	rdb.AddHook(cancelOnAnswer{cancel: cancel, armed: &armed})
+	store := newStore(rdb)
+	r, err := store.Reserve(context.Background(), key, 1, -1, slow)
+	require.NoError(t, err)
+	require.True(t, r.OK)
+	require.Zero(t, r.Wait, "the bucket's one token")
+
+	armed.Store(true)
+	_, err = store.Reserve(ctx, key, 1, -1, slow)
+	armed.Store(false)
+	require.ErrorIs(t, err, context.Canceled)
+
+	r, err = store.Reserve(context.Background(), key, 1, -1, slow)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(slowEvery), float64(r.Wait), float64(time.Second),
+		"the slot reserved as its caller gave up was given back: one token's wait, not two")
+}
+
+// cancelOnAnswer is a go-redis hook that, while armed, cancels a context
+// once Redis has answered a command, and then reports the command's own
+// context's error if that context has ended, as go-redis does for a
+// context that ends during a read.
+type cancelOnAnswer struct {
+	cancel context.CancelFunc
+	armed  *atomic.Bool
+}
+
+func (h cancelOnAnswer) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h cancelOnAnswer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if h.armed.Load() {
+			h.cancel()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		return err
+	}
+}
+
+func (h cancelOnAnswer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // A Wait cancelled while it sleeps on its reservation gives the slot back,

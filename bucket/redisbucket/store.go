@@ -232,13 +232,21 @@ func (s *Store) emit(e transport.Event) {
 // every other process, and answers how long to wait for them. When Redis is
 // unreachable it reserves from an in-process bucket at the store's share of
 // the rate instead.
+//
+// A caller that gives up while the script is on its way loses nothing:
+// the script is let finish (within the store's timeout), since Redis may
+// have run it already, and a reservation it made is given back before
+// ctx's error is returned.
 func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time.Duration, shape bucket.Shape) (bucket.Reservation, error) {
+	if ctx.Err() != nil {
+		return bucket.Reservation{}, context.Cause(ctx)
+	}
 	mw := int64(-1)
 	if maxWait >= 0 {
 		mw = maxWait.Microseconds()
 	}
 	var res bucket.Reservation
-	err := s.do(ctx, func(ctx context.Context) error {
+	err := s.do(context.WithoutCancel(ctx), func(ctx context.Context) error {
 		v, err := reserveScript.Run(ctx, s.c, []string{s.prefix + key},
 			n, shape.PerSecond, shape.Burst, mw, s.idle.Milliseconds()).Slice()
 		if err != nil {
@@ -254,6 +262,10 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 		s.seen[key] = res.Rate
 		s.mu.Unlock()
 		s.checked.Do(func() { go s.warnEviction() })
+		if ctx.Err() != nil {
+			s.Cancel(context.WithoutCancel(ctx), key, res)
+			return bucket.Reservation{}, context.Cause(ctx)
+		}
 		return res, nil
 	case ctx.Err() != nil:
 		return bucket.Reservation{}, context.Cause(ctx)
