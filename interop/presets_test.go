@@ -45,7 +45,8 @@ const (
 // about 2% of runs of 70 attempts, and then, as designed, refuses the rest
 // of the burst for 30 s, which is the breaker's business and tested in
 // package breaker, not the SDKs'. Here only a model failing 90% of at
-// least 20 attempts trips, as claudeBusy does.
+// least 20 attempts trips. (claudeBusy, which fails every attempt, is
+// served by its fallback once its retries are spent, breaker or not.)
 var noisyBreaker = []breaker.Option{breaker.WithConsecutiveFailures(0), breaker.WithFailureRatio(0.9, 20)}
 
 // prompt is the text of request i of caller: numbered, so that every
