@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/steadyapi/steady/transport"
@@ -25,10 +26,13 @@ type Bucket struct {
 	wallAt time.Duration
 
 	s          state
-	burstFixed bool    // burst set by the caller; otherwise a second of the rate
-	unknown    bool    // made with an unknown rate: Limit slow-starts it
-	inFlight   float64 // tokens granted to Limit whose answer has not come back
-	unsent     float64 // tokens granted to Limit not yet handed to the next RoundTripper
+	burstFixed bool // burst set by the caller; otherwise a second of the rate
+	unknown    bool // made with an unknown rate: Limit slow-starts it
+	// inFlight counts the tokens granted to Limit whose answer has not
+	// come back (whole tokens: a cost is an int). An atomic, so that an
+	// answer is counted off without the bucket's lock.
+	inFlight atomic.Int64
+	unsent   float64 // tokens granted to Limit not yet handed to the next RoundTripper
 
 	// The queue: intrusive lists, so queueing allocates nothing. head is
 	// the waiter the bucket saves for (settled): the one the queue picks.
@@ -408,7 +412,7 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 		t := b.now()
 		b.s.refund(t, w.n)
 		if w.track {
-			b.inFlight -= w.n
+			b.flown(w.n)
 			b.unsent -= w.n
 		}
 		b.dispatch(t)
@@ -437,7 +441,7 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 func (b *Bucket) granted(n float64, track bool) ticket {
 	tk := ticket{seq: b.s.taken}
 	if track {
-		b.inFlight += n
+		b.inFlight.Add(int64(n))
 		b.unsent += n
 	}
 	return tk
@@ -454,7 +458,7 @@ func (b *Bucket) sending(tk *ticket, n float64) {
 // sendingLocked is sending with b.mu held.
 func (b *Bucket) sendingLocked(tk *ticket, n float64) {
 	b.unsent = max(0, b.unsent-n)
-	tk.unsent, tk.flying = b.unsent, max(0, b.inFlight-n)
+	tk.unsent, tk.flying = b.unsent, max(0, float64(b.inFlight.Load())-n)
 }
 
 // send is Limit's turn: a tracked wait for n tokens ([Bucket.wait]) whose
@@ -498,17 +502,20 @@ func (b *Bucket) send(ctx context.Context, n float64) (ticket, time.Time, error)
 }
 
 // flying reports the tokens of tracked grants still in flight.
-func (b *Bucket) flying() float64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.inFlight
-}
+func (b *Bucket) flying() float64 { return float64(b.inFlight.Load()) }
 
 // answered ends a tracked grant of n tokens: its answer came back.
-func (b *Bucket) answered(n float64) {
-	b.mu.Lock()
-	b.inFlight = max(0, b.inFlight-n)
-	b.mu.Unlock()
+func (b *Bucket) answered(n float64) { b.flown(n) }
+
+// flown takes n tokens off those in flight, never below none.
+func (b *Bucket) flown(n float64) {
+	k := int64(n)
+	for {
+		v := b.inFlight.Load()
+		if b.inFlight.CompareAndSwap(v, max(0, v-k)) {
+			return
+		}
+	}
 }
 
 // eta is when a request of n tokens and priority prio joining the queue
