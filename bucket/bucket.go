@@ -412,7 +412,7 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 		t := b.now()
 		b.s.refund(t, w.n)
 		if w.track {
-			b.flown(w.n)
+			b.answered(w.n)
 			b.unsent -= w.n
 		}
 		b.dispatch(t)
@@ -504,11 +504,9 @@ func (b *Bucket) send(ctx context.Context, n float64) (ticket, time.Time, error)
 // flying reports the tokens of tracked grants still in flight.
 func (b *Bucket) flying() float64 { return float64(b.inFlight.Load()) }
 
-// answered ends a tracked grant of n tokens: its answer came back.
-func (b *Bucket) answered(n float64) { b.flown(n) }
-
-// flown takes n tokens off those in flight, never below none.
-func (b *Bucket) flown(n float64) {
+// answered ends a tracked grant of n tokens: its answer came back, or it
+// was given back. The count never goes below none.
+func (b *Bucket) answered(n float64) {
 	k := int64(n)
 	for {
 		v := b.inFlight.Load()
