@@ -54,6 +54,7 @@ func (l LeakyBucket) Admit(i int) time.Duration {
 // Rate is PerSecond.
 func (l LeakyBucket) Rate() float64 { return l.PerSecond }
 
+// String describes the bucket as nginx's limit_req configures it.
 func (l LeakyBucket) String() string {
 	if l.Burst == 0 {
 		return fmt.Sprintf("leaky bucket %g/s, no burst", l.PerSecond)
@@ -87,6 +88,7 @@ func (f FixedWindow) Rate() float64 {
 	return float64(f.Quota) / f.Window.Seconds()
 }
 
+// String describes the window as express-rate-limit configures it.
 func (f FixedWindow) String() string {
 	return fmt.Sprintf("fixed window %d per %v", f.Quota, f.Window)
 }
