@@ -49,7 +49,10 @@ func (e *APIError) Error() string {
 	if p == "" {
 		p = "steady"
 	}
-	fmt.Fprintf(&b, "%s: %d %s", p, e.StatusCode, http.StatusText(e.StatusCode))
+	fmt.Fprintf(&b, "%s: %d", p, e.StatusCode)
+	if t := http.StatusText(e.StatusCode); t != "" { // none for 529, Anthropic's overloaded
+		b.WriteString(" " + t)
+	}
 	if e.Type != "" {
 		b.WriteString(" (" + e.Type + ")")
 	}

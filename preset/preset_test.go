@@ -174,3 +174,11 @@ func TestContract(t *testing.T) {
 		return preset.New(groq, next, preset.WithAPIKey("contract-key"))
 	}, conformance.WithRetriesExpected())
 }
+
+// A status net/http has no text for (Anthropic's 529) reads as its number
+// alone, and a bare error as its status.
+func TestAPIErrorMessageWithoutStatusText(t *testing.T) {
+	e := &preset.APIError{Provider: "anthropic", StatusCode: 529, Type: "overloaded_error", Message: "Overloaded"}
+	assert.Equal(t, "anthropic: 529 (overloaded_error): Overloaded", e.Error())
+	assert.Equal(t, "steady: 503 Service Unavailable", (&preset.APIError{StatusCode: 503}).Error())
+}
