@@ -212,3 +212,26 @@ func TestARefusedLiftOfTheUseBasedRuleGoesBackToTheMeasure(t *testing.T) {
 		assert.LessOrEqual(t, after, 1.01*limit, "back to about the limit, not 0.95 of the lift")
 	})
 }
+
+// A 429 that comes in a quiet 429's hold, when the server, which says
+// nothing, accepted every other request sent since that 429, is taken
+// for timing's jitter (a request that reached a server with no burst
+// late, the next on time): the rate held stays. Measured, the span would
+// count the pause after the quiet 429 as the server's, and the rate would
+// drop a tenth under a limit found too low, for a minute. A second 429 in
+// the hold measures.
+func TestA429OfJitterInAQuietHoldKeepsTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The first 429 guesses; 100 requests on (ten seconds, a quiet
+		// spell), a quiet 429; 15 on, in its hold, one of jitter; 15
+		// more, another.
+		srv := newScript(refuseAt(20, 120, 135, 150))
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 151)
+		held := rates[120]
+		require.Less(t, held, rates[119], "the quiet 429 lowers the rate")
+		assert.InDelta(t, held, rates[135], 1e-9, "the 429 of jitter keeps the rate held")
+		assert.Less(t, rates[150], 0.95*held, "a second 429 in the hold measures")
+	})
+}
