@@ -235,3 +235,20 @@ func TestA429OfJitterInAQuietHoldKeepsTheRate(t *testing.T) {
 		assert.Less(t, rates[150], 0.95*held, "a second 429 in the hold measures")
 	})
 }
+
+// A bound is taken at its count's upper side: one request more over the
+// span (a count is good to a request either way, and a bound errs low
+// already), but no higher than the guess a 429 makes of the rate refused.
+func TestABoundCountsARequestMore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One accepted between 429s, twice: a bound (see above).
+		srv := newScript(refuseAt(0, 2, 4))
+		b := bucket.New(bucket.PerSecond(20))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 5)
+		times := srv.arrivals()
+		span := (times[4] - times[0]).Seconds()
+		assert.Greater(t, rates[4], 0.9*2/span*1.2, "more than the two accepted over the span")
+		assert.InDelta(t, 0.9*min(3/span, 0.7*14), rates[4], 1e-6, "three requests over the span, at most 0.7 of the 14/s refused")
+	})
+}
