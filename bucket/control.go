@@ -728,7 +728,12 @@ func (c *control) target(now time.Time) float64 {
 	if c.named > 0 {
 		r = min(r, max(c.named, c.floor))
 	}
-	if c.mode != steady && (c.mode == slowStart || !now.Before(c.pauseEnd)) {
+	// A use-based limit lifts the rate once a pause is over, except while
+	// a quiet 429 is held: the hold tests whether the limit lies just
+	// below the rate refused, and the refusal answered the rule's reading
+	// for as long.
+	quietHold := c.mode == holding && !c.guessed
+	if c.mode != steady && !quietHold && (c.mode == slowStart || !now.Before(c.pauseEnd)) {
 		r = c.use.floorOf(now, r, c.floor, c.ceiling)
 	}
 	return r

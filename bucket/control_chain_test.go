@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/internal/limitreq"
+	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -251,4 +253,65 @@ func TestABoundCountsARequestMore(t *testing.T) {
 		assert.Greater(t, rates[4], 0.9*2/span*1.2, "more than the two accepted over the span")
 		assert.InDelta(t, 0.9*min(3/span, 0.7*14), rates[4], 1e-6, "three requests over the span, at most 0.7 of the 14/s refused")
 	})
+}
+
+// A quiet 429 (the first after a quiet spell) holds the rate just below the
+// one refused, to see whether the limit lies there. A use-based rule's
+// reading does not lift the rate during that hold: the refusal answered it
+// for those seconds. Against nginx's limit_req with no burst, told the
+// limit, the rule's reading over the time in use (twice what was sent,
+// over at least a minute) passes the limit half a minute in; lifting the
+// hold to it was refused again at once, and the chain that followed
+// measured the limit low (0.86 of it for the rest of the run).
+func TestAQuietHoldIsNotLiftedByTheUseBasedRule(t *testing.T) {
+	for seed := range uint64(4) {
+		synctest.Test(t, func(t *testing.T) {
+			type event struct {
+				at      time.Duration
+				refused bool
+				rate    float64
+			}
+			var (
+				mu     sync.Mutex
+				events []event
+			)
+			start := time.Now()
+			rt := transport.Chain(limitreq.New(10, 0, seed), retry.New(), bucket.Limit(bucket.New(bucket.PerSecond(10)),
+				bucket.WithUseBasedLimit(2, time.Hour, bucket.PerMinute(60)),
+				bucket.WithEvents(func(e transport.Event) {
+					mu.Lock()
+					defer mu.Unlock()
+					switch e.Kind {
+					case transport.EventPaused:
+						events = append(events, event{at: time.Since(start), refused: true})
+					case transport.EventRateChanged:
+						events = append(events, event{at: time.Since(start), rate: e.Rate})
+					}
+				})))
+			_, err := limitreq.Drive(rt, 500, 8)
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			holds, last := 0, time.Duration(-1)
+			for i, e := range events {
+				if !e.refused {
+					continue
+				}
+				quiet := last >= 0 && e.at-last > 5*time.Second
+				last = e.at
+				if !quiet || i+1 >= len(events) || events[i+1].refused {
+					continue
+				}
+				held := events[i+1].rate
+				holds++
+				for _, f := range events[i+2:] {
+					if f.at > e.at+4*time.Second || f.refused {
+						break
+					}
+					assert.LessOrEqual(t, f.rate, held, "seed %d: at %v the hold of the 429 at %v was lifted", seed, f.at, e.at)
+				}
+			}
+			assert.Positive(t, holds, "seed %d: a quiet 429 came, and was held", seed)
+		})
+	}
 }
