@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/internal/limitreq"
+	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -211,4 +213,105 @@ func TestARefusedLiftOfTheUseBasedRuleGoesBackToTheMeasure(t *testing.T) {
 		require.Greater(t, lifted, 1.1*limit, "the rule lifted the rate well above the limit, and was refused")
 		assert.LessOrEqual(t, after, 1.01*limit, "back to about the limit, not 0.95 of the lift")
 	})
+}
+
+// A 429 that comes in a quiet 429's hold, when the server, which says
+// nothing, accepted every other request sent since that 429, is taken
+// for timing's jitter (a request that reached a server with no burst
+// late, the next on time): the rate held stays. Measured, the span would
+// count the pause after the quiet 429 as the server's, and the rate would
+// drop a tenth under a limit found too low, for a minute. A second 429 in
+// the hold measures.
+func TestA429OfJitterInAQuietHoldKeepsTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The first 429 guesses; 100 requests on (ten seconds, a quiet
+		// spell), a quiet 429; 15 on, in its hold, one of jitter; 15
+		// more, another.
+		srv := newScript(refuseAt(20, 120, 135, 150))
+		b := bucket.New(bucket.PerSecond(10))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 151)
+		held := rates[120]
+		require.Less(t, held, rates[119], "the quiet 429 lowers the rate")
+		assert.InDelta(t, held, rates[135], 1e-9, "the 429 of jitter keeps the rate held")
+		assert.Less(t, rates[150], 0.95*held, "a second 429 in the hold measures")
+	})
+}
+
+// A bound is taken at its count's upper side: one request more over the
+// span (a count is good to a request either way, and a bound errs low
+// already), but no higher than the guess a 429 makes of the rate refused.
+func TestABoundCountsARequestMore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One accepted between 429s, twice: a bound (see above).
+		srv := newScript(refuseAt(0, 2, 4))
+		b := bucket.New(bucket.PerSecond(20))
+		rt := bucket.Limit(b)(srv)
+		rates := sendOneByOne(t, rt, b, 5)
+		times := srv.arrivals()
+		span := (times[4] - times[0]).Seconds()
+		assert.Greater(t, rates[4], 0.9*2/span*1.2, "more than the two accepted over the span")
+		assert.InDelta(t, 0.9*min(3/span, 0.7*14), rates[4], 1e-6, "three requests over the span, at most 0.7 of the 14/s refused")
+	})
+}
+
+// A quiet 429 (the first after a quiet spell) holds the rate just below the
+// one refused, to see whether the limit lies there. A use-based rule's
+// reading does not lift the rate during that hold: the refusal answered it
+// for those seconds. Against nginx's limit_req with no burst, told the
+// limit, the rule's reading over the time in use (twice what was sent,
+// over at least a minute) passes the limit half a minute in; lifting the
+// hold to it was refused again at once, and the chain that followed
+// measured the limit low (0.86 of it for the rest of the run).
+func TestAQuietHoldIsNotLiftedByTheUseBasedRule(t *testing.T) {
+	for seed := range uint64(4) {
+		synctest.Test(t, func(t *testing.T) {
+			type event struct {
+				at      time.Duration
+				refused bool
+				rate    float64
+			}
+			var (
+				mu     sync.Mutex
+				events []event
+			)
+			start := time.Now()
+			rt := transport.Chain(limitreq.New(10, 0, seed), retry.New(), bucket.Limit(bucket.New(bucket.PerSecond(10)),
+				bucket.WithUseBasedLimit(2, time.Hour, bucket.PerMinute(60)),
+				bucket.WithEvents(func(e transport.Event) {
+					mu.Lock()
+					defer mu.Unlock()
+					switch e.Kind {
+					case transport.EventPaused:
+						events = append(events, event{at: time.Since(start), refused: true})
+					case transport.EventRateChanged:
+						events = append(events, event{at: time.Since(start), rate: e.Rate})
+					}
+				})))
+			_, err := limitreq.Drive(rt, 500, 8)
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			holds, last := 0, time.Duration(-1)
+			for i, e := range events {
+				if !e.refused {
+					continue
+				}
+				quiet := last >= 0 && e.at-last > 5*time.Second
+				last = e.at
+				if !quiet || i+1 >= len(events) || events[i+1].refused {
+					continue
+				}
+				held := events[i+1].rate
+				holds++
+				for _, f := range events[i+2:] {
+					if f.at > e.at+4*time.Second || f.refused {
+						break
+					}
+					assert.LessOrEqual(t, f.rate, held, "seed %d: at %v the hold of the 429 at %v was lifted", seed, f.at, e.at)
+				}
+			}
+			assert.Positive(t, holds, "seed %d: a quiet 429 came, and was held", seed)
+		})
+	}
 }

@@ -19,7 +19,9 @@ import (
 // whole span, or the time the key has been in use, where the limit grows far
 // sooner), so both readings are predicted, and the higher of those not set
 // aside is a floor the rate does not drop under after a 429, nor climb
-// from slowly. The server's answers judge them: a 429 at a rate within a
+// from slowly; only the few seconds' hold after the first 429 of a quiet
+// spell, which tests whether the limit lies just below the rate refused,
+// stay under it. The server's answers judge them: a 429 at a rate within a
 // tenth under a prediction, or a limit measured below it, says the server
 // grants less (as a server with a fixed limit, or a cap, does) and sets
 // that prediction aside for ten minutes.

@@ -26,3 +26,19 @@ func TestAgainstASimulatedNginx(t *testing.T) {
 		}
 	})
 }
+
+// TestOnALoadedMachine holds retry + bucket.Limit to the real nginx runs'
+// bounds on a loaded machine, on the model of one they were measured on
+// (limitreq.Loaded, whose figures match theirs but in one case).
+// STEADY_SPREAD=100 logs its figures over 100 seeds.
+func TestOnALoadedMachine(t *testing.T) {
+	limitreq.HoldToBounds(t, limitreq.Loaded, 8, func(told float64) func(http.RoundTripper) http.RoundTripper {
+		rate := bucket.Rate{}
+		if told > 0 {
+			rate = bucket.PerSecond(10 * told)
+		}
+		return func(next http.RoundTripper) http.RoundTripper {
+			return transport.Chain(next, retry.New(), bucket.Limit(bucket.New(rate)))
+		}
+	})
+}

@@ -19,3 +19,14 @@ func TestAgainstASimulatedNginx(t *testing.T) {
 		}
 	})
 }
+
+// TestOnALoadedMachine holds the preset to the real nginx runs' bounds on
+// a loaded machine (see bucket's test of the same name).
+func TestOnALoadedMachine(t *testing.T) {
+	limitreq.HoldToBounds(t, limitreq.Loaded, 8, func(told float64) func(http.RoundTripper) http.RoundTripper {
+		return func(next http.RoundTripper) http.RoundTripper {
+			return together.NewTransport(next, together.WithBaseURL("http://limitreq.test"),
+				together.WithRate(together.RouteChat, 600*told))
+		}
+	})
+}
