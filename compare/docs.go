@@ -28,8 +28,11 @@ Written by ` + "`go run ./compare`" + `; do not edit by hand.
 
 Every stack meets every scenario against the simulated provider
 (` + "`conformance.Server`" + `, which limits, refuses and fails as Together documents), inside
-a ` + "`testing/synctest`" + ` bubble: the times are virtual, exact, and the same on any
-machine. Each run starts from a fresh server and a fresh stack.
+a ` + "`testing/synctest`" + ` bubble: the times are virtual and exact, the same on any
+machine; only the stacks' own random jitter (their backoffs; the server's draws
+are seeded) makes one run of the page differ from the next, by a few
+requests and a second or so in the tables. Each run starts from a fresh
+server and a fresh stack.
 
 The stacks:
 
