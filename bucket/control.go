@@ -71,7 +71,7 @@ const (
 	// rounding of a reset to the millisecond, not a wait of its own.
 	maxSlack = 5 * time.Millisecond
 	// slowStartDoubling is how often slow start doubles the rate.
-	slowStartDoubling = time.Second
+	slowStartDoubling = 500 * time.Millisecond
 	// maxRate bounds a rate with no ceiling, so doubling stays finite.
 	maxRate = 1e9
 )
@@ -747,11 +747,15 @@ func (c *control) own(now time.Time) float64 {
 		doublings := now.Sub(c.start).Seconds() / slowStartDoubling.Seconds()
 		r := c.rate0 * math.Pow(2, min(doublings, 64))
 		// A rate the caller does not use proves nothing: slow start
-		// grows to twice what the server accepted in the last second
-		// or the one before, no further (as TCP stops growing a window
-		// it does not fill, RFC 7661). A trickle of requests does not
-		// leave the rate unbounded for the burst after it.
-		r = min(r, max(c.rate0, 2*c.used.last(now)))
+		// grows no further than its doubling takes what the server
+		// accepted in the last second, in a second (as TCP stops
+		// growing a window it does not fill, RFC 7661). A trickle of
+		// requests does not leave the rate unbounded for the burst
+		// after it. (A caller that uses the rate it doubles had half
+		// of it accepted over the second, or a little more: the bound
+		// stays above the doubling, which goes on smoothly, one request
+		// at a time, and does not jump by the count's steps.)
+		r = min(r, max(c.rate0, c.used.last(now)*math.Pow(2, time.Second.Seconds()/slowStartDoubling.Seconds())))
 		return clampRate(r, c.floor, c.ceiling)
 	case holding:
 		hold := saturated
@@ -808,41 +812,44 @@ func (c *control) own(now time.Time) float64 {
 	return c.rate
 }
 
-// perSecond counts tokens by the whole second they were sent in, for the
-// current second and the one before.
+// perSecond counts tokens over the last second by the tenth of a second
+// they were sent in: a sliding second, good to a tenth. (Counted by whole
+// seconds, a count jumps at each second's turn, and slow start's rate,
+// bounded by it, with it: a fifth above the limit of a server with no
+// burst at the first 429, whose next requests then all come too soon.)
 type perSecond struct {
-	sec       int64
-	cur, prev float64
+	slot int64 // the latest tenth counted, since the epoch
+	n    [tenths]float64
 }
+
+// tenths is how many slots make perSecond's second.
+const tenths = 10
 
 func (p *perSecond) add(at time.Time, n float64) {
-	sec := at.Unix()
+	s := at.UnixNano() / int64(time.Second/tenths)
 	switch {
-	case sec == p.sec:
-	case sec == p.sec+1:
-		p.sec, p.prev, p.cur = sec, p.cur, 0
-	case sec > p.sec:
-		p.sec, p.prev, p.cur = sec, 0, 0
-	default:
-		if sec == p.sec-1 {
-			p.prev += n
+	case s > p.slot:
+		for i := max(p.slot+1, s-tenths+1); i <= s; i++ {
+			p.n[slotOf(i)] = 0
 		}
-		return // older: an answer that took its time
+		p.slot = s
+	case s <= p.slot-tenths:
+		return // older than the second counted: an answer that took its time
 	}
-	p.cur += n
+	p.n[slotOf(s)] += n
 }
 
-// last is the larger count of the second of now and the one before, as
-// far as they are known.
+// last is what was counted in the second up to now, as far as it is known.
 func (p *perSecond) last(now time.Time) float64 {
-	switch sec := now.Unix(); {
-	case sec == p.sec:
-		return max(p.cur, p.prev)
-	case sec == p.sec+1:
-		return p.cur
+	s := now.UnixNano() / int64(time.Second/tenths)
+	sum := 0.0
+	for i := max(s, p.slot) - tenths + 1; i <= min(s, p.slot); i++ {
+		sum += p.n[slotOf(i)]
 	}
-	return 0
+	return sum
 }
+
+func slotOf(i int64) int64 { return (i%tenths + tenths) % tenths }
 
 func later(a, b time.Time) time.Time {
 	if a.After(b) {

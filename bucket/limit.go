@@ -147,8 +147,9 @@ func WithMaxPause(d time.Duration) LimitOption {
 //     where it was, so a fixed limit is probed rarely and one that grows
 //     with use is followed ([WithUseBasedLimit] predicts such a limit
 //     from the server's own rule instead).
-//   - A bucket made with an unknown rate doubles its rate every second of
-//     answers until the first 429 (slow start).
+//   - A bucket made with an unknown rate doubles its rate every half
+//     second of answers until the first 429 (slow start), no further than
+//     two doublings above what the server accepted in the last second.
 //   - When the server reports what remains and when it resets
 //     (x-ratelimit-remaining/reset, the OpenAI, Anthropic and IETF RateLimit
 //     forms), the bucket never grants more than that before the reset,
