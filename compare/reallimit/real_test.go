@@ -32,11 +32,11 @@ var goals = []goal{
 
 // shortfalls are the runs held to bounds a little above the goals, by
 // server and what the stack was told ("right", "2x", "unknown"). On a
-// two-core machine, thirty-two runs of every case: nginx with a burst
-// at most 1.096 of the oracle and 2.0% of arrivals refused (8 of 408);
-// without one at most 1.216 (told nothing: 1.11-1.14 in 29 runs of 32,
-// 1.157-1.169 in two, 1.214 and 1.216 in one, a stall of the machine
-// that slowed both stacks at once) and 2.0%.
+// two-core machine, thirty-one runs of every case: nginx with a burst
+// at most 1.079 of the oracle and 1.7% of arrivals refused (7 of 407);
+// without one at most 1.120 (told nothing: 1.089-1.120) and 2.2% (told
+// twice the rate: 9 of 409 in 2 runs of 62, as the code before saw in 1
+// of 38; 4-8 in the rest).
 // The bounds keep a request's worth of 429s, and some time, for a machine
 // under load.
 //
