@@ -170,3 +170,29 @@ func TestNowLockedIsTheClock(t *testing.T) {
 		}
 	})
 }
+
+// perSecond counts what was sent over the last second, by tenths: a count
+// slides a tenth at a time rather than jumping at each second's turn, an
+// answer to a request sent over a second before the latest count is left
+// out, and a gap longer than a second leaves nothing counted.
+func TestPerSecondSlidesByTenths(t *testing.T) {
+	var p perSecond
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for ms := 0; ms < 2000; ms += 100 { // 10 a second, across a second's turn
+		p.add(at(ms), 1)
+	}
+	assert.Equal(t, 10.0, p.last(at(1950)), "the ten sent in the last second")
+	assert.Equal(t, 5.0, p.last(at(2450)), "half a second on, the five of its first half")
+	assert.Equal(t, 0.0, p.last(at(3000)), "a second on, nothing")
+
+	p.add(at(2950), 1)
+	p.add(at(900), 3) // the answer to a request sent over a second before
+	assert.Equal(t, 1.0, p.last(at(2950)))
+	p.add(at(2000), 2) // sent within the second: counted in its tenth
+	assert.Equal(t, 3.0, p.last(at(2950)))
+	assert.Equal(t, 1.0, p.last(at(3050)), "the tenth of 2.0 s has slid out")
+
+	p.add(at(60_000), 4) // a minute later: the old counts are gone
+	assert.Equal(t, 4.0, p.last(at(60_000)))
+}
