@@ -661,6 +661,21 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 		}
 		c.rate = clampRate(c.rate*blindDecrease, c.floor, c.ceiling)
 		c.mode, c.guessed = holding, true
+		if named < 0 {
+			// The pause is one token's time at the guess, the best there
+			// is of the server's token, not at the rate refused. Told
+			// twice a server's rate, the first 429 comes one told token
+			// after the first request, half the server's: one more would
+			// resume just on the server's next token, and timing would
+			// decide (the first request, which opens the connection,
+			// reaches the server late by a millisecond or two). Refused
+			// at once, the pause doubles, and the chain after it counts
+			// two requests over most of half a second: a bound of 7/s
+			// for nginx's 10, seconds of climbing back, and a probe that
+			// overshoots fast into two or three 429s more.
+			wait = c.blindPause()
+			until = now.Add(wait)
+		}
 	}
 	if how != jitter {
 		c.jittered = false

@@ -39,15 +39,17 @@ func send(t *testing.T, rt http.RoundTripper, n int) {
 }
 
 // A 429 that names no wait pauses for the server's next token if it is a
-// bucket: one token's time at the rate, within [50ms, DefaultPause].
-func TestABlindPauseIsOneTokenAtTheRate(t *testing.T) {
+// bucket: one token's time at the rate, within [50ms, DefaultPause]; the
+// first 429, at the guess it lowers the rate to (0.7 of it), the best there
+// is of the server's token.
+func TestABlindPauseIsOneTokenAtTheGuess(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		rate  float64
 		pause time.Duration
 	}{
-		{"a tenth of a second at 10/s", 10, 100 * time.Millisecond},
-		{"half a second at 2/s", 2, 500 * time.Millisecond},
+		{"a seventh of a second at 10/s, guessed 7/s", 10, time.Second / 7},
+		{"five sevenths of a second at 2/s, guessed 1.4/s", 2, time.Second * 5 / 7},
 		{"no shorter than 50ms at 100/s", 100, 50 * time.Millisecond},
 		{"no longer than DefaultPause at 0.5/s", 0.5, bucket.DefaultPause},
 	} {
@@ -62,10 +64,6 @@ func TestABlindPauseIsOneTokenAtTheRate(t *testing.T) {
 	}
 }
 
-// Each resumption refused at once, before anything was accepted, doubles
-// the pause of a 429 that names no wait, so that a window that says
-// nothing is waited out in a few steps; an acceptance starts again from
-// one token's time.
 func TestABlindPauseDoublesForEachResumptionRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// At 100/s (70/s once the first 429 lowers it) a token's time is
@@ -737,8 +735,8 @@ func TestA429SoonAfterAHeldGuessLowersTheRateALittle(t *testing.T) {
 		start := time.Now()
 		send(t, rt, 1)
 		require.InDelta(t, 7, b.Rate().PerSecond(), 1e-9, "the guess")
-		send(t, rt, 13) // at the guess, until 1.9s
-		sendAt(t, rt, start, 2100*time.Millisecond)
+		send(t, rt, 13) // at the guess, from a token's time at it until 1.9s
+		sendAt(t, rt, start, 2200*time.Millisecond)
 		require.InDelta(t, 9.5, b.Rate().PerSecond(), 1e-9, "the guess held: 0.95 of 10/s")
 
 		refuse.Store(true)

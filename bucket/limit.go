@@ -116,8 +116,9 @@ func WithMaxPause(d time.Duration) LimitOption {
 //
 //   - A 429 pauses the bucket until the server's Retry-After or reset, at
 //     most [WithMaxPause]: one refusal stops the whole key. A 429 that
-//     names no wait pauses one token's time at the rate (at least 50 ms, at
-//     most [DefaultPause], or [WithPause]), twice as long for each
+//     names no wait pauses one token's time at the rate (the first such
+//     429, at the rate it lowers to; at least 50 ms, at most
+//     [DefaultPause], or [WithPause]), twice as long for each
 //     resumption in a row refused at once. 429s of requests sent before
 //     the pause ended belong to it and change nothing else.
 //   - A 429 whose reset is long (1.5 s or more, and a few tokens' time at
