@@ -64,6 +64,10 @@ func TestABlindPauseIsOneTokenAtTheGuess(t *testing.T) {
 	}
 }
 
+// Each resumption refused at once, before anything was accepted, doubles
+// the pause of a 429 that names no wait, so that a window that says
+// nothing is waited out in a few steps; an acceptance starts again from
+// one token's time.
 func TestABlindPauseDoublesForEachResumptionRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// At 100/s (70/s once the first 429 lowers it) a token's time is
