@@ -222,7 +222,14 @@ func isModelKey(s []byte) bool {
 	if string(s) == `"model"` {
 		return true
 	}
-	if len(s) < 7 || bytes.IndexByte(s, '\\') < 0 { // no escapes: it is what it says
+	// Escaped, it is longer: at least one of its letters is six bytes
+	// (\u006d), so twelve in all, at most thirty-two. It starts with an m
+	// or an escape, and ends with an l or the last digit of \u006c.
+	n := len(s)
+	if n < 12 || n > 32 || s[1] != 'm' && s[1] != '\\' {
+		return false
+	}
+	if c := s[n-2]; c != 'l' && c != 'c' && c != 'C' || bytes.IndexByte(s, '\\') < 0 {
 		return false
 	}
 	var k string

@@ -266,3 +266,42 @@ func BenchmarkModelLongString(b *testing.B) {
 		}
 	})
 }
+
+// TestFindModelEveryEscapedKey spells "model" with every subset of its
+// letters escaped (\u006d, in either case of hex digit), and keys that
+// escape their way to something else: FindModel finds the model under the
+// first and only those, as encoding/json reads them.
+func TestFindModelEveryEscapedKey(t *testing.T) {
+	const word = "model"
+	for mask := range 1 << len(word) {
+		for _, upper := range []bool{false, true} {
+			var key strings.Builder
+			for i := range len(word) {
+				if mask&(1<<i) == 0 {
+					key.WriteByte(word[i])
+					continue
+				}
+				if upper {
+					fmt.Fprintf(&key, `\u%04X`, word[i])
+				} else {
+					fmt.Fprintf(&key, `\u%04x`, word[i])
+				}
+			}
+			for _, pos := range []string{"first", "last"} {
+				body := fmt.Sprintf(`{"%s":"m","stream":true}`, key.String())
+				if pos == "last" {
+					body = fmt.Sprintf(`{"stream":true,"%s":"m"}`, key.String())
+				}
+				m, ok := transport.FindModel([]byte(body))
+				assert.True(t, ok, body)
+				assert.Equal(t, "m", m, body)
+			}
+		}
+	}
+	for _, key := range []string{`mode\u006b`, `\u006dodels`, `Model`, `mod\u0065L`, `\u004dodel`, `max_tokens`, `m\u006fdel\u0020`} {
+		body := fmt.Sprintf(`{"stream":true,"%s":"m"}`, key)
+		m, ok := transport.FindModel([]byte(body))
+		assert.False(t, ok, body)
+		assert.Empty(t, m, body)
+	}
+}
