@@ -208,18 +208,22 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 			done(out)
 		}
 	}
-	// A base transport that panics still reports: as a failure, before the
-	// panic goes on. Otherwise a half-open breaker would wait forever for
-	// the outcome of its probes and refuse every request.
+	// A base transport (or a WithIsFailure) that panics still reports: as
+	// a failure, before the panic goes on. Otherwise a half-open breaker
+	// would wait forever for the outcome of its probes and refuse every
+	// request. The answer the caller will not get is closed.
 	reported := false
+	var resp *http.Response
 	defer func() {
 		if !reported {
+			closeResponse(resp)
 			tell(failure(-1))
 		}
 	}()
-	resp, err := transport.Forward(rt.next, send, info)
+	resp, err = transport.Forward(rt.next, send, info)
+	out := rt.outcome(req, resp, err)
 	reported = true
-	tell(rt.outcome(req, resp, err))
+	tell(out)
 	return resp, err
 }
 
@@ -227,15 +231,17 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 // its outcome with report.
 func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.Request, info *transport.Info) (*http.Response, error) {
 	reported := false
+	var resp *http.Response
 	defer func() {
 		if !reported {
+			closeResponse(resp)
 			rt.report(e, phase, failure(-1), rt.now())
 		}
 	}()
 	_, answers := info.AnsweredAt()
 	resp, err := transport.Forward(rt.next, send, info)
-	reported = true
 	out := rt.outcome(req, resp, err)
+	reported = true
 	now := int64(0)
 	if out != errExcluded {
 		// The answer's time, as a limiter under the breaker read it, when
@@ -297,6 +303,13 @@ func (rt *roundTripper) CloseIdleConnections() { transport.CloseIdleConnections(
 
 // now is the time since rt.epoch, in nanoseconds.
 func (rt *roundTripper) now() int64 { return int64(time.Since(rt.epoch)) }
+
+// closeResponse closes the body of an answer the caller will not get.
+func closeResponse(resp *http.Response) {
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+}
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {

@@ -73,3 +73,40 @@ func TestAPanickingStateHookIsRecovered(t *testing.T) {
 		assert.ErrorIs(t, err, breaker.ErrOpen)
 	})
 }
+
+// TestAPanickingIsFailureStillReportsTheProbe: a WithIsFailure that panics
+// on a probe's answer (one written for responses, handed an error) still
+// lets the probe's outcome be told, as a failure: the half-open breaker
+// opens again, and later probes go through, instead of it refusing every
+// request with its probes out forever.
+func TestAPanickingIsFailureStillReportsTheProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		var panicking atomic.Bool
+		rt := breaker.New(breaker.WithHalfOpenProbes(1), breaker.WithIsFailure(func(resp *http.Response, err error) bool {
+			if panicking.Load() {
+				panic("isFailure bug")
+			}
+			return resp == nil || resp.StatusCode >= 500
+		}))(srv)
+		srv.set("m", 503)
+		for range 5 {
+			_, _ = send(t, rt, chat(t, "m"))
+		}
+		_, err := send(t, rt, chat(t, "m"))
+		require.ErrorIs(t, err, breaker.ErrOpen)
+
+		time.Sleep(breaker.DefaultTimeout)
+		panicking.Store(true)
+		assert.Panics(t, func() { _, _ = rt.RoundTrip(chat(t, "m")) }, "the probe's panic reaches the caller")
+		panicking.Store(false)
+		srv.set("m", 200)
+		_, err = send(t, rt, chat(t, "m"))
+		require.ErrorIs(t, err, breaker.ErrOpen, "the panic counted as a failure: open again")
+
+		time.Sleep(breaker.DefaultTimeout)
+		status, err := send(t, rt, chat(t, "m"))
+		require.NoError(t, err, "the next probe goes through")
+		assert.Equal(t, 200, status)
+	})
+}

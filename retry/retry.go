@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/steadyapi/steady/transport"
 )
@@ -124,11 +125,17 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 			return giveUp(resp, err, attempt, nil) // the happy path: inlined, as without a hook
 		}
 
-		wait, server, ok := rt.wait(ctx, resp, attempt)
+		// The wait is counted from now, the answer's arrival, and ends at
+		// an instant found to fit the deadline: the time spent draining the
+		// answer and telling the hook is part of it, and cannot push its end
+		// past the deadline once it was found to fit.
+		now := time.Now()
+		wait, server, ok := rt.wait(ctx, resp, attempt, now)
 		if !ok { // the server asked for longer than the cap
 			return rt.giveUp(req, resp, err, attempt, nil, ReasonServerWait)
 		}
-		if !transport.Fits(ctx, wait) {
+		end := now.Add(wait)
+		if dl, has := ctx.Deadline(); has && !end.Before(dl) { // as transport.Fits
 			return rt.giveUp(req, resp, err, attempt, transport.ErrDeadline, ReasonDeadline)
 		}
 		if rt.budget != nil && !rt.budget.allowRetry() {
@@ -156,7 +163,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 			rt.s.onEvent.Emit(transport.Event{Kind: transport.EventRetry, Endpoint: transport.Endpoint(req),
 				Attempt: attempt, Wait: wait, Status: status, Err: err, Reason: why})
 		}
-		if serr := transport.Sleep(ctx, wait); serr != nil {
+		if serr := sleepUntil(ctx, end); serr != nil {
 			closeBody(next)
 			if rt.s.onEvent != nil {
 				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),

@@ -470,6 +470,41 @@ func TestAWaitPastTheDeadlineIsNotStarted(t *testing.T) {
 			assert.Equal(t, []time.Duration{1050*time.Millisecond - 1}, inner.gaps(), "1 s asked, all but 1 ns of the 50 ms left fit")
 		})
 	})
+	t.Run("a trimmed wait still fits when the answer takes time to drain", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 1050*time.Millisecond)
+			defer cancel()
+			var times []time.Time
+			inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+				_, _ = io.Copy(io.Discard, req.Body)
+				_ = req.Body.Close()
+				times = append(times, time.Now())
+				if len(times) == 1 {
+					h := http.Header{"Retry-After": {"1"}}
+					return &http.Response{StatusCode: 429, Header: h, Request: req,
+						Body: io.NopCloser(&slowReader{r: strings.NewReader("slow down"), each: time.Millisecond})}, nil
+				}
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+			})
+			resp, err := wrap([]retry.Option{retry.WithRand(maxRand)}, inner).RoundTrip(newRequest(t, ctx))
+			require.NoError(t, err, "the wait that was found to fit is made")
+			resp.Body.Close()
+			assert.Equal(t, 200, resp.StatusCode)
+			require.Len(t, times, 2)
+			assert.Equal(t, 1050*time.Millisecond-1, times[1].Sub(times[0]), "the wait counts from the answer, draining included")
+		})
+	})
+}
+
+// slowReader is a body that arrives slowly: each read takes each.
+type slowReader struct {
+	r    io.Reader
+	each time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.each)
+	return s.r.Read(p)
 }
 
 func TestCancellationDuringAWaitReturnsAtOnce(t *testing.T) {

@@ -8,12 +8,11 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// wait is how long to sleep before the retry after attempt: the server's
-// directed wait stretched by jitter, or the backoff. ok is false when the
-// server asked for more than MaxServerWait.
-func (rt *roundTripper) wait(ctx context.Context, resp *http.Response, attempt int) (d time.Duration, server, ok bool) {
+// wait is how long to sleep before the retry after attempt, from now: the
+// server's directed wait stretched by jitter, or the backoff. ok is false
+// when the server asked for more than MaxServerWait.
+func (rt *roundTripper) wait(ctx context.Context, resp *http.Response, attempt int, now time.Time) (d time.Duration, server, ok bool) {
 	if resp != nil {
-		now := time.Now()
 		sig := transport.ParseSignals(resp.Header, now)
 		if asked := sig.ServerWait(resp.StatusCode); asked >= 0 {
 			if asked > rt.s.maxServerWait {
@@ -54,4 +53,26 @@ func (rt *roundTripper) draw(d time.Duration) time.Duration {
 		return 0
 	}
 	return time.Duration(rt.s.rand(int64(d)))
+}
+
+// sleepUntil waits until end, or until ctx is done, when it returns the
+// context's cause. Unlike [transport.Sleep] it does not check the deadline
+// again: end was found to fit it, and the time since then, spent draining
+// an answer, is part of the wait rather than a reason to refuse it.
+func sleepUntil(ctx context.Context, end time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	d := time.Until(end)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }

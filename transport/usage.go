@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"sync"
 )
 
@@ -21,8 +22,19 @@ type Usage struct {
 	Output int64
 }
 
-// Total is Input plus Output.
-func (u Usage) Total() int64 { return u.Input + u.Output }
+// Total is Input plus Output, at most math.MaxInt64.
+func (u Usage) Total() int64 { return addCounts(u.Input, u.Output) }
+
+// addCounts adds two counts, at most math.MaxInt64: an answer may report
+// counts that are each valid but whose sum does not fit, and wrapping
+// around would make it a negative usage.
+func addCounts(a, b int64) int64 {
+	s := a + b
+	if a > 0 && b > 0 && s < 0 {
+		return math.MaxInt64
+	}
+	return s
+}
 
 // maxUsageObject bounds the usage object kept: OpenAI's, with its details,
 // is a few hundred bytes.
@@ -99,7 +111,7 @@ func (w *usageWatcher) Close() error {
 func (w *usageWatcher) finish() {
 	w.over = true
 	u := w.u
-	u.Input = w.inN + w.cacheInN + w.cacheReadN
+	u.Input = addCounts(addCounts(w.inN, w.cacheInN), w.cacheReadN)
 	w.done(u, w.seen)
 }
 

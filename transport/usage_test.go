@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -113,4 +114,23 @@ func FuzzWatchUsage(f *testing.F) {
 		require.Equal(t, ok1, ok2)
 		require.Equal(t, u1, u2)
 	})
+}
+
+// TestWatchUsageCountsDoNotOverflow: counts an answer reports, each of
+// them valid, whose sum does not fit an int64 make a usage that is as
+// large as it can be, not a negative one that a limiter would take for a
+// refund.
+func TestWatchUsageCountsDoNotOverflow(t *testing.T) {
+	const most = math.MaxInt64
+	body := `{"usage":{"input_tokens":9223372036854775807,"cache_creation_input_tokens":9223372036854775807,` +
+		`"cache_read_input_tokens":1,"output_tokens":9223372036854775807}}`
+	var got transport.Usage
+	var ok bool
+	w := transport.WatchUsage(io.NopCloser(strings.NewReader(body)), func(u transport.Usage, found bool) { got, ok = u, found })
+	_, err := io.ReadAll(w)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, transport.Usage{Input: most, Output: most}, got)
+	assert.Equal(t, int64(most), got.Total(), "the total is as large as it can be, not negative")
+	assert.Equal(t, int64(7), transport.Usage{Input: 3, Output: 4}.Total())
 }
