@@ -129,6 +129,37 @@ func TestQuotaIsNotRetried(t *testing.T) {
 	})
 }
 
+// A quota answer that comes with less than a second left before the
+// request's deadline is not retried either: retry trims its jitter to fit
+// the deadline, so it retries whenever the server's wait itself fits.
+func TestQuotaIsNotRetriedNearTheDeadline(t *testing.T) {
+	spec := preset.Spec{Name: "p", BaseURL: groq.BaseURL, Routes: map[string]preset.Route{transport.EndpointChat: {Breaker: true}}}
+	quota := `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			after string        // the server's Retry-After
+			left  time.Duration // the time left before the deadline
+		}{{"0", 500 * time.Millisecond}, {"1", 1500 * time.Millisecond}} {
+			r := &recorder{t0: time.Now(), ans: func(int) (int, string) { return http.StatusTooManyRequests, quota }}
+			rt := preset.New(spec, transport.Func(func(req *http.Request) (*http.Response, error) {
+				resp, err := r.RoundTrip(req)
+				resp.Header.Set("Retry-After", tt.after)
+				return resp, err
+			}), preset.WithAPIKey("k"))
+			ctx, cancel := context.WithTimeout(context.Background(), tt.left)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, spec.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			cancel()
+			assert.Equal(t, quota, string(b), "the body is whole for the caller")
+			assert.Len(t, r.got, 1, "Retry-After: %s, %v left", tt.after, tt.left)
+		}
+	})
+}
+
 func TestCheckResponse(t *testing.T) {
 	for _, tt := range []struct {
 		status int

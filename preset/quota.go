@@ -39,8 +39,9 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
 		ctx := resp.Request.Context()
 		sig := transport.ParseSignals(resp.Header, time.Now())
 		wait := max(sig.ServerWait(resp.StatusCode), 0)
-		// The jitter retry adds to a wait is at most a second.
-		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait+time.Second) {
+		// Retry trims the jitter it adds to fit the deadline: it retries
+		// whenever the wait itself fits, so the body is read then.
+		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait) {
 			return true
 		}
 		peek, rerr := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))
