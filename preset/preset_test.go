@@ -109,6 +109,34 @@ func TestTheKeyIsBoundToTheOrigin(t *testing.T) {
 	assert.Equal(t, "Bearer gsk-1", r.got[1].Header.Get("Authorization"))
 }
 
+// A root that is not an absolute URL (its scheme forgotten) fails every
+// request with an error that says so, and sends nothing: requests for the
+// provider's default root, meant for the proxy or simulator, are not sent
+// to the provider itself with the key.
+func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:9000/v1", "localhost:8080", "api.groq.test/v1", "http:///v1"} {
+		r := &recorder{}
+		rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL(u))
+		body := &closeCounter{Reader: strings.NewReader(`{"model":"llama"}`)}
+		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", body)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		assert.ErrorContains(t, err, "WithBaseURL", u)
+		assert.Empty(t, r.got, "%s: nothing is sent", u)
+		assert.Equal(t, 1, body.closed, "%s: the body is closed", u)
+	}
+}
+
+type closeCounter struct {
+	io.Reader
+	closed int
+}
+
+func (c *closeCounter) Close() error { c.closed++; return nil }
+
 // A 429 of an account out of quota is returned at once; one of the rate
 // limit is retried.
 func TestQuotaIsNotRetried(t *testing.T) {
