@@ -17,6 +17,7 @@ import (
 
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/preset"
+	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -185,6 +186,27 @@ func TestQuotaIsNotRetriedNearTheDeadline(t *testing.T) {
 			assert.Equal(t, quota, string(b), "the body is whole for the caller")
 			assert.Len(t, r.got, 1, "Retry-After: %s, %v left", tt.after, tt.left)
 		}
+	})
+}
+
+// A route whose retry options raise retry's cap on the server's wait
+// does not retry a quota answer that asks for a wait between the default
+// cap and its own.
+func TestQuotaIsNotRetriedUnderARaisedServerWaitCap(t *testing.T) {
+	spec := preset.Spec{Name: "p", BaseURL: groq.BaseURL, Routes: map[string]preset.Route{
+		transport.EndpointChat: {Retry: []retry.Option{retry.WithMaxServerWait(5 * time.Minute)}},
+	}}
+	quota := `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{t0: time.Now(), ans: func(int) (int, string) { return http.StatusTooManyRequests, quota }}
+		rt := preset.New(spec, transport.Func(func(req *http.Request) (*http.Response, error) {
+			resp, err := r.RoundTrip(req)
+			resp.Header.Set("Retry-After", "90")
+			return resp, err
+		}), preset.WithAPIKey("k"))
+		resp := post(t, rt, spec.BaseURL+"/chat/completions")
+		assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		assert.Len(t, r.got, 1)
 	})
 }
 
