@@ -12,6 +12,7 @@ type Option func(*config)
 
 type config struct {
 	apiKey     string
+	apiKeySet  bool // WithAPIKey was given: "" is no key, not the environment's
 	baseURL    string
 	rates      map[string]float64
 	maxRetries int // -1: the routes' own
@@ -24,8 +25,10 @@ type config struct {
 // WithAPIKey sets the API key, sent in the provider's own header (see
 // [Auth]) on every request for the API's origin that does not carry one.
 // Without it, the key is read from the environment variable of the
-// [Spec] (KeyEnv).
-func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
+// [Spec] (KeyEnv). WithAPIKey("") means no key: none is added.
+func WithAPIKey(key string) Option {
+	return func(c *config) { c.apiKey, c.apiKeySet = key, true }
+}
 
 // WithBaseURL sets the API root (default the Spec's BaseURL): the API key
 // goes only to its scheme, host and port, and requests for the

@@ -91,6 +91,19 @@ func TestASpecIsAPreset(t *testing.T) {
 	})
 }
 
+// WithAPIKey("") means no key, as an option given means what its
+// argument says: the key of the environment variable is not sent in its
+// place.
+func TestAnEmptyAPIKeyIsNoKey(t *testing.T) {
+	t.Setenv("GROQ_API_KEY", "gsk-env")
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey(""), preset.WithBaseURL("http://127.0.0.1:9000/v1"))
+	post(t, rt, groq.BaseURL+"/chat/completions")
+	require.Len(t, r.got, 1)
+	assert.Equal(t, "127.0.0.1:9000", r.got[0].URL.Host)
+	assert.Empty(t, r.got[0].Header.Get("Authorization"))
+}
+
 // A redirect that carried the key to another port of the same host loses
 // it: the key is bound to the origin, scheme, host and port.
 func TestTheKeyIsBoundToTheOrigin(t *testing.T) {

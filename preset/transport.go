@@ -39,7 +39,7 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
-	if cfg.apiKey == "" && spec.KeyEnv != "" {
+	if !cfg.apiKeySet && spec.KeyEnv != "" {
 		cfg.apiKey = os.Getenv(spec.KeyEnv)
 	}
 	base = transport.Base(base) // it reads no Info: requests go to it as they are
