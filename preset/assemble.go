@@ -91,8 +91,14 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 
 // retries is the retry decorator of route r.
 func retries(r Route, cfg *config) transport.Middleware {
-	// An account out of quota is not retried (see quotaRule).
-	opts := append([]retry.Option{retry.WithShouldRetry(quotaRule(retry.DefaultMaxServerWait))}, r.Retry...)
+	// An account out of quota is not retried (see quotaRule). The rule
+	// cannot see a cap on the server's wait that the route's own options
+	// raise: with them, it reads the body whatever the wait.
+	maxWait := retry.DefaultMaxServerWait
+	if len(r.Retry) > 0 {
+		maxWait = transport.MaxSignalDelay
+	}
+	opts := append([]retry.Option{retry.WithShouldRetry(quotaRule(maxWait))}, r.Retry...)
 	switch {
 	case cfg.maxRetries == 0:
 		opts = append(opts, retry.WithMaxRetries(0))

@@ -12,6 +12,7 @@ type Option func(*config)
 
 type config struct {
 	apiKey     string
+	apiKeySet  bool // WithAPIKey was given: "" is no key, not the environment's
 	baseURL    string
 	rates      map[string]float64
 	maxRetries int // -1: the routes' own
@@ -24,14 +25,18 @@ type config struct {
 // WithAPIKey sets the API key, sent in the provider's own header (see
 // [Auth]) on every request for the API's origin that does not carry one.
 // Without it, the key is read from the environment variable of the
-// [Spec] (KeyEnv).
-func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
+// [Spec] (KeyEnv). WithAPIKey("") means no key: none is added.
+func WithAPIKey(key string) Option {
+	return func(c *config) { c.apiKey, c.apiKeySet = key, true }
+}
 
 // WithBaseURL sets the API root (default the Spec's BaseURL): the API key
 // goes only to its scheme, host and port, and requests for the
 // provider's default root (as a catalog fetch or an SDK pointed at it
 // sends them, whatever wraps the transport) are sent to it instead, so
-// that a client pointed at a proxy or a simulator stays there.
+// that a client pointed at a proxy or a simulator stays there. A root
+// that is not an absolute URL with a host ("localhost:8080/v1") fails
+// every request with an error, and nothing is sent.
 func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 
 // WithRate sets the starting rate of a route, by its endpoint name, in

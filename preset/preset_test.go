@@ -17,6 +17,7 @@ import (
 
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/preset"
+	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -90,6 +91,19 @@ func TestASpecIsAPreset(t *testing.T) {
 	})
 }
 
+// WithAPIKey("") means no key, as an option given means what its
+// argument says: the key of the environment variable is not sent in its
+// place.
+func TestAnEmptyAPIKeyIsNoKey(t *testing.T) {
+	t.Setenv("GROQ_API_KEY", "gsk-env")
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey(""), preset.WithBaseURL("http://127.0.0.1:9000/v1"))
+	post(t, rt, groq.BaseURL+"/chat/completions")
+	require.Len(t, r.got, 1)
+	assert.Equal(t, "127.0.0.1:9000", r.got[0].URL.Host)
+	assert.Empty(t, r.got[0].Header.Get("Authorization"))
+}
+
 // A redirect that carried the key to another port of the same host loses
 // it: the key is bound to the origin, scheme, host and port.
 func TestTheKeyIsBoundToTheOrigin(t *testing.T) {
@@ -109,6 +123,34 @@ func TestTheKeyIsBoundToTheOrigin(t *testing.T) {
 	assert.Equal(t, "Bearer gsk-1", r.got[1].Header.Get("Authorization"))
 }
 
+// A root that is not an absolute URL (its scheme forgotten) fails every
+// request with an error that says so, and sends nothing: requests for the
+// provider's default root, meant for the proxy or simulator, are not sent
+// to the provider itself with the key.
+func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:9000/v1", "localhost:8080", "api.groq.test/v1", "http:///v1"} {
+		r := &recorder{}
+		rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL(u))
+		body := &closeCounter{Reader: strings.NewReader(`{"model":"llama"}`)}
+		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", body)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		assert.ErrorContains(t, err, "WithBaseURL", u)
+		assert.Empty(t, r.got, "%s: nothing is sent", u)
+		assert.Equal(t, 1, body.closed, "%s: the body is closed", u)
+	}
+}
+
+type closeCounter struct {
+	io.Reader
+	closed int
+}
+
+func (c *closeCounter) Close() error { c.closed++; return nil }
+
 // A 429 of an account out of quota is returned at once; one of the rate
 // limit is retried.
 func TestQuotaIsNotRetried(t *testing.T) {
@@ -126,6 +168,58 @@ func TestQuotaIsNotRetried(t *testing.T) {
 			assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 			assert.Len(t, r.got, tt.arrivals, tt.body)
 		}
+	})
+}
+
+// A quota answer that comes with less than a second left before the
+// request's deadline is not retried either: retry trims its jitter to fit
+// the deadline, so it retries whenever the server's wait itself fits.
+func TestQuotaIsNotRetriedNearTheDeadline(t *testing.T) {
+	spec := preset.Spec{Name: "p", BaseURL: groq.BaseURL, Routes: map[string]preset.Route{transport.EndpointChat: {Breaker: true}}}
+	quota := `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			after string        // the server's Retry-After
+			left  time.Duration // the time left before the deadline
+		}{{"0", 500 * time.Millisecond}, {"1", 1500 * time.Millisecond}} {
+			r := &recorder{t0: time.Now(), ans: func(int) (int, string) { return http.StatusTooManyRequests, quota }}
+			rt := preset.New(spec, transport.Func(func(req *http.Request) (*http.Response, error) {
+				resp, err := r.RoundTrip(req)
+				resp.Header.Set("Retry-After", tt.after)
+				return resp, err
+			}), preset.WithAPIKey("k"))
+			ctx, cancel := context.WithTimeout(context.Background(), tt.left)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, spec.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			cancel()
+			assert.Equal(t, quota, string(b), "the body is whole for the caller")
+			assert.Len(t, r.got, 1, "Retry-After: %s, %v left", tt.after, tt.left)
+		}
+	})
+}
+
+// A route whose retry options raise retry's cap on the server's wait
+// does not retry a quota answer that asks for a wait between the default
+// cap and its own.
+func TestQuotaIsNotRetriedUnderARaisedServerWaitCap(t *testing.T) {
+	spec := preset.Spec{Name: "p", BaseURL: groq.BaseURL, Routes: map[string]preset.Route{
+		transport.EndpointChat: {Retry: []retry.Option{retry.WithMaxServerWait(5 * time.Minute)}},
+	}}
+	quota := `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{t0: time.Now(), ans: func(int) (int, string) { return http.StatusTooManyRequests, quota }}
+		rt := preset.New(spec, transport.Func(func(req *http.Request) (*http.Response, error) {
+			resp, err := r.RoundTrip(req)
+			resp.Header.Set("Retry-After", "90")
+			return resp, err
+		}), preset.WithAPIKey("k"))
+		resp := post(t, rt, spec.BaseURL+"/chat/completions")
+		assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		assert.Len(t, r.got, 1)
 	})
 }
 

@@ -24,7 +24,8 @@ const quotaPeek = 4 << 10
 // and puts them back, only where the retry decorator is about to drain it
 // to send the request again: retry asks its rule only while retries
 // remain, and the rule reads nothing when the server's wait is over
-// maxWait (retry's cap) or would not end before the request's deadline,
+// maxWait (retry's cap, as far as the rule knows it) or would not end
+// before the request's deadline,
 // where retry returns the answer as it is. A quota answer is returned, its
 // body whole, and [CheckResponse] names it with [ErrQuotaExceeded].
 func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
@@ -39,8 +40,9 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
 		ctx := resp.Request.Context()
 		sig := transport.ParseSignals(resp.Header, time.Now())
 		wait := max(sig.ServerWait(resp.StatusCode), 0)
-		// The jitter retry adds to a wait is at most a second.
-		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait+time.Second) {
+		// Retry trims the jitter it adds to fit the deadline: it retries
+		// whenever the wait itself fits, so the body is read then.
+		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait) {
 			return true
 		}
 		peek, rerr := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))

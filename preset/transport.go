@@ -2,6 +2,7 @@ package preset
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +25,7 @@ type Transport struct {
 	defaultAPI *url.URL // the provider's own root; nil when it has none
 	moved      bool     // api is not defaultAPI: requests for that are sent to api
 	events     transport.EventFunc
+	err        error // a root given that is no absolute URL: every request fails with it
 }
 
 // New returns the stack of spec around base (nil means
@@ -37,7 +39,7 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 			o(&cfg)
 		}
 	}
-	if cfg.apiKey == "" && spec.KeyEnv != "" {
+	if !cfg.apiKeySet && spec.KeyEnv != "" {
 		cfg.apiKey = os.Getenv(spec.KeyEnv)
 	}
 	base = transport.Base(base) // it reads no Info: requests go to it as they are
@@ -54,6 +56,11 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 		if u, err := url.Parse(strings.TrimSuffix(cfg.baseURL, "/")); err == nil && u.Host != "" {
 			t.api = u
 			t.moved = t.defaultAPI != nil && (!sameOrigin(u, t.defaultAPI) || u.Path != t.defaultAPI.Path)
+		} else {
+			// Ignored, it would send what was meant for a proxy or a
+			// simulator to the provider itself, with the key. The value is
+			// not shown: it may hold credentials.
+			t.err = fmt.Errorf("%s: WithBaseURL: the API root is not an absolute URL with a host, such as https://api.example.com/v1", name(spec))
 		}
 	}
 	if t.auth.Header == "" {
@@ -79,6 +86,12 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 // there). The caller's request is never modified: the changes are made on
 // a copy.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, t.err
+	}
 	send, info, err := transport.Read(t.prepare(req), 0)
 	if err != nil {
 		return nil, err
@@ -176,6 +189,14 @@ func (t *Transport) observed(req *http.Request, info *transport.Info) (*http.Res
 	}
 	t.events.Emit(e)
 	return resp, err
+}
+
+// name is the provider's name that errors start with.
+func name(spec Spec) string {
+	if spec.Name == "" {
+		return "steady"
+	}
+	return spec.Name
 }
 
 // header is one of the Spec's headers.

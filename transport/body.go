@@ -119,8 +119,11 @@ func (r *Replay) Request() (*http.Request, error) {
 		return r.req, nil
 	}
 	body, err := r.getBody()
-	if err != nil {
+	if err != nil || body == nil {
 		r.canRetry = false
+		if err == nil {
+			return nil, errNoBody // net/http would refuse a nil body its ContentLength belies
+		}
 		return nil, fmt.Errorf("steady: GetBody: %w", err)
 	}
 	return r.withBody(body, r.req.ContentLength), nil

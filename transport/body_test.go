@@ -160,6 +160,23 @@ func TestReplayGetBodyError(t *testing.T) {
 	assert.False(t, r.CanReplay())
 }
 
+// A GetBody that gives no body and no error fails as one that errs: the
+// attempt is not sent with a nil body its ContentLength belies, which
+// net/http refuses with an error that would take the place of the answer
+// in hand.
+func TestReplayGetBodyWithoutABody(t *testing.T) {
+	req, _ := http.NewRequest("POST", "http://x.test/", bytes.NewReader([]byte("x")))
+	req.GetBody = func() (io.ReadCloser, error) { return nil, nil }
+	var r transport.Replay
+	require.NoError(t, r.Reset(req, 0))
+	_, err := r.Request()
+	require.NoError(t, err)
+	next, err := r.Request()
+	assert.Error(t, err)
+	assert.Nil(t, next)
+	assert.False(t, r.CanReplay())
+}
+
 func TestReplayCloseBeforeSending(t *testing.T) {
 	body := &trackedBody{Reader: strings.NewReader("abc")}
 	req, _ := http.NewRequest("POST", "http://x.test/", body)
