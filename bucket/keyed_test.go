@@ -284,3 +284,36 @@ func TestKeyedTokenLimitFromAnAbsurdRetryAfterDoesNotStall(t *testing.T) {
 		}
 	})
 }
+
+// A server stating a token limit under one token states none: the token
+// limiter stays idle rather than charging a request hours of it.
+func TestKeyedTokenLimitUnderOneTokenIsNone(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		limit  bucket.TokenLimit
+	}{
+		{"X-Ratelimit-Limit-Tokens", bucket.TokenLimit{Name: "tokens"}},
+		{"Anthropic-Ratelimit-Input-Tokens-Limit", bucket.TokenLimit{Name: "input tokens", Counts: bucket.InputTokens, Header: "Anthropic-Ratelimit-Input-Tokens-"}},
+	} {
+		t.Run(c.header, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newModelServer(func(string, int) (int, http.Header, string) {
+					return http.StatusOK, http.Header{c.header: {"0.001"}}, `{}`
+				})
+				rt := bucket.Keyed(bucket.PerMinute(600), bucket.WithTokenLimits(c.limit))(srv)
+				chat(t, rt, "m", 100)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				for range 3 {
+					body := `{"model":"m","messages":[{"role":"user","content":"hi there, a prompt of a few tokens"}],"max_tokens":100}`
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+					require.NoError(t, err)
+					resp, err := rt.RoundTrip(req)
+					require.NoError(t, err, "no token limit holds the key")
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+			})
+		})
+	}
+}

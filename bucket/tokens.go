@@ -118,12 +118,14 @@ func (t *TokenLimit) used(u transport.Usage) int64 {
 }
 
 // limit is the limit a response's headers state (0 when none) and what
-// they say remains of it (-1 when they do not). sig is what
+// they say remains of it (-1 when they do not). A limit under one token is
+// none, as [Limit] reads it: obeyed, it would hold every request of the
+// key for hours. sig is what
 // [transport.ParseSignals] read of h: when its token window states no
 // limit, no header of any dialect does, and h is not read.
 func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaining float64) {
 	if g.lim.Header == "" {
-		if !(sig.Tokens.Limit > 0) || !hasTokenLimit(h) {
+		if !(sig.Tokens.Limit >= 1) || !hasTokenLimit(h) {
 			return 0, -1
 		}
 		return sig.Tokens.Limit, sig.Tokens.Remaining
@@ -137,7 +139,10 @@ func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaini
 	}
 	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v,
 		"Anthropic-Ratelimit-Tokens-Remaining": h[g.remainingKey]}, time.Now()).Tokens
-	return max(w.Limit, 0), w.Remaining
+	if !(w.Limit >= 1) {
+		return 0, -1
+	}
+	return w.Limit, w.Remaining
 }
 
 // remaining reports whether h states what remains of the limit.
