@@ -317,3 +317,26 @@ func TestKeyedTokenLimitUnderOneTokenIsNone(t *testing.T) {
 		})
 	}
 }
+
+// A learnt request limit under one request is none: the key starts slow,
+// as with a limit not stated, rather than one request in days.
+func TestKeyedLearntLimitUnderOneIsNone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"0.001"}}, `{}`
+		})
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens())(srv)
+		chat(t, rt, "m", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for range 3 {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions",
+				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err, "the key is not held for days")
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	})
+}
