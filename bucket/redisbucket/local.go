@@ -42,11 +42,14 @@ func (l *localBucket) reserve(t time.Time, n float64, maxWait time.Duration) buc
 	}
 	base = max(base, floor)
 	after := base + n*l.every
-	wait := time.Duration(math.Ceil(max(now, l.until, after) - now))
+	wait := bucket.MaxWait // a longer wait would not convert
+	if w := math.Ceil(max(now, l.until, after) - now); w < float64(bucket.MaxWait) {
+		wait = time.Duration(w)
+	}
 	// Rate 0: the share is this process's alone, not a rate every process
 	// should adopt (nor write back to Redis when it answers again).
 	r := bucket.Reservation{Wait: wait, Tokens: n}
-	if maxWait >= 0 && wait > maxWait {
+	if maxWait >= 0 && (wait > maxWait || wait == bucket.MaxWait) {
 		return r
 	}
 	l.base = after

@@ -286,7 +286,16 @@ func parseReservation(v []any) (bucket.Reservation, error) {
 	if err != nil {
 		return bucket.Reservation{}, fmt.Errorf("redisbucket: reserve answered rate %q", rs)
 	}
-	return bucket.Reservation{OK: ok == 1, Wait: time.Duration(max(wait, 0)) * time.Microsecond, Rate: rate, ID: seq}, nil
+	return bucket.Reservation{OK: ok == 1, Wait: micros(wait), Rate: rate, ID: seq}, nil
+}
+
+// micros is a wait of µs microseconds, at most bucket.MaxWait: a longer
+// one would wrap around into the past, a grant at once.
+func micros(µs int64) time.Duration {
+	if µs >= int64(bucket.MaxWait/time.Microsecond) {
+		return bucket.MaxWait
+	}
+	return time.Duration(max(µs, 0)) * time.Microsecond
 }
 
 // Cancel gives back the tokens of r if no reservation was made on key after
