@@ -86,3 +86,12 @@ func (l *localBucket) setRate(t time.Time, rate, burst float64) {
 	l.every, l.burst = every, max(1, burst)
 	l.seq-- // reservations before the change no longer give back
 }
+
+// idle reports whether the bucket is full again at t and holds no pause:
+// a new bucket would limit no less.
+func (l *localBucket) idle(t time.Time) bool {
+	now := float64(t.UnixNano())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until <= now && (math.IsNaN(l.base) || l.base+l.burst*l.every <= now)
+}
