@@ -347,10 +347,11 @@ func (kl *keyLimiter) RoundTripInfo(req *http.Request, info *transport.Info) (*h
 // states the request limit, and reports it as a change of rate. The new
 // limiter counts req as its own first request, and learns from its answer
 // what it would have learnt had it sent it (the server's count, a 429's
-// pause): its count and the server's then agree from the start.
+// pause): its count and the server's then agree from the start. A limit
+// under one request is none, as [Limit] reads it: the key starts slow.
 func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Time) {
 	sig := transport.ParseSignals(resp.Header, time.Now())
-	if !(sig.Requests.Limit > 0) {
+	if !(sig.Requests.Limit >= 1) {
 		return
 	}
 	kl.once.Do(func() {

@@ -256,3 +256,87 @@ func (s *keyStore) Pause(_ context.Context, key string, _ time.Time, _ bucket.Sh
 	s.note(key)
 }
 func (s *keyStore) SetRate(_ context.Context, key string, _ bucket.Shape) { s.note(key) }
+
+// A 429 whose body says tokens were refused, with an absurd Retry-After,
+// opens the token limiter at no rate a day's wait would measure: the
+// server is asked again after the longest pause, not a day later.
+func TestKeyedTokenLimitFromAnAbsurdRetryAfterDoesNotStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(_ string, n int) (int, http.Header, string) {
+			if n == 1 {
+				return http.StatusTooManyRequests, http.Header{"Retry-After": {"1e12"}},
+					`{"error":{"type":"tokens","message":"Rate limit reached on tokens per min"}}`
+			}
+			return http.StatusOK, http.Header{}, `{}`
+		})
+		rt := bucket.Keyed(bucket.PerMinute(600))(srv)
+		chat(t, rt, "m", 100)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for range 3 {
+			body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":100}`
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err, "the key is not held for a day")
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	})
+}
+
+// A server stating a token limit under one token states none: the token
+// limiter stays idle rather than charging a request hours of it.
+func TestKeyedTokenLimitUnderOneTokenIsNone(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		limit  bucket.TokenLimit
+	}{
+		{"X-Ratelimit-Limit-Tokens", bucket.TokenLimit{Name: "tokens"}},
+		{"Anthropic-Ratelimit-Input-Tokens-Limit", bucket.TokenLimit{Name: "input tokens", Counts: bucket.InputTokens, Header: "Anthropic-Ratelimit-Input-Tokens-"}},
+	} {
+		t.Run(c.header, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newModelServer(func(string, int) (int, http.Header, string) {
+					return http.StatusOK, http.Header{c.header: {"0.001"}}, `{}`
+				})
+				rt := bucket.Keyed(bucket.PerMinute(600), bucket.WithTokenLimits(c.limit))(srv)
+				chat(t, rt, "m", 100)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				for range 3 {
+					body := `{"model":"m","messages":[{"role":"user","content":"hi there, a prompt of a few tokens"}],"max_tokens":100}`
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+					require.NoError(t, err)
+					resp, err := rt.RoundTrip(req)
+					require.NoError(t, err, "no token limit holds the key")
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+			})
+		})
+	}
+}
+
+// A learnt request limit under one request is none: the key starts slow,
+// as with a limit not stated, rather than one request in days.
+func TestKeyedLearntLimitUnderOneIsNone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"0.001"}}, `{}`
+		})
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens())(srv)
+		chat(t, rt, "m", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for range 3 {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions",
+				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err, "the key is not held for days")
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	})
+}

@@ -183,9 +183,11 @@ func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track b
 	}
 	defer b.passTurn(l)
 
-	maxWait := time.Duration(-1)
+	// Without a deadline, a wait is still refused beyond MaxWait, as in
+	// memory: the store takes nothing for it.
+	maxWait, deadline := MaxWait, false
 	if dl, ok := ctx.Deadline(); ok {
-		if maxWait = time.Until(dl); maxWait < 0 {
+		if maxWait, deadline = time.Until(dl), true; maxWait < 0 {
 			return ticket{}, transport.ErrDeadline
 		}
 	}
@@ -197,7 +199,13 @@ func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track b
 		return ticket{}, err
 	}
 	b.adopt(res.Rate)
-	if !res.OK {
+	if !res.OK || res.Wait >= MaxWait {
+		if res.OK {
+			l.store.Cancel(context.WithoutCancel(ctx), l.key, res)
+		}
+		if !deadline {
+			return ticket{}, ErrTooLong
+		}
 		return ticket{}, transport.ErrDeadline
 	}
 	if err := transport.Sleep(ctx, res.Wait); err != nil {

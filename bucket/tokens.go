@@ -118,12 +118,14 @@ func (t *TokenLimit) used(u transport.Usage) int64 {
 }
 
 // limit is the limit a response's headers state (0 when none) and what
-// they say remains of it (-1 when they do not). sig is what
+// they say remains of it (-1 when they do not). A limit under one token is
+// none, as [Limit] reads it: obeyed, it would hold every request of the
+// key for hours. sig is what
 // [transport.ParseSignals] read of h: when its token window states no
 // limit, no header of any dialect does, and h is not read.
 func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaining float64) {
 	if g.lim.Header == "" {
-		if !(sig.Tokens.Limit > 0) || !hasTokenLimit(h) {
+		if !(sig.Tokens.Limit >= 1) || !hasTokenLimit(h) {
 			return 0, -1
 		}
 		return sig.Tokens.Limit, sig.Tokens.Remaining
@@ -137,7 +139,10 @@ func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaini
 	}
 	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v,
 		"Anthropic-Ratelimit-Tokens-Remaining": h[g.remainingKey]}, time.Now()).Tokens
-	return max(w.Limit, 0), w.Remaining
+	if !(w.Limit >= 1) {
+		return 0, -1
+	}
+	return w.Limit, w.Remaining
 }
 
 // remaining reports whether h states what remains of the limit.
@@ -358,12 +363,7 @@ func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
 		}
 		b := New(rate, opts...)
 		if wait > 0 {
-			var c limitConfig
-			c.maxPause = DefaultMaxPause
-			for _, o := range g.pause {
-				o(&c)
-			}
-			b.Pause(time.Now().Add(min(wait, c.maxPause)))
+			b.Pause(time.Now().Add(min(wait, g.maxPause())))
 		}
 		next := g.next
 		if g.lim.Header != "" {
@@ -380,16 +380,29 @@ func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
 	})
 }
 
+// maxPause is the longest one 429 pauses the limiter: the request
+// limiter's [WithMaxPause], or [DefaultMaxPause].
+func (g *tokenGate) maxPause() time.Duration {
+	c := limitConfig{maxPause: DefaultMaxPause}
+	for _, o := range g.pause {
+		o(&c)
+	}
+	return c.maxPause
+}
+
 // startFrom429 opens the gate after a 429 whose body said tokens were
 // refused. With no figure from the server, the reset it gave is the
 // measure: it is how long the server needs to refill what the refused
 // request asked for (its bucket near empty after the refusal), so the rate
 // is about the request's tokens over the reset. Without a reset either,
 // the request's tokens once a second is the start, and the limiter finds
-// the rest.
+// the rest. A reset longer than the longest pause measures nothing: the
+// server is asked again then, so the rate is the request's tokens over
+// that pause, not over a day of a garbage Retry-After.
 func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
 	est := float64(max(g.cost(req), 1))
 	rate := est
+	wait = min(wait, g.maxPause())
 	if wait > 0 {
 		rate = est / wait.Seconds()
 	}

@@ -42,11 +42,14 @@ func (l *localBucket) reserve(t time.Time, n float64, maxWait time.Duration) buc
 	}
 	base = max(base, floor)
 	after := base + n*l.every
-	wait := time.Duration(math.Ceil(max(now, l.until, after) - now))
+	wait := bucket.MaxWait // a longer wait would not convert
+	if w := math.Ceil(max(now, l.until, after) - now); w < float64(bucket.MaxWait) {
+		wait = time.Duration(w)
+	}
 	// Rate 0: the share is this process's alone, not a rate every process
 	// should adopt (nor write back to Redis when it answers again).
 	r := bucket.Reservation{Wait: wait, Tokens: n}
-	if maxWait >= 0 && wait > maxWait {
+	if maxWait >= 0 && (wait > maxWait || wait == bucket.MaxWait) {
 		return r
 	}
 	l.base = after
@@ -82,4 +85,13 @@ func (l *localBucket) setRate(t time.Time, rate, burst float64) {
 	}
 	l.every, l.burst = every, max(1, burst)
 	l.seq-- // reservations before the change no longer give back
+}
+
+// idle reports whether the bucket is full again at t and holds no pause:
+// a new bucket would limit no less.
+func (l *localBucket) idle(t time.Time) bool {
+	now := float64(t.UnixNano())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until <= now && (math.IsNaN(l.base) || l.base+l.burst*l.every <= now)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -137,5 +138,27 @@ func TestKeyExpires(t *testing.T) {
 		ttl, err = rdb.PTTL(ctx, "steady:test:"+key).Result()
 		require.NoError(t, err)
 		assert.InDelta(t, float64(1300*time.Second+idle), float64(ttl), float64(time.Second), "a pause keeps the key")
+	}
+}
+
+// A wait beyond bucket.MaxWait (two thousand tokens at the slowest rate a
+// bucket keeps, a token every 100 days) is refused with bucket.ErrTooLong,
+// as a bucket in memory refuses it, in Redis and in the fallback alike: it
+// neither wraps around into a grant at once nor holds the caller for
+// centuries. It takes nothing.
+func TestAWaitBeyondMaxWaitIsRefused(t *testing.T) {
+	for _, down := range []bool{false, true} {
+		t.Run(map[bool]string{false: "redis", true: "local"}[down], func(t *testing.T) {
+			rdb := redisClient(t)
+			if down {
+				rdb = redis.NewClient(&redis.Options{Addr: deadAddr(t), MaxRetries: -1})
+				defer rdb.Close()
+			}
+			s := newStore(rdb, redisbucket.WithLogger(nil), redisbucket.WithShare(1))
+			b := bucket.New(bucket.Rate{Tokens: 1, Per: bucket.MaxInterval}, bucket.WithStore(s, testKey(t)))
+			require.ErrorIs(t, b.Wait(context.Background(), 2000), bucket.ErrTooLong)
+			require.Equal(t, down, s.Local())
+			require.True(t, b.TryTake(1), "the refusal took nothing")
+		})
 	}
 }

@@ -259,7 +259,7 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 	switch {
 	case err == nil:
 		s.mu.Lock()
-		s.seen[key] = res.Rate
+		s.saw(key, res.Rate)
 		s.mu.Unlock()
 		s.checked.Do(func() { go s.warnEviction() })
 		if ctx.Err() != nil {
@@ -286,7 +286,16 @@ func parseReservation(v []any) (bucket.Reservation, error) {
 	if err != nil {
 		return bucket.Reservation{}, fmt.Errorf("redisbucket: reserve answered rate %q", rs)
 	}
-	return bucket.Reservation{OK: ok == 1, Wait: time.Duration(max(wait, 0)) * time.Microsecond, Rate: rate, ID: seq}, nil
+	return bucket.Reservation{OK: ok == 1, Wait: micros(wait), Rate: rate, ID: seq}, nil
+}
+
+// micros is a wait of µs microseconds, at most bucket.MaxWait: a longer
+// one would wrap around into the past, a grant at once.
+func micros(µs int64) time.Duration {
+	if µs >= int64(bucket.MaxWait/time.Microsecond) {
+		return bucket.MaxWait
+	}
+	return time.Duration(max(µs, 0)) * time.Microsecond
 }
 
 // Cancel gives back the tokens of r if no reservation was made on key after
@@ -338,11 +347,29 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 	})
 	if err == nil {
 		s.mu.Lock()
-		s.seen[key] = shape.PerSecond
+		s.saw(key, shape.PerSecond)
 		s.mu.Unlock()
 	} else if ctx.Err() == nil {
 		s.localBucket(key, shape).setRate(s.now(), shape.PerSecond*s.share, shape.Burst*s.share)
 	}
+}
+
+// maxRemembered bounds how many keys a store remembers the rate of, and
+// keeps an in-process bucket for while Redis is unreachable: a process
+// whose buckets come and go (a key a user) does not grow without bound.
+const maxRemembered = 4096
+
+// saw notes the rate Redis holds for key, forgetting an arbitrary other
+// key's when the store remembers maxRemembered already (that key's
+// fallback then starts at its caller's rate). s.mu must be held.
+func (s *Store) saw(key string, rate float64) {
+	if _, ok := s.seen[key]; !ok && len(s.seen) >= maxRemembered {
+		for k := range s.seen {
+			delete(s.seen, k)
+			break
+		}
+	}
+	s.seen[key] = rate
 }
 
 // errLocal is what do answers while Redis is not due to be tried.
@@ -409,6 +436,9 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 	defer s.mu.Unlock()
 	l := s.local[key]
 	if l == nil {
+		if len(s.local) >= maxRemembered {
+			s.forgetLocal()
+		}
 		rate := shape.PerSecond
 		if r, ok := s.seen[key]; ok && r > 0 {
 			rate = r
@@ -417,4 +447,22 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 		s.local[key] = l
 	}
 	return l
+}
+
+// forgetLocal makes room for a key's in-process bucket: it drops the
+// buckets that are full again and hold no pause, which a new bucket
+// replaces at no cost, or else an arbitrary one. s.mu must be held.
+func (s *Store) forgetLocal() {
+	now := s.now()
+	for k, l := range s.local {
+		if l.idle(now) {
+			delete(s.local, k)
+		}
+	}
+	for k := range s.local {
+		if len(s.local) < maxRemembered {
+			break
+		}
+		delete(s.local, k)
+	}
 }
