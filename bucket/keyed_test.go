@@ -340,3 +340,46 @@ func TestKeyedLearntLimitUnderOneIsNone(t *testing.T) {
 		}
 	})
 }
+
+// A request whose estimate is more than the key's whole token limit (a
+// garbage or mistaken max_tokens) is charged at most the limit: the server
+// refuses it or serves it within a window, and the requests behind it are
+// not held for the hours its estimate would take to refill.
+func TestKeyedARequestOverTheTokenLimitHoldsTheKeyOneWindowAtMost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Tokens": {"1000"}, "X-Ratelimit-Remaining-Tokens": {"1000"},
+				"X-Ratelimit-Reset-Tokens": {"60s"}}, `{}`
+		})
+		rt := bucket.Keyed(bucket.PerMinute(600), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(srv)
+		chat(t, rt, "m", 10) // the first answer shows the limit: 1,000 tokens a minute
+		start := time.Now()
+		chat(t, rt, "m", 1e12) // max_tokens far over the limit (counted as at most math.MaxInt32)
+		chat(t, rt, "m", 10)
+		assert.LessOrEqual(t, time.Since(start), 2*time.Minute, "a request over the limit costs the key a window, not hours")
+		assert.Len(t, srv.arrivals("m"), 3)
+	})
+}
+
+// An answer that reports more usage than the key's whole token limit (a
+// broken or hostile server) puts the key at most a window behind: the
+// requests after it are not held for the years its count would take to
+// refill.
+func TestKeyedAnAbsurdUsageHoldsTheKeyOneWindowAtMost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(_ string, n int) (int, http.Header, string) {
+			body := `{"usage":{"prompt_tokens":5,"completion_tokens":5,"total_tokens":10}}`
+			if n == 2 {
+				body = `{"usage":{"prompt_tokens":1000000000000000,"completion_tokens":5,"total_tokens":1000000000000005}}`
+			}
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Tokens": {"1000"}, "X-Ratelimit-Reset-Tokens": {"60s"}}, body
+		})
+		rt := bucket.Keyed(bucket.PerMinute(600), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(srv)
+		chat(t, rt, "m", 10) // the first answer shows the limit: 1,000 tokens a minute
+		start := time.Now()
+		chat(t, rt, "m", 10) // its answer says it used 10^15 tokens
+		chat(t, rt, "m", 10)
+		assert.LessOrEqual(t, time.Since(start), 2*time.Minute, "an absurd usage costs the key a window, not years")
+		assert.Len(t, srv.arrivals("m"), 3)
+	})
+}

@@ -215,7 +215,11 @@ func (g *tokenGate) cost(req *http.Request) int {
 	if ok {
 		return c
 	}
-	return g.lim.estimate(req, nil, g.share())
+	c = g.lim.estimate(req, nil, g.share())
+	if o := g.open.Load(); o != nil {
+		c = o.charge(c)
+	}
+	return c
 }
 
 // learn moves the average share of max_tokens used by one answer's.
@@ -245,6 +249,25 @@ func (g *tokenGate) learn(req *http.Request, info *transport.Info, u transport.U
 type openGate struct {
 	b  *Bucket
 	rt http.RoundTripper
+}
+
+// most is the most a request is charged, or corrected to: a minute of the
+// limit at its rate (or the burst, if more). A request the server would
+// count as more than that (a mistaken or garbage max_tokens, an answer
+// whose usage is absurd) is refused by it, or served, within a minute of
+// the limit; charged its count, it would hold every request of the key
+// behind it for as long as the count takes to refill, hours or years.
+func (o *openGate) most() int64 {
+	return int64(min(max(o.b.Burst(), o.b.Rate().PerSecond()*time.Minute.Seconds(), 1), math.MaxInt32))
+}
+
+// charge is what a request estimated at n tokens is charged: n, at most
+// most.
+func (o *openGate) charge(n int) int {
+	if float64(n) <= o.b.Burst() {
+		return n
+	}
+	return int(min(int64(n), o.most()))
 }
 
 func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.EventFunc, pause []LimitOption) *tokenGate {
@@ -302,7 +325,7 @@ func (g *tokenGate) answer(req *http.Request, resp *http.Response, sig *transpor
 // limited sends req through the open limiter and corrects its charge by
 // the usage its answer reports.
 func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info) (*http.Response, error) {
-	charged := g.lim.estimate(req, info, g.share())
+	charged := o.charge(g.lim.estimate(req, info, g.share()))
 	g.mu.Lock()
 	if g.charges == nil {
 		g.charges = make(map[*http.Request]int)
@@ -336,7 +359,7 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 		}
 		g.learn(req, info, u)
 		if correct {
-			b.correct(float64(g.lim.used(u) - int64(max(charged, 0))))
+			b.correct(float64(min(g.lim.used(u), o.most()) - int64(max(charged, 0))))
 		}
 	})
 	return resp, nil
