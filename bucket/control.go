@@ -887,7 +887,13 @@ func (c *control) blindPause() time.Duration {
 	if !c.cfg.pauseSet {
 		d = max(minPause, min(DefaultPause, time.Duration(float64(time.Second)/c.rate)))
 	}
-	return min(d<<min(c.refusals, 16), c.cfg.maxPause)
+	// Doubled as far as the cap: a long pause doubled sixteen times is
+	// past the longest time.Duration, and would wrap around to none.
+	n := min(c.refusals, 16)
+	if d > c.cfg.maxPause>>n {
+		return c.cfg.maxPause
+	}
+	return d << n
 }
 
 // probed takes limit, just measured, as the new plateau, and sets how soon

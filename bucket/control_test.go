@@ -189,6 +189,19 @@ func TestWithMaxPauseCapsTheBlindPause(t *testing.T) {
 				"paused 2s, 4s, then 8s and 16s capped at 5s")
 		})
 	})
+	t.Run("doublings past a time.Duration", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			// 48h doubled 16 times is past the longest time.Duration: the
+			// pause is the cap, not a negative one (none at all).
+			srv := newScript(refuseFirst(18, nil))
+			rt := bucket.Limit(bucket.New(bucket.PerSecond(10)),
+				bucket.WithPause(48*time.Hour), bucket.WithMaxPause(10000*time.Hour))(srv)
+			send(t, rt, 19)
+			at := srv.arrivals()
+			require.Len(t, at, 19)
+			assert.Equal(t, 10000*time.Hour, at[18]-at[17], "the eighteenth pause")
+		})
+	})
 }
 
 // counts is a header of the server's request window; an empty value is
