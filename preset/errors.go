@@ -102,9 +102,11 @@ func (e *APIError) aboutModel() bool {
 // provider for any other. It reads at most 64 KiB of the body to parse the
 // error and then puts what it read back in front of the rest, so the
 // caller can still read the whole body; the caller still closes it. A body
-// that is not JSON gives its first bytes as the message. The API key of
-// resp.Request (its Authorization, X-Api-Key or Api-Key header), if the
-// server echoed it, is removed from every field.
+// that is not JSON gives its first bytes as the message. The credentials
+// of resp.Request, if the server echoed them, are removed from every
+// field: the value of every header that may carry one (Authorization,
+// Proxy-Authorization, and any whose name has Key, Token, Secret or Auth
+// in it, as X-Api-Key, Api-Key and a provider's own key header do).
 func CheckResponse(resp *http.Response, provider string) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
@@ -116,15 +118,32 @@ func CheckResponse(resp *http.Response, provider string) error {
 		parseErrorBody(e, buf)
 	}
 	if resp.Request != nil {
-		for _, h := range [...]string{"Authorization", "X-Api-Key", "Api-Key"} {
-			key := resp.Request.Header.Get(h)
-			// A server may echo the key in any field, not only the message.
-			for _, f := range []*string{&e.Message, &e.Type, &e.Code, &e.Param, &e.RequestID} {
-				*f = redact(*f, key)
+		for h, vs := range resp.Request.Header {
+			if !credentialHeader(h) {
+				continue
+			}
+			for _, key := range vs {
+				// A server may echo the key in any field, not only the message.
+				for _, f := range []*string{&e.Message, &e.Type, &e.Code, &e.Param, &e.RequestID} {
+					*f = redact(*f, key)
+				}
 			}
 		}
 	}
 	return e
+}
+
+// credentialHeader reports whether a request header of the name h may
+// carry a credential: an API key in a header of a provider's own naming
+// is as secret as one in Authorization.
+func credentialHeader(h string) bool {
+	h = strings.ToLower(h)
+	for _, w := range [...]string{"auth", "key", "token", "secret"} {
+		if strings.Contains(h, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func requestID(h http.Header) string {

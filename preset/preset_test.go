@@ -276,3 +276,22 @@ func TestAPIErrorMessageWithoutStatusText(t *testing.T) {
 	assert.Equal(t, "anthropic: 529 (overloaded_error): Overloaded", e.Error())
 	assert.Equal(t, "steady: 503 Service Unavailable", (&preset.APIError{StatusCode: 503}).Error())
 }
+
+// A key a provider takes in a header of its own naming (a Spec's Auth,
+// such as Google's X-Goog-Api-Key) is removed from an error that echoes
+// it, as the usual headers' keys are; so is a token in any header named
+// for a key, a token or a secret.
+func TestCheckResponseRedactsEveryCredentialHeader(t *testing.T) {
+	for _, h := range []string{"X-Goog-Api-Key", "X-Auth-Token", "Ocp-Apim-Subscription-Key", "X-Client-Secret", "Proxy-Authorization"} {
+		req, err := http.NewRequest(http.MethodPost, "https://x/v1/chat", nil)
+		require.NoError(t, err)
+		req.Header.Set(h, "AIzaSyD-secret-0123456789")
+		body := `{"error":{"message":"API key not valid: AIzaSyD-secret-0123456789","code":"AIzaSyD-secret-0123456789"}}`
+		resp := &http.Response{StatusCode: 401, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: req}
+		var api *preset.APIError
+		require.ErrorAs(t, preset.CheckResponse(resp, "p"), &api)
+		assert.Equal(t, "API key not valid: [redacted]", api.Message, h)
+		assert.Equal(t, "[redacted]", api.Code, h)
+		assert.NotContains(t, api.Error(), "secret-0123456789", h)
+	}
+}
