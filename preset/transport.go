@@ -60,7 +60,7 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 			// Ignored, it would send what was meant for a proxy or a
 			// simulator to the provider itself, with the key. The value is
 			// not shown: it may hold credentials.
-			t.err = fmt.Errorf("%s: WithBaseURL: the API root is not an absolute URL with a host, such as https://api.example.com/v1", name(spec))
+			t.err = fmt.Errorf("%s: WithBaseURL: the API root is not an absolute URL with a host, such as https://api.example.com/v1", providerName(spec))
 		}
 	}
 	if t.auth.Header == "" {
@@ -191,8 +191,8 @@ func (t *Transport) observed(req *http.Request, info *transport.Info) (*http.Res
 	return resp, err
 }
 
-// name is the provider's name that errors start with.
-func name(spec Spec) string {
+// providerName is the name of the provider that errors start with.
+func providerName(spec Spec) string {
 	if spec.Name == "" {
 		return "steady"
 	}
