@@ -220,7 +220,7 @@ func (k *keyed) limiter(key string) *keyLimiter {
 	}
 	if n >= k.cfg.maxKeys {
 		if k.shared == nil {
-			k.shared = k.newLimiter("", "")
+			k.shared = k.newLimiter("", "", overflowKey)
 		}
 		return k.shared
 	}
@@ -228,7 +228,7 @@ func (k *keyed) limiter(key string) *keyLimiter {
 	if k.cfg.key != nil {
 		model = "" // the key is not the model: events name the key alone
 	}
-	kl := k.newLimiter(key, model)
+	kl := k.newLimiter(key, model, key)
 	m := make(map[string]*keyLimiter, n+1)
 	if old != nil {
 		for key, l := range *old {
@@ -259,8 +259,15 @@ type keyLimiter struct {
 	done    sync.Once
 }
 
-func (k *keyed) newLimiter(key, model string) *keyLimiter {
-	kl := &keyLimiter{k: k, key: key, storeKey: k.cfg.prefix + key}
+// overflowKey is the name the keys past WithMaxKeys share their limiter's
+// state under in a store, and in events: not "", the key of the requests
+// that name no model, which have a limiter of their own.
+const overflowKey = "(keys past WithMaxKeys)"
+
+// newLimiter makes the limiter of key, whose model (for events) is model,
+// kept in a store under the prefix and name.
+func (k *keyed) newLimiter(key, model, name string) *keyLimiter {
+	kl := &keyLimiter{k: k, key: key, storeKey: k.cfg.prefix + name}
 	kl.events = keyEvents(k.cfg.events, kl.storeKey, model)
 	kl.inner = k.next
 	for i := len(k.cfg.tokens) - 1; i >= 0; i-- {

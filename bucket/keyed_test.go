@@ -383,3 +383,25 @@ func TestKeyedAnAbsurdUsageHoldsTheKeyOneWindowAtMost(t *testing.T) {
 		assert.Len(t, srv.arrivals("m"), 3)
 	})
 }
+
+// The keys past WithMaxKeys share a limiter whose state a store keeps
+// under a key of its own: not the key of requests that name no model,
+// whose limiter is another.
+func TestKeyedOverflowHasAStoreKeyOfItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newKeyStore()
+		rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithMaxKeys(2), bucket.WithKeyStore(store, "chat:"))(newModelServer(nil))
+		chat(t, rt, "a", 1)
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(`{"messages":[]}`))
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req) // no model: the key ""
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		chat(t, rt, "b", 1) // past the two keys
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		assert.Len(t, store.keys, 3, "a, the requests without a model, and the keys past the limit: %v", store.keys)
+		assert.True(t, store.keys["chat:a"])
+		assert.True(t, store.keys["chat:"])
+	})
+}
