@@ -487,7 +487,7 @@ func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *e
 		MaxRequests:  rt.s.halfOpenProbes,
 		Interval:     rt.s.samplingWindow,
 		BucketPeriod: period,
-		Timeout:      min(minOpen, rt.s.timeout) / 2,
+		Timeout:      max(min(minOpen, rt.s.timeout)/2, 1), // 0 is gobreaker's default of a minute
 		ReadyToTrip:  e.readyToTrip(&rt.s),
 		IsExcluded:   func(err error) bool { return err == errExcluded },
 		IsSuccessful: e.judge,

@@ -246,6 +246,24 @@ func TestOpenPeriod(t *testing.T) {
 	}
 }
 
+// The shortest open period, a nanosecond, is that: probes go through a
+// millisecond later, not after gobreaker's own default of a minute.
+func TestOpenPeriodOfANanosecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		srv.set("m", 503)
+		rt := breaker.New(breaker.WithTimeout(time.Nanosecond))(srv)
+		for range 5 {
+			_, _ = send(t, rt, chat(t, "m"))
+		}
+		require.Equal(t, 5, srv.count("m"))
+		time.Sleep(time.Millisecond)
+		_, err := send(t, rt, chat(t, "m"))
+		require.NoError(t, err, "a probe goes through")
+		assert.Equal(t, 6, srv.count("m"))
+	})
+}
+
 // The bubble starts at 2000-01-01 00:00:00 UTC, which the Retry-After date
 // of TestOpenPeriod relies on.
 func TestBubbleEpoch(t *testing.T) {
