@@ -102,7 +102,8 @@ type roundTripper struct {
 //
 // gobreaker keeps one Timeout per breaker, but the open period here is the
 // server's Retry-After when it sent one. So gobreaker's Timeout is set below
-// the shortest open period (half of minOpen), and openUntil, set when the
+// the shortest open period (half of minOpen, or of the timeout or the cap
+// on Retry-After when shorter), and openUntil, set when the
 // breaker opens, holds every request back until the period chosen for this
 // trip is over; only then is gobreaker asked, and it has turned half-open by
 // then. gobreaker still runs the whole state machine: counts, trips, probes
@@ -487,7 +488,7 @@ func (rt *roundTripper) newEntry(key string, req *http.Request, model string) *e
 		MaxRequests:  rt.s.halfOpenProbes,
 		Interval:     rt.s.samplingWindow,
 		BucketPeriod: period,
-		Timeout:      max(min(minOpen, rt.s.timeout)/2, 1), // 0 is gobreaker's default of a minute
+		Timeout:      max(min(minOpen, rt.s.timeout, rt.s.maxRetryAfter)/2, 1), // 0 is gobreaker's default of a minute
 		ReadyToTrip:  e.readyToTrip(&rt.s),
 		IsExcluded:   func(err error) bool { return err == errExcluded },
 		IsSuccessful: e.judge,

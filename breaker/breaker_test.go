@@ -222,6 +222,7 @@ func TestOpenPeriod(t *testing.T) {
 		{"Retry-After capped", []breaker.Option{}, "3600", breaker.DefaultMaxRetryAfter},
 		{"Retry-After 0 waits a second", []breaker.Option{}, "0", time.Second},
 		{"Retry-After date", []breaker.Option{}, "Sat, 01 Jan 2000 00:00:12 GMT", 12 * time.Second},
+		{"Retry-After capped under half a second", []breaker.Option{breaker.WithMaxRetryAfter(100 * time.Millisecond)}, "5", 100 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
