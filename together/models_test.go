@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -141,4 +142,25 @@ func TestModelListErrors(t *testing.T) {
 		_, err := cat.Models(context.Background())
 		assert.Error(t, err, name)
 	}
+}
+
+// The list a Catalog returns is the caller's: filtering it in place (as
+// slices.DeleteFunc does, zeroing what it drops) does not change what the
+// catalog knows.
+func TestCatalogListIsTheCallers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{})
+		cat := together.NewCatalog(&http.Client{Transport: srv}, "http://sim.test/v1", 0)
+		models, err := cat.Models(context.Background())
+		require.NoError(t, err)
+		require.NotEmpty(t, models)
+		chat := slices.DeleteFunc(models, func(m together.Model) bool { return m.ID == embedModel })
+		require.Len(t, chat, len(models)-1)
+
+		assert.NoError(t, cat.Check(context.Background(), embedModel), "still in the catalog")
+		again, err := cat.Models(context.Background())
+		require.NoError(t, err)
+		assert.Len(t, again, len(conformance.DefaultModels()))
+		assert.Equal(t, 1, srv.Stats().Arrivals, "from the cache")
+	})
 }
