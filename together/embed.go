@@ -128,9 +128,10 @@ func (e *EmbedError) Unwrap() error { return e.Err }
 //
 // Before the first request the model is checked against the catalog (see
 // [Models]); an unknown model fails at once with an [*UnknownModelError]
-// naming the closest known models. Every answer is checked: one vector per
-// text, each at its own index, none empty, all of one length; a batch
-// whose answer is not is failed, not half taken. On failure EmbedAll
+// naming the closest known models. Every answer is checked: of model, not
+// of a fallback of the client's ([WithFallback]), one vector per text,
+// each at its own index, none empty, all of one length; a batch whose
+// answer is not is failed, not half taken. On failure EmbedAll
 // returns the vectors that succeeded (nil for the others) and an
 // [*EmbedError] listing the indexes that failed: nothing is silently lost,
 // and [WithResume] retries just those.
@@ -283,6 +284,11 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 	defer resp.Body.Close()
 	if err := CheckResponse(resp); err != nil {
 		return nil, err
+	}
+	if served := resp.Header.Get(transport.ModelHeader); served != "" && served != model {
+		// The client fell back (WithFallback): these vectors, even of the
+		// same length, cannot be compared with the asked model's.
+		return nil, fmt.Errorf("together: embeddings answer is of the fallback model %q, not %q", served, model)
 	}
 	var out embedResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxEmbedResponse)).Decode(&out); err != nil {
