@@ -3,6 +3,7 @@ package together
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -211,8 +212,11 @@ func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Mo
 		}
 		models = list.Data
 	}
-	if models == nil {
-		models = []Model{}
+	if len(models) == 0 {
+		// Together always lists models: an empty list (or null) is a
+		// proxy's or a broken answer, and a catalog made of it would call
+		// every model unknown until it went stale.
+		return nil, errors.New("together: model list is empty")
 	}
 	return models, nil
 }

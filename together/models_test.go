@@ -164,3 +164,35 @@ func TestCatalogListIsTheCallers(t *testing.T) {
 		assert.Equal(t, 1, srv.Stats().Arrivals, "from the cache")
 	})
 }
+
+// A model list with no model in it (a 200 of null, [] or {"data": []}, as
+// a proxy in front of the API may answer) is no catalog to judge a model
+// by: EmbedAll is not refused, and the list is not kept.
+func TestAnEmptyModelListIsNotACatalog(t *testing.T) {
+	for _, body := range []string{`null`, `[]`, `{"object":"list","data":[]}`} {
+		t.Run(body, func(t *testing.T) {
+			lists := 0
+			base := transport.Func(func(r *http.Request) (*http.Response, error) {
+				if r.Body != nil {
+					_ = r.Body.Close()
+				}
+				answer := `{"data":[{"index":0,"embedding":[1,2]}]}`
+				if r.Method == http.MethodGet {
+					lists++
+					answer = body
+				}
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r,
+					Body: io.NopCloser(strings.NewReader(answer))}, nil
+			})
+			client := &http.Client{Transport: base}
+			cat := together.NewCatalog(client, "http://sim.test/v1", 0)
+			vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a"},
+				together.WithAPIBase("http://sim.test/v1"), together.WithCatalog(cat))
+			require.NoError(t, err)
+			assert.Equal(t, [][]float32{{1, 2}}, vecs)
+			_, err = cat.Models(context.Background())
+			assert.Error(t, err)
+			assert.Equal(t, 2, lists, "asked again")
+		})
+	}
+}
