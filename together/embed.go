@@ -256,6 +256,7 @@ type embedResponse struct {
 		Index     *int      `json:"index"`
 		Embedding []float32 `json:"embedding"`
 	} `json:"data"`
+	Error json.RawMessage `json:"error"`
 }
 
 // embedBatch embeds texts[idx...] and returns their vectors in the order
@@ -294,6 +295,9 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxEmbedResponse)).Decode(&out); err != nil {
 		return nil, fmt.Errorf("together: embeddings answer: %w", err)
 	}
+	if len(out.Data) == 0 && len(out.Error) > 0 && string(out.Error) != "null" {
+		return nil, answerError(resp, out.Error)
+	}
 	if len(out.Data) != len(idx) {
 		return nil, fmt.Errorf("together: embeddings answer has %d vectors for %d inputs", len(out.Data), len(idx))
 	}
@@ -312,4 +316,18 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 		got[*d.Index] = d.Embedding
 	}
 	return got, nil
+}
+
+// answerError is the [*APIError] of a 2xx answer whose body is an error
+// ({"error": ...}) instead of vectors: parsed, and the key removed, as
+// CheckResponse does for any other status, with the status it came with.
+func answerError(resp *http.Response, body json.RawMessage) error {
+	errResp := *resp
+	errResp.StatusCode = http.StatusInternalServerError // any status CheckResponse parses
+	errResp.Body = io.NopCloser(io.MultiReader(strings.NewReader(`{"error":`), bytes.NewReader(body), strings.NewReader("}")))
+	err := CheckResponse(&errResp)
+	if api, ok := err.(*APIError); ok {
+		api.StatusCode = resp.StatusCode
+	}
+	return err
 }
