@@ -128,9 +128,10 @@ func (e *EmbedError) Unwrap() error { return e.Err }
 //
 // Before the first request the model is checked against the catalog (see
 // [Models]); an unknown model fails at once with an [*UnknownModelError]
-// naming the closest known models. Every answer is checked: one vector per
-// text, each at its own index, none empty, all of one length; a batch
-// whose answer is not is failed, not half taken. On failure EmbedAll
+// naming the closest known models. Every answer is checked: of model, not
+// of a fallback of the client's ([WithFallback]), one vector per text,
+// each at its own index, none empty, all of one length; a batch whose
+// answer is not is failed, not half taken. On failure EmbedAll
 // returns the vectors that succeeded (nil for the others) and an
 // [*EmbedError] listing the indexes that failed: nothing is silently lost,
 // and [WithResume] retries just those.
@@ -255,6 +256,7 @@ type embedResponse struct {
 		Index     *int      `json:"index"`
 		Embedding []float32 `json:"embedding"`
 	} `json:"data"`
+	Error json.RawMessage `json:"error"`
 }
 
 // embedBatch embeds texts[idx...] and returns their vectors in the order
@@ -284,9 +286,17 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 	if err := CheckResponse(resp); err != nil {
 		return nil, err
 	}
+	if served := resp.Header.Get(transport.ModelHeader); served != "" && served != model {
+		// The client fell back (WithFallback): these vectors, even of the
+		// same length, cannot be compared with the asked model's.
+		return nil, fmt.Errorf("together: embeddings answer is of the fallback model %q, not %q", served, model)
+	}
 	var out embedResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxEmbedResponse)).Decode(&out); err != nil {
 		return nil, fmt.Errorf("together: embeddings answer: %w", err)
+	}
+	if len(out.Data) == 0 && len(out.Error) > 0 && string(out.Error) != "null" {
+		return nil, answerError(resp, out.Error)
 	}
 	if len(out.Data) != len(idx) {
 		return nil, fmt.Errorf("together: embeddings answer has %d vectors for %d inputs", len(out.Data), len(idx))
@@ -306,4 +316,18 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 		got[*d.Index] = d.Embedding
 	}
 	return got, nil
+}
+
+// answerError is the [*APIError] of a 2xx answer whose body is an error
+// ({"error": ...}) instead of vectors: parsed, and the key removed, as
+// CheckResponse does for any other status, with the status it came with.
+func answerError(resp *http.Response, body json.RawMessage) error {
+	errResp := *resp
+	errResp.StatusCode = http.StatusInternalServerError // any status CheckResponse parses
+	errResp.Body = io.NopCloser(io.MultiReader(strings.NewReader(`{"error":`), bytes.NewReader(body), strings.NewReader("}")))
+	err := CheckResponse(&errResp)
+	if api, ok := err.(*APIError); ok {
+		api.StatusCode = resp.StatusCode
+	}
+	return err
 }

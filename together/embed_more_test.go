@@ -182,3 +182,54 @@ func TestEmbedAllRefusesABatchOfAnotherLength(t *testing.T) {
 	assert.Equal(t, []int{1}, partial.Failed)
 	assert.Equal(t, [][]float32{{1, 2}, nil, {1, 2}}, vecs)
 }
+
+// A batch served by a fallback model (WithFallback on the client) is
+// failed, even when that model's vectors have the same length: vectors of
+// two models in one corpus cannot be compared, and the caller asked for
+// one model.
+func TestEmbedAllRefusesVectorsOfAFallbackModel(t *testing.T) {
+	const alternate = "WhereIsAI/UAE-Large-V1"
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		answer := func(status int, s string) (*http.Response, error) {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
+				Body: io.NopCloser(strings.NewReader(s))}, nil
+		}
+		if strings.Contains(string(body), embedModel) {
+			return answer(503, `{"error":{"message":"model overloaded","type":"server_error"}}`)
+		}
+		return answer(200, `{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[3,4]}]}`)
+	})
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"),
+		together.WithMaxRetries(0), together.WithFallback(embedModel, alternate))}
+	vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a", "b"}, together.WithoutModelCheck())
+	var partial *together.EmbedError
+	require.ErrorAs(t, err, &partial, "vectors of %s are not vectors of %s", alternate, embedModel)
+	assert.Equal(t, []int{0, 1}, partial.Failed)
+	assert.ErrorContains(t, err, alternate)
+	assert.Equal(t, [][]float32{nil, nil}, vecs)
+}
+
+// A 200 whose body is an error, not vectors, fails its batch with the
+// server's error, parsed as any other status's is, the key removed.
+func TestEmbedAllNamesTheErrorOfA200(t *testing.T) {
+	const key = "tgp_v1_SECRET0123456789"
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		_ = r.Body.Close()
+		body := `{"error":{"message":"Input validation error: inputs must have less than 512 tokens (key ` + key + `)","type":"invalid_request_error"}}`
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
+			Body: io.NopCloser(strings.NewReader(body))}, nil
+	})
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey(key))}
+	vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a", "b"}, together.WithoutModelCheck())
+	var partial *together.EmbedError
+	require.ErrorAs(t, err, &partial)
+	assert.Equal(t, []int{0, 1}, partial.Failed)
+	assert.Equal(t, [][]float32{nil, nil}, vecs)
+	var api *together.APIError
+	require.ErrorAs(t, err, &api, "the server's error, typed")
+	assert.Equal(t, "invalid_request_error", api.Type)
+	assert.ErrorContains(t, err, "inputs must have less than 512 tokens")
+	assert.NotContains(t, err.Error(), "SECRET")
+}

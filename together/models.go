@@ -3,6 +3,7 @@ package together
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,7 +39,7 @@ type Catalog struct {
 	ttl     time.Duration
 
 	mu      sync.Mutex
-	models  []Model
+	models  []Model // shared by every reader: never changed, only replaced
 	fetched time.Time
 	flight  *catalogFetch // the fetch under way, if any
 }
@@ -74,8 +75,15 @@ func NewCatalog(client *http.Client, baseURL string, ttl time.Duration) *Catalog
 
 // Models returns the model list, from the cache while it is fresh. One
 // fetch serves every caller that asks while it runs; each caller waits for
-// it at most until its own context ends.
+// it at most until its own context ends. The list returned is the
+// caller's own copy, free to sort or filter in place.
 func (c *Catalog) Models(ctx context.Context) ([]Model, error) {
+	models, err := c.shared(ctx)
+	return slices.Clone(models), err
+}
+
+// shared is Models without the copy, for the catalog's own reading.
+func (c *Catalog) shared(ctx context.Context) ([]Model, error) {
 	c.mu.Lock()
 	if c.models != nil && time.Since(c.fetched) < c.ttl {
 		models := c.models
@@ -135,7 +143,7 @@ func (c *Catalog) fetch(ctx context.Context, f *catalogFetch) {
 // [*UnknownModelError] naming the closest known models when it is not.
 // Errors fetching the list are returned as they are.
 func (c *Catalog) Check(ctx context.Context, model string) error {
-	models, err := c.Models(ctx)
+	models, err := c.shared(ctx)
 	if err != nil {
 		return err
 	}
@@ -204,8 +212,11 @@ func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Mo
 		}
 		models = list.Data
 	}
-	if models == nil {
-		models = []Model{}
+	if len(models) == 0 {
+		// Together always lists models: an empty list (or null) is a
+		// proxy's or a broken answer, and a catalog made of it would call
+		// every model unknown until it went stale.
+		return nil, errors.New("together: model list is empty")
 	}
 	return models, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,5 +141,58 @@ func TestModelListErrors(t *testing.T) {
 		cat := together.NewCatalog(&http.Client{Transport: rt}, "http://sim.test/v1", 0)
 		_, err := cat.Models(context.Background())
 		assert.Error(t, err, name)
+	}
+}
+
+// The list a Catalog returns is the caller's: filtering it in place (as
+// slices.DeleteFunc does, zeroing what it drops) does not change what the
+// catalog knows.
+func TestCatalogListIsTheCallers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := conformance.NewServer(conformance.Config{})
+		cat := together.NewCatalog(&http.Client{Transport: srv}, "http://sim.test/v1", 0)
+		models, err := cat.Models(context.Background())
+		require.NoError(t, err)
+		require.NotEmpty(t, models)
+		chat := slices.DeleteFunc(models, func(m together.Model) bool { return m.ID == embedModel })
+		require.Len(t, chat, len(models)-1)
+
+		assert.NoError(t, cat.Check(context.Background(), embedModel), "still in the catalog")
+		again, err := cat.Models(context.Background())
+		require.NoError(t, err)
+		assert.Len(t, again, len(conformance.DefaultModels()))
+		assert.Equal(t, 1, srv.Stats().Arrivals, "from the cache")
+	})
+}
+
+// A model list with no model in it (a 200 of null, [] or {"data": []}, as
+// a proxy in front of the API may answer) is no catalog to judge a model
+// by: EmbedAll is not refused, and the list is not kept.
+func TestAnEmptyModelListIsNotACatalog(t *testing.T) {
+	for _, body := range []string{`null`, `[]`, `{"object":"list","data":[]}`} {
+		t.Run(body, func(t *testing.T) {
+			lists := 0
+			base := transport.Func(func(r *http.Request) (*http.Response, error) {
+				if r.Body != nil {
+					_ = r.Body.Close()
+				}
+				answer := `{"data":[{"index":0,"embedding":[1,2]}]}`
+				if r.Method == http.MethodGet {
+					lists++
+					answer = body
+				}
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r,
+					Body: io.NopCloser(strings.NewReader(answer))}, nil
+			})
+			client := &http.Client{Transport: base}
+			cat := together.NewCatalog(client, "http://sim.test/v1", 0)
+			vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a"},
+				together.WithAPIBase("http://sim.test/v1"), together.WithCatalog(cat))
+			require.NoError(t, err)
+			assert.Equal(t, [][]float32{{1, 2}}, vecs)
+			_, err = cat.Models(context.Background())
+			assert.Error(t, err)
+			assert.Equal(t, 2, lists, "asked again")
+		})
 	}
 }

@@ -36,7 +36,9 @@
 // steady.model where the decorator knew the model (the limiters of the
 // together preset, which keep one limiter per model, breakers, fallbacks;
 // the retry decorator does not read bodies, so requests, retries and
-// give-ups carry no model); http.response.status_code or error.type
+// give-ups carry no model), by name for the first 256 models seen and as
+// "other" for any later one, since a client may name a new model in every
+// request; http.response.status_code or error.type
 // (deadline_exceeded, canceled, model_unavailable, transport) on requests,
 // retries and give-ups; steady.reason on give-ups and fallbacks, and on the
 // rate as the limiter's units (requests or tokens); steady.from and

@@ -3,6 +3,7 @@ package otelobserve
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -51,6 +52,52 @@ type instruments struct {
 	store, batches, batchItems, catalog                        metric.Int64Counter
 	wait                                                       metric.Float64Histogram
 	rate                                                       metric.Float64Gauge
+	models                                                     modelSet
+}
+
+// maxModels bounds the values of steady.model. A request's model is the
+// client's to name, so a client naming a new one in each request would
+// otherwise give each a series of every instrument, without end. It is
+// more than any account uses; the models past it share otherModel.
+const maxModels = 256
+
+// otherModel is the steady.model of the models past maxModels.
+const otherModel = "other"
+
+// modelSet is the models given a value of their own, the first maxModels
+// seen.
+type modelSet struct {
+	mu   sync.RWMutex
+	seen map[string]struct{}
+}
+
+// value returns the steady.model of model: its name, bounded in length,
+// or otherModel past maxModels.
+func (s *modelSet) value(model string) string {
+	model = transport.BoundKey(model)
+	s.mu.RLock()
+	_, ok := s.seen[model]
+	full := len(s.seen) >= maxModels
+	s.mu.RUnlock()
+	switch {
+	case ok:
+		return model
+	case full:
+		return otherModel
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.seen[model]; ok {
+		return model
+	}
+	if len(s.seen) >= maxModels {
+		return otherModel
+	}
+	if s.seen == nil {
+		s.seen = make(map[string]struct{})
+	}
+	s.seen[model] = struct{}{}
+	return model
 }
 
 // New makes the instruments with a meter of provider and returns the event
@@ -100,7 +147,7 @@ func (in *instruments) record(e transport.Event) {
 	var buf [6]attribute.KeyValue
 	kv := append(buf[:0], endpoint(e))
 	if e.Model != "" {
-		kv = append(kv, AttrModel.String(e.Model))
+		kv = append(kv, AttrModel.String(in.models.value(e.Model)))
 	}
 	switch e.Kind {
 	case transport.EventDone:

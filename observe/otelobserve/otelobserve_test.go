@@ -3,6 +3,8 @@ package otelobserve_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,4 +190,42 @@ func BenchmarkRecord(b *testing.B) {
 	for b.Loop() {
 		hook(e)
 	}
+}
+
+// The model of a request is the client's to name: a client that names a
+// new model in every request must not give each its own series of every
+// instrument. Past a few hundred models, the rest share one value; those
+// seen first keep theirs.
+func TestModelsAreBounded(t *testing.T) {
+	hook, collect := newHook(t)
+	const sent = 5000
+	for i := range sent {
+		m := fmt.Sprintf("attacker/model-%d-%s", i, strings.Repeat("x", i%600))
+		hook(transport.Event{Kind: transport.EventWaited, Endpoint: "chat", Model: m, Wait: time.Second})
+		hook(transport.Event{Kind: transport.EventBreaker, Endpoint: "chat", Model: m, From: "closed", To: "open"})
+	}
+	hook(transport.Event{Kind: transport.EventBreaker, Endpoint: "chat", Model: "attacker/model-0-", From: "closed", To: "open"})
+	c := collect()
+
+	breaker := counts(t, c, otelobserve.MetricBreaker)
+	assert.Less(t, len(breaker), 1000, "series of %d models", sent)
+	transition := []attribute.KeyValue{chat, otelobserve.AttrFrom.String("closed"), otelobserve.AttrTo.String("open")}
+	assert.Equal(t, int64(2), breaker[set(append(transition, otelobserve.AttrModel.String("attacker/model-0-"))...)],
+		"a model seen first keeps its own series")
+	var total int64
+	for _, n := range breaker {
+		total += n
+	}
+	assert.Equal(t, int64(sent+1), total, "every transition is counted")
+
+	hist, ok := c[otelobserve.MetricWait].(metricdata.Histogram[float64])
+	require.True(t, ok)
+	assert.Less(t, len(hist.DataPoints), 1000)
+	long := 0
+	for _, dp := range hist.DataPoints {
+		if m, _ := dp.Attributes.Value(otelobserve.AttrModel); len(m.AsString()) > transport.MaxKeyLen {
+			long++
+		}
+	}
+	assert.Zero(t, long, "a model's value is bounded in length too")
 }
