@@ -53,6 +53,9 @@ func TestPeersContract(t *testing.T) {
 			{conformance.RuleRequestUnmodified, "Body replaced"},
 			// It reads the caller's body into a buffer and never closes it.
 			{conformance.RuleRequestBodyClosed, "request body was never closed"},
+			// Its default policy retries every connection error, so a POST
+			// the server may have processed is sent again.
+			{conformance.RuleNotResent, "is sent again"},
 			// It drains at most 4 KiB (respReadLimit) of a response it
 			// retries, so a proxy's 8 KiB error page costs the connection.
 			{conformance.RuleDiscardedDrained, "after reading 4096 of its"},
@@ -65,6 +68,9 @@ func TestPeersContract(t *testing.T) {
 			{conformance.RuleRequestUnmodified, "Body replaced"},
 			// It reads the caller's body with io.ReadAll and never closes it.
 			{conformance.RuleRequestBodyClosed, "request body was never closed"},
+			// Its HTTP retry policy retries any error, a reset connection
+			// after a POST was written included.
+			{conformance.RuleNotResent, "is sent again"},
 			// Responses it retries are neither drained nor closed.
 			{conformance.RuleDiscardedDrained, "was never closed"},
 			// Its delay follows Retry-After (1h) until the context ends.

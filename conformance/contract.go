@@ -36,6 +36,14 @@ const (
 	// not contradict them, whether the request has GetBody or not.
 	RuleBodyReplayed Rule = "body-replayed"
 
+	// RuleNotResent: a request the server may have processed is not sent
+	// again after its connection failed. A chat completion sent with POST
+	// and no Idempotency-Key is not idempotent, and a duplicate is billed:
+	// once an attempt's body went out and the connection was reset before
+	// the answer, no further attempt of that call reaches the inner
+	// transport.
+	RuleNotResent Rule = "not-resent"
+
 	// RuleDiscardedDrained: every response the middleware does not return
 	// (a 429 or 5xx it retried) is closed, after reading it to its end or
 	// at least [transport.DrainLimit] bytes of it, so its connection can be
@@ -88,7 +96,7 @@ const (
 func Rules() []Rule {
 	return []Rule{
 		RuleRequestUnmodified, RuleRequestBodyClosed, RuleBodyReplayed,
-		RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
+		RuleNotResent, RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
 		RuleResponseOrError, RuleContextCanceled, RuleContextDeadline,
 		RuleNoGoroutineLeak, RuleConcurrentUse, RuleSecretHidden,
 	}

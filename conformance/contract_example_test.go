@@ -30,6 +30,7 @@ func ExampleRules() {
 	// request-unmodified
 	// request-body-closed
 	// body-replayed
+	// not-resent
 	// discarded-drained
 	// returned-not-read
 	// response-intact

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -53,7 +56,10 @@ func stepAnswer(status int, body []byte, kv ...string) scriptStep {
 	return scriptStep{status: status, header: h, body: body}
 }
 
-var errContractReset = errors.New("conformance: connection reset by peer")
+// errContractReset is a connection reset after the request was written, as
+// net/http reports one: a middleware that classifies errors sees
+// syscall.ECONNRESET.
+var errContractReset error = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 
 // errReleased ends attempts still hanging when a scenario is over.
 var errReleased = errors.New("conformance: scenario over, attempt released")
@@ -154,6 +160,9 @@ type callRun struct {
 	pipeR      *io.PipeReader
 	pipeW      *io.PipeWriter
 	midChanges map[string]bool
+	// resetAfter is the attempt (from 1) whose written request met a
+	// connection reset; 0 for none.
+	resetAfter int
 
 	// Set by the goroutine calling RoundTrip before done is closed.
 	done         chan struct{}
@@ -304,7 +313,11 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	c.mu.Lock()
 	n := len(c.attempts)
 	c.attempts = append(c.attempts, a)
+	resetAfter := c.resetAfter
 	c.mu.Unlock()
+	if resetAfter > 0 && !mayResend(c.req) {
+		s.rec.fail(RuleNotResent, "%s: attempt %d was sent after attempt %d, whose request had been written, met a connection reset: a %s without an Idempotency-Key the server may have processed is sent again", c.name, n+1, resetAfter, c.req.Method)
+	}
 	if n >= maxCallAttempts {
 		select {
 		case <-c.release:
@@ -328,6 +341,14 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, errReleased
 		}
 	case st.err != nil:
+		if errors.Is(st.err, errContractReset) && !mayResend(c.req) {
+			s.rec.exercise(RuleNotResent)
+			c.mu.Lock()
+			if c.resetAfter == 0 {
+				c.resetAfter = n + 1
+			}
+			c.mu.Unlock()
+		}
 		return nil, st.err
 	}
 	resp := &http.Response{
@@ -362,6 +383,18 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	c.responses = append(c.responses, ir)
 	c.mu.Unlock()
 	return resp, nil
+}
+
+// mayResend reports whether the caller's request may be sent twice: an
+// idempotent method, or a header that lets the server deduplicate it.
+func mayResend(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }
 
 func closeRequestBody(req *http.Request) {

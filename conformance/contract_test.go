@@ -200,6 +200,29 @@ func closesUndrained(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// resendsAfterReset sends the request again when the connection fails,
+// whatever its method: a chat completion the server may have processed is
+// billed twice.
+func resendsAfterReset(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			resp, err := next.RoundTrip(r)
+			if err == nil || replay.Attempts() == 3 || !replay.CanReplay() || req.Context().Err() != nil {
+				return resp, err
+			}
+		}
+	})
+}
+
 // leaksSecret puts the request's headers in its errors.
 func leaksSecret(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -304,6 +327,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
+		{"resends after reset", resendsAfterReset, []Rule{RuleNotResent}},
 		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
 		{"swaps responses", swapsResponses, []Rule{RuleResponseIntact, RuleConcurrentUse}},

@@ -25,8 +25,9 @@
 // [TestMiddleware], in the spirit of testing/fstest.TestFS, checks any
 // [github.com/steadyapi/steady/transport.Middleware] against the
 // RoundTripper contract every steady decorator keeps: the caller's request
-// not modified and its body closed, bodies replayed byte-identical,
-// discarded responses drained and closed, returned bodies not read,
+// not modified and its body closed, bodies replayed byte-identical, a
+// request the server may have processed not sent again after a connection
+// reset, discarded responses drained and closed, returned bodies not read,
 // deadlines and cancellation honoured, no goroutine leaked, safe for
 // concurrent use, no secret in an error. [CheckMiddleware] returns the
 // per-rule [Report] instead of failing the test, which is how peers are

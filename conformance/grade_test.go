@@ -50,7 +50,17 @@ func TestMatrixMissesHoldsShortfallsToTheirBounds(t *testing.T) {
 	short := map[string]conformance.Goal{"x/nothing": {Ratio: 1.20, TooMany: 0.05}}
 	assert.Empty(t, conformance.MatrixMisses([]conformance.MatrixResult{run(104, 1)}, nil))
 	assert.Len(t, conformance.MatrixMisses([]conformance.MatrixResult{run(110, 1)}, nil), 1, "over the goal")
+	assert.Len(t, conformance.MatrixMisses([]conformance.MatrixResult{run(104, 2)}, nil), 1, "429s over the goal")
+	failed := run(104, 1)
+	failed.Outcome.Succeeded = 99
+	if m := conformance.MatrixMisses([]conformance.MatrixResult{failed}, nil); assert.Len(t, m, 1, "a request failed") {
+		assert.Contains(t, m[0], "1 failed")
+	}
+	embedded := run(104, 1)
+	embedded.Outcome.Texts, embedded.Outcome.Embedded = 20, 19
+	assert.Len(t, conformance.MatrixMisses([]conformance.MatrixResult{embedded}, nil), 1, "a text was not embedded")
 	assert.Empty(t, conformance.MatrixMisses([]conformance.MatrixResult{run(110, 3)}, short), "within the shortfall's bound")
+	assert.Len(t, conformance.MatrixMisses([]conformance.MatrixResult{run(110, 6)}, short), 1, "429s over the shortfall's bound")
 	m := conformance.MatrixMisses([]conformance.MatrixResult{run(130, 3)}, short)
 	if assert.Len(t, m, 1) {
 		assert.Contains(t, m[0], "a known shortfall's bound")

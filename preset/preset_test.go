@@ -295,3 +295,24 @@ func TestCheckResponseRedactsEveryCredentialHeader(t *testing.T) {
 		assert.NotContains(t, api.Error(), "secret-0123456789", h)
 	}
 }
+
+// The whole key is removed, whatever its characters (a base64 token holds
+// "+", "/" and "="), and whatever the case of its scheme ("bearer" is as
+// valid as "Bearer").
+func TestCheckResponseRedactsTheWholeKey(t *testing.T) {
+	for _, tc := range []struct{ header, value, key string }{
+		{"Authorization", "Bearer tok3nAB+cd/EF==", "tok3nAB+cd/EF=="},
+		{"Authorization", "bearer sk-live-0123456789", "sk-live-0123456789"},
+		{"Authorization", "BEARER sk-live-0123456789", "sk-live-0123456789"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, "https://x/v1/chat", nil)
+		require.NoError(t, err)
+		req.Header.Set(tc.header, tc.value)
+		body := `{"error":{"message":"invalid token ` + tc.key + `","code":"bad_key"}}`
+		resp := &http.Response{StatusCode: 401, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: req}
+		var api *preset.APIError
+		require.ErrorAs(t, preset.CheckResponse(resp, "p"), &api)
+		assert.Equal(t, "invalid token [redacted]", api.Message, tc.value)
+		assert.NotContains(t, api.Error(), tc.key[8:], tc.value)
+	}
+}
