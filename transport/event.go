@@ -69,14 +69,16 @@ const (
 	EventStore
 
 	// EventCatalog: a preset fetched its model catalog (GET /models).
-	// Wait (how long the fetch took), Count (the models listed), Status or
-	// Err when it failed.
+	// Wait (how long the fetch took), Status, and Err when the request
+	// failed. (The preset does not read the answer: how many models it
+	// lists is not counted.)
 	EventCatalog
 
 	// EventBatch: a batch helper (such as together.EmbedAll) finished one
 	// of its requests. Endpoint, Model, Count (the items of the batch: texts
-	// to embed), Wait (how long the request took), Err when the batch
-	// failed.
+	// to embed), Wait (how long the request took), Status, and Err when the
+	// request failed. An answer the helper then refuses (vectors missing,
+	// of another model) is its own error's to report, not the event's.
 	EventBatch
 )
 
@@ -144,8 +146,7 @@ type Event struct {
 	// batch is meant to wait minutes where a chat should not wait at all.
 	Priority int
 
-	// Count is how many items an event concerns: the texts of a batch,
-	// the models of a catalog.
+	// Count is how many items an event concerns: the texts of a batch.
 	Count int
 
 	// From and To are the states a breaker or a store went between, or the
