@@ -100,8 +100,15 @@ func WithCatalog(cat *Catalog) EmbedOption { return func(c *embedConfig) { c.cat
 // WithAPIBase sets the API root EmbedAll sends to. The default,
 // [DefaultBaseURL], suits every client of [NewClient] or [NewTransport],
 // which sends it to its own root (see [WithBaseURL]) through whatever wraps
-// it; another client pointed elsewhere needs the root here.
-func WithAPIBase(u string) EmbedOption { return func(c *embedConfig) { c.base = u } }
+// it; another client pointed elsewhere needs the root here. An empty root
+// keeps the default, as [NewCatalog]'s does.
+func WithAPIBase(u string) EmbedOption {
+	return func(c *embedConfig) {
+		if u != "" {
+			c.base = u
+		}
+	}
+}
 
 // EmbedError reports the texts EmbedAll could not embed. The vectors of all
 // the others are in the results returned with it.

@@ -84,3 +84,15 @@ func TestAQueryIsServedAheadOfEmbedAll(t *testing.T) {
 		assert.LessOrEqual(t, slices.Max(waits), 350*time.Millisecond, "%v", waits)
 	})
 }
+
+// WithAPIBase("") keeps the default root, as the catalog does: batches
+// and the model check go to the same place, the client's own root.
+func TestEmbedAllWithAnEmptyAPIBaseKeepsTheDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := conformance.NewServer(conformance.Config{})
+		client := &http.Client{Transport: together.NewTransport(sim, together.WithAPIKey("k"), together.WithBaseURL("http://sim.test/v1"))}
+		got, err := together.EmbedAll(context.Background(), client, embedModel, texts(3), together.WithAPIBase(""))
+		require.NoError(t, err)
+		assert.Len(t, got, 3)
+	})
+}
