@@ -28,26 +28,7 @@ func TestAPanickingBaseCountsAsAFailure(t *testing.T) {
 			}
 			return srv.RoundTrip(req)
 		})
-		rt := breaker.New(breaker.WithHalfOpenProbes(1))(base)
-		srv.set("m", 503)
-		for range 5 {
-			_, _ = send(t, rt, chat(t, "m"))
-		}
-		_, err := send(t, rt, chat(t, "m"))
-		require.ErrorIs(t, err, breaker.ErrOpen)
-
-		time.Sleep(breaker.DefaultTimeout)
-		panicking.Store(true)
-		assert.Panics(t, func() { _, _ = rt.RoundTrip(chat(t, "m")) }, "the probe's panic reaches the caller")
-		panicking.Store(false)
-		srv.set("m", 200)
-		_, err = send(t, rt, chat(t, "m"))
-		require.ErrorIs(t, err, breaker.ErrOpen, "the panic counted as a failure: open again")
-
-		time.Sleep(breaker.DefaultTimeout)
-		status, err := send(t, rt, chat(t, "m"))
-		require.NoError(t, err, "the next probe goes through")
-		assert.Equal(t, 200, status)
+		probePanics(t, breaker.New(breaker.WithHalfOpenProbes(1))(base), srv, &panicking)
 	})
 }
 
@@ -89,24 +70,33 @@ func TestAPanickingIsFailureStillReportsTheProbe(t *testing.T) {
 			}
 			return resp == nil || resp.StatusCode >= 500
 		}))(srv)
-		srv.set("m", 503)
-		for range 5 {
-			_, _ = send(t, rt, chat(t, "m"))
-		}
-		_, err := send(t, rt, chat(t, "m"))
-		require.ErrorIs(t, err, breaker.ErrOpen)
-
-		time.Sleep(breaker.DefaultTimeout)
-		panicking.Store(true)
-		assert.Panics(t, func() { _, _ = rt.RoundTrip(chat(t, "m")) }, "the probe's panic reaches the caller")
-		panicking.Store(false)
-		srv.set("m", 200)
-		_, err = send(t, rt, chat(t, "m"))
-		require.ErrorIs(t, err, breaker.ErrOpen, "the panic counted as a failure: open again")
-
-		time.Sleep(breaker.DefaultTimeout)
-		status, err := send(t, rt, chat(t, "m"))
-		require.NoError(t, err, "the next probe goes through")
-		assert.Equal(t, 200, status)
+		probePanics(t, rt, srv, &panicking)
 	})
+}
+
+// probePanics opens rt's breaker of model m on srv, sends a probe that
+// panics while panicking is set, and checks that the panic reached the
+// caller, counted as a failure (the breaker open again), and that the
+// next probe goes through.
+func probePanics(t *testing.T, rt http.RoundTripper, srv *fakeServer, panicking *atomic.Bool) {
+	t.Helper()
+	srv.set("m", 503)
+	for range 5 {
+		_, _ = send(t, rt, chat(t, "m"))
+	}
+	_, err := send(t, rt, chat(t, "m"))
+	require.ErrorIs(t, err, breaker.ErrOpen)
+
+	time.Sleep(breaker.DefaultTimeout)
+	panicking.Store(true)
+	assert.Panics(t, func() { _, _ = rt.RoundTrip(chat(t, "m")) }, "the probe's panic reaches the caller")
+	panicking.Store(false)
+	srv.set("m", 200)
+	_, err = send(t, rt, chat(t, "m"))
+	require.ErrorIs(t, err, breaker.ErrOpen, "the panic counted as a failure: open again")
+
+	time.Sleep(breaker.DefaultTimeout)
+	status, err := send(t, rt, chat(t, "m"))
+	require.NoError(t, err, "the next probe goes through")
+	assert.Equal(t, 200, status)
 }
