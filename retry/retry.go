@@ -163,7 +163,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 			rt.s.onEvent.Emit(transport.Event{Kind: transport.EventRetry, Endpoint: transport.Endpoint(req),
 				Attempt: attempt, Wait: wait, Status: status, Err: err, Reason: why})
 		}
-		if serr := sleepUntil(ctx, end); serr != nil {
+		if serr := transport.SleepUntil(ctx, end); serr != nil {
 			closeBody(next)
 			if rt.s.onEvent != nil {
 				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),

@@ -54,25 +54,3 @@ func (rt *roundTripper) draw(d time.Duration) time.Duration {
 	}
 	return time.Duration(rt.s.rand(int64(d)))
 }
-
-// sleepUntil waits until end, or until ctx is done, when it returns the
-// context's cause. Unlike [transport.Sleep] it does not check the deadline
-// again: end was found to fit it, and the time since then, spent draining
-// an answer, is part of the wait rather than a reason to refuse it.
-func sleepUntil(ctx context.Context, end time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return context.Cause(ctx)
-	}
-	d := time.Until(end)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}

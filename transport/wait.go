@@ -42,6 +42,26 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	if !Fits(ctx, d) {
 		return ErrDeadline
 	}
+	return wait(ctx, d)
+}
+
+// SleepUntil waits until t, or until ctx is done, when it returns its
+// cause ([context.Cause]). Unlike [Sleep] it does not check the deadline
+// again: it is for a wait whose end was found to fit it ([Fits]) some time
+// before it starts (an answer drained, a hook told), which that time must
+// not push past the deadline.
+func SleepUntil(ctx context.Context, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	return wait(ctx, time.Until(t))
+}
+
+// wait waits d, or until ctx is done, when it returns its cause.
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -80,3 +80,41 @@ func TestSleepZeroAndNegative(t *testing.T) {
 	assert.NoError(t, transport.Sleep(context.Background(), 0))
 	assert.NoError(t, transport.Sleep(context.Background(), -time.Second))
 }
+
+// SleepUntil waits until its instant however long ago it was found to fit
+// the deadline, returns at once for an instant past, and ends with the
+// context's cause.
+func TestSleepUntil(t *testing.T) {
+	t.Run("until the instant", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			end := time.Now().Add(time.Second - 1) // fits, by a nanosecond
+			time.Sleep(10 * time.Millisecond)      // an answer drained meanwhile
+			assert.False(t, transport.Fits(ctx, time.Second-1), "asked again, the wait would not fit")
+			assert.NoError(t, transport.SleepUntil(ctx, end))
+			assert.Equal(t, end, time.Now())
+		})
+	})
+	t.Run("an instant past", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			assert.NoError(t, transport.SleepUntil(context.Background(), start.Add(-time.Second)))
+			assert.Zero(t, time.Since(start))
+		})
+	})
+	t.Run("the context's cause", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cause := errors.New("shutting down")
+			ctx, cancel := context.WithCancelCause(context.Background())
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				cancel(cause)
+			}()
+			start := time.Now()
+			assert.ErrorIs(t, transport.SleepUntil(ctx, start.Add(time.Minute)), cause)
+			assert.Equal(t, 300*time.Millisecond, time.Since(start))
+			assert.ErrorIs(t, transport.SleepUntil(ctx, start), cause, "done already")
+		})
+	})
+}
