@@ -56,10 +56,17 @@ func (s *modelServer) arrivals(model string) []time.Duration {
 func chat(t *testing.T, rt http.RoundTripper, model string, maxTokens int) {
 	t.Helper()
 	body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"hi"}],"max_tokens":%d}`, model, maxTokens)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+	chatWithin(t, context.Background(), rt, body, "")
+}
+
+// chatWithin sends a chat request of body with ctx through rt, and reads
+// its answer; msg says why it must not fail.
+func chatWithin(t *testing.T, ctx context.Context, rt http.RoundTripper, body, msg string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
 	require.NoError(t, err)
 	resp, err := rt.RoundTrip(req)
-	require.NoError(t, err)
+	require.NoError(t, err, msg)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 }
@@ -274,13 +281,7 @@ func TestKeyedTokenLimitFromAnAbsurdRetryAfterDoesNotStall(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		for range 3 {
-			body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":100}`
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
-			require.NoError(t, err)
-			resp, err := rt.RoundTrip(req)
-			require.NoError(t, err, "the key is not held for a day")
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
+			chatWithin(t, ctx, rt, `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":100}`, "the key is not held for a day")
 		}
 	})
 }
@@ -305,13 +306,8 @@ func TestKeyedTokenLimitUnderOneTokenIsNone(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				for range 3 {
-					body := `{"model":"m","messages":[{"role":"user","content":"hi there, a prompt of a few tokens"}],"max_tokens":100}`
-					req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
-					require.NoError(t, err)
-					resp, err := rt.RoundTrip(req)
-					require.NoError(t, err, "no token limit holds the key")
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
+					chatWithin(t, ctx, rt, `{"model":"m","messages":[{"role":"user","content":"hi there, a prompt of a few tokens"}],"max_tokens":100}`,
+						"no token limit holds the key")
 				}
 			})
 		})
@@ -330,13 +326,7 @@ func TestKeyedLearntLimitUnderOneIsNone(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for range 3 {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions",
-				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`))
-			require.NoError(t, err)
-			resp, err := rt.RoundTrip(req)
-			require.NoError(t, err, "the key is not held for days")
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
+			chatWithin(t, ctx, rt, `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`, "the key is not held for days")
 		}
 	})
 }
