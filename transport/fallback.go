@@ -290,6 +290,9 @@ func (sp *splice) open() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rc == nil { // a broken GetBody: read, a splice around nothing would panic
+		return nil, errNoBody
+	}
 	return &splicedBody{rc: rc, sp: sp}, nil
 }
 

@@ -274,6 +274,35 @@ func TestFallbackWithoutGetBody(t *testing.T) {
 	assert.Equal(t, strings.Replace(chatRequest, `"model" : "big"`, `"model" : "medium"`, 1), string(srv.bodies[1]))
 }
 
+// A GetBody that gives a body a few times and then none (nil, and no
+// error) is not one to fall back with once it gives none: the answer in
+// hand is returned, where a body spliced around nothing would panic when
+// sent.
+func TestFallbackWithAGetBodyThatGivesNoBody(t *testing.T) {
+	for gives := range 5 { // the bodies GetBody gives before it gives none
+		srv := &modelServer{status: map[string]int{"big": 503}}
+		rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
+		req := newChatRequest(t, chatRequest)
+		calls := 0
+		req.GetBody = func() (io.ReadCloser, error) {
+			calls++
+			if calls > gives {
+				return nil, nil
+			}
+			return io.NopCloser(strings.NewReader(chatRequest)), nil
+		}
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		if resp.StatusCode == http.StatusOK { // bodies enough to fall back with
+			assert.Equal(t, []string{"big", "medium"}, srv.models(t))
+			continue
+		}
+		assert.Less(t, gives, 4, "a GetBody that always gives a body falls back")
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "big's answer, as it is")
+		assert.Equal(t, []string{"big"}, srv.models(t))
+	}
+}
+
 func TestFallbackLeavesTheCallersRequestAlone(t *testing.T) {
 	srv := &modelServer{status: map[string]int{"big": 503}}
 	rt := transport.Fallback(map[string][]string{"big": {"medium"}})(srv)
