@@ -28,7 +28,9 @@ const RouteMessages = transport.EndpointMessages // POST /messages
 // per model, at a rate learnt from the first answer's
 // anthropic-ratelimit-requests-limit (a minute's worth), with limiters of
 // input and output tokens opened by their own headers; breakers and
-// fallback. Batches, models and token counting are retried only.
+// fallback. Batches, models and token counting are retried only, and a
+// batch's creation is not sent again after an answer that says it may
+// exist (see [preset.Route.Creates]).
 func Spec() preset.Spec {
 	return preset.Spec{
 		Name:    "anthropic",
@@ -41,6 +43,9 @@ func Spec() preset.Spec {
 				{Name: "input tokens", Counts: bucket.InputTokens, Header: "Anthropic-Ratelimit-Input-Tokens-", Window: time.Minute},
 				{Name: "output tokens", Counts: bucket.OutputTokens, Header: "Anthropic-Ratelimit-Output-Tokens-", Window: time.Minute},
 			}},
+			// A message batch is billed: its creation is not sent again
+			// after a 500, 502 or 504 without the SDK's Idempotency-Key.
+			transport.EndpointBatches: {Creates: true},
 		},
 	}
 }

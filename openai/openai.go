@@ -31,6 +31,9 @@ const (
 // limited per model, at a rate learnt from the first answer's
 // x-ratelimit-limit-requests (a minute's worth), with a token limiter
 // opened by its x-ratelimit-limit-tokens; breakers and fallback on each.
+// Fine-tuning jobs and batches are retried only, and a creation is not
+// sent again after an answer that says the job may exist (see
+// [preset.Route.Creates]).
 func Spec() preset.Spec {
 	inference := func(tokens bool) preset.Route {
 		return preset.Route{Limit: true, LearnRate: time.Minute, Breaker: true, Fallback: true, NoTokens: !tokens,
@@ -47,6 +50,10 @@ func Spec() preset.Spec {
 			RouteEmbeddings:  inference(true),
 			RouteResponses:   inference(true),
 			RouteImages:      inference(false),
+			// Each creates a job, which is billed: not sent again after a
+			// 500, 502 or 504 without the Idempotency-Key the SDKs send.
+			transport.EndpointFineTunes: {Creates: true},
+			transport.EndpointBatches:   {Creates: true},
 		},
 	}
 }

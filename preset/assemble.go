@@ -89,6 +89,12 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 	return func(next http.RoundTripper) http.RoundTripper { return transport.Chain(next, mw...) }
 }
 
+// maybeCreated are the statuses after which a route that creates jobs
+// ([Route.Creates]) may have created one: an error of the server's own
+// (500) or of a gateway in front of it (502, 504) can come after the work
+// was done. A 503, 529, 429 or 409 says it was refused, and is retried.
+var maybeCreated = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout}
+
 // retries is the retry decorator of route r.
 func retries(r Route, cfg *config) transport.Middleware {
 	// An account out of quota is not retried (see quotaRule). The rule
@@ -99,6 +105,9 @@ func retries(r Route, cfg *config) transport.Middleware {
 		maxWait = transport.MaxSignalDelay
 	}
 	opts := append([]retry.Option{retry.WithShouldRetry(quotaRule(maxWait))}, r.Retry...)
+	if r.Creates {
+		opts = append(opts, retry.WithMaybeProcessed(maybeCreated...))
+	}
 	switch {
 	case cfg.maxRetries == 0:
 		opts = append(opts, retry.WithMaxRetries(0))

@@ -15,9 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/steadyapi/steady/anthropic"
 	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/openai"
 	"github.com/steadyapi/steady/preset"
 	"github.com/steadyapi/steady/retry"
+	"github.com/steadyapi/steady/together"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -314,5 +317,66 @@ func TestCheckResponseRedactsTheWholeKey(t *testing.T) {
 		require.ErrorAs(t, preset.CheckResponse(resp, "p"), &api)
 		assert.Equal(t, "invalid token [redacted]", api.Message, tc.value)
 		assert.NotContains(t, api.Error(), tc.key[8:], tc.value)
+	}
+}
+
+// TestAJobIsNotCreatedTwice: each preset's routes that create billed jobs
+// (fine-tunes, batches) send a creation once when the answer says the job
+// may exist (500, 502, 504), and the caller gets that answer; a 503 (the
+// job was refused), a GET, a creation with an Idempotency-Key and an
+// inference call are retried as before.
+func TestAJobIsNotCreatedTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spec   preset.Spec
+		create []string // paths under the API root that create jobs
+		infer  string
+	}{
+		{"together", together.Spec(), []string{"/fine-tunes", "/batches"}, "/chat/completions"},
+		{"openai", openai.Spec(), []string{"/fine_tuning/jobs", "/batches"}, "/chat/completions"},
+		{"anthropic", anthropic.Spec(), []string{"/messages/batches"}, "/messages"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			send := func(method, path string, status int, header http.Header) int {
+				var arrivals int
+				synctest.Test(t, func(t *testing.T) {
+					r := &recorder{t0: time.Now(), ans: func(n int) (int, string) {
+						if n == 1 {
+							return status, `{"error":{"message":"upstream"}}`
+						}
+						return http.StatusOK, "{}"
+					}}
+					rt := preset.New(tc.spec, r, preset.WithAPIKey("k"))
+					var body io.Reader
+					if method == http.MethodPost {
+						body = strings.NewReader(`{"model":"llama","training_file":"file-1"}`)
+					}
+					req, err := http.NewRequestWithContext(t.Context(), method, tc.spec.BaseURL+path, body)
+					require.NoError(t, err)
+					for k, v := range header {
+						req.Header[k] = v
+					}
+					resp, err := rt.RoundTrip(req)
+					require.NoError(t, err)
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if len(r.got) == 1 {
+						assert.Equal(t, status, resp.StatusCode, "the caller gets the answer")
+					}
+					arrivals = len(r.got)
+				})
+				return arrivals
+			}
+			for _, path := range tc.create {
+				for _, status := range []int{500, 502, 504} {
+					assert.Equal(t, 1, send(http.MethodPost, path, status, nil), "POST %s answered %d", path, status)
+					assert.Equal(t, 2, send(http.MethodPost, path, status, http.Header{"Idempotency-Key": {"job-1"}}),
+						"POST %s answered %d, with an Idempotency-Key", path, status)
+					assert.Equal(t, 2, send(http.MethodGet, path, status, nil), "GET %s answered %d", path, status)
+				}
+				assert.Equal(t, 2, send(http.MethodPost, path, 503, nil), "POST %s answered 503", path)
+			}
+			assert.Equal(t, 2, send(http.MethodPost, tc.infer, 502, nil), "an inference call is retried")
+		})
 	}
 }

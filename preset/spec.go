@@ -112,6 +112,15 @@ type Route struct {
 	Retry     []retry.Option
 	KeepRetry bool
 
+	// Creates marks a route whose POST creates what a second send would
+	// create again, and bill again (a fine-tune job, a batch): such a
+	// request is not sent again after a 500, 502 or 504, after which the
+	// server may have created it ([retry.WithMaybeProcessed]), unless it
+	// carries an Idempotency-Key (the official SDKs send one) or the
+	// answer says x-should-retry: true. The caller gets the answer, and
+	// can look for the job before creating it again.
+	Creates bool
+
 	// Guard is the route's outermost middleware: a check made before
 	// anything else (a batch that is too large is refused unsent).
 	Guard transport.Middleware

@@ -3,6 +3,7 @@ package retry
 import (
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/steadyapi/steady/transport"
@@ -45,6 +46,7 @@ type settings struct {
 	floor         float64 // retries a second the budget always allows
 	replayLimit   int64   // < 0: never buffer
 	idempotent    bool
+	maybeDone     []int // statuses after which a request not idempotent is not sent again
 	shouldRetry   func(*http.Response, error) bool
 	onEvent       transport.EventFunc
 	rand          func(int64) int64
@@ -167,6 +169,31 @@ func WithReplayLimit(n int64) Option {
 // rule are (see [ShouldRetry]).
 func WithIdempotent() Option {
 	return func(s *settings) { s.idempotent = true }
+}
+
+// WithMaybeProcessed names answers after which the server may have acted
+// on the request (created a fine-tune or a batch, which is billed): a
+// request that is not idempotent by the rule that governs connection
+// failures (see [ShouldRetry] and [WithIdempotent]) is not sent again after
+// an answer with one of these statuses, which the caller gets as it came,
+// unless the answer says x-should-retry: true. By default every retried
+// status is retried for every request, as the providers' SDKs do for
+// inference: 500, 502 and 504 are the statuses to name for a route whose
+// requests create what a second send would create again. A later
+// WithMaybeProcessed replaces an earlier one; none (or no statuses) means
+// none.
+func WithMaybeProcessed(statuses ...int) Option {
+	return func(s *settings) { s.maybeDone = append([]int(nil), statuses...) }
+}
+
+// maybeProcessed reports whether resp is an answer after which the server
+// may have acted on the request (WithMaybeProcessed), and did not say it
+// may be sent again.
+func (s *settings) maybeProcessed(resp *http.Response) bool {
+	if resp == nil || len(s.maybeDone) == 0 || !slices.Contains(s.maybeDone, resp.StatusCode) {
+		return false
+	}
+	return transport.RetryVerdict(resp.Header) != transport.VerdictRetry
 }
 
 // WithShouldRetry replaces the built-in choice of which outcomes are

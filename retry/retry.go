@@ -117,7 +117,8 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 			err = fmt.Errorf("steady/retry: %T returned neither response nor error", rt.next)
 		}
 		retryable := attempt <= rt.s.maxRetries && rt.s.shouldRetry(resp, err)
-		unsafe := retryable && err != nil && (!twice && !notWritten(err) || watched.failed())
+		unsafe := retryable && (err != nil && (!twice && !notWritten(err) || watched.failed()) ||
+			err == nil && !twice && rt.s.maybeProcessed(resp))
 		if !retryable || unsafe || ctx.Err() != nil || !replay.CanReplay() {
 			if rt.s.onEvent != nil {
 				return rt.giveUp(req, resp, err, attempt, nil, rt.stopReason(ctx, resp, err, attempt, retryable, unsafe))
@@ -193,7 +194,7 @@ const (
 	ReasonDeadline      = "deadline"             // the wait would outlast the context's deadline
 	ReasonCanceled      = "context done"         // the context ended, before or during the wait
 	ReasonNotReplayable = "body not replayable"  // the body cannot be sent again
-	ReasonNotIdempotent = "may have been sent"   // the connection failed after the request may have been written
+	ReasonNotIdempotent = "may have been sent"   // the request may have been acted on: a connection failed after it may have been written, or an answer's status says so (WithMaybeProcessed)
 )
 
 // Reasons of a [transport.EventRetry]: whose wait comes before the retry.

@@ -854,3 +854,70 @@ func TestSeededRandMakesWaitsRepeatable(t *testing.T) {
 		assert.Less(t, g, caps[i], "retry %d", i+1)
 	}
 }
+
+// TestMaybeProcessedStatusesAreNotResent: on a route whose POST creates
+// what a second send creates again (a fine-tune, a batch), an answer whose
+// status says the server may have acted on it is returned after one send,
+// with a give-up that says why; what the server vouches for (x-should-
+// retry: true), what it can deduplicate (an Idempotency-Key), a GET, a
+// policy declared idempotent and every status not named are retried as
+// before.
+func TestMaybeProcessedStatusesAreNotResent(t *testing.T) {
+	get := func(t *testing.T) *http.Request {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, chatURL, nil)
+		require.NoError(t, err)
+		return req
+	}
+	keyed := func(t *testing.T) *http.Request {
+		req := newRequest(t, t.Context())
+		req.Header.Set("Idempotency-Key", "job-1")
+		return req
+	}
+	for _, tc := range []struct {
+		name    string
+		first   step
+		req     func(*testing.T) *http.Request
+		extra   []retry.Option
+		retried bool
+	}{
+		{"POST 500", step{status: 500}, nil, nil, false},
+		{"POST 502", step{status: 502}, nil, nil, false},
+		{"POST 504", step{status: 504}, nil, nil, false},
+		{"POST 503 is not named", step{status: 503}, nil, nil, true},
+		{"POST 429 is not named", step{status: 429}, nil, nil, true},
+		{"POST 500 the server vouches for", step{status: 500, header: map[string]string{"X-Should-Retry": "true"}}, nil, nil, true},
+		{"POST 500 with an Idempotency-Key", step{status: 500}, keyed, nil, true},
+		{"GET 500", step{status: 500}, get, nil, true},
+		{"POST 500 declared idempotent", step{status: 500}, nil, []retry.Option{retry.WithIdempotent()}, true},
+		{"POST 500, a later option names none", step{status: 500}, nil, []retry.Option{retry.WithMaybeProcessed()}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tc.first.body = "first"
+				inner := play(tc.first, ok())
+				var rec conformance.EventRecorder
+				opts := append([]retry.Option{retry.WithRand(zeroRand), retry.WithEvents(rec.Record),
+					retry.WithMaybeProcessed(500, 502, 504)}, tc.extra...)
+				req := newRequest(t, t.Context())
+				if tc.req != nil {
+					req = tc.req(t)
+				}
+				resp, err := wrap(opts, inner).RoundTrip(req)
+				require.NoError(t, err)
+				events := rec.Events()
+				if tc.retried {
+					assert.Equal(t, 2, inner.attempts())
+					assert.Equal(t, 200, resp.StatusCode)
+					assert.Equal(t, "ok", readAll(t, resp))
+					return
+				}
+				assert.Equal(t, 1, inner.attempts(), "sent once")
+				assert.Equal(t, tc.first.status, resp.StatusCode)
+				assert.Equal(t, "first", readAll(t, resp), "the answer reaches the caller whole")
+				require.Len(t, events, 2)
+				assert.Equal(t, transport.EventGaveUp, events[0].Kind)
+				assert.Equal(t, retry.ReasonNotIdempotent, events[0].Reason, "the give-up says why")
+			})
+		})
+	}
+}

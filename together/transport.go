@@ -24,7 +24,7 @@ type Transport = preset.Transport
 // limit that grows with use; a limiter of tokens, idle until
 // the server shows one, counted per second and free to grow tenfold as
 // Together's dynamic limits do; fine-tunes that wait for a slot; batches
-// checked before they are sent).
+// checked before they are sent; neither created twice).
 func Spec() preset.Spec {
 	tokens := []bucket.TokenLimit{{Name: "tokens", Window: time.Second, Ceiling: 10}}
 	// Together's published rule: a model's limit is about twice the key's
@@ -51,8 +51,10 @@ func Spec() preset.Spec {
 			RouteImages:      inference(DefaultImagesRPM, false),
 			// A fine-tune waits for a slot with retries of its own,
 			// which only turning retries off altogether changes.
-			transport.EndpointFineTunes: {Retry: fineTuneRetries(), KeepRetry: true},
-			transport.EndpointBatches:   {Guard: batchGuard},
+			// Both create jobs, which are billed: a creation is not sent
+			// again after a 500, 502 or 504, after which the job may exist.
+			transport.EndpointFineTunes: {Retry: fineTuneRetries(), KeepRetry: true, Creates: true},
+			transport.EndpointBatches:   {Guard: batchGuard, Creates: true},
 		},
 	}
 }
