@@ -25,7 +25,9 @@ type config struct {
 // WithAPIKey sets the API key, sent in the provider's own header (see
 // [Auth]) on every request for the API's origin that does not carry one.
 // Without it, the key is read from the environment variable of the
-// [Spec] (KeyEnv). WithAPIKey("") means no key: none is added.
+// [Spec] (KeyEnv). WithAPIKey("") means no key: none is added. Spaces and
+// line ends around the key, from a file or a variable set from one, are
+// not part of it.
 func WithAPIKey(key string) Option {
 	return func(c *config) { c.apiKey, c.apiKeySet = key, true }
 }

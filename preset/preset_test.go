@@ -380,3 +380,40 @@ func TestAJobIsNotCreatedTwice(t *testing.T) {
 		})
 	}
 }
+
+// A key read from a file, its line end kept, is sent without it: net/http
+// refuses a header value with a line end, and every request would fail.
+func TestAKeyIsSentWithoutItsLineEnd(t *testing.T) {
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey(" gsk-1\r\n"))
+	post(t, rt, groq.BaseURL+"/chat/completions")
+	require.Len(t, r.got, 1)
+	assert.Equal(t, "Bearer gsk-1", r.got[0].Header.Get("Authorization"))
+	r = &recorder{}
+	rt = preset.New(groq, r, preset.WithAPIKey("\n"))
+	post(t, rt, groq.BaseURL+"/chat/completions")
+	require.Len(t, r.got, 1)
+	assert.Empty(t, r.got[0].Header.Values("Authorization"), "a key of spaces is no key")
+}
+
+// A request moved to the root given keeps its path's escapes: an ID with
+// an escaped slash is not sent as two segments.
+func TestAMovedRequestKeepsItsEscapes(t *testing.T) {
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL("http://127.0.0.1:9000/proxy/v1"))
+	for _, tc := range []struct{ path, want string }{
+		{"/files/a%2Fb/content", "/proxy/v1/files/a%2Fb/content"},
+		{"/files/a%20b", "/proxy/v1/files/a%20b"},
+		{"/models", "/proxy/v1/models"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, groq.BaseURL+tc.path, nil)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		got := r.got[len(r.got)-1].URL
+		assert.Equal(t, "127.0.0.1:9000", got.Host)
+		assert.Equal(t, tc.want, got.EscapedPath(), tc.path)
+		assert.Equal(t, groq.BaseURL+tc.path, req.URL.String(), "the caller's request is not changed")
+	}
+}

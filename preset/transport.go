@@ -67,8 +67,10 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 		t.auth = Bearer
 	}
 	t.auth.Header = http.CanonicalHeaderKey(t.auth.Header)
-	if cfg.apiKey != "" {
-		t.authValue = []string{t.auth.Prefix + cfg.apiKey}
+	// A key read from a file ends with a line end, which net/http refuses
+	// in a header: every request would fail, naming no key.
+	if key := strings.TrimSpace(cfg.apiKey); key != "" {
+		t.authValue = []string{t.auth.Prefix + key}
 	}
 	if r, ok := cfg.store.(bucket.EventReporter); ok && cfg.events != nil {
 		r.ReportEvents(cfg.events) // one hook hears the store too
@@ -138,6 +140,12 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, t.api.User
 		u.Path = t.api.Path + strings.TrimPrefix(r.URL.Path, t.defaultAPI.Path)
 		u.RawPath = ""
+		if r.URL.RawPath != "" {
+			// An escaped path (a %2F in an ID) keeps its escapes: the
+			// server would read another path without them. URL checks
+			// that RawPath encodes Path before it uses it.
+			u.RawPath = t.api.EscapedPath() + strings.TrimPrefix(r.URL.EscapedPath(), t.defaultAPI.EscapedPath())
+		}
 		r.URL, r.Host = &u, ""
 	}
 	if !add && !strip && extra == 0 {
