@@ -76,14 +76,7 @@ func presetCases() []presetCase {
 	base := transport.Base(inner)
 	chat := benchChatBody(2 << 10)
 	messages := benchMessagesBody(2 << 10)
-	fs := func() http.RoundTripper {
-		rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(4).WithBackoff(time.Second, 30*time.Second).Build()
-		cb := circuitbreaker.NewBuilder[*http.Response]().
-			HandleIf(func(r *http.Response, err error) bool { return err != nil || (r != nil && r.StatusCode >= 500) }).
-			WithFailureThresholdRatio(5, 10).WithDelay(30 * time.Second).Build()
-		rl := ratelimiter.NewSmoothBuilder[*http.Response](1e9, time.Second).WithMaxWaitTime(time.Minute).Build()
-		return failsafehttp.NewRoundTripper(inner, rp, cb, rl)
-	}
+	fs := func() http.RoundTripper { return failsafeStack(inner) }
 	const fast = 1e12 // requests a minute: never reached
 	return []presetCase{
 		{"bare", inner, benchChatURL, chat, nil},
@@ -113,6 +106,17 @@ func presetCases() []presetCase {
 			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil},
 		{"parts/inspect+keyed", transport.Chain(base, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
 	}
+}
+
+// failsafeStack is failsafe-go's retry, circuit breaker and rate limiter
+// around inner, configured as the presets are.
+func failsafeStack(inner http.RoundTripper) http.RoundTripper {
+	rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(4).WithBackoff(time.Second, 30*time.Second).Build()
+	cb := circuitbreaker.NewBuilder[*http.Response]().
+		HandleIf(func(r *http.Response, err error) bool { return err != nil || (r != nil && r.StatusCode >= 500) }).
+		WithFailureThresholdRatio(5, 10).WithDelay(30 * time.Second).Build()
+	rl := ratelimiter.NewSmoothBuilder[*http.Response](1e9, time.Second).WithMaxWaitTime(time.Minute).Build()
+	return failsafehttp.NewRoundTripper(inner, rp, cb, rl)
 }
 
 // withKey adds an API key to a copy of each request, with a copy of its
@@ -146,4 +150,106 @@ func (c presetCase) request(tb testing.TB) (*http.Request, rewindBody) {
 		req.Header[k] = v
 	}
 	return req, body
+}
+
+// BenchmarkPresetsSDK is BenchmarkPresets for the request an official SDK
+// sends (its dozen headers, its own key, an Idempotency-Key) and the answer
+// its provider gives (twenty-odd headers through a CDN, the rate headers
+// among them, at limits never reached): what a preset costs in a service,
+// where each answer's rate headers are read and learnt from. failsafe-go
+// reads no header: it is given the same request and answer.
+//
+//	go test -run x -bench PresetsSDK -benchmem -count 10 ./compare/
+func BenchmarkPresetsSDK(b *testing.B) {
+	for _, c := range sdkCases() {
+		b.Run(c.name, func(b *testing.B) {
+			req, body := c.request(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(c.body)
+				req.Body = body
+				resp, err := c.rt.RoundTrip(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatal(err)
+				}
+				_ = resp.Body.Close()
+			}
+		})
+	}
+}
+
+// sdkCases are BenchmarkPresetsSDK's stacks, each over a base that answers
+// as its provider does.
+func sdkCases() []presetCase {
+	cdn := func(h http.Header) http.Header {
+		for k, v := range map[string]string{
+			"Date": "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type": "application/json", "Connection": "keep-alive",
+			"Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload", "X-Request-Id": "req_0123456789abcdef",
+			"Cf-Cache-Status": "DYNAMIC", "X-Content-Type-Options": "nosniff", "Server": "cloudflare",
+			"Cf-Ray": "8f00000000000000-SJC", "Alt-Svc": `h3=":443"; ma=86400`,
+		} {
+			h[k] = []string{v}
+		}
+		return h
+	}
+	// Limits far above what the benchmark reaches, reset soon: every
+	// answer is read and learnt from, none holds a request back.
+	openaiAnswer := cdn(http.Header{
+		"Openai-Organization": {"org-0"}, "Openai-Processing-Ms": {"512"}, "Openai-Version": {"2020-10-01"},
+		"Access-Control-Expose-Headers": {"X-Request-ID"},
+		"X-Ratelimit-Limit-Requests":    {"1000000000000"}, "X-Ratelimit-Remaining-Requests": {"999999999999"},
+		"X-Ratelimit-Reset-Requests": {"6ms"}, "X-Ratelimit-Limit-Tokens": {"100000000000000"},
+		"X-Ratelimit-Remaining-Tokens": {"99999999999000"}, "X-Ratelimit-Reset-Tokens": {"1ms"},
+	})
+	togetherAnswer := cdn(http.Header{
+		"X-Api-Call-Start": {"2026-12-01T03:00:00.000Z"}, "X-Api-Call-End": {"2026-12-01T03:00:00.512Z"},
+		"X-Api-Received": {"2026-12-01T03:00:00.000Z"}, "X-Inference-Version": {"v2"},
+		"X-Ratelimit-Limit": {"1000000000000"}, "X-Ratelimit-Remaining": {"999999999999"}, "X-Ratelimit-Reset": {"1"},
+		"X-Ratelimit-Limit-Tokens": {"100000000000000"}, "X-Ratelimit-Remaining-Tokens": {"99999999999000"},
+	})
+	anthropicAnswer := cdn(http.Header{
+		"Anthropic-Organization-Id": {"00000000-0000-0000-0000-000000000000"}, "Request-Id": {"req_0"},
+		"Via": {"1.1 google"}, "X-Robots-Tag": {"none"},
+		"Anthropic-Ratelimit-Requests-Limit": {"1000000000000"}, "Anthropic-Ratelimit-Requests-Remaining": {"999999999999"},
+		"Anthropic-Ratelimit-Requests-Reset":     {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Input-Tokens-Limit": {"100000000000000"}, "Anthropic-Ratelimit-Input-Tokens-Remaining": {"99999999999000"},
+		"Anthropic-Ratelimit-Input-Tokens-Reset":  {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Output-Tokens-Limit": {"100000000000000"}, "Anthropic-Ratelimit-Output-Tokens-Remaining": {"99999999999000"},
+		"Anthropic-Ratelimit-Output-Tokens-Reset": {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Tokens-Limit":        {"100000000000000"}, "Anthropic-Ratelimit-Tokens-Remaining": {"99999999999000"},
+		"Anthropic-Ratelimit-Tokens-Reset": {"2026-12-01T03:00:00Z"},
+	})
+	answering := func(h http.Header) http.RoundTripper {
+		return transport.Func(func(req *http.Request) (*http.Response, error) {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+		})
+	}
+	stainless := func(key, value string, more ...string) http.Header {
+		h := http.Header{key: {value}, "Content-Type": {"application/json"}, "Accept": {"application/json"},
+			"X-Stainless-Lang": {"go"}, "X-Stainless-Os": {"Linux"}, "X-Stainless-Arch": {"x64"},
+			"X-Stainless-Runtime": {"go"}, "X-Stainless-Runtime-Version": {"go1.26"}, "X-Stainless-Package-Version": {"3.0.0"},
+			"X-Stainless-Retry-Count": {"0"}, "X-Stainless-Timeout": {"600"}, "Idempotency-Key": {"stainless-go-retry-0"}}
+		for i := 0; i+1 < len(more); i += 2 {
+			h[more[i]] = []string{more[i+1]}
+		}
+		return h
+	}
+	openaiSDK := stainless("Authorization", "Bearer own", "User-Agent", "OpenAI/Go 3.0.0")
+	anthropicSDK := stainless("X-Api-Key", "own", "User-Agent", "Anthropic/Go 1.0.0", "Anthropic-Version", anthropic.Version)
+	chat := benchChatBody(2 << 10)
+	messages := benchMessagesBody(2 << 10)
+	const fast = 1e12 // requests a minute: never reached
+	return []presetCase{
+		{"bare", answering(openaiAnswer), benchChatURL, chat, openaiSDK},
+		{"failsafe-go", failsafeStack(answering(openaiAnswer)), benchChatURL, chat, openaiSDK},
+		{"together", together.NewTransport(answering(togetherAnswer), together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
+			benchChatURL, chat, openaiSDK},
+		{"openai", openai.NewTransport(answering(openaiAnswer), openai.WithAPIKey("k"), openai.WithRate(openai.RouteChat, fast)),
+			openai.DefaultBaseURL + "/chat/completions", chat, openaiSDK},
+		{"anthropic", anthropic.NewTransport(answering(anthropicAnswer), anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
+			anthropic.DefaultBaseURL + "/messages", messages, anthropicSDK},
+	}
 }

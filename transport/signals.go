@@ -392,6 +392,22 @@ func parseNumber(s string) (float64, bool) {
 	if s == "" || len(s) > 32 {
 		return 0, false
 	}
+	// Counts are whole numbers nearly always: up to 15 digits they are
+	// exact as a float64, and read here at a tenth of strconv's cost.
+	if len(s) <= 15 {
+		n, whole := int64(0), true
+		for i := 0; i < len(s); i++ {
+			c := s[i] - '0'
+			if c > 9 {
+				whole = false
+				break
+			}
+			n = n*10 + int64(c)
+		}
+		if whole {
+			return float64(n), true
+		}
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if (c < '0' || c > '9') && c != '.' && c != '-' && c != '+' && c != 'e' && c != 'E' {

@@ -242,6 +242,17 @@ func BenchmarkParseSignals(b *testing.B) {
 		{"together-429", header("Content-Type", "application/json", "X-Ratelimit-Reset", "0.25", "Date", "x")},
 		{"openai", header("X-Ratelimit-Limit-Requests", "500", "X-Ratelimit-Remaining-Requests", "499", "X-Ratelimit-Reset-Requests", "120ms",
 			"X-Ratelimit-Limit-Tokens", "30000", "X-Ratelimit-Remaining-Tokens", "29000", "X-Ratelimit-Reset-Tokens", "6m0s")},
+		// A whole answer of OpenAI's, as it comes through a CDN: its rate
+		// headers among twenty others.
+		{"openai-answer", header("Date", "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type", "application/json",
+			"Connection", "keep-alive", "Access-Control-Expose-Headers", "X-Request-ID", "Openai-Organization", "org-x",
+			"Openai-Processing-Ms", "512", "Openai-Version", "2020-10-01",
+			"Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload",
+			"X-Ratelimit-Limit-Requests", "10000", "X-Ratelimit-Limit-Tokens", "30000000",
+			"X-Ratelimit-Remaining-Requests", "9999", "X-Ratelimit-Remaining-Tokens", "29999000",
+			"X-Ratelimit-Reset-Requests", "6ms", "X-Ratelimit-Reset-Tokens", "2ms", "X-Request-Id", "req_abc",
+			"Cf-Cache-Status", "DYNAMIC", "X-Content-Type-Options", "nosniff", "Server", "cloudflare",
+			"Cf-Ray", "8f00000000000000-SJC", "Alt-Svc", `h3=":443"; ma=86400`)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
