@@ -492,13 +492,32 @@ func refusedTokens(body []byte) bool {
 // puts back: the limiter learns from its own limit alone, and the caller
 // gets the answer as it came.
 func headerView(prefix string, next http.RoundTripper) http.RoundTripper {
-	return &viewer{prefix: prefix, next: next}
+	w := &viewer{next: next}
+	for i, f := range viewFields {
+		w.from[i] = http.CanonicalHeaderKey(prefix + f)
+	}
+	return w
 }
+
+// viewFields are the fields of a token limit's headers, and viewAs the
+// token window's names that a headerView shows them under.
+var (
+	viewFields = [...]string{"Limit", "Remaining", "Reset"}
+	viewAs     = [...]string{"Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset"}
+	viewKept   = [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"}
+)
 
 // viewer is a headerView.
 type viewer struct {
-	prefix string
-	next   http.RoundTripper
+	from [len(viewFields)]string // the limit's own header of each field
+	next http.RoundTripper
+}
+
+// view is the response a headerView hands up, with its body, allocated
+// together.
+type view struct {
+	resp http.Response
+	body viewBody
 }
 
 func (w *viewer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -512,21 +531,20 @@ func (w *viewer) RoundTripInfo(req *http.Request, info *transport.Info) (*http.R
 	if err != nil || resp == nil {
 		return resp, err
 	}
-	h := make(http.Header, 6)
-	for _, k := range [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"} {
+	h := make(http.Header, len(viewKept)+len(viewFields))
+	for _, k := range viewKept {
 		if v, ok := resp.Header[k]; ok {
 			h[k] = v
 		}
 	}
-	for _, f := range [...]string{"Limit", "Remaining", "Reset"} {
-		if v, ok := resp.Header[w.prefix+f]; ok {
-			h["Anthropic-Ratelimit-Tokens-"+f] = v
+	for i, k := range w.from {
+		if v, ok := resp.Header[k]; ok {
+			h[viewAs[i]] = v
 		}
 	}
-	v := *resp
-	v.Header = h
-	v.Body = &viewBody{ReadCloser: resp.Body, orig: resp}
-	return &v, nil
+	v := &view{resp: *resp, body: viewBody{ReadCloser: resp.Body, orig: resp}}
+	v.resp.Header, v.resp.Body = h, &v.body
+	return &v.resp, nil
 }
 
 // viewBody marks the response of a headerView: it reads the original's
