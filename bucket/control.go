@@ -244,12 +244,13 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 	return c
 }
 
-// observe learns from the answer to req, a request of n tokens sent at
-// sent and answered at now, granted with tk. seen: the answer is new, and is handed to
+// observe learns from the answer to req (described by info, nil when it
+// was not inspected), a request of n tokens sent at sent and answered at
+// now, granted with tk. seen: the answer is new, and is handed to
 // cfg.gates too (Keyed's learning from an answer its limiters saw
 // already does not hand it on again).
-func (c *control) observe(req *http.Request, resp *http.Response, sent, now time.Time, tk ticket, n float64, seen bool) {
-	sig := transport.ParseSignals(resp.Header, now)
+func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Response, sent, now time.Time, tk ticket, n float64, seen bool) {
+	sig := info.Signals(resp, now)
 	if seen {
 		for _, g := range c.cfg.gates {
 			g.answer(req, resp, &sig)

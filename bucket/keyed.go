@@ -372,7 +372,7 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 			if tk, err := l.c.b.wait(context.WithoutCancel(req.Context()), 1, true); err == nil {
 				l.c.b.sending(&tk, 1)
 				l.c.b.answered(1)
-				l.c.observe(req, resp, sent, answerTime(sent), tk, 1, false)
+				l.c.observe(req, nil, resp, sent, answerTime(sent), tk, 1, false)
 			}
 		}
 		kl.rt.Store(&rt)

@@ -240,7 +240,7 @@ func (l *limited) RoundTripInfo(req *http.Request, info *transport.Info) (*http.
 		now = answerTime(sent)
 		info.SetAnsweredAt(now)
 	}
-	l.c.observe(req, resp, sent, now, tk, cost, true)
+	l.c.observe(req, info, resp, sent, now, tk, cost, true)
 	return resp, nil
 }
 

@@ -42,6 +42,33 @@ type Info struct {
 	// that sends the request, in turn.
 	answeredAt time.Time
 	answers    uint32
+
+	// sig is what the answer sigOf says, read at sigAt (Info.Signals).
+	sigOf *http.Response
+	sigAt time.Time
+	sig   Signals
+}
+
+// Signals returns [ParseSignals] of resp's headers at now, for an answer
+// to the request i describes. Every limiter of a stack reads each answer
+// (one of requests, one of tokens beside it), at the instant the nearest
+// to the wire recorded ([Info.SetAnsweredAt]): the headers of an answer,
+// twenty or more through a CDN, are read once for all of them. The same
+// Response asked at the same instant gets what was read; so a decorator
+// that changes an answer's headers hands up a new Response (a copy) for
+// those above it, as a RoundTripper must not change a Response it did not
+// make. A nil Info reads resp's headers each time. Like
+// [Info.SetAnsweredAt], it is called by the goroutine that sends the
+// request.
+func (i *Info) Signals(resp *http.Response, now time.Time) Signals {
+	if i == nil {
+		return ParseSignals(resp.Header, now)
+	}
+	if i.sigOf != resp || !i.sigAt.Equal(now) {
+		i.sig = ParseSignals(resp.Header, now)
+		i.sigOf, i.sigAt = resp, now
+	}
+	return i.sig
 }
 
 // SetAnsweredAt records t, when an answer to the request came, as read by
