@@ -289,8 +289,14 @@ func watch(r *http.Request) (*http.Request, *watchedBody) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return r, nil
 	}
-	w := &watchedBody{ReadCloser: r.Body}
-	c := *r
-	c.Body = w
-	return &c, w
+	w := &watchedRequest{req: *r, body: watchedBody{ReadCloser: r.Body}}
+	w.req.Body = &w.body
+	return &w.req, &w.body
+}
+
+// watchedRequest is the copy watch makes, with its body, allocated
+// together.
+type watchedRequest struct {
+	req  http.Request
+	body watchedBody
 }
