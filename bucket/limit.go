@@ -209,6 +209,12 @@ func (l *limited) RoundTripInfo(req *http.Request, info *transport.Info) (*http.
 	if l.c.cfg.cost != nil {
 		n = l.c.cfg.cost(req)
 	}
+	return l.roundTripCost(req, info, n)
+}
+
+// roundTripCost is RoundTripInfo for a request whose cost, n tokens, the
+// caller knows (a token gate, which charged it).
+func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) (*http.Response, error) {
 	cost := float64(max(n, 0))
 	var asked time.Time
 	if l.c.cfg.events != nil { // the clock is read for the hook only

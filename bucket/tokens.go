@@ -187,11 +187,6 @@ type tokenGate struct {
 	taught atomic.Bool
 	// The names of the headers of a limit of its own (TokenLimit.Header).
 	limitKey, remainingKey string
-	// charges holds what each request on its way through the limiter is
-	// charged, so that its answer corrects that charge, whatever the share
-	// is by then.
-	mu      sync.Mutex
-	charges map[*http.Request]int
 }
 
 // The share of max_tokens a request is charged: what its key's answers
@@ -205,21 +200,6 @@ const (
 // share is the share of a request's max_tokens it is charged.
 func (g *tokenGate) share() float64 {
 	return min(math.Float64frombits(g.used.Load())*usedMargin, 1)
-}
-
-// cost is what a request is charged: what limited set for it.
-func (g *tokenGate) cost(req *http.Request) int {
-	g.mu.Lock()
-	c, ok := g.charges[req]
-	g.mu.Unlock()
-	if ok {
-		return c
-	}
-	c = g.lim.estimate(req, nil, g.share())
-	if o := g.open.Load(); o != nil {
-		c = o.charge(c)
-	}
-	return c
 }
 
 // learn moves the average share of max_tokens used by one answer's.
@@ -247,8 +227,8 @@ func (g *tokenGate) learn(req *http.Request, info *transport.Info, u transport.U
 }
 
 type openGate struct {
-	b  *Bucket
-	rt http.RoundTripper
+	b   *Bucket
+	lim *limited // the limiter, of b, around the gate's next
 }
 
 // most is the most a request is charged, or corrected to: a minute of the
@@ -325,17 +305,10 @@ func (g *tokenGate) answer(req *http.Request, resp *http.Response, sig *transpor
 // limited sends req through the open limiter and corrects its charge by
 // the usage its answer reports.
 func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info) (*http.Response, error) {
+	// The limiter is handed the charge: its answer corrects that charge,
+	// whatever the share is by then.
 	charged := o.charge(g.lim.estimate(req, info, g.share()))
-	g.mu.Lock()
-	if g.charges == nil {
-		g.charges = make(map[*http.Request]int)
-	}
-	g.charges[req] = charged
-	g.mu.Unlock()
-	resp, err := transport.Forward(o.rt, req, info)
-	g.mu.Lock()
-	delete(g.charges, req)
-	g.mu.Unlock()
+	resp, err := o.lim.roundTripCost(req, info, charged)
 	if err != nil {
 		return nil, err
 	}
@@ -395,11 +368,10 @@ func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
 		lim := g.lim
 		lopts := append([]LimitOption{
 			WithUnits(TextTokens),
-			WithCost(g.cost),
 			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
 			WithEvents(g.events),
 		}, g.pause...)
-		g.open.Store(&openGate{b: b, rt: Limit(b, lopts...)(next)})
+		g.open.Store(&openGate{b: b, lim: Limit(b, lopts...)(next).(*limited)})
 	})
 }
 
@@ -423,7 +395,11 @@ func (g *tokenGate) maxPause() time.Duration {
 // server is asked again then, so the rate is the request's tokens over
 // that pause, not over a day of a garbage Retry-After.
 func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
-	est := float64(max(g.cost(req), 1))
+	c := g.lim.estimate(req, nil, g.share())
+	if o := g.open.Load(); o != nil {
+		c = o.charge(c)
+	}
+	est := float64(max(c, 1))
 	rate := est
 	wait = min(wait, g.maxPause())
 	if wait > 0 {
