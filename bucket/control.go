@@ -244,13 +244,27 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 	return c
 }
 
+// signals is what the answer resp says to this limiter (see
+// [transport.Info.Signals]). A limiter of a token limit of its own
+// (TokenLimit.Header) is told of that limit's window alone, with the
+// server's directed wait and verdict.
+func (c *control) signals(info *transport.Info, resp *http.Response, now time.Time) transport.Signals {
+	sig := info.Signals(resp, now)
+	if k := &c.cfg.own; k[0] != "" {
+		h := resp.Header
+		sig.Requests = transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}
+		sig.Tokens = transport.ParseWindow(h[k[0]], h[k[1]], h[k[2]], now)
+	}
+	return sig
+}
+
 // observe learns from the answer to req (described by info, nil when it
 // was not inspected), a request of n tokens sent at sent and answered at
 // now, granted with tk. seen: the answer is new, and is handed to
 // cfg.gates too (Keyed's learning from an answer its limiters saw
 // already does not hand it on again).
 func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Response, sent, now time.Time, tk ticket, n float64, seen bool) {
-	sig := info.Signals(resp, now)
+	sig := c.signals(info, resp, now)
 	if seen {
 		for _, g := range c.cfg.gates {
 			g.answer(req, resp, &sig)

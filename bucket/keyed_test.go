@@ -202,8 +202,14 @@ func TestKeyedTokensCorrectedByUsage(t *testing.T) {
 }
 
 // Anthropic's input and output token limits have limiters of their own,
-// each learning from its own headers.
+// each learning from its own headers, however their prefix is spelt.
 func TestKeyedInputAndOutputLimits(t *testing.T) {
+	for _, prefix := range []string{"Anthropic-Ratelimit-", "anthropic-ratelimit-"} {
+		t.Run(prefix, func(t *testing.T) { testInputAndOutputLimits(t, prefix) })
+	}
+}
+
+func testInputAndOutputLimits(t *testing.T, prefix string) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newModelServer(func(string, int) (int, http.Header, string) {
 			return http.StatusOK, http.Header{
@@ -215,8 +221,8 @@ func TestKeyedInputAndOutputLimits(t *testing.T) {
 		rt := bucket.Keyed(bucket.PerMinute(6000),
 			bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) { events = append(events, e) })),
 			bucket.WithTokenLimits(
-				bucket.TokenLimit{Name: "input tokens", Counts: bucket.InputTokens, Header: "Anthropic-Ratelimit-Input-Tokens-"},
-				bucket.TokenLimit{Name: "output tokens", Counts: bucket.OutputTokens, Header: "Anthropic-Ratelimit-Output-Tokens-"},
+				bucket.TokenLimit{Name: "input tokens", Counts: bucket.InputTokens, Header: prefix + "Input-Tokens-"},
+				bucket.TokenLimit{Name: "output tokens", Counts: bucket.OutputTokens, Header: prefix + "Output-Tokens-"},
 			))(srv)
 		start := time.Now()
 		for range 21 {

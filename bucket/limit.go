@@ -26,6 +26,10 @@ type limitConfig struct {
 	// learns from them, and read them there while idle rather than parse
 	// the headers again.
 	gates []*tokenGate
+	// own names the headers of a token limit of its own (its Limit,
+	// Remaining and Reset; TokenLimit.Header), which the limiter reads as
+	// its token window instead of the window ParseSignals folds.
+	own [3]string
 }
 
 // Units says which of the server's windows a bucket's tokens count

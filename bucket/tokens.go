@@ -137,8 +137,7 @@ func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaini
 	if len(v) == 0 {
 		return 0, -1
 	}
-	w := transport.ParseSignals(http.Header{"Anthropic-Ratelimit-Tokens-Limit": v,
-		"Anthropic-Ratelimit-Tokens-Remaining": h[g.remainingKey]}, time.Now()).Tokens
+	w := transport.ParseWindow(v, h[g.remainingKey], nil, time.Now())
 	if !(w.Limit >= 1) {
 		return 0, -1
 	}
@@ -186,7 +185,7 @@ type tokenGate struct {
 	used   atomic.Uint64
 	taught atomic.Bool
 	// The names of the headers of a limit of its own (TokenLimit.Header).
-	limitKey, remainingKey string
+	limitKey, remainingKey, resetKey string
 }
 
 // The share of max_tokens a request is charged: what its key's answers
@@ -252,7 +251,8 @@ func (o *openGate) charge(n int) int {
 
 func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.EventFunc, pause []LimitOption) *tokenGate {
 	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name()),
-		limitKey: lim.Header + "Limit", remainingKey: lim.Header + "Remaining"}
+		limitKey: http.CanonicalHeaderKey(lim.Header + "Limit"), remainingKey: http.CanonicalHeaderKey(lim.Header + "Remaining"),
+		resetKey: http.CanonicalHeaderKey(lim.Header + "Reset")}
 	g.used.Store(math.Float64bits(1))
 	if lim.Rate.Known() {
 		g.start(lim.Rate, 0)
@@ -312,9 +312,6 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	if err != nil {
 		return nil, err
 	}
-	if vb, ok := resp.Body.(*viewBody); ok {
-		resp = vb.orig // the view was for the limiter only
-	}
 	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusTooManyRequests {
 		return resp, nil
 	}
@@ -361,17 +358,16 @@ func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
 		if wait > 0 {
 			b.Pause(time.Now().Add(min(wait, g.maxPause())))
 		}
-		next := g.next
-		if g.lim.Header != "" {
-			next = headerView(g.lim.Header, next)
-		}
 		lim := g.lim
 		lopts := append([]LimitOption{
 			WithUnits(TextTokens),
 			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
 			WithEvents(g.events),
 		}, g.pause...)
-		g.open.Store(&openGate{b: b, lim: Limit(b, lopts...)(next).(*limited)})
+		if lim.Header != "" {
+			lopts = append(lopts, func(c *limitConfig) { c.own = [3]string{g.limitKey, g.remainingKey, g.resetKey} })
+		}
+		g.open.Store(&openGate{b: b, lim: Limit(b, lopts...)(g.next).(*limited)})
 	})
 }
 
@@ -460,72 +456,4 @@ func refusedTokens(body []byte) bool {
 	return bytes.Contains(body, []byte("dynamic_token_limited")) ||
 		bytes.Contains(body, []byte(`"type":"tokens"`)) || bytes.Contains(body, []byte(`"type": "tokens"`)) ||
 		bytes.Contains(body, []byte("tokens per min"))
-}
-
-// headerView shows the Limit above it the headers of one token limit as
-// those of the token window (anthropic-ratelimit-input-tokens-* as
-// anthropic-ratelimit-tokens-*), on a copy of the response that the gate
-// puts back: the limiter learns from its own limit alone, and the caller
-// gets the answer as it came.
-func headerView(prefix string, next http.RoundTripper) http.RoundTripper {
-	w := &viewer{next: next}
-	for i, f := range viewFields {
-		w.from[i] = http.CanonicalHeaderKey(prefix + f)
-	}
-	return w
-}
-
-// viewFields are the fields of a token limit's headers, and viewAs the
-// token window's names that a headerView shows them under.
-var (
-	viewFields = [...]string{"Limit", "Remaining", "Reset"}
-	viewAs     = [...]string{"Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset"}
-	viewKept   = [...]string{"Retry-After", "Retry-After-Ms", "X-Should-Retry"}
-)
-
-// viewer is a headerView.
-type viewer struct {
-	from [len(viewFields)]string // the limit's own header of each field
-	next http.RoundTripper
-}
-
-// view is the response a headerView hands up, with its body, allocated
-// together.
-type view struct {
-	resp http.Response
-	body viewBody
-}
-
-func (w *viewer) RoundTrip(req *http.Request) (*http.Response, error) {
-	return w.RoundTripInfo(req, transport.InfoOf(req))
-}
-
-// RoundTripInfo is RoundTrip for a request described by info (nil: not
-// inspected), which is handed on with it.
-func (w *viewer) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
-	resp, err := transport.Forward(w.next, req, info)
-	if err != nil || resp == nil {
-		return resp, err
-	}
-	h := make(http.Header, len(viewKept)+len(viewFields))
-	for _, k := range viewKept {
-		if v, ok := resp.Header[k]; ok {
-			h[k] = v
-		}
-	}
-	for i, k := range w.from {
-		if v, ok := resp.Header[k]; ok {
-			h[viewAs[i]] = v
-		}
-	}
-	v := &view{resp: *resp, body: viewBody{ReadCloser: resp.Body, orig: resp}}
-	v.resp.Header, v.resp.Body = h, &v.body
-	return &v.resp, nil
-}
-
-// viewBody marks the response of a headerView: it reads the original's
-// body, and leads back to the original.
-type viewBody struct {
-	io.ReadCloser
-	orig *http.Response
 }

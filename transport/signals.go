@@ -272,6 +272,28 @@ func (w *Window) merge(f field, val string, now time.Time) {
 	}
 }
 
+// ParseWindow reads one window from the values of its three headers
+// (nil for a header not sent): the limit, what remains of it, and its
+// reset, each read as [ParseSignals] reads Anthropic's (a reset as an RFC
+// 3339 time, a number of seconds or a Unix time, or a Go duration). It is
+// for a limit a server states apart from the windows ParseSignals folds
+// together, such as Anthropic's input and output tokens
+// (anthropic-ratelimit-input-tokens-*), read without a header map of its
+// own.
+func ParseWindow(limit, remaining, reset []string, now time.Time) Window {
+	w := Window{-1, -1, -1, -1}
+	if len(limit) > 0 {
+		w.merge(limitField, strings.TrimSpace(limit[0]), now)
+	}
+	if len(remaining) > 0 {
+		w.merge(remainingField, strings.TrimSpace(remaining[0]), now)
+	}
+	if len(reset) > 0 {
+		w.merge(resetField, strings.TrimSpace(reset[0]), now)
+	}
+	return w
+}
+
 // fold merges o, another report of the same window, into w, keeping the
 // tighter value of each field: the smaller limit and remainder, the later
 // reset. A period goes with its limit.

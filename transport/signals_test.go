@@ -262,3 +262,17 @@ func BenchmarkParseSignals(b *testing.B) {
 		})
 	}
 }
+
+// ParseWindow reads one limit's three headers as ParseSignals reads
+// Anthropic's: a missing or garbage field is unknown.
+func TestParseWindow(t *testing.T) {
+	w := transport.ParseWindow([]string{" 600 "}, []string{"42"}, []string{now.Add(2 * time.Second).Format(time.RFC3339)}, now)
+	assert.Equal(t, transport.Window{Limit: 600, Remaining: 42, Reset: 2 * time.Second, Period: -1}, w)
+	assert.Equal(t, transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}, transport.ParseWindow(nil, nil, nil, now))
+	w = transport.ParseWindow([]string{"lots"}, []string{"-3"}, []string{"1.5"}, now)
+	assert.Equal(t, transport.Window{Limit: -1, Remaining: -1, Reset: 1500 * time.Millisecond, Period: -1}, w)
+	sig := transport.ParseSignals(header("Anthropic-Ratelimit-Output-Tokens-Limit", "80000",
+		"Anthropic-Ratelimit-Output-Tokens-Remaining", "79000", "Anthropic-Ratelimit-Output-Tokens-Reset", "2026-11-27T12:00:06Z"), now)
+	assert.Equal(t, sig.Tokens, transport.ParseWindow([]string{"80000"}, []string{"79000"}, []string{"2026-11-27T12:00:06Z"}, now),
+		"as ParseSignals reads the same headers")
+}
