@@ -308,6 +308,9 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	// The limiter is handed the charge: its answer corrects that charge,
 	// whatever the share is by then.
 	charged := o.charge(g.lim.estimate(req, info, g.share()))
+	// This limiter and the request limiter around the gate both read the
+	// answer: its headers are read once for both.
+	info.ShareSignals()
 	resp, err := o.lim.roundTripCost(req, info, charged)
 	if err != nil {
 		return nil, err

@@ -35,40 +35,59 @@ type Info struct {
 	// first time one must (attach): part of the Info's allocation.
 	ctx      infoContext
 	attached atomic.Bool
-	loc      locator // the writer the body is read with
-
-	// answeredAt is when the latest answer recorded came, answers how many
-	// were recorded (SetAnsweredAt): written and read by the goroutine
-	// that sends the request, in turn.
-	answeredAt time.Time
+	// answers is how many answers were recorded (SetAnsweredAt), and
+	// answeredAt when the latest came: written and read by the goroutine
+	// that sends the request, in turn. (answers is beside attached: the
+	// Info fits a smaller size class.)
 	answers    uint32
+	loc        locator // the writer the body is read with
+	answeredAt time.Time
 
-	// sig is what the answer sigOf says, read at sigAt (Info.Signals).
-	sigOf *http.Response
-	sigAt time.Time
-	sig   Signals
+	// shared keeps what Signals read of the latest answer, once a
+	// decorator asked for it (ShareSignals).
+	shared *sharedSignals
+}
+
+// sharedSignals is what the answer of holds, read at at.
+type sharedSignals struct {
+	of  *http.Response
+	at  time.Time
+	sig Signals
+}
+
+// ShareSignals makes i keep what [Info.Signals] reads of an answer, for
+// a stack in which more than one decorator reads each answer: a limiter of
+// tokens under a limiter of requests (bucket.Keyed's) asks for it. It
+// costs one allocation per request, the first time it is asked, and saves
+// reading the answer's headers again (twenty or more through a CDN). A
+// nil i does nothing.
+func (i *Info) ShareSignals() {
+	if i != nil && i.shared == nil {
+		i.shared = new(sharedSignals)
+	}
 }
 
 // Signals returns [ParseSignals] of resp's headers at now, for an answer
-// to the request i describes. Every limiter of a stack reads each answer
-// (one of requests, one of tokens beside it), at the instant the nearest
-// to the wire recorded ([Info.SetAnsweredAt]): the headers of an answer,
-// twenty or more through a CDN, are read once for all of them. The same
-// Response asked at the same instant gets what was read; so a decorator
-// that changes an answer's headers hands up a new Response (a copy) for
-// those above it, as a RoundTripper must not change a Response it did not
-// make. A nil Info reads resp's headers each time. Like
+// to the request i describes. Once a decorator asked that they be shared
+// ([Info.ShareSignals]), the headers of an answer are read once for all the
+// decorators that ask at the same instant (the one the nearest to the wire
+// recorded, [Info.SetAnsweredAt]): the same Response asked at the same
+// instant gets what was read. So a decorator that changes an answer's
+// headers hands up a new Response (a copy) for those above it, as a
+// RoundTripper must not change a Response it did not make. A nil Info, or
+// one not asked to share, reads resp's headers each time. Like
 // [Info.SetAnsweredAt], it is called by the goroutine that sends the
 // request.
 func (i *Info) Signals(resp *http.Response, now time.Time) Signals {
-	if i == nil {
+	if i == nil || i.shared == nil {
 		return ParseSignals(resp.Header, now)
 	}
-	if i.sigOf != resp || !i.sigAt.Equal(now) {
-		i.sig = ParseSignals(resp.Header, now)
-		i.sigOf, i.sigAt = resp, now
+	c := i.shared
+	if c.of != resp || !c.at.Equal(now) {
+		c.sig = ParseSignals(resp.Header, now)
+		c.of, c.at = resp, now
 	}
-	return i.sig
+	return c.sig
 }
 
 // SetAnsweredAt records t, when an answer to the request came, as read by

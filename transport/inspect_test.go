@@ -202,9 +202,10 @@ func TestALargeInMemoryBodyIsNotCopied(t *testing.T) {
 	assert.Less(t, alloc, uint64(1<<20), "far less than the body")
 }
 
-// An answer's headers are read once for every limiter that asks at the
-// same instant; a new answer, a copy of it with other headers, or another
-// instant is read anew, and a nil Info reads each time.
+// Shared, an answer's headers are read once for every limiter that asks
+// at the same instant; a new answer, a copy of it with other headers, or
+// another instant is read anew, and an Info not asked to share, or a nil
+// one, reads each time.
 func TestInfoSignalsReadsAnAnswerOnce(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
 	require.NoError(t, err)
@@ -213,6 +214,12 @@ func TestInfoSignalsReadsAnAnswerOnce(t *testing.T) {
 	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 	resp := &http.Response{StatusCode: 200, Header: http.Header{"X-Ratelimit-Remaining-Requests": {"7"}}}
 	assert.Equal(t, 7.0, info.Signals(resp, now).Requests.Remaining)
+	resp.Header["X-Ratelimit-Remaining-Requests"] = []string{"8"}
+	assert.Equal(t, 8.0, info.Signals(resp, now).Requests.Remaining, "not shared: read each time")
+	resp.Header["X-Ratelimit-Remaining-Requests"] = []string{"7"}
+	info.ShareSignals()
+	info.ShareSignals()
+	assert.Equal(t, 7.0, info.Signals(resp, now).Requests.Remaining)
 	resp.Header["X-Ratelimit-Remaining-Requests"] = []string{"3"} // changed in place, against the contract
 	assert.Equal(t, 7.0, info.Signals(resp, now).Requests.Remaining, "the same answer at the same instant is not read again")
 	assert.Equal(t, 3.0, info.Signals(resp, now.Add(time.Millisecond)).Requests.Remaining, "another instant is")
@@ -220,6 +227,7 @@ func TestInfoSignalsReadsAnAnswerOnce(t *testing.T) {
 	view.Header = http.Header{"X-Ratelimit-Remaining-Requests": {"1"}}
 	assert.Equal(t, 1.0, info.Signals(&view, now.Add(time.Millisecond)).Requests.Remaining, "so is a copy")
 	var none *transport.Info
+	none.ShareSignals()
 	assert.Equal(t, 3.0, none.Signals(resp, now).Requests.Remaining)
 	resp.Header["X-Ratelimit-Remaining-Requests"] = []string{"2"}
 	assert.Equal(t, 2.0, none.Signals(resp, now).Requests.Remaining, "a nil Info reads each time")
