@@ -315,7 +315,11 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	if err != nil {
 		return nil, err
 	}
-	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusTooManyRequests {
+	// A 101's body is the upgraded connection (a WebSocket), which the
+	// caller writes to as well: a body that only reads would hide it, and
+	// no usage comes through it.
+	if resp.Body == nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusSwitchingProtocols {
 		return resp, nil
 	}
 	// The usage the answer reports teaches what share of max_tokens the
