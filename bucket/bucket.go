@@ -526,6 +526,11 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 	s := &b.s
 	ahead := b.q.ahead(prio)
 	rest := ahead + n // what is left for the bucket's own pacing
+	if b.q.saved != 0 {
+		// What the heads ahead saved before they were passed; the head's
+		// own is in the bucket's count already.
+		rest -= b.q.savedAhead(prio, b.head)
+	}
 	if r := &b.reserve; r.tokens > 0 && prio < r.level && t < b.reserveEnds {
 		rest += min(r.tokens, s.burst) // an estimate: as if the reserve held
 	}
@@ -575,13 +580,55 @@ func (b *Bucket) due(s *state, t, n float64, prio int) float64 {
 }
 
 // repick makes the queue's pick the head, settled for at t if it is new.
-// b.mu must be held.
+// A head passed while it is still queued keeps what it saved beyond the
+// burst (see level.saved). b.mu must be held.
 func (b *Bucket) repick(t float64) {
 	if h := b.q.pick(); h != b.head {
+		if old := b.head; old != nil && old.lvl != nil {
+			b.park(t, old)
+		}
 		b.head = h
 		if h != nil {
 			b.s.settle(t, h.n)
+			b.unpark(h)
 		}
+	}
+}
+
+// park puts aside, as the head w is passed at t, what it saved beyond the
+// burst: the bucket then holds no more than its burst for the waiters
+// that passed w, as it would without w, and w gets the rest back when it
+// is the head again (unpark). Without this a request larger than the
+// burst would lose its savings each time a higher level passed it, and a
+// sparse stream of higher requests would hold it for as long as the
+// stream lasts.
+func (b *Bucket) park(t float64, w *waiter) {
+	s, lv := &b.s, w.lvl
+	if s.every == 0 || s.fresh || s.windowed(t) {
+		b.q.saved -= lv.saved
+		lv.saved = 0
+		return
+	}
+	// What the bucket holds beside what w saved before (unpark added it).
+	held := (t-s.base)/s.every - lv.saved
+	if ex := held - s.burst; ex > 0 {
+		lv.saved += ex
+		b.q.saved += ex
+		held = s.burst
+	}
+	s.base = t - held*s.every
+}
+
+// unpark gives the new head h, settled, what it saved before it was
+// passed. Its level keeps the count, which park takes out again if h is
+// passed once more: only what the bucket saved beyond the burst since
+// then is added to it, so the waiters that pass h never see its savings.
+func (b *Bucket) unpark(h *waiter) {
+	if b.q.saved == 0 {
+		return
+	}
+	if lv := h.lvl; lv.saved > 0 {
+		b.s.base -= lv.saved * b.s.every
 	}
 }
 
@@ -608,6 +655,7 @@ func (b *Bucket) dispatch(t float64) {
 		// queue's hot path).
 		if b.head = b.q.pick(); b.head != nil {
 			b.s.settle(t, b.head.n)
+			b.unpark(b.head)
 		}
 	}
 	b.disarm()
@@ -670,11 +718,17 @@ func (b *Bucket) expire(t float64) {
 	sim, at := b.s, t
 	settled := b.head
 	b.q.simulate(func(w *waiter) bool {
+		saved := 0.0 // what w saved before it was passed, as unpark gives it back
 		if w != settled || (sim.fresh && !sim.windowed(at)) {
 			sim.settle(at, w.n)
+			if lv := w.lvl; w != settled && lv.saved > 0 {
+				saved = lv.saved * sim.every
+				sim.base -= saved
+			}
 		}
 		due := b.due(&sim, at, w.n, w.prio)
 		if late(due, w.deadline) {
+			sim.base += saved // refused, it takes its savings with it
 			return false
 		}
 		at = due
@@ -723,6 +777,7 @@ func (b *Bucket) pauseHere(until time.Time) {
 	}
 	// Nothing at all before u, even tokens given back meanwhile.
 	b.s.window(-inf, u, 0, 0)
+	b.q.dropSaved()
 	b.expire(t)
 	b.dispatch(t)
 }
@@ -755,6 +810,7 @@ func (b *Bucket) windows(limit float64, until time.Time, nextLimit float64, next
 		nu = b.at(next)
 	}
 	b.s.window(limit, u, nextLimit, nu)
+	b.q.dropSaved()
 	b.expire(t)
 	b.dispatch(t)
 }
@@ -778,6 +834,7 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 		held := limit - b.s.taken + max(0, t-b.at(at))/b.s.every
 		b.s.base = t - held*b.s.every
 	}
+	b.q.dropSaved()
 	b.expire(t)
 	b.dispatch(t)
 }

@@ -59,7 +59,10 @@
 // that have waited longest, counted exactly in tokens (nine tokens pass
 // them, the tenth is theirs), with no randomness. A waiter so owed is the
 // head until it is granted, and a large one saves its full share as any
-// head does. Deadlines, cancellation, pauses, rates and server windows
+// head does. A request larger than the burst that a higher level passes
+// keeps what it saved: the waiters that pass it find the bucket's burst,
+// no more, and it goes on from its savings with the rest of the rate.
+// Deadlines, cancellation, pauses, rates and server windows
 // apply to every level as they do to one: a wait is refused at once when
 // the waits it cannot pass (its level and above, and the share aging owes
 // older ones) leave it no time, and a pause refuses the waits it makes

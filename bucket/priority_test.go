@@ -2,6 +2,7 @@ package bucket_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -400,5 +401,78 @@ func TestReserveOptions(t *testing.T) {
 		require.NoError(t, none.Wait(interactive, 1))
 		time.Sleep(time.Minute)
 		assert.True(t, none.TryTake(10), "nothing reserved")
+	})
+}
+
+// A request larger than the burst that a higher level passes keeps what it
+// saved beyond the burst: the higher level takes what the bucket would
+// hold on its own (its burst, no more), and the large one goes on from
+// what is left, with the rest of the rate. Before, its savings were lost
+// at each pass, and a sparse stream of interactive requests (a quarter of
+// the rate) held it until aging owed it its turn, or for ever without.
+func TestALargeLowerRequestKeepsWhatItSavedWhenPassed(t *testing.T) {
+	for _, aging := range []float64{bucket.DefaultAging, 0} {
+		t.Run(fmt.Sprint("aging ", aging), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0), bucket.WithAging(aging)) // burst 1
+				ctx, cancel := context.WithTimeout(interactive, time.Minute)
+				defer cancel()
+				start := time.Now()
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					assert.NoError(t, b.Wait(transport.WithPriority(ctx, transport.PriorityBatch), 5), "aging %v", aging)
+					// Saved 4 by 4s, lent 1: the 2 left by 6s.
+					assert.Equal(t, 6*time.Second, time.Since(start), "aging %v", aging)
+					cancel()
+				})
+				synctest.Wait()
+				wg.Go(func() {
+					for {
+						time.Sleep(4 * time.Second)
+						if b.Wait(ctx, 1) != nil {
+							return
+						}
+					}
+				})
+				wg.Wait()
+			})
+		})
+	}
+
+	// What the large one saved beyond the burst is its own: three
+	// interactive requests arriving together get the burst at once, and
+	// the rest at the rate, not its savings in one go.
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		g := newGrants()
+		g.wait(batch, b, "large", 5)
+		time.Sleep(4 * time.Second)
+		g.wait(interactive, b, "i1", 1)
+		g.wait(interactive, b, "i2", 1)
+		g.wait(interactive, b, "i3", 1)
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, []string{"i1", "i2", "i3", "large"}, g.Order())
+		assert.Equal(t, 4*time.Second, g.When("i1"), "the burst, at once")
+		assert.Equal(t, 5*time.Second, g.When("i2"), "then at the rate")
+		assert.Equal(t, 6*time.Second, g.When("i3"))
+		assert.Equal(t, 8*time.Second, g.When("large"), "3 of its 4 saved kept: 8 tokens in 8s")
+	})
+	// A slower rate refuses the waits it makes late counting what each
+	// saved: the large one, passed with 3 of its 5 saved, still fits.
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		g := newGrants()
+		ctx, cancel := context.WithTimeout(batch, 8*time.Second)
+		defer cancel()
+		g.wait(ctx, b, "large", 5)
+		time.Sleep(4 * time.Second)
+		g.wait(interactive, b, "i1", 1)
+		g.wait(interactive, b, "i2", 1)
+		time.Sleep(500 * time.Millisecond)
+		b.SetRate(bucket.PerSecond(0.9))
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, []string{"i1", "i2", "large"}, g.Order())
+		assert.NoError(t, g.Err("large"))
+		assert.Equal(t, 7277777778*time.Nanosecond, g.When("large"), "i2 at 5s, then its last 2 at 0.9/s")
 	})
 }

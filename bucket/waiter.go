@@ -31,6 +31,12 @@ type level struct {
 	prio       int
 	head, tail *waiter
 	tokens     float64 // tokens asked by its waiters
+	// saved is what its head had saved beyond the bucket's burst when
+	// another waiter passed it (only the head of the queue saves, and
+	// only a head is passed): its own, in the bucket's count again while
+	// it is the head, and lost if it leaves. Meanwhile the bucket holds no
+	// more than its burst for the waiters that passed it.
+	saved float64
 }
 
 // queue holds waiters by priority, highest first, and in arrival order
@@ -61,6 +67,7 @@ type queue struct {
 	tokens    float64  // tokens they ask
 	deadlines int      // waiters that have a deadline
 	seq       uint64   // arrivals so far
+	saved     float64  // the levels' saved, in all
 
 	share         float64 // the least share of grants the oldest waiters get; 0: none
 	passed, aged  float64 // the aging accounts, in tokens
@@ -115,6 +122,10 @@ func (q *queue) unlink(w *waiter) {
 	lv := w.lvl
 	if w.prev == nil {
 		lv.head = w.next
+		if lv.saved > 0 { // the head's savings leave with it
+			q.saved -= lv.saved
+			lv.saved = 0
+		}
 	} else {
 		w.prev.next = w.next
 	}
@@ -137,8 +148,36 @@ func (q *queue) unlink(w *waiter) {
 		q.spare = append(q.spare, lv)
 	}
 	if q.n == 0 { // no float drift, and no debt, survives an empty queue
-		q.tokens, q.passed, q.aged = 0, 0, 0
+		q.tokens, q.passed, q.aged, q.saved = 0, 0, 0, 0
 	}
+}
+
+// savedAhead is what the heads of the levels of priority p or higher,
+// but head, saved before they were passed: tokens a new waiter of
+// priority p finds saved for waiters ahead of it.
+func (q *queue) savedAhead(p int, head *waiter) float64 {
+	var sum float64
+	for _, lv := range q.levels {
+		if lv.prio < p {
+			break
+		}
+		if lv.head != head {
+			sum += lv.saved
+		}
+	}
+	return sum
+}
+
+// dropSaved forgets what passed heads saved: a server's count replaced
+// the bucket's own, and what the bucket saved by it, theirs included.
+func (q *queue) dropSaved() {
+	if q.saved == 0 {
+		return
+	}
+	for _, lv := range q.levels {
+		lv.saved = 0
+	}
+	q.saved = 0
 }
 
 // pick is the waiter to serve next: the first of the highest level, or

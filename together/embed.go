@@ -153,10 +153,10 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		client = http.DefaultClient
 	}
 	cfg.base = strings.TrimSuffix(cfg.base, "/")
-	switch {
+	switch _, own := transport.LookupPriority(ctx); {
 	case cfg.prioritySet:
 		ctx = transport.WithPriority(ctx, cfg.priority)
-	case transport.PriorityOf(ctx) == transport.PriorityDefault:
+	case !own: // a priority the caller set, the default included, is kept
 		// Nobody is waiting on a text's vector as on a chat's answer.
 		ctx = transport.WithPriority(ctx, transport.PriorityBatch)
 	}

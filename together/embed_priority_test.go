@@ -26,6 +26,9 @@ func TestEmbedAllSendsAtBatchPriority(t *testing.T) {
 	}{
 		{"by default", func(ctx context.Context) context.Context { return ctx }, nil, transport.PriorityBatch},
 		{"the context's own", func(ctx context.Context) context.Context { return transport.WithPriority(ctx, 7) }, nil, 7},
+		{"the context's own, the default", func(ctx context.Context) context.Context {
+			return transport.WithPriority(ctx, transport.PriorityDefault)
+		}, nil, transport.PriorityDefault},
 		{"WithPriority", func(ctx context.Context) context.Context { return transport.WithPriority(ctx, 7) },
 			[]together.EmbedOption{together.WithPriority(transport.PriorityDefault)}, transport.PriorityDefault},
 	} {

@@ -30,8 +30,17 @@ func WithPriority(ctx context.Context, p int) context.Context {
 // PriorityOf reports the priority ctx carries: [PriorityDefault] when
 // none was set.
 func PriorityOf(ctx context.Context) int {
+	p, _ := LookupPriority(ctx)
+	return p
+}
+
+// LookupPriority reports the priority ctx carries, and whether one was
+// set: a helper with a priority of its own for its requests (a batch job's)
+// keeps the caller's instead when there is one, [PriorityDefault]
+// included.
+func LookupPriority(ctx context.Context) (p int, ok bool) {
 	if p, ok := ctx.Value(priorityKey{}).(int); ok {
-		return p
+		return p, true
 	}
-	return PriorityDefault
+	return PriorityDefault, false
 }

@@ -26,6 +26,18 @@ func TestPriorityTravelsInTheContext(t *testing.T) {
 	assert.Equal(t, 150, transport.PriorityOf(transport.WithPriority(inner, 150)), "the nearest one counts")
 	assert.Equal(t, transport.PriorityBatch, transport.PriorityOf(ctx), "the parent keeps its own")
 
+	// A priority set to the default is set: a helper with a level of its
+	// own keeps it.
+	p, ok := transport.LookupPriority(context.Background())
+	assert.False(t, ok)
+	assert.Equal(t, transport.PriorityDefault, p)
+	p, ok = transport.LookupPriority(transport.WithPriority(ctx, transport.PriorityDefault))
+	assert.True(t, ok)
+	assert.Equal(t, transport.PriorityDefault, p)
+	p, ok = transport.LookupPriority(inner)
+	assert.True(t, ok)
+	assert.Equal(t, transport.PriorityBatch, p)
+
 	// A request made with the context carries it to every decorator, and
 	// so do the clones a retry makes.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.together.xyz/v1/embeddings", http.NoBody)
