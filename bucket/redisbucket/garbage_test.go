@@ -10,6 +10,7 @@ import (
 
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/bucket/redisbucket"
+	"github.com/steadyapi/steady/conformance"
 )
 
 // A bucket's hash holding what the scripts never write (a hand edit,
@@ -84,4 +85,42 @@ func TestAnAbsurdBurstStillExpires(t *testing.T) {
 	ttl, err := rdb.PTTL(ctx, prefix+key).Result()
 	require.NoError(t, err)
 	assert.Positive(t, ttl, "the key expires")
+}
+
+// A key of another type under the store's prefix (another program's, or
+// a string a script of another version wrote) is not the store's to
+// overwrite: that key is limited in process, at the store's share, and
+// said once, while every other key stays shared, since Redis answers.
+func TestAKeyOfAnotherTypeIsLimitedInProcessAlone(t *testing.T) {
+	rdb := redisClient(t)
+	ctx := context.Background()
+	const prefix = "steady:test:garbage:"
+	var logs logLines
+	var events conformance.EventRecorder
+	s := newStore(rdb, redisbucket.WithPrefix(prefix), redisbucket.WithLogger(logs.logger()),
+		redisbucket.WithEvents(events.Record), redisbucket.WithShare(0.5))
+	foreign, mine := testKey(t)+":foreign", testKey(t)+":mine"
+	require.NoError(t, rdb.Set(ctx, prefix+foreign, "not a bucket", time.Minute).Err())
+	t.Cleanup(func() { rdb.Del(context.Background(), prefix+foreign, prefix+mine) })
+	shape := bucket.Shape{PerSecond: 2, Burst: 1}
+
+	for range 3 {
+		_, err := s.Reserve(ctx, foreign, 1, -1, shape)
+		require.NoError(t, err)
+	}
+	r, err := s.Reserve(ctx, foreign, 1, -1, shape)
+	require.NoError(t, err)
+	assert.True(t, r.OK)
+	assert.InDelta(t, float64(3*time.Second), float64(r.Wait), float64(100*time.Millisecond), "limited in process at half the rate")
+	assert.False(t, s.Local(), "Redis answers: the store stays shared")
+
+	shared, err := s.Reserve(ctx, mine, 1, -1, shape)
+	require.NoError(t, err)
+	assert.Positive(t, shared.ID, "another key is reserved in Redis")
+	assert.Empty(t, events.Events(), "the store never went local")
+	lines := logs.get()
+	require.Len(t, lines, 1, "said once: %q", lines)
+	assert.Contains(t, lines[0], "WRONGTYPE")
+	assert.NotContains(t, lines[0], "unreachable")
+	assert.Equal(t, "string", rdb.Type(ctx, prefix+foreign).Val(), "the other program's key is left alone")
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,7 @@ type Store struct {
 	local     map[string]*localBucket
 	seen      map[string]float64 // the rate Redis last reported for a key
 	checked   sync.Once          // the eviction check (CheckEviction), after the first reservation
+	foreign   sync.Once          // the warning that a key under the prefix is no bucket
 }
 
 // Option configures a [Store]. Options not given keep the defaults
@@ -406,7 +408,15 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 		}
 	}
 	cancel()
-	if err == nil {
+	if err != nil && foreignKey(err) {
+		// Redis answered, about one key: a key of another type under the
+		// prefix, not the store's to overwrite. Its caller limits it in
+		// process; every other key stays shared.
+		s.foreign.Do(func() {
+			s.log("redisbucket: a key under the store's prefix is not a bucket; it is limited in process", "err", err)
+		})
+	}
+	if err == nil || foreignKey(err) {
 		if s.down.CompareAndSwap(true, false) {
 			// The next outage starts from the rates Redis holds then.
 			s.mu.Lock()
@@ -415,7 +425,7 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 			s.log("redisbucket: Redis answers again; limits are shared again")
 			s.emit(transport.Event{Kind: transport.EventStore, From: "local", To: "shared"})
 		}
-		return nil
+		return err
 	}
 	if ctx.Err() != nil { // the caller gave up: no news about Redis
 		return err
@@ -427,6 +437,14 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 		s.emit(transport.Event{Kind: transport.EventStore, From: "shared", To: "local", Err: err, Rate: s.share})
 	}
 	return err
+}
+
+// foreignKey reports whether err is Redis's answer that a script's key
+// holds another type than the hash of a bucket (WRONGTYPE; Redis 6 wraps
+// it in a script error, Redis 7 keeps the code).
+func foreignKey(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.Contains(re.Error(), "WRONGTYPE")
 }
 
 // localBucket is key's in-process bucket, made at the store's share of the
