@@ -52,13 +52,14 @@ type Store struct {
 	share   float64
 	idle    time.Duration
 	log     func(msg string, args ...any)
-	now     func() time.Time
-	inline  bool // the client bounds each call by its context's deadline
+	now     func() time.Time // the wall clock, to read a pause's end as a wait
+	start   time.Time        // the store's creation: since times in process on the monotonic clock
+	inline  bool             // the client bounds each call by its context's deadline
 
 	// down is set while Redis is unreachable; then calls go to local, and
 	// one call every probe tries Redis again.
 	down      atomic.Bool
-	nextProbe atomic.Int64 // UnixNano before which no call tries Redis
+	nextProbe atomic.Int64 // the time (since) before which no call tries Redis
 	events    atomic.Pointer[transport.EventFunc]
 	mu        sync.Mutex
 	local     map[string]*localBucket
@@ -168,6 +169,7 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 		idle:    DefaultIdle,
 		log:     func(msg string, args ...any) { slog.Default().Warn(msg, args...) },
 		now:     time.Now,
+		start:   time.Now(),
 		local:   map[string]*localBucket{},
 		seen:    map[string]float64{},
 	}
@@ -272,7 +274,7 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 	case ctx.Err() != nil:
 		return bucket.Reservation{}, context.Cause(ctx)
 	}
-	return s.localBucket(key, shape).reserve(s.now(), n, maxWait), nil
+	return s.localBucket(key, shape).reserve(s.since(), n, maxWait), nil
 }
 
 // parseReservation reads the script's {ok, wait µs, seq, rate}.
@@ -334,7 +336,7 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time, shape bu
 			d.Microseconds(), shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
 	})
 	if err != nil && ctx.Err() == nil {
-		s.localBucket(key, shape).pause(until)
+		s.localBucket(key, shape).pause(s.since() + float64(d))
 	}
 }
 
@@ -352,7 +354,7 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 		s.saw(key, shape.PerSecond)
 		s.mu.Unlock()
 	} else if ctx.Err() == nil {
-		s.localBucket(key, shape).setRate(s.now(), shape.PerSecond*s.share, shape.Burst*s.share)
+		s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
 	}
 }
 
@@ -374,6 +376,12 @@ func (s *Store) saw(key string, rate float64) {
 	s.seen[key] = rate
 }
 
+// since is the time in process, in nanoseconds since the store was made,
+// on the monotonic clock: what the store times itself (its in-process
+// buckets, its probes) must not move with a step of the wall clock, which
+// would hold a reservation or the next probe for as long as the step.
+func (s *Store) since() float64 { return float64(time.Since(s.start)) }
+
 // errLocal is what do answers while Redis is not due to be tried.
 var errLocal = errors.New("redisbucket: limiting in process")
 
@@ -383,7 +391,7 @@ var errLocal = errors.New("redisbucket: limiting in process")
 func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 	if s.down.Load() {
 		next := s.nextProbe.Load()
-		now := s.now().UnixNano()
+		now := int64(s.since())
 		// One call per probe period tries Redis; the rest stay local.
 		if now < next || !s.nextProbe.CompareAndSwap(next, now+int64(s.probe)) {
 			return errLocal
@@ -430,7 +438,7 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 	if ctx.Err() != nil { // the caller gave up: no news about Redis
 		return err
 	}
-	s.nextProbe.Store(s.now().Add(s.probe).UnixNano())
+	s.nextProbe.Store(int64(s.since()) + int64(s.probe))
 	if s.down.CompareAndSwap(false, true) {
 		s.log("redisbucket: Redis unreachable; limiting in process",
 			"share", s.share, "probe", s.probe, "err", err)
@@ -471,7 +479,7 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 // buckets that are full again and hold no pause, which a new bucket
 // replaces at no cost, or else an arbitrary one. s.mu must be held.
 func (s *Store) forgetLocal() {
-	now := s.now()
+	now := s.since()
 	for k, l := range s.local {
 		if l.idle(now) {
 			delete(s.local, k)
