@@ -72,4 +72,10 @@
 // share to what the others reserve in Redis, for at most a probe period;
 // a timeout well above Redis's latency keeps that rare, and the server's
 // 429s, whose pause every other replica shares, cover the rest.
+//
+// A key under the prefix that holds another type than a bucket's hash
+// (another program's) is left alone: Redis answers, so only that key is
+// limited in process, said once through the [Logger], and every other key
+// stays shared. A bucket's hash whose fields are not numbers the scripts
+// write is taken as a new bucket and written anew.
 package redisbucket

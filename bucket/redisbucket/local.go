@@ -11,12 +11,13 @@ import (
 // localBucket is the fallback while Redis is unreachable: the script's
 // arithmetic in process, at the store's share of the rate. Its
 // reservations have negative IDs, so Cancel knows where to give back.
+// Its times are the store's since: nanoseconds on the monotonic clock.
 type localBucket struct {
 	mu    sync.Mutex
 	every float64 // ns per token
 	burst float64
-	base  float64 // UnixNano at which the bucket is empty; NaN: new
-	until float64 // the end of a pause, UnixNano; 0: none
+	base  float64 // the time at which the bucket is empty; NaN: new
+	until float64 // the end of a pause; 0: none
 	seq   int64   // latest reservation, counting down from -1
 }
 
@@ -27,8 +28,7 @@ func newLocalBucket(rate, burst float64) *localBucket {
 	return &localBucket{every: 1e9 / rate, burst: burst, base: math.NaN()}
 }
 
-func (l *localBucket) reserve(t time.Time, n float64, maxWait time.Duration) bucket.Reservation {
-	now := float64(t.UnixNano())
+func (l *localBucket) reserve(now, n float64, maxWait time.Duration) bucket.Reservation {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	floor := now - l.burst*l.every
@@ -68,15 +68,13 @@ func (l *localBucket) cancel(r bucket.Reservation) {
 	l.seq++
 }
 
-func (l *localBucket) pause(until time.Time) {
-	u := float64(until.UnixNano())
+func (l *localBucket) pause(until float64) {
 	l.mu.Lock()
-	l.until = max(l.until, u)
+	l.until = max(l.until, until)
 	l.mu.Unlock()
 }
 
-func (l *localBucket) setRate(t time.Time, rate, burst float64) {
-	now := float64(t.UnixNano())
+func (l *localBucket) setRate(now, rate, burst float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	every := 1e9 / rate
@@ -87,10 +85,9 @@ func (l *localBucket) setRate(t time.Time, rate, burst float64) {
 	l.seq-- // reservations before the change no longer give back
 }
 
-// idle reports whether the bucket is full again at t and holds no pause:
-// a new bucket would limit no less.
-func (l *localBucket) idle(t time.Time) bool {
-	now := float64(t.UnixNano())
+// idle reports whether the bucket is full again at now and holds no
+// pause: a new bucket would limit no less.
+func (l *localBucket) idle(now float64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.until <= now && (math.IsNaN(l.base) || l.base+l.burst*l.every <= now)

@@ -17,10 +17,21 @@ import "github.com/redis/go-redis/v9"
 // Numbers are written with %.17g: Lua's own tostring keeps 14 digits, and a
 // time in microseconds needs 16.
 //
+// A field read is taken only if it is one the scripts could have written:
+// a number, finite, a time within an int64 of microseconds, a rate no
+// slower than a bucket keeps (a token every 100 days), a burst not
+// negative, a whole sequence number. Anything else (a hand edit, another
+// program under the prefix, another version's fields) is taken as absent,
+// as in a new bucket: garbage neither lets every request through nor
+// fails the script, which would leave the key without an expiry and the
+// store limiting in process.
+//
 // Every script ends by setting the key to expire when the bucket would be
 // full again and no pause holds, plus the margin (ARGV[last]): an idle key
 // costs nothing, and a state worth keeping (a pause, a lowered rate, a
-// queue of reservations) outlives it.
+// queue of reservations) outlives it. The expiry is at least a millisecond
+// (PEXPIRE 0 would drop the state at once) and at most 1e15 ms, written
+// as an integer (tostring's 1e+15 is no integer to PEXPIRE).
 const scriptHead = `
 -- Redis 5 and 6 replicate a script that reads TIME only by its effects
 -- when asked; Redis 7 always does, and ignores this.
@@ -30,9 +41,29 @@ local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
+local function field(x, lo, hi)
+  local v = tonumber(x)
+  if v == nil or not (v >= lo and v < hi) then return nil end
+  return v
+end
+local function time(x) return field(x, -2^62, 2^62) end
+local function rateOf(x) return field(x, 1e-8, math.huge) end
+local function burstOf(x) return field(x, 0, math.huge) end
+local function seqOf(x)
+  local v = field(x, 0, 2^53 - 1)
+  if v == nil or v ~= math.floor(v) then return nil end
+  return v
+end
+local function micros(x)
+  if not (x < 2^62) then return 2^62 end
+  return math.max(math.ceil(x), 0)
+end
 local function expire(key, now, base, pause, every, burst, margin)
   local full = math.max(base, pause, now) + burst * every
-  redis.call('PEXPIRE', key, math.ceil((full - now) / 1000 + margin))
+  local ms = math.ceil((full - now) / 1000 + margin)
+  if not (ms < 1e15) then ms = 1e15 end
+  if not (ms >= 1) then ms = 1 end
+  redis.call('PEXPIRE', key, string.format('%.0f', ms))
 end
 `
 
@@ -49,13 +80,15 @@ var reserveScript = redis.NewScript(scriptHead + `
 local key = KEYS[1]
 local n = tonumber(ARGV[1])
 local h = redis.call('HMGET', key, 'b', 'r', 'u', 'p', 's')
-local rate = tonumber(h[2]) or tonumber(ARGV[2])
-local burst = tonumber(h[3]) or tonumber(ARGV[3])
-local pause = tonumber(h[4]) or 0
-local seq = tonumber(h[5]) or 0
+local rate, burst = rateOf(h[2]), burstOf(h[3])
+local shape = rate == nil or burst == nil -- written with the reservation
+rate = rate or tonumber(ARGV[2])
+burst = burst or tonumber(ARGV[3])
+local pause = time(h[4]) or 0
+local seq = seqOf(h[5]) or 0
 local every = 1000000 / rate
 local now = clock()
-local base = tonumber(h[1])
+local base = time(h[1])
 local floor = now - burst * every
 if base == nil then
   floor = now - math.min(n, burst) * every
@@ -72,15 +105,15 @@ local at = math.max(start, after)
 local wait = at - now
 local maxWait = tonumber(ARGV[4])
 if maxWait >= 0 and wait > maxWait then
-  return {0, math.ceil(wait), seq, num(rate)}
+  return {0, micros(wait), seq, num(rate)}
 end
 seq = seq + 1
 redis.call('HSET', key, 'b', num(after), 's', seq)
-if h[2] == false then
+if shape then
   redis.call('HSET', key, 'r', num(rate), 'u', num(burst))
 end
 expire(key, now, after, pause, every, burst, tonumber(ARGV[5]))
-return {1, math.ceil(wait), seq, num(rate)}
+return {1, micros(wait), seq, num(rate)}
 `)
 
 // cancelScript gives back ARGV[2] tokens of reservation ARGV[1] if it is
@@ -91,7 +124,7 @@ return {1, math.ceil(wait), seq, num(rate)}
 var cancelScript = redis.NewScript(scriptHead + `
 local key = KEYS[1]
 local h = redis.call('HMGET', key, 'b', 'r', 's')
-local base, rate, seq = tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
+local base, rate, seq = time(h[1]), rateOf(h[2]), seqOf(h[3])
 if base == nil or rate == nil or seq ~= tonumber(ARGV[1]) then
   return 0
 end
@@ -104,12 +137,12 @@ return 1
 var pauseScript = redis.NewScript(scriptHead + `
 local key = KEYS[1]
 local h = redis.call('HMGET', key, 'b', 'r', 'u', 'p')
-local rate = tonumber(h[2]) or tonumber(ARGV[2])
-local burst = tonumber(h[3]) or tonumber(ARGV[3])
+local rate = rateOf(h[2]) or tonumber(ARGV[2])
+local burst = burstOf(h[3]) or tonumber(ARGV[3])
 local now = clock()
-local pause = math.max(tonumber(h[4]) or 0, now + tonumber(ARGV[1]))
+local pause = math.max(time(h[4]) or 0, now + tonumber(ARGV[1]))
 redis.call('HSET', key, 'p', num(pause), 'r', num(rate), 'u', num(burst))
-expire(key, now, tonumber(h[1]) or now, pause, 1000000 / rate, burst, tonumber(ARGV[4]))
+expire(key, now, time(h[1]) or now, pause, 1000000 / rate, burst, tonumber(ARGV[4]))
 return 1
 `)
 
@@ -122,15 +155,15 @@ local key = KEYS[1]
 local h = redis.call('HMGET', key, 'b', 'r', 'p', 's')
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now = clock()
-local base = tonumber(h[1])
-local old = tonumber(h[2])
+local base = time(h[1])
+local old = rateOf(h[2])
 if base ~= nil and old ~= nil and base < now then
   base = now - (now - base) * old / rate
 end
-redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 's', (tonumber(h[4]) or 0) + 1)
+redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 's', (seqOf(h[4]) or 0) + 1)
 if base ~= nil then
   redis.call('HSET', key, 'b', num(base))
 end
-expire(key, now, base or now, tonumber(h[3]) or 0, 1000000 / rate, burst, tonumber(ARGV[3]))
+expire(key, now, base or now, time(h[3]) or 0, 1000000 / rate, burst, tonumber(ARGV[3]))
 return 1
 `)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,18 +52,20 @@ type Store struct {
 	share   float64
 	idle    time.Duration
 	log     func(msg string, args ...any)
-	now     func() time.Time
-	inline  bool // the client bounds each call by its context's deadline
+	now     func() time.Time // the wall clock, to read a pause's end as a wait
+	start   time.Time        // the store's creation: since times in process on the monotonic clock
+	inline  bool             // the client bounds each call by its context's deadline
 
 	// down is set while Redis is unreachable; then calls go to local, and
 	// one call every probe tries Redis again.
 	down      atomic.Bool
-	nextProbe atomic.Int64 // UnixNano before which no call tries Redis
+	nextProbe atomic.Int64 // the time (since) before which no call tries Redis
 	events    atomic.Pointer[transport.EventFunc]
 	mu        sync.Mutex
 	local     map[string]*localBucket
 	seen      map[string]float64 // the rate Redis last reported for a key
 	checked   sync.Once          // the eviction check (CheckEviction), after the first reservation
+	foreign   sync.Once          // the warning that a key under the prefix is no bucket
 }
 
 // Option configures a [Store]. Options not given keep the defaults
@@ -166,6 +169,7 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 		idle:    DefaultIdle,
 		log:     func(msg string, args ...any) { slog.Default().Warn(msg, args...) },
 		now:     time.Now,
+		start:   time.Now(),
 		local:   map[string]*localBucket{},
 		seen:    map[string]float64{},
 	}
@@ -270,7 +274,7 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 	case ctx.Err() != nil:
 		return bucket.Reservation{}, context.Cause(ctx)
 	}
-	return s.localBucket(key, shape).reserve(s.now(), n, maxWait), nil
+	return s.localBucket(key, shape).reserve(s.since(), n, maxWait), nil
 }
 
 // parseReservation reads the script's {ok, wait µs, seq, rate}.
@@ -332,7 +336,7 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time, shape bu
 			d.Microseconds(), shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
 	})
 	if err != nil && ctx.Err() == nil {
-		s.localBucket(key, shape).pause(until)
+		s.localBucket(key, shape).pause(s.since() + float64(d))
 	}
 }
 
@@ -350,7 +354,7 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 		s.saw(key, shape.PerSecond)
 		s.mu.Unlock()
 	} else if ctx.Err() == nil {
-		s.localBucket(key, shape).setRate(s.now(), shape.PerSecond*s.share, shape.Burst*s.share)
+		s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
 	}
 }
 
@@ -372,6 +376,12 @@ func (s *Store) saw(key string, rate float64) {
 	s.seen[key] = rate
 }
 
+// since is the time in process, in nanoseconds since the store was made,
+// on the monotonic clock: what the store times itself (its in-process
+// buckets, its probes) must not move with a step of the wall clock, which
+// would hold a reservation or the next probe for as long as the step.
+func (s *Store) since() float64 { return float64(time.Since(s.start)) }
+
 // errLocal is what do answers while Redis is not due to be tried.
 var errLocal = errors.New("redisbucket: limiting in process")
 
@@ -381,7 +391,7 @@ var errLocal = errors.New("redisbucket: limiting in process")
 func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 	if s.down.Load() {
 		next := s.nextProbe.Load()
-		now := s.now().UnixNano()
+		now := int64(s.since())
 		// One call per probe period tries Redis; the rest stay local.
 		if now < next || !s.nextProbe.CompareAndSwap(next, now+int64(s.probe)) {
 			return errLocal
@@ -406,7 +416,15 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 		}
 	}
 	cancel()
-	if err == nil {
+	if err != nil && foreignKey(err) {
+		// Redis answered, about one key: a key of another type under the
+		// prefix, not the store's to overwrite. Its caller limits it in
+		// process; every other key stays shared.
+		s.foreign.Do(func() {
+			s.log("redisbucket: a key under the store's prefix is not a bucket; it is limited in process", "err", err)
+		})
+	}
+	if err == nil || foreignKey(err) {
 		if s.down.CompareAndSwap(true, false) {
 			// The next outage starts from the rates Redis holds then.
 			s.mu.Lock()
@@ -415,18 +433,26 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 			s.log("redisbucket: Redis answers again; limits are shared again")
 			s.emit(transport.Event{Kind: transport.EventStore, From: "local", To: "shared"})
 		}
-		return nil
+		return err
 	}
 	if ctx.Err() != nil { // the caller gave up: no news about Redis
 		return err
 	}
-	s.nextProbe.Store(s.now().Add(s.probe).UnixNano())
+	s.nextProbe.Store(int64(s.since()) + int64(s.probe))
 	if s.down.CompareAndSwap(false, true) {
 		s.log("redisbucket: Redis unreachable; limiting in process",
 			"share", s.share, "probe", s.probe, "err", err)
 		s.emit(transport.Event{Kind: transport.EventStore, From: "shared", To: "local", Err: err, Rate: s.share})
 	}
 	return err
+}
+
+// foreignKey reports whether err is Redis's answer that a script's key
+// holds another type than the hash of a bucket (WRONGTYPE; Redis 6 wraps
+// it in a script error, Redis 7 keeps the code).
+func foreignKey(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.Contains(re.Error(), "WRONGTYPE")
 }
 
 // localBucket is key's in-process bucket, made at the store's share of the
@@ -453,7 +479,7 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 // buckets that are full again and hold no pause, which a new bucket
 // replaces at no cost, or else an arbitrary one. s.mu must be held.
 func (s *Store) forgetLocal() {
-	now := s.now()
+	now := s.since()
 	for k, l := range s.local {
 		if l.idle(now) {
 			delete(s.local, k)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,37 @@ func TestAStoreRemembersABoundedNumberOfKeys(t *testing.T) {
 			assert.LessOrEqual(t, len(s.local), maxRemembered)
 		})
 	}
+}
+
+// A step of the wall clock (an NTP correction, a resumed VM) changes
+// nothing the store times in process: the in-process bucket's waits and
+// the probes of Redis are timed on the monotonic clock, as a bucket in
+// memory is. Stepped back an hour, the wall clock made each in-process
+// reservation wait an hour, and held off the probe (so the return to
+// the shared state) for as long.
+func TestAWallClockStepDoesNotStallTheFallback(t *testing.T) {
+	live := redistest.Client(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	require.NoError(t, ln.Close())
+	defer dead.Close()
+	s := New(dead, WithLogger(nil), WithProbe(20*time.Millisecond), WithShare(1))
+	shape := bucket.Shape{PerSecond: 1e-3, Burst: 1} // a token every 1000 s
+
+	first, err := s.Reserve(context.Background(), "k", 1, -1, shape)
+	require.NoError(t, err)
+	require.True(t, s.Local(), "Redis does not answer")
+	require.Negative(t, first.ID, "reserved in process")
+	s.c = live                                                              // Redis is back, for the next probe
+	s.now = func() time.Time { return time.Now().Add(-time.Hour).Round(0) } // the wall clock steps back
+	second, err := s.Reserve(context.Background(), "k", 1, -1, shape)
+	require.NoError(t, err)
+	require.Negative(t, second.ID, "reserved in process")
+	assert.InDelta(t, float64(1000*time.Second), float64(second.Wait), float64(time.Second), "paced at the rate, not an hour later")
+
+	time.Sleep(30 * time.Millisecond)
+	_, err = s.Reserve(context.Background(), fmt.Sprintf("steady:test:%s:%d", t.Name(), time.Now().UnixNano()), 1, -1, shape)
+	require.NoError(t, err)
+	assert.False(t, s.Local(), "Redis is probed after the probe period, and answers")
 }
