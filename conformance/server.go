@@ -218,6 +218,12 @@ func (s *Server) Stats() Stats {
 // maxRequestBody bounds the request bodies the server reads.
 const maxRequestBody = 32 << 20
 
+// maxBodyHint bounds the buffer a request's Content-Length reserves before
+// its bytes arrive: the header is the client's word, and a client that
+// announces 32 MiB and sends nothing must not cost the server 32 MiB per
+// connection. A larger body grows the buffer as it arrives.
+const maxBodyHint = 64 << 10
+
 // readRequestBody reads and closes the request body, as both the RoundTripper and
 // the Handler contracts want.
 func readRequestBody(body io.ReadCloser, size int64) ([]byte, error) {
@@ -228,6 +234,7 @@ func readRequestBody(body io.ReadCloser, size int64) ([]byte, error) {
 	if size <= 0 || size > maxRequestBody {
 		size = 512
 	}
+	size = min(size, maxBodyHint)
 	buf := bytes.NewBuffer(make([]byte, 0, size+1))
 	n, err := buf.ReadFrom(io.LimitReader(body, maxRequestBody+1))
 	if err != nil {
