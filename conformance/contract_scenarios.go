@@ -207,9 +207,15 @@ func groupCancel(e *groupEnv) {
 	}{
 		{"context cancelled while the inner transport answers", []scriptStep{{hang: true}}, false},
 		{"context cancelled while waiting to retry a 429 (Retry-After: 60)", []scriptStep{stepTooMany("60"), stepOK("cancel")}, true},
+		// The retry's own attempt, not only the first, must end with the
+		// caller's context.
+		{"context cancelled while the inner transport answers a retry of a 503", []scriptStep{stepUnavailable([]byte(sampleOverloaded)), {hang: true}}, false},
 	} {
 		c := e.newCall(s.name, callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true, steps: s.steps})
 		e.start(c, e.build())
+		if hangs := s.steps[len(s.steps)-1].hang; hangs && len(s.steps) > 1 {
+			e.awaitAttempt(c, len(s.steps))
+		}
 		synctest.Wait()
 		select {
 		case <-c.done: // it did not wait (no retry), so there is nothing to cancel
@@ -261,11 +267,20 @@ func groupDeadline(e *groupEnv) {
 		e.finishCall(c)
 	}
 
-	c = e.newCallWith("a server that never answers and a 10s deadline", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
-		steps: []scriptStep{{hang: true}}}, withTimeout)
-	deadline, _ = c.ctx.Deadline()
-	e.start(c, e.build())
-	if e.await(c, RuleContextDeadline, "its deadline had passed long before") {
+	for _, s := range []struct {
+		name  string
+		steps []scriptStep
+	}{
+		{"a server that never answers and a 10s deadline", []scriptStep{{hang: true}}},
+		// The deadline holds for the retry's own attempt too.
+		{"a 503, then a server that never answers, and a 10s deadline", []scriptStep{stepUnavailable([]byte(sampleOverloaded)), {hang: true}}},
+	} {
+		c := e.newCallWith(s.name, callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true, steps: s.steps}, withTimeout)
+		deadline, _ := c.ctx.Deadline()
+		e.start(c, e.build())
+		if !e.await(c, RuleContextDeadline, "its deadline had passed long before") {
+			continue
+		}
 		if late := c.returnedAt.Sub(deadline); late > cancelSlack {
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
 		}
@@ -273,6 +288,26 @@ func groupDeadline(e *groupEnv) {
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %s, want an error matching context.DeadlineExceeded", c.name, outcomeOf(c))
 		}
 		e.finishCall(c)
+	}
+}
+
+// awaitAttempt waits, in virtual time, until attempt n of c has reached the
+// inner transport or c has returned: a middleware may back off before it
+// retries, and the scenario means to act during the retry itself.
+func (e *groupEnv) awaitAttempt(c *callRun, n int) {
+	step := time.Millisecond
+	for waited := time.Duration(0); waited < callPatience; waited += step {
+		synctest.Wait()
+		if c.attemptCount() >= n {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		time.Sleep(step)
+		step = min(2*step, time.Second)
 	}
 }
 

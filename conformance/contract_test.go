@@ -304,6 +304,33 @@ func retriesForever(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// retriesUncancellably retries as retrying does, but sends each retry with a
+// context cut loose from the caller's cancellation and deadline (its values
+// kept): a retry the caller can no longer stop.
+func retriesUncancellably(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			if replay.Attempts() > 1 {
+				r = r.WithContext(context.WithoutCancel(r.Context()))
+			}
+			resp, err := next.RoundTrip(r)
+			if err != nil || resp.StatusCode < 500 || replay.Attempts() == 4 || !replay.CanReplay() {
+				return resp, err
+			}
+			transport.Drain(resp)
+		}
+	})
+}
+
 // The suite stops a middleware that never stops retrying, and says so.
 func TestCheckMiddlewareStopsEndlessRetries(t *testing.T) {
 	rep := CheckMiddleware(t, retriesForever)
@@ -331,6 +358,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
 		{"swaps responses", swapsResponses, []Rule{RuleResponseIntact, RuleConcurrentUse}},
+		{"retries uncancellably", retriesUncancellably, []Rule{RuleContextCanceled, RuleContextDeadline}},
 		{"nil", nil, []Rule{RuleResponseOrError}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -127,7 +127,7 @@ func (m *limitMeter) view(now int64, s *meterSpec, wait time.Duration) rateWindo
 	// takes to fill, so that quota/span is the rate.
 	rate, capacity := s.perMinute/60, s.capacity()
 	secs := max(math.Ceil(capacity/rate-bucketEpsilon), 1)
-	w.limit, w.quota, w.span = capacity, rate*secs, time.Duration(secs)*time.Second
+	w.limit, w.quota, w.span = capacity, rate*secs, nanos(secs*1e9)
 	if s.alg == LeakyBucket {
 		burst, excess := leakyBurst(s), int64(-1000)
 		if m.ready {
@@ -143,7 +143,7 @@ func (m *limitMeter) view(now int64, s *meterSpec, wait time.Duration) rateWindo
 	lv := m.bucketLevel(now, s)
 	w.remaining = math.Floor(lv + bucketEpsilon)
 	if wait == 0 {
-		w.reset = time.Duration(math.Ceil((capacity - lv) / rate * 1e9))
+		w.reset = nanos(math.Ceil((capacity - lv) / rate * 1e9))
 	}
 	return w
 }
@@ -171,7 +171,22 @@ func (m *limitMeter) bucketWait(now int64, s *meterSpec, need float64) time.Dura
 	if lv+bucketEpsilon >= need {
 		return 0
 	}
-	return time.Duration(math.Ceil((need - lv) / (s.perMinute / 60) * 1e9))
+	return nanos(math.Ceil((need - lv) / (s.perMinute / 60) * 1e9))
+}
+
+// longestWait bounds the waits and spans a meter reports: a century, far
+// past any client's patience and far enough below the largest Duration for
+// the rate headers to round it and add it to the clock.
+const longestWait = 100 * 365 * 24 * time.Hour
+
+// nanos is f nanoseconds as a Duration, at most longestWait: a rate so low
+// that its wait overflows a Duration gave a negative one (on amd64), and
+// admitted every request.
+func nanos(f float64) time.Duration {
+	if f >= float64(longestWait) {
+		return longestWait
+	}
+	return time.Duration(f)
 }
 
 // leakyRate is nginx's rate: thousandths of a unit a second, an integer.

@@ -739,3 +739,26 @@ func TestLimitLeakyBucketAsNginx(t *testing.T) {
 		})
 	}
 }
+
+// A rate so low that its wait overflows a time.Duration (one request in
+// 1,900 years) still refuses the second request, and says to come back in
+// a century, the longest wait the server states.
+func TestLimitTinyRate(t *testing.T) {
+	for _, lim := range []conformance.Limit{
+		{RPM: 1e-9},
+		{RPM: 6000, TPM: 1e-9, TokenBurst: 2}, // a request of 2 tokens empties it
+	} {
+		srv := conformance.NewServer(conformance.Config{
+			Limits:  map[string]conformance.Limit{conformance.Chat: lim},
+			Headers: conformance.HeaderEveryAnswer | conformance.HeaderRetryAfter | conformance.HeaderOpenAI | conformance.HeaderDraft7,
+		})
+		first := srvChat(t, srv, "k")
+		require.Equal(t, http.StatusOK, first.status, "%+v", lim)
+		for range 2 {
+			r := srvChat(t, srv, "k")
+			assert.Equal(t, http.StatusTooManyRequests, r.status, "%+v", lim)
+			assert.Equal(t, "3153600000", r.header.Get("Retry-After"), "%+v", lim)
+			assert.Equal(t, "3153600000", r.header.Get("X-Ratelimit-Reset"), "%+v", lim)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Endpoint names: the keys of [Config.Limits], and [Arrival.Endpoint].
@@ -92,7 +93,10 @@ func DefaultModels() []string {
 	}
 }
 
-// Arrival is one request as the server saw it.
+// Arrival is one request as the server saw it. A key or a model name over
+// 256 bytes, which no provider issues, is kept as its first bytes, "~" and
+// a hash of the whole: what a client names cannot grow the server's memory
+// by more than that per request.
 type Arrival struct {
 	At       time.Duration // since NewServer
 	Endpoint string        // the endpoint name; "" for a path the server does not serve
@@ -101,6 +105,25 @@ type Arrival struct {
 	Status   int           // the status answered; 0 for a reset or a hang
 	BodyHash uint64        // FNV-1a of the request body
 	Attempt  int           // 1 for the first arrival of this body hash, 2 for the second, ...
+}
+
+// maxNameLen bounds the bytes of a key or a model name the server keeps, in
+// an [Arrival] and in the state of its limits and jobs. A longer name is
+// kept as its first bytes, "~" and the hexadecimal FNV-1a of the whole, so
+// that distinct names stay apart.
+const maxNameLen = 256
+
+// keptName is name as the server keeps it (see [maxNameLen]).
+func keptName(name string) string {
+	if len(name) <= maxNameLen {
+		return name
+	}
+	const digest = 1 + 16 // "~" and 16 hexadecimal digits
+	cut := maxNameLen - digest
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + "~" + strconv.FormatUint(fnv1a(name)|1<<63, 16)
 }
 
 // Stats counts the server's answers.
@@ -218,6 +241,12 @@ func (s *Server) Stats() Stats {
 // maxRequestBody bounds the request bodies the server reads.
 const maxRequestBody = 32 << 20
 
+// maxBodyHint bounds the buffer a request's Content-Length reserves before
+// its bytes arrive: the header is the client's word, and a client that
+// announces 32 MiB and sends nothing must not cost the server 32 MiB per
+// connection. A larger body grows the buffer as it arrives.
+const maxBodyHint = 64 << 10
+
 // readRequestBody reads and closes the request body, as both the RoundTripper and
 // the Handler contracts want.
 func readRequestBody(body io.ReadCloser, size int64) ([]byte, error) {
@@ -228,6 +257,7 @@ func readRequestBody(body io.ReadCloser, size int64) ([]byte, error) {
 	if size <= 0 || size > maxRequestBody {
 		size = 512
 	}
+	size = min(size, maxBodyHint)
 	buf := bytes.NewBuffer(make([]byte, 0, size+1))
 	n, err := buf.ReadFrom(io.LimitReader(body, maxRequestBody+1))
 	if err != nil {
@@ -462,6 +492,7 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 	}
 	hash := fnv1a(body)
 	id := requestIdentity(method, strings.TrimSuffix(path, "/"), hash)
+	keptKey, keptModel := keptName(key), keptName(p.model)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -469,12 +500,12 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 	arr := Arrival{
 		At:       now.Sub(s.start),
 		Endpoint: endpoint,
-		Model:    p.model,
-		Key:      key,
+		Model:    keptModel,
+		Key:      keptKey,
 		BodyHash: hash,
 		Attempt:  s.attempts[hash],
 	}
-	a := s.answer(now, arr.At, method, endpoint, jobID, status, key, id, &p, perr)
+	a := s.answer(now, arr.At, method, endpoint, jobID, status, key, keptKey, keptModel, id, &p, perr)
 	if a.action != actReset && a.action != actHang {
 		arr.Status = a.status
 	}
@@ -494,8 +525,9 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 }
 
 // answer decides; s.mu is held. ident is the request's identity (see
-// [requestIdentity]), id the job a GET names.
-func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key string, ident uint64, p *parsedBody, perr error) decision {
+// [requestIdentity]), id the job a GET names; keptKey and keptModel are key
+// and the model as the server's state keeps them (see [maxNameLen]).
+func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, id string, status int, key, keptKey, keptModel string, ident uint64, p *parsedBody, perr error) decision {
 	jsonHeader := func() http.Header { return http.Header{"Content-Type": {"application/json"}} }
 	switch {
 	case status == http.StatusNotFound:
@@ -515,9 +547,9 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 		out     rateWindow
 	)
 	if lim, limited = s.cfg.Limits[endpoint]; limited {
-		lk := limiterKey{key: key, endpoint: endpoint}
+		lk := limiterKey{key: keptKey, endpoint: endpoint}
 		if s.cfg.Dialect != DialectTogether {
-			lk.model = p.model
+			lk.model = keptModel
 		}
 		if l = s.limiters[lk]; l == nil {
 			l = new(keyLimits)
@@ -583,7 +615,7 @@ func (s *Server) answer(now time.Time, elapsed time.Duration, method, endpoint, 
 				a.header = http.Header{"Content-Type": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
 			}
 		} else {
-			a.status, a.body, jobWait = s.jobs(endpoint, id, key, method == http.MethodGet, p, now)
+			a.status, a.body, jobWait = s.jobs(endpoint, id, keptKey, keptModel, method == http.MethodGet, p, now)
 		}
 	}
 	if a.status >= 200 && a.status < 300 && a.action != actTruncate && lim.Dynamic {

@@ -53,8 +53,10 @@ func (j *providerJob) appendJSON(b []byte, now time.Time) []byte {
 }
 
 // jobs answers the endpoints that do not run a model: the model list,
-// fine-tunes and batches (get is a GET, which lists jobs). wait is the reset of a 429. s.mu is held.
-func (s *Server) jobs(endpoint, id, key string, get bool, p *parsedBody, now time.Time) (status int, body []byte, wait time.Duration) {
+// fine-tunes and batches (get is a GET, which lists jobs). key and model are
+// as the server keeps them (see [maxNameLen]). wait is the reset of a 429.
+// s.mu is held.
+func (s *Server) jobs(endpoint, id, key, model string, get bool, p *parsedBody, now time.Time) (status int, body []byte, wait time.Duration) {
 	if endpoint == Models {
 		return http.StatusOK, s.modelsBody, 0
 	}
@@ -93,7 +95,7 @@ func (s *Server) jobs(endpoint, id, key string, get bool, p *parsedBody, now tim
 		}
 	}
 	s.seq++
-	j := providerJob{model: p.model, created: now, isFineTune: endpoint == FineTunes}
+	j := providerJob{model: model, created: now, isFineTune: endpoint == FineTunes}
 	if j.isFineTune {
 		if running >= MaxRunningFineTunes {
 			return http.StatusConflict, togetherError("invalid_request_error", "too_many_running_jobs",

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -175,6 +177,42 @@ func TestServerArrivals(t *testing.T) {
 		got[0].Key = "changed"
 		assert.Equal(t, "alice", srv.Arrivals()[0].Key, "Arrivals returns a copy")
 	})
+}
+
+// What a client names, its key and its model, is kept for every arrival and
+// in the per-key (per-model) limits: a client sending 20 MB names made a
+// provider hold 2.5 GB after 80 requests. Long names are kept as a bounded
+// digest that still tells them apart.
+func TestServerBoundsTheNamesItKeeps(t *testing.T) {
+	srv := conformance.NewServer(conformance.Config{
+		Dialect: conformance.DialectOpenAI, // limits per key and model
+		Limits:  map[string]conformance.Limit{conformance.Chat: {RPM: 6000}},
+	})
+	const n, size = 16, 1 << 20
+	long := func(i int, c string) string { return fmt.Sprint(i) + strings.Repeat(c, size) }
+	var heap runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&heap)
+	before := heap.HeapAlloc
+	for i := range n {
+		body := `{"model":"` + long(i, "m") + `","messages":[{"role":"user","content":"hi"}]}`
+		key := strings.Repeat("k", size) + fmt.Sprint(i) // apart only at their ends
+		r := srvDo(t, srv, http.MethodPost, "/v1/chat/completions", key, body)
+		require.Equal(t, http.StatusNotFound, r.status, "an unknown model")
+		assert.Contains(t, r.body, long(i, "m"), "the answer names the model it was sent")
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&heap)
+	kept := int64(heap.HeapAlloc) - int64(before)
+	assert.Less(t, kept, int64(n*size/4), "bytes the server kept after %d requests naming a %d-byte key and model", n, size)
+
+	got := srv.Arrivals()
+	require.Len(t, got, n)
+	assert.LessOrEqual(t, len(got[0].Model), 256)
+	assert.LessOrEqual(t, len(got[0].Key), 256)
+	assert.NotEqual(t, got[0].Model, got[1].Model, "two long names stay apart")
+	assert.NotEqual(t, got[0].Key, got[1].Key, "two long keys stay apart, even with a common beginning")
+	runtime.KeepAlive(srv)
 }
 
 // srvCloseCounter is a request body that records whether it was closed.

@@ -2,7 +2,9 @@ package slogobserve
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"reflect"
 
 	"github.com/steadyapi/steady/transport"
 )
@@ -91,7 +93,7 @@ func Attrs(dst []slog.Attr, e transport.Event) []slog.Attr {
 		dst = append(dst, slog.Int("status", e.Status))
 	}
 	if e.Err != nil {
-		dst = append(dst, slog.String("error", e.Err.Error()))
+		dst = append(dst, slog.String("error", errorText(e.Err)))
 	}
 	if e.Rate != 0 {
 		dst = append(dst, slog.Float64("rate", e.Rate))
@@ -115,4 +117,20 @@ func Attrs(dst []slog.Attr, e transport.Event) []slog.Attr {
 		dst = append(dst, slog.String("reason", e.Reason))
 	}
 	return dst
+}
+
+// errorText is err.Error(), written as slog writes an error value whose
+// method panics: "<nil>" for a nil pointer, "!PANIC: ..." otherwise. A
+// hook that panicked would lose the event, and every hook's after it.
+func errorText(err error) (text string) {
+	defer func() {
+		if p := recover(); p != nil {
+			if v := reflect.ValueOf(err); v.Kind() == reflect.Pointer && v.IsNil() {
+				text = "<nil>"
+				return
+			}
+			text = fmt.Sprintf("!PANIC: %v", p)
+		}
+	}()
+	return err.Error()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +160,22 @@ func TestUnknownKind(t *testing.T) {
 	got := records(t, slog.LevelDebug, transport.Event{Kind: 99})
 	require.Len(t, got, 1)
 	assert.Equal(t, map[string]any{"level": "DEBUG", "msg": "EventKind(99)", "event": "EventKind(99)"}, got[0])
+}
+
+// panickyError is an error whose Error method panics on any value.
+type panickyError struct{}
+
+func (*panickyError) Error() string { panic("broken Error method") }
+
+// An error that is a nil pointer, or whose Error method panics, is logged
+// as slog itself logs one: the record is written, and the hook does not
+// panic (which would lose the event, and the events of the hooks after it).
+func TestOddErrors(t *testing.T) {
+	got := records(t, slog.LevelDebug,
+		transport.Event{Kind: transport.EventGaveUp, Attempt: 2, Err: (*url.Error)(nil)},
+		transport.Event{Kind: transport.EventGaveUp, Attempt: 3, Err: &panickyError{}},
+	)
+	require.Len(t, got, 2)
+	assert.Equal(t, map[string]any{"level": "WARN", "msg": "gave up retrying", "event": "gave up", "attempt": 2.0, "error": "<nil>"}, got[0])
+	assert.Equal(t, map[string]any{"level": "WARN", "msg": "gave up retrying", "event": "gave up", "attempt": 3.0, "error": "!PANIC: broken Error method"}, got[1])
 }

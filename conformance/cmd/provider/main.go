@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -111,15 +112,32 @@ func parse(args []string) (conformance.Config, string, error) {
 		return conformance.Config{}, "", fmt.Errorf("-window must be 1s or 1m without -algorithm, not %v", *window)
 	case *window <= 0:
 		return conformance.Config{}, "", fmt.Errorf("-window must be positive, not %v", *window)
-	case *burst < 0:
-		return conformance.Config{}, "", fmt.Errorf("-burst must not be negative, not %v", *burst)
+	}
+	// A negative or NaN rate is not "unlimited" (0 is): refuse it rather than
+	// serve without the limit asked for.
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"chat-rpm", *chat}, {"embeddings-rpm", *embed}, {"images-rpm", *images}, {"tpm", *tpm},
+		{"burst", *burst}, {"base", *base}, {"cap", *limitCap}, {"overload", *overload}} {
+		if !(f.v >= 0) || math.IsInf(f.v, 1) {
+			return conformance.Config{}, "", fmt.Errorf("-%s must be a number of at least 0, not %v", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"latency", *latency}, {"jitter", *jitter}, {"stream-interval", *streamGap}} {
+		if f.v < 0 {
+			return conformance.Config{}, "", fmt.Errorf("-%s must not be negative, not %v", f.name, f.v)
+		}
 	}
 	spans := map[string]conformance.Span{"hour": conformance.SpanHour, "in-use": conformance.SpanInUse}
 	sp, ok := spans[*span]
 	if !ok {
 		return conformance.Config{}, "", fmt.Errorf("-span must be hour or in-use, not %q", *span)
 	}
-	if *overload < 0 || *overload > 1 {
+	if *overload > 1 {
 		return conformance.Config{}, "", fmt.Errorf("-overload must be within 0 and 1, not %v", *overload)
 	}
 	dialects := map[string]conformance.Dialect{"together": conformance.DialectTogether,

@@ -43,7 +43,11 @@ func TestParse(t *testing.T) {
 		Dynamic: true, Span: conformance.SpanInUse}, cfg.Limits[conformance.Chat])
 
 	for _, bad := range [][]string{{"-window", "5s"}, {"-headers", "weird"}, {"-overload", "2"}, {"-nope"},
-		{"-algorithm", "magic"}, {"-algorithm", "sliding", "-window", "0s"}, {"-burst", "-1"}, {"-span", "day"}} {
+		{"-algorithm", "magic"}, {"-algorithm", "sliding", "-window", "0s"}, {"-burst", "-1"}, {"-span", "day"},
+		// Not "unlimited": refused.
+		{"-chat-rpm", "-5"}, {"-chat-rpm", "NaN"}, {"-embeddings-rpm", "-1"}, {"-images-rpm", "NaN"}, {"-tpm", "-100"},
+		{"-chat-rpm", "Inf"}, {"-burst", "NaN"}, {"-base", "-60"}, {"-cap", "NaN"}, {"-overload", "NaN"},
+		{"-latency", "-1s"}, {"-jitter", "-1ms"}, {"-stream-interval", "-1s"}} {
 		_, _, err := parse(bad)
 		assert.Error(t, err, bad)
 	}
