@@ -159,8 +159,11 @@ func TestScenarios(t *testing.T) {
 			limit:    conformance.Limit{RPM: 600},
 			told:     bucket.Rate{},
 			requests: 3000, workers: 64,
-			// As above: 0.79% and +4.1% (v0.1: 0.37% and +1.1%).
-			maxTooMany: 0.01, maxSlower: 0.05,
+			// As above: 0.60-1.02% and +1.4-3.9% over 60 runs (v0.1:
+			// 0.37% and +1.1%). The 64 workers woken at one virtual
+			// instant run in an order that varies run to run, and -race
+			// varies it more: 1% was passed in 3 of 28 runs under -race.
+			maxTooMany: 0.015, maxSlower: 0.05,
 		},
 		{
 			// Without headers a window looks like any limit: the bucket
