@@ -221,7 +221,7 @@ func New(r Rate, opts ...Option) *Bucket {
 	b.q.share = o.aging
 	b.reserve, b.reserveEnds = o.reserve, -inf
 	if o.store != nil {
-		b.link = newStoreLink(o.store, o.key)
+		b.link = newStoreLink(o.store, o.key, b.epoch)
 		b.link.q.share = b.q.share
 	}
 	return b

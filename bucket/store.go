@@ -86,13 +86,21 @@ type storeLink struct {
 	busy    bool
 	q       queue
 	waiting int // calls of Wait in progress, the turn's holder among them
-	// paused is the end of the last pause this process set, UnixNano: a
-	// reservation made before it is held until it ends.
+	// paused is the end of the last pause this process set, in
+	// nanoseconds since epoch (the bucket's) on the monotonic clock, which
+	// a step of the wall clock does not move: a reservation made before it
+	// is held until it ends.
 	paused atomic.Int64
+	epoch  time.Time
 }
 
-func newStoreLink(s Store, key string) *storeLink {
-	return &storeLink{store: s, key: key}
+func newStoreLink(s Store, key string, epoch time.Time) *storeLink {
+	return &storeLink{store: s, key: key, epoch: epoch}
+}
+
+// pausedFor is how long the pause this process set goes on from now.
+func (l *storeLink) pausedFor() time.Duration {
+	return time.Duration(l.paused.Load()) - time.Since(l.epoch)
 }
 
 // awaitTurn takes the turn, waiting for it behind the waits queued with a
@@ -216,7 +224,7 @@ func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track b
 	// answered: the reservation, made before the pause, waits for its end
 	// (its slot is spent either way, so nothing is given back).
 	for {
-		d := time.Until(time.Unix(0, l.paused.Load()))
+		d := l.pausedFor()
 		if d <= 0 {
 			break
 		}
@@ -241,7 +249,7 @@ func (b *Bucket) storeTryTake(l *storeLink, n float64) bool {
 	l.busy = true
 	b.mu.Unlock()
 	defer b.passTurn(l)
-	if time.Now().UnixNano() < l.paused.Load() {
+	if l.pausedFor() > 0 {
 		return false
 	}
 	b.mu.Lock()
@@ -288,7 +296,7 @@ func (b *Bucket) adopt(perSecond float64) {
 // hold holds this process's granted reservations until until: they were
 // made before a pause the store may not know of yet.
 func (l *storeLink) hold(until time.Time) {
-	u := until.UnixNano()
+	u := int64(until.Sub(l.epoch))
 	for {
 		old := l.paused.Load()
 		if old >= u || l.paused.CompareAndSwap(old, u) {
