@@ -244,18 +244,13 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 	return c
 }
 
-// signals is what the answer resp says to this limiter (see
-// [transport.Info.Signals]). A limiter of a token limit of its own
-// (TokenLimit.Header) is told of that limit's window alone, with the
-// server's directed wait and verdict.
-func (c *control) signals(info *transport.Info, resp *http.Response, now time.Time) transport.Signals {
-	sig := info.Signals(resp, now)
-	if k := &c.cfg.own; k[0] != "" {
-		h := resp.Header
-		sig.Requests = transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}
-		sig.Tokens = transport.ParseWindow(h[k[0]], h[k[1]], h[k[2]], now)
-	}
-	return sig
+// ownWindow makes sig, what an answer with headers h says, what it says
+// to a limiter of a token limit of its own (TokenLimit.Header): that
+// limit's window alone, with the server's directed wait and verdict.
+func (c *control) ownWindow(sig *transport.Signals, h http.Header, now time.Time) {
+	k := &c.cfg.own
+	sig.Requests = transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}
+	sig.Tokens = transport.ParseWindow(h[k[0]], h[k[1]], h[k[2]], now)
 }
 
 // observe learns from the answer to req (described by info, nil when it
@@ -264,7 +259,10 @@ func (c *control) signals(info *transport.Info, resp *http.Response, now time.Ti
 // cfg.gates too (Keyed's learning from an answer its limiters saw
 // already does not hand it on again).
 func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Response, sent, now time.Time, tk ticket, n float64, seen bool) {
-	sig := c.signals(info, resp, now)
+	sig := info.Signals(resp, now)
+	if c.cfg.own[0] != "" {
+		c.ownWindow(&sig, resp.Header, now)
+	}
 	if seen {
 		for _, g := range c.cfg.gates {
 			g.answer(req, resp, &sig)

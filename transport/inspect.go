@@ -82,7 +82,11 @@ func (i *Info) Signals(resp *http.Response, now time.Time) Signals {
 	if i == nil || i.shared == nil {
 		return ParseSignals(resp.Header, now)
 	}
-	c := i.shared
+	return i.shared.read(resp, now)
+}
+
+// read is what resp says at now, read once.
+func (c *sharedSignals) read(resp *http.Response, now time.Time) Signals {
 	if c.of != resp || !c.at.Equal(now) {
 		c.sig = ParseSignals(resp.Header, now)
 		c.of, c.at = resp, now
