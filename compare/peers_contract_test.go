@@ -73,6 +73,9 @@ func TestPeersContract(t *testing.T) {
 			{conformance.RuleNotResent, "is sent again"},
 			// Responses it retries are neither drained nor closed.
 			{conformance.RuleDiscardedDrained, "was never closed"},
+			// It wraps every body it returns in one that only reads, a
+			// 101's too: a WebSocket through it has no connection.
+			{conformance.RuleResponseIntact, "does not write"},
 			// Its delay follows Retry-After (1h) until the context ends.
 			{conformance.RuleContextDeadline, "returned at its deadline"},
 		}},

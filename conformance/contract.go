@@ -57,7 +57,9 @@ const (
 
 	// RuleResponseIntact: the response returned is one the inner transport
 	// produced, the same object or at least its status and its bytes, and
-	// closing it closes the inner transport's body.
+	// closing it closes the inner transport's body. The body of a 101
+	// Switching Protocols is the upgraded connection (a WebSocket's), and
+	// still writes to it.
 	RuleResponseIntact Rule = "response-intact"
 
 	// RuleResponseOrError: RoundTrip returns a response with a body or an

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ func scenarioGroups() []scenarioGroup {
 		{"exhausted", groupExhausted},
 		{"inner-errors", groupInnerErrors},
 		{"streaming", groupStreaming},
+		{"upgrade", groupUpgrade},
 		{"cancel", groupCancel},
 		{"deadline", groupDeadline},
 		{"concurrent", groupConcurrent},
@@ -176,6 +178,36 @@ func groupStreaming(e *groupEnv) {
 	if !inner.state().closed {
 		e.rec.fail(RuleResponseIntact, "%s: closing the returned body left the inner transport's streamed body open", c.name)
 	}
+	e.checkAfter(c)
+}
+
+// groupUpgrade: a 101 Switching Protocols, as a WebSocket's handshake
+// through an http.Client gets: its body is the upgraded connection, which
+// the caller writes to. A middleware that wraps the body it returns in one
+// that only reads takes the connection from the caller.
+func groupUpgrade(e *groupEnv) {
+	c := e.newCall("101 upgrade", callSpec{method: http.MethodGet, steps: []scriptStep{{upgrade: true}}})
+	e.start(c, e.build())
+	if !e.await(c, RuleResponseIntact, "it waited on the body of a 101") {
+		return
+	}
+	if c.err == nil && c.resp != nil && c.resp.StatusCode == http.StatusSwitchingProtocols && c.resp.Body != nil {
+		e.rec.exercise(RuleResponseIntact)
+		conn := c.snapshotResponses()[0].conn
+		w, ok := c.resp.Body.(io.Writer)
+		switch {
+		case !ok:
+			e.rec.fail(RuleResponseIntact, "%s: the body returned (%T) does not write: the upgraded connection is lost", c.name, c.resp.Body)
+		default:
+			msg := []byte("ping")
+			if n, err := w.Write(msg); err != nil || n != len(msg) || !bytes.Equal(conn.wrote(), msg) {
+				e.rec.fail(RuleResponseIntact, "%s: what the caller wrote to the returned body (%d bytes, %v) did not reach the connection", c.name, n, err)
+			}
+		}
+	}
+	e.checkReturn(c)
+	c.releaseAll()
+	synctest.Wait()
 	e.checkAfter(c)
 }
 

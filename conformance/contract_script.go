@@ -45,6 +45,9 @@ type scriptStep struct {
 	err    error // fail the attempt with err
 	hang   bool  // answer only when the attempt's context is done
 	stream bool  // answer 200 with a body the scenario writes chunk by chunk
+	// upgrade answers 101 Switching Protocols, whose body is the upgraded
+	// connection: it reads and writes, as net/http hands it over.
+	upgrade bool
 }
 
 // stepAnswer is a step answering status with body and the header pairs kv.
@@ -133,7 +136,30 @@ type attemptSeen struct {
 type innerResponse struct {
 	resp *http.Response
 	body *watchedReader
-	data []byte // what the body holds; nil for a stream
+	data []byte        // what the body holds; nil for a stream
+	conn *upgradedConn // the body of a 101, which writes too
+}
+
+// upgradedConn is the body of a 101: the connection, which the caller
+// writes to as well as reads.
+type upgradedConn struct {
+	*watchedReader
+	mu      sync.Mutex
+	written []byte
+}
+
+func (u *upgradedConn) Write(p []byte) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.written = append(u.written, p...)
+	return len(p), nil
+}
+
+// wrote is what the caller wrote to the connection.
+func (u *upgradedConn) wrote() []byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]byte(nil), u.written...)
 }
 
 // callRun is one call of a scenario: the caller's request, its script, and
@@ -379,6 +405,13 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		resp.ContentLength = int64(len(st.body))
 	}
 	resp.Body = ir.body
+	if st.upgrade {
+		resp.StatusCode, resp.Status = http.StatusSwitchingProtocols, "101 Switching Protocols"
+		resp.Header = http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}
+		resp.ContentLength = -1
+		ir.conn = &upgradedConn{watchedReader: ir.body}
+		resp.Body = ir.conn
+	}
 	c.mu.Lock()
 	c.responses = append(c.responses, ir)
 	c.mu.Unlock()

@@ -119,6 +119,20 @@ func readsReturnedBody(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// hidesUpgradedConnection wraps every body it returns in one that reads
+// and closes it, as it comes, but does not write: a WebSocket's 101 loses
+// its connection.
+func hidesUpgradedConnection(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = struct{ io.ReadCloser }{resp.Body}
+		return resp, nil
+	})
+}
+
 // ignoresContext sends every attempt with a context of its own.
 func ignoresContext(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -348,7 +362,10 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 	}{
 		{"mutates headers", mutatesHeaders, []Rule{RuleRequestUnmodified}},
 		{"leaks request body", leaksRequestBody, []Rule{RuleRequestBodyClosed}},
-		{"reads returned body", readsReturnedBody, []Rule{RuleReturnedNotRead}},
+		// The body it reads is put back as one that only reads: a 101's
+		// connection is lost too.
+		{"reads returned body", readsReturnedBody, []Rule{RuleReturnedNotRead, RuleResponseIntact}},
+		{"hides an upgraded connection", hidesUpgradedConnection, []Rule{RuleResponseIntact}},
 		{"ignores context", ignoresContext, []Rule{RuleContextCanceled, RuleContextDeadline}},
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
