@@ -63,13 +63,16 @@ type usageWatcher struct {
 	mu   sync.Mutex
 	tail [len(usageKey) - 1]byte // the end of the last read: a key cut in two
 	nt   int
-	st   uint8 // usageLook, usageColon, usageOpen, usageTake
-	obj  []byte
-	deep int
-	str  bool // inside a string of the object
-	esc  bool
-	u    Usage
-	seen bool // any usage object found
+	// tailEsc says whether the bytes before the tail end in a backslash
+	// that escapes its first byte: a quote so escaped opens no key.
+	tailEsc bool
+	st      uint8 // usageLook, usageColon, usageOpen, usageTake
+	obj     []byte
+	deep    int
+	str     bool // inside a string of the object
+	esc     bool
+	u       Usage
+	seen    bool // any usage object found
 	// The parts of the input, each replaced by a later object that names
 	// it.
 	inN, cacheInN, cacheReadN int64
@@ -142,30 +145,67 @@ func (w *usageWatcher) feed(p []byte) {
 // look finds the next "usage" key in p, or cut between the last read and
 // this one, and returns what follows it.
 func (w *usageWatcher) look(p []byte) []byte {
+	// Whether the bytes before p end in an escaping backslash: only the
+	// tail can (before it, or with none, the watcher was at the start or
+	// after a closing brace).
+	before := w.nt > 0 && escapes(w.tail[:w.nt], w.tailEsc)
 	if w.nt > 0 {
 		// A key that starts in the tail of the last read.
 		var joint [2*len(usageKey) - 2]byte
 		n := copy(joint[:], w.tail[:w.nt])
 		n += copy(joint[n:], p)
-		if i := bytes.Index(joint[:n], []byte(usageKey)); i >= 0 && i < w.nt {
+		if i := keyIndex(joint[:n], w.tailEsc); i >= 0 && i < w.nt {
 			rest := p[i+len(usageKey)-w.nt:]
 			w.nt, w.st = 0, usageColon
 			return rest
 		}
 	}
-	if i := bytes.Index(p, []byte(usageKey)); i >= 0 {
+	if i := keyIndex(p, before); i >= 0 {
 		w.nt, w.st = 0, usageColon
 		return p[i+len(usageKey):]
 	}
 	// Keep the last bytes seen, in case a key starts there.
 	if len(p) >= len(w.tail) {
+		w.tailEsc = escapes(p[:len(p)-len(w.tail)], before)
 		w.nt = copy(w.tail[:], p[len(p)-len(w.tail):])
 	} else {
 		drop := max(0, w.nt+len(p)-len(w.tail))
+		w.tailEsc = escapes(w.tail[:drop], w.tailEsc)
 		copy(w.tail[:], w.tail[drop:w.nt])
 		w.nt = w.nt - drop + copy(w.tail[w.nt-drop:], p)
 	}
 	return nil
+}
+
+// keyIndex is the index of the first "usage" in p whose opening quote is
+// not escaped (a key that ends in \"usage is another key), or -1. escaped
+// says whether the bytes before p end in an escaping backslash.
+func keyIndex(p []byte, escaped bool) int {
+	for off := 0; ; {
+		i := bytes.Index(p[off:], []byte(usageKey))
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if !escapes(p[:i], escaped) {
+			return i
+		}
+		off = i + 1
+	}
+}
+
+// escapes reports whether p ends in a backslash that escapes the byte
+// after it: an odd run of them. escaped says whether the bytes before p
+// end in one.
+func escapes(p []byte, escaped bool) bool {
+	n := 0
+	for n < len(p) && p[len(p)-1-n] == '\\' {
+		n++
+	}
+	if n == len(p) {
+		return escaped != (n%2 == 1)
+	}
+	return n%2 == 1
 }
 
 // take keeps the bytes of the usage object, and reads it when it closes.

@@ -35,6 +35,15 @@ func TestWatchUsage(t *testing.T) {
 		{"none", `{"error":{"message":"usage"}}`, transport.Usage{}, false},
 		{"not an object", `{"usage":"lots"}`, transport.Usage{}, false},
 		{"too large", `{"usage":{"prompt_tokens":1,"x":"` + strings.Repeat("a", 4<<10) + `"}}`, transport.Usage{}, false},
+		// A key ending in an escaped quote and usage (a tool's input, as a
+		// model wrote it) is another key; an escaped backslash before a
+		// key's quote escapes nothing.
+		{"a key ending in \\\"usage", `{"content":[{"type":"tool_use","input":{"x\"usage":{"output_tokens":999}}}]}`,
+			transport.Usage{}, false},
+		{"a key ending in \\\"usage, then usage", `{"content":[{"input":{"x\"usage":{"output_tokens":999}}}],"usage":{"input_tokens":3,"output_tokens":4}}`,
+			transport.Usage{Input: 3, Output: 4}, true},
+		{"a value ending in a backslash", `{"id":"a\\","usage":{"input_tokens":3,"output_tokens":4}}`,
+			transport.Usage{Input: 3, Output: 4}, true},
 	}
 	for _, tt := range tests {
 		for _, cut := range []string{"whole", "byte by byte"} {
