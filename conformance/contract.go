@@ -106,7 +106,7 @@ func Rules() []Rule {
 
 // Result is what [CheckMiddleware] found for one rule.
 type Result struct {
-	Rule Rule
+	Rule Rule // the rule checked
 
 	// Failures says how the rule was broken, one line per observation,
 	// each naming the check and scenario that saw it. Empty when the rule
@@ -138,7 +138,7 @@ func (r Result) String() string {
 // Report is the outcome of [CheckMiddleware]: one [Result] per rule, in the
 // order of [Rules].
 type Report struct {
-	Results []Result
+	Results []Result // one per rule, in the order of Rules
 }
 
 // Passed reports whether every rule holds.

@@ -36,10 +36,10 @@ const (
 // decides its fate. A fault applies only to requests the rate limits let
 // through and whose model is known, so it never hides a 429 or a 404.
 type Fault struct {
-	Kind     FaultKind
-	Status   int    // the status of a FaultStatus; 0 means 503
-	Endpoint string // the endpoint name ([Chat], [Embeddings], ...); "" means every endpoint
-	Model    string // "" means every model
+	Kind     FaultKind // what the fault does
+	Status   int       // the status of a FaultStatus; 0 means 503
+	Endpoint string    // the endpoint name ([Chat], [Embeddings], ...); "" means every endpoint
+	Model    string    // "" means every model
 	// From and Until bound the window in which the fault is active,
 	// measured from NewServer; Until 0 means forever.
 	From, Until time.Duration

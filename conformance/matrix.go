@@ -222,9 +222,9 @@ func Matrix() []MatrixCase {
 // MatrixResult is one run of the matrix: a case, what the stack was told,
 // and what became of it.
 type MatrixResult struct {
-	Case    MatrixCase
-	Told    Told
-	Outcome Outcome
+	Case    MatrixCase // the server and workload
+	Told    Told       // what the stack was told of the limit
+	Outcome Outcome    // what became of the run
 }
 
 // Failed is the number of requests that did not succeed: those that

@@ -117,7 +117,7 @@ func (l *NaiveLimiter) refill() {
 // guide's retry loop with the limiter of its endpoint. Create it inside a
 // testing/synctest bubble to run it in virtual time.
 type Naive struct {
-	Chat, Embed *NaiveLimiter
+	Chat, Embed *NaiveLimiter // the chat and embeddings limiters
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -159,7 +159,7 @@ func (n *Naive) Middleware() transport.Middleware {
 // NaiveStatusError is what the guide's retry loop throws for an answer it
 // does not retry: `Together API ${status}: ${text}`.
 type NaiveStatusError struct {
-	Status int
+	Status int    // the answer's status
 	Body   string // the start of the answer's body
 }
 

@@ -137,7 +137,7 @@ type Scenario struct {
 // counted as the caller sees them (one per call of the client, whatever
 // the stack does underneath), arrivals as the server sees them.
 type Outcome struct {
-	Scenario, Stack string
+	Scenario, Stack string // the names of the scenario and of the stack
 	// Start is the run's start by the clock it ran on (the bubble's):
 	// minute windows are aligned on the clock, so [Scenario.Ideal] needs it.
 	Start time.Time

@@ -53,7 +53,7 @@ type Spec struct {
 // followed by the key.
 type Auth struct {
 	Header string // in canonical form, as http.CanonicalHeaderKey gives it
-	Prefix string
+	Prefix string // before the key: "Bearer ", or "" for a bare key
 }
 
 // The ways providers take their key.
@@ -89,7 +89,7 @@ type Route struct {
 	// beside the request limiter (nil: one, idle until the server shows
 	// it; see [bucket.TokenLimit]). NoTokens turns them off.
 	Tokens   []bucket.TokenLimit
-	NoTokens bool
+	NoTokens bool // no token limiter at all
 
 	// Limits are options of each model's [bucket.Limit], after the
 	// preset's own (Together's: its published rule of a limit that grows

@@ -16,7 +16,7 @@ const MaxBatchRequests = 100
 // BatchTooLargeError is returned, before anything is sent, for a batch of
 // more than [MaxBatchRequests] requests.
 type BatchTooLargeError struct {
-	Requests int
+	Requests int // the requests of the batch refused
 }
 
 // Error says how many requests the batch has and how many fit.

@@ -15,12 +15,12 @@ import (
 
 // Model is one entry of the model catalog (GET /v1/models).
 type Model struct {
-	ID            string `json:"id"`
-	Object        string `json:"object"`
-	Type          string `json:"type"` // "chat", "language", "embedding", "image", ...
-	DisplayName   string `json:"display_name,omitempty"`
-	Organization  string `json:"organization,omitempty"`
-	ContextLength int    `json:"context_length,omitempty"`
+	ID            string `json:"id"`                       // the name a request gives as its model
+	Object        string `json:"object"`                   // "model"
+	Type          string `json:"type"`                     // "chat", "language", "embedding", "image", ...
+	DisplayName   string `json:"display_name,omitempty"`   // its name for people
+	Organization  string `json:"organization,omitempty"`   // who made it
+	ContextLength int    `json:"context_length,omitempty"` // the most tokens it reads and writes at once
 }
 
 // DefaultCatalogTTL is how long a [Catalog] keeps the model list before it
@@ -170,7 +170,7 @@ func Models(ctx context.Context, client *http.Client) ([]Model, error) {
 // UnknownModelError is returned before any request is sent when a model is
 // not in the catalog.
 type UnknownModelError struct {
-	Model       string
+	Model       string   // the model asked for
 	Suggestions []string // the closest known model IDs, best first
 }
 

@@ -115,6 +115,7 @@ func (k EventKind) String() string {
 // the API key. Err is the error the decorator got from the transport inside
 // it, as it would return it.
 type Event struct {
+	// Kind is what happened.
 	Kind EventKind
 
 	// Endpoint is the request's endpoint, as [Endpoint] names it ("chat",

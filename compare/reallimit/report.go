@@ -12,7 +12,7 @@ type Row struct {
 	Limit  Limiter // the server's limit, which the oracle knows
 	Stack  string  // the client stack, e.g. "together"
 	Told   string  // what the stack was told of the limit, e.g. "600/min (right)"
-	Result Result
+	Result Result  // what the run measured
 }
 
 // Oracle is the oracle's time for the row's run.
