@@ -2,11 +2,13 @@ package redisbucket_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,4 +175,78 @@ func TestFallbackWhenRedisHangs(t *testing.T) {
 			assert.Len(t, logs.get(), 1)
 		})
 	}
+}
+
+// switchable dials Redis at addr until it is turned off: then every
+// connection, old or new, fails, as when Redis is unreachable.
+type switchable struct {
+	addr string
+	off  atomic.Bool
+}
+
+var errSwitchedOff = errors.New("switched off")
+
+func (sw *switchable) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	if sw.off.Load() {
+		return nil, errSwitchedOff
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, sw.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &switchedConn{Conn: c, sw: sw}, nil
+}
+
+type switchedConn struct {
+	net.Conn
+	sw *switchable
+}
+
+func (c *switchedConn) Read(p []byte) (int, error) {
+	if c.sw.off.Load() {
+		return 0, errSwitchedOff
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *switchedConn) Write(p []byte) (int, error) {
+	if c.sw.off.Load() {
+		return 0, errSwitchedOff
+	}
+	return c.Conn.Write(p)
+}
+
+// A rate this process set while Redis was unreachable (a 429 lowered it)
+// is written to Redis when it answers again: neither this process nor any
+// other goes back to the rate Redis held, which the server refused.
+func TestARateSetDuringAnOutageIsSharedWhenRedisAnswers(t *testing.T) {
+	addr := redisClient(t).Options().Addr
+	sw := &switchable{addr: addr}
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Dialer: sw.dial, MaxRetries: -1})
+	defer rdb.Close()
+	s := redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(testTimeout),
+		redisbucket.WithProbe(20*time.Millisecond))
+	other := newStore(redisClient(t), redisbucket.WithLogger(nil))
+	ctx := context.Background()
+	key := testKey(t)
+	fast, slow := bucket.Shape{PerSecond: 10, Burst: 10}, bucket.Shape{PerSecond: 2, Burst: 2}
+
+	s.SetRate(ctx, key, fast)
+	r, err := other.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	require.Equal(t, 10.0, r.Rate, "Redis holds the first rate")
+
+	sw.off.Store(true)
+	s.SetRate(ctx, key, slow)
+	require.True(t, s.Local(), "Redis unreachable: the rate is set in process")
+	sw.off.Store(false)
+	time.Sleep(50 * time.Millisecond) // past the probe period
+
+	r, err = s.Reserve(ctx, key, 1, -1, slow)
+	require.NoError(t, err)
+	require.False(t, s.Local(), "Redis answers again")
+	assert.Equal(t, 2.0, r.Rate, "this process keeps the rate it set")
+	r, err = other.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, r.Rate, "and every other process takes it")
 }

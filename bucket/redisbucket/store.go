@@ -64,8 +64,11 @@ type Store struct {
 	mu        sync.Mutex
 	local     map[string]*localBucket
 	seen      map[string]float64 // the rate Redis last reported for a key
-	checked   sync.Once          // the eviction check (CheckEviction), after the first reservation
-	foreign   sync.Once          // the warning that a key under the prefix is no bucket
+	// unsent holds the rate and burst this process set for a key while
+	// Redis was unreachable, written there when it answers again.
+	unsent  map[string]bucket.Shape
+	checked sync.Once // the eviction check (CheckEviction), after the first reservation
+	foreign sync.Once // the warning that a key under the prefix is no bucket
 }
 
 // Option configures a [Store]. Options not given keep the defaults
@@ -172,6 +175,7 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 		start:   time.Now(),
 		local:   map[string]*localBucket{},
 		seen:    map[string]float64{},
+		unsent:  map[string]bucket.Shape{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -263,8 +267,16 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 	switch {
 	case err == nil:
 		s.mu.Lock()
+		unsent, has := s.unsent[key]
+		delete(s.unsent, key)
 		s.saw(key, res.Rate)
 		s.mu.Unlock()
+		if has && s.writeRate(context.WithoutCancel(ctx), key, unsent) == nil {
+			// The rate this process set while Redis was unreachable (a 429
+			// lowered it): written now, as it would have been then, so that
+			// no replica goes back to the rate the server refused.
+			res.Rate = unsent.PerSecond
+		}
 		s.checked.Do(func() { go s.warnEviction() })
 		if ctx.Err() != nil {
 			s.Cancel(context.WithoutCancel(ctx), key, res)
@@ -345,6 +357,18 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 	if !(shape.PerSecond > 0) || math.IsInf(shape.PerSecond, 0) {
 		return
 	}
+	if err := s.writeRate(ctx, key, shape); err != nil && ctx.Err() == nil {
+		s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
+		s.mu.Lock()
+		if _, ok := s.unsent[key]; ok || len(s.unsent) < maxRemembered {
+			s.unsent[key] = shape
+		}
+		s.mu.Unlock()
+	}
+}
+
+// writeRate writes key's rate and burst to Redis.
+func (s *Store) writeRate(ctx context.Context, key string, shape bucket.Shape) error {
 	err := s.do(ctx, func(ctx context.Context) error {
 		return rateScript.Run(ctx, s.c, []string{s.prefix + key},
 			shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
@@ -352,10 +376,10 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 	if err == nil {
 		s.mu.Lock()
 		s.saw(key, shape.PerSecond)
+		delete(s.unsent, key)
 		s.mu.Unlock()
-	} else if ctx.Err() == nil {
-		s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
 	}
+	return err
 }
 
 // maxRemembered bounds how many keys a store remembers the rate of, and
