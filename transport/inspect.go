@@ -48,7 +48,7 @@ type Info struct {
 	shared *sharedSignals
 }
 
-// sharedSignals is what the answer of holds, read at at.
+// sharedSignals is what the answer of says, read at the instant at.
 type sharedSignals struct {
 	of  *http.Response
 	at  time.Time
