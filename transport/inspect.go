@@ -463,9 +463,12 @@ var errStop = errors.New("steady: scan stopped")
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // scanGetBody feeds a fresh body from req's GetBody to s, and reports
-// whether all of it was read (or the model located at once).
+// whether all of it was read (or the model located at once). Only a body
+// of the length s.whole declares is located: for a scan that must see
+// every byte (the model's place, the prompt's characters), s.whole is 0
+// and a reader that tells its length does not set it.
 func scanGetBody(req *http.Request, s *scanner) bool {
-	err := writeGetBody(req, s, &s.whole)
+	err := writeGetBody(req, s, nil)
 	return err == nil || s.located
 }
 
@@ -473,8 +476,8 @@ func scanGetBody(req *http.Request, s *scanner) bool {
 var errNoBody = errors.New("steady: GetBody gave no body")
 
 // writeGetBody writes a fresh body from req's GetBody to w. An in-memory
-// reader writes itself at once, in one piece; *whole, when not positive,
-// is then set to its length.
+// reader writes itself at once, in one piece; *whole, when whole is not
+// nil and *whole not positive, is then set to its length.
 func writeGetBody(req *http.Request, w io.Writer, whole *int64) error {
 	rc, err := req.GetBody()
 	if err != nil || rc == nil {
@@ -482,7 +485,7 @@ func writeGetBody(req *http.Request, w io.Writer, whole *int64) error {
 	}
 	defer rc.Close()
 	if wt, ok := rc.(io.WriterTo); ok {
-		if l, ok := rc.(interface{ Len() int }); ok && *whole <= 0 {
+		if l, ok := rc.(interface{ Len() int }); ok && whole != nil && *whole <= 0 {
 			*whole = int64(l.Len()) // an in-memory reader, of a length not declared
 		}
 		_, err = wt.WriteTo(w)
@@ -561,7 +564,7 @@ func modelOfGetBody(req *http.Request, limit int64) string {
 	s := getScanner(false)
 	defer putScanner(s)
 	s.limit, s.whole = limit, req.ContentLength
-	if !scanGetBody(req, s) {
+	if err := writeGetBody(req, s, &s.whole); err != nil && !s.located {
 		return ""
 	}
 	if s.located {
