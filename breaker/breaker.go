@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -325,7 +326,7 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 		return errExcluded
 	}
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, transport.ErrModelUnavailable)) {
+		errors.Is(err, transport.ErrModelUnavailable) || unsendable(req)) {
 		return errExcluded
 	}
 	var failed bool
@@ -542,4 +543,54 @@ func (rt *roundTripper) openFor(wait time.Duration) time.Duration {
 		return rt.s.timeout
 	}
 	return min(max(wait, min(minOpen, rt.s.timeout)), rt.s.maxRetryAfter)
+}
+
+// unsendable reports whether net/http's Transport refuses req before it
+// sends a byte, for a fault of the request's own: a header or trailer
+// field that is not valid HTTP (a value with a line break, as one copied
+// from a user's input may have; a name with a space) or a method that is
+// not a token. Its error says nothing of the model, and counted as a
+// failure, a few such requests from one caller would open the model's
+// breaker for every caller. It is checked only after an error.
+func unsendable(req *http.Request) bool {
+	if req.Method != "" && !isToken(req.Method) {
+		return true
+	}
+	return !validFields(req.Header) || !validFields(req.Trailer)
+}
+
+// validFields reports whether every name of h is a token and every value
+// free of control bytes but the tab, as net/http requires of a request's
+// header and trailer.
+func validFields(h http.Header) bool {
+	for k, vv := range h {
+		if !isToken(k) {
+			return false
+		}
+		for _, v := range vv {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
 }

@@ -218,7 +218,11 @@ func WithHalfOpenProbes(n uint32) Option {
 // says, a request whose context is done, or whose error matches
 // context.Canceled, context.DeadlineExceeded or
 // transport.ErrModelUnavailable (it never reached the server), counts as
-// neither. A nil f keeps the default.
+// neither; so does an error of a request net/http refuses to send for a
+// fault of its own (a header or trailer field that is not valid HTTP, a
+// method that is not a token), which one caller's bad input could
+// otherwise repeat until the model's breaker opened for every caller. A
+// nil f keeps the default.
 func WithIsFailure(f func(resp *http.Response, err error) bool) Option {
 	return func(s *settings) { s.isFailure = f }
 }
