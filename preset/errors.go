@@ -2,6 +2,7 @@ package preset
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,7 +103,10 @@ func (e *APIError) aboutModel() bool {
 // provider for any other. It reads at most 64 KiB of the body to parse the
 // error and then puts what it read back in front of the rest, so the
 // caller can still read the whole body; the caller still closes it. A body
-// that is not JSON gives its first bytes as the message. The credentials
+// still gzip-compressed (Content-Encoding: gzip, as net/http leaves it when
+// the request asked for gzip itself) is parsed uncompressed, and given to
+// the caller as it came. A body that is not JSON gives its first bytes as
+// the message. The credentials
 // of resp.Request, if the server echoed them, are removed from every
 // field: the value of every header that may carry one (Authorization,
 // Proxy-Authorization, and any whose name has Key, Token, Secret or Auth
@@ -115,7 +119,7 @@ func CheckResponse(resp *http.Response, provider string) error {
 	if resp.Body != nil && resp.Body != http.NoBody {
 		buf, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), c: resp.Body}
-		parseErrorBody(e, buf)
+		parseErrorBody(e, decoded(resp.Header, buf, maxErrorBody))
 	}
 	if resp.Request != nil {
 		for h, vs := range resp.Request.Header {
@@ -131,6 +135,23 @@ func CheckResponse(resp *http.Response, provider string) error {
 		}
 	}
 	return e
+}
+
+// decoded is buf, the first bytes of a body, as the server wrote it: a
+// body still gzip-compressed is uncompressed, as far as buf goes, to at
+// most limit bytes (a small body may uncompress to gigabytes).
+func decoded(h http.Header, buf []byte, limit int64) []byte {
+	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))) {
+	case "gzip", "x-gzip":
+	default:
+		return buf
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(buf))
+	if err != nil {
+		return buf
+	}
+	out, _ := io.ReadAll(io.LimitReader(zr, limit)) // what a cut body gives
+	return out
 }
 
 // credentialHeader reports whether a request header of the name h may

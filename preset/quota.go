@@ -47,7 +47,8 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
 		}
 		peek, rerr := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))
 		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
-		return rerr != nil || !bytes.Contains(peek, []byte("insufficient_quota"))
+		// A body still compressed is read uncompressed (see CheckResponse).
+		return rerr != nil || !bytes.Contains(decoded(resp.Header, peek, quotaPeek), []byte("insufficient_quota"))
 	}
 }
 
