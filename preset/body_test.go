@@ -55,3 +55,24 @@ func TestAGzippedErrorBodyIsRead(t *testing.T) {
 		assert.Equal(t, body, string(b), "the body is whole for the caller, as it came")
 	})
 }
+
+// The key is removed from an error that echoes it even when the base
+// transport answers without naming the request (a test double, a cache):
+// the answer names the request that was sent, with the key.
+func TestTheKeyIsRemovedFromAnAnswerWithoutItsRequest(t *testing.T) {
+	const key = "gsk-live-0123456789abcdef"
+	rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
+		body := `{"error":{"message":"Invalid API Key: ` + key + `","code":"invalid_api_key"}}`
+		return &http.Response{StatusCode: http.StatusUnauthorized, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body))}, nil
+	}), preset.WithAPIKey(key))
+	client := &http.Client{Transport: rt}
+	req, err := http.NewRequest(http.MethodGet, groq.BaseURL+"/models", nil)
+	require.NoError(t, err)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	err = preset.CheckResponse(resp, "groq")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "0123456789abcdef")
+	assert.Empty(t, req.Header.Values("Authorization"), "the caller's request is not changed")
+}

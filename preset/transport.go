@@ -86,7 +86,8 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 // lacks. Any other request, a redirect to another host or port among them,
 // is sent without the key (it is taken off if a redirect carried it
 // there). The caller's request is never modified: the changes are made on
-// a copy.
+// a copy, which the answer names as its Request when the base transport
+// named none.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.err != nil {
 		if req.Body != nil {
@@ -98,10 +99,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	var resp *http.Response
 	if t.events == nil {
-		return transport.Forward(t.stack, send, info)
+		resp, err = transport.Forward(t.stack, send, info)
+	} else {
+		resp, err = t.observed(send, info)
 	}
-	return t.observed(send, info)
+	if resp != nil && resp.Request == nil {
+		// CheckResponse removes the key from an error that echoes it by
+		// the request the answer names: a base that names none (a test
+		// double, a cache) would leave the key in the error.
+		resp.Request = send
+	}
+	return resp, err
 }
 
 // prepare returns the request to send for r, the caller's: r itself when
