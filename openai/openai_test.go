@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -130,6 +131,21 @@ func TestTheRateIsLearntFromTheFirstAnswer(t *testing.T) {
 			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"60"}}, `{}`
 		}}
 		rt := openai.NewTransport(f, openai.WithAPIKey("sk-test"))
+		for range 6 {
+			drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions"))
+		}
+		assert.Equal(t, 4*time.Second, f.at[5]-f.at[1], "one a second after the answer that told")
+	})
+}
+
+// A rate that is no number (NaN, from a bad config value) is unknown, as 0
+// is: the tier is learnt from the first answer.
+func TestANaNRateIsLearnt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{start: time.Now(), answer: func(int, *http.Request) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"60"}}, `{}`
+		}}
+		rt := openai.NewTransport(f, openai.WithAPIKey("sk-test"), openai.WithRate(openai.RouteChat, math.NaN()))
 		for range 6 {
 			drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions"))
 		}

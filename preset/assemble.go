@@ -68,6 +68,9 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 		if v, ok := cfg.rates[name]; ok {
 			rpm = v
 		}
+		if !(rpm > 0) {
+			rpm = 0 // unknown, NaN too: learnt where the route learns
+		}
 		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events)), bucket.WithLimitOptions(r.Limits...)}
 		if spec.Key != nil {
 			opts = append(opts, bucket.WithKey(spec.Key))

@@ -43,7 +43,7 @@ func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 
 // WithRate sets the starting rate of a route, by its endpoint name, in
 // requests a minute: the tier the key is known to have. It is also the
-// ceiling the limiter never goes above. A rate of 0 or less means
+// ceiling the limiter never goes above. A rate of 0 or less (or NaN) means
 // unknown: the limiter starts slow and finds the rate from the server's
 // answers (its stated limit, where it states one).
 func WithRate(route string, rpm float64) Option {
