@@ -150,10 +150,11 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, t.api.User
 		u.Path = t.api.Path + strings.TrimPrefix(r.URL.Path, t.defaultAPI.Path)
 		u.RawPath = ""
-		if r.URL.RawPath != "" {
-			// An escaped path (a %2F in an ID) keeps its escapes: the
-			// server would read another path without them. URL checks
-			// that RawPath encodes Path before it uses it.
+		if r.URL.RawPath != "" || t.api.RawPath != "" {
+			// An escaped path (a %2F in an ID, or in the root given)
+			// keeps its escapes: the server would read another path
+			// without them. URL checks that RawPath encodes Path before
+			// it uses it.
 			u.RawPath = t.api.EscapedPath() + strings.TrimPrefix(r.URL.EscapedPath(), t.defaultAPI.EscapedPath())
 		}
 		r.URL, r.Host = &u, ""

@@ -1,0 +1,30 @@
+package preset_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/preset"
+)
+
+// A root given with an escape in its path (a proxy's tenant with an
+// escaped slash) keeps it: requests moved there are not sent to a path
+// of more segments.
+func TestARootKeepsItsEscapes(t *testing.T) {
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL("http://127.0.0.1:9000/t%2Fa/v1"))
+	for _, tc := range []struct{ path, want string }{
+		{"/models", "/t%2Fa/v1/models"},
+		{"/files/x%2Fy", "/t%2Fa/v1/files/x%2Fy"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, groq.BaseURL+tc.path, nil)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, tc.want, r.got[len(r.got)-1].URL.EscapedPath(), tc.path)
+	}
+}
