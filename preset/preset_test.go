@@ -131,7 +131,7 @@ func TestTheKeyIsBoundToTheOrigin(t *testing.T) {
 // provider's default root, meant for the proxy or simulator, are not sent
 // to the provider itself with the key.
 func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
-	for _, u := range []string{"127.0.0.1:9000/v1", "localhost:8080", "api.groq.test/v1", "http:///v1"} {
+	for _, u := range []string{"127.0.0.1:9000/v1", "localhost:8080", "api.groq.test/v1", "http:///v1", "//127.0.0.1:9000/v1"} {
 		r := &recorder{}
 		rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL(u))
 		body := &closeCounter{Reader: strings.NewReader(`{"model":"llama"}`)}

@@ -53,7 +53,7 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 		}
 	}
 	if cfg.baseURL != "" {
-		if u, err := url.Parse(strings.TrimSuffix(cfg.baseURL, "/")); err == nil && u.Host != "" {
+		if u, err := url.Parse(strings.TrimSuffix(cfg.baseURL, "/")); err == nil && u.IsAbs() && u.Host != "" {
 			t.api = u
 			t.moved = t.defaultAPI != nil && (!sameOrigin(u, t.defaultAPI) || u.Path != t.defaultAPI.Path)
 		} else {
