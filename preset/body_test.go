@@ -76,3 +76,30 @@ func TestTheKeyIsRemovedFromAnAnswerWithoutItsRequest(t *testing.T) {
 	assert.NotContains(t, err.Error(), "0123456789abcdef")
 	assert.Empty(t, req.Header.Values("Authorization"), "the caller's request is not changed")
 }
+
+// An error page of a CDN or a proxy in front of the API, in HTML, gives
+// its title as the message, not the markup that precedes it; a body of
+// text is cut on a character, never inside one, and bytes that are not
+// text are not passed on to the logs.
+func TestANonJSONErrorBodyGivesAClearMessage(t *testing.T) {
+	const page = "<!DOCTYPE html>\n" +
+		"<!--[if lt IE 7]> <html class=\"no-js ie6 oldie\" lang=\"en-US\"> <![endif]-->\n" +
+		"<!--[if IE 7]>    <html class=\"no-js ie7 oldie\" lang=\"en-US\"> <![endif]-->\n" +
+		"<!--[if IE 8]>    <html class=\"no-js ie8 oldie\" lang=\"en-US\"> <![endif]-->\n" +
+		"<!--[if gt IE 8]><!--> <html class=\"no-js\" lang=\"en-US\"> <!--<![endif]-->\n" +
+		"<head>\n\n\n<TITLE>api.openai.com | 502:\n  Bad gateway &amp; more</TITLE>\n<meta charset=\"UTF-8\" />\n" +
+		"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n</head><body>...</body></html>"
+	for _, tc := range []struct{ body, want string }{
+		{page, "api.openai.com | 502: Bad gateway & more"},
+		{"a" + strings.Repeat("é", 400), "a" + strings.Repeat("é", 255)},
+		{"upstream \xff\xfe reset", "upstream \uFFFD reset"},
+		{"<html><body>no title</body></html>", "<html><body>no title</body></html>"},
+	} {
+		resp := &http.Response{StatusCode: http.StatusBadGateway, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
+		var api *preset.APIError
+		require.ErrorAs(t, preset.CheckResponse(resp, "openai"), &api)
+		assert.Equal(t, tc.want, api.Message)
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, tc.body, string(b), "the body is whole for the caller")
+	}
+}

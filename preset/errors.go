@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kinds of failure an [*APIError] matches with [errors.Is], so callers can
@@ -106,7 +108,7 @@ func (e *APIError) aboutModel() bool {
 // still gzip-compressed (Content-Encoding: gzip, as net/http leaves it when
 // the request asked for gzip itself) is parsed uncompressed, and given to
 // the caller as it came. A body that is not JSON gives its first bytes as
-// the message. The credentials
+// the message, or its title if it is an HTML page (a CDN's error page). The credentials
 // of resp.Request, if the server echoed them, are removed from every
 // field: the value of every header that may carry one (Authorization,
 // Proxy-Authorization, and any whose name has Key, Token, Secret or Auth
@@ -190,7 +192,7 @@ type errorBody struct {
 func parseErrorBody(e *APIError, buf []byte) {
 	var b errorBody
 	if json.Unmarshal(buf, &b) != nil {
-		e.Message = strings.TrimSpace(string(buf[:min(len(buf), 512)]))
+		e.Message = textMessage(buf)
 		return
 	}
 	var inner errorBody
@@ -205,6 +207,75 @@ func parseErrorBody(e *APIError, buf []byte) {
 	}
 	e.Message, e.Type = inner.Message, inner.Type
 	e.Code, e.Param = rawText(inner.Code), rawText(inner.Param)
+}
+
+// maxTextMessage is the most of a body that is not JSON given as the
+// message.
+const maxTextMessage = 512
+
+// textMessage is the message of a body that is not JSON: the title of an
+// HTML page (the error page of a CDN or a proxy in front of the API, whose
+// markup says nothing), else the body's first bytes. It is cut on a
+// character, and bytes that are not UTF-8 are replaced.
+func textMessage(buf []byte) string {
+	if t := htmlTitle(buf); t != "" {
+		buf = []byte(t)
+	}
+	n := min(len(buf), maxTextMessage)
+	for n > 0 && n < len(buf) && !utf8.RuneStart(buf[n]) {
+		n--
+	}
+	return strings.ToValidUTF8(strings.TrimSpace(string(buf[:n])), "\uFFFD")
+}
+
+// htmlTitle is the text of the title of buf, if it is an HTML page with
+// one, its spaces and line ends collapsed; "" if not.
+func htmlTitle(buf []byte) string {
+	s := bytes.TrimSpace(buf)
+	if len(s) == 0 || s[0] != '<' {
+		return ""
+	}
+	i := indexFold(s, "<title")
+	if i < 0 {
+		return ""
+	}
+	j := bytes.IndexByte(s[i:], '>')
+	if j < 0 {
+		return ""
+	}
+	s = s[i+j+1:]
+	k := indexFold(s, "</title")
+	if k < 0 {
+		return ""
+	}
+	return strings.Join(strings.Fields(html.UnescapeString(string(s[:k]))), " ")
+}
+
+// indexFold is the index of the first sub in s, ASCII letters of either
+// case alike, or -1.
+func indexFold(s []byte, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if asciiEqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+func asciiEqualFold(a []byte, b string) bool {
+	for i := range len(b) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // rawText gives a JSON string's text, a number's digits, "" for null.
