@@ -165,6 +165,18 @@ func TestAzure(t *testing.T) {
 	assert.Equal(t, "api-version=2024-10-21", f.got[0].URL.RawQuery)
 }
 
+// Azure's 404 for a deployment that does not exist is a model not found:
+// the deployment is the model Azure serves.
+func TestAzureDeploymentNotFoundIsModelNotFound(t *testing.T) {
+	f := &fake{start: time.Now(), answer: func(int, *http.Request) (int, http.Header, string) {
+		return http.StatusNotFound, http.Header{}, `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}`
+	}}
+	rt := openai.NewAzureTransport(f, "https://res.openai.azure.com", openai.WithAPIKey("az-key"))
+	resp := chat(t, rt, "https://res.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21")
+	defer drain(resp)
+	assert.ErrorIs(t, openai.CheckResponse(resp), openai.ErrModelNotFound)
+}
+
 func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return openai.NewTransport(next, openai.WithAPIKey("contract-key"))

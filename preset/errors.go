@@ -20,7 +20,7 @@ var (
 	ErrRateLimited   = errors.New("steady: rate limited")     // 429, but for quota
 	ErrQuotaExceeded = errors.New("steady: quota exceeded")   // 429 insufficient_quota; Anthropic's 400 on credit
 	ErrOverloaded    = errors.New("steady: model overloaded") // 503, 529
-	ErrModelNotFound = errors.New("steady: model not found")  // 404 about a model
+	ErrModelNotFound = errors.New("steady: model not found")  // 404 about a model, or an Azure deployment
 	ErrSpendingLimit = errors.New("steady: spending limit")   // 402
 	ErrUnauthorized  = errors.New("steady: unauthorized")     // 401, 403
 )
@@ -96,8 +96,10 @@ func (e *APIError) quota() bool {
 		e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "credit balance")
 }
 
+// aboutModel reports an error about the model asked for: Azure OpenAI's
+// DeploymentNotFound among them, a deployment being the model it serves.
 func (e *APIError) aboutModel() bool {
-	return e.Code == "model_not_found" || e.Param == "model" ||
+	return e.Code == "model_not_found" || e.Param == "model" || strings.EqualFold(e.Code, "DeploymentNotFound") ||
 		strings.Contains(strings.ToLower(e.Message), "model")
 }
 
