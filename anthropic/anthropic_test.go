@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -128,4 +129,35 @@ func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return anthropic.NewTransport(next, anthropic.WithAPIKey("contract-key"))
 	}, conformance.WithRetriesExpected())
+}
+
+// A redirect from the API to another host does not carry the key there,
+// even a key the caller's SDK set itself in x-api-key, which net/http
+// copies to any host (it takes off Authorization and cookies only).
+func TestARedirectOffTheAPIDoesNotCarryTheKey(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("X-Api-Key"))
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	for _, key := range []string{"", "sk-ant-preset"} {
+		rt := anthropic.NewTransport(nil, anthropic.WithAPIKey(key), anthropic.WithBaseURL(api.URL+"/v1"))
+		client := &http.Client{Transport: rt}
+		req, err := http.NewRequest(http.MethodPost, anthropic.DefaultBaseURL+"/messages", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
+		require.NoError(t, err)
+		req.Header.Set("X-Api-Key", "sk-ant-caller")
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		drain(resp)
+		rt.CloseIdleConnections()
+	}
+	assert.Equal(t, []string{"", ""}, got, "no key reaches the other host")
 }

@@ -85,7 +85,8 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 // carry the key's header gets the API key, and the Spec's headers it
 // lacks. Any other request, a redirect to another host or port among them,
 // is sent without the key (it is taken off if a redirect carried it
-// there). The caller's request is never modified: the changes are made on
+// there, and the key's header is taken off a redirect from the API
+// whoever set it). The caller's request is never modified: the changes are made on
 // a copy, which the answer names as its Request when the base transport
 // named none.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -129,9 +130,12 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 	}
 	// The key is added for the API's origin, and taken off a request for
 	// any other: net/http keeps it on a redirect to another port of the
-	// same host name.
+	// same host name. A redirect from the API loses the key's header
+	// whoever set it (an SDK, with a key of its own): net/http carries
+	// every header but Authorization and cookies to any host.
 	add := t.authValue != nil && have == "" && own
-	strip := t.authValue != nil && have == t.authValue[0] && !own
+	strip := !own && have != "" && (t.authValue != nil && have == t.authValue[0] ||
+		r.Response != nil && r.Response.Request != nil && t.apiOrigin(r.Response.Request.URL))
 	extra := 0
 	if own {
 		for _, kv := range t.headers {
@@ -183,6 +187,12 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 	}
 	r.Header = h
 	return r
+}
+
+// apiOrigin reports whether u is of the API's origin, the root given or
+// the provider's own.
+func (t *Transport) apiOrigin(u *url.URL) bool {
+	return sameOrigin(u, t.api) || sameOrigin(u, t.defaultAPI)
 }
 
 // CloseIdleConnections closes the idle connections of the base transport.
