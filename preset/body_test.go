@@ -103,3 +103,29 @@ func TestANonJSONErrorBodyGivesAClearMessage(t *testing.T) {
 		assert.Equal(t, tc.body, string(b), "the body is whole for the caller")
 	}
 }
+
+// A quota answer whose connection fails after the body said so is not
+// retried either: what was read is enough to know no wait cures it.
+func TestACutQuotaAnswerIsNotRetried(t *testing.T) {
+	const quota = `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			n++
+			body := io.MultiReader(strings.NewReader(quota[:90]), iotestErr{io.ErrUnexpectedEOF})
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(body), Request: req}, nil
+		}), preset.WithAPIKey("k"))
+		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, 1, n, "a quota answer is not retried")
+		assert.ErrorIs(t, preset.CheckResponse(resp, "groq"), preset.ErrQuotaExceeded)
+	})
+}
+
+type iotestErr struct{ err error }
+
+func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }

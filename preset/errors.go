@@ -195,6 +195,11 @@ func parseErrorBody(e *APIError, buf []byte) {
 	var b errorBody
 	if json.Unmarshal(buf, &b) != nil {
 		e.Message = textMessage(buf)
+		if bytes.Contains(buf, []byte("insufficient_quota")) {
+			// A body cut short still names the quota, as the retry rule
+			// that returned it at once read it (see quotaRule).
+			e.Code = "insufficient_quota"
+		}
 		return
 	}
 	var inner errorBody

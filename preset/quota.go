@@ -45,10 +45,11 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
 		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait) {
 			return true
 		}
-		peek, rerr := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))
+		peek, _ := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))
 		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
-		// A body still compressed is read uncompressed (see CheckResponse).
-		return rerr != nil || !bytes.Contains(decoded(resp.Header, peek, quotaPeek), []byte("insufficient_quota"))
+		// A body still compressed is read uncompressed (see CheckResponse);
+		// one cut short is judged by what came of it.
+		return !bytes.Contains(decoded(resp.Header, peek, quotaPeek), []byte("insufficient_quota"))
 	}
 }
 
