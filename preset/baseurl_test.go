@@ -28,3 +28,15 @@ func TestARootKeepsItsEscapes(t *testing.T) {
 		assert.Equal(t, tc.want, r.got[len(r.got)-1].URL.EscapedPath(), tc.path)
 	}
 }
+
+// A root given with slashes after it is the root without them.
+func TestARootLosesItsTrailingSlashes(t *testing.T) {
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL("http://127.0.0.1:9000/v1//"))
+	req, err := http.NewRequest(http.MethodGet, groq.BaseURL+"/models", nil)
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, "/v1/models", r.got[0].URL.Path)
+}

@@ -48,12 +48,12 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 		t.headers = append(t.headers, header{k, v})
 	}
 	if spec.BaseURL != "" {
-		if u, err := url.Parse(strings.TrimSuffix(spec.BaseURL, "/")); err == nil && u.Host != "" {
+		if u, ok := parseRoot(spec.BaseURL); ok {
 			t.defaultAPI, t.api = u, u
 		}
 	}
 	if cfg.baseURL != "" {
-		if u, err := url.Parse(strings.TrimSuffix(cfg.baseURL, "/")); err == nil && u.IsAbs() && u.Host != "" {
+		if u, ok := parseRoot(cfg.baseURL); ok {
 			t.api = u
 			t.moved = t.defaultAPI != nil && (!sameOrigin(u, t.defaultAPI) || u.Path != t.defaultAPI.Path)
 		} else {
@@ -218,6 +218,17 @@ func (t *Transport) observed(req *http.Request, info *transport.Info) (*http.Res
 	}
 	t.events.Emit(e)
 	return resp, err
+}
+
+// parseRoot parses an API root: an absolute URL with a host, its path
+// without the slashes that end it ("/v1//" is "/v1").
+func parseRoot(s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return nil, false
+	}
+	u.Path, u.RawPath = strings.TrimRight(u.Path, "/"), strings.TrimRight(u.RawPath, "/")
+	return u, true
 }
 
 // providerName is the name of the provider that errors start with.
