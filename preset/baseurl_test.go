@@ -40,3 +40,24 @@ func TestARootLosesItsTrailingSlashes(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, "/v1/models", r.got[0].URL.Path)
 }
+
+// A root given with a query (a gateway's tenant) keeps it: requests moved
+// there carry its parameters ahead of their own, instead of reaching the
+// gateway without them.
+func TestARootKeepsItsQuery(t *testing.T) {
+	r := &recorder{}
+	rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL("http://127.0.0.1:9000/v1?tenant=a"))
+	for _, tc := range []struct{ path, want string }{
+		{"/models", "tenant=a"},
+		{"/models?limit=5", "tenant=a&limit=5"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, groq.BaseURL+tc.path, nil)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		got := r.got[len(r.got)-1].URL
+		assert.Equal(t, "/v1/models", got.Path, tc.path)
+		assert.Equal(t, tc.want, got.RawQuery, tc.path)
+	}
+}

@@ -36,7 +36,8 @@ func WithAPIKey(key string) Option {
 // goes only to its scheme, host and port, and requests for the
 // provider's default root (as a catalog fetch or an SDK pointed at it
 // sends them, whatever wraps the transport) are sent to it instead, so
-// that a client pointed at a proxy or a simulator stays there. A root
+// that a client pointed at a proxy or a simulator stays there, with the
+// root's query parameters, if it has any, ahead of their own. A root
 // that is not an absolute URL with a host ("localhost:8080/v1") fails
 // every request with an error, and nothing is sent.
 func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }

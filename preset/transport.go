@@ -161,6 +161,14 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 			// it uses it.
 			u.RawPath = t.api.EscapedPath() + strings.TrimPrefix(r.URL.EscapedPath(), t.defaultAPI.EscapedPath())
 		}
+		switch {
+		case t.api.RawQuery == "":
+		case u.RawQuery == "":
+			u.RawQuery = t.api.RawQuery
+		default:
+			// The root's parameters (a gateway's tenant) first.
+			u.RawQuery = t.api.RawQuery + "&" + u.RawQuery
+		}
 		r.URL, r.Host = &u, ""
 	}
 	if !add && !strip && extra == 0 {
