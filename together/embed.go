@@ -260,10 +260,25 @@ type embedRequest struct {
 
 type embedResponse struct {
 	Data []struct {
-		Index     *int      `json:"index"`
-		Embedding []float32 `json:"embedding"`
+		Index     *int   `json:"index"`
+		Embedding vector `json:"embedding"`
 	} `json:"data"`
 	Error json.RawMessage `json:"error"`
+}
+
+// vector is an answer's embedding. A null in it (a JavaScript server's
+// NaN) is an error, where json would leave a silent 0; a null vector is
+// empty, and refused as such.
+type vector []float32
+
+func (v *vector) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if bytes.Contains(b, []byte("null")) {
+		return errors.New("a vector holds a null value")
+	}
+	return json.Unmarshal(b, (*[]float32)(v))
 }
 
 // embedBatch embeds texts[idx...] and returns their vectors in the order
@@ -320,7 +335,7 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 		case len(d.Embedding) != len(out.Data[0].Embedding):
 			return nil, fmt.Errorf("together: embeddings answer has vectors of %d and %d values", len(out.Data[0].Embedding), len(d.Embedding))
 		}
-		got[*d.Index] = d.Embedding
+		got[*d.Index] = []float32(d.Embedding)
 	}
 	return got, nil
 }

@@ -233,3 +233,19 @@ func TestEmbedAllNamesTheErrorOfA200(t *testing.T) {
 	assert.ErrorContains(t, err, "inputs must have less than 512 tokens")
 	assert.NotContains(t, err.Error(), "SECRET")
 }
+
+// A vector with a null in it (what a JavaScript server writes for a NaN)
+// fails its batch: json would make the null a silent 0.
+func TestEmbedAllRefusesAVectorWithANull(t *testing.T) {
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		_ = r.Body.Close()
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r,
+			Body: io.NopCloser(strings.NewReader(`{"data":[{"index":0,"embedding":[1,null,3]}]}`))}, nil
+	})
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"))}
+	vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a"}, together.WithoutModelCheck())
+	var partial *together.EmbedError
+	require.ErrorAs(t, err, &partial)
+	assert.ErrorContains(t, err, "null")
+	assert.Equal(t, [][]float32{nil}, vecs)
+}
