@@ -314,8 +314,13 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 		if report = bound > c.best || !now.Before(c.bestUntil); report {
 			c.best, c.bestUntil = bound, until
 			// The reset as counted from when the request left, which
-			// is close to when the server counted.
-			c.period = max(c.period, until.Sub(sent))
+			// is close to when the server counted. A reset beyond the
+			// longest pause is not obeyed, and teaches nothing: kept,
+			// one garbage reset of a day would make the window after
+			// every count a day long, and name a rate of a day.
+			if d := until.Sub(sent); d <= c.cfg.maxPause {
+				c.period = max(c.period, d)
+			}
 			// A window: nothing more until its reset, then its full limit
 			// (less the same, in case it is a bucket that refilled only
 			// to full): so the window after is bound too.
@@ -331,7 +336,7 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 	// keep every 429 away does not leave the rate doubling without end,
 	// unlimited the day its counts stop.
 	// The rate never climbs above it while the counts are read.
-	if report && w.Limit > 0 {
+	if report && w.Limit > 0 && now.Add(w.Reset).Sub(sent) <= c.cfg.maxPause {
 		if span := max(c.period, now.Add(w.Reset).Sub(sent)); span > 0 {
 			c.named = w.Limit / span.Seconds()
 			if c.mode == slowStart && c.own(now) > c.named {
