@@ -840,10 +840,16 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 }
 
 // serverCount is what Limit reads in an answer: the bucket may have granted
-// limit tokens in all until until, and nextLimit until next.
+// limit tokens in all until until, and nextLimit until next. A pause is
+// kept, as serverLevel keeps it: an answer that comes during a pause is
+// that of a request sent before the 429 that started it, and its count,
+// older than the refusal, would let the bucket send into it.
 func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, next time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.s.winCap == -inf && b.now() < b.s.winUntil {
+		return
+	}
 	b.windows(limit, until, nextLimit, next)
 }
 
