@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"time"
@@ -240,6 +241,11 @@ func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) 
 	if err != nil {
 		if resp != nil { // a response and an error: keep the contract
 			transport.Drain(resp)
+		}
+		if errors.Is(err, transport.ErrDeadline) || errors.Is(err, ErrTooLong) {
+			// Refused by a wait inside (a token limit under this one)
+			// before it was sent: the tokens go to the waiters behind.
+			l.c.b.correct(-cost)
 		}
 		return nil, err
 	}
