@@ -144,17 +144,15 @@ func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaini
 	return w.Limit, w.Remaining
 }
 
-// remaining reports whether h states what remains of the limit.
-func (g *tokenGate) remaining(h http.Header) bool {
+// remaining reports whether h, whose signals are sig, states what
+// remains of the limit: in every dialect the limiter reads its count from
+// (Anthropic's input and output token limits, Together's dynamic one, the
+// IETF fields), or in the limit's own header.
+func (g *tokenGate) remaining(h http.Header, sig *transport.Signals) bool {
 	if g.lim.Header != "" {
 		return len(h[g.remainingKey]) > 0
 	}
-	for _, k := range [...]string{"X-Tokenlimit-Remaining", "X-Ratelimit-Remaining-Tokens", "Anthropic-Ratelimit-Tokens-Remaining"} {
-		if len(h[k]) > 0 {
-			return true
-		}
-	}
-	return false
+	return sig.Tokens.Remaining >= 0
 }
 
 // hasTokenLimit reports whether h states a token limit in any dialect: a
@@ -328,7 +326,9 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	// remains of the limit: the limiter takes that count, which holds
 	// what the request used already, and a correction on top would count
 	// it twice.
-	correct := !g.remaining(resp.Header)
+	now, _ := info.AnsweredAt()
+	sig := info.Signals(resp, now) // read once, for the limiters already
+	correct := !g.remaining(resp.Header, &sig)
 	b := o.b
 	resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
 		if !ok {

@@ -1,0 +1,67 @@
+package bucket_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/transport"
+)
+
+// An answer that states what remains of the token limit in any dialect
+// the limiter reads its count from is not corrected by its usage on top:
+// the count holds what the request used already, and a correction would
+// count it twice.
+func TestATokenCountInAnyDialectIsNotCorrectedTwice(t *testing.T) {
+	for _, dialect := range []string{"Anthropic-Ratelimit-Input-Tokens-", "Anthropic-Ratelimit-Output-Tokens-", "X-Tokenlimit-"} {
+		t.Run(dialect, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var arrivals []time.Duration
+				used := 0
+				start := time.Now()
+				base := transport.Func(func(req *http.Request) (*http.Response, error) {
+					_ = req.Body.Close()
+					mu.Lock()
+					defer mu.Unlock()
+					arrivals = append(arrivals, time.Since(start))
+					u := 10
+					if len(arrivals) == 2 {
+						u = 500 // the answer under test: far more than its charge
+					}
+					used += u
+					h := http.Header{}
+					h.Set(dialect+"Limit", "1000")
+					h.Set(dialect+"Remaining", strconv.Itoa(1000-used))
+					h.Set(dialect+"Reset", "60")
+					body := fmt.Sprintf(`{"usage":{"input_tokens":%d,"output_tokens":%d,"prompt_tokens":%d,"completion_tokens":%d}}`, u/2, u/2, u/2, u/2)
+					return &http.Response{StatusCode: http.StatusOK, Request: req, Header: h, Body: io.NopCloser(strings.NewReader(body))}, nil
+				})
+				rt := bucket.Keyed(bucket.PerSecond(100))(base)
+				for range 3 {
+					req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"say hi to me"}]}`))
+					require.NoError(t, err)
+					resp, err := rt.RoundTrip(req.WithContext(context.Background()))
+					require.NoError(t, err)
+					_, _ = io.Copy(io.Discard, resp.Body)
+					require.NoError(t, resp.Body.Close())
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				require.Len(t, arrivals, 3)
+				assert.Less(t, arrivals[2], time.Second, "490 of the 1,000 remain: the third goes at once")
+			})
+		})
+	}
+}
