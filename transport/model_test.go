@@ -247,6 +247,39 @@ func BenchmarkRequestModel(b *testing.B) {
 	}
 }
 
+// BenchmarkRequestTokens is the token estimate of a chat request (its
+// prompt's characters, its max_tokens), read through the GetBody
+// http.NewRequest sets: what a token limiter costs each request, beside
+// locating the model.
+func BenchmarkRequestTokens(b *testing.B) {
+	for _, size := range []int{2 << 10, 100 << 10} {
+		body := chatBody(size)
+		b.Run(fmt.Sprintf("chat/%dKB", size>>10), func(b *testing.B) {
+			req, err := http.NewRequest(http.MethodPost, "http://x/", bytes.NewReader(body))
+			require.NoError(b, err)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if prompt, _ := transport.RequestTokens(req); prompt <= 1 {
+					b.Fatal("no prompt")
+				}
+			}
+		})
+	}
+	body := longStringBody(100 << 10)
+	b.Run("document/100KB", func(b *testing.B) {
+		req, err := http.NewRequest(http.MethodPost, "http://x/", bytes.NewReader(body))
+		require.NoError(b, err)
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if prompt, _ := transport.RequestTokens(req); prompt <= 1 {
+				b.Fatal("no prompt")
+			}
+		}
+	})
+}
+
 // longStringBody is a request whose bulk is one long string (a document to
 // summarise), with the model after it.
 func longStringBody(size int) []byte {
