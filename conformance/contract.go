@@ -75,9 +75,10 @@ const (
 
 	// RuleContextDeadline: no wait outlives the context's deadline. Told by
 	// the server to come back long after the deadline, the middleware
-	// returns before the deadline (a response, or an error matching
-	// [context.DeadlineExceeded]); with a server that never answers, it
-	// returns at the deadline with such an error, not later.
+	// refuses the wait at once, not after waiting part of the way (it
+	// returns a response, or an error matching [context.DeadlineExceeded]);
+	// with a server that never answers, it returns at the deadline with
+	// such an error, not later.
 	RuleContextDeadline Rule = "context-deadline"
 
 	// RuleNoGoroutineLeak: no goroutine outlives the calls that started it

@@ -287,11 +287,17 @@ func groupDeadline(e *groupEnv) {
 	deadline, _ := c.ctx.Deadline()
 	e.start(c, e.build())
 	if e.await(c, RuleContextDeadline, "its deadline had passed long before") {
+		// A retry after the 1h wait would have met the 200; without one,
+		// the wait was refused, and refused at once, not slept on until
+		// just before the deadline.
+		retried := c.resp != nil && c.resp.StatusCode == http.StatusOK
 		switch late := c.returnedAt.Sub(deadline); {
 		case late > cancelSlack:
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
 		case late >= 0:
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned at its deadline: it began a server-directed wait of 1h that could not end before the deadline %v away, instead of refusing it at once", c.name, timeout)
+		case !retried && c.returnedAt.Sub(c.start) > cancelSlack:
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip gave up %v after the call began: it waited on a server-directed wait of 1h that could not end before the deadline %v away, instead of refusing it at once", c.name, c.returnedAt.Sub(c.start), timeout)
 		}
 		if c.resp == nil && c.err != nil && !errors.Is(c.err, context.DeadlineExceeded) {
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %s, want the 429 or an error matching context.DeadlineExceeded", c.name, outcomeOf(c))

@@ -171,6 +171,27 @@ func sleepsPastDeadline(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// waitsOutDeadline, told to come back after the deadline, sleeps until a
+// moment before it and then gives up: it returns before the deadline, but
+// the wait the deadline could not fit is not refused at once.
+func waitsOutDeadline(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			return resp, err
+		}
+		deadline, ok := req.Context().Deadline()
+		if !ok {
+			return resp, nil
+		}
+		transport.Drain(resp)
+		if d := time.Until(deadline) - time.Millisecond; d > 0 {
+			time.Sleep(d)
+		}
+		return nil, fmt.Errorf("would wait past the deadline: %w", context.DeadlineExceeded)
+	})
+}
+
 // answersAndFails returns the response and an error for answers it
 // dislikes.
 func answersAndFails(next http.RoundTripper) http.RoundTripper {
@@ -368,6 +389,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"hides an upgraded connection", hidesUpgradedConnection, []Rule{RuleResponseIntact}},
 		{"ignores context", ignoresContext, []Rule{RuleContextCanceled, RuleContextDeadline}},
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
+		{"waits out deadline", waitsOutDeadline, []Rule{RuleContextDeadline}},
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
