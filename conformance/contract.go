@@ -44,6 +44,13 @@ const (
 	// transport.
 	RuleNotResent Rule = "not-resent"
 
+	// RuleRetryAfter: an attempt that follows an answer carrying
+	// Retry-After is not sent before the wait it asks for has passed, or
+	// 30 s when it asks for longer (a middleware may cap a server's wait,
+	// but not below that): the server said when it would take the call
+	// again, and a retry sooner is refused and counts against the key.
+	RuleRetryAfter Rule = "retry-after"
+
 	// RuleDiscardedDrained: every response the middleware does not return
 	// (a 429 or 5xx it retried) is closed, after reading it to its end or
 	// at least [transport.DrainLimit] bytes of it, so its connection can be
@@ -99,7 +106,7 @@ const (
 func Rules() []Rule {
 	return []Rule{
 		RuleRequestUnmodified, RuleRequestBodyClosed, RuleBodyReplayed,
-		RuleNotResent, RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
+		RuleNotResent, RuleRetryAfter, RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
 		RuleResponseOrError, RuleContextCanceled, RuleContextDeadline,
 		RuleNoGoroutineLeak, RuleConcurrentUse, RuleSecretHidden,
 	}

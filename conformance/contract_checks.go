@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -292,6 +293,7 @@ func (e *groupEnv) checkAfter(c *callRun) {
 		}
 	}
 	e.checkReplay(c, attempts)
+	e.checkRetryAfter(c, attempts)
 	responses := c.snapshotResponses()
 	for i, r := range responses {
 		st := r.body.state()
@@ -330,6 +332,40 @@ func (e *groupEnv) checkReplay(c *callRun, attempts []attemptSeen) {
 		e.rec.exercise(RuleBodyReplayed)
 	}
 }
+
+// checkRetryAfter checks that no attempt followed an answer carrying
+// Retry-After before the wait it asked for had passed, or retryAfterCap
+// when it asked for longer. The inner transport answers at once, so the
+// wait counts from the attempt answered.
+func (e *groupEnv) checkRetryAfter(c *callRun, attempts []attemptSeen) {
+	if len(c.steps) == 0 {
+		return
+	}
+	for i, a := range attempts {
+		st := c.steps[min(i, len(c.steps)-1)]
+		if st.status == 0 || st.err != nil || st.hang {
+			continue
+		}
+		secs, err := strconv.Atoi(st.header.Get("Retry-After"))
+		if err != nil || secs <= 0 {
+			continue
+		}
+		e.rec.exercise(RuleRetryAfter)
+		if i+1 >= len(attempts) {
+			continue
+		}
+		want := min(time.Duration(secs)*time.Second, retryAfterCap)
+		if got := attempts[i+1].at.Sub(a.at); got < want {
+			e.rec.fail(RuleRetryAfter, "%s: attempt %d was sent %v after attempt %d was answered %d with Retry-After: %d", c.name, i+2, got, i+1, st.status, secs)
+		}
+	}
+}
+
+// retryAfterCap is the least cap on a server's wait the suite accepts. A
+// middleware may cap what a server asks for, so that one garbage
+// Retry-After does not stall a key (DESIGN.md's MaxPause), but a cap
+// below half a minute is a server-directed wait shortened.
+const retryAfterCap = 30 * time.Second
 
 // finish ends every call of the group, then looks for the goroutines left
 // in the bubble.

@@ -31,6 +31,7 @@ func ExampleRules() {
 	// request-body-closed
 	// body-replayed
 	// not-resent
+	// retry-after
 	// discarded-drained
 	// returned-not-read
 	// response-intact

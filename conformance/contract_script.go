@@ -130,6 +130,7 @@ type attemptSeen struct {
 	body          []byte // nil when the attempt had no body or was not read
 	sent          bool   // the body was read (the context was live)
 	contentLength int64
+	at            time.Time // when it reached the inner transport
 }
 
 // innerResponse is one response the inner transport made.
@@ -326,7 +327,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 	}
 	ctx := req.Context()
-	a := attemptSeen{contentLength: req.ContentLength}
+	a := attemptSeen{contentLength: req.ContentLength, at: time.Now()}
 	live := ctx.Err() == nil
 	if live {
 		// As net/http does, send the whole body, then close it.

@@ -192,6 +192,30 @@ func waitsOutDeadline(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// retriesAtOnce retries a 429 or 5xx as retrying does, but at once,
+// whatever wait the server asked for.
+func retriesAtOnce(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			resp, err := next.RoundTrip(r)
+			if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500) ||
+				replay.Attempts() == 4 || !replay.CanReplay() {
+				return resp, err
+			}
+			transport.Drain(resp)
+		}
+	})
+}
+
 // answersAndFails returns the response and an error for answers it
 // dislikes.
 func answersAndFails(next http.RoundTripper) http.RoundTripper {
@@ -390,6 +414,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"ignores context", ignoresContext, []Rule{RuleContextCanceled, RuleContextDeadline}},
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
 		{"waits out deadline", waitsOutDeadline, []Rule{RuleContextDeadline}},
+		{"retries at once", retriesAtOnce, []Rule{RuleRetryAfter}},
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
