@@ -59,6 +59,9 @@ func TestPeersContract(t *testing.T) {
 			// It drains at most 4 KiB (respReadLimit) of a response it
 			// retries, so a proxy's 8 KiB error page costs the connection.
 			{conformance.RuleDiscardedDrained, "after reading 4096 of its"},
+			// Giving up, it drains the last answer and returns an error of
+			// its own ("giving up after 5 attempt(s)") instead.
+			{conformance.RuleAnswerKept, "the answer is lost"},
 			// It sleeps the Retry-After of 1h until the context ends
 			// instead of refusing a wait the deadline cannot fit.
 			{conformance.RuleContextDeadline, "returned at its deadline"},
@@ -76,6 +79,9 @@ func TestPeersContract(t *testing.T) {
 			// It wraps every body it returns in one that only reads, a
 			// 101's too: a WebSocket through it has no connection.
 			{conformance.RuleResponseIntact, "does not write"},
+			// With its retries exceeded, it returns an error in place of
+			// the last 503.
+			{conformance.RuleAnswerKept, "the answer is lost"},
 			// Its delay follows Retry-After (1h) until the context ends.
 			{conformance.RuleContextDeadline, "returned at its deadline"},
 		}},

@@ -69,6 +69,13 @@ const (
 	// still writes to it.
 	RuleResponseIntact Rule = "response-intact"
 
+	// RuleAnswerKept: no call is lost. With the caller's context live,
+	// RoundTrip does not return an error of its own when the inner
+	// transport answered the last attempt (the answer, a 503 given up on
+	// included, goes to the caller), nor refuse with an error a call it
+	// never sent when nothing has failed and no deadline presses.
+	RuleAnswerKept Rule = "answer-kept"
+
 	// RuleResponseOrError: RoundTrip returns a response with a body or an
 	// error, never both and never neither, and does not panic.
 	RuleResponseOrError Rule = "response-or-error"
@@ -107,7 +114,7 @@ func Rules() []Rule {
 	return []Rule{
 		RuleRequestUnmodified, RuleRequestBodyClosed, RuleBodyReplayed,
 		RuleNotResent, RuleRetryAfter, RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
-		RuleResponseOrError, RuleContextCanceled, RuleContextDeadline,
+		RuleAnswerKept, RuleResponseOrError, RuleContextCanceled, RuleContextDeadline,
 		RuleNoGoroutineLeak, RuleConcurrentUse, RuleSecretHidden,
 	}
 }

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -211,6 +212,7 @@ func (e *groupEnv) checkReturn(c *callRun) {
 		return
 	}
 	if err != nil {
+		e.checkAnswerKept(c)
 		e.rec.exercise(RuleSecretHidden)
 		if strings.Contains(err.Error(), contractSecret) {
 			e.rec.fail(RuleSecretHidden, "%s: the error returned holds the Authorization header's key", c.name)
@@ -261,6 +263,28 @@ func (e *groupEnv) checkReturn(c *callRun) {
 		}
 	}
 	e.checkNotRead(c)
+}
+
+// checkAnswerKept checks that an error RoundTrip returned does not stand
+// in for an answer: with the caller's context live, the inner transport's
+// last attempt answered with a response is what the caller gets, whether
+// the middleware liked it or gave up on it. A deadline's error stays
+// allowed: a wait the deadline cannot fit is refused with one.
+func (e *groupEnv) checkAnswerKept(c *callRun) {
+	c.mu.Lock()
+	attempts := len(c.attempts)
+	answered := attempts > 0 && c.attempts[attempts-1].answered
+	c.mu.Unlock()
+	if attempts > 0 {
+		e.rec.exercise(RuleAnswerKept)
+	}
+	if !answered || c.ctx.Err() != nil {
+		return
+	}
+	if _, ok := c.ctx.Deadline(); ok && errors.Is(c.err, context.DeadlineExceeded) {
+		return
+	}
+	e.rec.fail(RuleAnswerKept, "%s: RoundTrip returned an error though its context was live and the inner transport answered attempt %d of %d with a response: the answer is lost", c.name, attempts, attempts)
 }
 
 // checkNotRead checks that RoundTrip had not read the body it returned.

@@ -35,6 +35,7 @@ func ExampleRules() {
 	// discarded-drained
 	// returned-not-read
 	// response-intact
+	// answer-kept
 	// response-or-error
 	// context-canceled
 	// context-deadline

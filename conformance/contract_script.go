@@ -131,6 +131,7 @@ type attemptSeen struct {
 	sent          bool   // the body was read (the context was live)
 	contentLength int64
 	at            time.Time // when it reached the inner transport
+	answered      bool      // the inner transport answered it with a response
 }
 
 // innerResponse is one response the inner transport made.
@@ -415,6 +416,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	c.mu.Lock()
 	c.responses = append(c.responses, ir)
+	c.attempts[n].answered = true
 	c.mu.Unlock()
 	return resp, nil
 }

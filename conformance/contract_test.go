@@ -145,7 +145,7 @@ func ignoresContext(next http.RoundTripper) http.RoundTripper {
 func sleepsPastDeadline(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
-		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests || (req.Body != nil && req.GetBody == nil) {
 			return resp, err
 		}
 		transport.Drain(resp)
@@ -160,9 +160,6 @@ func sleepsPastDeadline(next http.RoundTripper) http.RoundTripper {
 		}
 		r := req.Clone(req.Context())
 		if req.Body != nil {
-			if req.GetBody == nil {
-				return nil, errors.New("cannot retry: no GetBody")
-			}
 			if r.Body, err = req.GetBody(); err != nil {
 				return nil, err
 			}
@@ -213,6 +210,32 @@ func retriesAtOnce(next http.RoundTripper) http.RoundTripper {
 			}
 			transport.Drain(resp)
 		}
+	})
+}
+
+// givesUpWithError retries as retrying does, but when it gives up it throws
+// the last answer away and returns an error of its own: the caller loses
+// the server's answer.
+func givesUpWithError(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := retrying(next).RoundTrip(req)
+		if err == nil && resp.StatusCode >= 500 {
+			transport.Drain(resp)
+			return nil, errors.New("giving up")
+		}
+		return resp, err
+	})
+}
+
+// dropsCalls refuses every POST without GetBody with an error of its own,
+// never sending it.
+func dropsCalls(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil && req.GetBody == nil {
+			_ = req.Body.Close()
+			return nil, errors.New("queue full")
+		}
+		return next.RoundTrip(req)
 	})
 }
 
@@ -415,6 +438,8 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
 		{"waits out deadline", waitsOutDeadline, []Rule{RuleContextDeadline}},
 		{"retries at once", retriesAtOnce, []Rule{RuleRetryAfter}},
+		{"gives up with an error", givesUpWithError, []Rule{RuleAnswerKept}},
+		{"drops calls", dropsCalls, []Rule{RuleAnswerKept}},
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
