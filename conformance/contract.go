@@ -105,7 +105,8 @@ const (
 	RuleConcurrentUse Rule = "concurrent-use"
 
 	// RuleSecretHidden: the Authorization header's value never appears in
-	// an error.
+	// an error, nor goes to a host other than the one the caller's request
+	// names.
 	RuleSecretHidden Rule = "secret-hidden"
 )
 

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -327,6 +328,10 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			s.rec.fail(RuleRequestUnmodified, "%s: while attempt %d was being sent, the caller's request had %s", c.name, n, change)
 		}
 	}
+	s.rec.exercise(RuleSecretHidden)
+	if host := attemptHost(req); host != attemptHost(c.req) && headerHolds(req.Header, contractSecret) {
+		s.rec.fail(RuleSecretHidden, "%s: an attempt for %s, not the caller's host %s, carried the Authorization header's key", c.name, host, attemptHost(c.req))
+	}
 	ctx := req.Context()
 	a := attemptSeen{contentLength: req.ContentLength, at: time.Now()}
 	live := ctx.Err() == nil
@@ -419,6 +424,22 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	c.attempts[n].answered = true
 	c.mu.Unlock()
 	return resp, nil
+}
+
+// attemptHost is the host a request goes to: its URL's, which net/http
+// dials whatever the Host field says.
+func attemptHost(req *http.Request) string { return req.URL.Host }
+
+// headerHolds reports whether a value of h contains secret.
+func headerHolds(h http.Header, secret string) bool {
+	for _, vs := range h {
+		for _, v := range vs {
+			if strings.Contains(v, secret) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mayResend reports whether the caller's request may be sent twice: an

