@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 // scnChat is a closed-loop chat scenario of n requests from callers
@@ -403,4 +405,34 @@ func TestScenarioFaultsLeaveEveryRequestSavable(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 3, checked, "flaky-5xx in each dialect")
+}
+
+// askModels is a stack that, after every answer, asks the server for its
+// models nine times: requests to an endpoint with no limit, which change
+// nothing of the workload's own.
+func askModels(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		for range 9 {
+			r, _ := http.NewRequestWithContext(req.Context(), http.MethodGet, ScenarioBaseURL+"/models", nil)
+			if m, err := next.RoundTrip(r); err == nil {
+				transport.Drain(m)
+			}
+		}
+		return resp, err
+	})
+}
+
+// The share of 429s is of the workload's arrivals: requests a stack adds
+// to another endpoint do not thin it out, nor count as admissions.
+func TestRunCountsTheWorkloadsArrivals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := scnChat(30, 4, map[string]Limit{Chat: {RPM: 600}})
+		bare := Run(s, Stack{Name: "bare"})
+		padded := Run(s, Stack{Name: "padded", Wrap: askModels})
+		require.Equal(t, bare.TooMany, padded.TooMany, "the same 429s")
+		assert.Equal(t, bare.Arrivals, padded.Arrivals)
+		assert.Equal(t, bare.TooManyShare(), padded.TooManyShare())
+		assert.Equal(t, bare.AcceptedAt, padded.AcceptedAt)
+	})
 }
