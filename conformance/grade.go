@@ -14,7 +14,10 @@ import (
 type ScenarioGoal struct {
 	TooMany float64 // the most 429s, as a share of arrivals
 	Ratio   float64 // the most time against the oracle's; 0 grades none
-	MayFail bool    // requests may fail (fast, as under a deadline the server will not meet)
+	// MayFail lets the requests the oracle cannot serve fail (fast, as
+	// under a deadline the server will not meet); those it serves
+	// ([Outcome.Servable]) must still succeed.
+	MayFail bool
 }
 
 // Misses says what o misses of g, one line each; nil when o meets it.
@@ -29,6 +32,9 @@ func (g ScenarioGoal) Misses(o Outcome) []string {
 	if !g.MayFail && (o.Succeeded != o.Requests || o.Embedded != o.Texts) {
 		m = append(m, fmt.Sprintf("%d of %d requests succeeded, %d of %d texts embedded: every one must",
 			o.Succeeded, o.Requests, o.Embedded, o.Texts))
+	}
+	if g.MayFail && o.Succeeded < o.Servable {
+		m = append(m, fmt.Sprintf("%d of %d requests succeeded; the oracle gets %d through", o.Succeeded, o.Requests, o.Servable))
 	}
 	if s := o.TooManyShare(); s > g.TooMany {
 		m = append(m, fmt.Sprintf("429s were %s of arrivals, the goal at most %s", FormatShare(s), FormatShare(g.TooMany)))

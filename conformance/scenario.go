@@ -169,6 +169,10 @@ type Outcome struct {
 	// Least is the oracle's time: the least the work takes against the
 	// server's limits (see [Scenario.Least]).
 	Least time.Duration
+	// Servable is how many requests the oracle gets answered: under
+	// deadlines the server cannot meet, fewer than Requests (see
+	// [Scenario.Servable]).
+	Servable int
 	// Deadlines reports whether the requests had deadlines, and MaxLate
 	// how long after its deadline the latest caller got its answer.
 	Deadlines bool
@@ -291,6 +295,7 @@ func Run(s Scenario, st Stack) Outcome {
 	sort.Slice(o.AcceptedAt, func(i, j int) bool { return o.AcceptedAt[i] < o.AcceptedAt[j] })
 	o.Accepted = len(o.AcceptedAt)
 	o.Least = s.Least(start)
+	o.Servable = s.Servable(start)
 	return o
 }
 

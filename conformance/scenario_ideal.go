@@ -57,6 +57,26 @@ func (s Scenario) Least(start time.Time) time.Duration {
 	return adm[len(adm)-1].At
 }
 
+// Servable is how many of the workload's requests the oracle gets
+// answered, for a run starting at start: for an open loop, those it admits
+// before their deadlines, counted by their expected successes (rounded
+// down); otherwise every request. A job's texts are counted apart.
+func (s Scenario) Servable(start time.Time) int {
+	w := s.Workload
+	switch {
+	case w.Texts > 0:
+		return 0
+	case w.Every <= 0:
+		return w.Requests
+	}
+	adm, _ := s.openIdeal(start, idealGuard)
+	var n float64
+	for _, a := range adm {
+		n += a.Weight
+	}
+	return int(n + idealEpsilon)
+}
+
 // Ideal returns the oracle's admissions (see [Scenario.Least]) until
 // until, for a run starting at start: for a closed loop or a job, one
 // that always has a request to send, past the workload's demand; for an

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -435,4 +436,35 @@ func TestRunCountsTheWorkloadsArrivals(t *testing.T) {
 		assert.Equal(t, bare.TooManyShare(), padded.TooManyShare())
 		assert.Equal(t, bare.AcceptedAt, padded.AcceptedAt)
 	})
+}
+
+// refuseAll fails every request at once without sending it.
+func refuseAll(http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, errors.New("refused")
+	})
+}
+
+// The deadline scenario's goal fails a client that does nothing: one that
+// sends every request whatever the 429s said, and one that sends none,
+// though the oracle gets the first through.
+func TestDeadlineGoalFailsDoingNothing(t *testing.T) {
+	for _, d := range []Dialect{DialectTogether, DialectOpenAI, DialectAnthropic} {
+		for _, sc := range ScenariosFor(d) {
+			if sc.Name != "deadline" {
+				continue
+			}
+			for _, st := range []Stack{{Name: "bare"}, {Name: "refuses", Wrap: refuseAll}} {
+				t.Run(d.String()+"/"+st.Name, func(t *testing.T) {
+					synctest.Test(t, func(t *testing.T) {
+						o := Run(sc, st)
+						assert.NotEmpty(t, sc.Goal.Misses(o), "%v", o)
+					})
+				})
+			}
+		}
+	}
 }
