@@ -58,6 +58,10 @@ type Workload struct {
 	MaxTokens int
 	// Model is the model every request names.
 	Model string
+	// Fallback is a model the workload's requests may be served by while
+	// every request to Model fails (a fallback chain's next model); the
+	// oracle sends there then. "" means none: the oracle waits.
+	Fallback string
 	// Requests is the number of requests to send.
 	Requests int
 	// Concurrency is the number of callers of a closed loop; 0 means 1.

@@ -31,7 +31,8 @@ const idealEpsilon = 1e-9
 // (N−B)/R. Every [Algorithm] is followed as [Limit] documents it, request
 // and token counts both, and a dynamic limit as it grows with the
 // oracle's own successes (an oracle that holds back would find less);
-// faults that hit every request for a while are waited out, faults that
+// faults that hit every request for a while are waited out (or, when the
+// workload names a Fallback model they spare, served by it), faults that
 // hit a share of requests are paid for by their expected cost (a 10%
 // share costs 1/0.9 requests per success).
 //
@@ -109,20 +110,22 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 		}
 		return adm
 	}
-	il := newIdealLimiter(s.Server.Limits[w.endpoint()], start)
+	limiters := s.idealLimiters(start)
 	var adm []Admission
 	var got float64
 	for t := time.Duration(0); t <= until && (demand < 0 || got < demand-1e-9); {
-		if end, blocked := s.blockedUntil(t); blocked {
+		model, end, blocked := s.modelAt(t)
+		if blocked {
 			t = end
 			continue
 		}
+		il := limiters(model)
 		tokens, out := s.idealTokens(len(adm))
 		if wait := il.wait(t, tokens, out); wait > 0 {
 			t += wait
 			continue
 		}
-		wt := 1 - s.failShare(t)
+		wt := 1 - s.failShare(t, model)
 		il.take(t, wt, tokens, out)
 		adm = append(adm, Admission{At: t, Weight: wt})
 		got += wt
@@ -138,7 +141,7 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, time.Duration) {
 	w := s.Workload
 	unlimited := s.unlimited()
-	il := newIdealLimiter(s.Server.Limits[w.endpoint()], start)
+	limiters := s.idealLimiters(start)
 	var adm []Admission
 	var last, prev time.Duration
 	for i := range w.Requests {
@@ -150,8 +153,11 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		tokens, out := s.idealTokens(i)
 		t := max(release, prev)
 		served := false
+		var model string
 		for t <= deadline && t <= idealGuard {
-			if end, blocked := s.blockedUntil(t); blocked {
+			var end time.Duration
+			var blocked bool
+			if model, end, blocked = s.modelAt(t); blocked {
 				t = end
 				continue
 			}
@@ -159,7 +165,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 				served = true
 				break
 			}
-			if wait := il.wait(t, tokens, out); wait > 0 {
+			if wait := limiters(model).wait(t, tokens, out); wait > 0 {
 				t += wait
 				continue
 			}
@@ -170,9 +176,9 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 			last = max(last, release)
 			continue
 		}
-		wt := 1 - s.failShare(t)
+		wt := 1 - s.failShare(t, model)
 		if !unlimited {
-			il.take(t, wt, tokens, out)
+			limiters(model).take(t, wt, tokens, out)
 		}
 		prev = t
 		last = max(last, t)
@@ -219,21 +225,62 @@ func (w Workload) idealTokens(i int) float64 {
 	return math.Ceil(float64(utf8.RuneCountInString(text))/4) + float64(maxTokens)
 }
 
-// faultApplies reports whether f can hit the workload's requests.
-func (s Scenario) faultApplies(f *Fault) bool {
+// faultApplies reports whether f can hit the workload's requests sent to
+// model.
+func (s Scenario) faultApplies(f *Fault, model string) bool {
 	w := s.Workload
-	return (f.Endpoint == "" || f.Endpoint == w.endpoint()) && (f.Model == "" || f.Model == w.Model)
+	return (f.Endpoint == "" || f.Endpoint == w.endpoint()) && (f.Model == "" || f.Model == model)
+}
+
+// modelAt is the model the oracle sends to at t: the workload's, or, while
+// a fault hits every request of it, the workload's Fallback when that is
+// not hit too. When neither can serve, blocked is true and next is when
+// one of them may again.
+func (s Scenario) modelAt(t time.Duration) (model string, next time.Duration, blocked bool) {
+	w := s.Workload
+	end, blocked := s.blockedUntil(t, w.Model)
+	if !blocked {
+		return w.Model, t, false
+	}
+	if w.Fallback != "" {
+		fend, fblocked := s.blockedUntil(t, w.Fallback)
+		if !fblocked {
+			return w.Fallback, t, false
+		}
+		end = min(end, fend)
+	}
+	return "", end, true
+}
+
+// idealLimiters returns the oracle's limiter for each model: one for all
+// under Together's dialect, whose limits are the key's, and one a model
+// under the others', whose limits are the key's on each model, as the
+// server keeps them.
+func (s Scenario) idealLimiters(start time.Time) func(model string) *idealLimiter {
+	lim := s.Server.Limits[s.Workload.endpoint()]
+	byModel := map[string]*idealLimiter{}
+	return func(model string) *idealLimiter {
+		if s.Server.Dialect == DialectTogether {
+			model = ""
+		}
+		il := byModel[model]
+		if il == nil {
+			il = newIdealLimiter(lim, start)
+			byModel[model] = il
+		}
+		return il
+	}
 }
 
 // blockedUntil reports whether, at t, a fault hits every request of the
-// workload, and when the last such fault ends.
-func (s Scenario) blockedUntil(t time.Duration) (time.Duration, bool) {
+// workload sent to model, and when the last such fault ends.
+func (s Scenario) blockedUntil(t time.Duration, model string) (time.Duration, bool) {
 	end, blocked := t, false
 	for again := true; again; {
 		again = false
 		for i := range s.Server.Faults {
 			f := &s.Server.Faults[i]
-			if !s.faultApplies(f) || (f.Share > 0 && f.Share < 1) || end < f.From || (f.Until > 0 && end >= f.Until) {
+			if !s.faultApplies(f, model) || (f.Share > 0 && f.Share < 1) || end < f.From || (f.Until > 0 && end >= f.Until) {
 				continue
 			}
 			blocked, again = true, true
@@ -246,13 +293,13 @@ func (s Scenario) blockedUntil(t time.Duration) (time.Duration, bool) {
 	return end, blocked
 }
 
-// failShare is the expected share of the workload's requests at t hit by
-// faults that hit only a share.
-func (s Scenario) failShare(t time.Duration) float64 {
+// failShare is the expected share of the workload's requests to model at
+// t hit by faults that hit only a share.
+func (s Scenario) failShare(t time.Duration, model string) float64 {
 	pass := 1.0
 	for i := range s.Server.Faults {
 		f := &s.Server.Faults[i]
-		if s.faultApplies(f) && f.Share > 0 && f.Share < 1 && t >= f.From && (f.Until <= 0 || t < f.Until) {
+		if s.faultApplies(f, model) && f.Share > 0 && f.Share < 1 && t >= f.From && (f.Until <= 0 || t < f.Until) {
 			pass *= 1 - f.Share
 		}
 	}

@@ -112,7 +112,7 @@ func Scenarios() []Scenario {
 			About: "The chat model answers 503 to everything for the first 3 minutes (its capacity, not the key's limit); " +
 				"another model (" + ScenarioFallbackModel + ") is fine. 16 callers send 600 requests at 600 RPM.",
 			Server:   overloaded,
-			Workload: chat(600, 16),
+			Workload: Workload{Model: ScenarioChatModel, Fallback: ScenarioFallbackModel, Requests: 600, Concurrency: 16},
 			Goal:     ScenarioGoal{TooMany: 0.01},
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -465,6 +466,32 @@ func TestDeadlineGoalFailsDoingNothing(t *testing.T) {
 					})
 				})
 			}
+		}
+	}
+}
+
+// The oracle is not beaten: against a model overloaded for minutes, a
+// client whose only skill is to send a 503's request to the other model
+// the scenario names, behind a limiter at the key's rate, takes no less
+// than the oracle's time.
+func TestOracleNotBeatenByAFallback(t *testing.T) {
+	for _, d := range []Dialect{DialectTogether, DialectOpenAI, DialectAnthropic} {
+		for _, sc := range ScenariosFor(d) {
+			if sc.Name != "overloaded" {
+				continue
+			}
+			t.Run(d.String(), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					rpm := sc.Server.Limits[sc.Workload.endpoint()].RPM
+					o := Run(sc, Stack{Name: "fallback", Wrap: func(next http.RoundTripper) http.RoundTripper {
+						return transport.Chain(next,
+							transport.Fallback(map[string][]string{ScenarioChatModel: {ScenarioFallbackModel}}),
+							bucket.Limit(bucket.New(bucket.PerMinute(rpm))))
+					}})
+					require.True(t, o.Complete(), "%v", o)
+					assert.GreaterOrEqual(t, o.Wall, o.Least, "%v", o)
+				})
+			})
 		}
 	}
 }
