@@ -39,9 +39,9 @@ const (
 	// RuleNotResent: a request the server may have processed is not sent
 	// again after its connection failed. A chat completion sent with POST
 	// and no Idempotency-Key is not idempotent, and a duplicate is billed:
-	// once an attempt's body went out and the connection was reset before
-	// the answer, no further attempt of that call reaches the inner
-	// transport.
+	// once an attempt's body went out and the connection failed before
+	// the answer (reset, or closed by the server), no further attempt of
+	// that call reaches the inner transport.
 	RuleNotResent Rule = "not-resent"
 
 	// RuleRetryAfter: an attempt that follows an answer carrying

@@ -124,6 +124,10 @@ func groupInnerErrors(e *groupEnv) {
 		steps: []scriptStep{{err: errContractReset}}}), RuleResponseOrError)
 	e.do(e.newCall("inner error then 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
 		steps: []scriptStep{{err: errContractReset}, stepOK("inner-errors")}}), RuleResponseOrError)
+	// Not every connection that fails after the request went out is
+	// reset: the server may close it, which net/http reports as io.EOF.
+	e.do(e.newCall("connection closed after the request was written, then 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{{err: errContractClosedAfterWrite}, stepOK("inner-errors")}}), RuleResponseOrError)
 }
 
 // groupStreaming: a 200 whose body the server writes chunk by chunk, as

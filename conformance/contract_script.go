@@ -65,6 +65,17 @@ func stepAnswer(status int, body []byte, kv ...string) scriptStep {
 // syscall.ECONNRESET.
 var errContractReset error = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 
+// errContractClosedAfterWrite is the server closing the connection after
+// the request was written and before any answer, as net/http reports it:
+// a middleware that classifies errors sees io.EOF, not a reset.
+var errContractClosedAfterWrite error = fmt.Errorf("net/http: Transport failed to read from server: %w", io.EOF)
+
+// writtenThenFailed reports whether err, as a step's, is a connection that
+// failed after the request was written: the server may have processed it.
+func writtenThenFailed(err error) bool {
+	return errors.Is(err, errContractReset) || errors.Is(err, errContractClosedAfterWrite)
+}
+
 // errReleased ends attempts still hanging when a scenario is over.
 var errReleased = errors.New("conformance: scenario over, attempt released")
 
@@ -349,7 +360,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	resetAfter := c.resetAfter
 	c.mu.Unlock()
 	if resetAfter > 0 && !mayResend(c.req) {
-		s.rec.fail(RuleNotResent, "%s: attempt %d was sent after attempt %d, whose request had been written, met a connection reset: a %s without an Idempotency-Key the server may have processed is sent again", c.name, n+1, resetAfter, c.req.Method)
+		s.rec.fail(RuleNotResent, "%s: attempt %d was sent after attempt %d, whose request had been written, met a connection failure: a %s without an Idempotency-Key the server may have processed is sent again", c.name, n+1, resetAfter, c.req.Method)
 	}
 	if n >= maxCallAttempts {
 		select {
@@ -374,7 +385,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, errReleased
 		}
 	case st.err != nil:
-		if errors.Is(st.err, errContractReset) && !mayResend(c.req) {
+		if writtenThenFailed(st.err) && !mayResend(c.req) {
 			s.rec.exercise(RuleNotResent)
 			c.mu.Lock()
 			if c.resetAfter == 0 {

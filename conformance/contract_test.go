@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,6 +306,29 @@ func resendsAfterReset(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// resendsUnlessReset knows that a reset connection may have carried the
+// request, but sends it again after any other failure: a connection the
+// server closed after reading the request included.
+func resendsUnlessReset(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			resp, err := next.RoundTrip(r)
+			if err == nil || errors.Is(err, syscall.ECONNRESET) || replay.Attempts() == 3 || !replay.CanReplay() || req.Context().Err() != nil {
+				return resp, err
+			}
+		}
+	})
+}
+
 // leaksSecret puts the request's headers in its errors.
 func leaksSecret(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -454,6 +478,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
 		{"resends after reset", resendsAfterReset, []Rule{RuleNotResent}},
+		{"resends unless reset", resendsUnlessReset, []Rule{RuleNotResent}},
 		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
 		{"sends the key to another host", sendsKeyElsewhere, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
