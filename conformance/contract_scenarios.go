@@ -30,6 +30,7 @@ func scenarioGroups() []scenarioGroup {
 		{"upgrade", groupUpgrade},
 		{"cancel", groupCancel},
 		{"deadline", groupDeadline},
+		{"deadline-crowd", groupDeadlineCrowd},
 		{"concurrent", groupConcurrent},
 	}
 }
@@ -335,6 +336,60 @@ func groupDeadline(e *groupEnv) {
 			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %s, want an error matching context.DeadlineExceeded", c.name, outcomeOf(c))
 		}
 		e.finishCall(c)
+	}
+}
+
+// groupDeadlineCrowd: many calls in quick succession on one transport,
+// each with a short deadline, each answered at once. A middleware that
+// queues or paces them (a limiter) holds some back; a call whose wait
+// cannot end before its deadline is refused at once, not held until the
+// deadline passes. The calls come 10 ms apart, not at one instant: the
+// crowd tests waits, and leaves sharing the transport at one instant to
+// the concurrent group (and WithGoroutines).
+func groupDeadlineCrowd(e *groupEnv) {
+	e.rec.exercise(RuleContextDeadline)
+	const (
+		callers = 64
+		timeout = time.Second
+		apart   = 10 * time.Millisecond
+	)
+	rt := e.build()
+	calls := make([]*callRun, callers)
+	for i := range calls {
+		calls[i] = e.newCallWith(fmt.Sprintf("crowd call %d of %d, 10 ms apart, with a 1s deadline", i+1, callers),
+			callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true},
+			func(ctx context.Context) (context.Context, context.CancelFunc) {
+				return context.WithTimeout(ctx, timeout)
+			})
+		calls[i].steps = []scriptStep{stepOK(calls[i].id)} // an answer that names its call
+	}
+	for _, c := range calls {
+		e.start(c, rt)
+		time.Sleep(apart)
+	}
+	for _, c := range calls {
+		deadline, _ := c.ctx.Deadline()
+		if !e.await(c, RuleContextDeadline, "its deadline had passed long before") {
+			continue
+		}
+		switch late := c.returnedAt.Sub(deadline); {
+		case late > cancelSlack:
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %v after its deadline", c.name, late)
+		case late >= 0 && c.attemptCount() == 0:
+			// The inner transport answers at once: the wait was the
+			// middleware's own.
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned at its deadline without sending the call: it began a wait that could not end before the deadline instead of refusing it at once", c.name)
+		}
+		if c.resp == nil && c.err != nil && !errors.Is(c.err, context.DeadlineExceeded) {
+			e.rec.fail(RuleContextDeadline, "%s: RoundTrip returned %s, want a response or an error matching context.DeadlineExceeded", c.name, outcomeOf(c))
+		}
+		e.checkReturn(c)
+	}
+	// Every caller has read and closed its answer before any call's
+	// responses are looked at, as in the concurrent group.
+	synctest.Wait()
+	for _, c := range calls {
+		e.checkAfter(c)
 	}
 }
 

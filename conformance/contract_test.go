@@ -240,6 +240,36 @@ func dropsCalls(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// pacesPastDeadline lets one call through every 100 ms, in the order they
+// came, each waiting for its turn until its context ends: a limiter that
+// never asks whether the deadline leaves time for the wait.
+func pacesPastDeadline(next http.RoundTripper) http.RoundTripper {
+	var (
+		mu     sync.Mutex
+		nextAt time.Time
+	)
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		at := nextAt
+		if now := time.Now(); at.Before(now) {
+			at = now
+		}
+		nextAt = at.Add(100 * time.Millisecond)
+		mu.Unlock()
+		t := time.NewTimer(time.Until(at))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, req.Context().Err()
+		}
+		return next.RoundTrip(req)
+	})
+}
+
 // answersAndFails returns the response and an error for answers it
 // dislikes.
 func answersAndFails(next http.RoundTripper) http.RoundTripper {
@@ -471,6 +501,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"ignores context", ignoresContext, []Rule{RuleContextCanceled, RuleContextDeadline}},
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
 		{"waits out deadline", waitsOutDeadline, []Rule{RuleContextDeadline}},
+		{"paces past deadline", pacesPastDeadline, []Rule{RuleContextDeadline}},
 		{"retries at once", retriesAtOnce, []Rule{RuleRetryAfter}},
 		{"gives up with an error", givesUpWithError, []Rule{RuleAnswerKept}},
 		{"drops calls", dropsCalls, []Rule{RuleAnswerKept}},
