@@ -357,22 +357,7 @@ func send(ctx context.Context, client *http.Client, w Workload, i int) {
 
 // request is request i of a loop.
 func (w Workload) request(ctx context.Context, i int) *http.Request {
-	text, maxTokens := w.prompt(i)
-	var body []byte
-	path := "/chat/completions"
-	switch w.endpoint() {
-	case Embeddings:
-		path = "/embeddings"
-		body = fmt.Appendf(nil, `{"model":%q,"input":[%q]}`, w.Model, text)
-	case Completions:
-		path = "/completions"
-		body = fmt.Appendf(nil, `{"model":%q,"prompt":%q,"max_tokens":%d}`, w.Model, text, maxTokens)
-	case Messages:
-		path = "/messages"
-		body = fmt.Appendf(nil, `{"model":%q,"max_tokens":%d,"messages":[{"role":"user","content":%q}]}`, w.Model, maxTokens, text)
-	default:
-		body = fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":%d}`, w.Model, text, maxTokens)
-	}
+	path, body := w.requestBody(i)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ScenarioBaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		panic(err) // the URL and method are constants
@@ -393,6 +378,31 @@ func (w Workload) prompt(i int) (text string, maxTokens int) {
 	}
 	return "Request " + strconv.Itoa(i) + ": say hello.", 16
 }
+
+// requestBody is the path under [ScenarioBaseURL] and the body of request
+// i of a loop.
+func (w Workload) requestBody(i int) (path string, body []byte) {
+	text, maxTokens := w.prompt(i)
+	switch w.endpoint() {
+	case Embeddings:
+		return "/embeddings", fmt.Appendf(nil, `{"model":%q,"input":[%q]}`, w.Model, text)
+	case Completions:
+		return "/completions", fmt.Appendf(nil, `{"model":%q,"prompt":%q,"max_tokens":%d}`, w.Model, text, maxTokens)
+	case Messages:
+		return "/messages", fmt.Appendf(nil, `{"model":%q,"max_tokens":%d,"messages":[{"role":"user","content":%q}]}`, w.Model, maxTokens, text)
+	}
+	return "/chat/completions", fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":%d}`, w.Model, text, maxTokens)
+}
+
+// identity is request i's identity as the server names it (see
+// requestIdentity), which decides the fate of each of its passes.
+func (w Workload) identity(i int) uint64 {
+	path, body := w.requestBody(i)
+	return requestIdentity(http.MethodPost, scenarioBasePath+path, fnv1a(body))
+}
+
+// scenarioBasePath is the path of [ScenarioBaseURL].
+const scenarioBasePath = "/v1"
 
 // jobText is text i of an embedding job.
 func jobText(i int) string {

@@ -10,8 +10,9 @@ import (
 // limits.
 type Admission struct {
 	At time.Duration // since the start
-	// Weight is the expected share of it that succeeds: 1, or less when
-	// faults hit a share of the requests (a 10% share of 5xx: 0.9).
+	// Weight is the share of it that succeeds: 1, or 0 for a pass a fault
+	// hits; for a job's batch, the expected share when faults hit a share
+	// of the requests (a 10% share of 5xx: 0.9).
 	Weight float64
 }
 
@@ -33,8 +34,10 @@ const idealEpsilon = 1e-9
 // oracle's own successes (an oracle that holds back would find less);
 // faults that hit every request for a while are waited out (or, when the
 // workload names a Fallback model they spare, served by it), faults that
-// hit a share of requests are paid for by their expected cost (a 10%
-// share costs 1/0.9 requests per success).
+// hit a share of requests hit the oracle's passes as the server's draws
+// decide, each failed pass sent again (a job's batches, whose bytes are
+// its driver's, are paid for by their expected cost: a 10% share costs
+// 1/0.9 requests per success).
 //
 // The oracle ignores the server's latency and a closed loop's
 // concurrency (a closed loop always has a request ready), so a perfect
@@ -111,8 +114,10 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 		return adm
 	}
 	limiters := s.idealLimiters(start)
+	draw := s.idealDraws()
 	var adm []Admission
 	var got float64
+	next := 0 // the request the oracle sends: a loop's sends one again until it succeeds
 	for t := time.Duration(0); t <= until && (demand < 0 || got < demand-1e-9); {
 		model, end, blocked := s.modelAt(t)
 		if blocked {
@@ -120,15 +125,18 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 			continue
 		}
 		il := limiters(model)
-		tokens, out := s.idealTokens(len(adm))
+		tokens, out := s.idealTokens(next)
 		if wait := il.wait(t, tokens, out); wait > 0 {
 			t += wait
 			continue
 		}
-		wt := 1 - s.failShare(t, model)
+		wt := draw(next, model, t)
 		il.take(t, wt, tokens, out)
 		adm = append(adm, Admission{At: t, Weight: wt})
 		got += wt
+		if w.Texts > 0 || wt > 0 {
+			next++
+		}
 	}
 	return adm
 }
@@ -142,6 +150,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 	w := s.Workload
 	unlimited := s.unlimited()
 	limiters := s.idealLimiters(start)
+	draw := s.idealDraws()
 	var adm []Admission
 	var last, prev time.Duration
 	for i := range w.Requests {
@@ -152,38 +161,43 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 		}
 		tokens, out := s.idealTokens(i)
 		t := max(release, prev)
-		served := false
-		var model string
-		for t <= deadline && t <= idealGuard {
-			var end time.Duration
-			var blocked bool
-			if model, end, blocked = s.modelAt(t); blocked {
-				t = end
-				continue
-			}
-			if unlimited {
+		// Sent again at the first admission after each pass a fault hits,
+		// until one escapes them or the deadline passes.
+		for succeeded := false; !succeeded; {
+			served := false
+			var model string
+			for t <= deadline && t <= idealGuard {
+				var end time.Duration
+				var blocked bool
+				if model, end, blocked = s.modelAt(t); blocked {
+					t = end
+					continue
+				}
+				if unlimited {
+					served = true
+					break
+				}
+				if wait := limiters(model).wait(t, tokens, out); wait > 0 {
+					t += wait
+					continue
+				}
 				served = true
 				break
 			}
-			if wait := limiters(model).wait(t, tokens, out); wait > 0 {
-				t += wait
-				continue
+			if !served || t > deadline {
+				last = max(last, release)
+				break
 			}
-			served = true
-			break
-		}
-		if !served || t > deadline {
-			last = max(last, release)
-			continue
-		}
-		wt := 1 - s.failShare(t, model)
-		if !unlimited {
-			limiters(model).take(t, wt, tokens, out)
-		}
-		prev = t
-		last = max(last, t)
-		if t <= until {
-			adm = append(adm, Admission{At: t, Weight: wt})
+			wt := draw(i, model, t)
+			if !unlimited {
+				limiters(model).take(t, wt, tokens, out)
+			}
+			prev = t
+			last = max(last, t)
+			if t <= until {
+				adm = append(adm, Admission{At: t, Weight: wt})
+			}
+			succeeded = wt > 0
 		}
 	}
 	return adm, last
@@ -250,6 +264,34 @@ func (s Scenario) modelAt(t time.Duration) (model string, next time.Duration, bl
 		end = min(end, fend)
 	}
 	return "", end, true
+}
+
+// idealDraws returns what the oracle's pass of request i, sent to model
+// and admitted at t, is worth: for a loop's requests, 1 when it escapes
+// every fault that hits a share of requests and 0 when one hits it, as the
+// server draws them (see draws.go: a pass's fate follows the request's
+// bytes and how many passes of it came before, so the oracle meets the
+// very fates a stack sending the workload's requests meets); for a job's
+// batches, whose bytes are its driver's, the expected share that succeeds.
+func (s Scenario) idealDraws() func(i int, model string, t time.Duration) float64 {
+	passes := map[uint64]uint64{}
+	return func(i int, model string, t time.Duration) float64 {
+		w := s.Workload
+		if w.Texts > 0 {
+			return 1 - s.failShare(t, model)
+		}
+		w.Model = model
+		id := w.identity(i)
+		passes[id]++
+		d := newDraws(s.Server.Seed, id, passes[id])
+		for k := range s.Server.Faults {
+			f := &s.Server.Faults[k]
+			if f.Share > 0 && f.Share < 1 && f.hits(w.endpoint(), model, t, d.float(saltFault+uint64(k))) {
+				return 0
+			}
+		}
+		return 1
+	}
 }
 
 // idealLimiters returns the oracle's limiter for each model: one for all
