@@ -48,8 +48,9 @@ The stacks:
   ` + "`Retry-After`" + ` read on 429 and 503).
 - **failsafe-go**: failsafehttp's retry policy (4 retries, 1–30 s backoff,
   ` + "`Retry-After`" + ` in whole seconds), a circuit breaker (5 failures in 10 calls,
-  30 s open) and a smooth rate limiter at 500 per minute, as the guide advises,
-  that lets a caller wait up to a minute.
+  30 s open) and a smooth rate limiter that lets a caller wait up to a minute,
+  per endpoint at the guide's figures (chat 600, embeddings 300 per minute), as
+  steady retry+bucket is given them.
 - **steady retry**: ` + "`retry.New()`" + ` alone: 4 retries, waits the server
   directs (capped at 60 s, never shortened, refused when they would outlive the
   deadline), full-jitter backoff otherwise, a 20% retry budget. No limiter.

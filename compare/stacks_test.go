@@ -139,3 +139,25 @@ func TestPlotSpan(t *testing.T) {
 	assert.Equal(t, 2*time.Second, plotBin(315*time.Second))
 	assert.Equal(t, time.Second, plotBin(105*time.Second))
 }
+
+// The compared stacks that take a rate are given the same figures: a peer
+// set below the rate steady's stack is given shows in the tables as that
+// peer's slowness. Against the chat burst's server, failsafe-go's limiter
+// finishes with steady retry+bucket's.
+func TestPeersToldTheRatesSteadyIs(t *testing.T) {
+	var sc conformance.Scenario
+	for _, s := range conformance.Scenarios() {
+		if s.Name == "chat-burst" {
+			sc = s
+		}
+	}
+	require.NotEmpty(t, sc.Name)
+	sc.Workload.Requests = 600
+	synctest.Test(t, func(t *testing.T) {
+		steady := conformance.Run(sc, conformance.Stack{Name: "steady retry+bucket", Wrap: steadyRetryBucket})
+		peer := conformance.Run(sc, conformance.Stack{Name: "failsafe-go", Wrap: failsafe})
+		require.True(t, steady.Complete(), "%v", steady)
+		require.True(t, peer.Complete(), "%v", peer)
+		assert.LessOrEqual(t, peer.Ratio(), steady.Ratio()*1.05, "failsafe-go: %v\nsteady: %v", peer, steady)
+	})
+}
