@@ -517,3 +517,43 @@ func TestOracleNotBeatenUnderFlaky5xx(t *testing.T) {
 		assert.Equal(t, u.Path, scenarioBasePath)
 	})
 }
+
+// patient retries every 5xx a second later until it succeeds: no request
+// fails, however long the model is down.
+func patient(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			resp, err := next.RoundTrip(r)
+			if err != nil || resp.StatusCode < 500 || !replay.CanReplay() {
+				return resp, err
+			}
+			transport.Drain(resp)
+			if err := transport.Sleep(req.Context(), time.Second); err != nil {
+				return nil, err
+			}
+		}
+	})
+}
+
+// The overloaded scenario's goal grades time: a client that waits the
+// model's three minutes out, losing nothing, takes four times what the
+// oracle does by the other model, and misses it.
+func TestOverloadedGoalGradesTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := scnNamed(t, "overloaded")
+		o := Run(sc, Stack{Name: "patient", Wrap: func(next http.RoundTripper) http.RoundTripper {
+			return transport.Chain(next, patient, bucket.Limit(bucket.New(bucket.PerMinute(600))))
+		}})
+		require.True(t, o.Complete(), "%v", o)
+		assert.NotEmpty(t, sc.Goal.Misses(o), "%v", o)
+	})
+}
