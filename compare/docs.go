@@ -81,9 +81,9 @@ stack, and, dashed, the oracle's; for requests with deadlines, it shows instead
 when each caller got its answer against its deadline.
 
 Reading the numbers: the oracle does not wait for its last answer, so a
-perfect stack shows a ratio a little above 1. A stack that falls back to
-another model can beat the oracle's time for the model asked for (the
-overloaded scenario). A wall of 2h0m0s is the horizon: some callers were still
+perfect stack shows a ratio a little above 1. In the overloaded scenario the
+oracle, as a stack with a fallback does, sends to the other model while the one
+asked for fails. A wall of 2h0m0s is the horizon: some callers were still
 waiting when the run was cut off. Within a run every wait is exact, but
 callers that are ready at the same virtual instant run in any order, so two
 runs can differ by a few requests.
