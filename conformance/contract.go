@@ -41,7 +41,9 @@ const (
 	// and no Idempotency-Key is not idempotent, and a duplicate is billed:
 	// once an attempt's body went out and the connection failed before
 	// the answer (reset, or closed by the server), no further attempt of
-	// that call reaches the inner transport.
+	// that call reaches the inner transport; nor does one while an earlier
+	// attempt is still being answered (a hedge), or after one was answered
+	// 2xx.
 	RuleNotResent Rule = "not-resent"
 
 	// RuleRetryAfter: an attempt that follows an answer carrying

@@ -203,6 +203,10 @@ type callRun struct {
 	// resetAfter is the attempt (from 1) whose written request met a
 	// connection reset; 0 for none.
 	resetAfter int
+	// inFlight counts the attempts written and not yet answered; okAfter
+	// is the attempt (from 1) answered 2xx, 0 for none: a request sent
+	// again then is a duplicate the server processes too.
+	inFlight, okAfter int
 
 	// Set by the goroutine calling RoundTrip before done is closed.
 	done         chan struct{}
@@ -357,10 +361,25 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	c.mu.Lock()
 	n := len(c.attempts)
 	c.attempts = append(c.attempts, a)
-	resetAfter := c.resetAfter
+	resetAfter, inFlight, okAfter := c.resetAfter, c.inFlight, c.okAfter
+	if live {
+		c.inFlight++
+	}
 	c.mu.Unlock()
-	if resetAfter > 0 && !mayResend(c.req) {
+	if live {
+		defer func() {
+			c.mu.Lock()
+			c.inFlight--
+			c.mu.Unlock()
+		}()
+	}
+	switch once := !mayResend(c.req); {
+	case once && resetAfter > 0:
 		s.rec.fail(RuleNotResent, "%s: attempt %d was sent after attempt %d, whose request had been written, met a connection failure: a %s without an Idempotency-Key the server may have processed is sent again", c.name, n+1, resetAfter, c.req.Method)
+	case once && live && inFlight > 0:
+		s.rec.fail(RuleNotResent, "%s: attempt %d was sent while %d earlier attempts were still being answered: a %s without an Idempotency-Key the server is processing is sent again", c.name, n+1, inFlight, c.req.Method)
+	case once && live && okAfter > 0:
+		s.rec.fail(RuleNotResent, "%s: attempt %d was sent after attempt %d was answered 2xx: a %s without an Idempotency-Key the server processed is sent again", c.name, n+1, okAfter, c.req.Method)
 	}
 	if n >= maxCallAttempts {
 		select {
@@ -433,6 +452,9 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	c.mu.Lock()
 	c.responses = append(c.responses, ir)
 	c.attempts[n].answered = true
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 && c.okAfter == 0 {
+		c.okAfter = n + 1
+	}
 	c.mu.Unlock()
 	return resp, nil
 }

@@ -359,6 +359,60 @@ func resendsUnlessReset(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// hedges sends a second copy of a call whose answer is slow (100 ms), as
+// hedged requests do, returns the answer that comes first and drains the
+// other: a chat completion the server is working on is generated, and
+// billed, twice.
+func hedges(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		type answer struct {
+			resp *http.Response
+			err  error
+		}
+		answers := make(chan answer, 2)
+		send := func() bool {
+			r, err := replay.Request()
+			if err != nil {
+				return false
+			}
+			go func() {
+				resp, err := next.RoundTrip(r)
+				answers <- answer{resp, err}
+			}()
+			return true
+		}
+		if !send() {
+			replay.Close()
+			return nil, errors.New("nothing sent")
+		}
+		sent := 1
+		t := time.NewTimer(100 * time.Millisecond)
+		defer t.Stop()
+		var first answer
+		select {
+		case first = <-answers:
+		case <-t.C:
+			if send() {
+				sent++
+			}
+			first = <-answers
+		}
+		go func() {
+			defer replay.Close()
+			for range sent - 1 {
+				if other := <-answers; other.err == nil {
+					transport.Drain(other.resp)
+				}
+			}
+		}()
+		return first.resp, first.err
+	})
+}
+
 // leaksSecret puts the request's headers in its errors.
 func leaksSecret(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
@@ -510,6 +564,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
 		{"resends after reset", resendsAfterReset, []Rule{RuleNotResent}},
 		{"resends unless reset", resendsUnlessReset, []Rule{RuleNotResent}},
+		{"hedges", hedges, []Rule{RuleNotResent}},
 		{"leaks secret", leaksSecret, []Rule{RuleSecretHidden}},
 		{"sends the key to another host", sendsKeyElsewhere, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
