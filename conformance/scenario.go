@@ -3,11 +3,13 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -244,9 +246,10 @@ func Run(s Scenario, st Stack) Outcome {
 	start := time.Now()
 	w := s.Workload
 	srv := NewServer(s.Server)
-	var rt http.RoundTripper = srv
+	watch := &embedWatch{next: srv, done: map[string]bool{}}
+	var rt http.RoundTripper = watch
 	if st.Wrap != nil {
-		rt = st.Wrap(srv)
+		rt = st.Wrap(watch)
 	}
 	tally := &callTally{start: start, horizon: start.Add(w.horizon())}
 	client := &http.Client{Transport: tally.wrap(rt)}
@@ -267,6 +270,10 @@ func Run(s Scenario, st Stack) Outcome {
 		}
 		o.Texts = w.Texts
 		o.Embedded, o.JobErr = embed(ctx, client, ScenarioBaseURL, w.Model, texts)
+		// The driver's count, but no more than the texts the server did
+		// embed: a driver that drops a batch and says it is done (or
+		// hands back empty vectors for it) embedded nothing of it.
+		o.Embedded = min(o.Embedded, watch.count(texts))
 	case w.Every > 0:
 		unsent = w.Requests - openLoop(ctx, client, w)
 	default:
@@ -301,6 +308,58 @@ func Run(s Scenario, st Stack) Outcome {
 	o.Least = s.Least(start)
 	o.Servable = s.Servable(start)
 	return o
+}
+
+// embedWatch sits in front of a run's server and records the texts it
+// embedded: the inputs of each embeddings request it answered 2xx, read as
+// the server reads them.
+type embedWatch struct {
+	next http.RoundTripper
+
+	mu   sync.Mutex
+	done map[string]bool
+}
+
+func (e *embedWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || !strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/embeddings") {
+		return e.next.RoundTrip(req)
+	}
+	var sent bytes.Buffer
+	r := req.Clone(req.Context())
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(req.Body, &sent), req.Body}
+	resp, err := e.next.RoundTrip(r)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	var body struct {
+		Input json.RawMessage `json:"input"`
+	}
+	if json.Unmarshal(sent.Bytes(), &body) == nil {
+		if texts, terr := bodyTexts(body.Input); terr == nil {
+			e.mu.Lock()
+			for _, t := range texts {
+				e.done[t] = true
+			}
+			e.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+// count is how many of texts were embedded.
+func (e *embedWatch) count(texts []string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, t := range texts {
+		if e.done[t] {
+			n++
+		}
+	}
+	return n
 }
 
 // closedLoop sends w.Requests requests from w.Concurrency callers and

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -555,5 +556,34 @@ func TestOverloadedGoalGradesTime(t *testing.T) {
 		}})
 		require.True(t, o.Complete(), "%v", o)
 		assert.NotEmpty(t, sc.Goal.Misses(o), "%v", o)
+	})
+}
+
+// A job's texts count as embedded when the server embedded them, not
+// because the stack's driver says so: a driver that sends nothing and
+// reports every text done, or hands back empty vectors for batches it
+// dropped, embeds nothing.
+func TestRunCountsTextsTheServerEmbedded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := scnNamed(t, "embed-job")
+		claims := func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
+			return len(texts), nil
+		}
+		o := Run(sc, Stack{Name: "claims", Embed: claims})
+		assert.Zero(t, o.Embedded, "%v", o)
+		assert.NotEmpty(t, sc.Goal.Misses(o), "%v", o)
+
+		half := func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
+			n, err := EmbedSequential(0)(ctx, client, baseURL, model, texts[:len(texts)/2])
+			return n + len(texts) - len(texts)/2, err
+		}
+		paced := func(next http.RoundTripper) http.RoundTripper {
+			return transport.Chain(next, retrying, bucket.Limit(bucket.New(bucket.PerMinute(300))))
+		}
+		o = Run(sc, Stack{Name: "half", Wrap: paced, Embed: half})
+		assert.Equal(t, sc.Workload.Texts/2, o.Embedded, "%v", o)
+
+		o = Run(sc, Stack{Name: "sequential", Wrap: paced})
+		assert.Equal(t, sc.Workload.Texts, o.Embedded, "%v", o)
 	})
 }
