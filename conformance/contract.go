@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -97,6 +98,13 @@ const (
 	// such an error, not later.
 	RuleContextDeadline Rule = "context-deadline"
 
+	// RulePauseBounded: no single answer, however long the wait it asks
+	// for, stops the transport for other calls for long: after a 429 that
+	// says to come back in a day, a later call on the same transport is
+	// sent within [MaxPause] (a limiter may pause the key on a 429, but a
+	// garbage Retry-After must not stall it).
+	RulePauseBounded Rule = "pause-bounded"
+
 	// RuleNoGoroutineLeak: no goroutine outlives the calls that started it
 	// once their responses are closed and their contexts are done.
 	RuleNoGoroutineLeak Rule = "no-goroutine-leak"
@@ -118,7 +126,7 @@ func Rules() []Rule {
 		RuleRequestUnmodified, RuleRequestBodyClosed, RuleBodyReplayed,
 		RuleNotResent, RuleRetryAfter, RuleDiscardedDrained, RuleReturnedNotRead, RuleResponseIntact,
 		RuleAnswerKept, RuleResponseOrError, RuleContextCanceled, RuleContextDeadline,
-		RuleNoGoroutineLeak, RuleConcurrentUse, RuleSecretHidden,
+		RulePauseBounded, RuleNoGoroutineLeak, RuleConcurrentUse, RuleSecretHidden,
 	}
 }
 
@@ -218,6 +226,12 @@ func WithGoroutines(n int) Option {
 // them; with WithRetriesExpected, not retrying is itself a failure of those rules,
 // so a retry middleware cannot pass by having stopped retrying.
 func WithRetriesExpected() Option { return func(c *suiteConfig) { c.expectRetries = true } }
+
+// MaxPause is the longest [RulePauseBounded] lets one answer stop a
+// transport for the calls after it: far above any cap a limiter keeps
+// (steady's bucket.Limit: 30 s), far below the day a garbage Retry-After
+// asks for.
+const MaxPause = 10 * time.Minute
 
 // ContractModel is the model every request of the contract suite names: a
 // middleware that acts per model (a fallback chain, a breaker per model) is

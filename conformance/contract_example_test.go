@@ -39,6 +39,7 @@ func ExampleRules() {
 	// response-or-error
 	// context-canceled
 	// context-deadline
+	// pause-bounded
 	// no-goroutine-leak
 	// concurrent-use
 	// secret-hidden

@@ -31,6 +31,7 @@ func scenarioGroups() []scenarioGroup {
 		{"cancel", groupCancel},
 		{"deadline", groupDeadline},
 		{"deadline-crowd", groupDeadlineCrowd},
+		{"pause", groupPause},
 		{"concurrent", groupConcurrent},
 	}
 }
@@ -390,6 +391,46 @@ func groupDeadlineCrowd(e *groupEnv) {
 	synctest.Wait()
 	for _, c := range calls {
 		e.checkAfter(c)
+	}
+}
+
+// groupPause: one transport, a 429 that asks for a day, then a call that
+// the server would answer. A limiter may pause the key on the 429, but
+// not for the day: the next call is sent within MaxPause.
+func groupPause(e *groupEnv) {
+	e.rec.exercise(RulePauseBounded)
+	rt := e.build()
+	day := strconv.Itoa(24 * 60 * 60)
+	// Its deadline refuses the day's wait at once, so a middleware that
+	// retries returns the 429 (or an error) without waiting.
+	first := e.newCallWith("429 with Retry-After: 86400 and a 1m deadline", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{stepTooMany(day)}}, func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, time.Minute)
+	})
+	e.start(first, rt)
+	if !e.await(first, RuleContextDeadline, "its deadline had passed long before") {
+		return
+	}
+	e.finishCall(first)
+	next := e.newCall("a call after a 429 that asked for a day", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+		steps: []scriptStep{stepOK("pause")}})
+	e.start(next, rt)
+	e.awaitAttempt(next, 1)
+	next.mu.Lock()
+	var sentAt time.Time
+	if len(next.attempts) > 0 {
+		sentAt = next.attempts[0].at
+	}
+	next.mu.Unlock()
+	switch {
+	case sentAt.IsZero():
+		e.rec.fail(RulePauseBounded, "%s: not sent after %v: one answer stopped the transport for longer than %v", next.name, time.Since(next.start), MaxPause)
+		next.cancel()
+	case sentAt.Sub(next.start) > MaxPause:
+		e.rec.fail(RulePauseBounded, "%s: sent %v after it began: one answer stopped the transport for longer than %v", next.name, sentAt.Sub(next.start), MaxPause)
+	}
+	if e.await(next, RulePauseBounded, "") {
+		e.finishCall(next)
 	}
 }
 

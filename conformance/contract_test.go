@@ -270,6 +270,36 @@ func pacesPastDeadline(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// pausesForDays pauses every later call for as long as a 429's
+// Retry-After says, however long: one garbage answer stops the transport.
+func pausesForDays(next http.RoundTripper) http.RoundTripper {
+	var (
+		mu    sync.Mutex
+		until time.Time
+	)
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		wait := time.Until(until)
+		mu.Unlock()
+		if err := transport.Sleep(req.Context(), wait); err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, err
+		}
+		resp, err := next.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+			sig := transport.ParseSignals(resp.Header, time.Now())
+			if w := sig.ServerWait(resp.StatusCode); w > 0 {
+				mu.Lock()
+				until = time.Now().Add(w)
+				mu.Unlock()
+			}
+		}
+		return resp, err
+	})
+}
+
 // answersAndFails returns the response and an error for answers it
 // dislikes.
 func answersAndFails(next http.RoundTripper) http.RoundTripper {
@@ -556,6 +586,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"sleeps past deadline", sleepsPastDeadline, []Rule{RuleContextDeadline}},
 		{"waits out deadline", waitsOutDeadline, []Rule{RuleContextDeadline}},
 		{"paces past deadline", pacesPastDeadline, []Rule{RuleContextDeadline}},
+		{"pauses for days", pausesForDays, []Rule{RulePauseBounded}},
 		{"retries at once", retriesAtOnce, []Rule{RuleRetryAfter}},
 		{"gives up with an error", givesUpWithError, []Rule{RuleAnswerKept}},
 		{"drops calls", dropsCalls, []Rule{RuleAnswerKept}},
