@@ -66,10 +66,10 @@ const (
 	RuleReturnedNotRead Rule = "returned-not-read"
 
 	// RuleResponseIntact: the response returned is one the inner transport
-	// produced, the same object or at least its status and its bytes, and
-	// closing it closes the inner transport's body. The body of a 101
-	// Switching Protocols is the upgraded connection (a WebSocket's), and
-	// still writes to it.
+	// produced, the same object or at least its status, its header fields
+	// (more may be added) and its bytes, and closing it closes the inner
+	// transport's body. The body of a 101 Switching Protocols is the
+	// upgraded connection (a WebSocket's), and still writes to it.
 	RuleResponseIntact Rule = "response-intact"
 
 	// RuleAnswerKept: no call is lost. With the caller's context live,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,7 @@ func (e *groupEnv) checkReturn(c *callRun) {
 			e.rec.fail(RuleResponseIntact, "%s: the response returned (%s) is not the streamed response of the inner transport", c.name, resp.Status)
 			return
 		}
+		e.checkHeader(c, resp, responses[c.returned].header)
 		e.checkNotRead(c)
 		return
 	}
@@ -262,7 +264,25 @@ func (e *groupEnv) checkReturn(c *callRun) {
 			return
 		}
 	}
+	e.checkHeader(c, resp, responses[c.returned].header)
 	e.checkNotRead(c)
+}
+
+// checkHeader checks that the response returned carries every header field
+// of the inner transport's answer, unchanged: the caller reads them
+// (Retry-After, the rate headers, a request id), and an SDK retries by
+// them. A middleware may add fields.
+func (e *groupEnv) checkHeader(c *callRun, resp *http.Response, inner http.Header) {
+	var lost []string
+	for k, v := range inner {
+		if !slices.Equal(resp.Header[k], v) {
+			lost = append(lost, k)
+		}
+	}
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		e.rec.fail(RuleResponseIntact, "%s: the response returned lost or changed the header fields %v of the inner transport's answer", c.name, lost)
+	}
 }
 
 // checkAnswerKept checks that an error RoundTrip returned does not stand

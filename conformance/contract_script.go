@@ -152,6 +152,9 @@ type innerResponse struct {
 	body *watchedReader
 	data []byte        // what the body holds; nil for a stream
 	conn *upgradedConn // the body of a 101, which writes too
+	// header is a copy of the response's header as the inner transport
+	// made it, which a middleware may not see.
+	header http.Header
 }
 
 // upgradedConn is the body of a 101: the connection, which the caller
@@ -449,6 +452,7 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		ir.conn = &upgradedConn{watchedReader: ir.body}
 		resp.Body = ir.conn
 	}
+	ir.header = resp.Header.Clone()
 	c.mu.Lock()
 	c.responses = append(c.responses, ir)
 	c.attempts[n].answered = true

@@ -300,6 +300,23 @@ func pausesForDays(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// stripsRateHeaders returns the inner transport's response without its
+// Retry-After and rate headers, which it keeps for itself: the caller's
+// SDK, which retries by them, never sees them.
+func stripsRateHeaders(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		out := *resp
+		out.Header = resp.Header.Clone()
+		out.Header.Del("Retry-After")
+		out.Header.Del("X-Ratelimit-Reset")
+		return &out, nil
+	})
+}
+
 // answersAndFails returns the response and an error for answers it
 // dislikes.
 func answersAndFails(next http.RoundTripper) http.RoundTripper {
@@ -587,6 +604,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"waits out deadline", waitsOutDeadline, []Rule{RuleContextDeadline}},
 		{"paces past deadline", pacesPastDeadline, []Rule{RuleContextDeadline}},
 		{"pauses for days", pausesForDays, []Rule{RulePauseBounded}},
+		{"strips rate headers", stripsRateHeaders, []Rule{RuleResponseIntact}},
 		{"retries at once", retriesAtOnce, []Rule{RuleRetryAfter}},
 		{"gives up with an error", givesUpWithError, []Rule{RuleAnswerKept}},
 		{"drops calls", dropsCalls, []Rule{RuleAnswerKept}},
