@@ -439,7 +439,16 @@ func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 	// Too close to tell: less than kindSpan apart, or than half the
 	// last reset when that is shorter (a per-second bucket's resets are
 	// all within a second, and move as far as the sends all the same).
-	if span := min(kindSpan, v.ends.Sub(v.sent)/2); d < span && d > -span {
+	span := min(kindSpan, v.ends.Sub(v.sent)/2)
+	if last := v.ends.Sub(v.sent); reset%time.Second == 0 && last%time.Second == 0 && last > 2*time.Second {
+		// Resets in whole seconds, rounded up as express-rate-limit's
+		// draft-8 t is: a window's end seems to move by up to a second
+		// as the sends do, and sends less than two seconds apart would
+		// vote it a bucket. (A per-second bucket's resets of 1 s vote as
+		// before.)
+		span = max(span, 2*time.Second)
+	}
+	if d < span && d > -span {
 		return
 	}
 	if moved := ends.Sub(v.ends); moved < d/2 && moved > -d/2 {

@@ -1,0 +1,45 @@
+package bucket
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestKindVoteWholeSecondResets: a window of 10 s whose resets are whole
+// seconds rounded up (express-rate-limit's draft-8 t) names the same end
+// to within a second, however far apart the sends. Two sends a second
+// apart, each told t=10, voted it a bucket, and the limiter then held the
+// next window's count to its own slow rate: against express it spent 48 of
+// a window's 100 and needed a window more (51 s for 40). They do not vote;
+// sends seconds apart vote it a window. A bucket whose whole-second resets
+// move as far as its sends is still voted a bucket, and a per-second
+// bucket's resets of 1 s vote as before.
+func TestKindVoteWholeSecondResets(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ceilSec := func(d time.Duration) time.Duration { return time.Duration(math.Ceil(d.Seconds())) * time.Second }
+	window := func(sent time.Time) time.Duration { return ceilSec(at(10.04).Sub(sent)) }
+
+	var v kindVote
+	v.learn(at(0.04), window(at(0.04)))
+	v.learn(at(1.05), window(at(1.05)))
+	assert.Equal(t, 0, v.kind, "a second apart, a rounded reset says nothing")
+	v.learn(at(3.5), window(at(3.5)))
+	v.learn(at(6.2), window(at(6.2)))
+	assert.Positive(t, v.kind, "seconds apart, the same end: a window")
+
+	var b kindVote // a bucket full again 10 s after each send
+	for _, s := range []float64{0, 2.5, 5, 7.5} {
+		b.learn(at(s), ceilSec(10*time.Second))
+	}
+	assert.Negative(t, b.kind, "ends that move with the sends: a bucket")
+
+	var p kindVote // a per-second bucket: reset 1 s, sends 0.6 s apart
+	for _, s := range []float64{0, 0.6, 1.2, 1.8} {
+		p.learn(at(s), time.Second)
+	}
+	assert.Negative(t, p.kind, "a per-second bucket still votes")
+}
