@@ -54,6 +54,7 @@ type scanner struct {
 	str   strKind   // what the string being read is to steady
 	depth int       // containers open, the top-level object included
 	open  [maxNesting/64 + 1]uint64
+	arr   bool // the innermost container open is an array
 
 	// member is what the top-level member being read is to steady.
 	member member
@@ -172,7 +173,14 @@ func putScanner(s *scanner) {
 	scannerPool.Put(s)
 }
 
+// isArray reports whether the innermost container open is an array.
 func (s *scanner) isArray() bool {
+	return s.arr
+}
+
+// openIsArray reads from the open containers whether the innermost is an
+// array.
+func (s *scanner) openIsArray() bool {
 	d := s.depth - 1
 	return s.open[d/64]&(uint64(1)<<(d%64)) != 0
 }
@@ -190,6 +198,7 @@ func (s *scanner) push(array bool) bool {
 		s.open[w] &^= bit
 	}
 	s.depth++
+	s.arr = array
 	return true
 }
 
@@ -206,7 +215,11 @@ func (s *scanner) scan(p []byte) {
 			i = s.nested(p, i)
 			continue
 		case stString:
-			i = s.inString(p, i)
+			if s.str <= strCount {
+				i = s.plainString(p, i)
+			} else {
+				i = s.inString(p, i)
+			}
 			continue
 		case stEscape:
 			// An escape is a backslash and the byte after it, whatever it
@@ -357,12 +370,24 @@ func (s *scanner) nested(p []byte, i int) int {
 			case s.wantKey && s.text && s.count:
 				s.str = strKey
 				s.keyLen, s.keyEsc = 0, false
+				// A key without escapes that ends in p is read here.
+				if j := findQuoteOrBackslash(p, i); j < len(p) && p[j] == '"' {
+					k := p[i:j]
+					s.keyText = string(k) == "content" || string(k) == "text"
+					s.st, s.wantKey = stNested, false
+					i = j + 1
+					continue
+				}
+				return i
 			case !s.wantKey && s.text && s.count && (s.keyText || s.isArray()):
 				s.str = strCount
 			default:
 				s.str = strSkip
 			}
-			return i
+			// The string is read here, escapes and all, as far as p goes.
+			if i = s.plainString(p, i); s.st != stNested {
+				return i
+			}
 		case '{', '[':
 			if !s.push(c == '[') {
 				return len(p)
@@ -374,6 +399,7 @@ func (s *scanner) nested(p []byte, i int) int {
 				return len(p)
 			}
 			s.depth--
+			s.arr = s.openIsArray()
 			s.wantKey = false
 			if s.depth == 1 {
 				s.st = stAfter
@@ -456,16 +482,12 @@ func (s *scanner) keepModel(c byte) {
 	}
 }
 
-// inString reads string bytes from p[i:], and returns where it stopped: at
-// the end of p, or past the closing quote, or past a backslash.
+// inString reads the bytes of a string that is kept (a key, the model)
+// from p[i:], and returns where it stopped: at the end of p, or past the
+// closing quote, or past a backslash. Other strings are plainString's.
 func (s *scanner) inString(p []byte, i int) int {
 	j := findQuoteOrBackslash(p, i)
 	switch s.str {
-	case strCount:
-		s.chars += int64(countRunes(p[i:j]))
-		if j < len(p) && p[j] == '\\' {
-			s.chars++ // an escape is one character
-		}
 	case strKey:
 		for _, c := range p[i:j] {
 			s.keepKey(c)
@@ -492,7 +514,13 @@ func (s *scanner) inString(p []byte, i int) int {
 		s.st = stEscape
 		return j + 1
 	}
-	// The string ends.
+	s.endString(j)
+	return j + 1
+}
+
+// endString ends the string being read, whose closing quote is at p[j]
+// of the piece being scanned.
+func (s *scanner) endString(j int) {
 	s.st = s.ret
 	switch {
 	case s.ret == stColon:
@@ -507,7 +535,54 @@ func (s *scanner) inString(p []byte, i int) int {
 	case s.str == strModel:
 		s.modelEnd = s.base + int64(j) + 1
 	}
-	return j + 1
+}
+
+// plainString reads, from p[i:], a string nothing is kept of (strSkip) or
+// whose characters are counted (strCount), escapes included, as inString
+// and the escape states read it byte by byte: it returns past the closing
+// quote, the string ended, or at the end of p, where the reading stands
+// in s.st (inside the string, after its backslash, or in a \u escape's
+// digits). Most strings are read whole in one call.
+func (s *scanner) plainString(p []byte, i int) int {
+	count := s.str == strCount
+	for {
+		var j int
+		if count {
+			var n int
+			j, n = countToQuoteOrBackslash(p, i)
+			s.chars += int64(n)
+		} else {
+			j = findQuoteOrBackslash(p, i)
+		}
+		if j == len(p) {
+			return j
+		}
+		if p[j] == '"' {
+			s.endString(j)
+			return j + 1
+		}
+		// An escape: the backslash and the byte after it, one character.
+		if count {
+			s.chars++
+		}
+		if j+1 == len(p) {
+			s.st = stEscape
+			return len(p)
+		}
+		i = j + 2
+		if count && p[j+1] == 'u' {
+			// A \u escape's digits, up to four, are the same character.
+			d := 0
+			for d < 4 && i < len(p) && isHex(p[i]) {
+				i++
+				d++
+			}
+			if d < 4 && i == len(p) {
+				s.st, s.hex = stHex, 4-d
+				return i
+			}
+		}
+	}
 }
 
 // keyIs reports whether the key just read is k.
@@ -567,6 +642,38 @@ func findQuoteOrBackslash(p []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// countToQuoteOrBackslash is findQuoteOrBackslash and countRunes of the
+// bytes before what it finds, in one pass: it returns the index j of the
+// first quote or backslash of p at or after i (or len(p)), and the
+// characters of p[i:j].
+func countToQuoteOrBackslash(p []byte, i int) (j, n int) {
+	for i+8 <= len(p) {
+		x := binary.LittleEndian.Uint64(p[i:])
+		q, s := x^quotes, x^backslashes
+		m := ((q-lowBits)&^q | (s-lowBits)&^s) & highBits
+		k := 8 // the bytes of x before what is found
+		if m != 0 {
+			k = bits.TrailingZeros64(m) >> 3
+		}
+		n += k
+		if x&highBits != 0 {
+			// Continuation bytes are 10xxxxxx: t has a zero byte for each.
+			t := (x & 0xC0C0C0C0C0C0C0C0) ^ highBits
+			z := ^(((t & 0x7F7F7F7F7F7F7F7F) + 0x7F7F7F7F7F7F7F7F) | t) & highBits
+			if k < 8 {
+				z &= 1<<(8*k) - 1
+			}
+			n -= bits.OnesCount64(z)
+		}
+		if m != 0 {
+			return i + k, n
+		}
+		i += 8
+	}
+	j = findQuoteOrBackslash(p, i)
+	return j, n + countRunes(p[i:j])
 }
 
 // countRunes counts the characters of p, UTF-8 that may be cut at either
