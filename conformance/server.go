@@ -468,6 +468,18 @@ func routeRequest(method, path string) (endpoint, id string, status int) {
 	return endpoint, id, 0
 }
 
+// allowedMethods is the Allow header of a 405 for path: the methods the
+// server serves there.
+func allowedMethods(path string) string {
+	var allow []string
+	for _, m := range [...]string{http.MethodGet, http.MethodPost} {
+		if _, _, status := routeRequest(m, path); status == 0 {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
+}
+
 // fnv1a is the 64-bit FNV-1a hash, inline so that hashing every body (and
 // the strings of a request's identity) costs no allocation.
 func fnv1a[B ~string | ~[]byte](b B) uint64 {
@@ -506,6 +518,9 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 		Attempt:  s.attempts[hash],
 	}
 	a := s.answer(now, arr.At, method, endpoint, jobID, status, key, keptKey, keptModel, id, &p, perr)
+	if a.status == http.StatusMethodNotAllowed {
+		a.header.Set("Allow", allowedMethods(path))
+	}
 	if a.action != actReset && a.action != actHang {
 		arr.Status = a.status
 	}

@@ -102,14 +102,17 @@ func TestServerRouting(t *testing.T) {
 		name, method, path, body string
 		status                   int
 		code                     string
+		allow                    string // the Allow header of a 405
 	}{
-		{"unknown model", http.MethodPost, "/v1/chat/completions", `{"model":"nope/none","messages":[]}`, 404, "model_not_found"},
-		{"no model", http.MethodPost, "/v1/embeddings", `{"input":"x"}`, 404, "model_not_found"},
-		{"unknown path", http.MethodPost, "/v1/nothing", `{}`, 404, "not_found"},
-		{"wrong method", http.MethodGet, "/v1/chat/completions", "", 405, "method_not_allowed"},
-		{"bad json", http.MethodPost, "/v1/chat/completions", `{"model":`, 400, "invalid_json"},
-		{"empty body", http.MethodPost, "/v1/chat/completions", "", 400, "invalid_json"},
-		{"unknown job", http.MethodGet, "/v1/fine-tunes/ft-9", "", 404, "not_found"},
+		{"unknown model", http.MethodPost, "/v1/chat/completions", `{"model":"nope/none","messages":[]}`, 404, "model_not_found", ""},
+		{"no model", http.MethodPost, "/v1/embeddings", `{"input":"x"}`, 404, "model_not_found", ""},
+		{"unknown path", http.MethodPost, "/v1/nothing", `{}`, 404, "not_found", ""},
+		{"wrong method", http.MethodGet, "/v1/chat/completions", "", 405, "method_not_allowed", "POST"},
+		{"wrong method for a job", http.MethodPost, "/v1/batches/b-1", "{}", 405, "method_not_allowed", "GET"},
+		{"wrong method for jobs", http.MethodDelete, "/v1/fine-tunes", "", 405, "method_not_allowed", "GET, POST"},
+		{"bad json", http.MethodPost, "/v1/chat/completions", `{"model":`, 400, "invalid_json", ""},
+		{"empty body", http.MethodPost, "/v1/chat/completions", "", 400, "invalid_json", ""},
+		{"unknown job", http.MethodGet, "/v1/fine-tunes/ft-9", "", 404, "not_found", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +122,7 @@ func TestServerRouting(t *testing.T) {
 				assert.Equal(t, tt.status, r.status, r.body)
 				assert.Equal(t, "invalid_request_error", srvErrorType(t, r.body))
 				assert.Contains(t, r.body, `"code":"`+tt.code+`"`)
+				assert.Equal(t, tt.allow, r.header.Get("Allow"))
 				assert.Equal(t, conformance.Stats{Arrivals: 1, Other: 1}, srv.Stats())
 			})
 		})
