@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxSignalDelay bounds every delay [ParseSignals] reports. A server that
@@ -34,7 +35,7 @@ const (
 // decision needs on every answer.
 func RetryVerdict(h http.Header) Verdict {
 	if v := h["X-Should-Retry"]; len(v) > 0 {
-		return parseVerdict(strings.TrimSpace(v[0]))
+		return parseVerdict(trimValue(v[0]))
 	}
 	return VerdictNone
 }
@@ -158,14 +159,13 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 		if c != 'R' && c != 'X' && c != 'A' {
 			continue
 		}
-		val := strings.TrimSpace(v[0])
 		switch c {
 		case 'R':
 			switch k {
 			case "Retry-After":
-				s.RetryAfter = parseRetryAfter(val, now)
+				s.RetryAfter = parseRetryAfter(trimValue(v[0]), now)
 			case "Retry-After-Ms":
-				if f, ok := parseNumber(val); ok {
+				if f, ok := parseNumber(trimValue(v[0])); ok {
 					msHeaderWait = clampDelay(f * float64(time.Millisecond))
 				}
 			case "Ratelimit":
@@ -173,30 +173,28 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 			case "Ratelimit-Policy":
 				ietf.policy = v
 			case "Ratelimit-Limit":
-				ietf.limit = val
+				ietf.limit = trimValue(v[0])
 			case "Ratelimit-Remaining":
-				ietf.remaining = val
+				ietf.remaining = trimValue(v[0])
 			case "Ratelimit-Reset":
-				ietf.reset = val
+				ietf.reset = trimValue(v[0])
 			}
 		case 'X':
 			switch {
 			case k == "X-Should-Retry":
-				s.ShouldRetry = parseVerdict(val)
+				s.ShouldRetry = parseVerdict(trimValue(v[0]))
 			case strings.HasPrefix(k, "X-Ratelimit-"):
 				field, rest := cutField(k[len("X-Ratelimit-"):])
 				switch rest {
-				case "", "-Dynamic":
-					s.Requests.merge(field, val, now)
-				case "-Requests":
-					s.Requests.merge(field, val, now)
+				case "", "-Dynamic", "-Requests":
+					s.Requests.merge(field, v[0], now)
 				case "-Tokens":
-					s.Tokens.merge(field, val, now)
+					s.Tokens.merge(field, v[0], now)
 				}
 			case strings.HasPrefix(k, "X-Tokenlimit-"):
 				field, rest := cutField(k[len("X-Tokenlimit-"):])
 				if rest == "" || rest == "-Dynamic" {
-					s.Tokens.merge(field, val, now)
+					s.Tokens.merge(field, v[0], now)
 				}
 			}
 		case 'A':
@@ -218,7 +216,7 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 				continue
 			}
 			if field, rest := cutField(k); rest == "" {
-				w.merge(field, val, now)
+				w.merge(field, v[0], now)
 			}
 		}
 	}
@@ -229,6 +227,16 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 		s.RetryAfter = msHeaderWait
 	}
 	return s
+}
+
+// trimValue is strings.TrimSpace(s), with no call for a value that starts
+// and ends with a printable ASCII byte, as nearly every header value does:
+// TrimSpace leaves those as they are.
+func trimValue(s string) string {
+	if len(s) > 0 && s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 type field int8
@@ -253,9 +261,14 @@ func cutField(k string) (field, string) {
 	return noField, k
 }
 
-// merge folds one header into w, keeping the tighter value when several
-// headers describe the same window, as fold does.
+// merge folds one header's value (untrimmed, as it came) into w, keeping
+// the tighter value when several headers describe the same window, as fold
+// does. The value is trimmed only for a field it is read for.
 func (w *Window) merge(f field, val string, now time.Time) {
+	if f == noField {
+		return
+	}
+	val = trimValue(val)
 	switch f {
 	case limitField:
 		if n, period := parseLimitField(val); n >= 0 {
@@ -283,13 +296,13 @@ func (w *Window) merge(f field, val string, now time.Time) {
 func ParseWindow(limit, remaining, reset []string, now time.Time) Window {
 	w := Window{-1, -1, -1, -1}
 	if len(limit) > 0 {
-		w.merge(limitField, strings.TrimSpace(limit[0]), now)
+		w.merge(limitField, limit[0], now)
 	}
 	if len(remaining) > 0 {
-		w.merge(remainingField, strings.TrimSpace(remaining[0]), now)
+		w.merge(remainingField, remaining[0], now)
 	}
 	if len(reset) > 0 {
-		w.merge(resetField, strings.TrimSpace(reset[0]), now)
+		w.merge(resetField, reset[0], now)
 	}
 	return w
 }
@@ -367,12 +380,21 @@ func ParseReset(val string, now time.Time) time.Duration {
 		return resetFromNumber(f, now)
 	}
 	if c := val[len(val)-1]; c == 's' || c == 'm' || c == 'h' {
-		if d, err := time.ParseDuration(val); err == nil {
+		d, ok := parseWholeDuration(val)
+		if !ok {
+			var err error
+			d, err = time.ParseDuration(val)
+			ok = err == nil
+		}
+		if ok {
 			if d < 0 {
 				return -1
 			}
 			return min(d, MaxSignalDelay)
 		}
+	}
+	if t, ok := parseRFC3339Seconds(val); ok {
+		return untilTime(t, now)
 	}
 	if t, err := time.Parse(time.RFC3339Nano, val); err == nil {
 		return untilTime(t, now)
@@ -441,6 +463,114 @@ func parseNumber(s string) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// parseWholeDuration reads the Go durations OpenAI sends ("6m0s", "12ms",
+// "1h2m3s"): whole numbers, each with a unit of h, m, s, ms, us or ns, no
+// sign, no fraction. It reports false for anything else, and for a sum
+// that would overflow, which time.ParseDuration reads instead: for every
+// string it accepts, it returns what ParseDuration does, at a fraction of
+// its cost (ParseDuration looks each unit up in a map).
+func parseWholeDuration(s string) (time.Duration, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var d int64
+	for s != "" {
+		i, v := 0, int64(0)
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			if v > (math.MaxInt64-9)/10 {
+				return 0, false
+			}
+			v = v*10 + int64(s[i]-'0')
+		}
+		if i == 0 {
+			return 0, false
+		}
+		s = s[i:]
+		// The unit runs to the next digit or '.', as ParseDuration reads it.
+		i = 0
+		for ; i < len(s) && s[i] != '.' && (s[i] < '0' || s[i] > '9'); i++ {
+		}
+		var unit int64
+		switch s[:i] {
+		case "h":
+			unit = int64(time.Hour)
+		case "m":
+			unit = int64(time.Minute)
+		case "s":
+			unit = int64(time.Second)
+		case "ms":
+			unit = int64(time.Millisecond)
+		case "us":
+			unit = int64(time.Microsecond)
+		case "ns":
+			unit = int64(time.Nanosecond)
+		default:
+			return 0, false
+		}
+		s = s[i:]
+		if v > math.MaxInt64/unit || d > math.MaxInt64-v*unit {
+			return 0, false
+		}
+		d += v * unit
+	}
+	return time.Duration(d), true
+}
+
+// parseRFC3339Seconds reads an RFC 3339 time in UTC to the second,
+// "2006-01-02T15:04:05Z", as Anthropic sends its resets. It reports false
+// for any other form, which time.Parse reads instead: for every string it
+// accepts, it returns the instant time.Parse(time.RFC3339Nano) does, with
+// none of the work of building its date.
+func parseRFC3339Seconds(s string) (time.Time, bool) {
+	if len(s) != len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+		s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if s[i]-'0' > 9 {
+			return time.Time{}, false
+		}
+	}
+	two := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	year, month, day := two(0)*100+two(2), two(5), two(8)
+	hour, minute, sec := two(11), two(14), two(17)
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Unix(daysFromCivil(year, month, day)*86400+int64(hour*3600+minute*60+sec), 0), true
+}
+
+// daysIn is the number of days of month in year, of the proleptic
+// Gregorian calendar, as the time package counts them.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to the date, of the
+// proleptic Gregorian calendar (Howard Hinnant's days_from_civil), for a
+// year from 0 to 9999: counted from 400 years earlier, so that every
+// quotient is of a number not negative.
+func daysFromCivil(year, month, day int) int64 {
+	y := uint(year + 400)
+	if month <= 2 {
+		y--
+	}
+	era, yoe := y/400, y%400
+	mp := uint(month+9) % 12
+	doy := (153*mp+2)/5 + uint(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era*146097+doe) - 719468 - 146097
 }
 
 func clampDelay(ns float64) time.Duration {

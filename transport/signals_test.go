@@ -253,6 +253,18 @@ func BenchmarkParseSignals(b *testing.B) {
 			"X-Ratelimit-Reset-Requests", "6ms", "X-Ratelimit-Reset-Tokens", "2ms", "X-Request-Id", "req_abc",
 			"Cf-Cache-Status", "DYNAMIC", "X-Content-Type-Options", "nosniff", "Server", "cloudflare",
 			"Cf-Ray", "8f00000000000000-SJC", "Alt-Svc", `h3=":443"; ma=86400`)},
+		// Anthropic's, its four windows' resets RFC 3339 times.
+		{"anthropic-answer", header("Date", "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type", "application/json",
+			"Connection", "keep-alive", "Anthropic-Organization-Id", "00000000-0000-0000-0000-000000000000", "Request-Id", "req_0",
+			"Via", "1.1 google", "X-Robots-Tag", "none", "Server", "cloudflare", "Cf-Ray", "8f00000000000000-SJC",
+			"Anthropic-Ratelimit-Requests-Limit", "4000", "Anthropic-Ratelimit-Requests-Remaining", "3999",
+			"Anthropic-Ratelimit-Requests-Reset", "2026-12-01T03:00:01Z",
+			"Anthropic-Ratelimit-Input-Tokens-Limit", "2000000", "Anthropic-Ratelimit-Input-Tokens-Remaining", "1999000",
+			"Anthropic-Ratelimit-Input-Tokens-Reset", "2026-12-01T03:00:01Z",
+			"Anthropic-Ratelimit-Output-Tokens-Limit", "400000", "Anthropic-Ratelimit-Output-Tokens-Remaining", "399000",
+			"Anthropic-Ratelimit-Output-Tokens-Reset", "2026-12-01T03:00:01Z",
+			"Anthropic-Ratelimit-Tokens-Limit", "2400000", "Anthropic-Ratelimit-Tokens-Remaining", "2398000",
+			"Anthropic-Ratelimit-Tokens-Reset", "2026-12-01T03:00:01Z")},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
