@@ -199,17 +199,22 @@ func sdkCases() []presetCase {
 		"X-Ratelimit-Limit": {"1000000000000"}, "X-Ratelimit-Remaining": {"999999999999"}, "X-Ratelimit-Reset": {"1"},
 		"X-Ratelimit-Limit-Tokens": {"100000000000000"}, "X-Ratelimit-Remaining-Tokens": {"99999999999000"},
 	})
+	// Anthropic states when each window is whole again as a time, which
+	// must be ahead of the clock for the answer to be read as its
+	// provider's are (a time gone by resets nothing): a minute ahead, as
+	// a minute window's would be, whenever the benchmark runs.
+	reset := time.Now().Add(time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339)
 	anthropicAnswer := cdn(http.Header{
 		"Anthropic-Organization-Id": {"00000000-0000-0000-0000-000000000000"}, "Request-Id": {"req_0"},
 		"Via": {"1.1 google"}, "X-Robots-Tag": {"none"},
 		"Anthropic-Ratelimit-Requests-Limit": {"1000000000000"}, "Anthropic-Ratelimit-Requests-Remaining": {"999999999999"},
-		"Anthropic-Ratelimit-Requests-Reset":     {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Requests-Reset":     {reset},
 		"Anthropic-Ratelimit-Input-Tokens-Limit": {"100000000000000"}, "Anthropic-Ratelimit-Input-Tokens-Remaining": {"99999999999000"},
-		"Anthropic-Ratelimit-Input-Tokens-Reset":  {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Input-Tokens-Reset":  {reset},
 		"Anthropic-Ratelimit-Output-Tokens-Limit": {"100000000000000"}, "Anthropic-Ratelimit-Output-Tokens-Remaining": {"99999999999000"},
-		"Anthropic-Ratelimit-Output-Tokens-Reset": {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Output-Tokens-Reset": {reset},
 		"Anthropic-Ratelimit-Tokens-Limit":        {"100000000000000"}, "Anthropic-Ratelimit-Tokens-Remaining": {"99999999999000"},
-		"Anthropic-Ratelimit-Tokens-Reset": {"2026-12-01T03:00:00Z"},
+		"Anthropic-Ratelimit-Tokens-Reset": {reset},
 	})
 	answering := func(h http.Header) http.RoundTripper {
 		return transport.Func(func(req *http.Request) (*http.Response, error) {
