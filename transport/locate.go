@@ -1,6 +1,9 @@
 package transport
 
-import "bytes"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // locateBudget is how far from the end of a body locateModel reads
 // backward before it leaves the body to the full scan: a few small members
@@ -129,6 +132,9 @@ func locateModel(b []byte) (model string, ok, decided bool) {
 	return "", false, whole
 }
 
+// lowSeven is the low seven bits of every byte of a word.
+const lowSeven = 0x7f7f7f7f7f7f7f7f
+
 // beyond is what the backward steps return when the start of what they
 // look for lies before the budget's bound.
 const beyond = -2
@@ -148,14 +154,13 @@ func skipSpaceBack(b []byte, i int) int {
 // quote is before lo, and -1 when lo is 0 and there is none.
 func openingQuote(b []byte, j, lo int) int {
 	for {
-		k := bytes.LastIndexByte(b[lo:j], '"')
+		k := lastQuote(b, lo, j)
 		if k < 0 {
 			if lo == 0 {
 				return -1
 			}
 			return beyond
 		}
-		k += lo
 		n := 0
 		for k-n-1 >= 0 && b[k-n-1] == '\\' {
 			n++
@@ -165,6 +170,28 @@ func openingQuote(b []byte, j, lo int) int {
 		}
 		j = k
 	}
+}
+
+// lastQuote returns the index of the last quote in b[lo:j], or -1. It
+// looks at eight bytes at a time from the end, with a test for a quote
+// byte that is exact in every byte (no borrow crosses from one to the
+// next, as it does in scanString's, which is exact for the first match
+// only): the highest byte it marks is the last quote.
+func lastQuote(b []byte, lo, j int) int {
+	for j-8 >= lo {
+		x := binary.LittleEndian.Uint64(b[j-8:]) ^ quotes
+		if m := ^((x&lowSeven + lowSeven) | x | lowSeven); m != 0 {
+			return j - 8 + (63-bits.LeadingZeros64(m))>>3
+		}
+		j -= 8
+	}
+	for j > lo {
+		j--
+		if b[j] == '"' {
+			return j
+		}
+	}
+	return -1
 }
 
 // skipNestedBack returns the index of the bracket that opens the object or
