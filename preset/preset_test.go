@@ -417,3 +417,38 @@ func TestAMovedRequestKeepsItsEscapes(t *testing.T) {
 		assert.Equal(t, groq.BaseURL+tc.path, req.URL.String(), "the caller's request is not changed")
 	}
 }
+
+// The key and the Spec's headers go on a copy of the caller's header map,
+// whatever the caller's map holds (nothing, a nil map, values with room
+// to grow): the caller's map keeps exactly what it had, and the copy's
+// values are clipped, so that appending to them never writes into the
+// caller's arrays.
+func TestTheKeyGoesOnACopyOfTheHeader(t *testing.T) {
+	for name, h := range map[string]http.Header{
+		"nil":   nil,
+		"empty": {},
+		"some":  {"Content-Type": make([]string, 1, 4), "Accept": {"application/json"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &recorder{}
+			rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"))
+			req, err := http.NewRequest(http.MethodGet, groq.BaseURL+"/models", nil)
+			require.NoError(t, err)
+			req.Header = h
+			before := h.Clone()
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			require.Len(t, r.got, 1)
+			sent := r.got[0].Header
+			assert.Equal(t, before, req.Header, "the caller's header is not changed")
+			assert.Equal(t, "Bearer gsk-1", sent.Get("Authorization"))
+			assert.Equal(t, "steady", sent.Get("X-Client"))
+			assert.Len(t, sent, len(h)+2)
+			for k, v := range h {
+				assert.Equal(t, v, sent[k])
+				assert.Equal(t, len(v), cap(sent[k]), "the copy's values are clipped: %s", k)
+			}
+		})
+	}
+}

@@ -177,8 +177,10 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 	// A copy of the map whose values are the caller's, clipped so that
 	// nothing appended below reaches the caller's arrays.
 	h := make(http.Header, len(r.Header)+1+extra)
-	for k, v := range r.Header {
-		h[k] = v[:len(v):len(v)]
+	if len(r.Header) > 0 { // ranging over even an empty map costs a random start
+		for k, v := range r.Header {
+			h[k] = v[:len(v):len(v)]
+		}
 	}
 	switch {
 	case add:
