@@ -73,13 +73,18 @@ func New(opts ...Option) transport.Middleware {
 		if next == nil {
 			next = http.DefaultTransport
 		}
-		return &roundTripper{next: next, s: s, entries: make(map[string]*entry), epoch: time.Now()}
+		n, _ := next.(transport.InfoRoundTripper)
+		return &roundTripper{next: next, nextInfo: n, s: s, entries: make(map[string]*entry), epoch: time.Now()}
 	}
 }
 
 type roundTripper struct {
 	next http.RoundTripper
-	s    settings
+	// nextInfo is next when it is a transport.InfoRoundTripper: each
+	// request is handed to it directly, as transport.Forward would,
+	// without Forward's look at its type on every request.
+	nextInfo transport.InfoRoundTripper
+	s        settings
 
 	// epoch is the origin of every instant kept (as nanoseconds since it),
 	// so that they are read on the monotonic clock: a wall-clock step does
@@ -222,7 +227,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 			tell(failure(-1))
 		}
 	}()
-	resp, err = transport.Forward(rt.next, send, info)
+	resp, err = rt.forward(send, info)
 	out := rt.outcome(req, resp, err)
 	reported = true
 	tell(out)
@@ -241,7 +246,7 @@ func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.
 		}
 	}()
 	_, answers := info.AnsweredAt()
-	resp, err := transport.Forward(rt.next, send, info)
+	resp, err := rt.forward(send, info)
 	out := rt.outcome(req, resp, err)
 	reported = true
 	now := int64(0)
@@ -302,6 +307,14 @@ func (rt *roundTripper) report(e *entry, phase uint64, out error, now int64) {
 // CloseIdleConnections closes the idle connections of the transport it
 // wraps.
 func (rt *roundTripper) CloseIdleConnections() { transport.CloseIdleConnections(rt.next) }
+
+// forward sends req on to next with info, as transport.Forward does.
+func (rt *roundTripper) forward(req *http.Request, info *transport.Info) (*http.Response, error) {
+	if rt.nextInfo != nil {
+		return rt.nextInfo.RoundTripInfo(req, info)
+	}
+	return transport.Forward(rt.next, req, info)
+}
 
 // now is the time since rt.epoch, in nanoseconds.
 func (rt *roundTripper) now() int64 { return int64(time.Since(rt.epoch)) }

@@ -188,13 +188,18 @@ func Limit(b *Bucket, opts ...LimitOption) transport.Middleware {
 		if next == nil {
 			next = http.DefaultTransport
 		}
-		return &limited{c: c, next: next}
+		n, _ := next.(transport.InfoRoundTripper)
+		return &limited{c: c, next: next, nextInfo: n}
 	}
 }
 
 type limited struct {
 	c    *control
 	next http.RoundTripper
+	// nextInfo is next when it is a transport.InfoRoundTripper: each
+	// request is handed to it directly, as transport.Forward would,
+	// without Forward's look at its type on every request.
+	nextInfo transport.InfoRoundTripper
 }
 
 // CloseIdleConnections closes the idle connections of the transport it
@@ -236,7 +241,12 @@ func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) 
 		l.c.waited(req, sent.Sub(asked))
 	}
 	_, before := info.AnsweredAt()
-	resp, err := transport.Forward(l.next, req, info)
+	var resp *http.Response
+	if l.nextInfo != nil {
+		resp, err = l.nextInfo.RoundTripInfo(req, info)
+	} else {
+		resp, err = transport.Forward(l.next, req, info)
+	}
 	l.c.b.answered(cost)
 	if err != nil {
 		if resp != nil { // a response and an error: keep the contract

@@ -17,7 +17,11 @@ import (
 // retries, circuit breakers and model fallback around a base transport.
 // It is safe for concurrent use.
 type Transport struct {
-	stack      http.RoundTripper
+	stack http.RoundTripper
+	// stackInfo is stack when it is a transport.InfoRoundTripper (as the
+	// stack assemble builds is): each request is handed to it directly,
+	// as transport.Forward would, without Forward's look at its type.
+	stackInfo  transport.InfoRoundTripper
 	auth       Auth
 	authValue  []string // the header's value: Prefix and the key; nil without a key
 	headers    []header // the Spec's: a slice, which is read without a map's iteration
@@ -76,6 +80,7 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 		r.ReportEvents(cfg.events) // one hook hears the store too
 	}
 	t.stack = assemble(spec, base, &cfg)
+	t.stackInfo, _ = t.stack.(transport.InfoRoundTripper)
 	return t
 }
 
@@ -102,7 +107,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var resp *http.Response
 	if t.events == nil {
-		resp, err = transport.Forward(t.stack, send, info)
+		resp, err = t.forward(send, info)
 	} else {
 		resp, err = t.observed(send, info)
 	}
@@ -205,6 +210,15 @@ func (t *Transport) apiOrigin(u *url.URL) bool {
 	return sameOrigin(u, t.api) || sameOrigin(u, t.defaultAPI)
 }
 
+// forward sends req through the stack with info, as transport.Forward
+// does.
+func (t *Transport) forward(req *http.Request, info *transport.Info) (*http.Response, error) {
+	if t.stackInfo != nil {
+		return t.stackInfo.RoundTripInfo(req, info)
+	}
+	return transport.Forward(t.stack, req, info)
+}
+
 // CloseIdleConnections closes the idle connections of the base transport.
 func (t *Transport) CloseIdleConnections() { transport.CloseIdleConnections(t.stack) }
 
@@ -215,10 +229,10 @@ func (t *Transport) observed(req *http.Request, info *transport.Info) (*http.Res
 	batch, _ := req.Context().Value(batchKey{}).(*batchInfo)
 	catalog := req.Method == http.MethodGet && info.Endpoint == transport.EndpointModels
 	if batch == nil && !catalog {
-		return transport.Forward(t.stack, req, info)
+		return t.forward(req, info)
 	}
 	start := time.Now()
-	resp, err := transport.Forward(t.stack, req, info)
+	resp, err := t.forward(req, info)
 	e := transport.Event{Kind: transport.EventCatalog, Endpoint: info.Endpoint, Wait: time.Since(start), Err: err}
 	if resp != nil {
 		e.Status = resp.StatusCode

@@ -50,14 +50,27 @@ func New(opts ...Option) transport.Middleware {
 		if next == nil {
 			next = http.DefaultTransport
 		}
-		return &roundTripper{next: next, s: s, budget: b}
+		n, _ := next.(transport.InfoRoundTripper)
+		return &roundTripper{next: next, nextInfo: n, s: s, budget: b}
 	}
 }
 
 type roundTripper struct {
-	next   http.RoundTripper
-	s      settings
-	budget *budget // nil when disabled
+	next http.RoundTripper
+	// nextInfo is next when it is a transport.InfoRoundTripper: each
+	// attempt is handed to it directly, as transport.Forward would, without
+	// Forward's look at its type on every attempt.
+	nextInfo transport.InfoRoundTripper
+	s        settings
+	budget   *budget // nil when disabled
+}
+
+// forward sends req on to next with info, as transport.Forward does.
+func (rt *roundTripper) forward(req *http.Request, info *transport.Info) (*http.Response, error) {
+	if rt.nextInfo != nil {
+		return rt.nextInfo.RoundTripInfo(req, info)
+	}
+	return transport.Forward(rt.next, req, info)
 }
 
 // CloseIdleConnections closes the idle connections of the transport it
@@ -97,7 +110,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 	}
 	_, answers := info.AnsweredAt()
 	for attempt := 1; ; attempt++ {
-		resp, err := transport.Forward(rt.next, r, info)
+		resp, err := rt.forward(r, info)
 		if attempt == 1 && rt.budget != nil {
 			// The request counts in the budget as its first attempt ends,
 			// at the answer's time as a limiter under retry read it, when

@@ -11,6 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyapi/steady/breaker"
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -208,4 +211,53 @@ func (f infoFunc) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (f infoFunc) RoundTripInfo(r *http.Request, info *transport.Info) (*http.Response, error) {
 	return f(r, info)
+}
+
+// Each decorator of steady hands a request on as Forward does, whatever
+// it found its next RoundTripper to be when it was made: an
+// InfoRoundTripper is handed the request and its Info beside it, any
+// other RoundTripper a copy of the request that carries the Info in its
+// context, and a base marked with Base the request as it is.
+func TestEveryDecoratorHandsOnAsForwardDoes(t *testing.T) {
+	const body = `{"messages":[],"model":"m1"}`
+	fast := bucket.New(bucket.PerMinute(1e12), bucket.WithBurst(1e12))
+	for name, mw := range map[string]transport.Middleware{
+		"retry":   retry.New(),
+		"breaker": breaker.New(),
+		"limit":   bucket.Limit(fast),
+		"route":   transport.Route(nil, map[string]transport.Middleware{transport.EndpointChat: func(next http.RoundTripper) http.RoundTripper { return next }}),
+		"other":   transport.Route(nil, map[string]transport.Middleware{transport.EndpointOther: func(next http.RoundTripper) http.RoundTripper { return next }}),
+		"none":    transport.Route(nil, nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := postChat(t, body)
+			send, info, err := transport.Read(req, 0)
+			require.NoError(t, err)
+
+			var got []seen
+			h := &handed{next: transport.Base(recorder(&got))}
+			_, err = transport.Forward(mw(h), send, info)
+			require.NoError(t, err)
+			assert.Same(t, info, h.info, "an InfoRoundTripper is handed the Info beside the request")
+			assert.Same(t, send.URL, h.req.URL)
+			require.Len(t, got, 1)
+			assert.Same(t, h.req, got[0].req, "a base gets the request as it is")
+
+			got = nil
+			_, err = transport.Forward(mw(recorder(&got)), postChat(t, body), nil)
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Nil(t, got[0].info, "a request that was not read has no Info to carry")
+
+			got = nil
+			req = postChat(t, body)
+			send, info, err = transport.Read(req, 0)
+			require.NoError(t, err)
+			_, err = transport.Forward(mw(recorder(&got)), send, info)
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Same(t, info, got[0].info, "any other RoundTripper finds the Info in the request's context")
+			assert.Equal(t, body, string(got[0].body))
+		})
+	}
 }

@@ -101,17 +101,17 @@ func endpointOf(path string) string {
 // through routes[EndpointOther] when there is one, else straight to next.
 func Route(classify func(*http.Request) string, routes map[string]Middleware) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
-		r := &routed{classify: classify, fallback: next, next: next}
+		r := &routed{classify: classify, fallback: next, fallbackInfo: infoOf(next), next: next}
 		for name, mw := range routes {
 			if mw == nil {
 				continue
 			}
 			rt := mw(next)
 			if name == EndpointOther {
-				r.fallback = rt
+				r.fallback, r.fallbackInfo = rt, infoOf(rt)
 				continue
 			}
-			r.built = append(r.built, namedRoute{name, rt})
+			r.built = append(r.built, namedRoute{name, rt, infoOf(rt)})
 		}
 		return r
 	}
@@ -121,15 +121,26 @@ type routed struct {
 	classify func(*http.Request) string
 	// built is searched in order: routes are few, and their names (the
 	// Endpoint constants) compare faster than a map hashes them.
-	built    []namedRoute
-	fallback http.RoundTripper // routes[EndpointOther], or next
-	next     http.RoundTripper
+	built        []namedRoute
+	fallback     http.RoundTripper // routes[EndpointOther], or next
+	fallbackInfo InfoRoundTripper  // fallback, when it is one (see namedRoute)
+	next         http.RoundTripper
 }
 
 // namedRoute is the stack of one route.
 type namedRoute struct {
 	name string
 	rt   http.RoundTripper
+	// info is rt when it is an InfoRoundTripper, found once: each request
+	// is handed to it directly, as Forward would, without Forward's look
+	// at its type on every request.
+	info InfoRoundTripper
+}
+
+// infoOf returns rt when it is an InfoRoundTripper, else nil.
+func infoOf(rt http.RoundTripper) InfoRoundTripper {
+	n, _ := rt.(InfoRoundTripper)
+	return n
 }
 
 func (r *routed) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -149,9 +160,15 @@ func (r *routed) RoundTripInfo(req *http.Request, info *Info) (*http.Response, e
 		name = Endpoint(req)
 	}
 	for i := range r.built {
-		if r.built[i].name == name {
-			return Forward(r.built[i].rt, req, info)
+		if b := &r.built[i]; b.name == name {
+			if b.info != nil {
+				return b.info.RoundTripInfo(req, info)
+			}
+			return Forward(b.rt, req, info)
 		}
+	}
+	if r.fallbackInfo != nil {
+		return r.fallbackInfo.RoundTripInfo(req, info)
 	}
 	return Forward(r.fallback, req, info)
 }
