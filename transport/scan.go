@@ -173,14 +173,9 @@ func putScanner(s *scanner) {
 	scannerPool.Put(s)
 }
 
-// isArray reports whether the innermost container open is an array.
-func (s *scanner) isArray() bool {
-	return s.arr
-}
-
-// openIsArray reads from the open containers whether the innermost is an
-// array.
-func (s *scanner) openIsArray() bool {
+// innermostIsArray reads from the open containers whether the innermost
+// is an array (kept in arr, which is read far more often than it changes).
+func (s *scanner) innermostIsArray() bool {
 	d := s.depth - 1
 	return s.open[d/64]&(uint64(1)<<(d%64)) != 0
 }
@@ -215,7 +210,7 @@ func (s *scanner) scan(p []byte) {
 			i = s.nested(p, i)
 			continue
 		case stString:
-			if s.str <= strCount {
+			if s.str == strSkip || s.str == strCount {
 				i = s.plainString(p, i)
 			} else {
 				i = s.inString(p, i)
@@ -379,7 +374,7 @@ func (s *scanner) nested(p []byte, i int) int {
 					continue
 				}
 				return i
-			case !s.wantKey && s.text && s.count && (s.keyText || s.isArray()):
+			case !s.wantKey && s.text && s.count && (s.keyText || s.arr):
 				s.str = strCount
 			default:
 				s.str = strSkip
@@ -394,19 +389,19 @@ func (s *scanner) nested(p []byte, i int) int {
 			}
 			s.wantKey = c == '{'
 		case '}', ']':
-			if s.isArray() != (c == ']') {
+			if s.arr != (c == ']') {
 				s.fail()
 				return len(p)
 			}
 			s.depth--
-			s.arr = s.openIsArray()
+			s.arr = s.innermostIsArray()
 			s.wantKey = false
 			if s.depth == 1 {
 				s.st = stAfter
 				return i
 			}
 		case ',':
-			s.wantKey = !s.isArray()
+			s.wantKey = !s.arr
 		case ':':
 			s.wantKey = false
 		}
@@ -538,8 +533,8 @@ func (s *scanner) endString(j int) {
 }
 
 // plainString reads, from p[i:], a string nothing is kept of (strSkip) or
-// whose characters are counted (strCount), escapes included, as inString
-// and the escape states read it byte by byte: it returns past the closing
+// whose characters are counted (strCount), escapes included, as the
+// escape states would read it byte by byte: it returns past the closing
 // quote, the string ended, or at the end of p, where the reading stands
 // in s.st (inside the string, after its backslash, or in a \u escape's
 // digits). Most strings are read whole in one call.
