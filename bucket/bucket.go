@@ -28,11 +28,15 @@ type Bucket struct {
 	s          state
 	burstFixed bool // burst set by the caller; otherwise a second of the rate
 	unknown    bool // made with an unknown rate: Limit slow-starts it
-	// inFlight counts the tokens granted to Limit whose answer has not
-	// come back (whole tokens: a cost is an int). An atomic, so that an
-	// answer is counted off without the bucket's lock.
-	inFlight atomic.Int64
-	unsent   float64 // tokens granted to Limit not yet handed to the next RoundTripper
+	// The tokens granted to Limit whose answer has not come back are
+	// tracked less back (whole tokens: a cost is an int). tracked counts
+	// every tracked grant, under the lock that grants it; back counts
+	// their answers, an atomic, so that an answer is counted off without
+	// the bucket's lock. Every answer follows the grant it ends, so back
+	// never passes tracked.
+	tracked int64
+	back    atomic.Int64
+	unsent  float64 // tokens granted to Limit not yet handed to the next RoundTripper
 
 	// The queue: intrusive lists, so queueing allocates nothing. head is
 	// the waiter the bucket saves for (settled): the one the queue picks.
@@ -441,7 +445,7 @@ func (b *Bucket) wait(ctx context.Context, n float64, track bool) (ticket, error
 func (b *Bucket) granted(n float64, track bool) ticket {
 	tk := ticket{seq: b.s.taken}
 	if track {
-		b.inFlight.Add(int64(n))
+		b.tracked += int64(n)
 		b.unsent += n
 	}
 	return tk
@@ -458,8 +462,12 @@ func (b *Bucket) sending(tk *ticket, n float64) {
 // sendingLocked is sending with b.mu held.
 func (b *Bucket) sendingLocked(tk *ticket, n float64) {
 	b.unsent = max(0, b.unsent-n)
-	tk.unsent, tk.flying = b.unsent, max(0, float64(b.inFlight.Load())-n)
+	tk.unsent, tk.flying = b.unsent, max(0, float64(b.inFlightLocked())-n)
 }
+
+// inFlightLocked is the tokens of tracked grants still in flight. b.mu
+// must be held.
+func (b *Bucket) inFlightLocked() int64 { return b.tracked - b.back.Load() }
 
 // send is Limit's turn: a tracked wait for n tokens ([Bucket.wait]) whose
 // grant is handed on at once ([Bucket.sending]); it returns when that was.
@@ -501,20 +509,17 @@ func (b *Bucket) send(ctx context.Context, n float64) (ticket, time.Time, error)
 	return tk, time.Now(), nil
 }
 
-// flying reports the tokens of tracked grants still in flight.
-func (b *Bucket) flying() float64 { return float64(b.inFlight.Load()) }
-
-// answered ends a tracked grant of n tokens: its answer came back, or it
-// was given back. The count never goes below none.
-func (b *Bucket) answered(n float64) {
-	k := int64(n)
-	for {
-		v := b.inFlight.Load()
-		if b.inFlight.CompareAndSwap(v, max(0, v-k)) {
-			return
-		}
-	}
+// flying reports the tokens of tracked grants still in flight. It takes
+// b.mu: only a refusal asks.
+func (b *Bucket) flying() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return float64(b.inFlightLocked())
 }
+
+// answered ends a tracked grant of n tokens, which it follows: its answer
+// came back, or it was given back. It takes no lock.
+func (b *Bucket) answered(n float64) { b.back.Add(int64(n)) }
 
 // eta is when a request of n tokens and priority prio joining the queue
 // at t would be granted if nothing changed: exact for requests of one

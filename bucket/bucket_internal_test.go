@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"runtime"
 	"testing"
@@ -195,4 +196,67 @@ func TestPerSecondSlidesByTenths(t *testing.T) {
 
 	p.add(at(60_000), 4) // a minute later: the old counts are gone
 	assert.Equal(t, 4.0, p.last(at(60_000)))
+}
+
+// The tokens in flight are those of tracked grants whose answer has not
+// come back, however they were granted (at once, by the queue) and
+// however many callers send and answer at once: each ticket counts the
+// others', and an idle limiter has none in flight. Untracked waits count
+// nothing.
+func TestInFlightCountsTrackedGrantsUntilAnswered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(PerSecond(10), WithBurst(10), WithInitial(10))
+		ctx := context.Background()
+		tk, _, err := b.send(ctx, 2) // at once
+		require.NoError(t, err)
+		assert.Equal(t, 0.0, tk.flying)
+		require.NoError(t, b.Wait(ctx, 3)) // untracked
+		tk, _, err = b.send(ctx, 4)
+		require.NoError(t, err)
+		assert.Equal(t, 2.0, tk.flying, "the first grant's")
+		assert.Equal(t, 6.0, b.flying())
+		b.answered(2)
+		assert.Equal(t, 4.0, b.flying())
+
+		// Queued behind the empty bucket: granted by its timer.
+		done := make(chan ticket)
+		go func() {
+			tk, _, err := b.send(ctx, 5)
+			assert.NoError(t, err)
+			done <- tk
+		}()
+		tk = <-done
+		assert.Equal(t, 4.0, tk.flying)
+		assert.Equal(t, 9.0, b.flying())
+		b.answered(4)
+		b.answered(5)
+		assert.Equal(t, 0.0, b.flying())
+
+		// Many callers at once, each answering its own grant: every
+		// ticket sees at most the others', and none is left at the end.
+		const callers, each = 8, 50
+		errs := make(chan error, callers)
+		for i := range callers {
+			go func() {
+				n := float64(1 + i%3)
+				for range each {
+					tk, _, err := b.send(ctx, n)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if tk.flying < 0 || tk.flying > float64(callers*3) {
+						errs <- fmt.Errorf("%v in flight beside a grant", tk.flying)
+						return
+					}
+					b.answered(n)
+				}
+				errs <- nil
+			}()
+		}
+		for range callers {
+			require.NoError(t, <-errs)
+		}
+		assert.Equal(t, 0.0, b.flying())
+	})
 }
