@@ -244,13 +244,14 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 	return c
 }
 
-// ownWindow makes sig, what an answer with headers h says, what it says
-// to a limiter of a token limit of its own (TokenLimit.Header): that
-// limit's window alone, with the server's directed wait and verdict.
-func (c *control) ownWindow(sig *transport.Signals, h http.Header, now time.Time) {
+// ownWindow makes sig, what the answer resp says, what it says to a
+// limiter of a token limit of its own (TokenLimit.Header): that limit's
+// window alone, with the server's directed wait and verdict. info, when
+// it shares signals, read Anthropic's windows with the rest.
+func (c *control) ownWindow(sig *transport.Signals, info *transport.Info, resp *http.Response, now time.Time) {
 	k := &c.cfg.own
 	sig.Requests = transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}
-	sig.Tokens = transport.ParseWindow(h[k[0]], h[k[1]], h[k[2]], now)
+	sig.Tokens = info.Window(resp, now, k[0], k[1], k[2])
 }
 
 // observe learns from the answer to req (described by info, nil when it
@@ -261,7 +262,7 @@ func (c *control) ownWindow(sig *transport.Signals, h http.Header, now time.Time
 func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Response, sent, now time.Time, tk ticket, n float64, seen bool) {
 	sig := info.Signals(resp, now)
 	if c.cfg.own[0] != "" {
-		c.ownWindow(&sig, resp.Header, now)
+		c.ownWindow(&sig, info, resp, now)
 	}
 	if seen {
 		for _, g := range c.cfg.gates {

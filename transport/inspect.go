@@ -48,11 +48,13 @@ type Info struct {
 	shared *sharedSignals
 }
 
-// sharedSignals is what the answer of says, read at the instant at.
+// sharedSignals is what the answer of says, read at the instant at:
+// its signals, and Anthropic's input and output token windows apart.
 type sharedSignals struct {
-	of  *http.Response
-	at  time.Time
-	sig Signals
+	of    *http.Response
+	at    time.Time
+	sig   Signals
+	split [2]Window
 }
 
 // ShareSignals makes i keep what [Info.Signals] reads of an answer, for
@@ -87,11 +89,45 @@ func (i *Info) Signals(resp *http.Response, now time.Time) Signals {
 
 // read is what resp says at now, read once.
 func (c *sharedSignals) read(resp *http.Response, now time.Time) Signals {
+	c.update(resp, now)
+	return c.sig
+}
+
+// update reads resp's headers at now, unless they were read.
+func (c *sharedSignals) update(resp *http.Response, now time.Time) {
 	if c.of != resp || !c.at.Equal(now) {
-		c.sig = ParseSignals(resp.Header, now)
+		c.sig = parseSignals(resp.Header, now, &c.split)
 		c.of, c.at = resp, now
 	}
-	return c.sig
+}
+
+// splitKeys are the headers of the windows [ParseSignals] folds into
+// Signals.Tokens that a shared reading keeps apart too: Anthropic's input
+// and output tokens.
+var splitKeys = [2][3]string{
+	{"Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset"},
+	{"Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset"},
+}
+
+// Window returns [ParseWindow] of resp's headers limit, remaining and
+// reset (canonical keys) at now: a limit a server states apart from the
+// windows [Signals] folds together, such as Anthropic's input and output
+// tokens (Anthropic-Ratelimit-Input-Tokens-Limit, -Remaining, -Reset).
+// Once the Info shares signals ([Info.ShareSignals]), those two windows
+// of Anthropic's are read with the rest of the answer's signals, once, as
+// [Info.Signals] reads them; any other headers, and a nil Info or one not
+// asked to share, are read each time.
+func (i *Info) Window(resp *http.Response, now time.Time, limit, remaining, reset string) Window {
+	if i != nil && i.shared != nil {
+		for j := range splitKeys {
+			if k := &splitKeys[j]; limit == k[0] && remaining == k[1] && reset == k[2] {
+				i.shared.update(resp, now)
+				return i.shared.split[j]
+			}
+		}
+	}
+	h := resp.Header
+	return ParseWindow(h[limit], h[remaining], h[reset], now)
 }
 
 // SetAnsweredAt records t, when an answer to the request came, as read by

@@ -232,3 +232,45 @@ func TestInfoSignalsReadsAnAnswerOnce(t *testing.T) {
 	resp.Header["X-Ratelimit-Remaining-Requests"] = []string{"2"}
 	assert.Equal(t, 2.0, none.Signals(resp, now).Requests.Remaining, "a nil Info reads each time")
 }
+
+// Info.Window is ParseWindow of the three headers named, for any Info: one
+// that shares signals reads Anthropic's windows once with the others, and
+// reads a new answer, or the same at a new instant, anew.
+func TestInfoWindow(t *testing.T) {
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	answer := func(input, output string) *http.Response {
+		h := http.Header{}
+		h.Set("Anthropic-Ratelimit-Input-Tokens-Limit", input)
+		h.Set("Anthropic-Ratelimit-Input-Tokens-Remaining", "900")
+		h.Set("Anthropic-Ratelimit-Input-Tokens-Reset", "2026-12-01T03:00:10Z")
+		h.Set("Anthropic-Ratelimit-Output-Tokens-Limit", output)
+		h.Set("Anthropic-Ratelimit-Output-Tokens-Reset", "2026-12-01T03:00:20Z")
+		h.Set("X-Own-Limit", "50")
+		h.Set("X-Own-Remaining", "5")
+		return &http.Response{StatusCode: http.StatusOK, Header: h}
+	}
+	in := []string{"Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset"}
+	out := []string{"Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset"}
+	own := []string{"X-Own-Limit", "X-Own-Remaining", "X-Own-Reset"}
+	mixed := []string{in[0], out[1], in[2]} // not one window: read as named
+	want := func(resp *http.Response, at time.Time, k []string) transport.Window {
+		return transport.ParseWindow(resp.Header[k[0]], resp.Header[k[1]], resp.Header[k[2]], at)
+	}
+
+	shared := new(transport.Info)
+	shared.ShareSignals()
+	for _, info := range []*transport.Info{nil, new(transport.Info), shared} {
+		first, second := answer("1000", "200"), answer("3000", "400")
+		for _, c := range []struct {
+			resp *http.Response
+			at   time.Time
+		}{{first, now}, {first, now}, {second, now}, {second, now.Add(time.Second)}, {first, now.Add(time.Second)}} {
+			for _, k := range [][]string{in, out, own, mixed} {
+				assert.Equal(t, want(c.resp, c.at, k), info.Window(c.resp, c.at, k[0], k[1], k[2]), "%v", k)
+			}
+			assert.Equal(t, transport.ParseSignals(c.resp.Header, c.at), info.Signals(c.resp, c.at))
+		}
+	}
+	w := shared.Window(answer("1000", "200"), now, in[0], in[1], in[2])
+	assert.Equal(t, transport.Window{Limit: 1000, Remaining: 900, Reset: 10 * time.Second, Period: -1}, w)
+}

@@ -140,12 +140,22 @@ func (s *Signals) ServerWait(status int) time.Duration {
 // "Ratelimit"). Every field line of the IETF RateLimit and
 // RateLimit-Policy fields is read; of the other headers, the first line.
 func ParseSignals(h http.Header, now time.Time) Signals {
+	return parseSignals(h, now, nil)
+}
+
+// parseSignals is ParseSignals, which, when split is not nil, also leaves
+// in it Anthropic's input and output token windows apart ([splitKeys]),
+// as [ParseWindow] reads each, before folding them into the tokens'.
+func parseSignals(h http.Header, now time.Time, split *[2]Window) Signals {
 	s := Signals{
 		RetryAfter: -1,
 		Requests:   Window{-1, -1, -1, -1},
 		Tokens:     Window{-1, -1, -1, -1},
 	}
 	msHeaderWait := time.Duration(-1)
+	if split != nil {
+		split[0], split[1] = s.Tokens, s.Tokens // none read yet
+	}
 	// The IETF fields refer to one another: they are gathered here and read
 	// once all are known.
 	var ietf ietfFields
@@ -210,8 +220,14 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 				w, k = &s.Tokens, k[len("Tokens-"):]
 			case strings.HasPrefix(k, "Input-Tokens-"):
 				w, k = &s.Tokens, k[len("Input-Tokens-"):]
+				if split != nil {
+					w = &split[0]
+				}
 			case strings.HasPrefix(k, "Output-Tokens-"):
 				w, k = &s.Tokens, k[len("Output-Tokens-"):]
+				if split != nil {
+					w = &split[1]
+				}
 			default:
 				continue
 			}
@@ -219,6 +235,11 @@ func ParseSignals(h http.Header, now time.Time) Signals {
 				w.merge(field, v[0], now)
 			}
 		}
+	}
+	if split != nil {
+		// Each field folds into the tokens' window as its merge would have.
+		s.Tokens.fold(split[0])
+		s.Tokens.fold(split[1])
 	}
 	if ietf.present() {
 		ietf.read(&s, now)

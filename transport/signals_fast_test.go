@@ -182,3 +182,37 @@ func TestParseSignalsTrimsWhatItReads(t *testing.T) {
 		t.Errorf("blank values: %+v, want %+v", got, want)
 	}
 }
+
+// A shared reading keeps Anthropic's input and output token windows apart
+// as well: each is what ParseWindow reads of its three headers, and the
+// signals are what ParseSignals reads, whatever else the answer says of
+// its tokens.
+func FuzzSplitSignals(f *testing.F) {
+	f.Add(uint16(0xffff), "2000000", "1999000", "2026-12-01T03:00:01Z", "400000", "399000", "2026-12-01T03:00:30Z", "2400000", "100", int64(0))
+	f.Add(uint16(0x0155), "10, 10;w=60", " 5 ", "30", "x", "-1", "1.5", "7", "3", int64(1e9))
+	f.Add(uint16(0x0092), "", "0", "6m0s", "1e3", "NaN", "Tue, 01 Dec 2026 03:00:00 GMT", "1;w=1", "1", int64(-5e9))
+	f.Fuzz(func(t *testing.T, mask uint16, inL, inR, inS, outL, outR, outS, tokL, tokR string, off int64) {
+		now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC).Add(time.Duration(off))
+		keys := append(append([]string{}, splitKeys[0][:]...), splitKeys[1][:]...)
+		keys = append(keys, "Anthropic-Ratelimit-Tokens-Limit", "X-Ratelimit-Remaining-Tokens")
+		vals := []string{inL, inR, inS, outL, outR, outS, tokL, tokR}
+		h := http.Header{"Content-Type": {"application/json"}}
+		for i, k := range keys {
+			if mask&(1<<i) != 0 {
+				h[k] = []string{vals[i]}
+			}
+		}
+		if mask&(1<<8) != 0 {
+			h[splitKeys[0][0]] = []string{} // present, with no line
+		}
+		var split [2]Window
+		if got, want := parseSignals(h, now, &split), ParseSignals(h, now); got != want {
+			t.Fatalf("%v: split reading %+v, ParseSignals %+v", h, got, want)
+		}
+		for j, k := range splitKeys {
+			if want := ParseWindow(h[k[0]], h[k[1]], h[k[2]], now); split[j] != want {
+				t.Fatalf("%v: window %d %+v, ParseWindow %+v", h, j, split[j], want)
+			}
+		}
+	})
+}

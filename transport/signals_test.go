@@ -233,6 +233,31 @@ func TestWindowKnown(t *testing.T) {
 	assert.True(t, transport.Window{Limit: -1, Remaining: 0, Reset: -1, Period: -1}.Known())
 }
 
+// openAIAnswer is a whole answer of OpenAI's, as it comes through a CDN:
+// its rate headers among twenty others.
+var openAIAnswer = header("Date", "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type", "application/json",
+	"Connection", "keep-alive", "Access-Control-Expose-Headers", "X-Request-ID", "Openai-Organization", "org-x",
+	"Openai-Processing-Ms", "512", "Openai-Version", "2020-10-01",
+	"Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload",
+	"X-Ratelimit-Limit-Requests", "10000", "X-Ratelimit-Limit-Tokens", "30000000",
+	"X-Ratelimit-Remaining-Requests", "9999", "X-Ratelimit-Remaining-Tokens", "29999000",
+	"X-Ratelimit-Reset-Requests", "6ms", "X-Ratelimit-Reset-Tokens", "2ms", "X-Request-Id", "req_abc",
+	"Cf-Cache-Status", "DYNAMIC", "X-Content-Type-Options", "nosniff", "Server", "cloudflare",
+	"Cf-Ray", "8f00000000000000-SJC", "Alt-Svc", `h3=":443"; ma=86400`)
+
+// anthropicAnswer is Anthropic's, its four windows' resets RFC 3339 times.
+var anthropicAnswer = header("Date", "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type", "application/json",
+	"Connection", "keep-alive", "Anthropic-Organization-Id", "00000000-0000-0000-0000-000000000000", "Request-Id", "req_0",
+	"Via", "1.1 google", "X-Robots-Tag", "none", "Server", "cloudflare", "Cf-Ray", "8f00000000000000-SJC",
+	"Anthropic-Ratelimit-Requests-Limit", "4000", "Anthropic-Ratelimit-Requests-Remaining", "3999",
+	"Anthropic-Ratelimit-Requests-Reset", "2026-12-01T03:00:01Z",
+	"Anthropic-Ratelimit-Input-Tokens-Limit", "2000000", "Anthropic-Ratelimit-Input-Tokens-Remaining", "1999000",
+	"Anthropic-Ratelimit-Input-Tokens-Reset", "2026-12-01T03:00:01Z",
+	"Anthropic-Ratelimit-Output-Tokens-Limit", "400000", "Anthropic-Ratelimit-Output-Tokens-Remaining", "399000",
+	"Anthropic-Ratelimit-Output-Tokens-Reset", "2026-12-01T03:00:01Z",
+	"Anthropic-Ratelimit-Tokens-Limit", "2400000", "Anthropic-Ratelimit-Tokens-Remaining", "2398000",
+	"Anthropic-Ratelimit-Tokens-Reset", "2026-12-01T03:00:01Z")
+
 func BenchmarkParseSignals(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -242,29 +267,8 @@ func BenchmarkParseSignals(b *testing.B) {
 		{"together-429", header("Content-Type", "application/json", "X-Ratelimit-Reset", "0.25", "Date", "x")},
 		{"openai", header("X-Ratelimit-Limit-Requests", "500", "X-Ratelimit-Remaining-Requests", "499", "X-Ratelimit-Reset-Requests", "120ms",
 			"X-Ratelimit-Limit-Tokens", "30000", "X-Ratelimit-Remaining-Tokens", "29000", "X-Ratelimit-Reset-Tokens", "6m0s")},
-		// A whole answer of OpenAI's, as it comes through a CDN: its rate
-		// headers among twenty others.
-		{"openai-answer", header("Date", "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type", "application/json",
-			"Connection", "keep-alive", "Access-Control-Expose-Headers", "X-Request-ID", "Openai-Organization", "org-x",
-			"Openai-Processing-Ms", "512", "Openai-Version", "2020-10-01",
-			"Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload",
-			"X-Ratelimit-Limit-Requests", "10000", "X-Ratelimit-Limit-Tokens", "30000000",
-			"X-Ratelimit-Remaining-Requests", "9999", "X-Ratelimit-Remaining-Tokens", "29999000",
-			"X-Ratelimit-Reset-Requests", "6ms", "X-Ratelimit-Reset-Tokens", "2ms", "X-Request-Id", "req_abc",
-			"Cf-Cache-Status", "DYNAMIC", "X-Content-Type-Options", "nosniff", "Server", "cloudflare",
-			"Cf-Ray", "8f00000000000000-SJC", "Alt-Svc", `h3=":443"; ma=86400`)},
-		// Anthropic's, its four windows' resets RFC 3339 times.
-		{"anthropic-answer", header("Date", "Tue, 01 Dec 2026 03:00:00 GMT", "Content-Type", "application/json",
-			"Connection", "keep-alive", "Anthropic-Organization-Id", "00000000-0000-0000-0000-000000000000", "Request-Id", "req_0",
-			"Via", "1.1 google", "X-Robots-Tag", "none", "Server", "cloudflare", "Cf-Ray", "8f00000000000000-SJC",
-			"Anthropic-Ratelimit-Requests-Limit", "4000", "Anthropic-Ratelimit-Requests-Remaining", "3999",
-			"Anthropic-Ratelimit-Requests-Reset", "2026-12-01T03:00:01Z",
-			"Anthropic-Ratelimit-Input-Tokens-Limit", "2000000", "Anthropic-Ratelimit-Input-Tokens-Remaining", "1999000",
-			"Anthropic-Ratelimit-Input-Tokens-Reset", "2026-12-01T03:00:01Z",
-			"Anthropic-Ratelimit-Output-Tokens-Limit", "400000", "Anthropic-Ratelimit-Output-Tokens-Remaining", "399000",
-			"Anthropic-Ratelimit-Output-Tokens-Reset", "2026-12-01T03:00:01Z",
-			"Anthropic-Ratelimit-Tokens-Limit", "2400000", "Anthropic-Ratelimit-Tokens-Remaining", "2398000",
-			"Anthropic-Ratelimit-Tokens-Reset", "2026-12-01T03:00:01Z")},
+		{"openai-answer", openAIAnswer},
+		{"anthropic-answer", anthropicAnswer},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -287,4 +291,45 @@ func TestParseWindow(t *testing.T) {
 		"Anthropic-Ratelimit-Output-Tokens-Remaining", "79000", "Anthropic-Ratelimit-Output-Tokens-Reset", "2026-11-27T12:00:06Z"), now)
 	assert.Equal(t, sig.Tokens, transport.ParseWindow([]string{"80000"}, []string{"79000"}, []string{"2026-11-27T12:00:06Z"}, now),
 		"as ParseSignals reads the same headers")
+}
+
+// BenchmarkSharedSignals is what a stack with a token limiter per
+// Anthropic limit reads of one answer: the signals, shared by its
+// limiters, and the input and output token windows, read apart from the
+// headers ("apart", as ParseWindow does) or kept from the shared reading
+// (Info.Window). An answer of OpenAI's has the signals alone.
+func BenchmarkSharedSignals(b *testing.B) {
+	in := [3]string{"Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset"}
+	out := [3]string{"Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset"}
+	read := func(resp *http.Response, info *transport.Info, k [3]string, apart bool) transport.Window {
+		if apart {
+			return transport.ParseWindow(resp.Header[k[0]], resp.Header[k[1]], resp.Header[k[2]], now)
+		}
+		return info.Window(resp, now, k[0], k[1], k[2])
+	}
+	for _, c := range []struct {
+		name    string
+		h       http.Header
+		windows bool
+		apart   bool
+	}{
+		{"openai-answer", openAIAnswer, false, false},
+		{"anthropic-answer/apart", anthropicAnswer, true, true},
+		{"anthropic-answer/shared", anthropicAnswer, true, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			resp := &http.Response{StatusCode: http.StatusOK, Header: c.h}
+			b.ReportAllocs()
+			for b.Loop() {
+				info := new(transport.Info)
+				info.ShareSignals()
+				if sig := info.Signals(resp, now); sig.Tokens.Limit < 0 {
+					b.Fatal("no token limit")
+				}
+				if c.windows && (read(resp, info, in, c.apart).Limit < 0 || read(resp, info, out, c.apart).Limit < 0) {
+					b.Fatal("no window")
+				}
+			}
+		})
+	}
 }
