@@ -246,8 +246,8 @@ func newControl(b *Bucket, cfg limitConfig) *control {
 
 // ownWindow makes sig, what the answer resp says, what it says to a
 // limiter of a token limit of its own (TokenLimit.Header): that limit's
-// window alone, with the server's directed wait and verdict. info, when
-// it shares signals, read Anthropic's windows with the rest.
+// window alone, with the server's directed wait and verdict. An info
+// that shares signals holds Anthropic's windows, read with the rest.
 func (c *control) ownWindow(sig *transport.Signals, info *transport.Info, resp *http.Response, now time.Time) {
 	k := &c.cfg.own
 	sig.Requests = transport.Window{Limit: -1, Remaining: -1, Reset: -1, Period: -1}
