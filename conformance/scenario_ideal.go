@@ -39,9 +39,14 @@ const idealEpsilon = 1e-9
 // its driver's, are paid for by their expected cost: a 10% share costs
 // 1/0.9 requests per success).
 //
-// The oracle ignores the server's latency and a closed loop's
-// concurrency (a closed loop always has a request ready), so a perfect
-// stack takes a little longer: Least plus one answer's latency. Its
+// A closed loop's oracle has the loop's callers and no more: each pass
+// holds a caller until its answer comes, after the latency the server
+// draws for it (a connection reset or a hang holds it for no time, a
+// stream for its first chunk only), and the next request goes to the
+// first caller free, so where the callers bind rather than the limits
+// (a burst larger than they can send at once) the oracle is held to them
+// too. It does not wait for its own last answer, so a perfect stack
+// takes a little longer: Least plus one answer's latency. Its
 // requests are the workload's, in order, with the tokens their texts
 // count. For an open loop each request is sent at its start or the first
 // admission after it, unless that is past its deadline: then it is
@@ -104,7 +109,9 @@ func (s Scenario) unlimited() bool {
 // demand (negative: unbounded) is met or until passes.
 func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float64) []Admission {
 	w := s.Workload
-	if s.unlimited() {
+	callers := s.idealCallers()
+	unlimited := s.unlimited()
+	if unlimited && callers == nil {
 		// Everything at once, as far as the demand goes.
 		n := max(int(math.Ceil(demand)), w.demand())
 		adm := make([]Admission, n)
@@ -119,6 +126,10 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 	var got float64
 	next := 0 // the request the oracle sends: a loop's sends one again until it succeeds
 	for t := time.Duration(0); t <= until && (demand < 0 || got < demand-1e-9); {
+		if free := callers.free(); t < free {
+			t = free
+			continue
+		}
 		model, end, blocked := s.modelAt(t)
 		if blocked {
 			t = end
@@ -126,12 +137,17 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 		}
 		il := limiters(model)
 		tokens, out := s.idealTokens(next)
-		if wait := il.wait(t, tokens, out); wait > 0 {
-			t += wait
-			continue
+		if !unlimited {
+			if wait := il.wait(t, tokens, out); wait > 0 {
+				t += wait
+				continue
+			}
 		}
-		wt := draw(next, model, t)
-		il.take(t, wt, tokens, out)
+		wt, held := draw(next, model, t)
+		if !unlimited {
+			il.take(t, wt, tokens, out)
+		}
+		callers.hold(t + held)
 		adm = append(adm, Admission{At: t, Weight: wt})
 		got += wt
 		if w.Texts > 0 || wt > 0 {
@@ -139,6 +155,48 @@ func (s Scenario) closedIdeal(start time.Time, until time.Duration, demand float
 		}
 	}
 	return adm
+}
+
+// idealCallers are a closed loop's callers, as the oracle holds them
+// (see [Scenario.Least]): nil, for callers that never bind, when the
+// server answers at once or the workload is a job (whose driver's
+// concurrency is the stack's own).
+func (s Scenario) idealCallers() *idealCallers {
+	if s.Workload.Texts > 0 || s.Workload.Every > 0 || s.Server.Latency <= 0 && s.Server.LatencyJitter <= 0 {
+		return nil
+	}
+	return &idealCallers{until: make([]time.Duration, max(s.Workload.Concurrency, 1))}
+}
+
+// idealCallers holds when each caller of a closed loop is free again.
+type idealCallers struct {
+	until []time.Duration
+}
+
+// free is when the first caller is free; 0 for nil callers.
+func (c *idealCallers) free() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return c.until[c.first()]
+}
+
+// hold gives the first caller free a pass, which holds it until until.
+func (c *idealCallers) hold(until time.Duration) {
+	if c != nil {
+		c.until[c.first()] = until
+	}
+}
+
+// first is the index of the first caller free.
+func (c *idealCallers) first() int {
+	k := 0
+	for i, u := range c.until {
+		if u < c.until[k] {
+			k = i
+		}
+	}
+	return k
 }
 
 // openIdeal serves the open loop's requests in order, each at the first
@@ -188,7 +246,7 @@ func (s Scenario) openIdeal(start time.Time, until time.Duration) ([]Admission, 
 				last = max(last, release)
 				break
 			}
-			wt := draw(i, model, t)
+			wt, _ := draw(i, model, t)
 			if !unlimited {
 				limiters(model).take(t, wt, tokens, out)
 			}
@@ -267,30 +325,40 @@ func (s Scenario) modelAt(t time.Duration) (model string, next time.Duration, bl
 }
 
 // idealDraws returns what the oracle's pass of request i, sent to model
-// and admitted at t, is worth: for a loop's requests, 1 when it escapes
-// every fault that hits a share of requests and 0 when one hits it, as the
-// server draws them (see draws.go: a pass's fate follows the request's
-// bytes and how many passes of it came before, so the oracle meets the
-// very fates a stack sending the workload's requests meets); for a job's
-// batches, whose bytes are its driver's, the expected share that succeeds.
-func (s Scenario) idealDraws() func(i int, model string, t time.Duration) float64 {
+// and admitted at t, is worth, and how long its answer holds the caller
+// that sent it: for a loop's requests, 1 when it escapes every fault that
+// hits a share of requests and 0 when one hits it, as the server draws
+// them (see draws.go: a pass's fate follows the request's bytes and how
+// many passes of it came before, so the oracle meets the very fates a
+// stack sending the workload's requests meets), held for the latency the
+// server draws for it, or for no time when a connection reset or a hang
+// hits it; for a job's batches, whose bytes are its driver's, the
+// expected share that succeeds, held for no time.
+func (s Scenario) idealDraws() func(i int, model string, t time.Duration) (weight float64, held time.Duration) {
 	passes := map[uint64]uint64{}
-	return func(i int, model string, t time.Duration) float64 {
+	return func(i int, model string, t time.Duration) (float64, time.Duration) {
 		w := s.Workload
 		if w.Texts > 0 {
-			return 1 - s.failShare(t, model)
+			return 1 - s.failShare(t, model), 0
 		}
 		w.Model = model
 		id := w.identity(i)
 		passes[id]++
 		d := newDraws(s.Server.Seed, id, passes[id])
+		held := s.Server.Latency
+		if s.Server.LatencyJitter > 0 {
+			held += time.Duration(d.int64n(saltLatency, int64(s.Server.LatencyJitter)))
+		}
 		for k := range s.Server.Faults {
 			f := &s.Server.Faults[k]
 			if f.Share > 0 && f.Share < 1 && f.hits(w.endpoint(), model, t, d.float(saltFault+uint64(k))) {
-				return 0
+				if f.Kind == FaultReset || f.Kind == FaultHang {
+					held = 0
+				}
+				return 0, held
 			}
 		}
-		return 1
+		return 1, held
 	}
 }
 

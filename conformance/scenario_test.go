@@ -183,6 +183,12 @@ func TestScenarioLeast(t *testing.T) {
 	flaky := scnChat(10, 1, chat)
 	flaky.Server.Faults = []Fault{{Kind: FaultStatus, Status: 500, Share: 0.5}}
 	job := Scenario{Server: Config{Limits: map[string]Limit{Embeddings: {RPM: 300}}}, Workload: Workload{Texts: 1000, BatchSize: 20}}
+	// Callers that bind: a pass holds its caller for the server's latency.
+	slow := func(s Scenario) Scenario { s.Server.Latency = 500 * time.Millisecond; return s }
+	callersFlaky := slow(scnChat(10, 2, nil))
+	callersFlaky.Server.Faults = []Fault{{Kind: FaultStatus, Status: 500, Share: 0.5}}
+	callersReset := slow(scnChat(10, 2, nil))
+	callersReset.Server.Faults = []Fault{{Kind: FaultReset, Share: 0.5}}
 	tests := []struct {
 		name string
 		s    Scenario
@@ -209,6 +215,11 @@ func TestScenarioLeast(t *testing.T) {
 			Workload: Workload{Model: ScenarioChatModel, Requests: 20, Every: 2 * time.Second},
 		}, 38 * time.Second},
 		{"tokens bind: 22 a request, 110 a second, 5 at once: (105-5)/5", scnChat(105, 1, map[string]Limit{Chat: {RPM: 6000, TPM: 6600}}), 20 * time.Second},
+		{"unlimited, 2 callers held 500 ms a pass: 10 requests in 5 rounds", slow(scnChat(10, 2, nil)), 2 * time.Second},
+		{"a bucket of 10 at 10 a second, 4 callers bind: 40 in 10 rounds", slow(scnChat(40, 4, chat)), 4500 * time.Millisecond},
+		{"64 callers, the bucket binds: as with no latency", slow(scnChat(30, 64, chat)), 2 * time.Second},
+		{"a failed pass holds its caller too: 21 passes (see above) in 11 rounds", callersFlaky, 5 * time.Second},
+		{"a pass reset holds its caller for no time: the 10 that pass, in 5 rounds", callersReset, 2 * time.Second},
 	}
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range tests {
