@@ -64,7 +64,9 @@ Every run is graded by two figures: its time against the oracle's, and the
 share of its arrivals the server answered 429. The oracle is a client that
 knows the server's state and sends each request at the first instant the
 server would admit it (N requests at R per second with a burst of B take it
-(N−B)/R); under Together's dynamic limit its limit grows because it uses it,
+(N−B)/R), from as many callers as the scenario has, each held until its
+answer comes (where a burst is more than the callers can send at once, they
+bind); under Together's dynamic limit its limit grows because it uses it,
 so a stack that holds back is not excused by the smaller limit its caution
 earns.
 
