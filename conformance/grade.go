@@ -13,7 +13,9 @@ import (
 // and at most these figures.
 type ScenarioGoal struct {
 	TooMany float64 // the most 429s, as a share of arrivals
-	Ratio   float64 // the most time against the oracle's; 0 grades none
+	// Ratio is the most time against the oracle's; 0 grades none. A goal
+	// of time is missed by a run whose oracle's time is 0.
+	Ratio float64
 	// MayFail lets the requests the oracle cannot serve fail (fast, as
 	// under a deadline the server will not meet); those it serves
 	// ([Outcome.Servable]) must still succeed.
@@ -39,7 +41,10 @@ func (g ScenarioGoal) Misses(o Outcome) []string {
 	if s := o.TooManyShare(); s > g.TooMany {
 		m = append(m, fmt.Sprintf("429s were %s of arrivals, the goal at most %s", FormatShare(s), FormatShare(g.TooMany)))
 	}
-	if g.Ratio > 0 && o.Ratio() > g.Ratio {
+	switch {
+	case g.Ratio > 0 && o.Least <= 0:
+		m = append(m, "the oracle's time is 0: a time goal with nothing to grade against")
+	case g.Ratio > 0 && o.Ratio() > g.Ratio:
 		m = append(m, fmt.Sprintf("%.3f of the oracle's time, the goal at most %.2f", o.Ratio(), g.Ratio))
 	}
 	return m

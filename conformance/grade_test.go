@@ -25,6 +25,7 @@ func TestScenarioGoalMisses(t *testing.T) {
 		"text lost":      {func(o *conformance.Outcome) { o.Texts, o.Embedded = 20, 19 }, g, "19 of 20 texts embedded"},
 		"too many 429s":  {func(o *conformance.Outcome) { o.TooMany = 2 }, g, "429s were 2% of arrivals, the goal at most 1%"},
 		"too slow":       {func(o *conformance.Outcome) { o.Wall = 111 }, g, "1.110 of the oracle's time, the goal at most 1.10"},
+		"no oracle":      {func(o *conformance.Outcome) { o.Least = 0 }, g, "the oracle's time is 0"},
 		"slow, ungraded": {func(o *conformance.Outcome) { o.Wall = 500 }, conformance.ScenarioGoal{TooMany: 0.01}, ""},
 		"may fail":       {func(o *conformance.Outcome) { o.Succeeded = 1 }, conformance.ScenarioGoal{TooMany: 0.01, Ratio: 1.10, MayFail: true}, ""},
 	} {

@@ -316,6 +316,13 @@ func TestIdealDynamicSpans(t *testing.T) {
 func TestScenariosAreWellFormed(t *testing.T) {
 	names := map[string]bool{}
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, d := range []Dialect{DialectOpenAI, DialectAnthropic} {
+		for _, s := range ScenariosFor(d) {
+			if s.Goal.Ratio > 0 {
+				assert.Positive(t, s.Least(start), "%s under %v: a time goal needs an oracle's time", s.Name, d)
+			}
+		}
+	}
 	for _, s := range Scenarios() {
 		assert.False(t, names[s.Name], "duplicate name %s", s.Name)
 		names[s.Name] = true
