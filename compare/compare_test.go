@@ -46,6 +46,29 @@ func TestCompare(t *testing.T) {
 			}
 		}
 	})
+	var presets []presetRun
+	for _, ps := range presetStacks() {
+		pr := presetRun{Stack: ps.Stack.Name}
+		for _, s := range conformance.ScenariosFor(ps.Dialect) {
+			if re.MatchString(s.Name) {
+				pr.Scenarios = append(pr.Scenarios, s)
+			}
+		}
+		pr.Outcomes = make([]conformance.Outcome, len(pr.Scenarios))
+		presets = append(presets, pr)
+	}
+	t.Run("presets", func(t *testing.T) {
+		for i, ps := range presetStacks() {
+			for j, s := range presets[i].Scenarios {
+				t.Run(ps.Stack.Name+"/"+s.Name, func(t *testing.T) {
+					t.Parallel()
+					synctest.Test(t, func(t *testing.T) {
+						presets[i].Outcomes[j] = conformance.Run(s, ps.Stack)
+					})
+				})
+			}
+		}
+	})
 	var cases []conformance.MatrixCase
 	for _, c := range conformance.Matrix() {
 		if re.MatchString(c.Scenario.Name) {
@@ -58,5 +81,5 @@ func TestCompare(t *testing.T) {
 			matrix = append(matrix, matrixRun{Stack: ms.Name, Results: conformance.RunMatrix(t, cases, ms.Build)})
 		}
 	}
-	require.NoError(t, writeDocs(*docsFlag, runs, matrix))
+	require.NoError(t, writeDocs(*docsFlag, runs, presets, matrix))
 }

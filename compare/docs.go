@@ -20,7 +20,7 @@ func plotName(s conformance.Scenario) string { return "comparison-" + s.Name + "
 
 // markdown renders the comparison document: the scenarios, then the model
 // matrix.
-func markdown(runs []scenarioRun, matrix []matrixRun) ([]byte, error) {
+func markdown(runs []scenarioRun, presets []presetRun, matrix []matrixRun) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`# How steady compares
 
@@ -98,6 +98,7 @@ runs can differ by a few requests.
 		}
 		fmt.Fprintf(&b, "\n![%s](%s)\n", s.Title, plotName(s))
 	}
+	b.Write(presetMarkdown(presets))
 	m, err := matrixMarkdown(matrix)
 	if err != nil {
 		return nil, err
@@ -108,11 +109,11 @@ runs can differ by a few requests.
 
 // writeDocs writes comparison.md, a plot per scenario and the matrix's
 // plots into dir.
-func writeDocs(dir string, runs []scenarioRun, matrix []matrixRun) error {
+func writeDocs(dir string, runs []scenarioRun, presets []presetRun, matrix []matrixRun) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	md, err := markdown(runs, matrix)
+	md, err := markdown(runs, presets, matrix)
 	if err != nil {
 		return err
 	}

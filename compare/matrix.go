@@ -76,8 +76,9 @@ go-retryablehttp takes none). 64 callers send the requests in a closed loop,
 answered in 100 to 300 ms.
 
 Each cell is the time against the oracle's (a client that knows the server's
-state and sends each request at the first instant it would be admitted: its limit
-grows under Together's dynamic limit because it uses it), the share of arrivals
+state and sends each request at the first instant it would be admitted, from the
+same 64 callers, each held until its answer comes: its limit grows under
+Together's dynamic limit because it uses it), the share of arrivals
 answered 429, and the requests that failed; ✗ marks a run that misses the case's
 goal (every request succeeds, within both figures of the *goal* column).
 

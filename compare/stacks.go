@@ -76,13 +76,18 @@ func steadyTogether(next http.RoundTripper) http.RoundTripper {
 // the texts that got a vector.
 func embedAll(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
 	vecs, err := together.EmbedAll(ctx, client, model, texts, together.WithAPIBase(baseURL))
+	return embedded(vecs), err
+}
+
+// embedded counts the texts EmbedAll embedded.
+func embedded(vecs [][]float32) int {
 	done := 0
 	for _, v := range vecs {
 		if v != nil {
 			done++
 		}
 	}
-	return done, err
+	return done
 }
 
 // naive is the guide's client: its limiters at 500 and 250 RPM, its retry

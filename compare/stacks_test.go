@@ -79,7 +79,7 @@ func TestWriteDocs(t *testing.T) {
 		matrix = append(matrix, matrixRun{Stack: ms.Name, Results: conformance.RunMatrix(t, cases, ms.Build)})
 	}
 	dir := t.TempDir()
-	require.NoError(t, writeDocs(dir, []scenarioRun{run}, matrix))
+	require.NoError(t, writeDocs(dir, []scenarioRun{run}, nil, matrix))
 
 	md, err := os.ReadFile(filepath.Join(dir, "comparison.md"))
 	require.NoError(t, err)
@@ -160,4 +160,24 @@ func TestPeersToldTheRatesSteadyIs(t *testing.T) {
 		require.True(t, peer.Complete(), "%v", peer)
 		assert.LessOrEqual(t, peer.Ratio(), steady.Ratio()*1.05, "failsafe-go: %v\nsteady: %v", peer, steady)
 	})
+}
+
+func TestPresetMarkdown(t *testing.T) {
+	assert.Nil(t, presetMarkdown(nil))
+	fast := conformance.Scenario{Name: "fast", Goal: conformance.ScenarioGoal{TooMany: 0.01, Ratio: 1.10}}
+	job := conformance.Scenario{Name: "job", Goal: conformance.ScenarioGoal{TooMany: 0.02, MayFail: true}}
+	good := conformance.Outcome{Requests: 100, Succeeded: 100, Arrivals: 100, Wall: 105, Least: 100}
+	slow := good
+	slow.Wall = 120
+	failed := good
+	failed.Succeeded, failed.Failed, failed.Servable = 90, 10, 90
+	md := string(presetMarkdown([]presetRun{
+		{Stack: "one", Scenarios: []conformance.Scenario{fast, job}, Outcomes: []conformance.Outcome{good, failed}},
+		{Stack: "two", Scenarios: []conformance.Scenario{fast}, Outcomes: []conformance.Outcome{slow}},
+	}))
+	assert.Contains(t, md, "\n## The OpenAI and Anthropic presets\n")
+	assert.Contains(t, md, "| scenario | goal | one | two |\n| --- | --- | --- | --- |\n")
+	assert.Contains(t, md, "| fast | ≤ 1.10, ≤ 1% 429s | 1.050 · 0% | 1.200 · 0% ✗ |\n", "a miss is marked")
+	assert.Contains(t, md, "| job | ≤ 2% 429s, those the oracle serves succeed | 1.050 · 0% · 10 failed | — |\n",
+		"failures the goal allows are counted, not marked; a scenario a preset has not is a dash")
 }
