@@ -83,3 +83,23 @@ func TestMaxTokensAlone(t *testing.T) {
 	assert.LessOrEqual(t, with.Ratio(), 1.10)
 	assert.Greater(t, alone.Ratio(), 1.2*with.Ratio(), "max_tokens alone is slower")
 }
+
+// TestToldLessFollowsTheServersCounts: a rate given by WithRate is the
+// ceiling of the limiter's rate, but what the server says remains of its
+// count is sent whatever the rate. Told 60 requests a minute, against a
+// key of 600 whose answers state what remains of its minute's bucket, the
+// preset goes as fast as those counts allow, not at 60 a minute (which
+// would take 50 minutes).
+func TestToldLessFollowsTheServersCounts(t *testing.T) {
+	var sc conformance.Scenario
+	for _, s := range conformance.ScenariosFor(conformance.DialectOpenAI) {
+		if s.Name == "chat-burst" {
+			sc = s
+		}
+	}
+	told := conformance.Stack{Name: "told 60", Wrap: func(next http.RoundTripper) http.RoundTripper {
+		return openai.NewTransport(next, openai.WithAPIKey("scenario-key"),
+			openai.WithBaseURL(conformance.ScenarioBaseURL), openai.WithRate(openai.RouteChat, 60))
+	}}
+	synctest.Test(t, func(t *testing.T) { sc.Goal.Grade(t, conformance.Run(sc, told)) })
+}

@@ -44,9 +44,13 @@ func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 
 // WithRate sets the starting rate of a route, by its endpoint name, in
 // requests a minute: the tier the key is known to have. It is also the
-// ceiling the limiter never goes above. A rate of 0 or less (or NaN) means
-// unknown: the limiter starts slow and finds the rate from the server's
-// answers (its stated limit, where it states one).
+// ceiling of the limiter's rate, which never rises above it. What a server
+// says remains of its count before its reset is sent whatever the rate
+// (see bucket.Limit): against a server that states its counts, a key told
+// less than its limit goes as fast as the server's counts allow. A rate
+// of 0 or less (or NaN) means unknown: the limiter starts slow and finds
+// the rate from the server's answers (its stated limit, where it states
+// one).
 func WithRate(route string, rpm float64) Option {
 	return func(c *config) {
 		if c.rates == nil {

@@ -57,9 +57,11 @@ func WithBaseURL(u string) Option { return preset.WithBaseURL(u) }
 
 // WithRate sets the starting rate of a route (RouteChat, RouteCompletions,
 // RouteEmbeddings, RouteImages) in requests a minute: the tier the key is
-// known to have. It is also the ceiling the limiter never goes above. A
-// rate of 0 or less means "unknown": the limiter starts slow and finds the
-// rate from the server's answers.
+// known to have. It is also the ceiling of the limiter's rate, which never
+// rises above it; what the server says remains of its count before its
+// reset is sent whatever the rate (see bucket.Limit). A rate of 0 or less
+// means "unknown": the limiter starts slow and finds the rate from the
+// server's answers.
 func WithRate(route string, rpm float64) Option { return preset.WithRate(route, rpm) }
 
 // WithMaxRetries sets how many times a request is sent again after its
