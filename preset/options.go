@@ -47,7 +47,7 @@ func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 // ceiling of the limiter's rate, which never rises above it. What a server
 // says remains of its count before its reset is sent whatever the rate
 // (see bucket.Limit): against a server that states its counts, a key told
-// less than its limit goes as fast as the server's counts allow. A rate
+// less than its limit is not held to the rate it was told. A rate
 // of 0 or less (or NaN) means unknown: the limiter starts slow and finds
 // the rate from the server's answers (its stated limit, where it states
 // one).
