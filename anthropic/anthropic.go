@@ -28,7 +28,8 @@ const RouteMessages = transport.EndpointMessages // POST /messages
 // per model, at a rate learnt from the first answer's
 // anthropic-ratelimit-requests-limit (a minute's worth), with limiters of
 // input and output tokens opened by their own headers; breakers and
-// fallback. Batches, models and token counting are retried only, and a
+// fallback, at once on an overloaded answer ([preset.Route.FallBackAtOnce]:
+// Anthropic limits each model apart). Batches, models and token counting are retried only, and a
 // batch's creation is not sent again after an answer that says it may
 // exist (see [preset.Route.Creates]).
 func Spec() preset.Spec {
@@ -39,7 +40,7 @@ func Spec() preset.Spec {
 		Auth:    preset.APIKeyHeader,
 		Headers: http.Header{"Anthropic-Version": {Version}},
 		Routes: map[string]preset.Route{
-			RouteMessages: {Limit: true, LearnRate: time.Minute, Breaker: true, Fallback: true, Tokens: []bucket.TokenLimit{
+			RouteMessages: {Limit: true, LearnRate: time.Minute, Breaker: true, Fallback: true, FallBackAtOnce: true, Tokens: []bucket.TokenLimit{
 				{Name: "input tokens", Counts: bucket.InputTokens, Header: "Anthropic-Ratelimit-Input-Tokens-", Window: time.Minute},
 				{Name: "output tokens", Counts: bucket.OutputTokens, Header: "Anthropic-Ratelimit-Output-Tokens-", Window: time.Minute},
 			}},
@@ -89,7 +90,8 @@ func WithRate(route string, rpm float64) Option { return preset.WithRate(route, 
 func WithMaxRetries(n int) Option { return preset.WithMaxRetries(n) }
 
 // WithFallback serves requests for model from alternates, in order, when
-// model is overloaded (529), unknown or its circuit breaker is open.
+// model is overloaded (529: at once, not retried first), unknown or its
+// circuit breaker is open.
 func WithFallback(model string, alternates ...string) Option {
 	return preset.WithFallback(model, alternates...)
 }

@@ -79,27 +79,49 @@ func TestTheKeyAndVersionGoToTheAPIOnly(t *testing.T) {
 	assert.Empty(t, f.got[2].Header.Get("Anthropic-Version"))
 }
 
-// A 529 is retried after the server's retry-after; a model overloaded for
-// good is left for the next of its chain.
-func TestOverloadedIsRetriedThenFallenBackFrom(t *testing.T) {
+// A model that answers 529 is left at once for the next of its chain
+// (Anthropic limits each model apart: the next one's requests cost the
+// overloaded one's limit nothing); the last of a chain, or a model
+// without one, is retried after the server's retry-after.
+func TestOverloadedFallsBackAtOnce(t *testing.T) {
 	const overloaded = `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`
-	synctest.Test(t, func(t *testing.T) {
-		f := &fake{answer: func(n int, model string) (int, http.Header, string) {
-			if model == "claude-opus-4-1" {
-				return transport.StatusOverloaded, http.Header{"Retry-After": {"2"}}, overloaded
-			}
-			return http.StatusOK, http.Header{}, `{"usage":{"input_tokens":3,"output_tokens":5}}`
-		}}
-		rt := anthropic.NewTransport(f, anthropic.WithAPIKey("k"), anthropic.WithMaxRetries(2),
-			anthropic.WithFallback("claude-opus-4-1", "claude-sonnet-4-5"))
-		start := time.Now()
-		resp := message(t, rt, anthropic.DefaultBaseURL+"/messages", "claude-opus-4-1", nil)
-		defer drain(resp)
-		assert.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.Equal(t, "claude-sonnet-4-5", resp.Header.Get(transport.ModelHeader))
-		assert.Equal(t, []string{"claude-opus-4-1", "claude-opus-4-1", "claude-opus-4-1", "claude-sonnet-4-5"}, f.models)
-		assert.GreaterOrEqual(t, time.Since(start), 4*time.Second, "two waits of the server's 2 s")
-	})
+	for _, tt := range []struct {
+		name     string
+		fallback bool
+		models   []string
+		status   int
+		least    time.Duration
+	}{
+		{"with a fallback", true, []string{"claude-opus-4-1", "claude-sonnet-4-5"}, http.StatusOK, 0},
+		{"without one", false, []string{"claude-opus-4-1", "claude-opus-4-1", "claude-opus-4-1"}, transport.StatusOverloaded, 4 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fake{answer: func(n int, model string) (int, http.Header, string) {
+					if model == "claude-opus-4-1" {
+						return transport.StatusOverloaded, http.Header{"Retry-After": {"2"}}, overloaded
+					}
+					return http.StatusOK, http.Header{}, `{"usage":{"input_tokens":3,"output_tokens":5}}`
+				}}
+				opts := []anthropic.Option{anthropic.WithAPIKey("k"), anthropic.WithMaxRetries(2)}
+				if tt.fallback {
+					opts = append(opts, anthropic.WithFallback("claude-opus-4-1", "claude-sonnet-4-5"))
+				}
+				rt := anthropic.NewTransport(f, opts...)
+				start := time.Now()
+				resp := message(t, rt, anthropic.DefaultBaseURL+"/messages", "claude-opus-4-1", nil)
+				defer drain(resp)
+				assert.Equal(t, tt.status, resp.StatusCode)
+				assert.Equal(t, tt.models, f.models)
+				if tt.least > 0 {
+					assert.GreaterOrEqual(t, time.Since(start), tt.least, "two waits of the server's 2 s")
+				} else {
+					assert.Zero(t, time.Since(start), "no wait")
+					assert.Equal(t, "claude-sonnet-4-5", resp.Header.Get(transport.ModelHeader))
+				}
+			})
+		})
+	}
 }
 
 func TestCheckResponse(t *testing.T) {

@@ -10,8 +10,9 @@
 // correcting it by the usage the answer reports, in its body or in the
 // events of its stream. It retries what the server pushes back, 529
 // overloaded included (honouring retry-after), stops sending to a model
-// that is failing and falls back to another, and never outlives the
-// caller's deadline. Requests for Anthropic get the x-api-key and
+// that is failing and falls back to another (a model with a fallback
+// leaves an overloaded answer for it at once, not retried first), and
+// never outlives the caller's deadline. Requests for Anthropic get the x-api-key and
 // anthropic-version headers.
 //
 //	client := anthropic.NewClient() // API key from ANTHROPIC_API_KEY

@@ -30,13 +30,15 @@ const (
 // Spec is OpenAI's description for [preset.New]: every inference endpoint
 // limited per model, at a rate learnt from the first answer's
 // x-ratelimit-limit-requests (a minute's worth), with a token limiter
-// opened by its x-ratelimit-limit-tokens; breakers and fallback on each.
+// opened by its x-ratelimit-limit-tokens; breakers and fallback on each,
+// at once on an overloaded answer ([preset.Route.FallBackAtOnce]: OpenAI
+// limits each model apart).
 // Fine-tuning jobs and batches are retried only, and a creation is not
 // sent again after an answer that says the job may exist (see
 // [preset.Route.Creates]).
 func Spec() preset.Spec {
 	inference := func(tokens bool) preset.Route {
-		return preset.Route{Limit: true, LearnRate: time.Minute, Breaker: true, Fallback: true, NoTokens: !tokens,
+		return preset.Route{Limit: true, LearnRate: time.Minute, Breaker: true, Fallback: true, FallBackAtOnce: true, NoTokens: !tokens,
 			Tokens: tokenLimits(tokens)}
 	}
 	return preset.Spec{
@@ -168,7 +170,8 @@ func WithRate(route string, rpm float64) Option { return preset.WithRate(route, 
 func WithMaxRetries(n int) Option { return preset.WithMaxRetries(n) }
 
 // WithFallback serves requests for model from alternates, in order, when
-// model is overloaded, unknown or its circuit breaker is open.
+// model is overloaded (503: at once, not retried first), unknown or its
+// circuit breaker is open.
 func WithFallback(model string, alternates ...string) Option {
 	return preset.WithFallback(model, alternates...)
 }

@@ -107,7 +107,11 @@ func retries(r Route, cfg *config) transport.Middleware {
 	if len(r.Retry) > 0 {
 		maxWait = transport.MaxSignalDelay
 	}
-	opts := append([]retry.Option{retry.WithShouldRetry(quotaRule(maxWait))}, r.Retry...)
+	rule := quotaRule(maxWait)
+	if r.Fallback && r.FallBackAtOnce && len(cfg.chains) > 0 {
+		rule = overloadRule(rule, cfg.chains)
+	}
+	opts := append([]retry.Option{retry.WithShouldRetry(rule)}, r.Retry...)
 	if r.Creates {
 		opts = append(opts, retry.WithMaybeProcessed(maybeCreated...))
 	}
@@ -118,4 +122,21 @@ func retries(r Route, cfg *config) transport.Middleware {
 		opts = append(opts, retry.WithMaxRetries(cfg.maxRetries))
 	}
 	return retry.New(append(opts, retry.WithEvents(cfg.events))...)
+}
+
+// overloadRule is rule, but for an overloaded answer (503, 529) to a
+// request for a model that has alternates ([Route.FallBackAtOnce]): it is
+// not retried, so that Fallback, above the retries, sends it to the next
+// model at once. The model is read again from the request the answer
+// came to, only for such an answer.
+func overloadRule(rule func(*http.Response, error) bool, chains map[string][]string) func(*http.Response, error) bool {
+	return func(resp *http.Response, err error) bool {
+		if err == nil && resp != nil && resp.Request != nil &&
+			(resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == transport.StatusOverloaded) {
+			if m, _, _ := transport.RequestModel(resp.Request, 0); len(chains[m]) > 0 {
+				return false
+			}
+		}
+		return rule(resp, err)
+	}
 }

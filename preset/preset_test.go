@@ -452,3 +452,41 @@ func TestTheKeyGoesOnACopyOfTheHeader(t *testing.T) {
 		})
 	}
 }
+
+// With FallBackAtOnce, a model asked for that answers 503 is left at once
+// for the next of its chain; an alternate, which has no chain of its own,
+// is retried before the chain moves on, as every model is without it.
+func TestFallBackAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		atOnce bool
+		want   []string
+	}{
+		{"at once", true, []string{"llama", "mixtral", "mixtral", "qwen"}},
+		{"after retries", false, []string{"llama", "llama", "mixtral", "mixtral", "qwen"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				spec := groq
+				spec.Routes = map[string]preset.Route{
+					transport.EndpointChat: {Breaker: true, Fallback: true, FallBackAtOnce: tt.atOnce},
+				}
+				var models []string
+				rec := &recorder{t0: time.Now()}
+				rec.ans = func(n int) (int, string) {
+					m, _, _ := transport.RequestModel(rec.got[n-1], 0)
+					models = append(models, m)
+					if m == "qwen" {
+						return http.StatusOK, "{}"
+					}
+					return http.StatusServiceUnavailable, `{"error":{"message":"overloaded"}}`
+				}
+				rt := preset.New(spec, rec, preset.WithAPIKey("k"), preset.WithMaxRetries(1),
+					preset.WithFallback("llama", "mixtral", "qwen"))
+				resp := post(t, rt, "https://api.groq.com/openai/v1/chat/completions")
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Equal(t, tt.want, models)
+			})
+		})
+	}
+}

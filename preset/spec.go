@@ -104,6 +104,16 @@ type Route struct {
 	// breaker is open.
 	Fallback bool
 
+	// FallBackAtOnce sends a request whose model answers overloaded (503,
+	// 529) to the next model of its chain at once, where the model has
+	// one, instead of retrying the model first. It suits a provider that
+	// limits each model apart (OpenAI, Anthropic), where the next model's
+	// requests cost the overloaded one's limit nothing. Where one limit
+	// spans the models (Together's key), the retries' backoff keeps the
+	// two models' requests from doubling the key's rate until the
+	// breaker opens.
+	FallBackAtOnce bool
+
 	// Retry are the route's retry options, before the caller's
 	// ([WithMaxRetries]). With KeepRetry, the route's options are kept
 	// whatever the caller gives, except that retries off
