@@ -9,11 +9,8 @@ import "time"
 // /v1/messages), but for Together's own dynamic limit and, for Anthropic,
 // which has no embeddings, the embedding job; and, for the dialects whose
 // token limits count what a request uses, a token-bound key
-// ([TokenBoundScenario]). Their goals are Together's, but for the
-// overloaded model's time: at most 1.15 of the oracle's, not 1.10, as a
-// minute's bucket leaves the run bound by its callers' answers alone, in
-// which learning each model's limits costs an answer's latency (see the
-// code). DialectTogether gives [Scenarios].
+// ([TokenBoundScenario]). Their goals are Together's. DialectTogether
+// gives [Scenarios].
 func ScenariosFor(d Dialect) []Scenario {
 	if d == DialectTogether {
 		return Scenarios()
@@ -54,15 +51,6 @@ func ScenariosFor(d Dialect) []Scenario {
 				}
 			}
 			sc.Server.Faults = faults
-		}
-		if sc.Name == "overloaded" {
-			// Under a minute's bucket the limit does not bind: the run is
-			// the callers' 38 rounds of answers, 9 s. A stack that learns
-			// the limits sends the first request to each model alone (the
-			// model asked, then its fallback), and meets the overload
-			// only in the first answers: three answers' latency, 8% of
-			// the oracle's time, which knows both.
-			sc.Goal.Ratio = 1.15
 		}
 		out = append(out, sc)
 	}
