@@ -39,12 +39,18 @@ func matrixPlotName(c conformance.MatrixCase, told conformance.Told) string {
 // matrixCell is one stack's run as a cell of the combined table: time
 // against the oracle's, 429 share, failures, and ✗ when the goal is missed.
 func matrixCell(r conformance.MatrixResult) string {
-	o := r.Outcome
-	cell := fmt.Sprintf("%.3f · %s", o.Ratio(), conformance.FormatShare(o.TooManyShare())) // three places: a goal missed by a hair shows
-	if n := r.Failed(); n > 0 {
-		cell += fmt.Sprintf(" · %d failed", n)
+	return figures(r.Outcome, r.Failed(), r.Met())
+}
+
+// figures is a run's cell in a table of runs: its time against the
+// oracle's, to three places (a goal missed by a hair shows), its share of
+// 429s, the requests that failed, and ✗ when it missed its goal.
+func figures(o conformance.Outcome, failed int, met bool) string {
+	cell := fmt.Sprintf("%.3f · %s", o.Ratio(), conformance.FormatShare(o.TooManyShare()))
+	if failed > 0 {
+		cell += fmt.Sprintf(" · %d failed", failed)
 	}
-	if !r.Met() {
+	if !met {
 		cell += " ✗"
 	}
 	return cell

@@ -128,14 +128,11 @@ func presetCell(r presetRun, name string) string {
 			continue
 		}
 		o := r.Outcomes[i]
-		cell := fmt.Sprintf("%.3f · %s", o.Ratio(), conformance.FormatShare(o.TooManyShare()))
-		if n := o.Requests - o.Succeeded; n > 0 && o.Texts == 0 {
-			cell += fmt.Sprintf(" · %d failed", n)
+		failed := 0
+		if o.Texts == 0 {
+			failed = o.Requests - o.Succeeded
 		}
-		if len(s.Goal.Misses(o)) > 0 {
-			cell += " ✗"
-		}
-		return cell
+		return figures(o, failed, len(s.Goal.Misses(o)) == 0)
 	}
 	return "—"
 }
