@@ -16,6 +16,7 @@ import (
 
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/compare/reallimit"
+	"github.com/steadyapi/steady/openai"
 	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/together"
 	"github.com/steadyapi/steady/transport"
@@ -123,6 +124,26 @@ var stacks = []stack{
 				return together.NewTransport(next,
 					together.WithBaseURL(baseURL),
 					together.WithRate(together.RouteChat, 60*perSecond))
+			}
+		},
+	},
+	{
+		// An OpenAI-compatible host behind the server's limit (vLLM behind
+		// nginx): the preset learns a model's rate from OpenAI's stated
+		// limit, which these servers do not send, so told nothing it
+		// starts slow.
+		name: "openai",
+		told: func(perSecond float64, t telling) string {
+			if t.factor == 0 {
+				return "WithRate 0 (unknown)"
+			}
+			return fmt.Sprintf("WithRate %g/min (%s)", 60*perSecond*t.factor, t.name)
+		},
+		wrap: func(perSecond float64, baseURL string) func(http.RoundTripper) http.RoundTripper {
+			return func(next http.RoundTripper) http.RoundTripper {
+				return openai.NewTransport(next,
+					openai.WithBaseURL(baseURL),
+					openai.WithRate(openai.RouteChat, 60*perSecond))
 			}
 		},
 	},

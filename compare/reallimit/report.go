@@ -76,8 +76,11 @@ Authorization header:
 Each run is one stack sending the table's *requests* (chat completions) from
 %d callers in a closed loop, with a key of its own, every request's deadline
 %.0f s after the start (the run's cap). The stacks: ` + "`together.NewTransport`" + ` told
-the right rate (` + "`WithRate(RouteChat, 600)`" + `), twice it, or nothing (0); and
-` + "`retry.New()`" + ` around ` + "`bucket.Limit(bucket.New(rate))`" + `, told the same.
+the right rate (` + "`WithRate(RouteChat, 600)`" + `), twice it, or nothing (0);
+` + "`openai.NewTransport`" + `, as for an OpenAI-compatible host behind the limiter (vLLM
+behind nginx), told the same (told nothing, it looks for OpenAI's stated limit in the
+first answer, finds none, and starts slow); and ` + "`retry.New()`" + ` around
+` + "`bucket.Limit(bucket.New(rate))`" + `, told the same.
 *oracle plan* is the oracle as a client (` + "`reallimit.Plan`" + `): it sends each
 request when the server's configuration first admits it, 1%% later for
 timing noise, and shows how near the oracle a client on this machine comes.
