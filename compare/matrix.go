@@ -42,6 +42,16 @@ func matrixCell(r conformance.MatrixResult) string {
 	return figures(r.Outcome, r.Failed(), r.Met())
 }
 
+// writeHead writes a Markdown table's head: its columns, and the line
+// under them.
+func writeHead(b *bytes.Buffer, head []string) {
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
+	for range head {
+		b.WriteString(" --- |")
+	}
+	b.WriteString("\n")
+}
+
 // figures is a run's cell in a table of runs: its time against the
 // oracle's, to three places (a goal missed by a hair shows), its share of
 // 429s, the requests that failed, and ✗ when it missed its goal.
@@ -93,11 +103,7 @@ goal (every request succeeds, within both figures of the *goal* column).
 	for _, r := range runs {
 		head = append(head, r.Stack)
 	}
-	b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
-	for range head {
-		b.WriteString(" --- |")
-	}
-	b.WriteString("\n")
+	writeHead(&b, head)
 	met := make([]int, len(runs))
 	for i, first := range runs[0].Results {
 		row := []string{first.Case.Title, first.Told.String(), first.Case.Goal.String()}

@@ -84,11 +84,7 @@ the dialect has not.
 	for _, r := range runs {
 		head = append(head, r.Stack)
 	}
-	b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
-	for range head {
-		b.WriteString(" --- |")
-	}
-	b.WriteString("\n")
+	writeHead(&b, head)
 	var names []string
 	goals := map[string]conformance.ScenarioGoal{}
 	for _, r := range runs {

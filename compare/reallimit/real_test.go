@@ -110,15 +110,19 @@ type stack struct {
 	wrap func(perSecond float64, baseURL string) func(http.RoundTripper) http.RoundTripper
 }
 
+// withRateTold labels what a preset's WithRate was told of a limit of
+// perSecond.
+func withRateTold(perSecond float64, t telling) string {
+	if t.factor == 0 {
+		return "WithRate 0 (unknown)"
+	}
+	return fmt.Sprintf("WithRate %g/min (%s)", 60*perSecond*t.factor, t.name)
+}
+
 var stacks = []stack{
 	{
 		name: "together",
-		told: func(perSecond float64, t telling) string {
-			if t.factor == 0 {
-				return "WithRate 0 (unknown)"
-			}
-			return fmt.Sprintf("WithRate %g/min (%s)", 60*perSecond*t.factor, t.name)
-		},
+		told: withRateTold,
 		wrap: func(perSecond float64, baseURL string) func(http.RoundTripper) http.RoundTripper {
 			return func(next http.RoundTripper) http.RoundTripper {
 				return together.NewTransport(next,
@@ -133,12 +137,7 @@ var stacks = []stack{
 		// limit, which these servers do not send, so told nothing it
 		// starts slow.
 		name: "openai",
-		told: func(perSecond float64, t telling) string {
-			if t.factor == 0 {
-				return "WithRate 0 (unknown)"
-			}
-			return fmt.Sprintf("WithRate %g/min (%s)", 60*perSecond*t.factor, t.name)
-		},
+		told: withRateTold,
 		wrap: func(perSecond float64, baseURL string) func(http.RoundTripper) http.RoundTripper {
 			return func(next http.RoundTripper) http.RoundTripper {
 				return openai.NewTransport(next,
