@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -50,10 +51,15 @@ func BenchmarkPresets(b *testing.B) {
 func benchPresetCases(b *testing.B, cases []presetCase) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			req, body := c.request(b)
+			req, body, cur := c.request(b)
 			b.ReportAllocs()
+			next := 0
 			for b.Loop() {
-				body.Reset(c.body)
+				if c.bodies != nil {
+					*cur = c.bodies[next%len(c.bodies)]
+					next++
+				}
+				body.Reset(*cur)
 				req.Body = body
 				resp, err := c.rt.RoundTrip(req)
 				if err != nil || resp.StatusCode != http.StatusOK {
@@ -72,6 +78,9 @@ type presetCase struct {
 	url    string
 	body   []byte
 	header http.Header
+	// bodies, when set, are sent in turn instead of body, all of body's
+	// length.
+	bodies [][]byte
 }
 
 // presetCases are BenchmarkPresets' stacks: bare, failsafe-go's, each
@@ -83,34 +92,43 @@ func presetCases() []presetCase {
 	chat := benchChatBody(2 << 10)
 	messages := benchMessagesBody(2 << 10)
 	fs := func() http.RoundTripper { return failsafeStack(inner) }
+	seeded := make([][]byte, 4096)
+	for i := range seeded {
+		seeded[i] = fmt.Appendf(bytes.TrimSuffix(benchChatBody(2<<10), []byte("}")), `,"seed":%04d}`, i)
+	}
 	const fast = 1e12 // requests a minute: never reached
 	return []presetCase{
-		{"bare", inner, benchChatURL, chat, nil},
-		{"failsafe-go", fs(), benchChatURL, chat, nil},
+		{"bare", inner, benchChatURL, chat, nil, nil},
+		{"failsafe-go", fs(), benchChatURL, chat, nil, nil},
 		// failsafe-go given the job a preset does with its key: the key
 		// added to a copy of each request, as a careful caller would.
-		{"failsafe-go/key", withKey(fs()), benchChatURL, chat, nil},
+		{"failsafe-go/key", withKey(fs()), benchChatURL, chat, nil, nil},
 		{"together/key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
-			benchChatURL, chat, nil},
+			benchChatURL, chat, nil, nil},
 		{"together/own-key", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
-			benchChatURL, chat, http.Header{"Authorization": {"Bearer own"}}},
+			benchChatURL, chat, http.Header{"Authorization": {"Bearer own"}}, nil},
+		// own-key, each request's body ending unlike any recent one's (a
+		// seed after the model), so that the model is read from the end
+		// member by member, not found at once from a tail seen before.
+		{"together/own-key-new-tail", together.NewTransport(inner, together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
+			benchChatURL, seeded[0], http.Header{"Authorization": {"Bearer own"}}, seeded},
 		{"openai/key", openai.NewTransport(inner, openai.WithAPIKey("k"), openai.WithRate(openai.RouteChat, fast)),
-			openai.DefaultBaseURL + "/chat/completions", chat, nil},
+			openai.DefaultBaseURL + "/chat/completions", chat, nil, nil},
 		{"openai/own-key", openai.NewTransport(inner, openai.WithAPIKey("k"), openai.WithRate(openai.RouteChat, fast)),
-			openai.DefaultBaseURL + "/chat/completions", chat, http.Header{"Authorization": {"Bearer own"}}},
+			openai.DefaultBaseURL + "/chat/completions", chat, http.Header{"Authorization": {"Bearer own"}}, nil},
 		{"anthropic/key", anthropic.NewTransport(inner, anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
-			anthropic.DefaultBaseURL + "/messages", messages, nil},
+			anthropic.DefaultBaseURL + "/messages", messages, nil, nil},
 		{"anthropic/own-key", anthropic.NewTransport(inner, anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
-			anthropic.DefaultBaseURL + "/messages", messages, http.Header{"X-Api-Key": {"own"}, "Anthropic-Version": {anthropic.Version}}},
+			anthropic.DefaultBaseURL + "/messages", messages, http.Header{"X-Api-Key": {"own"}, "Anthropic-Version": {anthropic.Version}}, nil},
 		// The parts of a preset, each alone under Inspect (which reads the
 		// model once for the others), around a base marked as a preset
 		// marks its own (transport.Base): subtract "parts/inspect" from each.
-		{"parts/inspect", transport.Inspect()(base), benchChatURL, chat, nil},
-		{"parts/inspect+retry", transport.Chain(base, transport.Inspect(), retry.New()), benchChatURL, chat, nil},
-		{"parts/inspect+breaker", transport.Chain(base, transport.Inspect(), breaker.New()), benchChatURL, chat, nil},
+		{"parts/inspect", transport.Inspect()(base), benchChatURL, chat, nil, nil},
+		{"parts/inspect+retry", transport.Chain(base, transport.Inspect(), retry.New()), benchChatURL, chat, nil, nil},
+		{"parts/inspect+breaker", transport.Chain(base, transport.Inspect(), breaker.New()), benchChatURL, chat, nil, nil},
 		{"parts/inspect+limit", transport.Chain(base, transport.Inspect(),
-			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil},
-		{"parts/inspect+keyed", transport.Chain(base, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil},
+			bucket.Limit(bucket.New(bucket.PerMinute(fast), bucket.WithBurst(fast)))), benchChatURL, chat, nil, nil},
+		{"parts/inspect+keyed", transport.Chain(base, transport.Inspect(), bucket.Keyed(bucket.PerMinute(fast))), benchChatURL, chat, nil, nil},
 	}
 }
 
@@ -143,7 +161,8 @@ func withKey(next http.RoundTripper) http.RoundTripper {
 // the caller rewinds before each send. Its GetBody hands back one rewound
 // reader, so that what is measured is the decorators, not the request
 // (http.NewRequest's GetBody allocates a reader on each call).
-func (c presetCase) request(tb testing.TB) (*http.Request, rewindBody) {
+func (c presetCase) request(tb testing.TB) (*http.Request, rewindBody, *[]byte) {
+	cur := &c.body
 	body := rewindBody{bytes.NewReader(c.body)}
 	again := rewindBody{bytes.NewReader(c.body)}
 	req, err := http.NewRequest(http.MethodPost, c.url, body)
@@ -151,11 +170,11 @@ func (c presetCase) request(tb testing.TB) (*http.Request, rewindBody) {
 		tb.Fatal(err)
 	}
 	req.ContentLength = int64(len(c.body))
-	req.GetBody = func() (io.ReadCloser, error) { again.Reset(c.body); return again, nil }
+	req.GetBody = func() (io.ReadCloser, error) { again.Reset(*cur); return again, nil }
 	for k, v := range c.header {
 		req.Header[k] = v
 	}
-	return req, body
+	return req, body, cur
 }
 
 // BenchmarkPresetsSDK is BenchmarkPresets for the request an official SDK
@@ -240,13 +259,13 @@ func sdkCases() []presetCase {
 	messages := benchMessagesBody(2 << 10)
 	const fast = 1e12 // requests a minute: never reached
 	return []presetCase{
-		{"bare", answering(openaiAnswer), benchChatURL, chat, openaiSDK},
-		{"failsafe-go", failsafeStack(answering(openaiAnswer)), benchChatURL, chat, openaiSDK},
+		{"bare", answering(openaiAnswer), benchChatURL, chat, openaiSDK, nil},
+		{"failsafe-go", failsafeStack(answering(openaiAnswer)), benchChatURL, chat, openaiSDK, nil},
 		{"together", together.NewTransport(answering(togetherAnswer), together.WithAPIKey("k"), together.WithRate(together.RouteChat, fast)),
-			benchChatURL, chat, openaiSDK},
+			benchChatURL, chat, openaiSDK, nil},
 		{"openai", openai.NewTransport(answering(openaiAnswer), openai.WithAPIKey("k"), openai.WithRate(openai.RouteChat, fast)),
-			openai.DefaultBaseURL + "/chat/completions", chat, openaiSDK},
+			openai.DefaultBaseURL + "/chat/completions", chat, openaiSDK, nil},
 		{"anthropic", anthropic.NewTransport(answering(anthropicAnswer), anthropic.WithAPIKey("k"), anthropic.WithRate(anthropic.RouteMessages, fast)),
-			anthropic.DefaultBaseURL + "/messages", messages, anthropicSDK},
+			anthropic.DefaultBaseURL + "/messages", messages, anthropicSDK, nil},
 	}
 }

@@ -23,7 +23,15 @@ const locateBudget = 4 << 10
 // say of a body that is well-formed where it was not read: the rest of the
 // body is not checked, and a second "model" there (which no encoder
 // writes) goes unnoticed.
+//
+// A body that ends as one located before did, from its model's key on, has
+// its model from the tails kept (see lookupTail), read no further.
 func locateModel(b []byte) (model string, ok, decided bool) {
+	return locate(b, true)
+}
+
+// locate is locateModel, with the tails kept (read and kept) or not.
+func locate(b []byte, kept bool) (model string, ok, decided bool) {
 	open := skipSpace(b, 0)
 	if open >= len(b) || b[open] != '{' {
 		return "", false, true
@@ -57,6 +65,12 @@ func locateModel(b []byte) (model string, ok, decided bool) {
 		return m, ok, true
 	}
 
+	// A body that ends as one read before did has its model there.
+	if kept {
+		if m, ok := lookupTail(b, first); ok {
+			return m, true, true
+		}
+	}
 	// The members from the end, backward, as far as the budget goes.
 	lo := max(len(b)-locateBudget, first)
 	j := skipSpaceBack(b, len(b)-1)
@@ -119,6 +133,9 @@ func locateModel(b []byte) (model string, ok, decided bool) {
 				return "", false, true
 			}
 			m, ok := decodeModel(b[vStart : j+1])
+			if ok && kept {
+				keepTail(b, kStart, m)
+			}
 			return m, ok, true
 		}
 		if j = skipSpaceBack(b, kStart-1); j < lo {

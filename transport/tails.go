@@ -1,0 +1,78 @@
+package transport
+
+import (
+	"bytes"
+	"sync/atomic"
+)
+
+// modelTail is the end of a body whose model locateModel found reading
+// backward: its bytes from the model's key to the body's last byte, and
+// the model.
+type modelTail struct {
+	tail  []byte
+	model string
+}
+
+// maxTail bounds the tails kept: a model with a few small members after
+// it (stream, temperature, a short list of tools) fits; a tail longer than
+// that is read member by member each time.
+const maxTail = 1 << 10
+
+// tailEvery is how many misses go by, once every slot is taken, before
+// one replaces the oldest tail: bodies whose ends all differ (a seed, a
+// user id after the model) cost a copy of a tail now and then, not one
+// each.
+const tailEvery = 16
+
+// The tails of bodies whose model was found reading backward. An
+// application's requests nearly always end the same way (the same model,
+// the same options after it, only the messages before differ), so the
+// next body that ends with one of them has its model at once, with one
+// comparison, instead of being read member by member. A tail is kept only
+// where it alone decided what locateModel found (see lookupTail), so that
+// a body matched here gets exactly what locateModel would read. The slots
+// fill in order and are then replaced in turn; they are never emptied.
+var (
+	tails      [8]atomic.Pointer[modelTail]
+	tailMisses atomic.Uint32
+)
+
+// lookupTail returns the model of body b, whose first member's key opens
+// at first and is not "model", when b ends with a kept tail: what
+// locateModel would find. Reading backward, locateModel reads nothing of b
+// before the tail but the byte just before it (which ends a run of
+// backslashes before the key's quote, if any: there is none, for a tail
+// kept), and finds the model there when the tail lies after the first
+// member's key and within its budget of the end, as a kept tail does.
+func lookupTail(b []byte, first int) (string, bool) {
+	for i := range tails {
+		t := tails[i].Load()
+		if t == nil {
+			break
+		}
+		c := len(b) - len(t.tail)
+		if c > first && b[c-1] != '\\' && bytes.Equal(b[c:], t.tail) {
+			return t.model, true
+		}
+	}
+	return "", false
+}
+
+// keepTail keeps b's tail from kStart, where locateModel found the key of
+// model, for the bodies that end as b does; unless it is too long, or the
+// key's quote follows a backslash (whose run lookupTail does not count).
+func keepTail(b []byte, kStart int, model string) {
+	if len(b)-kStart > maxTail || kStart == 0 || b[kStart-1] == '\\' {
+		return
+	}
+	for i := range tails {
+		if tails[i].Load() == nil {
+			// Lost to another writer: this tail waits for a miss.
+			tails[i].CompareAndSwap(nil, &modelTail{bytes.Clone(b[kStart:]), model})
+			return
+		}
+	}
+	if n := tailMisses.Add(1); n%tailEvery == 0 {
+		tails[(n/tailEvery)%uint32(len(tails))].Store(&modelTail{bytes.Clone(b[kStart:]), model})
+	}
+}
