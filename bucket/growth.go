@@ -57,6 +57,10 @@ type useTracker struct {
 	total float64   // every success since first
 	idx   [useSlots]int64
 	n     [useSlots]float64
+	// The slot the latest success fell in: its number, and the Unix
+	// nanoseconds it spans, [lo, hi). A success in the same slot, as
+	// nearly every one is, is counted with no division.
+	last, lo, hi int64
 	// Until when each reading is set aside: the server refused below it.
 	spanOff, inUseOff time.Time
 }
@@ -76,7 +80,13 @@ func (u *useTracker) succeeded(sent time.Time, n float64) {
 		u.first = sent
 	}
 	u.total += n
-	i := sent.UnixNano() / int64(u.slot())
+	ns := sent.UnixNano()
+	i := u.last
+	if ns < u.lo || ns >= u.hi {
+		slot := int64(u.slot())
+		i = ns / slot
+		u.last, u.lo, u.hi = i, i*slot, i*slot+slot
+	}
 	j := int(i % useSlots)
 	if u.idx[j] != i {
 		u.idx[j], u.n[j] = i, 0

@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -117,4 +118,41 @@ func TestUseTrackerFloorsARate(t *testing.T) {
 		u.judge(now, 0.95*2*6000/3600)
 		assert.Equal(t, 3.0, u.floorOf(now, 3, 0.1, 100), "both readings set aside: nothing to raise to")
 	})
+}
+
+// TestUseTrackerSlotsAgreeWithDivision holds the tracker, which finds the
+// slot of a success with no division while it falls in the latest one, to
+// the slots division gives, on random successes: mostly in small steps
+// forward, some far ahead, some back, some at a slot's bounds.
+func TestUseTrackerSlotsAgreeWithDivision(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100 {
+		span := time.Duration(1+r.IntN(600)) * time.Second
+		u := newUseTracker(&useRule{factor: 2, span: span, base: 1})
+		slot := int64(span / useSlots)
+		var idx [useSlots]int64
+		var n [useSlots]float64
+		now := time.Unix(0, r.Int64N(1e18))
+		for range 300 {
+			switch k := r.IntN(100); {
+			case k < 5:
+				now = now.Add(time.Duration(r.Int64N(int64(2 * span))))
+			case k < 10:
+				now = now.Add(-time.Duration(r.Int64N(3 * slot)))
+			case k < 20: // the first instant of the next slot, or the last of this one
+				now = time.Unix(0, (now.UnixNano()/slot+1)*slot-r.Int64N(2))
+			default:
+				now = now.Add(time.Duration(r.Int64N(slot / 4)))
+			}
+			u.succeeded(now, 1)
+			i := now.UnixNano() / slot
+			if j := int(i % useSlots); idx[j] != i {
+				idx[j], n[j] = i, 1
+			} else {
+				n[j]++
+			}
+			require.Equal(t, idx, u.idx, "slots at %v, span %v", now, span)
+			require.Equal(t, n, u.n, "counts at %v, span %v", now, span)
+		}
+	}
 }
