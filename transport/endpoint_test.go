@@ -77,6 +77,8 @@ func FuzzEndpointOf(f *testing.F) {
 	for _, w := range endpointWords {
 		f.Add("/v1/" + w + "/x")
 	}
+	f.Add("/v1/messages")
+	f.Add("/v1/messages/")
 	f.Fuzz(func(t *testing.T, p string) {
 		assert.Equal(t, endpointBySearch(p), endpointOf(p), "%q", p)
 	})

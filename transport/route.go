@@ -43,6 +43,8 @@ func endpointOf(path string) string {
 		return EndpointCompletions
 	case strings.HasSuffix(p, "/embeddings"):
 		return EndpointEmbeddings
+	case p == "/v1/messages": // Anthropic's every call: no segment to rank
+		return EndpointMessages
 	}
 	// The rest is told by the path's segments (each after a slash), read
 	// in one pass rather than searched for one by one: an "images" or
