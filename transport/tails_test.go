@@ -196,3 +196,49 @@ func FuzzTails(f *testing.F) {
 		checkTail(t, head2+tail)
 	})
 }
+
+// BenchmarkLocateModel is locateModel on a 2 KB chat request whose model
+// comes before a few options, as openai-go writes it: "seen" sends one
+// body again and again (its tail kept), "new" bodies that each end with a
+// seed unseen before (a tail compared with every kept one, and one kept
+// in 16), and "unkept" the same new bodies read member by member with no
+// tail kept or compared, as before tails were kept.
+//
+//	go test -run x -bench LocateModel ./transport/
+func BenchmarkLocateModel(b *testing.B) {
+	body := func(seed int) []byte {
+		var s strings.Builder
+		s.WriteString(`{"max_tokens":512,"messages":[`)
+		for i := 0; s.Len() < 1900; i++ {
+			if i > 0 {
+				s.WriteByte(',')
+			}
+			fmt.Fprintf(&s, `{"role":"user","content":"Message %d: the quick brown fox, \"quoted\"."}`, i)
+		}
+		fmt.Fprintf(&s, `],"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","stream":true,"temperature":0.7,"seed":%04d}`, seed)
+		return []byte(s.String())
+	}
+	bodies := make([][]byte, 512)
+	for i := range bodies {
+		bodies[i] = body(i)
+	}
+	run := func(name string, kept bool, next func(i int) []byte) {
+		b.Run(name, func(b *testing.B) {
+			clearTails()
+			b.Cleanup(clearTails)
+			i := 0
+			for b.Loop() {
+				if m, ok, _ := locate(next(i), kept); !ok || m == "" {
+					b.Fatal("no model")
+				}
+				i++
+			}
+		})
+	}
+	run("seen", true, func(int) []byte { return bodies[0] })
+	// 512 bodies in turn: more than the kept tails see before they are
+	// replaced, few enough that their ends stay in the CPU's cache, so
+	// that what differs is the reading, not the memory.
+	run("new", true, func(i int) []byte { return bodies[i%len(bodies)] })
+	run("unkept", false, func(i int) []byte { return bodies[i%len(bodies)] })
+}
