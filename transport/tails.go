@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"sync/atomic"
 )
 
@@ -19,10 +20,10 @@ type modelTail struct {
 // that is read member by member each time.
 const maxTail = 1 << 10
 
-// tailEvery is how many misses go by, once every slot is taken, before
-// one replaces the oldest tail: bodies whose ends all differ (a seed, a
-// user id after the model) cost a copy of a tail now and then, not one
-// each.
+// tailEvery is how many misses go by, on average, once every slot is
+// taken, before one replaces a kept tail (one drawn at random): bodies
+// whose ends all differ (a seed, a user id after the model) cost a copy
+// of a tail now and then, not one each.
 const tailEvery = 16
 
 // The tails of bodies whose model was found reading backward. An
@@ -32,11 +33,8 @@ const tailEvery = 16
 // comparison, instead of being read member by member. A tail is kept only
 // where it alone decided what locateModel found (see lookupTail), so that
 // a body matched here gets exactly what locateModel would read. The slots
-// fill in order and are then replaced in turn; they are never emptied.
-var (
-	tails      [8]atomic.Pointer[modelTail]
-	tailMisses atomic.Uint32
-)
+// fill in order and are then replaced at random; they are never emptied.
+var tails [8]atomic.Pointer[modelTail]
 
 // lookupTail returns the model of body b, whose first member's key opens
 // at first and is not "model", when b ends with a kept tail: what
@@ -82,7 +80,9 @@ func keepTail(b []byte, kStart int, model string) {
 			return
 		}
 	}
-	if n := tailMisses.Add(1); n%tailEvery == 0 {
-		tails[(n/tailEvery)%uint32(len(tails))].Store(&modelTail{bytes.Clone(b[kStart:]), model})
+	// A draw, not a shared count: a miss touches nothing another core
+	// writes unless it keeps its tail.
+	if r := rand.Uint32(); r%tailEvery == 0 {
+		tails[(r/tailEvery)%uint32(len(tails))].Store(&modelTail{bytes.Clone(b[kStart:]), model})
 	}
 }

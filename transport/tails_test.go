@@ -22,7 +22,6 @@ func clearTails() {
 	for i := range tails {
 		tails[i].Store(nil)
 	}
-	tailMisses.Store(0)
 }
 
 // tailHeads are what comes before a kept tail in the bodies of
@@ -122,8 +121,8 @@ func TestTailsRead(t *testing.T) {
 }
 
 // TestTailsAreBounded shows what is kept: eight tails, each no longer
-// than maxTail, and once the slots are full, a new tail every tailEvery
-// misses, in turn.
+// than maxTail, the first eight in turn, and once the slots are full, a
+// new tail for about one miss in tailEvery.
 func TestTailsAreBounded(t *testing.T) {
 	resetTails(t)
 	long := `{"messages":[],"model":"m","x":"` + strings.Repeat("a", maxTail) + `"}`
@@ -139,14 +138,29 @@ func TestTailsAreBounded(t *testing.T) {
 		require.NotNil(t, tails[i].Load())
 		assert.Equal(t, fmt.Sprintf("m%d", i), tails[i].Load().model)
 	}
-	for i := len(tails); i < len(tails)+tailEvery-1; i++ {
-		locateModel(body(i))
+	// Each miss keeps its tail with a chance of 1 in tailEvery: of 1,600
+	// misses, 100 on average, and fewer than 50 or more than 150 with a
+	// chance under 1e-6.
+	const misses = 100 * tailEvery
+	kept := 0
+	for i := range misses {
+		var before [len(tails)]*modelTail
+		for j := range tails {
+			before[j] = tails[j].Load()
+		}
+		locateModel(body(len(tails) + i))
+		for j := range tails {
+			if tails[j].Load() != before[j] {
+				kept++
+			}
+		}
 	}
+	assert.InDelta(t, misses/tailEvery, kept, 50, "tails kept of %d misses", misses)
+	// And each slot was replaced: one is missed by 100 draws with a chance
+	// of (7/8)^100, under 2e-6.
 	for i := range tails {
-		assert.Equal(t, fmt.Sprintf("m%d", i), tails[i].Load().model, "no tail replaced before tailEvery misses")
+		assert.NotEqual(t, fmt.Sprintf("m%d", i), tails[i].Load().model, "slot %d replaced", i)
 	}
-	locateModel(body(100))
-	assert.Equal(t, "m100", tails[1].Load().model, "the tailEvery-th miss replaces a tail")
 }
 
 // TestTailsRandom holds locateModel to locate on random bodies that end
