@@ -1,6 +1,9 @@
 package bucket
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // BenchmarkDispatch is the queue's own cost per grant, apart from waking
 // goroutines: 10,000 waiters of one priority queued behind a pause, then
@@ -32,4 +35,22 @@ func BenchmarkDispatch(b *testing.B) {
 		bk.mu.Unlock()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ws)), "ns/grant")
+}
+
+// BenchmarkUseTracker is what the use-based rule costs an answer while it
+// is read (slow start, and probing after a pause): a success counted and
+// the rule's limit read, an hour of successes kept, ten a second.
+func BenchmarkUseTracker(b *testing.B) {
+	u := newUseTracker(&useRule{factor: 2, span: time.Hour, base: 1})
+	t := time.Unix(1_800_000_000, 0)
+	for range 36_000 {
+		u.succeeded(t, 1)
+		t = t.Add(100 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		u.succeeded(t, 1)
+		_ = u.predict(t)
+		t = t.Add(100 * time.Millisecond)
+	}
 }

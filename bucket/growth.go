@@ -61,6 +61,15 @@ type useTracker struct {
 	// nanoseconds it spans, [lo, hi). A success in the same slot, as
 	// nearly every one is, is counted with no division.
 	last, lo, hi int64
+	// The sum of the slots after slot sumLo, kept once overSpan counted it
+	// (kept): a success is added as it comes, so that reading the rule
+	// over the span, as nearly every answer does while the rule is read,
+	// loops over the slots only when the span's first slot moves on (once
+	// a slot's time) or a slot it counted is reused. The counts are whole
+	// numbers (requests, tokens), so the sum is the loop's exactly.
+	sumLo int64
+	sum   float64
+	kept  bool
 	// Until when each reading is set aside: the server refused below it.
 	spanOff, inUseOff time.Time
 }
@@ -89,21 +98,30 @@ func (u *useTracker) succeeded(sent time.Time, n float64) {
 	}
 	j := int(i % useSlots)
 	if u.idx[j] != i {
+		if u.idx[j] > u.sumLo { // a slot the sum counted: counted again
+			u.kept = false
+		}
 		u.idx[j], u.n[j] = i, 0
 	}
 	u.n[j] += n
+	if i > u.sumLo {
+		u.sum += n
+	}
 }
 
 // overSpan is the rule's limit read over the whole span: the floor.
 func (u *useTracker) overSpan(now time.Time) float64 {
 	lo := now.Add(-u.rule.span).UnixNano() / int64(u.slot())
-	var sum float64
-	for j := range u.idx {
-		if u.idx[j] > lo {
-			sum += u.n[j]
+	if !u.kept || lo != u.sumLo {
+		var sum float64
+		for j := range u.idx {
+			if u.idx[j] > lo {
+				sum += u.n[j]
+			}
 		}
+		u.sumLo, u.sum, u.kept = lo, sum, true
 	}
-	return max(u.rule.base, u.rule.factor*sum/u.rule.span.Seconds())
+	return max(u.rule.base, u.rule.factor*u.sum/u.rule.span.Seconds())
 }
 
 // inUse is the rule's limit read over the time the key has been in use,

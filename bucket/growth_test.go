@@ -156,3 +156,40 @@ func TestUseTrackerSlotsAgreeWithDivision(t *testing.T) {
 		}
 	}
 }
+
+// TestUseTrackerSumAgreesWithLoop holds the kept sum overSpan reads to the
+// loop over every slot it replaces, on random successes (whole counts,
+// mostly forward, some far ahead, some back) and readings at random
+// instants about them.
+func TestUseTrackerSumAgreesWithLoop(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 100 {
+		span := time.Duration(1+r.IntN(3600)) * time.Second
+		rule := useRule{factor: 2, span: span, base: 0}
+		u := newUseTracker(&rule)
+		slot := int64(span / useSlots)
+		now := time.Unix(0, r.Int64N(1e18))
+		for range 500 {
+			switch k := r.IntN(100); {
+			case k < 5:
+				now = now.Add(time.Duration(r.Int64N(int64(2 * span))))
+			case k < 10:
+				now = now.Add(-time.Duration(r.Int64N(3 * slot)))
+			default:
+				now = now.Add(time.Duration(r.Int64N(slot / 2)))
+			}
+			if r.IntN(4) > 0 {
+				u.succeeded(now, float64(1+r.IntN(5000)))
+			}
+			at := now.Add(time.Duration(r.Int64N(int64(span/2))) - span/4)
+			lo := at.Add(-span).UnixNano() / slot
+			var want float64
+			for j := range u.idx {
+				if u.idx[j] > lo {
+					want += u.n[j]
+				}
+			}
+			require.Equal(t, rule.factor*want/span.Seconds(), u.overSpan(at), "at %v, span %v", at, span)
+		}
+	}
+}
