@@ -36,6 +36,17 @@ const tailEvery = 16
 // fill in order and are then replaced at random; they are never emptied.
 var tails [8]atomic.Pointer[modelTail]
 
+// tailWords holds the last eight bytes of each kept tail, as one word, side
+// by side: a body is compared with the tails whose end is its own, and a
+// body whose end is new is turned away by one cache line. A word is
+// written after its tail, and a tail read after its word, so the two may
+// disagree for an instant: a body is compared with the tail it then finds,
+// whole, and at worst misses a tail kept that instant.
+var tailWords [len(tails)]atomic.Uint64
+
+// lastWord is the last eight bytes of b, at least eight long, as a word.
+func lastWord(b []byte) uint64 { return binary.LittleEndian.Uint64(b[len(b)-8:]) }
+
 // lookupTail returns the model of body b, whose first member's key opens
 // at first and is not "model", when b ends with a kept tail: what
 // locateModel would find. Reading backward, locateModel reads nothing of b
@@ -44,19 +55,22 @@ var tails [8]atomic.Pointer[modelTail]
 // kept), and finds the model there when the tail lies after the first
 // member's key and within its budget of the end, as a kept tail does.
 func lookupTail(b []byte, first int) (string, bool) {
-	for i := range tails {
+	if len(b) < 8 {
+		return "", false
+	}
+	w := lastWord(b)
+	for i := range tailWords {
+		// Tails that differ mostly differ at the end (a seed, a user's
+		// id, the last option).
+		if tailWords[i].Load() != w {
+			continue
+		}
 		t := tails[i].Load()
 		if t == nil {
-			break
+			continue
 		}
 		c := len(b) - len(t.tail)
 		if c <= first || b[c-1] == '\\' {
-			continue
-		}
-		// The last eight bytes first, as one word: tails that differ
-		// mostly differ at the end (a seed, a user's id, the last option),
-		// and a body whose tail is new is compared with each kept one.
-		if n := len(t.tail); n >= 8 && binary.LittleEndian.Uint64(b[len(b)-8:]) != binary.LittleEndian.Uint64(t.tail[n-8:]) {
 			continue
 		}
 		if bytes.Equal(b[c:], t.tail) {
@@ -70,19 +84,27 @@ func lookupTail(b []byte, first int) (string, bool) {
 // model, for the bodies that end as b does; unless it is too long, or the
 // key's quote follows a backslash (whose run lookupTail does not count).
 func keepTail(b []byte, kStart int, model string) {
-	if len(b)-kStart > maxTail || kStart == 0 || b[kStart-1] == '\\' {
+	if n := len(b) - kStart; n > maxTail || n < 8 || kStart == 0 || b[kStart-1] == '\\' {
 		return
 	}
-	for i := range tails {
-		if tails[i].Load() == nil {
-			// Lost to another writer: this tail waits for a miss.
-			tails[i].CompareAndSwap(nil, &modelTail{bytes.Clone(b[kStart:]), model})
-			return
+	// The slots fill in order and are never emptied: once the last is
+	// taken, every one is.
+	if tails[len(tails)-1].Load() == nil {
+		for i := range tails {
+			if tails[i].Load() == nil {
+				// Lost to another writer: this tail waits for a miss.
+				if tails[i].CompareAndSwap(nil, &modelTail{bytes.Clone(b[kStart:]), model}) {
+					tailWords[i].Store(lastWord(b))
+				}
+				return
+			}
 		}
 	}
 	// A draw, not a shared count: a miss touches nothing another core
 	// writes unless it keeps its tail.
 	if r := rand.Uint32(); r%tailEvery == 0 {
-		tails[(r/tailEvery)%uint32(len(tails))].Store(&modelTail{bytes.Clone(b[kStart:]), model})
+		i := (r / tailEvery) % uint32(len(tails))
+		tails[i].Store(&modelTail{bytes.Clone(b[kStart:]), model})
+		tailWords[i].Store(lastWord(b))
 	}
 }

@@ -21,6 +21,7 @@ func resetTails(t *testing.T) {
 func clearTails() {
 	for i := range tails {
 		tails[i].Store(nil)
+		tailWords[i].Store(0)
 	}
 }
 
@@ -118,6 +119,28 @@ func TestTailsRead(t *testing.T) {
 	assert.False(t, ok, "a tail after a backslash")
 	_, ok = lookupTail([]byte(`{"x":1,`+strings.Replace(tail, "true", "false", 1)), 1)
 	assert.False(t, ok, "another tail")
+}
+
+// TestTailsWordIsAHint shows that a slot's last word only says which
+// tails to compare: a slot whose word and tail disagree for an instant
+// (a tail replaced between the two writes) matches by its tail alone.
+func TestTailsWordIsAHint(t *testing.T) {
+	resetTails(t)
+	tail := `"model":"a","stream":true}`
+	other := `"model":"b","stream":1234}`
+	tails[0].Store(&modelTail{[]byte(tail), "a"})
+	tailWords[0].Store(lastWord([]byte(other)))
+	_, ok := lookupTail([]byte(`{"n":1,`+other), 1)
+	assert.False(t, ok, "a body that ends as the word does, but not as the tail")
+	_, ok = lookupTail([]byte(`{"n":1,`+tail), 1)
+	assert.False(t, ok, "a body whose end is not the slot's word is not compared")
+
+	tailWords[0].Store(lastWord([]byte(tail)))
+	m, ok := lookupTail([]byte(`{"n":1,`+tail), 1)
+	assert.True(t, ok)
+	assert.Equal(t, "a", m)
+	_, ok = lookupTail([]byte(`1}`), 0)
+	assert.False(t, ok, "a body shorter than a word")
 }
 
 // TestTailsAreBounded shows what is kept: eight tails, each no longer
