@@ -81,7 +81,10 @@ func newUseTracker(r *useRule) *useTracker {
 	return &useTracker{rule: *r}
 }
 
-func (u *useTracker) slot() time.Duration { return u.rule.span / useSlots }
+// slot is the time each of the useSlots slots counts: at least a
+// nanosecond, so that a span shorter than useSlots nanoseconds (positive,
+// so the rule is on) divides by a slot, not by zero.
+func (u *useTracker) slot() time.Duration { return max(u.rule.span/useSlots, 1) }
 
 // succeeded counts n tokens the server accepted of a request sent at sent.
 func (u *useTracker) succeeded(sent time.Time, n float64) {

@@ -193,3 +193,18 @@ func TestUseTrackerSumAgreesWithLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestUseTrackerShortSpan: a span shorter than useSlots nanoseconds is
+// positive, so the rule is on; counting a success and reading the rule
+// divided by a slot of zero, and panicked.
+func TestUseTrackerShortSpan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, span := range []time.Duration{1, useSlots - 1} {
+			u := newUseTracker(&useRule{factor: 2, span: span, base: 1})
+			now := time.Now()
+			require.NotPanics(t, func() { u.succeeded(now, 3) }, "a success, span %v", span)
+			require.NotPanics(t, func() { u.predict(now) }, "the rule read, span %v", span)
+			assert.InDelta(t, 2*3/span.Seconds(), u.overSpan(now), 1e-9*2*3/span.Seconds(), "span %v", span)
+		}
+	})
+}
