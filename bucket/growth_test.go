@@ -120,6 +120,22 @@ func TestUseTrackerFloorsARate(t *testing.T) {
 	})
 }
 
+// nextSuccess is a random instant for the next success after one at now,
+// for a rule of the span given: mostly a small step forward, some far
+// ahead, some back, some at a slot's bounds.
+func nextSuccess(r *rand.Rand, now time.Time, span time.Duration) time.Time {
+	slot := int64(span / useSlots)
+	switch k := r.IntN(100); {
+	case k < 5:
+		return now.Add(time.Duration(r.Int64N(int64(2 * span))))
+	case k < 10:
+		return now.Add(-time.Duration(r.Int64N(3 * slot)))
+	case k < 20: // the first instant of the next slot, or the last of this one
+		return time.Unix(0, (now.UnixNano()/slot+1)*slot-r.Int64N(2))
+	}
+	return now.Add(time.Duration(r.Int64N(slot / 4)))
+}
+
 // TestUseTrackerSlotsAgreeWithDivision holds the tracker, which finds the
 // slot of a success with no division while it falls in the latest one, to
 // the slots division gives, on random successes: mostly in small steps
@@ -134,16 +150,7 @@ func TestUseTrackerSlotsAgreeWithDivision(t *testing.T) {
 		var n [useSlots]float64
 		now := time.Unix(0, r.Int64N(1e18))
 		for range 300 {
-			switch k := r.IntN(100); {
-			case k < 5:
-				now = now.Add(time.Duration(r.Int64N(int64(2 * span))))
-			case k < 10:
-				now = now.Add(-time.Duration(r.Int64N(3 * slot)))
-			case k < 20: // the first instant of the next slot, or the last of this one
-				now = time.Unix(0, (now.UnixNano()/slot+1)*slot-r.Int64N(2))
-			default:
-				now = now.Add(time.Duration(r.Int64N(slot / 4)))
-			}
+			now = nextSuccess(r, now, span)
 			u.succeeded(now, 1)
 			i := now.UnixNano() / slot
 			if j := int(i % useSlots); idx[j] != i {
@@ -158,9 +165,8 @@ func TestUseTrackerSlotsAgreeWithDivision(t *testing.T) {
 }
 
 // TestUseTrackerSumAgreesWithLoop holds the kept sum overSpan reads to the
-// loop over every slot it replaces, on random successes (whole counts,
-// mostly forward, some far ahead, some back) and readings at random
-// instants about them.
+// loop over every slot it replaces, on random successes (whole counts, at
+// nextSuccess's instants) and readings at random instants about them.
 func TestUseTrackerSumAgreesWithLoop(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for range 100 {
@@ -170,14 +176,7 @@ func TestUseTrackerSumAgreesWithLoop(t *testing.T) {
 		slot := int64(span / useSlots)
 		now := time.Unix(0, r.Int64N(1e18))
 		for range 500 {
-			switch k := r.IntN(100); {
-			case k < 5:
-				now = now.Add(time.Duration(r.Int64N(int64(2 * span))))
-			case k < 10:
-				now = now.Add(-time.Duration(r.Int64N(3 * slot)))
-			default:
-				now = now.Add(time.Duration(r.Int64N(slot / 2)))
-			}
+			now = nextSuccess(r, now, span)
 			if r.IntN(4) > 0 {
 				u.succeeded(now, float64(1+r.IntN(5000)))
 			}
