@@ -121,12 +121,17 @@ type roundTripper struct {
 // sent, as one already in flight at the trip is, and its outcome, of a
 // phase gone, is not counted.)
 type entry struct {
-	key       string
-	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
-	openUntil atomic.Int64  // since epoch; requests fail fast before it; 0 once over
-	lastCall  atomic.Uint64 // roundTripper.calls at its last request
-	lastSeen  int64         // since epoch, as of the last sweep; guarded by roundTripper.mu
-	gone      atomic.Bool   // dropped from the map: not to be found through last
+	key string
+	// host and model make the default key (the model as requests name
+	// it, before transport.BoundKey): the last request's breaker is
+	// compared by them. They are set for that key only; the overflow
+	// breaker is never the last.
+	host, model string
+	cb          *gobreaker.TwoStepCircuitBreaker[struct{}]
+	openUntil   atomic.Int64  // since epoch; requests fail fast before it; 0 once over
+	lastCall    atomic.Uint64 // roundTripper.calls at its last request
+	lastSeen    int64         // since epoch, as of the last sweep; guarded by roundTripper.mu
+	gone        atomic.Bool   // dropped from the map: not to be found through last
 
 	// phase counts gobreaker's changes of state, shifted left by one, with
 	// closedBit set while it is closed. It is written by onStateChange,
@@ -362,42 +367,58 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 	return failure(transport.ParseSignals(resp.Header, time.Now()).RetryAfter)
 }
 
-// entry returns the breaker of req's key, making it if needed. The default
-// key is built on the stack, so that looking it up allocates nothing.
+// entry returns the breaker of req's key, making it if needed. The last
+// request's breaker, as nearly every request's is, is found without its
+// key; the default key is otherwise built on the stack, so that looking it
+// up allocates nothing.
 func (rt *roundTripper) entry(req *http.Request, model string) *entry {
-	var buf [128]byte
-	var k []byte
-	var key string
-	if rt.s.key != nil {
-		key = transport.BoundKey(rt.s.key(req, model))
-	} else {
-		model = transport.BoundKey(model)
-		k = buf[:0]
-		if req.URL != nil {
-			k = append(k, req.URL.Host...)
-		}
-		k = append(k, ' ')
-		k = append(k, model...)
+	var host string
+	if req.URL != nil {
+		host = req.URL.Host
 	}
-	if e := rt.last.Load(); e != nil && !e.gone.Load() && (k != nil && e.key == string(k) || k == nil && e.key == key) {
+	if e := rt.last.Load(); e != nil && !e.gone.Load() && rt.s.key == nil && e.model == model && e.host == host {
 		if c := rt.calls.Add(1); c%sweepEvery != 0 {
 			e.lastCall.Store(c)
 			return e
 		}
 		// A call that may be due a sweep: the lock's path, counted already.
-		return rt.entryLocked(req, model, k, key, true)
+		return rt.entryKeyed(req, host, model, true)
 	}
-	return rt.entryLocked(req, model, k, key, false)
+	return rt.entryKeyed(req, host, model, false)
 }
 
-// entryLocked is entry under rt.mu: the key is k when not nil, else key.
-// counted: the call was counted in rt.calls already.
+// entryKeyed is entry once the last request's breaker was not req's: it
+// finds req's by its key. counted: the call was counted in rt.calls
+// already.
+func (rt *roundTripper) entryKeyed(req *http.Request, host, model string, counted bool) *entry {
+	if rt.s.key != nil {
+		key := transport.BoundKey(rt.s.key(req, model))
+		if e := rt.last.Load(); !counted && e != nil && !e.gone.Load() && e.key == key {
+			if c := rt.calls.Add(1); c%sweepEvery != 0 {
+				e.lastCall.Store(c)
+				return e
+			}
+			counted = true
+		}
+		return rt.entryLocked(req, model, "", nil, key, counted)
+	}
+	bound := transport.BoundKey(model)
+	var buf [128]byte
+	k := append(buf[:0], host...)
+	k = append(k, ' ')
+	k = append(k, bound...)
+	return rt.entryLocked(req, bound, model, k, "", counted)
+}
+
+// entryLocked is entry under rt.mu: the key is k when not nil (the
+// default key, of req's host and model, whose model as the request named
+// it is raw), else key. counted: the call was counted in rt.calls already.
 //
 // An entry found through rt.last an instant before a sweep or an eviction
 // drops it (idle for IdleTTL, or the least recently used of MaxKeys) takes
 // the request it was found for, and is then forgotten: one request counted
 // by a breaker that had none for the idle period, or was the least used.
-func (rt *roundTripper) entryLocked(req *http.Request, model string, k []byte, key string, counted bool) *entry {
+func (rt *roundTripper) entryLocked(req *http.Request, model, raw string, k []byte, key string, counted bool) *entry {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	calls := rt.calls.Load()
@@ -434,6 +455,12 @@ func (rt *roundTripper) entryLocked(req *http.Request, model string, k []byte, k
 		}
 		e = rt.newEntry(key, req, model)
 		e.lastSeen = n
+		if k != nil {
+			e.model = raw
+			if req.URL != nil {
+				e.host = req.URL.Host
+			}
+		}
 		rt.entries[key] = e
 	}
 	e.lastCall.Store(calls)
