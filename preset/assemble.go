@@ -111,7 +111,7 @@ func retries(r Route, cfg *config) transport.Middleware {
 	if r.Fallback && r.FallBackAtOnce && len(cfg.chains) > 0 {
 		rule = overloadRule(rule, cfg.chains)
 	}
-	opts := append([]retry.Option{retry.WithShouldRetry(rule)}, r.Retry...)
+	opts := append([]retry.Option{retry.WithShouldRetryInfo(rule)}, r.Retry...)
 	if r.Creates {
 		opts = append(opts, retry.WithMaybeProcessed(maybeCreated...))
 	}
@@ -127,16 +127,24 @@ func retries(r Route, cfg *config) transport.Middleware {
 // overloadRule is rule, but for an overloaded answer (503, 529) to a
 // request for a model that has alternates ([Route.FallBackAtOnce]): it is
 // not retried, so that Fallback, above the retries, sends it to the next
-// model at once. The model is read again from the request the answer
-// came to, only for such an answer.
-func overloadRule(rule func(*http.Response, error) bool, chains map[string][]string) func(*http.Response, error) bool {
-	return func(resp *http.Response, err error) bool {
-		if err == nil && resp != nil && resp.Request != nil &&
+// model at once. The model is the Info's of the attempt (Fallback gives
+// the attempts at an alternate one of their own); only without one is it
+// read again from the request the answer came to.
+func overloadRule(rule func(*http.Response, error, *transport.Info) bool, chains map[string][]string) func(*http.Response, error, *transport.Info) bool {
+	return func(resp *http.Response, err error, info *transport.Info) bool {
+		if err == nil && resp != nil &&
 			(resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == transport.StatusOverloaded) {
-			if m, _, _ := transport.RequestModel(resp.Request, 0); len(chains[m]) > 0 {
+			m := ""
+			switch {
+			case info != nil:
+				m = info.Model
+			case resp.Request != nil:
+				m, _, _ = transport.RequestModel(resp.Request, 0)
+			}
+			if len(chains[m]) > 0 {
 				return false
 			}
 		}
-		return rule(resp, err)
+		return rule(resp, err, info)
 	}
 }

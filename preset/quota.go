@@ -28,9 +28,9 @@ const quotaPeek = 4 << 10
 // before the request's deadline,
 // where retry returns the answer as it is. A quota answer is returned, its
 // body whole, and [CheckResponse] names it with [ErrQuotaExceeded].
-func quotaRule(maxWait time.Duration) func(*http.Response, error) bool {
-	return func(resp *http.Response, err error) bool {
-		if !retry.ShouldRetry(resp, err) {
+func quotaRule(maxWait time.Duration) func(*http.Response, error, *transport.Info) bool {
+	return func(resp *http.Response, err error, info *transport.Info) bool {
+		if !retry.ShouldRetryInfo(resp, err, info) {
 			return false
 		}
 		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Request == nil ||

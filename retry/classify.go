@@ -40,13 +40,23 @@ import (
 // official OpenAI and Anthropic SDKs send), or for every request when
 // [WithIdempotent] says so.
 func ShouldRetry(resp *http.Response, err error) bool {
+	return ShouldRetryInfo(resp, err, nil)
+}
+
+// ShouldRetryInfo is [ShouldRetry] for an outcome of the request info
+// describes (nil: one not inspected): the same choice, with the answer's
+// x-should-retry taken from info when a limiter under the decorator read
+// the answer's headers already ([transport.Info.RetryVerdict]), so that
+// the header is not looked up again. A rule set with
+// [WithShouldRetryInfo] calls it to adjust the built-in choice.
+func ShouldRetryInfo(resp *http.Response, err error, info *transport.Info) bool {
 	if err != nil {
 		return connectionFailure(err)
 	}
 	if resp == nil {
 		return false
 	}
-	switch transport.RetryVerdict(resp.Header) {
+	switch info.RetryVerdict(resp) {
 	case transport.VerdictRetry:
 		return true
 	case transport.VerdictDontRetry:

@@ -47,7 +47,7 @@ type settings struct {
 	replayLimit   int64   // < 0: never buffer
 	idempotent    bool
 	maybeDone     []int // statuses after which a request not idempotent is not sent again
-	shouldRetry   func(*http.Response, error) bool
+	shouldRetry   func(*http.Response, error, *transport.Info) bool
 	onEvent       transport.EventFunc
 	rand          func(int64) int64
 }
@@ -61,7 +61,7 @@ func newSettings(opts []Option) settings {
 		budget:        DefaultBudget,
 		floor:         DefaultMinRetriesPerSecond,
 		replayLimit:   transport.DefaultReplayLimit,
-		shouldRetry:   ShouldRetry,
+		shouldRetry:   ShouldRetryInfo,
 		rand:          rand.Int64N,
 	}
 	for _, o := range opts {
@@ -203,6 +203,19 @@ func (s *settings) maybeProcessed(resp *http.Response) bool {
 // retries or the budget are spent, or the wait would outlast its deadline.
 // A nil f keeps the built-in choice.
 func WithShouldRetry(f func(resp *http.Response, err error) bool) Option {
+	return func(s *settings) {
+		if f != nil {
+			s.shouldRetry = func(resp *http.Response, err error, _ *transport.Info) bool { return f(resp, err) }
+		}
+	}
+}
+
+// WithShouldRetryInfo is [WithShouldRetry] for a rule that also sees the
+// [transport.Info] of the request the outcome is of (nil when the request
+// was not inspected): its model and endpoint, and what a limiter under the
+// decorator read of the answer, which [ShouldRetryInfo] takes the
+// answer's x-should-retry from. A nil f keeps the built-in choice.
+func WithShouldRetryInfo(f func(resp *http.Response, err error, info *transport.Info) bool) Option {
 	return func(s *settings) {
 		if f != nil {
 			s.shouldRetry = f

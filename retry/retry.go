@@ -129,12 +129,12 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		} else if resp == nil {
 			err = fmt.Errorf("steady/retry: %T returned neither response nor error", rt.next)
 		}
-		retryable := attempt <= rt.s.maxRetries && rt.s.shouldRetry(resp, err)
+		retryable := attempt <= rt.s.maxRetries && rt.s.shouldRetry(resp, err, info)
 		unsafe := retryable && (err != nil && (!twice && !notWritten(err) || watched.failed()) ||
 			err == nil && !twice && rt.s.maybeProcessed(resp))
 		if !retryable || unsafe || ctx.Err() != nil || !replay.CanReplay() {
 			if rt.s.onEvent != nil {
-				return rt.giveUp(req, resp, err, attempt, nil, rt.stopReason(ctx, resp, err, attempt, retryable, unsafe))
+				return rt.giveUp(req, resp, err, attempt, nil, rt.stopReason(ctx, info, resp, err, attempt, retryable, unsafe))
 			}
 			return giveUp(resp, err, attempt, nil) // the happy path: inlined, as without a hook
 		}
@@ -220,10 +220,10 @@ const (
 // not a failure that is retried, else why it is not retried. Only the
 // event path asks: ShouldRetry is called again only when the retries are
 // spent, which the loop's check did not call it for.
-func (rt *roundTripper) stopReason(ctx context.Context, resp *http.Response, err error, attempt int, retryable, unsafe bool) string {
+func (rt *roundTripper) stopReason(ctx context.Context, info *transport.Info, resp *http.Response, err error, attempt int, retryable, unsafe bool) string {
 	switch {
 	case !retryable:
-		if attempt > rt.s.maxRetries && rt.s.shouldRetry(resp, err) {
+		if attempt > rt.s.maxRetries && rt.s.shouldRetry(resp, err, info) {
 			return ReasonRetriesSpent
 		}
 		return ""

@@ -46,6 +46,10 @@ type Info struct {
 	// shared keeps what Signals read of the latest answer, once a
 	// decorator asked for it (ShareSignals).
 	shared *sharedSignals
+	// verdictOf is the latest answer Signals read, and verdict its
+	// x-should-retry, for RetryVerdict.
+	verdictOf *http.Response
+	verdict   Verdict
 }
 
 // sharedSignals is what the answer of says, read at the instant at:
@@ -81,10 +85,33 @@ func (i *Info) ShareSignals() {
 // [Info.SetAnsweredAt], it is called by the goroutine that sends the
 // request.
 func (i *Info) Signals(resp *http.Response, now time.Time) Signals {
-	if i == nil || i.shared == nil {
+	if i == nil {
 		return ParseSignals(resp.Header, now)
 	}
-	return i.shared.read(resp, now)
+	var s Signals
+	if i.shared == nil {
+		s = ParseSignals(resp.Header, now)
+	} else {
+		s = i.shared.read(resp, now)
+	}
+	i.verdictOf, i.verdict = resp, s.ShouldRetry
+	return s
+}
+
+// RetryVerdict returns the server's x-should-retry of resp, as the
+// function [RetryVerdict] reads it from resp's headers, which it does not
+// read again when [Info.Signals] read resp's last: a decorator above a
+// limiter (a retry's rule, on every answer) has it for nothing. Like
+// [Info.Signals], it is called by the goroutine that sends the request; a
+// nil Info reads the header.
+func (i *Info) RetryVerdict(resp *http.Response) Verdict {
+	switch {
+	case resp == nil:
+		return VerdictNone
+	case i != nil && i.verdictOf == resp:
+		return i.verdict
+	}
+	return RetryVerdict(resp.Header)
 }
 
 // read is what resp says at now, read once.

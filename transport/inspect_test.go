@@ -274,3 +274,28 @@ func TestInfoWindow(t *testing.T) {
 	w := shared.Window(answer("1000", "200"), now, in[0], in[1], in[2])
 	assert.Equal(t, transport.Window{Limit: 1000, Remaining: 900, Reset: 10 * time.Second, Period: -1}, w)
 }
+
+func TestInfoRetryVerdictIsTheLastAnswerRead(t *testing.T) {
+	req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+	require.NoError(t, err)
+	_, info, err := transport.Read(req, 0)
+	require.NoError(t, err)
+	answer := func(v string) *http.Response {
+		return &http.Response{StatusCode: 503, Header: http.Header{"X-Should-Retry": {v}}}
+	}
+	read, other := answer("false"), answer("true")
+	// Not read yet: the header.
+	assert.Equal(t, transport.VerdictDontRetry, info.RetryVerdict(read))
+	info.Signals(read, time.Now())
+	read.Header.Set("X-Should-Retry", "true") // as no decorator may: shows what was read
+	assert.Equal(t, transport.VerdictDontRetry, info.RetryVerdict(read))
+	// Another answer, and none, are not the one read.
+	assert.Equal(t, transport.VerdictRetry, info.RetryVerdict(other))
+	assert.Equal(t, transport.VerdictNone, info.RetryVerdict(nil))
+	// A nil Info reads the header.
+	var none *transport.Info
+	assert.Equal(t, transport.VerdictRetry, none.RetryVerdict(read))
+	// The latest answer read is the one remembered.
+	info.Signals(other, time.Now())
+	assert.Equal(t, transport.VerdictRetry, info.RetryVerdict(read))
+}
