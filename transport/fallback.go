@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"hash/fnv"
 	"io"
 	"net/http"
 )
@@ -96,7 +97,12 @@ const notFoundPeek = 4 << 10
 //
 // The next attempt sends the same request with only the value of the body's
 // top-level "model" rewritten; every other byte of the body is as the caller
-// wrote it. The returned response carries the [ModelHeader] header naming
+// wrote it. An Idempotency-Key or X-Idempotency-Key header (the official
+// SDKs send one) is made the attempt's own: the request's key, a hyphen,
+// and sixteen hex digits naming the model. A server that answers a key once
+// would otherwise hand the next model's attempt the first model's failure,
+// or refuse a key sent again with another body; the attempt's own retries,
+// and the caller's retries of the whole request, keep its key. The returned response carries the [ModelHeader] header naming
 // the model that served it, and [WithEvents] hears each switch. A returned
 // response is never read, so streamed answers ("stream": true) pass through
 // as they are; a discarded one is drained and closed.
@@ -271,10 +277,52 @@ func rewrite(req *http.Request, info *Info, model string) (*http.Request, *Info)
 		endpoint = info.Endpoint
 	}
 	c, cinfo := withModel(req, endpoint, model)
+	c.Header = fallbackHeader(req.Header, model)
 	c.Body = body
 	c.ContentLength = s.off - (sp.end - sp.start) + int64(len(sp.model))
 	c.GetBody = sp.open
 	return c, cinfo
+}
+
+// idempotencyKeys are the headers that ask a server to act on a request
+// once, whatever number of times it is sent: net/http's, which the
+// official SDKs send.
+var idempotencyKeys = [...]string{"Idempotency-Key", "X-Idempotency-Key"}
+
+// fallbackHeader returns the header of an attempt at model of a request
+// whose header is h: h itself, unless it carries an idempotency key
+// (idempotencyKeys). Then it is a copy in which each key is the
+// request's, a hyphen, and the FNV-1a hash of model in hex: an attempt's
+// own, the same each time the request falls back to that model.
+func fallbackHeader(h http.Header, model string) http.Header {
+	var c http.Header
+	for _, k := range idempotencyKeys {
+		v := h[k]
+		if len(v) == 0 {
+			continue
+		}
+		if c == nil {
+			c = h.Clone()
+		}
+		c[k] = []string{v[0] + "-" + modelTag(model)}
+	}
+	if c == nil {
+		return h
+	}
+	return c
+}
+
+// modelTag is the FNV-1a hash of model in sixteen hex digits.
+func modelTag(model string) string {
+	f := fnv.New64a()
+	_, _ = io.WriteString(f, model)
+	u := f.Sum64()
+	var b [16]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = "0123456789abcdef"[u&0xf]
+		u >>= 4
+	}
+	return string(b[:])
 }
 
 // splice is a body with the bytes [start, end) of another replaced by

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ type modelServer struct {
 	errs      map[string]error
 	notFound  string // body of a 404
 	bodies    [][]byte
+	headers   []http.Header // each request's header, as it was sent
 	responses []*trackedResponseBody
 }
 
@@ -65,6 +67,7 @@ func (s *modelServer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	s.bodies = append(s.bodies, body)
+	s.headers = append(s.headers, req.Header.Clone())
 	status := s.status[model]
 	if status == 0 {
 		status = http.StatusOK
@@ -319,6 +322,61 @@ func TestFallbackLeavesTheCallersRequestAlone(t *testing.T) {
 	b, err := io.ReadAll(rc)
 	require.NoError(t, err)
 	assert.Equal(t, chatRequest, string(b))
+}
+
+func TestFallbackGivesEachModelItsOwnIdempotencyKey(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503, "medium": 529}}
+	rt := transport.Fallback(map[string][]string{"big": {"medium", "small"}})(srv)
+	send := func(keyed bool) {
+		req := newChatRequest(t, chatRequest)
+		if keyed {
+			req.Header.Set("Idempotency-Key", "stainless-go-retry-1234")
+			req.Header.Set("X-Idempotency-Key", "x-1")
+		}
+		header := req.Header.Clone()
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, "small", resp.Header.Get(transport.ModelHeader))
+		assert.Equal(t, header, req.Header, "the caller's header is left alone")
+	}
+	send(true)
+	send(true)
+	send(false)
+	require.Len(t, srv.headers, 9)
+	assert.Equal(t, []string{"big", "medium", "small", "big", "medium", "small", "big", "medium", "small"}, srv.models(t))
+
+	tag := regexp.MustCompile(`^-[0-9a-f]{16}$`)
+	for _, k := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
+		orig := srv.headers[0].Get(k)
+		require.NotEmpty(t, orig)
+		seen := map[string]bool{}
+		for i, h := range srv.headers[:3] {
+			v := h.Get(k)
+			assert.Len(t, h[k], 1)
+			assert.False(t, seen[v], "%s of attempt %d is an attempt's own: %q", k, i, v)
+			seen[v] = true
+			if i == 0 {
+				assert.Equal(t, orig, v, "the model asked keeps the request's key")
+				continue
+			}
+			require.True(t, strings.HasPrefix(v, orig), "%q", v)
+			assert.Regexp(t, tag, strings.TrimPrefix(v, orig))
+		}
+		// The same request falling back again sends the same keys.
+		for i := range 3 {
+			assert.Equal(t, srv.headers[i].Get(k), srv.headers[3+i].Get(k))
+		}
+	}
+	// Every other header goes as it was.
+	for _, h := range srv.headers[:3] {
+		assert.Equal(t, "Bearer secret", h.Get("Authorization"))
+	}
+	// A request without a key gets none.
+	for _, h := range srv.headers[6:] {
+		assert.NotContains(t, h, "Idempotency-Key")
+		assert.NotContains(t, h, "X-Idempotency-Key")
+	}
 }
 
 func TestFallbackStopsWhenTheContextIsDone(t *testing.T) {
