@@ -89,3 +89,34 @@ func ExampleError() {
 	// steady/retry: 3 attempts: connection refused
 	// true
 }
+
+// A rule can see what Inspect read of the request. Here a fine-tuned model
+// still being deployed answers 404 for a while, so its 404s are retried;
+// another model's 404 is returned at once.
+func ExampleWithShouldRetryInfo() {
+	const warming = "acme/my-finetune"
+	rule := func(resp *http.Response, err error, info *transport.Info) bool {
+		if resp != nil && resp.StatusCode == http.StatusNotFound && info != nil && info.Model == warming {
+			return true
+		}
+		return retry.ShouldRetryInfo(resp, err, info)
+	}
+	for _, model := range []string{warming, "acme/other"} {
+		rt := transport.Chain(fakeServer(http.StatusNotFound, http.StatusNotFound, http.StatusOK),
+			transport.Inspect(),
+			retry.New(retry.WithShouldRetryInfo(rule), retry.WithRand(func(int64) int64 { return 0 })))
+		req, _ := http.NewRequest(http.MethodPost, "https://api.together.xyz/v1/chat/completions",
+			strings.NewReader(`{"model":"`+model+`"}`))
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(model, resp.StatusCode, string(body))
+	}
+	// Output:
+	// acme/my-finetune 200 {"attempt":3}
+	// acme/other 404 {"attempt":1}
+}
