@@ -11,12 +11,12 @@ import (
 
 // maxPresetAllocs is the most allocations a preset may add to a bare round
 // trip of BenchmarkPresets' request (the goal was 5; this is what they add
-// today): the Info read of the request, and the copy of the request a key
-// is added to with its header map (the map and its first slots). A request
+// today): the copy of the request a key is added to, made with the Info
+// read of it, and its header map (the map and its first slots). A request
 // that carries its own key is sent on as it is, and takes the Info alone:
 // maxOwnKeyAllocs.
 const (
-	maxPresetAllocs = 4
+	maxPresetAllocs = 3
 	maxOwnKeyAllocs = 1
 )
 

@@ -101,7 +101,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, t.err
 	}
-	send, info, err := transport.Read(t.prepare(req), 0)
+	var send *http.Request
+	var info *transport.Info
+	var err error
+	if p := t.plan(req); p.copies() {
+		send, info, err = transport.ReadCopy(req, 0, func(c *http.Request) { t.apply(c, p) })
+	} else {
+		send, info, err = transport.Read(req, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -120,15 +127,30 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// prepare returns the request to send for r, the caller's: r itself when
-// it goes as it is, else a copy moved to the API root, with the key and
-// headers it must carry.
-func (t *Transport) prepare(r *http.Request) *http.Request {
+// prep is what must change in a copy of the caller's request before it
+// is sent (see Transport.plan).
+type prep struct {
+	move  bool // moved to the API root given
+	own   bool // of the API's origin
+	add   bool // the key is added
+	strip bool // the key's header is taken off
+	extra int  // headers the API needs that the request lacks
+}
+
+// copies reports whether the request must go as a copy: it goes as it is
+// otherwise.
+func (p prep) copies() bool { return p.move || p.add || p.strip || p.extra > 0 }
+
+// plan says what the request to send for r, the caller's, must be: r
+// itself, or a copy moved to the API root, with the key and headers it
+// must carry.
+func (t *Transport) plan(r *http.Request) prep {
 	if r.URL == nil {
-		return r
+		return prep{}
 	}
-	move := t.moved && sameOrigin(r.URL, t.defaultAPI) && hasPathPrefix(r.URL.Path, t.defaultAPI.Path)
-	own := move || (t.api != nil && sameOrigin(r.URL, t.api))
+	var p prep
+	p.move = t.moved && sameOrigin(r.URL, t.defaultAPI) && hasPathPrefix(r.URL.Path, t.defaultAPI.Path)
+	p.own = p.move || (t.api != nil && sameOrigin(r.URL, t.api))
 	var have string
 	if v := r.Header[t.auth.Header]; len(v) > 0 {
 		have = v[0]
@@ -138,23 +160,23 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 	// same host name. A redirect from the API loses the key's header
 	// whoever set it (an SDK, with a key of its own): net/http carries
 	// every header but Authorization and cookies to any host.
-	add := t.authValue != nil && have == "" && own
-	strip := !own && have != "" && (t.authValue != nil && have == t.authValue[0] ||
+	p.add = t.authValue != nil && have == "" && p.own
+	p.strip = !p.own && have != "" && (t.authValue != nil && have == t.authValue[0] ||
 		r.Response != nil && r.Response.Request != nil && t.apiOrigin(r.Response.Request.URL))
-	extra := 0
-	if own {
+	if p.own {
 		for _, kv := range t.headers {
 			if _, ok := r.Header[kv.key]; !ok {
-				extra++
+				p.extra++
 			}
 		}
 	}
-	if !move && !add && !strip && extra == 0 {
-		return r
-	}
-	c := *r
-	r = &c
-	if move {
+	return p
+}
+
+// apply makes r, a shallow copy of the caller's request, what plan said it
+// must be: it replaces r's URL and Header, never what they point to.
+func (t *Transport) apply(r *http.Request, p prep) {
+	if p.move {
 		u := *r.URL
 		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, t.api.User
 		u.Path = t.api.Path + strings.TrimPrefix(r.URL.Path, t.defaultAPI.Path)
@@ -176,24 +198,24 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 		}
 		r.URL, r.Host = &u, ""
 	}
-	if !add && !strip && extra == 0 {
-		return r
+	if !p.add && !p.strip && p.extra == 0 {
+		return
 	}
 	// A copy of the map whose values are the caller's, clipped so that
 	// nothing appended below reaches the caller's arrays.
-	h := make(http.Header, len(r.Header)+1+extra)
+	h := make(http.Header, len(r.Header)+1+p.extra)
 	if len(r.Header) > 0 { // ranging over even an empty map costs a random start
 		for k, v := range r.Header {
 			h[k] = v[:len(v):len(v)]
 		}
 	}
 	switch {
-	case add:
+	case p.add:
 		h[t.auth.Header] = t.authValue[:1:1]
-	case strip:
+	case p.strip:
 		delete(h, t.auth.Header)
 	}
-	if own {
+	if p.own {
 		for _, kv := range t.headers {
 			if _, ok := h[kv.key]; !ok {
 				h[kv.key] = kv.values[:len(kv.values):len(kv.values)]
@@ -201,7 +223,6 @@ func (t *Transport) prepare(r *http.Request) *http.Request {
 		}
 	}
 	r.Header = h
-	return r
 }
 
 // apiOrigin reports whether u is of the API's origin, the root given or

@@ -113,6 +113,74 @@ func TestReadBuffersABodyWithoutGetBodyInACopy(t *testing.T) {
 	assert.Equal(t, body, string(b))
 }
 
+func TestReadCopyPreparesACopyTheInfoDescribes(t *testing.T) {
+	const body = `{"messages":[],"model":"m4"}`
+	req := postChat(t, body)
+	req.Header.Set("X-Caller", "c")
+	var prepared *http.Request
+	send, info, err := transport.ReadCopy(req, 0, func(c *http.Request) {
+		prepared = c
+		h := c.Header.Clone()
+		h.Set("Authorization", "Bearer k")
+		c.Header = h
+	})
+	require.NoError(t, err)
+	assert.NotSame(t, req, send, "the copy goes, not the caller's request")
+	assert.Same(t, prepared, send, "prepare is handed the copy that is sent")
+	assert.Equal(t, "Bearer k", send.Header.Get("Authorization"))
+	assert.Equal(t, "c", send.Header.Get("X-Caller"))
+	assert.Equal(t, http.Header{"X-Caller": {"c"}}, req.Header, "the caller's header is not changed")
+	assert.Equal(t, "m4", info.Model)
+	assert.Equal(t, transport.EndpointChat, info.Endpoint)
+
+	// The Info describes the copy: a decorator that is not steady's finds
+	// it in the context of the request it is handed.
+	var got []seen
+	_, err = transport.Forward(recorder(&got), send, info)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Same(t, info, got[0].info)
+	assert.Equal(t, body, string(got[0].body))
+}
+
+func TestReadCopyBuffersABodyWithoutGetBodyInTheCopy(t *testing.T) {
+	const body = `{"model":"m5","messages":[]}`
+	req := postChat(t, body)
+	req.GetBody = nil
+	caller := io.NopCloser(bytes.NewBufferString(body))
+	req.Body = caller
+
+	send, info, err := transport.ReadCopy(req, 0, nil)
+	require.NoError(t, err)
+	assert.NotSame(t, req, send)
+	assert.True(t, caller == req.Body, "the caller's request keeps its own body")
+	require.NotNil(t, send.GetBody)
+	assert.Equal(t, "m5", info.Model)
+	for range 2 {
+		b, err := send.GetBody()
+		require.NoError(t, err)
+		got, err := io.ReadAll(b)
+		require.NoError(t, err)
+		assert.Equal(t, body, string(got))
+	}
+
+	// A body that fails as it is read is closed, and nothing is sent.
+	failing := &failingBody{}
+	req = postChat(t, body)
+	req.GetBody, req.Body = nil, failing
+	send, info, err = transport.ReadCopy(req, 0, nil)
+	require.Error(t, err)
+	assert.Nil(t, send)
+	assert.Nil(t, info)
+	assert.True(t, failing.closed)
+}
+
+// failingBody fails every read, and records that it was closed.
+type failingBody struct{ closed bool }
+
+func (*failingBody) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+func (f *failingBody) Close() error           { f.closed = true; return nil }
+
 func TestBaseKeepsTheTransportItMarks(t *testing.T) {
 	assert.Same(t, http.DefaultTransport, transport.Base(nil))
 	tr := &http.Transport{}

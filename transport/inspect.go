@@ -380,6 +380,35 @@ func Read(req *http.Request, limit int64) (*http.Request, *Info, error) {
 	return send, info, nil
 }
 
+// ReadCopy is [Read] for a decorator that sends a shallow copy of req
+// rather than req itself: it returns the copy and its [Info], made in one
+// allocation. prepare, when not nil, is called on the copy before it is
+// read, to set what the copy's URL and headers must be (moving a request
+// to an API root, adding a key): it may replace the copy's URL and Header,
+// never change what they point to, which is the caller's. limit is as
+// [Read]'s.
+//
+// The error is a failure reading the body, which is then closed; nothing
+// must be sent.
+func ReadCopy(req *http.Request, limit int64, prepare func(*http.Request)) (*http.Request, *Info, error) {
+	c := &infoRequest{req: *req}
+	if prepare != nil {
+		prepare(&c.req)
+	}
+	send, err := c.info.read(&c.req, limit, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return send, &c.info, nil
+}
+
+// infoRequest is a shallow copy of a request and the Info that describes
+// it, allocated together.
+type infoRequest struct {
+	info Info
+	req  http.Request
+}
+
 // InspectRequest is what [Inspect] does to one request, for a decorator
 // that is itself outermost and passes the [Info] on in the request's
 // context: it returns the request to send on, a shallow copy of req that
@@ -449,14 +478,21 @@ func (i *Info) read(req *http.Request, limit int64, owned bool) (*http.Request, 
 // The copy has a URL of its own (the same), so that an Info of req in its
 // context does not describe it.
 func withModel(req *http.Request, endpoint, model string) (*http.Request, *Info) {
-	c := *req
-	send := &c
+	c := &modelRequest{infoRequest: infoRequest{req: *req}}
+	send := &c.req
 	if req.URL != nil {
-		u := *req.URL
-		send.URL = &u
+		c.url = *req.URL
+		send.URL = &c.url
 	}
-	info := &Info{Endpoint: endpoint, Model: model, url: send.URL}
-	return send, info
+	c.info.Endpoint, c.info.Model, c.info.url = endpoint, model, send.URL
+	return send, &c.info
+}
+
+// modelRequest is what withModel makes, allocated together: the copy, its
+// Info and its URL.
+type modelRequest struct {
+	infoRequest
+	url url.URL
 }
 
 // EstimateTokens estimates the tokens of text a request counts against a
