@@ -161,7 +161,8 @@ func WithBaseURL(u string) Option { return preset.WithBaseURL(u) }
 // WithRate sets the rate of a route (RouteChat, ...) in requests a minute,
 // the ceiling of the limiter's rate too, instead of learning it from the
 // first answer; what an answer says remains of the server's count is sent
-// whatever the rate (see preset.WithRate). 0 or less means learnt.
+// whatever the rate (see preset.WithRate). 0 or less means learnt. Any
+// other route name fails every request with an error that names it.
 func WithRate(route string, rpm float64) Option { return preset.WithRate(route, rpm) }
 
 // WithMaxRetries sets how many times a request is sent again after its

@@ -50,7 +50,9 @@ func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 // less than its limit is not held to the rate it was told. A rate
 // of 0 or less (or NaN) means unknown: the limiter starts slow and finds
 // the rate from the server's answers (its stated limit, where it states
-// one).
+// one). A route the preset does not limit (a name mistyped) fails every
+// request with an error that names it, as a bad [WithBaseURL] does, and
+// nothing is sent.
 func WithRate(route string, rpm float64) Option {
 	return func(c *config) {
 		if c.rates == nil {

@@ -147,6 +147,44 @@ func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
 	}
 }
 
+// A rate for a route the preset does not limit (a name mistyped, or a
+// route without a limiter) would be ignored: every request fails with an
+// error that names it and the routes that take one, and nothing is sent.
+// A rate for a limited route, 0 among them, is no error.
+func TestARateForARouteNotLimitedIsAnError(t *testing.T) {
+	spec := groq
+	spec.Routes = map[string]preset.Route{
+		transport.EndpointChat:       {Limit: true, RPM: 60},
+		transport.EndpointEmbeddings: {Limit: true, RPM: 60},
+		transport.EndpointModels:     {Breaker: true},
+	}
+	for _, tt := range []struct {
+		opts []preset.Option
+		err  string // "" for none
+	}{
+		{[]preset.Option{preset.WithRate("chat_completions", 600)}, `groq: WithRate: no rate-limited route named "chat_completions" (the routes with a rate: "chat", "embeddings")`},
+		{[]preset.Option{preset.WithRate(transport.EndpointModels, 600), preset.WithRate("", 1)}, `no rate-limited route named "", "models"`},
+		{[]preset.Option{preset.WithRate(transport.EndpointChat, 600), preset.WithRate(transport.EndpointEmbeddings, 0)}, ""},
+	} {
+		r := &recorder{}
+		rt := preset.New(spec, r, append(tt.opts, preset.WithAPIKey("k"))...)
+		body := &closeCounter{Reader: strings.NewReader(`{"model":"llama"}`)}
+		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", body)
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		if tt.err == "" {
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			assert.Len(t, r.got, 1)
+			continue
+		}
+		assert.Nil(t, resp)
+		assert.ErrorContains(t, err, tt.err)
+		assert.Empty(t, r.got, "nothing is sent")
+		assert.Equal(t, 1, body.closed, "the body is closed")
+	}
+}
+
 type closeCounter struct {
 	io.Reader
 	closed int

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +68,9 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 			// not shown: it may hold credentials.
 			t.err = fmt.Errorf("%s: WithBaseURL: the API root is not an absolute URL with a host, such as https://api.example.com/v1", providerName(spec))
 		}
+	}
+	if t.err == nil {
+		t.err = checkRates(spec, cfg.rates)
 	}
 	if t.auth.Header == "" {
 		t.auth = Bearer
@@ -277,6 +282,31 @@ func parseRoot(s string) (*url.URL, bool) {
 }
 
 // providerName is the name of the provider that errors start with.
+// checkRates returns the error of a WithRate for a route spec does not
+// limit: a name mistyped, or a route without a limiter, whose rate would
+// otherwise be ignored without a word.
+func checkRates(spec Spec, rates map[string]float64) error {
+	var bad []string
+	for name := range rates {
+		if r, ok := spec.Routes[name]; !ok || !r.Limit {
+			bad = append(bad, strconv.Quote(name))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	var limited []string
+	for name, r := range spec.Routes {
+		if r.Limit {
+			limited = append(limited, strconv.Quote(name))
+		}
+	}
+	slices.Sort(bad)
+	slices.Sort(limited)
+	return fmt.Errorf("%s: WithRate: no rate-limited route named %s (the routes with a rate: %s)",
+		providerName(spec), strings.Join(bad, ", "), strings.Join(limited, ", "))
+}
+
 func providerName(spec Spec) string {
 	if spec.Name == "" {
 		return "steady"

@@ -61,7 +61,8 @@ func WithBaseURL(u string) Option { return preset.WithBaseURL(u) }
 // rises above it; what the server says remains of its count before its
 // reset is sent whatever the rate (see bucket.Limit). A rate of 0 or less
 // means "unknown": the limiter starts slow and finds the rate from the
-// server's answers.
+// server's answers. Any other route name fails every request with an
+// error that names it.
 func WithRate(route string, rpm float64) Option { return preset.WithRate(route, rpm) }
 
 // WithMaxRetries sets how many times a request is sent again after its
