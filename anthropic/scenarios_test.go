@@ -7,22 +7,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/steadyapi/steady/anthropic"
 	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/internal/scenariostack"
 )
 
 // presetStack is the preset as a user sets it up against the simulator
-// speaking Anthropic's dialect: defaults (the rates learnt from the first
-// answers), plus the scenarios' second chat model as the first one's
-// fallback.
-var presetStack = conformance.Stack{
-	Name: "anthropic",
-	Wrap: func(next http.RoundTripper) http.RoundTripper {
-		return anthropic.NewTransport(next, anthropic.WithAPIKey("scenario-key"),
-			anthropic.WithBaseURL(conformance.ScenarioBaseURL),
-			anthropic.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
-	},
-}
+// speaking Anthropic's dialect, as the comparison runs it too.
+var presetStack = scenariostack.Anthropic("anthropic")
 
 // maxTokensAlone is the preset with the usage of every answer hidden from
 // it.

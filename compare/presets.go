@@ -2,15 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
-	"github.com/steadyapi/steady/anthropic"
 	"github.com/steadyapi/steady/conformance"
-	"github.com/steadyapi/steady/openai"
-	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/internal/scenariostack"
 )
 
 // presetStack is a preset as a user sets it up against the simulator
@@ -20,32 +16,14 @@ type presetStack struct {
 	Stack   conformance.Stack
 }
 
-// presetStacks are the OpenAI and Anthropic presets with their defaults
-// (the rates learnt from the first answers) and the scenarios' second
-// chat model as the first one's fallback. OpenAI's embedding job is run by
-// together.EmbedAll, which speaks OpenAI's embeddings API.
+// presetStacks are the OpenAI and Anthropic presets as their scenario
+// tests run them (package scenariostack): their defaults (the rates learnt
+// from the first answers) and the scenarios' second chat model as the
+// first one's fallback.
 func presetStacks() []presetStack {
 	return []presetStack{
-		{conformance.DialectOpenAI, conformance.Stack{
-			Name: "steady openai",
-			Wrap: func(next http.RoundTripper) http.RoundTripper {
-				return openai.NewTransport(next, openai.WithAPIKey("scenario-key"),
-					openai.WithBaseURL(conformance.ScenarioBaseURL),
-					openai.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
-			},
-			Embed: func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
-				vecs, err := together.EmbedAll(ctx, client, model, texts, together.WithAPIBase(baseURL), together.WithoutModelCheck())
-				return embedded(vecs), err
-			},
-		}},
-		{conformance.DialectAnthropic, conformance.Stack{
-			Name: "steady anthropic",
-			Wrap: func(next http.RoundTripper) http.RoundTripper {
-				return anthropic.NewTransport(next, anthropic.WithAPIKey("scenario-key"),
-					anthropic.WithBaseURL(conformance.ScenarioBaseURL),
-					anthropic.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
-			},
-		}},
+		{conformance.DialectOpenAI, scenariostack.OpenAI("steady openai")},
+		{conformance.DialectAnthropic, scenariostack.Anthropic("steady anthropic")},
 	}
 }
 

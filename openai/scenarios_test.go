@@ -1,7 +1,6 @@
 package openai_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -9,35 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/internal/scenariostack"
 	"github.com/steadyapi/steady/openai"
-	"github.com/steadyapi/steady/together"
 )
 
 // presetStack is the preset as a user sets it up against the simulator
-// speaking OpenAI's dialect: defaults (the rates learnt from the first
-// answers), plus the scenarios' second chat model as the first one's
-// fallback. The embedding job is run by together.EmbedAll, which speaks
-// OpenAI's embeddings API and keeps enough requests in flight to use the
-// rate; a driver that sends one batch at a time waits on the server's
-// latency instead.
-var presetStack = conformance.Stack{
-	Name: "openai",
-	Wrap: func(next http.RoundTripper) http.RoundTripper {
-		return openai.NewTransport(next, openai.WithAPIKey("scenario-key"),
-			openai.WithBaseURL(conformance.ScenarioBaseURL),
-			openai.WithFallback(conformance.ScenarioChatModel, conformance.ScenarioFallbackModel))
-	},
-	Embed: func(ctx context.Context, client *http.Client, baseURL, model string, texts []string) (int, error) {
-		vecs, err := together.EmbedAll(ctx, client, model, texts, together.WithAPIBase(baseURL), together.WithoutModelCheck())
-		n := 0
-		for _, v := range vecs {
-			if v != nil {
-				n++
-			}
-		}
-		return n, err
-	},
-}
+// speaking OpenAI's dialect, as the comparison runs it too.
+var presetStack = scenariostack.OpenAI("openai")
 
 // maxTokensAlone is the preset with the usage of every answer hidden from
 // it: what a client that charges max_tokens and never learns better gets.
