@@ -202,3 +202,46 @@ func TestScanLongModel(t *testing.T) {
 	assert.False(t, ok)
 	assert.LessOrEqual(t, cap(s.model), 2*maxModelBytes)
 }
+
+// TestCountedEscapesAtEveryOffset counts prompts whose escapes (simple,
+// \u with its four digits, \u with fewer, which JSON refuses) fall at every
+// offset of the eight-byte loop, beside multi-byte characters and near the
+// end of what is scanned, read whole and cut at every byte: the count is
+// the reference's, one character an escape.
+func TestCountedEscapesAtEveryOffset(t *testing.T) {
+	escapes := []string{`\n`, `\"`, `\\`, `\u00e9`, `\uABCD`, `\/`}
+	for pad := range 20 {
+		for _, esc := range escapes {
+			for _, tail := range []string{"", "x", "héllo wörld, the quick brown fox", `\t` + esc} {
+				content := strings.Repeat("a", pad) + esc + "é" + esc + tail
+				body := []byte(`{"messages":[{"role":"user","content":"` + content + `"}],"model":"m"}`)
+				require.True(t, json.Valid(body), "%s", body)
+				chars, _, _ := referenceTokens(body)
+				for cut := range len(body) + 1 {
+					s := getScanner(true)
+					s.scan(body[:cut])
+					s.scan(body[cut:])
+					require.True(t, s.ok(), "%s cut at %d", body, cut)
+					require.Equal(t, chars, s.chars, "%s cut at %d", body, cut)
+					putScanner(s)
+				}
+			}
+		}
+	}
+	// A \u without its four digits is counted as the escape states count
+	// it, whole or in pieces: the backslash and u one character, the hex
+	// digits after it with them.
+	for _, content := range []string{`\u12`, `\u12xyz and more text here`, `abcdefgh\uZZZZ ijklmnop`} {
+		body := []byte(`{"messages":[{"role":"user","content":"` + content + `"}]}`)
+		whole := getScanner(true)
+		whole.scan(body)
+		for cut := range len(body) + 1 {
+			s := getScanner(true)
+			s.scan(body[:cut])
+			s.scan(body[cut:])
+			require.Equal(t, whole.chars, s.chars, "%s cut at %d", body, cut)
+			putScanner(s)
+		}
+		putScanner(whole)
+	}
+}

@@ -544,7 +544,7 @@ func (s *scanner) plainString(p []byte, i int) int {
 		var j int
 		if count {
 			var n int
-			j, n = countToQuoteOrBackslash(p, i)
+			j, n = countString(p, i)
 			s.chars += int64(n)
 		} else {
 			j = findQuoteOrBackslash(p, i)
@@ -639,12 +639,31 @@ func findQuoteOrBackslash(p []byte, i int) int {
 	return i
 }
 
-// countToQuoteOrBackslash is findQuoteOrBackslash and countRunes of the
-// bytes before what it finds, in one pass: it returns the index j of the
-// first quote or backslash of p at or after i (or len(p)), and the
-// characters of p[i:j].
-func countToQuoteOrBackslash(p []byte, i int) (j, n int) {
+// countString is findQuoteOrBackslash and countRunes of the bytes before
+// what it finds, in one pass, reading on past the escapes it can read
+// whole: it returns the index j of the string's closing quote, of a
+// backslash whose escape ends within six bytes of the end of p or is a \u
+// not followed by four hex digits (left to plainString), or len(p); and
+// the characters before j, each escape one, as plainString counts them. A
+// prompt's escapes (its line ends, its quotes) do not end the eight-byte
+// loop.
+func countString(p []byte, i int) (j, n int) {
 	for i+8 <= len(p) {
+		// Eight ASCII bytes at a time, none a quote or a backslash, as
+		// most of a prompt is: each is one character.
+		start := i
+		for b := p[i:]; len(b) >= 8; b = b[8:] {
+			x := binary.LittleEndian.Uint64(b)
+			q, s := x^quotes, x^backslashes
+			if ((q-lowBits)&^q|(s-lowBits)&^s|x)&highBits != 0 {
+				break
+			}
+			i += 8
+		}
+		n += i - start
+		if i+8 > len(p) {
+			break
+		}
 		x := binary.LittleEndian.Uint64(p[i:])
 		q, s := x^quotes, x^backslashes
 		m := ((q-lowBits)&^q | (s-lowBits)&^s) & highBits
@@ -662,10 +681,24 @@ func countToQuoteOrBackslash(p []byte, i int) (j, n int) {
 			}
 			n -= bits.OnesCount64(z)
 		}
-		if m != 0 {
-			return i + k, n
+		if m == 0 {
+			i += 8
+			continue
 		}
-		i += 8
+		j = i + k
+		if p[j] == '"' || j+6 > len(p) {
+			return j, n
+		}
+		// An escape: the backslash and the byte after it, one character;
+		// a \u escape's four digits are the same character.
+		i = j + 2
+		if p[j+1] == 'u' {
+			if !isHex(p[j+2]) || !isHex(p[j+3]) || !isHex(p[j+4]) || !isHex(p[j+5]) {
+				return j, n
+			}
+			i = j + 6
+		}
+		n++
 	}
 	j = findQuoteOrBackslash(p, i)
 	return j, n + countRunes(p[i:j])
