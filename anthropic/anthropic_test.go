@@ -183,26 +183,3 @@ func TestARedirectOffTheAPIDoesNotCarryTheKey(t *testing.T) {
 	}
 	assert.Equal(t, []string{"", ""}, got, "no key reaches the other host")
 }
-
-// The route WithRate names takes a rate; another name fails every request
-// with an error that names it, and nothing is sent.
-func TestWithRateTakesTheRouteItNames(t *testing.T) {
-	for _, route := range []string{anthropic.RouteMessages, "claude-sonnet-4-5"} {
-		sent := 0
-		rt := anthropic.NewTransport(transport.Func(func(req *http.Request) (*http.Response, error) {
-			sent++
-			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
-		}), anthropic.WithAPIKey("k"), anthropic.WithRate(route, 600))
-		req, err := http.NewRequest(http.MethodPost, anthropic.DefaultBaseURL+"/messages", strings.NewReader(`{"model":"m","max_tokens":16,"messages":[]}`))
-		require.NoError(t, err)
-		resp, err := rt.RoundTrip(req)
-		if route != anthropic.RouteMessages {
-			assert.ErrorContains(t, err, `anthropic: WithRate: no rate-limited route named "claude-sonnet-4-5"`)
-			assert.Zero(t, sent)
-			continue
-		}
-		require.NoError(t, err, route)
-		_ = resp.Body.Close()
-		assert.Equal(t, 1, sent, route)
-	}
-}

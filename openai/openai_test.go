@@ -210,26 +210,3 @@ func TestAzureV1LimitsEachModelApart(t *testing.T) {
 		assert.GreaterOrEqual(t, f.at[2], 5*time.Second, "gpt-a waits the server's 5 s")
 	})
 }
-
-// Every route WithRate names takes a rate; another name fails every
-// request with an error that names it, and nothing is sent.
-func TestWithRateTakesEveryRouteItNames(t *testing.T) {
-	for _, route := range []string{openai.RouteChat, openai.RouteCompletions, openai.RouteEmbeddings, openai.RouteResponses, openai.RouteImages, "gpt-4o"} {
-		sent := 0
-		rt := openai.NewTransport(transport.Func(func(req *http.Request) (*http.Response, error) {
-			sent++
-			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
-		}), openai.WithAPIKey("k"), openai.WithRate(route, 600))
-		req, err := http.NewRequest(http.MethodPost, openai.DefaultBaseURL+"/chat/completions", strings.NewReader(`{"model":"m","messages":[]}`))
-		require.NoError(t, err)
-		resp, err := rt.RoundTrip(req)
-		if route == "gpt-4o" {
-			assert.ErrorContains(t, err, `openai: WithRate: no rate-limited route named "gpt-4o"`)
-			assert.Zero(t, sent)
-			continue
-		}
-		require.NoError(t, err, route)
-		_ = resp.Body.Close()
-		assert.Equal(t, 1, sent, route)
-	}
-}

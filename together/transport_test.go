@@ -244,26 +244,3 @@ func TestDeadlineShorterThanTheServersWait(t *testing.T) {
 		assert.Zero(t, time.Since(start), "refused at once, not after waiting for the deadline")
 	})
 }
-
-// Every route WithRate names takes a rate; another name fails every
-// request with an error that names it, and nothing is sent.
-func TestWithRateTakesEveryRouteItNames(t *testing.T) {
-	for _, route := range []string{together.RouteChat, together.RouteCompletions, together.RouteEmbeddings, together.RouteImages, "chat/completions"} {
-		sent := 0
-		rt := together.NewTransport(transport.Func(func(req *http.Request) (*http.Response, error) {
-			sent++
-			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
-		}), together.WithAPIKey("k"), together.WithRate(route, 600))
-		req, err := http.NewRequest(http.MethodPost, together.DefaultBaseURL+"/chat/completions", strings.NewReader(chatBody("m")))
-		require.NoError(t, err)
-		resp, err := rt.RoundTrip(req)
-		if route == "chat/completions" {
-			assert.ErrorContains(t, err, `together: WithRate: no rate-limited route named "chat/completions"`)
-			assert.Zero(t, sent)
-			continue
-		}
-		require.NoError(t, err, route)
-		_ = resp.Body.Close()
-		assert.Equal(t, 1, sent, route)
-	}
-}
