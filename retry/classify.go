@@ -94,11 +94,15 @@ func connectionFailure(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// notWritten reports whether err shows that the request never left: the
-// connection was never made (a dial failure, a refused connection, a
-// failed lookup, a TLS handshake that timed out) or was closed by the server
-// while idle, before the request was written. These are the failures after
-// which net/http itself sends a request again.
+// notWritten reports whether err shows that the server never read the
+// request: the connection was never made (a dial failure, a refused
+// connection, a failed lookup, a TLS handshake that timed out), or the
+// server closed it while it was idle. net/http reports the last
+// ("server closed idle connection") only when it saw the server's end
+// close before this request was handed to the connection: whatever was
+// written of the request reached a connection the server had closed.
+// net/http itself sends such a request again only when it is idempotent;
+// steady sends any request again, as it does after a failed dial.
 func notWritten(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
