@@ -74,7 +74,9 @@ func New(opts ...Option) transport.Middleware {
 			next = http.DefaultTransport
 		}
 		n, _ := next.(transport.InfoRoundTripper)
-		return &roundTripper{next: next, nextInfo: n, s: s, entries: make(map[string]*entry), epoch: time.Now()}
+		rt := &roundTripper{next: next, nextInfo: n, s: s, entries: make(map[string]*entry), epoch: time.Now()}
+		rt.nextSweep.Store(int64(s.idleTTL / 2))
+		return rt
 	}
 }
 
@@ -94,14 +96,14 @@ type roundTripper struct {
 	// last is the entry of the key looked up last, found again without
 	// the lock while its key comes again: most requests name the model
 	// the one before named.
-	last  atomic.Pointer[entry]
-	calls atomic.Uint64 // requests so far: the logical clock of lastCall
+	last atomic.Pointer[entry]
+	// nextSweep is when the next idle sweep is due (since epoch): the
+	// first answer after it runs the sweep. Written under mu.
+	nextSweep atomic.Int64
 
-	mu         sync.Mutex
-	entries    map[string]*entry
-	overflow   *entry // shared by new keys while every kept breaker is open
-	sweptCalls uint64 // calls at the last sweep
-	nextSweep  int64  // when the next idle sweep is due
+	mu       sync.Mutex
+	entries  map[string]*entry
+	overflow *entry // shared by new keys while every kept breaker is open
 }
 
 // entry is one key's breaker.
@@ -128,10 +130,8 @@ type entry struct {
 	// breaker is never the last.
 	host, model string
 	cb          *gobreaker.TwoStepCircuitBreaker[struct{}]
-	openUntil   atomic.Int64  // since epoch; requests fail fast before it; 0 once over
-	lastCall    atomic.Uint64 // roundTripper.calls at its last request
-	lastSeen    int64         // since epoch, as of the last sweep; guarded by roundTripper.mu
-	gone        atomic.Bool   // dropped from the map: not to be found through last
+	openUntil   atomic.Int64 // since epoch; requests fail fast before it; 0 once over
+	gone        atomic.Bool  // dropped from the map: not to be found through last
 
 	// phase counts gobreaker's changes of state, shifted left by one, with
 	// closedBit set while it is closed. It is written by onStateChange,
@@ -148,6 +148,9 @@ type entry struct {
 	clean   bool  // the last outcome told in this closed phase was a success (or none was)
 	skipped tally // the successes of this closed phase gobreaker was not told of
 	now     int64 // the clock as of the outcome being told, for readyToTrip
+	// used is when the breaker was made or last told an outcome (since
+	// epoch): how long it has been idle, for the sweep (see sweep).
+	used int64
 
 	// tripWait is the Retry-After of the last request judged (-1: none). It
 	// is written by judge and read by changed, both called by gobreaker
@@ -236,6 +239,9 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 	out := rt.outcome(req, resp, err)
 	reported = true
 	tell(out)
+	if out != errExcluded {
+		e.stamp(rt.now())
+	}
 	return resp, err
 }
 
@@ -265,6 +271,9 @@ func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.
 		}
 	}
 	rt.report(e, phase, out, now)
+	if out != errExcluded {
+		rt.sweepDue(now)
+	}
 	return resp, err
 }
 
@@ -289,6 +298,7 @@ func (rt *roundTripper) report(e *entry, phase uint64, out error, now int64) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.used = max(e.used, now)
 	if e.phase.Load() != phase { // the breaker changed state since the request started
 		return
 	}
@@ -377,59 +387,40 @@ func (rt *roundTripper) entry(req *http.Request, model string) *entry {
 		host = req.URL.Host
 	}
 	if e := rt.last.Load(); e != nil && !e.gone.Load() && rt.s.key == nil && e.model == model && e.host == host {
-		if c := rt.calls.Add(1); c%sweepEvery != 0 {
-			e.lastCall.Store(c)
-			return e
-		}
-		// A call that may be due a sweep: the lock's path, counted already.
-		return rt.entryKeyed(req, host, model, true)
+		return e
 	}
-	return rt.entryKeyed(req, host, model, false)
+	return rt.entryKeyed(req, host, model)
 }
 
 // entryKeyed is entry once the last request's breaker was not req's: it
-// finds req's by its key. counted: the call was counted in rt.calls
-// already.
-func (rt *roundTripper) entryKeyed(req *http.Request, host, model string, counted bool) *entry {
+// finds req's by its key.
+func (rt *roundTripper) entryKeyed(req *http.Request, host, model string) *entry {
 	if rt.s.key != nil {
 		key := transport.BoundKey(rt.s.key(req, model))
-		if e := rt.last.Load(); !counted && e != nil && !e.gone.Load() && e.key == key {
-			if c := rt.calls.Add(1); c%sweepEvery != 0 {
-				e.lastCall.Store(c)
-				return e
-			}
-			counted = true
+		if e := rt.last.Load(); e != nil && !e.gone.Load() && e.key == key {
+			return e
 		}
-		return rt.entryLocked(req, model, "", nil, key, counted)
+		return rt.entryLocked(req, model, "", nil, key)
 	}
 	bound := transport.BoundKey(model)
 	var buf [128]byte
 	k := append(buf[:0], host...)
 	k = append(k, ' ')
 	k = append(k, bound...)
-	return rt.entryLocked(req, bound, model, k, "", counted)
+	return rt.entryLocked(req, bound, model, k, "")
 }
 
 // entryLocked is entry under rt.mu: the key is k when not nil (the
 // default key, of req's host and model, whose model as the request named
-// it is raw), else key. counted: the call was counted in rt.calls already.
+// it is raw), else key.
 //
 // An entry found through rt.last an instant before a sweep or an eviction
 // drops it (idle for IdleTTL, or the least recently used of MaxKeys) takes
 // the request it was found for, and is then forgotten: one request counted
 // by a breaker that had none for the idle period, or was the least used.
-func (rt *roundTripper) entryLocked(req *http.Request, model, raw string, k []byte, key string, counted bool) *entry {
+func (rt *roundTripper) entryLocked(req *http.Request, model, raw string, k []byte, key string) *entry {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	calls := rt.calls.Load()
-	if !counted {
-		calls = rt.calls.Add(1)
-	}
-	if calls%sweepEvery == 0 {
-		if n := rt.now(); n >= rt.nextSweep {
-			rt.sweep(n)
-		}
-	}
 	var e *entry
 	if k != nil {
 		e = rt.entries[string(k)]
@@ -449,12 +440,11 @@ func (rt *roundTripper) entryLocked(req *http.Request, model, raw string, k []by
 				if rt.overflow == nil {
 					rt.overflow = rt.newEntry(overflowKey, req, "")
 				}
-				rt.overflow.lastCall.Store(calls)
 				return rt.overflow
 			}
 		}
 		e = rt.newEntry(key, req, model)
-		e.lastSeen = n
+		e.used = n // not shared yet
 		if k != nil {
 			e.model = raw
 			if req.URL != nil {
@@ -463,34 +453,60 @@ func (rt *roundTripper) entryLocked(req *http.Request, model, raw string, k []by
 		}
 		rt.entries[key] = e
 	}
-	e.lastCall.Store(calls)
 	rt.last.Store(e)
 	return e
 }
 
-// sweepEvery is how many requests pass between two looks at the clock for
-// a due sweep: the clock costs as much as the rest of the bookkeeping, so
-// the happy path does not read it.
-const sweepEvery = 16
+// sweepDue runs the idle sweep at now, the time of an answer, when it is
+// due. The happy path reads one word for it: the clock it is given was
+// read for the answer already, and the requests themselves count nothing.
+func (rt *roundTripper) sweepDue(now int64) {
+	if now < rt.nextSweep.Load() {
+		return
+	}
+	rt.mu.Lock()
+	if now >= rt.nextSweep.Load() {
+		rt.sweep(now)
+	}
+	rt.mu.Unlock()
+}
 
-// sweep drops the breakers idle for IdleTTL. It runs when one is due (at
-// most once per half IdleTTL, noticed within sweepEvery requests) or when
-// the map is full, so its cost is spread thin over the requests. A breaker
-// used since the previous sweep is seen now; one not seen for IdleTTL (so
-// idle for between IdleTTL and 1.5 IdleTTL) is dropped, unless it is still
-// open. Callers hold rt.mu.
+// sweep drops the breakers idle for IdleTTL: told no outcome for that long
+// since they were made. It runs at the first answer once one is due (at
+// most once per half IdleTTL, so a breaker is dropped when it has been idle
+// for between IdleTTL and 1.5 IdleTTL while other traffic flows) and when
+// the map is full, so its cost is spread thin over the requests. An open
+// breaker is kept. Callers hold rt.mu.
 func (rt *roundTripper) sweep(now int64) {
 	ttl := int64(rt.s.idleTTL)
 	for k, e := range rt.entries {
-		if e.lastCall.Load() > rt.sweptCalls {
-			e.lastSeen = now
-		} else if now-e.lastSeen >= ttl && e.openUntil.Load() <= now {
+		if used, ok := e.usedAt(); ok && now-used >= ttl && e.openUntil.Load() <= now {
 			delete(rt.entries, k)
 			e.gone.Store(true)
 		}
 	}
-	rt.sweptCalls = rt.calls.Load()
-	rt.nextSweep = now + ttl/2
+	rt.nextSweep.Store(now + ttl/2)
+}
+
+// usedAt is when e was made or last told an outcome. ok is false while an
+// outcome is being told, under e.mu: e is in use at this instant. The
+// sweep, which holds rt.mu, does not wait for e.mu, which is held while
+// gobreaker decides and calls the events hook.
+func (e *entry) usedAt() (used int64, ok bool) {
+	if !e.mu.TryLock() {
+		return 0, false
+	}
+	used = e.used
+	e.mu.Unlock()
+	return used, true
+}
+
+// stamp notes an outcome at now (since epoch) for the sweep, outside
+// report's lock: a probe's, told while the breaker was not closed.
+func (e *entry) stamp(now int64) {
+	e.mu.Lock()
+	e.used = max(e.used, now)
+	e.mu.Unlock()
 }
 
 // evictOldest drops the least recently used closed breaker, when MaxKeys
@@ -499,9 +515,13 @@ func (rt *roundTripper) sweep(now int64) {
 // traffic again. Callers hold rt.mu.
 func (rt *roundTripper) evictOldest() bool {
 	var oldest *entry
+	var oldestUsed int64
 	for _, e := range rt.entries {
-		if (oldest == nil || e.lastCall.Load() < oldest.lastCall.Load()) && e.openUntil.Load() == 0 && e.cb.State() == StateClosed {
-			oldest = e
+		if e.openUntil.Load() != 0 || e.cb.State() != StateClosed {
+			continue
+		}
+		if used, ok := e.usedAt(); ok && (oldest == nil || used < oldestUsed) {
+			oldest, oldestUsed = e, used
 		}
 	}
 	if oldest == nil {

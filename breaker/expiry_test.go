@@ -59,7 +59,7 @@ func TestIdleBreakersAreDropped(t *testing.T) {
 		// model-0 stays busy; the 99 others are idle from now on.
 		for minute := 1; minute <= 20; minute++ {
 			time.Sleep(time.Minute)
-			for range sweepEvery {
+			for range 16 {
 				require.NoError(t, roundTrip(t, rt, "model-0"))
 			}
 			if time.Duration(minute)*time.Minute < DefaultIdleTTL {
@@ -67,6 +67,27 @@ func TestIdleBreakersAreDropped(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 1, keys(rt), "only the breaker in use is left")
+	})
+}
+
+// The sweep runs at the first answer once it is due, and drops what was
+// told no outcome for IdleTTL: a breaker made or used within IdleTTL stays.
+func TestASweepRunsAtTheFirstAnswerOnceDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = time.Minute
+		rt := New(WithIdleTTL(ttl))(answer(200))
+		require.NoError(t, roundTrip(t, rt, "idle"))
+		time.Sleep(ttl / 2)
+		require.NoError(t, roundTrip(t, rt, "recent"))
+		require.Equal(t, 2, keys(rt), "a sweep at ttl/2 drops nothing idle for less than ttl")
+		time.Sleep(ttl / 2)
+		require.Equal(t, 2, keys(rt), "no answer, no sweep")
+		require.NoError(t, roundTrip(t, rt, "recent"))
+		b := rt.(*roundTripper)
+		b.mu.Lock()
+		assert.NotContains(t, b.entries, "api.together.xyz idle", "idle for ttl: dropped at the first answer")
+		assert.Contains(t, b.entries, "api.together.xyz recent")
+		b.mu.Unlock()
 	})
 }
 
@@ -88,7 +109,7 @@ func TestOpenBreakersOutliveIdleness(t *testing.T) {
 		require.Equal(t, 2, keys(rt))
 		for range 3 { // sweeps run, as other traffic flows
 			time.Sleep(time.Minute)
-			for range sweepEvery {
+			for range 16 {
 				require.NoError(t, roundTrip(t, rt, "busy"))
 			}
 		}
