@@ -171,12 +171,15 @@ func hasTokenLimit(h http.Header) bool {
 // that watches the answers) until the limit is known, then a Limit on a
 // bucket of tokens.
 type tokenGate struct {
-	lim    *TokenLimit
-	next   http.RoundTripper
-	events transport.EventFunc
-	pause  []LimitOption
-	open   atomic.Pointer[openGate]
-	once   sync.Once
+	lim  *TokenLimit
+	next http.RoundTripper
+	// nextInfo is next when it is a transport.InfoRoundTripper, handed
+	// each request directly, as limited's is.
+	nextInfo transport.InfoRoundTripper
+	events   transport.EventFunc
+	pause    []LimitOption
+	open     atomic.Pointer[openGate]
+	once     sync.Once
 	// used is the share of max_tokens the answers of this key have used,
 	// an average that the usage of each answer moves (float64 bits); 1
 	// until an answer reports its usage (taught).
@@ -251,6 +254,7 @@ func newTokenGate(lim *TokenLimit, next http.RoundTripper, events transport.Even
 	g := &tokenGate{lim: lim, next: next, pause: pause, events: tokenEvents(events, lim.name()),
 		limitKey: http.CanonicalHeaderKey(lim.Header + "Limit"), remainingKey: http.CanonicalHeaderKey(lim.Header + "Remaining"),
 		resetKey: http.CanonicalHeaderKey(lim.Header + "Reset")}
+	g.nextInfo, _ = next.(transport.InfoRoundTripper)
 	g.used.Store(math.Float64bits(1))
 	if lim.Rate.Known() {
 		g.start(lim.Rate, 0)
@@ -271,8 +275,17 @@ func (g *tokenGate) RoundTripInfo(req *http.Request, info *transport.Info) (*htt
 	if o := g.open.Load(); o != nil {
 		return g.limited(o, req, info)
 	}
-	resp, err := transport.Forward(g.next, req, info)
+	var resp *http.Response
+	var err error
+	if g.nextInfo != nil {
+		resp, err = g.nextInfo.RoundTripInfo(req, info)
+	} else {
+		resp, err = transport.Forward(g.next, req, info)
+	}
 	if err != nil {
+		if resp != nil { // a response and an error: keep the contract
+			transport.Drain(resp)
+		}
 		return nil, err
 	}
 	return resp, nil
