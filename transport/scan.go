@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/bits"
@@ -623,7 +622,7 @@ func isScalarByte(c byte) bool {
 // scanString does.
 func findQuoteOrBackslash(p []byte, i int) int {
 	for i+8 <= len(p) {
-		x := binary.LittleEndian.Uint64(p[i:])
+		x := word(p, i)
 		q, s := x^quotes, x^backslashes
 		m := ((q-lowBits)&^q | (s-lowBits)&^s) & highBits
 		if m != 0 {
@@ -649,41 +648,36 @@ func findQuoteOrBackslash(p []byte, i int) int {
 // loop.
 func countString(p []byte, i int) (j, n int) {
 	for i+8 <= len(p) {
-		// Eight ASCII bytes at a time, none a quote or a backslash, as
-		// most of a prompt is: each is one character.
-		start := i
-		for b := p[i:]; len(b) >= 8; b = b[8:] {
-			x := binary.LittleEndian.Uint64(b)
+		x := word(p, i)
+		var k int // the bytes of x before the quote or backslash found
+		if x&highBits == 0 {
+			// Eight ASCII bytes, as most of a prompt is: each is one
+			// character, and plainASCII marks a quote or a backslash
+			// exactly.
+			t := plainASCII(x) & highBits
+			if t == 0 {
+				n += 8
+				i += 8
+				continue
+			}
+			k = bits.TrailingZeros64(t) >> 3
+			n += k
+		} else {
+			// A multi-byte character: the first quote or backslash is
+			// found as findQuoteOrBackslash finds it, and the bytes that
+			// continue a character before it are not counted.
 			q, s := x^quotes, x^backslashes
-			if ((q-lowBits)&^q|(s-lowBits)&^s|x)&highBits != 0 {
-				break
+			m := ((q-lowBits)&^q | (s-lowBits)&^s) & highBits
+			// Continuation bytes are 10xxxxxx: z marks each.
+			c := (x & 0xC0C0C0C0C0C0C0C0) ^ highBits
+			z := ^(((c & lowSeven) + lowSeven) | c) & highBits
+			if m == 0 {
+				n += 8 - bits.OnesCount64(z)
+				i += 8
+				continue
 			}
-			i += 8
-		}
-		n += i - start
-		if i+8 > len(p) {
-			break
-		}
-		x := binary.LittleEndian.Uint64(p[i:])
-		q, s := x^quotes, x^backslashes
-		m := ((q-lowBits)&^q | (s-lowBits)&^s) & highBits
-		k := 8 // the bytes of x before what is found
-		if m != 0 {
 			k = bits.TrailingZeros64(m) >> 3
-		}
-		n += k
-		if x&highBits != 0 {
-			// Continuation bytes are 10xxxxxx: t has a zero byte for each.
-			t := (x & 0xC0C0C0C0C0C0C0C0) ^ highBits
-			z := ^(((t & 0x7F7F7F7F7F7F7F7F) + 0x7F7F7F7F7F7F7F7F) | t) & highBits
-			if k < 8 {
-				z &= 1<<(8*k) - 1
-			}
-			n -= bits.OnesCount64(z)
-		}
-		if m == 0 {
-			i += 8
-			continue
+			n += k - bits.OnesCount64(z&(1<<(8*k)-1))
 		}
 		j = i + k
 		if p[j] == '"' || j+6 > len(p) {
@@ -704,13 +698,22 @@ func countString(p []byte, i int) (j, n int) {
 	return j, n + countRunes(p[i:j])
 }
 
+// plainASCII has the high bit of each byte of x set that is not ASCII, or
+// is a quote or a backslash: a byte b below 0x80 is a quote exactly when
+// (b^'"')+0x7f has its high bit clear, with no carry out of the byte; and
+// so for a backslash. A byte from 0x80 has its own high bit set, and may
+// carry into the byte after it: the first byte marked is exact.
+func plainASCII(x uint64) uint64 {
+	return ^(((x ^ quotes) + lowSeven) & ((x ^ backslashes) + lowSeven)) | x
+}
+
 // countRunes counts the characters of p, UTF-8 that may be cut at either
 // end: the bytes that do not continue a character.
 func countRunes(p []byte) int {
 	n := len(p)
 	i := 0
 	for ; i+8 <= len(p); i += 8 {
-		x := binary.LittleEndian.Uint64(p[i:])
+		x := word(p, i)
 		if x&highBits == 0 {
 			continue // ASCII
 		}
