@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/binary"
 	"math/bits"
 )
 
@@ -196,7 +195,7 @@ func openingQuote(b []byte, j, lo int) int {
 // only): the highest byte it marks is the last quote.
 func lastQuote(b []byte, lo, j int) int {
 	for j-8 >= lo {
-		x := binary.LittleEndian.Uint64(b[j-8:]) ^ quotes
+		x := word(b, j-8) ^ quotes
 		if m := ^((x&lowSeven + lowSeven) | x | lowSeven); m != 0 {
 			return j - 8 + (63-bits.LeadingZeros64(m))>>3
 		}

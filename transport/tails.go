@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"sync/atomic"
 )
@@ -45,7 +44,7 @@ var tails [8]atomic.Pointer[modelTail]
 var tailWords [len(tails)]atomic.Uint64
 
 // lastWord is the last eight bytes of b, at least eight long, as a word.
-func lastWord(b []byte) uint64 { return binary.LittleEndian.Uint64(b[len(b)-8:]) }
+func lastWord(b []byte) uint64 { return word(b, len(b)-8) }
 
 // lookupTail returns the model of body b, whose first member's key opens
 // at first and is not "model", when b ends with a kept tail: what
