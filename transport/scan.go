@@ -359,27 +359,40 @@ func (s *scanner) nested(p []byte, i int) int {
 		}
 		switch c {
 		case '"':
-			s.st, s.ret = stString, stNested
+			// A string that ends in p with no escape before its closing
+			// quote is read here, as the states would read it. (A string
+			// ends after a key as after a value: the next string is no key.)
+			var j int
 			switch {
 			case s.wantKey && s.text && s.count:
-				s.str = strKey
-				s.keyLen, s.keyEsc = 0, false
-				// A key without escapes that ends in p is read here.
-				if j := findQuoteOrBackslash(p, i); j < len(p) && p[j] == '"' {
+				if j = findQuoteOrBackslash(p, i); j < len(p) && p[j] == '"' {
 					k := p[i:j]
 					s.keyText = string(k) == "content" || string(k) == "text"
-					s.st, s.wantKey = stNested, false
+					s.wantKey = false
 					i = j + 1
 					continue
 				}
+				s.st, s.ret, s.str = stString, stNested, strKey
+				s.keyLen, s.keyEsc = 0, false
 				return i
 			case !s.wantKey && s.text && s.count && (s.keyText || s.arr):
+				var n int
+				j, n = countString(p, i)
+				s.chars += int64(n)
 				s.str = strCount
 			default:
+				j = findQuoteOrBackslash(p, i)
 				s.str = strSkip
 			}
-			// The string is read here, escapes and all, as far as p goes.
-			if i = s.plainString(p, i); s.st != stNested {
+			if j < len(p) && p[j] == '"' {
+				s.wantKey = false
+				i = j + 1
+				continue
+			}
+			// An escape, or the end of p: the string is read on from there,
+			// escapes and all, as far as p goes.
+			s.st, s.ret = stString, stNested
+			if i = s.plainString(p, j); s.st != stNested {
 				return i
 			}
 		case '{', '[':
