@@ -148,8 +148,8 @@ type entry struct {
 	clean   bool  // the last outcome told in this closed phase was a success (or none was)
 	skipped tally // the successes of this closed phase gobreaker was not told of
 	now     int64 // the clock as of the outcome being told, for readyToTrip
-	// used is when the breaker was made or last told an outcome (since
-	// epoch): how long it has been idle, for the sweep (see sweep).
+	// used is when the breaker was made or a request of its last ended
+	// (since epoch): how long it has been idle, for the sweep.
 	used int64
 
 	// tripWait is the Retry-After of the last request judged (-1: none). It
@@ -239,9 +239,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 	out := rt.outcome(req, resp, err)
 	reported = true
 	tell(out)
-	if out != errExcluded {
-		e.stamp(rt.now())
-	}
+	e.stamp(rt.now())
 	return resp, err
 }
 
@@ -260,20 +258,16 @@ func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.
 	resp, err := rt.forward(send, info)
 	out := rt.outcome(req, resp, err)
 	reported = true
-	now := int64(0)
-	if out != errExcluded {
-		// The answer's time, as a limiter under the breaker read it, when
-		// one did: the clock is read once per answer.
-		if at, n := info.AnsweredAt(); n != answers {
-			now = int64(at.Sub(rt.epoch))
-		} else {
-			now = rt.now()
-		}
+	// The answer's time, as a limiter under the breaker read it, when one
+	// did: the clock is read once per answer.
+	var now int64
+	if at, n := info.AnsweredAt(); n != answers {
+		now = int64(at.Sub(rt.epoch))
+	} else {
+		now = rt.now()
 	}
 	rt.report(e, phase, out, now)
-	if out != errExcluded {
-		rt.sweepDue(now)
-	}
+	rt.sweepDue(now)
 	return resp, err
 }
 
@@ -294,6 +288,7 @@ func (rt *roundTripper) roundTripClosed(e *entry, phase uint64, req, send *http.
 // now is when the request ended (since rt.epoch).
 func (rt *roundTripper) report(e *entry, phase uint64, out error, now int64) {
 	if out == errExcluded { // an exclusion counts only while half-open
+		e.stamp(now)
 		return
 	}
 	e.mu.Lock()
@@ -471,8 +466,8 @@ func (rt *roundTripper) sweepDue(now int64) {
 	rt.mu.Unlock()
 }
 
-// sweep drops the breakers idle for IdleTTL: told no outcome for that long
-// since they were made. It runs at the first answer once one is due (at
+// sweep drops the breakers idle for IdleTTL: no request of theirs ended
+// for that long since they were made (an exclusion's end counts too). It runs at the first answer once one is due (at
 // most once per half IdleTTL, so a breaker is dropped when it has been idle
 // for between IdleTTL and 1.5 IdleTTL while other traffic flows) and when
 // the map is full, so its cost is spread thin over the requests. An open
@@ -488,7 +483,7 @@ func (rt *roundTripper) sweep(now int64) {
 	rt.nextSweep.Store(now + ttl/2)
 }
 
-// usedAt is when e was made or last told an outcome. ok is false while an
+// usedAt is when e was made or a request of its last ended. ok is false while an
 // outcome is being told, under e.mu: e is in use at this instant. The
 // sweep, which holds rt.mu, does not wait for e.mu, which is held while
 // gobreaker decides and calls the events hook.
@@ -501,8 +496,9 @@ func (e *entry) usedAt() (used int64, ok bool) {
 	return used, true
 }
 
-// stamp notes an outcome at now (since epoch) for the sweep, outside
-// report's lock: a probe's, told while the breaker was not closed.
+// stamp notes an outcome at now (since epoch) for the sweep, where report
+// takes no lock of its own: an exclusion's, or a probe's, told while the
+// breaker was not closed.
 func (e *entry) stamp(now int64) {
 	e.mu.Lock()
 	e.used = max(e.used, now)

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -88,6 +89,35 @@ func TestASweepRunsAtTheFirstAnswerOnceDue(t *testing.T) {
 		assert.NotContains(t, b.entries, "api.together.xyz idle", "idle for ttl: dropped at the first answer")
 		assert.Contains(t, b.entries, "api.together.xyz recent")
 		b.mu.Unlock()
+	})
+}
+
+// A request whose outcome says nothing of the model (the caller's
+// cancellation) still uses its breaker: one that gets only those is not
+// idle.
+func TestAnExcludedOutcomeIsAUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			if m, _, _ := transport.RequestModel(req, 0); m == "cancelled" {
+				return nil, context.Canceled
+			}
+			return answer(200).RoundTrip(req)
+		})
+		rt := New()(inner)
+		b := rt.(*roundTripper)
+		var first *entry
+		for minute := 1; minute <= 20; minute++ {
+			require.ErrorIs(t, roundTrip(t, rt, "cancelled"), context.Canceled)
+			b.mu.Lock()
+			e := b.entries["api.together.xyz cancelled"]
+			b.mu.Unlock()
+			if first == nil {
+				first = e
+			}
+			require.Same(t, first, e, "the same breaker, kept (minute %d)", minute)
+			require.NoError(t, roundTrip(t, rt, "busy"))
+			time.Sleep(time.Minute)
+		}
 	})
 }
 

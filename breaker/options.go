@@ -241,8 +241,8 @@ func WithEvents(fn transport.EventFunc) Option {
 	return func(s *settings) { s.events = transport.Events(s.events, fn) }
 }
 
-// WithIdleTTL sets how long a key's breaker is kept after the last outcome
-// it was told, or after it was made (up to half as long again: idleness is
+// WithIdleTTL sets how long a key's breaker is kept after the last of its
+// requests ended, or after it was made (up to half as long again: idleness is
 // checked by sweeps that run at most every ttl/2, on answers); a breaker
 // still open is kept (default [DefaultIdleTTL]). A ttl that is not
 // positive keeps the default.
