@@ -471,7 +471,10 @@ func (rt *roundTripper) sweepDue(now int64) {
 // most once per half IdleTTL, so a breaker is dropped when it has been idle
 // for between IdleTTL and 1.5 IdleTTL while other traffic flows) and when
 // the map is full, so its cost is spread thin over the requests. An open
-// breaker is kept. Callers hold rt.mu.
+// breaker is kept. A request of a key whose requests had all ended IdleTTL
+// before may be in flight when its breaker is dropped: its outcome is told
+// to the breaker dropped, as one found through rt.last an instant before
+// (see entryLocked). Callers hold rt.mu.
 func (rt *roundTripper) sweep(now int64) {
 	ttl := int64(rt.s.idleTTL)
 	for k, e := range rt.entries {
