@@ -255,8 +255,8 @@ func WithIdleTTL(ttl time.Duration) Option {
 }
 
 // WithMaxKeys bounds the breakers kept (default [DefaultMaxKeys]). When
-// that many are kept, the least recently used closed breaker gives way to a
-// new key; an open or half-open breaker never does (its model would get
+// that many are kept, the least recently used closed breaker (the one whose
+// last request ended the longest ago) gives way to a new key; an open or half-open breaker never does (its model would get
 // traffic again), and when every kept breaker is open, new keys share one
 // overflow breaker until one closes or goes idle. n below 1 keeps the
 // default.
