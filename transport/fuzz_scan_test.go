@@ -20,6 +20,8 @@ var scanSeeds = []string{
 	`{"model":"e","input":["one","two",["three"]],"max_completion_tokens":7,"max_output_tokens":9}`,
 	`{"prompt":"say \\\"x\\\"","model":"c","max_tokens":1e30}`,
 	`{"mod\u0065l":"m","cont\u0065nt":"x","x":{"model":"n"}}`,
+	`{"messages":[{"role":"user","cont\u0065nt":"abc","t\u0065xt":"de"}],"model":"m"}`,
+	`{"messages":[{"rôle":"user","contènt":"abc","conten":"x","texts":"y","Content":"z","content":"ok"}],"model":"m"}`,
 	`{"model":"a","model":"b"}`,
 	`{"model":1}`,
 	`[{"model":"a"}]`,
@@ -181,6 +183,8 @@ func TestScanSeeds(t *testing.T) {
 		{scanSeeds[3], 11, 9},
 		{scanSeeds[4], 9, math.MaxInt32},
 		{scanSeeds[5], 0, 0}, // a top-level "content" is no prompt
+		{scanSeeds[6], 5, 0}, // keys written with escapes are still "content" and "text"
+		{scanSeeds[7], 2, 0}, // and no key but those two is
 	}
 	for _, tt := range tests {
 		s := getScanner(true)

@@ -365,6 +365,16 @@ func (s *scanner) nested(p []byte, i int) int {
 			var j int
 			switch {
 			case s.wantKey && s.text && s.count:
+				if i+8 <= len(p) {
+					// A key of fewer than eight bytes, read in one word.
+					x := word(p, i)
+					if k := bits.TrailingZeros64(plainASCII(x)&highBits) >> 3; k < 8 && p[i+k] == '"' {
+						s.keyText = k == 7 && x&(1<<56-1) == contentWord || k == 4 && uint32(x) == textWord
+						s.wantKey = false
+						i += k + 1
+						continue
+					}
+				}
 				if j = findQuoteOrBackslash(p, i); j < len(p) && p[j] == '"' {
 					k := p[i:j]
 					s.keyText = string(k) == "content" || string(k) == "text"
@@ -420,6 +430,13 @@ func (s *scanner) nested(p []byte, i int) int {
 	}
 	return i
 }
+
+// contentWord and textWord are the keys "content" and "text" as the low
+// bytes of a little-endian word.
+const (
+	contentWord = uint64('c') | uint64('o')<<8 | uint64('n')<<16 | uint64('t')<<24 | uint64('e')<<32 | uint64('n')<<40 | uint64('t')<<48
+	textWord    = uint32('t') | uint32('e')<<8 | uint32('x')<<16 | uint32('t')<<24
+)
 
 // structuralScan marks the bytes the nested reading stops at.
 var structuralScan = [256]bool{'{': true, '}': true, '[': true, ']': true, '"': true, ',': true, ':': true}
