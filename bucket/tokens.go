@@ -202,12 +202,12 @@ func (g *tokenGate) share() float64 {
 	return min(math.Float64frombits(g.used.Load())*usedMargin, 1)
 }
 
-// learn moves the average share of max_tokens used by one answer's.
-func (g *tokenGate) learn(req *http.Request, info *transport.Info, u transport.Usage) {
+// learn moves the average share of max_tokens used by one answer's,
+// whose request allowed that many output tokens.
+func (g *tokenGate) learn(allowed int, u transport.Usage) {
 	if g.lim.Counts == InputTokens {
 		return
 	}
-	_, allowed := info.Tokens(req)
 	if allowed <= 0 {
 		return
 	}
@@ -343,11 +343,15 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	sig := info.Signals(resp, now) // read once, for the limiters already
 	correct := !g.remaining(resp.Header, &sig)
 	b := o.b
+	// The body is read after the round trip, when the Info may describe
+	// another request (a preset reuses it): what the usage is read
+	// against is taken now.
+	_, allowed := info.Tokens(req)
 	resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
 		if !ok {
 			return
 		}
-		g.learn(req, info, u)
+		g.learn(allowed, u)
 		if correct {
 			b.correct(float64(min(g.lim.used(u), o.most()) - int64(max(charged, 0))))
 		}

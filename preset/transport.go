@@ -106,28 +106,34 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, t.err
 	}
-	var send *http.Request
-	var info *transport.Info
-	var err error
-	if p := t.plan(req); p.copies() {
-		send, info, err = transport.ReadCopy(req, 0, func(c *http.Request) { t.apply(c, p) })
-	} else {
-		send, info, err = transport.Read(req, 0)
+	p := t.plan(req)
+	if !p.copies() {
+		// The request goes as it is: its Info is one the stack is done
+		// with once it returns (no decorator of the stack keeps one),
+		// reused rather than allocated.
+		return transport.ReadAndSend(req, 0, t.send)
 	}
+	send, info, err := transport.ReadCopy(req, 0, func(c *http.Request) { t.apply(c, p) })
 	if err != nil {
 		return nil, err
 	}
+	return t.send(send, info)
+}
+
+// send sends req, described by info, through the stack.
+func (t *Transport) send(req *http.Request, info *transport.Info) (*http.Response, error) {
 	var resp *http.Response
+	var err error
 	if t.events == nil {
-		resp, err = t.forward(send, info)
+		resp, err = t.forward(req, info)
 	} else {
-		resp, err = t.observed(send, info)
+		resp, err = t.observed(req, info)
 	}
 	if resp != nil && resp.Request == nil {
 		// CheckResponse removes the key from an error that echoes it by
 		// the request the answer names: a base that names none (a test
 		// double, a cache) would leave the key in the error.
-		resp.Request = send
+		resp.Request = req
 	}
 	return resp, err
 }

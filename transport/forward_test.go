@@ -2,10 +2,12 @@ package transport_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -328,4 +330,54 @@ func TestEveryDecoratorHandsOnAsForwardDoes(t *testing.T) {
 			assert.Equal(t, body, string(got[0].body))
 		})
 	}
+}
+
+// ReadAndSend hands send the request and its Info as Read returns them,
+// and takes the Info back once send returns: it is emptied, for another
+// request. An Info a context carries (Forward attached it, for a
+// RoundTripper that may keep the request) is the request's: it stays.
+func TestReadAndSendTakesTheInfoBackUnlessAContextCarriesIt(t *testing.T) {
+	const body = `{"messages":[],"model":"m5"}`
+	var got []seen
+	req := postChat(t, body)
+	var info *transport.Info
+	resp, err := transport.ReadAndSend(req, 0, func(send *http.Request, i *transport.Info) (*http.Response, error) {
+		info = i
+		assert.Same(t, req, send, "a body with GetBody is not copied")
+		assert.Equal(t, "m5", i.Model)
+		assert.Equal(t, transport.EndpointChat, i.Endpoint)
+		return transport.Forward(transport.Base(recorder(&got)), send, i)
+	})
+	require.NoError(t, err)
+	require.NotNil(t, resp)
+	require.Len(t, got, 1)
+	assert.Equal(t, body, string(got[0].body))
+	assert.Empty(t, info.Model, "the Info was taken back and emptied")
+	assert.Empty(t, info.Endpoint)
+
+	// Forwarded to a RoundTripper that reads the context: the copy it
+	// was sent, which it may keep, carries the Info.
+	resp, err = transport.ReadAndSend(postChat(t, `{"model":"m6"}`), 0, func(send *http.Request, i *transport.Info) (*http.Response, error) {
+		return transport.Forward(recorder(&got), send, i)
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	kept := transport.InfoOf(resp.Request)
+	require.NotNil(t, kept, "the request sent carries its Info")
+	assert.Equal(t, "m6", kept.Model, "and it was not emptied")
+	assert.Same(t, got[1].info, kept)
+}
+
+// A body that cannot be read is ReadAndSend's error: nothing is sent.
+func TestReadAndSendSendsNothingOfABodyItCannotRead(t *testing.T) {
+	req := postChat(t, `{"model":"m"}`)
+	req.GetBody = nil
+	failure := errors.New("connection reset")
+	req.Body = io.NopCloser(io.MultiReader(strings.NewReader(`{"mod`), iotest.ErrReader(failure)))
+	resp, err := transport.ReadAndSend(req, 0, func(*http.Request, *transport.Info) (*http.Response, error) {
+		t.Fatal("sent a request whose body could not be read")
+		return nil, nil
+	})
+	require.ErrorIs(t, err, failure)
+	assert.Nil(t, resp)
 }

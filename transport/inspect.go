@@ -380,6 +380,44 @@ func Read(req *http.Request, limit int64) (*http.Request, *Info, error) {
 	return send, info, nil
 }
 
+// ReadAndSend is [Read] for a decorator that is done with the [Info] once
+// the request is sent: it reads req as Read does, calls send with the
+// request to send on and its Info, and returns what send returns. The
+// Info is valid only until send returns; it is then reused for another
+// request, which saves its allocation. Nothing may keep it (or a pointer
+// into it) beyond that: the decorators of steady keep nothing of an Info
+// once they return. An Info that [Forward] attached to a request's
+// context, for a RoundTripper that is not an [InfoRoundTripper] (which
+// may keep the request), is not reused.
+//
+// A failure reading the body is returned as Read returns it, with send
+// not called.
+func ReadAndSend(req *http.Request, limit int64, send func(*http.Request, *Info) (*http.Response, error)) (*http.Response, error) {
+	info := infoPool.Get().(*Info)
+	r, err := info.read(req, limit, false)
+	if err == nil {
+		var resp *http.Response
+		resp, err = send(r, info)
+		info.recycle()
+		return resp, err
+	}
+	info.recycle()
+	return nil, err
+}
+
+// infoPool holds the Infos ReadAndSend is done with.
+var infoPool = sync.Pool{New: func() any { return new(Info) }}
+
+// recycle puts i, which nothing refers to any more unless a context
+// carries it, back in infoPool, emptied.
+func (i *Info) recycle() {
+	if i.attached.Load() {
+		return // a request's context carries it: it is the request's now
+	}
+	*i = Info{}
+	infoPool.Put(i)
+}
+
 // ReadCopy is [Read] for a decorator that sends a shallow copy of req
 // rather than req itself: it returns the copy and its [Info], made in one
 // allocation. prepare, when not nil, is called on the copy before it is
