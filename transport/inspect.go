@@ -44,12 +44,14 @@ type Info struct {
 	answeredAt time.Time
 
 	// shared keeps what Signals read of the latest answer, once a
-	// decorator asked for it (ShareSignals).
+	// decorator asked for it (ShareSignals): sharing says so. (An Info
+	// that ReadAndSend reuses keeps the one it had, emptied.)
 	shared *sharedSignals
 	// verdictOf is the latest answer Signals read, and verdict its
 	// x-should-retry, for RetryVerdict.
 	verdictOf *http.Response
 	verdict   Verdict
+	sharing   bool
 }
 
 // sharedSignals is what the answer of says, read at the instant at:
@@ -64,11 +66,16 @@ type sharedSignals struct {
 // ShareSignals makes i keep what [Info.Signals] reads of an answer, for
 // a stack in which more than one decorator reads each answer: a limiter of
 // tokens under a limiter of requests (bucket.Keyed's) asks for it. It
-// costs one allocation per request, the first time it is asked, and saves
+// costs one allocation per request, the first time it is asked (none for
+// an Info that [ReadAndSend] reuses, once it was asked), and saves
 // reading the answer's headers again (twenty or more through a CDN). A
 // nil i does nothing.
 func (i *Info) ShareSignals() {
-	if i != nil && i.shared == nil {
+	if i == nil || i.sharing {
+		return
+	}
+	i.sharing = true
+	if i.shared == nil {
 		i.shared = new(sharedSignals)
 	}
 }
@@ -89,7 +96,7 @@ func (i *Info) Signals(resp *http.Response, now time.Time) Signals {
 		return ParseSignals(resp.Header, now)
 	}
 	var s Signals
-	if i.shared == nil {
+	if !i.sharing {
 		s = ParseSignals(resp.Header, now)
 	} else {
 		s = i.shared.read(resp, now)
@@ -145,7 +152,7 @@ var splitKeys = [2][3]string{
 // [Info.Signals] reads them; any other headers, and a nil Info or one not
 // asked to share, are read each time.
 func (i *Info) Window(resp *http.Response, now time.Time, limit, remaining, reset string) Window {
-	if i != nil && i.shared != nil {
+	if i != nil && i.sharing {
 		for j := range splitKeys {
 			if k := &splitKeys[j]; limit == k[0] && remaining == k[1] && reset == k[2] {
 				i.shared.update(resp, now)
@@ -414,8 +421,20 @@ func (i *Info) recycle() {
 	if i.attached.Load() {
 		return // a request's context carries it: it is the request's now
 	}
-	*i = Info{}
+	i.empty()
 	infoPool.Put(i)
+}
+
+// empty makes i a new Info's equal, but for the room its shared reading
+// had (ShareSignals), which it keeps for the next request that shares:
+// emptied, and unused until asked for.
+func (i *Info) empty() {
+	shared := i.shared
+	*i = Info{}
+	if shared != nil {
+		*shared = sharedSignals{}
+		i.shared = shared
+	}
 }
 
 // ReadCopy is [Read] for a decorator that sends a shallow copy of req
