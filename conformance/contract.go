@@ -76,7 +76,12 @@ const (
 	// RoundTrip does not return an error of its own when the inner
 	// transport answered the last attempt (the answer, a 503 given up on
 	// included, goes to the caller), nor refuse with an error a call it
-	// never sent when nothing has failed and no deadline presses.
+	// never sent when nothing has failed and no deadline presses. Among
+	// calls sent at once on one transport, a retry that a breaker
+	// refuses (an error matching [transport.ErrModelUnavailable]), opened
+	// by the others' failures while the retry waited, is the model judged
+	// down, not an answer lost: which calls meet it depends on the order
+	// in which their outcomes arrive.
 	RuleAnswerKept Rule = "answer-kept"
 
 	// RuleResponseOrError: RoundTrip returns a response with a body or an

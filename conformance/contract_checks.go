@@ -304,6 +304,13 @@ func (e *groupEnv) checkAnswerKept(c *callRun) {
 	if _, ok := c.ctx.Deadline(); ok && errors.Is(c.err, context.DeadlineExceeded) {
 		return
 	}
+	if c.crowded && errors.Is(c.err, transport.ErrModelUnavailable) {
+		// A retry refused by a breaker, which the failures of calls
+		// sent at the same time opened while it waited: the model was
+		// judged down, and a fallback acts on that error. (A call sent
+		// alone has no such excuse.)
+		return
+	}
 	e.rec.fail(RuleAnswerKept, "%s: RoundTrip returned an error though its context was live and the inner transport answered attempt %d of %d with a response: the answer is lost", c.name, attempts, attempts)
 }
 

@@ -470,6 +470,7 @@ func groupConcurrent(e *groupEnv) {
 			for k := range perCaller {
 				body := fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"caller %d, call %d"}]}`, ContractModel, g, k)
 				c := e.newCall(fmt.Sprintf("caller %d, call %d", g, k), callSpec{method: http.MethodPost, body: body, getBody: k%2 == 0})
+				c.crowded = true
 				// Every answer names its call, so a caller handed another's
 				// answer is seen.
 				switch (g + k) % 3 {

@@ -191,6 +191,9 @@ type callRun struct {
 	sent   []byte // the body the caller sent; nil for none
 	steps  []scriptStep
 	stream bool
+	// crowded is set for a call sent beside others' on one transport,
+	// whose failures may open a breaker this call's retry then meets.
+	crowded bool
 
 	callerBody *watchedReader
 	release    chan struct{}

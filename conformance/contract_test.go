@@ -228,6 +228,19 @@ func givesUpWithError(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// refusesRetriesAsUnavailable meets a 5xx with an error matching
+// transport.ErrModelUnavailable, as a retry would that a breaker refused.
+func refusesRetriesAsUnavailable(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err == nil && resp.StatusCode >= 500 {
+			transport.Drain(resp)
+			return nil, fmt.Errorf("retry refused: %w", transport.ErrModelUnavailable)
+		}
+		return resp, err
+	})
+}
+
 // dropsCalls refuses every POST without GetBody with an error of its own,
 // never sending it.
 func dropsCalls(next http.RoundTripper) http.RoundTripper {
@@ -647,6 +660,20 @@ func TestTestMiddlewareFailsBrokenRules(t *testing.T) {
 	assert.Contains(t, string(out), "--- FAIL: TestTestMiddlewareFailsBrokenRules/deadline")
 	assert.Contains(t, string(out), "context-deadline broken: 429 with Retry-After: 3600 and a 10s deadline: RoundTrip returned at its deadline")
 	assert.Contains(t, string(out), "--- PASS: TestTestMiddlewareFailsBrokenRules/answers", "a group where no rule broke passes")
+}
+
+// A breaker's refusal is an answer lost for a call sent alone, and the
+// model judged down among calls sent at once, whose failures may have
+// opened it: there, which calls meet it depends on the order in which the
+// outcomes arrived.
+func TestABreakersRefusalAmongConcurrentCallsIsNoAnswerLost(t *testing.T) {
+	rep := CheckMiddleware(t, refusesRetriesAsUnavailable)
+	assert.Equal(t, []Rule{RuleAnswerKept, RuleContextDeadline}, rep.Failed(), "%s", rep)
+	failures := rep.Result(RuleAnswerKept).Failures
+	require.NotEmpty(t, failures)
+	for _, f := range failures {
+		assert.NotContains(t, f, "caller ", "a concurrent call's refusal")
+	}
 }
 
 func TestWithGoroutines(t *testing.T) {
