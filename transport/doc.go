@@ -15,10 +15,11 @@
 // is made to carry it, but for a decorator that looks in the request's
 // context ([InfoOf]). They share the answer's clock reading through it
 // too ([Info.AnsweredAt]). [Read] is Inspect's reading for a decorator
-// that is outermost itself, as a preset's transport is ([ReadCopy] when it
-// sends a copy of the request, with a key added: the copy and its Info
-// are one allocation), and [Base] marks the transport at the bottom of a
-// stack, which reads no Info.
+// that is outermost itself, as a preset's transport is ([ReadAndSend]
+// when nothing under it keeps the Info, which is then reused: no
+// allocation; [ReadCopy] when it sends a copy of the request, with a key
+// added: the copy and its Info are one allocation), and [Base] marks the
+// transport at the bottom of a stack, which reads no Info.
 //
 // Every decorator in steady is an [http.RoundTripper] that wraps another, so
 // a stack is built from the outside in:
