@@ -44,37 +44,3 @@ func ExampleInfoRoundTripper() {
 	// model: meta-llama/Llama-3.3-70B-Instruct-Turbo endpoint: chat
 	// 200 true
 }
-
-// outermost reads each request once, as Inspect does, and hands it with its
-// Info to a stack that keeps nothing of the Info once it returns (the
-// decorators of steady and modelLogger do not): ReadAndSend then reuses
-// the Info for another request, and allocates none.
-type outermost struct{ stack transport.InfoRoundTripper }
-
-func (o *outermost) RoundTrip(req *http.Request) (*http.Response, error) {
-	return transport.ReadAndSend(req, 0, o.stack.RoundTripInfo)
-}
-
-func ExampleReadAndSend() {
-	base := transport.Func(func(req *http.Request) (*http.Response, error) {
-		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
-	})
-	rt := &outermost{stack: &modelLogger{next: transport.Base(base)}}
-	for _, model := range []string{"m1", "m2"} {
-		req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions",
-			strings.NewReader(`{"messages":[{"role":"user","content":"hi"}],"model":"`+model+`"}`))
-		if err != nil {
-			panic(err)
-		}
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Println(resp.StatusCode, resp.Request == req)
-	}
-	// Output:
-	// model: m1 endpoint: chat
-	// 200 true
-	// model: m2 endpoint: chat
-	// 200 true
-}
