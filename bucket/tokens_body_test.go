@@ -156,3 +156,49 @@ func TestKeyedStreamedUsage(t *testing.T) {
 		})
 	}
 }
+
+// A stream's usage, read after its round trip returned, reads nothing of
+// the request's Info: a preset reuses that Info for its next request
+// (transport.ReadAndSend). Here another goroutine empties the Info, as the
+// next request would, while the caller reads the answer: the race
+// detector sees any read of it. The usage still corrects the charge.
+func TestKeyedUsageReadLateReadsNoInfo(t *testing.T) {
+	const events = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":19}}\n\ndata: [DONE]\n\n"
+	synctest.Test(t, func(t *testing.T) {
+		base := transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			return &http.Response{StatusCode: http.StatusOK, Request: req, Body: io.NopCloser(strings.NewReader(events)),
+				// 1,200 tokens a minute: a charge of max_tokens (1,000) takes 50 s to refill.
+				Header: http.Header{"Content-Type": {"text/event-stream"}, "X-Ratelimit-Limit-Tokens": {"1200"}}}, nil
+		})
+		rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(base)
+		stack, ok := rt.(transport.InfoRoundTripper)
+		require.True(t, ok)
+		send := func(reuse bool) time.Duration {
+			body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+			require.NoError(t, err)
+			send, info, err := transport.Read(req, 0)
+			require.NoError(t, err)
+			start := time.Now()
+			resp, err := stack.RoundTripInfo(send, info)
+			require.NoError(t, err)
+			waited := time.Since(start)
+			var wg sync.WaitGroup
+			if reuse {
+				wg.Go(func() { *info = transport.Info{} })
+			}
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			assert.Equal(t, events, string(b))
+			require.NoError(t, resp.Body.Close())
+			wg.Wait()
+			return waited
+		}
+		send(false) // opens the token limiter
+		send(true)
+		send(true)
+		assert.Less(t, send(true), time.Second, "the charges were corrected to the usage read")
+	})
+}
