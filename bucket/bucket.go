@@ -800,13 +800,14 @@ func (b *Bucket) SetRemaining(tokens float64, until time.Time) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.windows(b.s.taken+tokens, until, 0, time.Time{})
+	b.windows(b.s.taken+tokens, until, 0, time.Time{}, b.now())
 }
 
 // windows sets a server window, and the one after it, as limits on the
-// bucket's count of tokens granted. b.mu must be held.
-func (b *Bucket) windows(limit float64, until time.Time, nextLimit float64, next time.Time) {
-	t, u := b.now(), b.at(until)
+// bucket's count of tokens granted, at t (as b.at gives it). b.mu must be
+// held.
+func (b *Bucket) windows(limit float64, until time.Time, nextLimit float64, next time.Time, t float64) {
+	u := b.at(until)
 	if u <= t {
 		return
 	}
@@ -825,10 +826,12 @@ func (b *Bucket) windows(limit float64, until time.Time, nextLimit float64, next
 // server counted, and refills at its own rate from there. That replaces
 // the bucket's own count: the server's is the truth, and it is whole (the
 // server floors what it holds), so it never overstates. A pause is kept.
-func (b *Bucket) serverLevel(limit float64, at time.Time) {
+// answered is when the answer came, as Limit read it: the clock is not
+// read again.
+func (b *Bucket) serverLevel(limit float64, at, answered time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t := b.now()
+	t := b.at(answered)
 	if b.s.windowed(t) && b.s.winCap == -inf {
 		return
 	}
@@ -848,14 +851,17 @@ func (b *Bucket) serverLevel(limit float64, at time.Time) {
 // limit tokens in all until until, and nextLimit until next. A pause is
 // kept, as serverLevel keeps it: an answer that comes during a pause is
 // that of a request sent before the 429 that started it, and its count,
-// older than the refusal, would let the bucket send into it.
-func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, next time.Time) {
+// older than the refusal, would let the bucket send into it. answered is
+// when the answer came, as Limit read it: the clock is not read again, and
+// a pause is judged at the answer's arrival.
+func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, next, answered time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.s.winCap == -inf && b.now() < b.s.winUntil {
+	t := b.at(answered)
+	if b.s.winCap == -inf && t < b.s.winUntil {
 		return
 	}
-	b.windows(limit, until, nextLimit, next)
+	b.windows(limit, until, nextLimit, next, t)
 }
 
 // SetRate changes the rate at once, for the waiters already queued as well

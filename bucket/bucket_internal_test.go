@@ -137,7 +137,8 @@ func TestAFreshBucketPassesItsFirstRequestWhateverTheRounding(t *testing.T) {
 func TestServerLevelOnAnUnlimitedBucket(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := New(Every(0))
-		b.serverLevel(-5, time.Now()) // over the server's count
+		now := time.Now()
+		b.serverLevel(-5, now, now) // over the server's count
 		assert.True(t, math.IsInf(b.Tokens(), 1))
 		assert.True(t, b.TryTake(100))
 	})

@@ -371,14 +371,14 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 	case report && c.countKind.kind < 0:
 		// A bucket refills as it goes: its count is what the bucket
 		// holds now, and the bucket's own rate does the rest.
-		c.b.serverLevel(bound, sent)
+		c.b.serverLevel(bound, sent, now)
 	case report && until.Sub(now) > c.cfg.maxPause:
 		// No answer holds the key longer than the longest pause: the
 		// window is obeyed that long, and the server asked again then (a
 		// 429 then says how much longer).
-		c.b.serverCount(bound, now.Add(c.cfg.maxPause), 0, time.Time{})
+		c.b.serverCount(bound, now.Add(c.cfg.maxPause), 0, time.Time{}, now)
 	case report:
-		c.b.serverCount(bound, until, nextBound, next)
+		c.b.serverCount(bound, until, nextBound, next, now)
 	}
 	c.mu.Unlock()
 	// The store, a round trip away, is told with no lock held: a slow
