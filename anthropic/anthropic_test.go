@@ -155,31 +155,49 @@ func TestContract(t *testing.T) {
 
 // A redirect from the API to another host does not carry the key there,
 // even a key the caller's SDK set itself in x-api-key, which net/http
-// copies to any host (it takes off Authorization and cookies only).
+// copies to any host (it takes off Authorization and cookies only); nor
+// does the next redirect, from that host to a third, whose request
+// net/http gives the first request's headers again.
 func TestARedirectOffTheAPIDoesNotCarryTheKey(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	seen := func(r *http.Request) {
 		mu.Lock()
-		got = append(got, r.Header.Get("X-Api-Key"))
+		got = append(got, r.URL.Path+":"+r.Header.Get("X-Api-Key"))
 		mu.Unlock()
+	}
+	third := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen(r)
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer third.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen(r)
+		if r.URL.Path == "/hop" {
+			http.Redirect(w, r, third.URL+"/collect", http.StatusTemporaryRedirect)
+			return
+		}
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	defer other.Close()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
+		http.Redirect(w, r, other.URL+r.Header.Get("X-Then"), http.StatusTemporaryRedirect)
 	}))
 	defer api.Close()
-	for _, key := range []string{"", "sk-ant-preset"} {
-		rt := anthropic.NewTransport(nil, anthropic.WithAPIKey(key), anthropic.WithBaseURL(api.URL+"/v1"))
-		client := &http.Client{Transport: rt}
-		req, err := http.NewRequest(http.MethodPost, anthropic.DefaultBaseURL+"/messages", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
-		require.NoError(t, err)
-		req.Header.Set("X-Api-Key", "sk-ant-caller")
-		resp, err := client.Do(req)
-		require.NoError(t, err)
-		drain(resp)
-		rt.CloseIdleConnections()
+	for _, then := range []string{"/collect", "/hop"} {
+		for _, key := range []string{"", "sk-ant-preset"} {
+			rt := anthropic.NewTransport(nil, anthropic.WithAPIKey(key), anthropic.WithBaseURL(api.URL+"/v1"))
+			client := &http.Client{Transport: rt}
+			req, err := http.NewRequest(http.MethodPost, anthropic.DefaultBaseURL+"/messages", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
+			require.NoError(t, err)
+			req.Header.Set("X-Api-Key", "sk-ant-caller")
+			req.Header.Set("X-Then", then)
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			drain(resp)
+			rt.CloseIdleConnections()
+		}
 	}
-	assert.Equal(t, []string{"", ""}, got, "no key reaches the other host")
+	assert.Equal(t, []string{"/collect:", "/collect:", "/hop:", "/collect:", "/hop:", "/collect:"}, got,
+		"no key reaches another host, at the first hop or the second")
 }

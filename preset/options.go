@@ -38,8 +38,10 @@ func WithAPIKey(key string) Option {
 // sends them, whatever wraps the transport) are sent to it instead, so
 // that a client pointed at a proxy or a simulator stays there, with the
 // root's query parameters, if it has any, ahead of their own. A root
-// that is not an absolute URL with a host ("localhost:8080/v1") fails
-// every request with an error, and nothing is sent.
+// that is not an absolute URL with a host ("localhost:8080/v1"), or that
+// carries credentials ("https://user:password@host/v1", which net/http's
+// Transport would not send), fails every request with an error, and
+// nothing is sent.
 func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 
 // WithRate sets the starting rate of a route, by its endpoint name, in

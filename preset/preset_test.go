@@ -126,12 +126,14 @@ func TestTheKeyIsBoundToTheOrigin(t *testing.T) {
 	assert.Equal(t, "Bearer gsk-1", r.got[1].Header.Get("Authorization"))
 }
 
-// A root that is not an absolute URL (its scheme forgotten) fails every
+// A root that is not an absolute URL (its scheme forgotten), or that
+// carries credentials net/http's Transport would not send, fails every
 // request with an error that says so, and sends nothing: requests for the
 // provider's default root, meant for the proxy or simulator, are not sent
 // to the provider itself with the key.
 func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
-	for _, u := range []string{"127.0.0.1:9000/v1", "localhost:8080", "api.groq.test/v1", "http:///v1", "//127.0.0.1:9000/v1"} {
+	for _, u := range []string{"127.0.0.1:9000/v1", "localhost:8080", "api.groq.test/v1", "http:///v1", "//127.0.0.1:9000/v1",
+		"http://tenant:secret@127.0.0.1:9000/v1"} {
 		r := &recorder{}
 		rt := preset.New(groq, r, preset.WithAPIKey("gsk-1"), preset.WithBaseURL(u))
 		body := &closeCounter{Reader: strings.NewReader(`{"model":"llama"}`)}
@@ -142,6 +144,7 @@ func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
 			_ = resp.Body.Close()
 		}
 		assert.ErrorContains(t, err, "WithBaseURL", u)
+		assert.NotContains(t, err.Error(), "secret", "%s: the root is not shown", u)
 		assert.Empty(t, r.got, "%s: nothing is sent", u)
 		assert.Equal(t, 1, body.closed, "%s: the body is closed", u)
 	}
@@ -527,4 +530,28 @@ func TestFallBackAtOnce(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A Spec's header written in lower case, as HTTP/2 and most API
+// references spell them, is the caller's header of that name: a request
+// that carries it keeps its own value, alone, and one that does not gets
+// the Spec's.
+func TestASpecHeaderInLowerCaseIsTheCallersOfThatName(t *testing.T) {
+	spec := preset.Spec{Name: "x", BaseURL: "https://api.x.test/v1", Auth: preset.APIKeyHeader,
+		Headers: http.Header{"anthropic-version": {"2023-06-01"}}}
+	r := &recorder{}
+	rt := preset.New(spec, r, preset.WithAPIKey("k-1"))
+	for _, own := range []string{"2024-01-01", ""} {
+		req, err := http.NewRequest(http.MethodGet, spec.BaseURL+"/models", nil)
+		require.NoError(t, err)
+		if own != "" {
+			req.Header.Set("Anthropic-Version", own)
+		}
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+	}
+	require.Len(t, r.got, 2)
+	assert.Equal(t, http.Header{"Anthropic-Version": {"2024-01-01"}, "X-Api-Key": {"k-1"}}, r.got[0].Header)
+	assert.Equal(t, http.Header{"Anthropic-Version": {"2023-06-01"}, "X-Api-Key": {"k-1"}}, r.got[1].Header)
 }

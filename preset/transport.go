@@ -51,7 +51,9 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	base = transport.Base(base) // it reads no Info: requests go to it as they are
 	t := &Transport{auth: spec.Auth, events: cfg.events}
 	for k, v := range spec.Headers {
-		t.headers = append(t.headers, header{k, v})
+		// Canonical, as the caller's are looked up: "anthropic-version"
+		// in a Spec is not added beside the caller's Anthropic-Version.
+		t.headers = append(t.headers, header{http.CanonicalHeaderKey(k), v})
 	}
 	if spec.BaseURL != "" {
 		if u, ok := parseRoot(spec.BaseURL); ok {
@@ -59,7 +61,14 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 		}
 	}
 	if cfg.baseURL != "" {
-		if u, ok := parseRoot(cfg.baseURL); ok {
+		if u, ok := parseRoot(cfg.baseURL); ok && u.User != nil {
+			// net/http's Transport sends no credentials from a URL (only
+			// its Client does, for the URL it is given): the requests
+			// moved to this root would go without them, the others with
+			// them and, in Authorization, without the key. The value is
+			// not shown.
+			t.err = fmt.Errorf("%s: WithBaseURL: the API root carries credentials (user:password@), which are not sent from it: set them in a header of the base transport", providerName(spec))
+		} else if ok {
 			t.api = u
 			t.moved = t.defaultAPI != nil && (!sameOrigin(u, t.defaultAPI) || u.Path != t.defaultAPI.Path)
 		} else {
@@ -172,8 +181,7 @@ func (t *Transport) plan(r *http.Request) prep {
 	// whoever set it (an SDK, with a key of its own): net/http carries
 	// every header but Authorization and cookies to any host.
 	p.add = t.authValue != nil && have == "" && p.own
-	p.strip = !p.own && have != "" && (t.authValue != nil && have == t.authValue[0] ||
-		r.Response != nil && r.Response.Request != nil && t.apiOrigin(r.Response.Request.URL))
+	p.strip = !p.own && have != "" && (t.authValue != nil && have == t.authValue[0] || t.redirectedFromAPI(r))
 	if p.own {
 		for _, kv := range t.headers {
 			if _, ok := r.Header[kv.key]; !ok {
@@ -189,7 +197,7 @@ func (t *Transport) plan(r *http.Request) prep {
 func (t *Transport) apply(r *http.Request, p prep) {
 	if p.move {
 		u := *r.URL
-		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, t.api.User
+		u.Scheme, u.Host, u.User = t.api.Scheme, t.api.Host, nil
 		u.Path = t.api.Path + strings.TrimPrefix(r.URL.Path, t.defaultAPI.Path)
 		u.RawPath = ""
 		if r.URL.RawPath != "" || t.api.RawPath != "" {
@@ -235,6 +243,28 @@ func (t *Transport) apply(r *http.Request, p prep) {
 	}
 	r.Header = h
 }
+
+// redirectedFromAPI reports whether r is a redirect of a chain that
+// passed through the API's origin, at any hop: net/http gives every hop
+// the first request's headers, not only the one after the API. The chain
+// is followed at most maxRedirectHops back.
+func (t *Transport) redirectedFromAPI(r *http.Request) bool {
+	resp := r.Response
+	for range maxRedirectHops {
+		if resp == nil || resp.Request == nil {
+			return false
+		}
+		if t.apiOrigin(resp.Request.URL) {
+			return true
+		}
+		resp = resp.Request.Response
+	}
+	return true // a chain that long is taken for one from the API
+}
+
+// maxRedirectHops bounds the redirect chain redirectedFromAPI follows:
+// net/http's Client stops after ten.
+const maxRedirectHops = 64
 
 // apiOrigin reports whether u is of the API's origin, the root given or
 // the provider's own.

@@ -125,6 +125,46 @@ func TestAPIKeyIsNotSentAfterARedirectToAnotherHost(t *testing.T) {
 	}
 }
 
+// A caller's own key (an SDK's, not the preset's) is taken off every hop
+// of a redirect chain that left the API, not only the first: here the
+// hops stay on one host name, on other ports, where net/http keeps
+// Authorization.
+func TestACallersKeyIsNotSentAlongARedirectChain(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{}
+	seen := func(hop string, r *http.Request) {
+		mu.Lock()
+		got[hop] = r.Header.Get("Authorization")
+		mu.Unlock()
+	}
+	third := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen("third", r)
+		_, _ = io.WriteString(w, "{}")
+	}))
+	defer third.Close()
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen("second", r)
+		http.Redirect(w, r, third.URL+"/collect", http.StatusFound)
+	}))
+	defer second.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen("api", r)
+		http.Redirect(w, r, second.URL+"/hop", http.StatusFound)
+	}))
+	defer api.Close()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	defer base.CloseIdleConnections()
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k-123"), together.WithBaseURL(api.URL+"/v1"))}
+	req, err := http.NewRequest(http.MethodGet, api.URL+"/v1/models", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer sdk-own-key")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "{}", readBody(t, resp))
+	assert.Equal(t, map[string]string{"api": "Bearer sdk-own-key", "second": "", "third": ""}, got)
+}
+
 func redirectOnce(t *testing.T, target string, code int) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer k-123" {
