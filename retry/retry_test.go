@@ -339,6 +339,13 @@ func TestServerWaitOverTheCapReturnsTheResponseAtOnce(t *testing.T) {
 		{"reset over the cap", []retry.Option{}, map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "90"}},
 		{"custom cap", []retry.Option{retry.WithMaxServerWait(time.Second)}, map[string]string{"Retry-After-Ms": "1001"}},
 		{"negative cap refuses any wait", []retry.Option{retry.WithMaxServerWait(0)}, map[string]string{"Retry-After": "1"}},
+		// Waits too long to write as a Duration, or in 32 characters,
+		// are as long as any: the answer comes back, it is not retried as
+		// if the server had asked nothing.
+		{"reset of 3,000,000 hours", []retry.Option{}, map[string]string{"X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "3000000h"}},
+		{"Retry-After of 40 digits", []retry.Option{}, map[string]string{"Retry-After": strings.Repeat("9", 40)}},
+		{"retry-after-ms of 40 digits", []retry.Option{}, map[string]string{"Retry-After-Ms": strings.Repeat("9", 40)}},
+		{"reset of 40 digits", []retry.Option{}, map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": strings.Repeat("9", 40)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -175,7 +175,7 @@ func parseSignals(h http.Header, now time.Time, split *[2]Window) Signals {
 			case "Retry-After":
 				s.RetryAfter = parseRetryAfter(trimValue(v[0]), now)
 			case "Retry-After-Ms":
-				if f, ok := parseNumber(trimValue(v[0])); ok {
+				if f, ok := parseDelayNumber(trimValue(v[0])); ok {
 					msHeaderWait = clampDelay(f * float64(time.Millisecond))
 				}
 			case "Ratelimit":
@@ -357,7 +357,7 @@ func (w *Window) foldLimit(limit float64, period time.Duration) {
 // parseRetryAfter reads a Retry-After value: delta seconds (fractions
 // allowed) or an HTTP date in any of the three forms of RFC 9110.
 func parseRetryAfter(val string, now time.Time) time.Duration {
-	if f, ok := parseNumber(val); ok {
+	if f, ok := parseDelayNumber(val); ok {
 		if f < 0 {
 			return -1
 		}
@@ -389,12 +389,13 @@ func parseRetryAfter(val string, now time.Time) time.Duration {
 // has reset) and one further ahead than MaxSignalDelay is MaxSignalDelay
 // (however far ahead: the server asks for a long wait, which callers cap).
 // A number of 1e20 or more is no date in any unit but a wait longer than any
-// cap: MaxSignalDelay too.
+// cap: MaxSignalDelay too, as are a number of more than 32 digits and a Go
+// duration too long for a time.Duration ("3000000h").
 func ParseReset(val string, now time.Time) time.Duration {
 	if val == "" {
 		return -1
 	}
-	if f, ok := parseNumber(val); ok {
+	if f, ok := parseDelayNumber(val); ok {
 		if f < 0 {
 			return -1
 		}
@@ -412,6 +413,9 @@ func ParseReset(val string, now time.Time) time.Duration {
 				return -1
 			}
 			return min(d, MaxSignalDelay)
+		}
+		if unsignedDuration(val) { // well formed: too long for a Duration
+			return MaxSignalDelay
 		}
 	}
 	if t, ok := parseRFC3339Seconds(val); ok {
@@ -484,6 +488,62 @@ func parseNumber(s string) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// parseDelayNumber is parseNumber for a delay, which also reads a run of
+// digits too long for parseNumber (a valid delay-seconds of RFC 9110): its
+// leading zeros dropped, it is read, or, still too long, is a number far
+// above any delay (1e300), which the callers clamp.
+func parseDelayNumber(s string) (float64, bool) {
+	if f, ok := parseNumber(s); ok || len(s) <= 32 {
+		return f, ok
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	if t := strings.TrimLeft(s, "0"); len(t) <= 32 {
+		if t == "" {
+			return 0, true
+		}
+		return parseNumber(t)
+	}
+	return 1e300, true
+}
+
+// unsignedDuration reports whether s has the syntax of a Go duration
+// without a sign ("3000000h", "1.5s"): one that time.ParseDuration refuses
+// is too long for a Duration.
+func unsignedDuration(s string) bool {
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		i, digits := 0, 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+		if i < len(s) && s[i] == '.' {
+			for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+				digits++
+			}
+		}
+		if digits == 0 {
+			return false
+		}
+		s = s[i:]
+		i = 0
+		for ; i < len(s) && s[i] != '.' && (s[i] < '0' || s[i] > '9'); i++ {
+		}
+		switch s[:i] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		s = s[i:]
+	}
+	return true
 }
 
 // parseWholeDuration reads the Go durations OpenAI sends ("6m0s", "12ms",

@@ -110,7 +110,7 @@ func generalReset(val string, now time.Time) time.Duration {
 	if val == "" {
 		return -1
 	}
-	if f, ok := parseNumber(val); ok {
+	if f, ok := parseDelayNumber(val); ok {
 		if f < 0 {
 			return -1
 		}
@@ -122,6 +122,9 @@ func generalReset(val string, now time.Time) time.Duration {
 				return -1
 			}
 			return min(d, MaxSignalDelay)
+		}
+		if unsignedDuration(val) {
+			return MaxSignalDelay
 		}
 	}
 	if t, err := time.Parse(time.RFC3339Nano, val); err == nil {

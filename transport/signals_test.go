@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -331,5 +332,21 @@ func BenchmarkSharedSignals(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A delay too long to read (as a Duration, or in 32 characters) is a wait
+// longer than any cap, never no wait; a number padded with zeros is the
+// number; what is not a delay is none.
+func TestHugeDelaysAreTheLongestWait(t *testing.T) {
+	for _, v := range []string{"3000000h", "2562048h", "99999999999999999999s", "3000000.5h", strings.Repeat("9", 40)} {
+		assert.Equal(t, transport.MaxSignalDelay, transport.ParseReset(v, now), v)
+	}
+	for _, k := range []string{"Retry-After", "Retry-After-Ms"} {
+		assert.Equal(t, transport.MaxSignalDelay, transport.ParseSignals(http.Header{k: {strings.Repeat("9", 40)}}, now).RetryAfter, k)
+	}
+	assert.Equal(t, 5*time.Second, transport.ParseSignals(http.Header{"Retry-After": {strings.Repeat("0", 40) + "5"}}, now).RetryAfter)
+	for _, v := range []string{"3000000hx", "1x", "-3000000h", ".h", strings.Repeat("9", 40) + "x"} {
+		assert.Equal(t, time.Duration(-1), transport.ParseReset(v, now), v)
 	}
 }
