@@ -578,6 +578,56 @@ func TestGivingUpWrapsTransportErrorsWithTheAttemptCount(t *testing.T) {
 	})
 }
 
+// A discarded answer whose body never comes (its server sent the head
+// and stalls) does not hold the retry: the body is closed, and the next
+// attempt made after the wait the server asked for.
+func TestADiscardedAnswerThatStallsDoesNotHoldTheRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		stalled := &stalledBody{closed: make(chan struct{})}
+		attempts := 0
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			_, _ = io.Copy(io.Discard, req.Body)
+			_ = req.Body.Close()
+			attempts++
+			if attempts == 1 {
+				return &http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"1"}}, Body: stalled, Request: req}, nil
+			}
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})
+		start := time.Now()
+		resp, err := wrap([]retry.Option{retry.WithRand(zeroRand)}, inner).RoundTrip(newRequest(t, ctx))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, 2, attempts)
+		assert.Equal(t, time.Second, time.Since(start), "sent again after the second asked for")
+		select {
+		case <-stalled.closed:
+		default:
+			t.Error("the stalled body was not closed")
+		}
+	})
+}
+
+// stalledBody is the body of an answer whose server sent its head and
+// then nothing: a read blocks until the body is closed.
+type stalledBody struct {
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *stalledBody) Read([]byte) (int, error) {
+	<-b.closed
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (b *stalledBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
 func TestDiscardedResponsesAreDrainedAndClosedBeforeTheWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		big := strings.Repeat("x", 100<<10) // more than transport.DrainLimit

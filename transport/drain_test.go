@@ -1,11 +1,17 @@
 package transport_test
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/transport"
 )
@@ -53,3 +59,87 @@ type readCloser struct {
 }
 
 func (r *readCloser) Close() error { r.closed = true; return nil }
+
+// stalledBody is the body of an answer whose server sent its head and
+// then nothing: a read blocks until the body is closed.
+type stalledBody struct {
+	closed chan struct{}
+	closes atomic.Int32
+}
+
+func newStalledBody() *stalledBody { return &stalledBody{closed: make(chan struct{})} }
+
+func (b *stalledBody) Read([]byte) (int, error) {
+	<-b.closed
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (b *stalledBody) Close() error {
+	if b.closes.Add(1) == 1 {
+		close(b.closed)
+	}
+	return nil
+}
+
+// A body that stalls is closed once DrainWait has passed, and Drain
+// returns then: what comes next (a retry, a fallback) is not held up.
+func TestDrainClosesABodyThatStalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		body := newStalledBody()
+		start := time.Now()
+		transport.Drain(&http.Response{Body: body})
+		assert.Equal(t, transport.DrainWait, time.Since(start))
+		synctest.Wait()
+		assert.Equal(t, int32(1), body.closes.Load(), "closed once")
+	})
+}
+
+// A body that comes in time is read and closed by Drain itself: the
+// timer that would close a stalled one never fires.
+func TestDrainClosesAWholeBodyOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		body := &closeCounter{ReadCloser: io.NopCloser(io.LimitReader(&countingBody{}, 100))}
+		transport.Drain(&http.Response{Body: body})
+		time.Sleep(2 * transport.DrainWait)
+		assert.Equal(t, 1, body.n)
+	})
+}
+
+type closeCounter struct {
+	io.ReadCloser
+	n int
+}
+
+func (c *closeCounter) Close() error { c.n++; return c.ReadCloser.Close() }
+
+// Over a real connection: a server that sends an answer's head and
+// stalls its body does not hold Drain, which returns while the server
+// still stalls, the body closed under it.
+func TestDrainDoesNotWaitForAStalledServer(t *testing.T) {
+	release := make(chan struct{})
+	var served atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		served.Store(true)
+	}))
+	defer srv.Close()
+	defer close(release)
+	// A bound for a Drain that would wait for the body: the request's
+	// end closes it.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	transport.Drain(resp)
+	assert.False(t, served.Load(), "Drain returned before the server sent the body")
+	_, err = resp.Body.Read(make([]byte, 1))
+	assert.Error(t, err, "the body is closed")
+}
