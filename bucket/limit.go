@@ -235,7 +235,7 @@ func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) 
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
-		return nil, err
+		return nil, &unsentError{err}
 	}
 	if l.c.cfg.events != nil {
 		l.c.waited(req, sent.Sub(asked))
@@ -252,9 +252,12 @@ func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) 
 		if resp != nil { // a response and an error: keep the contract
 			transport.Drain(resp)
 		}
-		if errors.Is(err, transport.ErrDeadline) || errors.Is(err, ErrTooLong) {
-			// Refused by a wait inside (a token limit under this one)
-			// before it was sent: the tokens go to the waiters behind.
+		var unsent *unsentError
+		if errors.As(err, &unsent) || errors.Is(err, transport.ErrDeadline) || errors.Is(err, ErrTooLong) {
+			// Refused by a wait inside (a token limit under this one, or
+			// any that refuses for the deadline) before it was sent, for
+			// its deadline or its context's end: the tokens go to the
+			// waiters behind.
 			l.c.b.correct(-cost)
 		}
 		return nil, err
@@ -284,4 +287,19 @@ func clampRate(r, lo, hi float64) float64 {
 		return lo
 	}
 	return r
+}
+
+// unsentError is the error of a request a limiter refused before sending
+// it (its deadline, its context's end, a wait too long): a limiter around
+// it gives its own tokens back. It unwraps to the cause, and is a timeout
+// when the cause is, for what reads Timeout without unwrapping
+// (url.Error's, as http.Client returns it).
+type unsentError struct{ err error }
+
+func (e *unsentError) Error() string { return e.err.Error() }
+func (e *unsentError) Unwrap() error { return e.err }
+
+func (e *unsentError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
 }

@@ -8,7 +8,8 @@ import (
 // ErrDeadline is returned by a wait that was refused because it could not
 // end before the context's deadline. It matches [context.DeadlineExceeded]
 // with [errors.Is], which golang.org/x/time/rate's equivalent error does not
-// (golang/go#54541).
+// (golang/go#54541), and is a timeout as that is (its Timeout method,
+// which net.Error and http.Client's url.Error read).
 var ErrDeadline error = deadlineError{}
 
 type deadlineError struct{}
@@ -18,6 +19,8 @@ func (deadlineError) Error() string {
 }
 
 func (deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+func (deadlineError) Timeout() bool { return true }
 
 // Fits reports whether a wait of d, started now, ends before ctx's
 // deadline. A wait that ends at the deadline itself does not fit: whatever
