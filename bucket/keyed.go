@@ -81,12 +81,14 @@ func WithLimitOptions(opts ...LimitOption) KeyedOption {
 // [Rate]) take its rate from its first answer, when that states the
 // server's request limit (x-ratelimit-limit-requests,
 // anthropic-ratelimit-requests-limit): the limit, counted over period (a
-// minute for OpenAI and Anthropic), becomes the key's rate, its ceiling,
-// and what its bucket holds, as the server's does. The key's first
-// request is sent alone, the others waiting for its answer (or their
-// deadlines); an answer that states no limit leaves the key to start
-// slow, as an unknown rate does. A period that is not positive turns
-// learning off, the default.
+// minute for OpenAI and Anthropic), or over the window the server states
+// with it (Envoy's "10, 10;w=1", the IETF RateLimit-Policy's w), becomes
+// the key's rate, its ceiling, and what its bucket holds, as the server's
+// does. The key's first request is sent alone, the others waiting for its
+// answer (or their deadlines); a request that gets no answer (an error)
+// hands that turn to the next. An answer that states no limit leaves the
+// key to start slow, as an unknown rate does. A period that is not
+// positive turns learning off, the default.
 func WithLearnedRate(period time.Duration) KeyedOption {
 	return func(c *keyedConfig) { c.learn = max(period, 0) }
 }
@@ -253,10 +255,11 @@ type keyLimiter struct {
 	learnt   atomic.Bool
 	once     sync.Once
 	// Until the rate is learnt, one request probes and the others wait
-	// for its answer, closed ready.
-	probing atomic.Bool
-	ready   chan struct{}
-	done    sync.Once
+	// for its answer: probe is closed when it ends, and nil while no
+	// request probes. A probe that got no answer (an error) hands the
+	// turn to the next request.
+	probeMu sync.Mutex
+	probe   chan struct{}
 }
 
 // overflowKey is the name the keys past WithMaxKeys share their limiter's
@@ -275,7 +278,6 @@ func (k *keyed) newLimiter(key, model, name string) *keyLimiter {
 		kl.inner, kl.gates = g, append(kl.gates, g)
 	}
 	kl.learnt.Store(k.cfg.learn <= 0 || k.rate.Known())
-	kl.ready = make(chan struct{})
 	rt := kl.build(k.rate, false, -1)
 	kl.rt.Store(&rt)
 	return kl
@@ -327,27 +329,54 @@ func (kl *keyLimiter) RoundTripInfo(req *http.Request, info *transport.Info) (*h
 	// tells the rate. Sent meanwhile, at the slow start's rate, they would
 	// be more than the rate learnt allows: a limiter made later cannot
 	// count what an earlier one let through.
-	if kl.probing.CompareAndSwap(false, true) {
-		defer kl.done.Do(func() { close(kl.ready) })
-		sent := time.Now()
-		resp, err := transport.Forward(*kl.rt.Load(), req, info)
-		if err == nil {
-			kl.learn(req, resp, sent)
+	for !kl.learnt.Load() {
+		kl.probeMu.Lock()
+		if kl.learnt.Load() {
+			kl.probeMu.Unlock()
+			break
 		}
-		// Whatever the answer, the probe is over: a server that states no
-		// limit is found with the slow start.
-		kl.learnt.Store(true)
-		return resp, err
-	}
-	select {
-	case <-kl.ready:
-	case <-req.Context().Done():
-		if req.Body != nil {
-			_ = req.Body.Close()
+		wait := kl.probe
+		if wait == nil {
+			kl.probe = make(chan struct{})
 		}
-		return nil, context.Cause(req.Context())
+		kl.probeMu.Unlock()
+		if wait == nil {
+			return kl.probeWith(req, info)
+		}
+		select {
+		case <-wait:
+		case <-req.Context().Done():
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, context.Cause(req.Context())
+		}
 	}
 	return transport.Forward(*kl.rt.Load(), req, info)
+}
+
+// probeWith sends req as the key's probe. An answer ends probing, whether
+// or not it states the limit (a server that states none is found with
+// the slow start); an error, no answer at all, hands the probe to the
+// next request.
+func (kl *keyLimiter) probeWith(req *http.Request, info *transport.Info) (resp *http.Response, err error) {
+	answered := false
+	defer func() {
+		kl.probeMu.Lock()
+		if answered {
+			kl.learnt.Store(true)
+		}
+		close(kl.probe)
+		kl.probe = nil
+		kl.probeMu.Unlock()
+	}()
+	sent := time.Now()
+	resp, err = transport.Forward(*kl.rt.Load(), req, info)
+	if err == nil {
+		kl.learn(req, resp, sent)
+		answered = true
+	}
+	return resp, err
 }
 
 // learn takes the rate from the answer to req, sent at sent, when it
@@ -362,16 +391,31 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 		return
 	}
 	kl.once.Do(func() {
-		rate := Rate{Tokens: sig.Requests.Limit, Per: kl.k.cfg.learn}
+		per := kl.k.cfg.learn
+		if p := sig.Requests.Period; p > 0 {
+			per = p // the server states its window (Envoy's w=, the IETF policy's)
+		}
+		rate := Rate{Tokens: sig.Requests.Limit, Per: per}
 		remaining := sig.Requests.Remaining
 		if remaining >= 0 {
 			remaining++ // the probe's token, taken below
 		}
 		rt := kl.build(rate, true, remaining)
 		if l, ok := rt.(*limited); ok {
-			if tk, err := l.c.b.wait(context.WithoutCancel(req.Context()), 1, true); err == nil {
-				l.c.b.sending(&tk, 1)
-				l.c.b.answered(1)
+			b := l.c.b
+			var tk ticket
+			var err error
+			if b.link != nil {
+				// The slow start's bucket reserved the probe in the store
+				// already, under the same key: it is counted here alone,
+				// not reserved again (and its answer held for it).
+				tk = b.counted(1, true)
+			} else {
+				tk, err = b.wait(context.WithoutCancel(req.Context()), 1, true)
+			}
+			if err == nil {
+				b.sending(&tk, 1)
+				b.answered(1)
 				l.c.observe(req, nil, resp, sent, answerTime(sent), tk, 1, false)
 			}
 		}

@@ -2,6 +2,7 @@ package bucket_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -399,5 +400,130 @@ func TestKeyedOverflowHasAStoreKeyOfItsOwn(t *testing.T) {
 		assert.Len(t, store.keys, 3, "a, the requests without a model, and the keys past the limit: %v", store.keys)
 		assert.True(t, store.keys["chat:a"])
 		assert.True(t, store.keys["chat:"])
+	})
+}
+
+// failOnce fails its first round trip with a transport error, then hands
+// on to next.
+type failOnce struct {
+	n    int
+	next http.RoundTripper
+}
+
+func (f *failOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.n++
+	if f.n == 1 {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, errors.New("connection reset")
+	}
+	return f.next.RoundTrip(req)
+}
+
+// WithLearnedRate takes the rate from the first answer that states the
+// limit: a first request that got no answer at all (a connection reset, a
+// caller's cancel) hands the probe to the next, and learning goes on.
+func TestKeyedLearnsTheRateAfterAFirstRequestThatFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
+		})
+		var rates []float64
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
+			if e.Kind == transport.EventRateChanged {
+				rates = append(rates, e.Rate)
+			}
+		})))(&failOnce{next: srv})
+		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions",
+			strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`))
+		require.NoError(t, err)
+		_, err = rt.RoundTrip(req)
+		require.Error(t, err, "the first request gets no answer")
+		for range 11 {
+			chat(t, rt, "m", 1)
+		}
+		at := srv.arrivals("m")
+		require.Len(t, at, 11)
+		assert.Equal(t, []float64{2}, rates, "the rate the first answer states is learnt")
+		assert.GreaterOrEqual(t, at[10]-at[0], 5*time.Second, "two a second, as the server said")
+	})
+}
+
+// With a shared store, the probe that teaches a key its rate was reserved
+// in the store already (by the slow start's bucket, under the same store
+// key): learning counts it, and does not reserve it again, which would
+// hold the probe's answer until that reservation is due (here half a
+// minute, at two requests a minute).
+func TestKeyedWithAStoreReturnsTheProbesAnswerAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"2"}}, "{}"
+		})
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens(),
+			bucket.WithKeyStore(newMemStore(), "chat:"))(srv)
+		start := time.Now()
+		chat(t, rt, "m", 1)
+		assert.Zero(t, time.Since(start), "the first request's answer is returned as it comes")
+		require.Len(t, srv.arrivals("m"), 1)
+	})
+}
+
+// A server that states the period of its limit (Envoy's "10, 10;w=1",
+// the IETF RateLimit-Policy's w) allows that limit per that period: here
+// ten requests a second, which the key learns, not ten over the period
+// WithLearnedRate configures (a minute).
+func TestKeyedLearnsTheStatedPeriod(t *testing.T) {
+	for _, h := range []http.Header{
+		{"X-Ratelimit-Limit": {"10, 10;w=1"}},
+		{"Ratelimit-Policy": {"10;w=1"}, "Ratelimit-Limit": {"10"}},
+	} {
+		t.Run(fmt.Sprint(h), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newModelServer(func(string, int) (int, http.Header, string) { return http.StatusOK, h, "{}" })
+				var rates []float64
+				rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens(),
+					bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
+						if e.Kind == transport.EventRateChanged {
+							rates = append(rates, e.Rate)
+						}
+					})))(srv)
+				start := time.Now()
+				for range 31 {
+					chat(t, rt, "m", 1)
+				}
+				assert.Equal(t, []float64{10}, rates, "ten a second, as the server states")
+				assert.LessOrEqual(t, time.Since(start), 3*time.Second, "31 requests at ten a second")
+			})
+		})
+	}
+}
+
+// A token limit stated with its window (the IETF RateLimit-Policy's w,
+// here a second) is counted over that window, not over the TokenLimit's
+// (a minute by default): requests that each may generate 1,000 tokens go
+// about one a second under 1,200 a second, not one every 50 s.
+func TestKeyedTokenLimitTakesTheStatedWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"Ratelimit-Policy": {`"tps";q=1200;qu="tokens";w=1`}}, `{"choices":[]}`
+		})
+		rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(srv)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for ctx.Err() == nil {
+			body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				break
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		n := len(srv.arrivals("m"))
+		assert.GreaterOrEqual(t, n, 20, "1,200 tokens a second: a request of 1,000 about every 0.8 s")
+		assert.LessOrEqual(t, n, 27, "no more than the limit allows")
 	})
 }

@@ -232,11 +232,17 @@ func (b *Bucket) storeWait(ctx context.Context, l *storeLink, n float64, track b
 			return ticket{}, err
 		}
 	}
+	return b.counted(n, track), nil
+}
+
+// counted counts n tokens the store granted as taken here, and returns
+// their ticket: granted as granted does.
+func (b *Bucket) counted(n float64, track bool) ticket {
 	b.mu.Lock()
 	b.s.taken += n
 	tk := b.granted(n, track)
 	b.mu.Unlock()
-	return tk, nil
+	return tk
 }
 
 // storeTryTake is TryTake for a bucket whose state is in a store.

@@ -61,8 +61,10 @@ type TokenLimit struct {
 
 	// Window is the period the server's stated limit counts over: a
 	// minute (the default) for OpenAI and Anthropic, a second for
-	// Together. The limiter holds at most a window of its rate, as the
-	// server's bucket does.
+	// Together. A window the server states with the limit (the IETF
+	// RateLimit-Policy's w, read when Header is "") is taken instead. The
+	// limiter holds at most a window of its rate, as the server's bucket
+	// does.
 	Window time.Duration
 
 	// Ceiling is the highest the limiter raises its rate to, as a factor
@@ -121,11 +123,12 @@ func (t *TokenLimit) used(u transport.Usage) int64 {
 // they say remains of it (-1 when they do not). A limit under one token is
 // none, as [Limit] reads it: obeyed, it would hold every request of the
 // key for hours. sig is what
-// [transport.ParseSignals] read of h: when its token window states no
-// limit, no header of any dialect does, and h is not read.
+// [transport.ParseSignals] read of h, in every dialect it knows (the
+// IETF fields' windows in tokens among them): when its token window
+// states no limit, no header does, and h is not read.
 func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaining float64) {
 	if g.lim.Header == "" {
-		if !(sig.Tokens.Limit >= 1) || !hasTokenLimit(h) {
+		if !(sig.Tokens.Limit >= 1) {
 			return 0, -1
 		}
 		return sig.Tokens.Limit, sig.Tokens.Remaining
@@ -153,18 +156,6 @@ func (g *tokenGate) remaining(h http.Header, sig *transport.Signals) bool {
 		return len(h[g.remainingKey]) > 0
 	}
 	return sig.Tokens.Remaining >= 0
-}
-
-// hasTokenLimit reports whether h states a token limit in any dialect: a
-// few map lookups, so an answer without one costs no parse.
-func hasTokenLimit(h http.Header) bool {
-	for _, k := range [...]string{"X-Tokenlimit-Limit", "X-Ratelimit-Limit-Tokens",
-		"Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Limit"} {
-		if len(h[k]) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // tokenGate is one key's limiter of one TokenLimit: idle (a pass-through
@@ -303,7 +294,13 @@ func (g *tokenGate) answer(req *http.Request, resp *http.Response, sig *transpor
 		if resp.StatusCode == http.StatusTooManyRequests {
 			wait = sig.ServerWait(resp.StatusCode)
 		}
-		g.startAt(Rate{Tokens: limit, Per: g.lim.window()}, wait, remaining)
+		// Over the window the server states with the limit (the IETF
+		// policy's w), or the one configured.
+		window := g.lim.window()
+		if p := sig.Tokens.Period; p > 0 && g.lim.Header == "" {
+			window = p
+		}
+		g.startAt(Rate{Tokens: limit, Per: window}, window, wait, remaining)
 	case resp.StatusCode == http.StatusTooManyRequests && resp.Body != nil && resp.Body != http.NoBody:
 		// Only the error body may tell a token limit from a request limit.
 		// The gate does not read it (a returned body is the caller's); it
@@ -362,18 +359,19 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 // start opens the gate at rate, after a pause of wait. The limiter may
 // rise to the limit's ceiling as the server allows, and lowers its rate on
 // every 429.
-func (g *tokenGate) start(rate Rate, wait time.Duration) { g.startAt(rate, wait, -1) }
+func (g *tokenGate) start(rate Rate, wait time.Duration) { g.startAt(rate, g.lim.window(), wait, -1) }
 
-// startAt is start with what the server said remains of the limit (-1:
-// nothing), which the limiter starts with.
-func (g *tokenGate) startAt(rate Rate, wait time.Duration, remaining float64) {
+// startAt is start with the window the limit counts over (the bucket
+// holds a window of the rate), and what the server said remains of the
+// limit (-1: nothing), which the limiter starts with.
+func (g *tokenGate) startAt(rate Rate, window, wait time.Duration, remaining float64) {
 	g.once.Do(func() {
 		// The server's bucket holds a window of its limit (a minute of
 		// OpenAI's and Anthropic's), and so does this one: a request that
 		// may generate 1,000 tokens is charged them up front and given
 		// back what it did not use, which a bucket of one second of a
 		// per-minute limit could neither take at once nor keep.
-		burst := max(rate.PerSecond()*g.lim.window().Seconds(), 1)
+		burst := max(rate.PerSecond()*window.Seconds(), 1)
 		opts := []Option{WithBurst(burst)}
 		if remaining >= 0 {
 			opts = append(opts, WithInitial(remaining))
