@@ -113,11 +113,10 @@ type closeCounter struct {
 func (c *closeCounter) Close() error { c.n++; return c.ReadCloser.Close() }
 
 // Over a real connection: a server that sends an answer's head and
-// stalls its body does not hold Drain, which returns while the server
-// still stalls, the body closed under it.
+// stalls its body does not hold Drain, which returns long before the
+// request's own end would close the body, the body closed under it.
 func TestDrainDoesNotWaitForAStalledServer(t *testing.T) {
 	release := make(chan struct{})
-	var served atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -126,20 +125,19 @@ func TestDrainDoesNotWaitForAStalledServer(t *testing.T) {
 		case <-release:
 		case <-r.Context().Done():
 		}
-		served.Store(true)
 	}))
 	defer srv.Close()
 	defer close(release)
-	// A bound for a Drain that would wait for the body: the request's
-	// end closes it.
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	// The request's end would close the body too: Drain must not wait
+	// for it.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
 	require.NoError(t, err)
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
 	transport.Drain(resp)
-	assert.False(t, served.Load(), "Drain returned before the server sent the body")
+	assert.NoError(t, ctx.Err(), "Drain returned before the request's end")
 	_, err = resp.Body.Read(make([]byte, 1))
 	assert.Error(t, err, "the body is closed")
 }
