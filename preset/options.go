@@ -1,6 +1,8 @@
 package preset
 
 import (
+	"slices"
+
 	"github.com/steadyapi/steady/breaker"
 	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/transport"
@@ -72,13 +74,21 @@ func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = max(
 // WithFallback serves requests for model from alternates, in order, when
 // model is overloaded, unknown or its circuit breaker is open. Only the
 // request body's "model" changes; the answer's Steady-Model header names
-// the model that served it.
+// the model that served it. Given again for the same model, it adds the
+// alternates not in its chain yet; model itself is never its own
+// alternate.
 func WithFallback(model string, alternates ...string) Option {
 	return func(c *config) {
 		if c.chains == nil {
 			c.chains = map[string][]string{}
 		}
-		c.chains[model] = append(c.chains[model], alternates...)
+		chain := c.chains[model]
+		for _, alt := range alternates {
+			if alt != model && !slices.Contains(chain, alt) {
+				chain = append(chain, alt)
+			}
+		}
+		c.chains[model] = chain
 	}
 }
 
