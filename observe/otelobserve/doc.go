@@ -31,10 +31,13 @@
 //	steady.batch.items           counter    the items (texts) of those batches
 //	steady.catalog.fetches       counter    model catalog fetches, by status or error type
 //
-// Attributes: steady.endpoint (chat, completions, embeddings, images,
-// fine-tunes, batches, models, or "other") on every instrument;
+// Attributes: steady.endpoint (chat, completions, embeddings, responses,
+// messages, images, fine-tunes, batches, models, or "other") on every
+// instrument but steady.store.transitions;
 // steady.model where the decorator knew the model (the limiters of the
-// together preset, which keep one limiter per model, breakers, fallbacks;
+// presets, which keep one limiter per model, and for a limiter keyed by
+// something else, such as an Azure OpenAI deployment, its key; breakers,
+// fallbacks;
 // the retry decorator does not read bodies, so requests, retries and
 // give-ups carry no model), by name for the first 256 models seen and as
 // "other" for any later one, since a client may name a new model in every

@@ -146,8 +146,8 @@ func (in *instruments) record(e transport.Event) {
 	ctx := context.Background()
 	var buf [6]attribute.KeyValue
 	kv := append(buf[:0], endpoint(e))
-	if e.Model != "" {
-		kv = append(kv, AttrModel.String(in.models.value(e.Model)))
+	if m := model(e); m != "" {
+		kv = append(kv, AttrModel.String(in.models.value(m)))
 	}
 	switch e.Kind {
 	case transport.EventDone:
@@ -179,6 +179,20 @@ func (in *instruments) record(e transport.Event) {
 	case transport.EventCatalog:
 		in.catalog.Add(ctx, 1, metric.WithAttributes(outcome(kv, e)...))
 	}
+}
+
+// model is the steady.model of e: its model or, for a limiter keyed by
+// something else (Azure OpenAI's deployment, which names no model in its
+// events), the limiter's key, so that each limiter's rate stays a series
+// of its own.
+func model(e transport.Event) string {
+	if e.Model == "" {
+		switch e.Kind {
+		case transport.EventWaited, transport.EventPaused, transport.EventRateChanged:
+			return e.Key
+		}
+	}
+	return e.Model
 }
 
 func endpoint(e transport.Event) attribute.KeyValue {

@@ -28,8 +28,8 @@
 //
 // The message names what happened ("paused by the server", "retrying", ...);
 // the attributes are event (the [transport.EventKind]), endpoint, model,
-// key, wait, status, error, rate (tokens a second), attempt, count, from,
-// to and reason,
+// key, wait, status, error, rate (tokens a second), attempt, priority,
+// count, from, to and reason,
 // each present only when the event sets it. Events carry no request
 // header, URL or body, so no record holds the API key.
 //

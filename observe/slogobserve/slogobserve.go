@@ -22,7 +22,7 @@ func New(logger *slog.Logger) transport.EventFunc {
 		if !l.Enabled(ctx, level) {
 			return
 		}
-		var buf [13]slog.Attr
+		var buf [14]slog.Attr
 		l.LogAttrs(ctx, level, Message(e.Kind), Attrs(buf[:0], e)...)
 	}
 }
