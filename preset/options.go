@@ -105,8 +105,10 @@ func WithBreaker(opts ...breaker.Option) Option {
 // 429 seen by one process pauses and slows them all. Without it (the
 // default) the limiters are in memory. One store serves one API key. The
 // token limiters stay in process. A store that reports events of its own
-// ([bucket.EventReporter]) gets the hooks of [WithEvents] too. A nil
-// store is ignored.
+// ([bucket.EventReporter]) gets the hooks of [WithEvents] too, each
+// transport's for as long as the store lives: a transport built per
+// request adds a hook per request, so build them once. A nil store is
+// ignored.
 func WithStore(s bucket.Store) Option {
 	return func(c *config) {
 		if s != nil {
