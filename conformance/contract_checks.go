@@ -234,6 +234,7 @@ func (e *groupEnv) checkReturn(c *callRun) {
 		}
 		e.checkHeader(c, resp, responses[c.returned].header)
 		e.checkNotRead(c)
+		e.checkLatestAnswer(c, len(responses))
 		return
 	}
 	data, ok := readWithin(resp.Body, callPatience)
@@ -252,9 +253,9 @@ func (e *groupEnv) checkReturn(c *callRun) {
 		}
 	} else {
 		// Not the inner's object: it must at least carry the status and
-		// the bytes of one of the inner's answers.
-		for i, r := range responses {
-			if r.resp.StatusCode == resp.StatusCode && bytes.Equal(r.data, data) {
+		// the bytes of one of the inner's answers, the latest that does.
+		for i := len(responses) - 1; i >= 0; i-- {
+			if r := responses[i]; r.resp.StatusCode == resp.StatusCode && bytes.Equal(r.data, data) {
 				c.returned = i
 				break
 			}
@@ -266,6 +267,24 @@ func (e *groupEnv) checkReturn(c *callRun) {
 	}
 	e.checkHeader(c, resp, responses[c.returned].header)
 	e.checkNotRead(c)
+	e.checkLatestAnswer(c, len(responses))
+}
+
+// checkLatestAnswer checks that a call whose last attempt the inner
+// transport answered returns that answer, not an earlier one: the later
+// answer (a 200 the server generated and billed) would be lost.
+func (e *groupEnv) checkLatestAnswer(c *callRun, responses int) {
+	c.mu.Lock()
+	attempts := len(c.attempts)
+	answered := attempts > 0 && c.attempts[attempts-1].answered
+	c.mu.Unlock()
+	if !answered || c.returned < 0 {
+		return
+	}
+	e.rec.exercise(RuleAnswerKept)
+	if c.returned != responses-1 {
+		e.rec.fail(RuleAnswerKept, "%s: RoundTrip returned answer %d of %d though the inner transport answered the last attempt: the later answer is lost", c.name, c.returned+1, responses)
+	}
 }
 
 // checkHeader checks that the response returned carries every header field

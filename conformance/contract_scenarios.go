@@ -58,7 +58,7 @@ func sampleOK(id string) []byte {
 
 // sampleError is an error body that names its call.
 func sampleError(id, typ string) []byte {
-	return fmt.Appendf(nil, `{"error":{"message":"refused call %s","type":%q,"param":null,"code":null}}`, strconv.Quote(id), typ)
+	return fmt.Appendf(nil, `{"error":{"message":"refused call","type":%q,"param":null,"code":null},"call":%q}`, typ, id)
 }
 
 func stepOK(id string) scriptStep { return stepAnswer(http.StatusOK, sampleOK(id)) }

@@ -406,6 +406,24 @@ func (s *scriptedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			// An attempt's context derives from the caller's, and ends
+			// with it (at once, or as soon as a context of another type
+			// passes the cancellation on).
+			t := time.NewTimer(cancelSlack)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+			s.rec.fail(RuleContextCanceled, "%s: attempt %d ran on after the caller's context ended: its context does not derive its cancellation from the caller's, so the request is left running against the server", c.name, n+1)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-c.release:
+				return nil, errReleased
+			}
 		case <-c.release:
 			return nil, errReleased
 		}
