@@ -135,13 +135,17 @@ func rateHeaders(h http.Header, flags Headers, status int, wait time.Duration, r
 		}
 	}
 	// The express-rate-limit forms describe one limit each; with both, the
-	// request limit (draft-8 lists both).
+	// request limit (draft-8 lists both), or on a 429 the limit that
+	// refused it: its reset is the wait.
 	one := req
-	if !one.set {
+	if !one.set || limited && tok.set && tok.reset > req.reset {
 		one = tok
 	}
 	if !one.set {
 		return
+	}
+	if limited {
+		one.reset = max(one.reset, wait)
 	}
 	if flags&HeaderLegacy != 0 {
 		h["X-Ratelimit-Limit"] = []string{formatNumber(one.quota)}

@@ -279,13 +279,19 @@ var errTooLarge = errors.New("conformance: request body over 32 MiB")
 func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	body, err := readRequestBody(req.Body, req.ContentLength)
-	if err != nil {
+	tooLarge := errors.Is(err, errTooLarge)
+	if err != nil && !tooLarge {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	a := s.decide(req.Method, req.URL.Path, requestKey(req.Header), body)
+	var a decision
+	if tooLarge { // answered as over HTTP
+		a = s.refuseTooLarge(req.Method, req.URL.Path, requestKey(req.Header))
+	} else {
+		a = s.decide(req.Method, req.URL.Path, requestKey(req.Header), body)
+	}
 	if err := waitCtx(ctx, a.delay); err != nil {
 		return nil, err
 	}
@@ -324,18 +330,19 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	body, err := readRequestBody(r.Body, r.ContentLength)
-	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, errTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
+	var a decision
+	switch {
+	case errors.Is(err, errTooLarge):
+		a = s.refuseTooLarge(r.Method, r.URL.Path, requestKey(r.Header))
+	case err != nil:
 		h := w.Header()
 		h["Content-Type"] = []string{"application/json"}
-		w.WriteHeader(status)
+		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write(togetherError("invalid_request_error", "invalid_body", "The request body could not be read."))
 		return
+	default:
+		a = s.decide(r.Method, r.URL.Path, requestKey(r.Header), body)
 	}
-	a := s.decide(r.Method, r.URL.Path, requestKey(r.Header), body)
 	if waitCtx(ctx, a.delay) != nil {
 		return
 	}
@@ -536,6 +543,23 @@ func (s *Server) decide(method, path, key string, body []byte) decision {
 	default:
 		s.stats.Other++
 	}
+	return a
+}
+
+// refuseTooLarge is the answer to a request whose body is over
+// maxRequestBody, recorded as every arrival is (its body, not read whole,
+// has no hash).
+func (s *Server) refuseTooLarge(method, path, key string) decision {
+	now := time.Now()
+	endpoint, _, _ := routeRequest(method, path)
+	const status = http.StatusRequestEntityTooLarge
+	a := decision{status: status, header: http.Header{"Content-Type": {"application/json"}},
+		body: s.errorBody(status, "invalid_request_error", "request_too_large", "The request body is over 32 MiB.")}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arrivals = append(s.arrivals, Arrival{At: now.Sub(s.start), Endpoint: endpoint, Key: keptName(key), Status: status})
+	s.stats.Arrivals++
+	s.stats.Other++
 	return a
 }
 
