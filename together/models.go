@@ -212,6 +212,9 @@ func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Mo
 		}
 		models = list.Data
 	}
+	// An entry without an id ({}, null, a gateway's "name") names no
+	// model a request could give: it is dropped, not kept as "".
+	models = slices.DeleteFunc(models, func(m Model) bool { return m.ID == "" })
 	if len(models) == 0 {
 		// Together always lists models: an empty list (or null) is a
 		// proxy's or a broken answer, and a catalog made of it would call
@@ -232,11 +235,19 @@ func closest(want string, ids []string, n int) []string {
 	var s []scored
 	for _, id := range ids {
 		l := strings.ToLower(id)
-		d := levenshtein(w, l)
-		if strings.Contains(l, w) || strings.Contains(w, l) {
+		limit := max(len(w), len(l)) / 2
+		var d int
+		switch {
+		case strings.Contains(l, w) || strings.Contains(w, l):
 			d = 0
+		case abs(len(w)-len(l)) > limit:
+			// The distance is at least the difference of the lengths:
+			// too far, and not worth rows of the longer's length.
+			continue
+		default:
+			d = levenshtein(w, l)
 		}
-		if d <= max(len(w), len(l))/2 {
+		if d <= limit {
 			s = append(s, scored{id, d})
 		}
 	}
@@ -247,6 +258,8 @@ func closest(want string, ids []string, n int) []string {
 	}
 	return out
 }
+
+func abs(n int) int { return max(n, -n) }
 
 func levenshtein(a, b string) int {
 	prev := make([]int, len(b)+1)
