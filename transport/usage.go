@@ -64,7 +64,8 @@ type usageWatcher struct {
 	tail [len(usageKey) - 1]byte // the end of the last read: a key cut in two
 	nt   int
 	// tailEsc says whether the bytes before the tail end in a backslash
-	// that escapes its first byte: a quote so escaped opens no key.
+	// that escapes its first byte: a quote so escaped opens no key. It is
+	// set anew whenever the tail is emptied, never kept from an older one.
 	tailEsc bool
 	st      uint8 // usageLook, usageColon, usageOpen, usageTake
 	obj     []byte
@@ -134,7 +135,9 @@ func (w *usageWatcher) feed(p []byte) {
 			case w.st == usageOpen && c == '{':
 				w.st, w.obj, w.deep, w.str, w.esc = usageTake, append(w.obj[:0], c), 1, false, false
 			default:
-				w.st = usageLook
+				// What follows is looked at as the start of a read: after
+				// c, which escapes it if it is a backslash.
+				w.st, w.tailEsc = usageLook, c == '\\'
 			}
 		case usageTake:
 			p = w.take(p)
@@ -145,10 +148,11 @@ func (w *usageWatcher) feed(p []byte) {
 // look finds the next "usage" key in p, or cut between the last read and
 // this one, and returns what follows it.
 func (w *usageWatcher) look(p []byte) []byte {
-	// Whether the bytes before p end in an escaping backslash: only the
-	// tail can (before it, or with none, the watcher was at the start or
-	// after a closing brace).
-	before := w.nt > 0 && escapes(w.tail[:w.nt], w.tailEsc)
+	// Whether the bytes before p end in an escaping backslash: the tail's,
+	// or with none, tailEsc (false at the start and after an object; after
+	// a "usage" that was not an object's key, whether the byte that showed
+	// it was a backslash).
+	before := escapes(w.tail[:w.nt], w.tailEsc)
 	if w.nt > 0 {
 		// A key that starts in the tail of the last read.
 		var joint [2*len(usageKey) - 2]byte
@@ -156,12 +160,12 @@ func (w *usageWatcher) look(p []byte) []byte {
 		n += copy(joint[n:], p)
 		if i := keyIndex(joint[:n], w.tailEsc); i >= 0 && i < w.nt {
 			rest := p[i+len(usageKey)-w.nt:]
-			w.nt, w.st = 0, usageColon
+			w.nt, w.tailEsc, w.st = 0, false, usageColon
 			return rest
 		}
 	}
 	if i := keyIndex(p, before); i >= 0 {
-		w.nt, w.st = 0, usageColon
+		w.nt, w.tailEsc, w.st = 0, false, usageColon
 		return p[i+len(usageKey):]
 	}
 	// Keep the last bytes seen, in case a key starts there.
@@ -230,7 +234,7 @@ func (w *usageWatcher) take(p []byte) []byte {
 			w.deep++
 		case c == '}' || c == ']':
 			if w.deep--; w.deep == 0 {
-				w.st = usageLook
+				w.st, w.tailEsc = usageLook, false
 				if len(w.obj) < maxUsageObject {
 					w.read(w.obj)
 				}
