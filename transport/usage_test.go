@@ -122,6 +122,21 @@ func FuzzWatchUsage(f *testing.F) {
 		require.Equal(t, body, out2)
 		require.Equal(t, ok1, ok2)
 		require.Equal(t, u1, u2)
+		// And in many small pieces, of 1 to 9 bytes in turn, as a stream
+		// arrives: a key or an escape may be cut anywhere, again and again.
+		var pieces []string
+		for k, rest := 0, body; rest != ""; k++ {
+			n := 1 + int(a)%9
+			if k%2 == 1 {
+				n = 1 + int(b)%9
+			}
+			n = min(n, len(rest))
+			pieces, rest = append(pieces, rest[:n]), rest[n:]
+		}
+		u3, ok3, out3 := watch(pieces...)
+		require.Equal(t, body, out3)
+		require.Equal(t, ok1, ok3, "in pieces %q", pieces)
+		require.Equal(t, u1, u3, "in pieces %q", pieces)
 	})
 }
 
