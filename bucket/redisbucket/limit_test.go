@@ -125,14 +125,17 @@ func TestWaitCancelledGivesBack(t *testing.T) {
 	store := newStore(rdb)
 	b := bucket.New(bucket.Every(slowEvery), bucket.WithStore(store, key))
 	require.NoError(t, b.Wait(context.Background(), 1), "a new bucket's first request passes")
+	first, err := rdb.HGet(context.Background(), redisbucket.DefaultPrefix+key, "s").Int64()
+	require.NoError(t, err)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Wait(ctx, 1) }()
-	// Its reservation is the key's second (the hash's field s): from then
-	// on it sleeps, for a thousand seconds.
+	// Its reservation is the key's second (the hash's field s, one past the
+	// first's): from then on it sleeps, for a thousand seconds.
 	require.Eventually(t, func() bool {
-		return rdb.HGet(context.Background(), redisbucket.DefaultPrefix+key, "s").Val() == "2"
+		s, err := rdb.HGet(context.Background(), redisbucket.DefaultPrefix+key, "s").Int64()
+		return err == nil && s == first+1
 	}, 5*time.Second, time.Millisecond)
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)

@@ -85,9 +85,11 @@ local shape = rate == nil or burst == nil -- written with the reservation
 rate = rate or tonumber(ARGV[2])
 burst = burst or tonumber(ARGV[3])
 local pause = time(h[4]) or 0
-local seq = seqOf(h[5]) or 0
 local every = 1000000 / rate
 local now = clock()
+-- a new key's sequence starts at the server's clock: the IDs of a state
+-- lost (a restart, a flush, an eviction) name none of the new one's
+local seq = seqOf(h[5]) or now
 local base = time(h[1])
 local floor = now - burst * every
 if base == nil then
@@ -108,7 +110,7 @@ if maxWait >= 0 and wait > maxWait then
   return {0, micros(wait), seq, num(rate)}
 end
 seq = seq + 1
-redis.call('HSET', key, 'b', num(after), 's', seq)
+redis.call('HSET', key, 'b', num(after), 's', num(seq))
 if shape then
   redis.call('HSET', key, 'r', num(rate), 'u', num(burst))
 end
@@ -128,7 +130,7 @@ local base, rate, seq = time(h[1]), rateOf(h[2]), seqOf(h[3])
 if base == nil or rate == nil or seq ~= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('HSET', key, 'b', num(base - tonumber(ARGV[2]) * 1000000 / rate), 's', seq - 1)
+redis.call('HSET', key, 'b', num(base - tonumber(ARGV[2]) * 1000000 / rate), 's', num(seq - 1))
 return 1
 `)
 
@@ -160,7 +162,7 @@ local old = rateOf(h[2])
 if base ~= nil and old ~= nil and base < now then
   base = now - (now - base) * old / rate
 end
-redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 's', (seqOf(h[4]) or 0) + 1)
+redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 's', num((seqOf(h[4]) or now) + 1))
 if base ~= nil then
   redis.call('HSET', key, 'b', num(base))
 end

@@ -63,12 +63,16 @@ type Store struct {
 	events    atomic.Pointer[transport.EventFunc]
 	mu        sync.Mutex
 	local     map[string]*localBucket
+	locals    int64              // in-process buckets made: each numbers its reservations apart
 	seen      map[string]float64 // the rate Redis last reported for a key
 	// unsent holds the rate and burst this process set for a key while
 	// Redis was unreachable, written there when it answers again.
-	unsent  map[string]bucket.Shape
-	checked sync.Once // the eviction check (CheckEviction), after the first reservation
-	foreign sync.Once // the warning that a key under the prefix is no bucket
+	unsent map[string]bucket.Shape
+	// unpaused holds the end of a pause (since) this process set for a key
+	// while Redis was unreachable, written there when it answers again.
+	unpaused map[string]float64
+	checked  sync.Once // the eviction check (CheckEviction), after the first reservation
+	foreign  sync.Once // the warning that a key under the prefix is no bucket
 }
 
 // Option configures a [Store]. Options not given keep the defaults
@@ -164,18 +168,19 @@ func WithEvents(fn transport.EventFunc) Option {
 // store's timeout by itself; any other is called beside the store's timer.
 func New(c redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{
-		c:       c,
-		prefix:  DefaultPrefix,
-		timeout: DefaultTimeout,
-		probe:   DefaultProbe,
-		share:   DefaultShare,
-		idle:    DefaultIdle,
-		log:     func(msg string, args ...any) { slog.Default().Warn(msg, args...) },
-		now:     time.Now,
-		start:   time.Now(),
-		local:   map[string]*localBucket{},
-		seen:    map[string]float64{},
-		unsent:  map[string]bucket.Shape{},
+		c:        c,
+		prefix:   DefaultPrefix,
+		timeout:  DefaultTimeout,
+		probe:    DefaultProbe,
+		share:    DefaultShare,
+		idle:     DefaultIdle,
+		log:      func(msg string, args ...any) { slog.Default().Warn(msg, args...) },
+		now:      time.Now,
+		start:    time.Now(),
+		local:    map[string]*localBucket{},
+		seen:     map[string]float64{},
+		unsent:   map[string]bucket.Shape{},
+		unpaused: map[string]float64{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -249,7 +254,14 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 	if ctx.Err() != nil {
 		return bucket.Reservation{}, context.Cause(ctx)
 	}
-	mw := int64(-1)
+	if !(n >= 0) || math.IsInf(n, 0) || !(shape.PerSecond > 0) || math.IsInf(shape.PerSecond, 0) {
+		// No count of tokens, or no rate: refused, taking nothing, rather
+		// than written into the shared state as a time that is no time.
+		return bucket.Reservation{Wait: bucket.MaxWait, Tokens: n}, nil
+	}
+	// A wait past MaxWait is never granted (it would not convert): refused
+	// in the script, before it writes a time past what a field may hold.
+	mw := bucket.MaxWait.Microseconds()
 	if maxWait >= 0 {
 		mw = maxWait.Microseconds()
 	}
@@ -269,8 +281,15 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 		s.mu.Lock()
 		unsent, has := s.unsent[key]
 		delete(s.unsent, key)
+		until, paused := s.unpaused[key]
+		delete(s.unpaused, key)
 		s.saw(key, res.Rate)
 		s.mu.Unlock()
+		if d := time.Duration(until - s.since()); paused && d > 0 {
+			// The pause this process set while Redis was unreachable (a
+			// 429's reset): written now, so that every replica is held.
+			s.writePause(context.WithoutCancel(ctx), key, d, shape)
+		}
 		if has && s.writeRate(context.WithoutCancel(ctx), key, unsent) == nil {
 			// The rate this process set while Redis was unreachable (a 429
 			// lowered it): written now, as it would have been then, so that
@@ -343,13 +362,23 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time, shape bu
 	if d <= 0 {
 		return
 	}
-	err := s.do(ctx, func(ctx context.Context) error {
+	if err := s.writePause(ctx, key, d, shape); err != nil && ctx.Err() == nil {
+		end := s.since() + float64(d)
+		s.localBucket(key, shape).pause(end)
+		s.mu.Lock()
+		if old, ok := s.unpaused[key]; ok || len(s.unpaused) < maxRemembered {
+			s.unpaused[key] = max(old, end)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// writePause holds key in Redis for d from the server's now.
+func (s *Store) writePause(ctx context.Context, key string, d time.Duration, shape bucket.Shape) error {
+	return s.do(ctx, func(ctx context.Context) error {
 		return pauseScript.Run(ctx, s.c, []string{s.prefix + key},
 			d.Microseconds(), shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
 	})
-	if err != nil && ctx.Err() == nil {
-		s.localBucket(key, shape).pause(s.since() + float64(d))
-	}
 }
 
 // SetRate sets key's rate and burst for every process.
@@ -493,7 +522,11 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 		if r, ok := s.seen[key]; ok && r > 0 {
 			rate = r
 		}
+		// Each bucket's IDs count down from a range of their own: a
+		// reservation of an earlier outage's bucket names none of this one's.
+		s.locals++
 		l = newLocalBucket(rate*s.share, max(1, shape.Burst*s.share))
+		l.seq = -(s.locals % (1 << 30)) << 32
 		s.local[key] = l
 	}
 	return l

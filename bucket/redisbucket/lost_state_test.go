@@ -1,0 +1,110 @@
+package redisbucket_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyapi/steady/bucket"
+	"github.com/steadyapi/steady/bucket/redisbucket"
+)
+
+// A pause this process set while its own call to Redis failed (a 429 seen
+// during a blip) is written to Redis when it answers again, as a rate set
+// then is: the other replicas, which may never have lost Redis, are held
+// by the 429's pause too.
+func TestAPauseSetDuringAnOutageIsSharedWhenRedisAnswers(t *testing.T) {
+	addr := redisClient(t).Options().Addr
+	sw := &switchable{addr: addr}
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Dialer: sw.dial, MaxRetries: -1})
+	defer rdb.Close()
+	s := redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(testTimeout),
+		redisbucket.WithProbe(20*time.Millisecond))
+	other := newStore(redisClient(t), redisbucket.WithLogger(nil))
+	ctx := context.Background()
+	key := testKey(t)
+	fast := bucket.Shape{PerSecond: 1000, Burst: 1000}
+
+	_, err := s.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	sw.off.Store(true)
+	s.Pause(ctx, key, time.Now().Add(100*time.Second), fast) // the server's 429: reset in 100 s
+	require.True(t, s.Local(), "the call failed: the pause is held in process")
+	sw.off.Store(false)
+	time.Sleep(50 * time.Millisecond) // past the probe period
+
+	_, err = s.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	require.False(t, s.Local(), "Redis answers again")
+	r, err := other.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(100*time.Second), float64(r.Wait), float64(2*time.Second),
+		"another replica is held by the 429's pause")
+}
+
+// Reserve refuses what is no number of tokens, or no rate, instead of
+// failing open: a NaN, negative or infinite count, or a shape whose rate
+// is NaN, zero or negative, neither passes at once nor leaves the shared
+// bucket emptied, reset or full.
+func TestReserveRefusesBadInputs(t *testing.T) {
+	rdb := redisClient(t)
+	ctx := context.Background()
+	for name, n := range map[string]float64{"nan": math.NaN(), "negative": -5, "inf": math.Inf(1), "huge": 1e300} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(rdb)
+			key := testKey(t)
+			reserve(t, s, key, 1, -1, slow) // the bucket's one token
+			r, err := s.Reserve(ctx, key, n, -1, slow)
+			require.NoError(t, err)
+			if r.OK && r.Wait < bucket.MaxWait {
+				t.Errorf("n=%v granted: %+v", n, r)
+			}
+			next := reserve(t, s, key, 1, -1, slow)
+			assert.InDelta(t, float64(slowEvery), float64(next.Wait), float64(time.Second),
+				"n=%v left the bucket as it was: the next token waits its turn", n)
+		})
+	}
+	for name, rate := range map[string]float64{"nan": math.NaN(), "zero": 0, "negative": -1} {
+		t.Run("rate "+name, func(t *testing.T) {
+			s := newStore(rdb)
+			key := testKey(t)
+			shape := bucket.Shape{PerSecond: rate, Burst: 1}
+			granted := 0
+			for range 3 {
+				r, err := s.Reserve(ctx, key, 1, time.Hour, shape)
+				require.NoError(t, err)
+				if r.OK && r.Wait == 0 {
+					granted++
+				}
+			}
+			assert.LessOrEqual(t, granted, 1, "a bucket without a rate lets nothing through unlimited")
+		})
+	}
+}
+
+// A reservation made before Redis lost the key (a restart, a flush, an
+// eviction) gives back nothing when cancelled after it: its ID names no
+// reservation of the key's new state, and giving back there would hand a
+// slot already promised to another replica to a third.
+func TestACancelFromBeforeTheStateWasLostGivesBackNothing(t *testing.T) {
+	rdb := redisClient(t)
+	ctx := context.Background()
+	a, b := newStore(rdb), newStore(rdb) // two replicas
+	key := testKey(t)
+	reserve(t, a, key, 1, -1, slow)
+	sleeping := reserve(t, a, key, 1, -1, slow)                           // A sleeps 1000 s on it
+	require.NoError(t, rdb.Del(ctx, redisbucket.DefaultPrefix+key).Err()) // the state is lost
+
+	reserve(t, b, key, 1, -1, slow)
+	promised := reserve(t, b, key, 1, -1, slow) // B is told its slot, 1000 s on
+	require.InDelta(t, float64(slowEvery), float64(promised.Wait), float64(time.Second))
+	a.Cancel(ctx, key, sleeping) // A's caller gives up
+	next := reserve(t, b, key, 1, -1, slow)
+	assert.InDelta(t, float64(2*slowEvery), float64(next.Wait), float64(time.Second),
+		"queued behind B's promised slot, not given it a second time")
+}
