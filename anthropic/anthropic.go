@@ -45,7 +45,7 @@ func Spec() preset.Spec {
 				{Name: "output tokens", Counts: bucket.OutputTokens, Header: "Anthropic-Ratelimit-Output-Tokens-", Window: time.Minute},
 			}},
 			// A message batch is billed: its creation is not sent again
-			// after a 500, 502 or 504 without the SDK's Idempotency-Key.
+			// after a 500, 502 or 504 without an Idempotency-Key (the SDK sends none).
 			transport.EndpointBatches: {Creates: true},
 		},
 	}

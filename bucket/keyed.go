@@ -86,8 +86,9 @@ func WithLimitOptions(opts ...LimitOption) KeyedOption {
 // the key's rate, its ceiling, and what its bucket holds, as the server's
 // does. The key's first request is sent alone, the others waiting for its
 // answer (or their deadlines); a request that gets no answer (an error)
-// hands that turn to the next. An answer that states no limit leaves the
-// key to start slow, as an unknown rate does. A period that is not
+// hands that turn to the next, as does a server failure (5xx, 529) that
+// states no limit. Any other answer that states no limit leaves the key
+// to start slow, as an unknown rate does. A period that is not
 // positive turns learning off, the default.
 func WithLearnedRate(period time.Duration) KeyedOption {
 	return func(c *keyedConfig) { c.learn = max(period, 0) }
@@ -357,7 +358,8 @@ func (kl *keyLimiter) RoundTripInfo(req *http.Request, info *transport.Info) (*h
 
 // probeWith sends req as the key's probe. An answer ends probing, whether
 // or not it states the limit (a server that states none is found with
-// the slow start); an error, no answer at all, hands the probe to the
+// the slow start), but for a server failure (5xx, 529) that states none;
+// such an answer, or an error, no answer at all, hands the probe to the
 // next request.
 func (kl *keyLimiter) probeWith(req *http.Request, info *transport.Info) (resp *http.Response, err error) {
 	answered := false
@@ -374,7 +376,12 @@ func (kl *keyLimiter) probeWith(req *http.Request, info *transport.Info) (resp *
 	resp, err = transport.Forward(*kl.rt.Load(), req, info)
 	if err == nil {
 		kl.learn(req, resp, sent)
-		answered = true
+		// A server failure (a 5xx, Anthropic's 529) comes from a server,
+		// or a gateway in front of it, that states no limit on it: it
+		// hands the probe on, as an error does, so that the first answer
+		// that states the limit still sets the rate. (One that stated it
+		// was learnt above.)
+		answered = resp.StatusCode < http.StatusInternalServerError
 	}
 	return resp, err
 }

@@ -53,7 +53,7 @@ func Spec() preset.Spec {
 			RouteResponses:   inference(true),
 			RouteImages:      inference(false),
 			// Each creates a job, which is billed: not sent again after a
-			// 500, 502 or 504 without the Idempotency-Key the SDKs send.
+			// 500, 502 or 504 without an Idempotency-Key (the SDK sends none).
 			transport.EndpointFineTunes: {Creates: true},
 			transport.EndpointBatches:   {Creates: true},
 		},

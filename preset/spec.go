@@ -126,7 +126,8 @@ type Route struct {
 	// create again, and bill again (a fine-tune job, a batch): such a
 	// request is not sent again after a 500, 502 or 504, after which the
 	// server may have created it ([retry.WithMaybeProcessed]), unless it
-	// carries an Idempotency-Key (the official SDKs send one) or the
+	// carries an Idempotency-Key (the Go SDKs, openai-go v3 and
+	// anthropic-sdk-go v2, send none of their own) or the
 	// answer says x-should-retry: true. The caller gets the answer, and
 	// can look for the job before creating it again.
 	Creates bool

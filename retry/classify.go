@@ -36,8 +36,9 @@ import (
 // rule) is retried for every request; one that may have come after the
 // server read the request (a reset, an EOF, a broken pipe) only for a
 // request that is idempotent by net/http's rule (GET, HEAD, OPTIONS or
-// TRACE, or an Idempotency-Key or X-Idempotency-Key header, which the
-// official OpenAI and Anthropic SDKs send), or for every request when
+// TRACE, or an Idempotency-Key or X-Idempotency-Key header, which some
+// SDKs send, though not openai-go v3 or anthropic-sdk-go v2), or for every
+// request when
 // [WithIdempotent] says so.
 func ShouldRetry(resp *http.Response, err error) bool {
 	return ShouldRetryInfo(resp, err, nil)

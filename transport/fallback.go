@@ -97,8 +97,8 @@ const notFoundPeek = 4 << 10
 //
 // The next attempt sends the same request with only the value of the body's
 // top-level "model" rewritten; every other byte of the body is as the caller
-// wrote it. An Idempotency-Key or X-Idempotency-Key header (the official
-// SDKs send one) is made the attempt's own: the request's key, a hyphen,
+// wrote it. An Idempotency-Key or X-Idempotency-Key header (a caller's, or
+// an SDK's that sends one) is made the attempt's own: the request's key, a hyphen,
 // and sixteen hex digits naming the model. A server that answers a key once
 // would otherwise hand the next model's attempt the first model's failure,
 // or refuse a key sent again with another body; the attempt's own retries,
