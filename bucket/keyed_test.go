@@ -179,17 +179,7 @@ func TestKeyedTokensCorrectedByUsage(t *testing.T) {
 				rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(srv)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				for ctx.Err() == nil {
-					body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`
-					req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
-					require.NoError(t, err)
-					resp, err := rt.RoundTrip(req)
-					if err != nil {
-						break
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-				}
+				chatUntil(t, ctx, rt, `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`)
 				n := len(srv.arrivals("m"))
 				t.Logf("%d requests in 20 s", n)
 				if usage {
@@ -511,19 +501,25 @@ func TestKeyedTokenLimitTakesTheStatedWindow(t *testing.T) {
 		rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(srv)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		for ctx.Err() == nil {
-			body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
-			require.NoError(t, err)
-			resp, err := rt.RoundTrip(req)
-			if err != nil {
-				break
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-		}
+		chatUntil(t, ctx, rt, `{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`)
 		n := len(srv.arrivals("m"))
 		assert.GreaterOrEqual(t, n, 20, "1,200 tokens a second: a request of 1,000 about every 0.8 s")
 		assert.LessOrEqual(t, n, 27, "no more than the limit allows")
 	})
+}
+
+// chatUntil sends body through rt, again and again, each answer read
+// whole, until ctx ends or a request fails.
+func chatUntil(t *testing.T, ctx context.Context, rt http.RoundTripper, body string) {
+	t.Helper()
+	for ctx.Err() == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
 }

@@ -22,15 +22,9 @@ import (
 func TestARequestRefusedInsideGivesTheOuterTokensBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
-		cost := func(req *http.Request) int {
-			if req.Header.Get("X-Free") != "" {
-				return 0
-			}
-			return 1
-		}
 		rt := transport.Chain(srv,
 			bucket.Limit(bucket.New(bucket.PerSecond(10))),
-			bucket.Limit(bucket.New(bucket.PerSecond(1)), bucket.WithCost(cost)))
+			bucket.Limit(bucket.New(bucket.PerSecond(1)), bucket.WithCost(freeOrOne)))
 		send(t, rt, 1) // at 0: both limiters' first
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
@@ -39,12 +33,7 @@ func TestARequestRefusedInsideGivesTheOuterTokensBack(t *testing.T) {
 		_, err := get(t, rt, ctx)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.True(t, errors.Is(err, transport.ErrDeadline))
-		req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/models", nil)
-		require.NoError(t, err)
-		req.Header.Set("X-Free", "1")
-		resp, err := rt.RoundTrip(req)
-		require.NoError(t, err)
-		transport.Drain(resp)
+		sendFree(t, rt)
 		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond}, srv.arrivals(),
 			"the outer token of the refused request goes to the next")
 	})
@@ -56,15 +45,9 @@ func TestARequestRefusedInsideGivesTheOuterTokensBack(t *testing.T) {
 func TestARequestCancelledInsideGivesTheOuterTokensBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
-		cost := func(req *http.Request) int {
-			if req.Header.Get("X-Free") != "" {
-				return 0
-			}
-			return 1
-		}
 		rt := transport.Chain(srv,
 			bucket.Limit(bucket.New(bucket.PerSecond(10))),
-			bucket.Limit(bucket.New(bucket.PerSecond(1)), bucket.WithCost(cost)))
+			bucket.Limit(bucket.New(bucket.PerSecond(1)), bucket.WithCost(freeOrOne)))
 		send(t, rt, 1) // at 0: both limiters' first
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(150*time.Millisecond, cancel)
@@ -72,12 +55,7 @@ func TestARequestCancelledInsideGivesTheOuterTokensBack(t *testing.T) {
 		// queues there, and is cancelled at 150ms, unsent.
 		_, err := get(t, rt, ctx)
 		require.ErrorIs(t, err, context.Canceled)
-		req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/models", nil)
-		require.NoError(t, err)
-		req.Header.Set("X-Free", "1")
-		resp, err := rt.RoundTrip(req)
-		require.NoError(t, err)
-		transport.Drain(resp)
+		sendFree(t, rt)
 		assert.Equal(t, []time.Duration{0, 150 * time.Millisecond}, srv.arrivals(),
 			"the outer token of the cancelled request goes to the next")
 	})
@@ -90,34 +68,20 @@ func TestARequestCancelledInsideGivesTheOuterTokensBack(t *testing.T) {
 func TestARequestWhoseDeadlineEndsItsWaitInsideGivesTheOuterTokensBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
-		cost := func(req *http.Request) int {
-			if req.Header.Get("X-Free") != "" {
-				return 0
-			}
-			return 1
-		}
 		inner := bucket.New(bucket.PerSecond(0.5)) // one every 2 s
 		rt := transport.Chain(srv,
 			bucket.Limit(bucket.New(bucket.PerSecond(1))),
-			bucket.Limit(inner, bucket.WithCost(cost)))
+			bucket.Limit(inner, bucket.WithCost(freeOrOne)))
 		start := time.Now()
 		send(t, rt, 1) // at 0: both limiters' first
-		free := func() {
-			req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/models", nil)
-			require.NoError(t, err)
-			req.Header.Set("X-Free", "1")
-			resp, err := rt.RoundTrip(req)
-			require.NoError(t, err)
-			transport.Drain(resp)
-		}
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(2500*time.Millisecond))
 		defer cancel()
 		done := make(chan error, 1)
 		go func() { _, err := get(t, rt, ctx); done <- err }() // outer at 1 s; inner's turn at 2 s fits
 		synctest.Wait()
-		go free() // outer at 2 s
+		go sendFree(t, rt) // outer at 2 s
 		synctest.Wait()
-		go free() // outer at 3 s, or at 2.5 s once the unsent request's token is back
+		go sendFree(t, rt) // outer at 3 s, or at 2.5 s once the unsent request's token is back
 		synctest.Wait()
 		time.Sleep(1500 * time.Millisecond)
 		go func() { _ = inner.Wait(interactive, 1) }() // takes the turn at 2 s
@@ -147,4 +111,23 @@ func TestARequestRefusedForItsDeadlineIsATimeoutToTheClient(t *testing.T) {
 		require.ErrorAs(t, err, &ue)
 		assert.True(t, ue.Timeout(), "a timeout: %v", err)
 	})
+}
+
+// freeOrOne is the cost of a request: nothing for one marked X-Free, which
+// only an outer limiter counts, one otherwise.
+func freeOrOne(req *http.Request) int {
+	if req.Header.Get("X-Free") != "" {
+		return 0
+	}
+	return 1
+}
+
+// sendFree sends a request marked X-Free through rt, which must answer it.
+func sendFree(t *testing.T, rt http.RoundTripper) {
+	req, err := http.NewRequest(http.MethodGet, "https://api.example.com/v1/models", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Free", "1")
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	transport.Drain(resp)
 }
