@@ -220,13 +220,7 @@ func (c *switchedConn) Write(p []byte) (int, error) {
 // is written to Redis when it answers again: neither this process nor any
 // other goes back to the rate Redis held, which the server refused.
 func TestARateSetDuringAnOutageIsSharedWhenRedisAnswers(t *testing.T) {
-	addr := redisClient(t).Options().Addr
-	sw := &switchable{addr: addr}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Dialer: sw.dial, MaxRetries: -1})
-	defer rdb.Close()
-	s := redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(testTimeout),
-		redisbucket.WithProbe(20*time.Millisecond))
-	other := newStore(redisClient(t), redisbucket.WithLogger(nil))
+	s, sw, other := outageStores(t)
 	ctx := context.Background()
 	key := testKey(t)
 	fast, slow := bucket.Shape{PerSecond: 10, Burst: 10}, bucket.Shape{PerSecond: 2, Burst: 2}
@@ -249,4 +243,17 @@ func TestARateSetDuringAnOutageIsSharedWhenRedisAnswers(t *testing.T) {
 	r, err = other.Reserve(ctx, key, 1, -1, fast)
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, r.Rate, "and every other process takes it")
+}
+
+// outageStores is a store whose connection to Redis sw cuts, and another
+// on the same Redis that keeps its own: two replicas, one of which loses
+// Redis. The first probes again every 20 ms.
+func outageStores(t *testing.T) (s *redisbucket.Store, sw *switchable, other *redisbucket.Store) {
+	addr := redisClient(t).Options().Addr
+	sw = &switchable{addr: addr}
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Dialer: sw.dial, MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s = redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(testTimeout),
+		redisbucket.WithProbe(20*time.Millisecond))
+	return s, sw, newStore(redisClient(t), redisbucket.WithLogger(nil))
 }

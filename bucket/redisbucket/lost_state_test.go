@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,13 +18,7 @@ import (
 // then is: the other replicas, which may never have lost Redis, are held
 // by the 429's pause too.
 func TestAPauseSetDuringAnOutageIsSharedWhenRedisAnswers(t *testing.T) {
-	addr := redisClient(t).Options().Addr
-	sw := &switchable{addr: addr}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Dialer: sw.dial, MaxRetries: -1})
-	defer rdb.Close()
-	s := redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(testTimeout),
-		redisbucket.WithProbe(20*time.Millisecond))
-	other := newStore(redisClient(t), redisbucket.WithLogger(nil))
+	s, sw, other := outageStores(t)
 	ctx := context.Background()
 	key := testKey(t)
 	fast := bucket.Shape{PerSecond: 1000, Burst: 1000}
