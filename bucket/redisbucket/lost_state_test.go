@@ -101,3 +101,46 @@ func TestACancelFromBeforeTheStateWasLostGivesBackNothing(t *testing.T) {
 	assert.InDelta(t, float64(2*slowEvery), float64(next.Wait), float64(time.Second),
 		"queued behind B's promised slot, not given it a second time")
 }
+
+// A reservation made in process during one outage gives back nothing when
+// cancelled during the next: the in-process bucket of the next outage is
+// a new one, whose reservations its ID must not name.
+func TestACancelFromAnEarlierOutageGivesBackNothing(t *testing.T) {
+	s, sw, _ := outageStores(t)
+	ctx := context.Background()
+	key := testKey(t)
+	shape := bucket.Shape{PerSecond: 1e-3, Burst: 1} // a token every 1000 s
+	// In process, a quarter of the rate (DefaultShare): one every 4000 s.
+	every := float64(time.Duration(float64(time.Second) / (shape.PerSecond * redisbucket.DefaultShare)))
+	local := func(want bool) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			_, err := s.Reserve(ctx, testKey(t)+":probe", 1, -1, bucket.Shape{PerSecond: 1e6, Burst: 1e6})
+			return err == nil && s.Local() == want
+		}, 5*time.Second, 5*time.Millisecond)
+	}
+
+	sw.off.Store(true) // the first outage
+	local(true)
+	_, err := s.Reserve(ctx, key, 1, -1, shape)
+	require.NoError(t, err)
+	old, err := s.Reserve(ctx, key, 1, -1, shape) // sleeps 4000 s
+	require.NoError(t, err)
+	require.True(t, old.OK && old.ID < 0, "reserved in process")
+
+	sw.off.Store(false) // Redis answers: the outage ends
+	local(false)
+	sw.off.Store(true) // and the next begins
+	local(true)
+	_, err = s.Reserve(ctx, key, 1, -1, shape)
+	require.NoError(t, err)
+	promised, err := s.Reserve(ctx, key, 1, -1, shape)
+	require.NoError(t, err)
+	require.InDelta(t, every, float64(promised.Wait), float64(time.Second))
+
+	s.Cancel(ctx, key, old) // the first outage's caller gives up
+	next, err := s.Reserve(ctx, key, 1, -1, shape)
+	require.NoError(t, err)
+	assert.InDelta(t, 2*every, float64(next.Wait), float64(time.Second),
+		"queued behind the promised slot, not given it a second time")
+}
