@@ -147,11 +147,7 @@ func TestKeyedLearnsTheRate(t *testing.T) {
 			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
 		})
 		var rates []float64
-		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
-			if e.Kind == transport.EventRateChanged {
-				rates = append(rates, e.Rate)
-			}
-		})))(srv)
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), rateChanges(&rates))(srv)
 		for range 11 {
 			chat(t, rt, "m", 1)
 		}
@@ -420,11 +416,7 @@ func TestKeyedLearnsTheRateAfterAFirstRequestThatFailed(t *testing.T) {
 			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
 		})
 		var rates []float64
-		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
-			if e.Kind == transport.EventRateChanged {
-				rates = append(rates, e.Rate)
-			}
-		})))(&failOnce{next: srv})
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), rateChanges(&rates))(&failOnce{next: srv})
 		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions",
 			strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1}`))
 		require.NoError(t, err)
@@ -473,11 +465,7 @@ func TestKeyedLearnsTheStatedPeriod(t *testing.T) {
 				srv := newModelServer(func(string, int) (int, http.Header, string) { return http.StatusOK, h, "{}" })
 				var rates []float64
 				rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens(),
-					bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
-						if e.Kind == transport.EventRateChanged {
-							rates = append(rates, e.Rate)
-						}
-					})))(srv)
+					rateChanges(&rates))(srv)
 				start := time.Now()
 				for range 31 {
 					chat(t, rt, "m", 1)
@@ -522,4 +510,14 @@ func chatUntil(t *testing.T, ctx context.Context, rt http.RoundTripper, body str
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 	}
+}
+
+// rateChanges has Keyed's limiters append each rate they set
+// *rates.
+func rateChanges(rates *[]float64) bucket.KeyedOption {
+	return bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
+		if e.Kind == transport.EventRateChanged {
+			*rates = append(*rates, e.Rate)
+		}
+	}))
 }
