@@ -512,8 +512,7 @@ func chatUntil(t *testing.T, ctx context.Context, rt http.RoundTripper, body str
 	}
 }
 
-// rateChanges has Keyed's limiters append each rate they set
-// *rates.
+// rateChanges has Keyed's limiters append to *rates each rate they set.
 func rateChanges(rates *[]float64) bucket.KeyedOption {
 	return bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
 		if e.Kind == transport.EventRateChanged {
