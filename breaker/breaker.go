@@ -349,7 +349,7 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 		return errExcluded
 	}
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, transport.ErrModelUnavailable) || unsendable(req)) {
+		errors.Is(err, transport.ErrNotSent) || errors.Is(err, transport.ErrModelUnavailable) || unsendable(req)) {
 		return errExcluded
 	}
 	var failed bool

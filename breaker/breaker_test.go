@@ -123,6 +123,7 @@ func TestWhatCountsAsFailure(t *testing.T) {
 		{"canceled error", 0, context.Canceled, false},
 		{"deadline error", 0, transport.ErrDeadline, false},
 		{"inner breaker open", 0, fmt.Errorf("inner: %w", transport.ErrModelUnavailable), false},
+		{"refused before sending", 0, transport.NotSent(errors.New("queue full")), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,9 +10,10 @@
 // key, by default per host and model (the top-level "model" of the JSON
 // request body, found without decoding it), each a sony/gobreaker
 // TwoStepCircuitBreaker. 500, 502, 503, 504, 529 and transport errors count
-// as failures (not a cancelled context, nor a request net/http refuses to
-// send, such as one with a line break in a header); five in a row, or half of at least 20 in 30 seconds, open the
-// breaker. While open, requests fail at once with an error matching
+// as failures (not a cancelled context, nor a request a limiter under the
+// breaker refused before sending it, nor one net/http refuses to send,
+// such as one with a line break in a header); five in a row, or half of at
+// least 20 in 30 seconds, open the breaker. While open, requests fail at once with an error matching
 // [ErrOpen] (and transport.ErrModelUnavailable); after the server's
 // Retry-After, or 30 seconds, three probes go through, and the breaker closes
 // when all three succeed. The middleware only counts: answers are returned as

@@ -216,7 +216,8 @@ func WithHalfOpenProbes(n uint32) Option {
 // error; every other status (2xx to 4xx, 429 included: rate is the
 // limiter's business, not the model's health) is a success. Whatever f
 // says, a request whose context is done, or whose error matches
-// context.Canceled, context.DeadlineExceeded or
+// context.Canceled, context.DeadlineExceeded, transport.ErrNotSent (a
+// limiter under the breaker refused it before sending it) or
 // transport.ErrModelUnavailable (it never reached the server), counts as
 // neither; so does an error of a request net/http refuses to send for a
 // fault of its own (a header or trailer field that is not valid HTTP, a

@@ -114,7 +114,10 @@ func WithMaxPause(d time.Duration) LimitOption {
 // Before sending, it waits for the request's cost in tokens; a wait that
 // cannot end before the request's deadline is refused at once with
 // [transport.ErrDeadline] (matching [context.DeadlineExceeded]) and the
-// request body is closed, unsent.
+// request body is closed, unsent. Every error of a request refused before
+// it was sent (that one, [ErrTooLong], its context's end while it waited)
+// matches [transport.ErrNotSent]: a breaker around does not count it as
+// the model's failure.
 //
 // From each answer's headers ([transport.ParseSignals]; the body is never
 // read) it learns:
@@ -235,7 +238,7 @@ func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) 
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
-		return nil, &unsentError{err}
+		return nil, transport.NotSent(err)
 	}
 	if l.c.cfg.events != nil {
 		l.c.waited(req, sent.Sub(asked))
@@ -252,12 +255,11 @@ func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) 
 		if resp != nil { // a response and an error: keep the contract
 			transport.Drain(resp)
 		}
-		var unsent *unsentError
-		if errors.As(err, &unsent) || errors.Is(err, transport.ErrDeadline) || errors.Is(err, ErrTooLong) {
-			// Refused by a wait inside (a token limit under this one, or
-			// any that refuses for the deadline) before it was sent, for
-			// its deadline or its context's end: the tokens go to the
-			// waiters behind.
+		if errors.Is(err, transport.ErrNotSent) || errors.Is(err, transport.ErrDeadline) || errors.Is(err, ErrTooLong) {
+			// Refused inside (by a token limit under this one, or any
+			// decorator that marks its refusal transport.NotSent or
+			// refuses for the deadline) before it was sent: the tokens
+			// go to the waiters behind.
 			l.c.b.correct(-cost)
 		}
 		return nil, err
@@ -287,19 +289,4 @@ func clampRate(r, lo, hi float64) float64 {
 		return lo
 	}
 	return r
-}
-
-// unsentError is the error of a request a limiter refused before sending
-// it (its deadline, its context's end, a wait too long): a limiter around
-// it gives its own tokens back. It unwraps to the cause, and is a timeout
-// when the cause is, for what reads Timeout without unwrapping
-// (url.Error's, as http.Client returns it).
-type unsentError struct{ err error }
-
-func (e *unsentError) Error() string { return e.err.Error() }
-func (e *unsentError) Unwrap() error { return e.err }
-
-func (e *unsentError) Timeout() bool {
-	var t interface{ Timeout() bool }
-	return errors.As(e.err, &t) && t.Timeout()
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -21,6 +22,38 @@ func (deadlineError) Error() string {
 func (deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
 
 func (deadlineError) Timeout() bool { return true }
+
+// ErrNotSent is matched (with [errors.Is]) by the error of a request that
+// a decorator refused before sending it: a limiter whose wait would be too
+// long or would outlast the deadline, or whose wait the request's context
+// ended. Nothing reached the server, so the error says nothing of it: a
+// circuit breaker does not count it as the model's failure, and a limiter
+// around gives the request's tokens back. A decorator marks such an error
+// with [NotSent]; one outside asks with errors.Is, without knowing the
+// decorator that refused.
+var ErrNotSent = errors.New("steady: request not sent")
+
+// NotSent returns err marked as the error of a request never sent (nil
+// when err is nil). The error reads as err, unwraps to it, matches
+// [ErrNotSent], and is a timeout when err is one, for what reads Timeout
+// without unwrapping (http.Client's url.Error).
+func NotSent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notSentError{err}
+}
+
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string        { return e.err.Error() }
+func (e *notSentError) Unwrap() error        { return e.err }
+func (e *notSentError) Is(target error) bool { return target == ErrNotSent }
+
+func (e *notSentError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
+}
 
 // Fits reports whether a wait of d, started now, ends before ctx's
 // deadline. A wait that ends at the deadline itself does not fit: whatever

@@ -118,3 +118,27 @@ func TestSleepUntil(t *testing.T) {
 		})
 	})
 }
+
+// An error marked NotSent reads as the cause and unwraps to it, matches
+// ErrNotSent, and is a timeout when the cause is one, for what reads
+// Timeout without unwrapping.
+func TestANotSentErrorKeepsItsCause(t *testing.T) {
+	assert.NoError(t, transport.NotSent(nil))
+
+	err := transport.NotSent(transport.ErrDeadline)
+	assert.EqualError(t, err, transport.ErrDeadline.Error())
+	assert.ErrorIs(t, err, transport.ErrNotSent)
+	assert.ErrorIs(t, err, transport.ErrDeadline)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	var timeout interface{ Timeout() bool }
+	if assert.ErrorAs(t, err, &timeout) {
+		assert.True(t, timeout.Timeout())
+	}
+
+	cause := errors.New("queue full")
+	err = transport.NotSent(cause)
+	assert.ErrorIs(t, err, cause)
+	assert.ErrorIs(t, err, transport.ErrNotSent)
+	assert.False(t, err.(interface{ Timeout() bool }).Timeout())
+	assert.NotErrorIs(t, cause, transport.ErrNotSent)
+}
