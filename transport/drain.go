@@ -27,10 +27,20 @@ func Drain(resp *http.Response) {
 	if resp == nil || resp.Body == nil {
 		return
 	}
-	body := resp.Body
-	stall := time.AfterFunc(DrainWait, func() { _ = body.Close() })
-	_, _ = io.CopyN(io.Discard, body, DrainLimit)
-	if stall.Stop() {
-		_ = body.Close()
+	if _, inTime, _ := readWithin(io.Discard, resp.Body, DrainLimit); inTime {
+		_ = resp.Body.Close()
 	}
+}
+
+// readWithin copies at most n bytes of body to w, for at most
+// [DrainWait], and returns io.CopyN's count and error. A body still read
+// when DrainWait has passed is closed then, from another goroutine, which
+// ends the read (see [Drain]), and inTime is false; a body read in time is
+// left open. Whatever reads an answer's body before returning the answer
+// (Drain, Fallback's look at a 404) reads it through readWithin, so that a
+// server that stalls a body costs the body, not the request's time.
+func readWithin(w io.Writer, body io.ReadCloser, n int64) (written int64, inTime bool, err error) {
+	stall := time.AfterFunc(DrainWait, func() { _ = body.Close() })
+	written, err = io.CopyN(w, body, n)
+	return written, stall.Stop(), err
 }

@@ -93,7 +93,9 @@ const notFoundPeek = 4 << 10
 // an inner decorator fails with an error matching [ErrModelUnavailable]
 // (its breaker is open). Other answers and errors are returned as they are,
 // and so is the last model's answer when the chain is exhausted or the
-// request's context is done.
+// request's context is done. A 404's body is read to tell, for at most
+// [DrainWait], as [Drain] reads one: a 404 whose body stalls longer is
+// returned as it is, its body closed after the bytes that came.
 //
 // The next attempt sends the same request with only the value of the body's
 // top-level "model" rewritten; every other byte of the body is as the caller
@@ -219,10 +221,20 @@ func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, Fall
 		if resp.Body == nil {
 			return resp, ""
 		}
-		peek, err := io.ReadAll(io.LimitReader(resp.Body, notFoundPeek))
+		// The body is read for DrainWait at most: a server that stalls it
+		// would otherwise hold the request until its deadline. A body
+		// closed then is not judged, and its answer is kept as it is.
+		var peek bytes.Buffer
+		_, _, err := readWithin(&peek, resp.Body, notFoundPeek)
+		rest := io.Reader(resp.Body)
+		if err == io.EOF {
+			// Read to its end: there is no rest, even if the timer closed
+			// the body as the read ended.
+			rest, err = http.NoBody, nil
+		}
 		// Whether it is kept or drained, the body is whole again.
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
-		if err == nil && isModelNotFound(peek) {
+		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek.Bytes()), rest), c: resp.Body}
+		if err == nil && isModelNotFound(peek.Bytes()) {
 			return resp, FallbackNotFound
 		}
 		return resp, ""
