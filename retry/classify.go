@@ -15,11 +15,16 @@ import (
 // ShouldRetry is the built-in choice of what is retried, the one [New]
 // uses unless [WithShouldRetry] replaces it.
 //
-// A response is retried when the server says x-should-retry: true, whatever
-// its status, and otherwise when its status is 408, 409 (Together's SDKs
-// retry it: a concurrency limit), 429, 500, 502, 503, 504 or 529
-// (Anthropic's overload); x-should-retry: false vetoes all of these. Other
-// statuses, every other 4xx among them, are the caller's to handle.
+// A response with a status below 400 (a success, or a redirect the client
+// did not follow) is never retried, whatever its x-should-retry says: a
+// success is the work done, and billed, and sending it again would do it
+// twice. The providers' Python and TypeScript SDKs read x-should-retry only
+// on a failed answer too. A failed answer (400 or above) is retried when
+// the server says x-should-retry: true, whatever its status, and otherwise
+// when its status is 408, 409 (Together's SDKs retry it: a concurrency
+// limit), 429, 500, 502, 503, 504 or 529 (Anthropic's overload);
+// x-should-retry: false vetoes all of these. Other statuses, every other
+// 4xx among them, are the caller's to handle.
 //
 // An error is retried when the connection failed: a dial failure (refused
 // connections and failed lookups among them), a TLS handshake timeout,
@@ -54,7 +59,7 @@ func ShouldRetryInfo(resp *http.Response, err error, info *transport.Info) bool 
 	if err != nil {
 		return connectionFailure(err)
 	}
-	if resp == nil {
+	if resp == nil || resp.StatusCode < http.StatusBadRequest {
 		return false
 	}
 	switch info.RetryVerdict(resp) {

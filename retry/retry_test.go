@@ -87,7 +87,6 @@ func TestShouldRetryHeader(t *testing.T) {
 		{"false vetoes a 429", 429, "False", false},
 		{"true forces a 400", 400, "true", true},
 		{"true forces a 404", 404, " TRUE ", true},
-		{"true forces a 200", 200, "true", true},
 		{"junk is ignored on a 503", 503, "maybe", true},
 		{"junk is ignored on a 400", 400, "maybe", false},
 	} {
@@ -104,6 +103,32 @@ func TestShouldRetryHeader(t *testing.T) {
 					assert.Equal(t, 1, inner.attempts())
 					assert.Equal(t, tc.status, resp.StatusCode)
 				}
+			})
+		})
+	}
+}
+
+// A success is the work done, and billed: sending it again would do it
+// twice. x-should-retry counts only on a failed answer, as the providers'
+// Python and TypeScript SDKs read it.
+func TestASuccessIsNotRetriedWhateverXShouldRetrySays(t *testing.T) {
+	for _, status := range []int{200, 201, 204, 304} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				inner := play(step{status: status, header: map[string]string{"X-Should-Retry": "true"}, body: "first"}, ok())
+				var rec conformance.EventRecorder
+				opts := []retry.Option{retry.WithRand(zeroRand), retry.WithIdempotent(), retry.WithEvents(rec.Record)}
+				resp, err := wrap(opts, inner).RoundTrip(newRequest(t, t.Context()))
+				require.NoError(t, err)
+				assert.Equal(t, 1, inner.attempts(), "sent once")
+				assert.Equal(t, status, resp.StatusCode)
+				assert.Equal(t, "first", readAll(t, resp), "the answer reaches the caller whole")
+				events := rec.Events()
+				require.Len(t, events, 1)
+				assert.Equal(t, transport.EventDone, events[0].Kind)
+
+				resp = &http.Response{StatusCode: status, Header: http.Header{"X-Should-Retry": {"true"}}}
+				assert.False(t, retry.ShouldRetry(resp, nil))
 			})
 		})
 	}

@@ -22,8 +22,9 @@ const (
 	// VerdictNone: the server did not say (no header, or a value other
 	// than true or false).
 	VerdictNone Verdict = iota
-	// VerdictRetry: x-should-retry: true. The request may be retried
-	// whatever its status.
+	// VerdictRetry: x-should-retry: true. A failed answer (400 or above)
+	// may be retried whatever its status; a success is the work done, and
+	// is not retried for it.
 	VerdictRetry
 	// VerdictDontRetry: x-should-retry: false. The request must not be
 	// retried.
