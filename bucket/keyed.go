@@ -3,6 +3,7 @@ package bucket
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,12 @@ func WithKey(f func(req *http.Request, model string) string) KeyedOption {
 // [DefaultMaxKeys]); past it, requests of further keys share one limiter,
 // so a client sending thousands of model names is limited, not given
 // unbounded memory. A number that is not positive keeps the default.
+//
+// The shared limiter is named "(keys past WithMaxKeys)" in a store (after
+// the prefix of [WithKeyStore]) and in its events' Key; their Model is "",
+// as the keys it holds are many. A key that begins with that name is
+// named with it twice, in a store and in events, so that no key, whatever
+// its name, shares the state of the keys past the limit.
 func WithMaxKeys(n int) KeyedOption {
 	return func(c *keyedConfig) {
 		if n > 0 {
@@ -70,9 +77,10 @@ func WithKeyStore(s Store, prefix string) KeyedOption {
 // [Limit]): [WithCeiling], [WithFloor], [WithPause], [WithMaxPause],
 // [WithEvents]. The events of [WithEvents] given here are those of every
 // limiter of Keyed, the token limiters' included, with Key set to the
-// limiter's key (its store key, with a store) and Model to the request's
-// model when the key is the model. [WithCost] and [WithUnits] are Keyed's
-// own to set and are ignored here.
+// limiter's key (its store key, with a store; see [WithMaxKeys] for the
+// name of the keys past it) and Model to the request's model when the key
+// is the model. [WithCost] and [WithUnits] are Keyed's own to set and are
+// ignored here.
 func WithLimitOptions(opts ...LimitOption) KeyedOption {
 	return func(c *keyedConfig) { c.limit = append(c.limit, opts...) }
 }
@@ -231,7 +239,7 @@ func (k *keyed) limiter(key string) *keyLimiter {
 	if k.cfg.key != nil {
 		model = "" // the key is not the model: events name the key alone
 	}
-	kl := k.newLimiter(key, model, key)
+	kl := k.newLimiter(key, model, keyName(key))
 	m := make(map[string]*keyLimiter, n+1)
 	if old != nil {
 		for key, l := range *old {
@@ -265,8 +273,21 @@ type keyLimiter struct {
 
 // overflowKey is the name the keys past WithMaxKeys share their limiter's
 // state under in a store, and in events: not "", the key of the requests
-// that name no model, which have a limiter of their own.
+// that name no model, which have a limiter of their own. No key is named
+// so (see keyName).
 const overflowKey = "(keys past WithMaxKeys)"
+
+// keyName is the name key's limiter keeps its state under in a store, and
+// is named by in events: the key itself, but for a key that begins with
+// overflowKey, which is named with overflowKey before it. No key's name is
+// then overflowKey, and two keys never share a name: the names that begin
+// with overflowKey twice are those of the keys that begin with it once.
+func keyName(key string) string {
+	if strings.HasPrefix(key, overflowKey) {
+		return overflowKey + key
+	}
+	return key
+}
 
 // newLimiter makes the limiter of key, whose model (for events) is model,
 // kept in a store under the prefix and name.

@@ -389,6 +389,53 @@ func TestKeyedOverflowHasAStoreKeyOfItsOwn(t *testing.T) {
 	})
 }
 
+// A key named as Keyed names the keys past WithMaxKeys in a store is a key
+// like any other: its limit is its own, not shared with those keys'. Side
+// by side, the key and a key past the limit each send ten requests in nine
+// seconds, at 60 a minute each, as two keys apart do.
+func TestKeyedAKeyNamedLikeTheOverflowKeepsALimitOfItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const named = "(keys past WithMaxKeys)"
+		store := newMemStore()
+		srv := newModelServer(nil)
+		var rec conformance.EventRecorder
+		rt := bucket.Keyed(bucket.PerMinute(60), bucket.WithMaxKeys(1), bucket.WithKeyStore(store, "chat:"),
+			bucket.WithLimitOptions(bucket.WithEvents(rec.Record)))(srv)
+		chat(t, rt, named, 1) // the one key kept
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 9 {
+				chat(t, rt, named, 1)
+			}
+		})
+		wg.Go(func() {
+			for range 10 {
+				chat(t, rt, "past", 1) // past the one key
+			}
+		})
+		wg.Wait()
+		for _, m := range []string{named, "past"} {
+			at := srv.arrivals(m)
+			require.Len(t, at, 10)
+			assert.Equal(t, 9*time.Second, at[9], "%s: one a second, its first at once", m)
+		}
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		assert.Len(t, store.keys, 2, "the key and the keys past the limit are kept apart")
+		keys := map[string]map[string]bool{} // the events' keys, by model
+		for _, e := range rec.Events() {
+			if keys[e.Model] == nil {
+				keys[e.Model] = map[string]bool{}
+			}
+			keys[e.Model][e.Key] = true
+		}
+		assert.Equal(t, map[string]map[string]bool{
+			named: {"chat:" + named + named: true},
+			"":    {"chat:" + named: true},
+		}, keys, "events tell the key from the keys past the limit, which name no model")
+	})
+}
+
 // failOnce fails its first round trip with a transport error, then hands
 // on to next.
 type failOnce struct {
