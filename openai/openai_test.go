@@ -16,8 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/steadyapi/steady/bucket"
 	"github.com/steadyapi/steady/conformance"
 	"github.com/steadyapi/steady/openai"
+	"github.com/steadyapi/steady/retry"
 	"github.com/steadyapi/steady/transport"
 )
 
@@ -118,6 +120,65 @@ func TestInsufficientQuotaIsReturnedAtOnce(t *testing.T) {
 				assert.Equal(t, "insufficient_quota", api.Code)
 				b, _ := io.ReadAll(resp.Body)
 				assert.Equal(t, tt.body, string(b), "the body is whole for the caller")
+			})
+		})
+	}
+}
+
+// A token 429 that names no Retry-After, only a reset of its token window
+// minutes or hours away (x-ratelimit-reset-tokens), stalls nothing beyond
+// the caller's caps: the request it refused gets it back at once, as the
+// wait is over the retries' cap (retry.DefaultMaxServerWait); the key is
+// paused for the longest pause (bucket.DefaultMaxPause), then the server is
+// asked again; and a request whose deadline comes before that fails at
+// once, unsent.
+func TestALongTokenResetHoldsTheKeyNoLongerThanTheLongestPause(t *testing.T) {
+	const tokens = `{"error":{"message":"Rate limit reached for gpt-4o-mini on tokens per min (TPM): Limit 30000, Used 30000, Requested 20.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}`
+	for _, reset := range []string{"5m0s", "2h0m0s"} {
+		t.Run(reset, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				require.Greater(t, 5*time.Minute, retry.DefaultMaxServerWait)
+				f := &fake{start: time.Now(), answer: func(n int, _ *http.Request) (int, http.Header, string) {
+					if n == 2 {
+						return http.StatusTooManyRequests, http.Header{"Content-Type": {"application/json"},
+							"X-Ratelimit-Limit-Tokens": {"30000"}, "X-Ratelimit-Remaining-Tokens": {"0"},
+							"X-Ratelimit-Reset-Tokens": {reset}}, tokens
+					}
+					return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"500"}, "X-Ratelimit-Remaining-Requests": {"499"},
+						"X-Ratelimit-Reset-Requests": {"120ms"}, "X-Ratelimit-Limit-Tokens": {"30000"},
+						"X-Ratelimit-Remaining-Tokens": {"29000"}, "X-Ratelimit-Reset-Tokens": {"2s"}}, `{"usage":{"prompt_tokens":10,"completion_tokens":10}}`
+				}}
+				rt := openai.NewTransport(f, openai.WithAPIKey("sk-test"))
+				send := func(ctx context.Context) (*http.Response, error) {
+					req, err := http.NewRequestWithContext(ctx, http.MethodPost, openai.DefaultBaseURL+"/chat/completions",
+						strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":8}`))
+					require.NoError(t, err)
+					return rt.RoundTrip(req)
+				}
+				drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions")) // the limits, learnt
+
+				start := time.Now()
+				resp := chat(t, rt, openai.DefaultBaseURL+"/chat/completions")
+				assert.Zero(t, time.Since(start), "the 429 is returned at once, not after the reset")
+				assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+				assert.ErrorIs(t, openai.CheckResponse(resp), openai.ErrRateLimited)
+				drain(resp)
+
+				ctx, cancel := context.WithTimeout(context.Background(), bucket.DefaultMaxPause/2)
+				_, err := send(ctx)
+				cancel()
+				assert.ErrorIs(t, err, transport.ErrDeadline, "a deadline before the pause ends fails the request at once")
+				assert.Zero(t, time.Since(start))
+				assert.Len(t, f.got, 2, "unsent")
+
+				ctx, cancel = context.WithTimeout(context.Background(), bucket.DefaultMaxPause+time.Second)
+				resp, err = send(ctx)
+				require.NoError(t, err)
+				drain(resp)
+				cancel()
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				require.Len(t, f.got, 3)
+				assert.Equal(t, bucket.DefaultMaxPause, f.at[2]-f.at[1], "the key is paused for the longest pause, not the reset")
 			})
 		})
 	}
