@@ -122,11 +122,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// reused rather than allocated.
 		return transport.ReadAndSend(req, 0, t.send)
 	}
-	send, info, err := transport.ReadCopy(req, 0, func(c *http.Request) { t.apply(c, p) })
-	if err != nil {
-		return nil, err
-	}
-	return t.send(send, info)
+	return transport.ReadCopyAndSend(req, 0, func(c *http.Request) { t.apply(c, p) }, t.send)
 }
 
 // send sends req, described by info, through the stack.

@@ -368,6 +368,49 @@ func TestReadAndSendTakesTheInfoBackUnlessAContextCarriesIt(t *testing.T) {
 	assert.Same(t, got[1].info, kept)
 }
 
+// ReadCopyAndSend hands send a prepared copy of the caller's request and
+// its Info, and takes the Info back once send returns; the copy stays the
+// answer's, and a body it cannot read sends nothing.
+func TestReadCopyAndSendSendsAPreparedCopyAndTakesTheInfoBack(t *testing.T) {
+	const body = `{"messages":[],"model":"m7"}`
+	req := postChat(t, body)
+	req.Header.Set("X-Caller", "c")
+	var got []seen
+	var info *transport.Info
+	var sent *http.Request
+	resp, err := transport.ReadCopyAndSend(req, 0, func(c *http.Request) {
+		h := c.Header.Clone()
+		h.Set("Authorization", "Bearer k")
+		c.Header = h
+	}, func(send *http.Request, i *transport.Info) (*http.Response, error) {
+		info, sent = i, send
+		assert.Equal(t, "m7", i.Model)
+		assert.Equal(t, transport.EndpointChat, i.Endpoint)
+		return transport.Forward(transport.Base(recorder(&got)), send, i)
+	})
+	require.NoError(t, err)
+	require.NotNil(t, resp)
+	assert.NotSame(t, req, sent, "the copy goes, not the caller's request")
+	assert.Equal(t, "Bearer k", sent.Header.Get("Authorization"))
+	assert.Equal(t, http.Header{"X-Caller": {"c"}}, req.Header, "the caller's header is not changed")
+	require.Len(t, got, 1)
+	assert.Equal(t, body, string(got[0].body))
+	assert.Same(t, sent, got[0].req, "the copy is what reaches the base")
+	assert.Empty(t, info.Model, "the Info was taken back and emptied")
+	assert.Equal(t, "Bearer k", sent.Header.Get("Authorization"), "the copy is not reused")
+
+	failing := &failingBody{}
+	req = postChat(t, body)
+	req.GetBody, req.Body = nil, failing
+	resp, err = transport.ReadCopyAndSend(req, 0, nil, func(*http.Request, *transport.Info) (*http.Response, error) {
+		t.Fatal("sent a request whose body could not be read")
+		return nil, nil
+	})
+	require.Error(t, err)
+	assert.Nil(t, resp)
+	assert.True(t, failing.closed)
+}
+
 // A body that cannot be read is ReadAndSend's error: nothing is sent.
 func TestReadAndSendSendsNothingOfABodyItCannotRead(t *testing.T) {
 	req := postChat(t, `{"model":"m"}`)

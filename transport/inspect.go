@@ -459,6 +459,34 @@ func ReadCopy(req *http.Request, limit int64, prepare func(*http.Request)) (*htt
 	return send, &c.info, nil
 }
 
+// ReadCopyAndSend is [ReadCopy] for a decorator that is done with the
+// [Info] once the request is sent, as [ReadAndSend] is [Read]'s: it makes
+// a shallow copy of req, calls prepare on it (when not nil) as ReadCopy
+// does, reads the copy, calls send with the request to send on and its
+// Info, and returns what send returns. The Info is valid only until send
+// returns, and is then reused for another request; the copy is not, for
+// the answer may name it as its Request.
+//
+// A failure reading the body is returned as ReadCopy returns it, with
+// send not called.
+func ReadCopyAndSend(req *http.Request, limit int64, prepare func(*http.Request), send func(*http.Request, *Info) (*http.Response, error)) (*http.Response, error) {
+	c := new(http.Request)
+	*c = *req
+	if prepare != nil {
+		prepare(c)
+	}
+	info := infoPool.Get().(*Info)
+	r, err := info.read(c, limit, true)
+	if err == nil {
+		var resp *http.Response
+		resp, err = send(r, info)
+		info.recycle()
+		return resp, err
+	}
+	info.recycle()
+	return nil, err
+}
+
 // infoRequest is a shallow copy of a request and the Info that describes
 // it, allocated together.
 type infoRequest struct {
