@@ -3,9 +3,12 @@ package preset_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -129,3 +132,61 @@ func TestACutQuotaAnswerIsNotRetried(t *testing.T) {
 type iotestErr struct{ err error }
 
 func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }
+
+// stalledBody is a body whose server sent its first bytes and then
+// stalls: a read after those blocks until the body is closed.
+type stalledBody struct {
+	head   io.Reader
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newStalledBody(head string) *stalledBody {
+	return &stalledBody{head: strings.NewReader(head), closed: make(chan struct{})}
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	if n, _ := b.head.Read(p); n > 0 {
+		return n, nil
+	}
+	<-b.closed
+	return 0, errors.New("read on closed body")
+}
+
+func (b *stalledBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// A 429 whose server sent the start of its body and then stalls does not
+// hold the request until its deadline: the body is looked at for a quota
+// error for DrainWait at most, as Drain reads one, and the request is
+// retried after the server's wait, as any other 429 is.
+func TestAStalled429BodyDoesNotHoldTheRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			n++
+			if n > 1 {
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{}`)), Request: req}, nil
+			}
+			body := newStalledBody(`{"error":{"message":"Rate limit reached`)
+			// As net/http does, the request's end closes its answer's body.
+			context.AfterFunc(req.Context(), func() { _ = body.Close() })
+			h := http.Header{"Retry-After": {"1"}}
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: body, Request: req}, nil
+		}), preset.WithAPIKey("k"))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+		require.NoError(t, err)
+		start := time.Now()
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "the 429 is retried")
+		assert.Equal(t, 2, n)
+		assert.Less(t, time.Since(start), 5*time.Second, "the stalled body held the request")
+	})
+}

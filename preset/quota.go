@@ -45,8 +45,23 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error, *transport.Inf
 		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait) {
 			return true
 		}
-		peek, _ := io.ReadAll(io.LimitReader(resp.Body, quotaPeek))
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), resp.Body), c: resp.Body}
+		// The body is read for transport.DrainWait at most, as Drain reads
+		// one: a server that stalls it would otherwise hold the request
+		// until its deadline, and one without a deadline for good. A body
+		// closed then is judged by what came of it.
+		body := resp.Body
+		stall := time.AfterFunc(transport.DrainWait, func() { _ = body.Close() })
+		var buf bytes.Buffer
+		_, rerr := io.CopyN(&buf, body, quotaPeek)
+		stall.Stop()
+		peek := buf.Bytes()
+		rest := io.Reader(body)
+		if rerr == io.EOF {
+			// Read to its end: there is no rest, even if the timer closed
+			// the body as the read ended.
+			rest = http.NoBody
+		}
+		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), rest), c: body}
 		// A body still compressed is read uncompressed (see CheckResponse);
 		// one cut short is judged by what came of it.
 		return !bytes.Contains(decoded(resp.Header, peek, quotaPeek), []byte("insufficient_quota"))
