@@ -39,9 +39,10 @@ type Replay struct {
 
 // Reset prepares r for req. limit is the most it buffers of a body without
 // GetBody (0 means [DefaultReplayLimit]; negative means never buffer). The
-// error is a failure reading the body, or a body whose length is not its
-// ContentLength (which net/http refuses too); the body is then closed and
-// the request must not be sent.
+// error is a failure reading the body, the request's context ending while
+// it is read (the body is closed then, which ends a read that stalls), or
+// a body whose length is not its ContentLength (which net/http refuses
+// too); the body is then closed and the request must not be sent.
 func (r *Replay) Reset(req *http.Request, limit int64) error {
 	return r.ResetInfo(req, nil, limit)
 }
@@ -68,7 +69,7 @@ func (r *Replay) ResetInfo(req *http.Request, info *Info, limit int64) error {
 		r.canRetry = false
 		return nil
 	}
-	buf, tooLarge, err := readBodyBuffer(req.Body, req.ContentLength, limit)
+	buf, tooLarge, err := readRequestBody(req, limit)
 	if err != nil {
 		_ = req.Body.Close()
 		return err

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 )
 
 // bodyBuffer is a request body read into memory so it can be sent again:
@@ -76,6 +78,27 @@ func readBodyBuffer(r io.Reader, length, limit int64) (buf *bodyBuffer, tooLarge
 		}
 		size = min(size*2, maxPiece)
 	}
+}
+
+// readRequestBody is readBodyBuffer of req's body, read only while req's
+// context lasts. A body whose producer stalls (an io.Pipe fed by a
+// goroutine that waits) would otherwise hold the request past its
+// deadline, where net/http's Transport returns at the deadline: the body
+// is closed when the context ends, from another goroutine, which ends the
+// read of a pipe, and the error is the context's. A body read in full as
+// the context ended is refused too: the request could not be sent.
+func readRequestBody(req *http.Request, limit int64) (buf *bodyBuffer, tooLarge bool, err error) {
+	ctx := req.Context()
+	if ctx.Done() == nil { // a context that never ends
+		return readBodyBuffer(req.Body, req.ContentLength, limit)
+	}
+	body := req.Body
+	stop := context.AfterFunc(ctx, func() { _ = body.Close() })
+	buf, tooLarge, err = readBodyBuffer(body, req.ContentLength, limit)
+	if !stop() {
+		return nil, false, fmt.Errorf("steady: reading request body: %w", context.Cause(ctx))
+	}
+	return buf, tooLarge, err
 }
 
 // reader returns a fresh reader over the whole body. One piece is a

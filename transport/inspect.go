@@ -537,7 +537,7 @@ func (i *Info) read(req *http.Request, limit int64, owned bool) (*http.Request, 
 			i.once = send.Body
 			break
 		}
-		buf, tooLarge, err := readBodyBuffer(send.Body, send.ContentLength, limit)
+		buf, tooLarge, err := readRequestBody(send, limit)
 		if err != nil {
 			_ = send.Body.Close()
 			return nil, err
