@@ -129,6 +129,30 @@ func TestACutQuotaAnswerIsNotRetried(t *testing.T) {
 	})
 }
 
+// A quota answer from a base transport that names no request with it (a
+// test double, a cache, a recording) is not retried either: the rule that
+// reads the body does not need the request to know what the body says.
+func TestAQuotaAnswerThatNamesNoRequestIsNotRetried(t *testing.T) {
+	const quota = `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			n++
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(quota))}, nil
+		}), preset.WithAPIKey("k"))
+		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, 1, n, "a quota answer is not retried")
+		assert.ErrorIs(t, preset.CheckResponse(resp, "groq"), preset.ErrQuotaExceeded)
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, quota, string(b), "the body is whole for the caller")
+	})
+}
+
 type iotestErr struct{ err error }
 
 func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }

@@ -25,25 +25,32 @@ const quotaPeek = 4 << 10
 // to send the request again: retry asks its rule only while retries
 // remain, and the rule reads nothing when the server's wait is over
 // maxWait (retry's cap, as far as the rule knows it) or would not end
-// before the request's deadline,
-// where retry returns the answer as it is. A quota answer is returned, its
-// body whole, and [CheckResponse] names it with [ErrQuotaExceeded].
+// before the deadline of the request the answer names, where retry
+// returns the answer as it is. A quota answer is returned, its body
+// whole, and [CheckResponse] names it with [ErrQuotaExceeded].
 func quotaRule(maxWait time.Duration) func(*http.Response, error, *transport.Info) bool {
 	return func(resp *http.Response, err error, info *transport.Info) bool {
 		if !retry.ShouldRetryInfo(resp, err, info) {
 			return false
 		}
-		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Request == nil ||
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests ||
 			resp.Body == nil || resp.Body == http.NoBody {
 			return true
 		}
-		ctx := resp.Request.Context()
 		sig := transport.ParseSignals(resp.Header, time.Now())
 		wait := max(sig.ServerWait(resp.StatusCode), 0)
-		// Retry trims the jitter it adds to fit the deadline: it retries
-		// whenever the wait itself fits, so the body is read then.
-		if wait > maxWait || ctx.Err() != nil || !transport.Fits(ctx, wait) {
+		if wait > maxWait {
 			return true
+		}
+		// Retry trims the jitter it adds to fit the deadline: it retries
+		// whenever the wait itself fits, so the body is read then. An
+		// answer that names no request (a base transport that does not
+		// set it) has no deadline to fit: its body is read, and given
+		// back whole if retry returns the answer.
+		if resp.Request != nil {
+			if ctx := resp.Request.Context(); ctx.Err() != nil || !transport.Fits(ctx, wait) {
+				return true
+			}
 		}
 		// The body is read for transport.DrainWait at most, as Drain reads
 		// one: a server that stalls it would otherwise hold the request
