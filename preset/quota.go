@@ -2,7 +2,6 @@ package preset
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"time"
 
@@ -52,32 +51,13 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error, *transport.Inf
 				return true
 			}
 		}
-		// The body is read for transport.DrainWait at most, as Drain reads
-		// one: a server that stalls it would otherwise hold the request
-		// until its deadline, and one without a deadline for good. A body
-		// closed then is judged by what came of it.
-		body := resp.Body
-		stall := time.AfterFunc(transport.DrainWait, func() { _ = body.Close() })
-		var buf bytes.Buffer
-		_, rerr := io.CopyN(&buf, body, quotaPeek)
-		stall.Stop()
-		peek := buf.Bytes()
-		rest := io.Reader(body)
-		if rerr == io.EOF {
-			// Read to its end: there is no rest, even if the timer closed
-			// the body as the read ended.
-			rest = http.NoBody
-		}
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), rest), c: body}
+		// The body is read for transport.DrainWait at most
+		// (transport.PeekBody): a server that stalls it would otherwise
+		// hold the request until its deadline, and one without a deadline
+		// for good. A body closed then is judged by what came of it.
+		peek, _ := transport.PeekBody(resp, quotaPeek)
 		// A body still compressed is read uncompressed (see CheckResponse);
 		// one cut short is judged by what came of it.
 		return !bytes.Contains(decoded(resp.Header, peek, quotaPeek), []byte("insufficient_quota"))
 	}
 }
-
-type peekedBody struct {
-	io.Reader
-	c io.Closer
-}
-
-func (b *peekedBody) Close() error { return b.c.Close() }

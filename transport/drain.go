@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"time"
@@ -37,10 +38,48 @@ func Drain(resp *http.Response) {
 // when DrainWait has passed is closed then, from another goroutine, which
 // ends the read (see [Drain]), and inTime is false; a body read in time is
 // left open. Whatever reads an answer's body before returning the answer
-// (Drain, Fallback's look at a 404) reads it through readWithin, so that a
+// (Drain, PeekBody) reads it through readWithin, so that a
 // server that stalls a body costs the body, not the request's time.
 func readWithin(w io.Writer, body io.ReadCloser, n int64) (written int64, inTime bool, err error) {
 	stall := time.AfterFunc(DrainWait, func() { _ = body.Close() })
 	written, err = io.CopyN(w, body, n)
 	return written, stall.Stop(), err
 }
+
+// PeekBody reads at most n bytes of resp's body, for at most [DrainWait],
+// and puts them back: resp.Body then reads them, then the rest, and its
+// Close closes the body it replaced. It is how a decorator looks at an
+// answer's body (an error's code) before it decides what to do with the
+// answer, without losing a byte of it for the caller, and without letting
+// a server that stalls the body hold the request: a body still read when
+// DrainWait has passed is closed then, as [Drain] closes one, and its rest
+// fails as a closed body does.
+//
+// The error is nil when peek is the body's first n bytes, or all of it; it
+// is the read's error otherwise (the body failed, or was closed for
+// stalling), and peek is what came before it. A nil resp or body peeks
+// nothing.
+func PeekBody(resp *http.Response, n int64) (peek []byte, err error) {
+	if resp == nil || resp.Body == nil || resp.Body == http.NoBody {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	_, _, err = readWithin(&buf, resp.Body, n)
+	rest := io.Reader(resp.Body)
+	if err == io.EOF {
+		// Read to its end: there is no rest, even if the timer closed
+		// the body as the read ended.
+		rest, err = http.NoBody, nil
+	}
+	peek = buf.Bytes()
+	resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek), rest), c: resp.Body}
+	return peek, err
+}
+
+// peekedBody is a body whose first bytes were read and put back.
+type peekedBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b *peekedBody) Close() error { return b.c.Close() }

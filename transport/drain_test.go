@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -140,4 +141,49 @@ func TestDrainDoesNotWaitForAStalledServer(t *testing.T) {
 	assert.NoError(t, ctx.Err(), "Drain returned before the request's end")
 	_, err = resp.Body.Read(make([]byte, 1))
 	assert.Error(t, err, "the body is closed")
+}
+
+// PeekBody hands back the first bytes of a body and leaves the body whole
+// for the caller: a short one read to its end, a long one read on past
+// what was peeked, and one that stalls closed after DrainWait, with what
+// came of it still the caller's.
+func TestPeekBodyLeavesTheBodyWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		short := &readCloser{Reader: strings.NewReader(`{"error":"x"}`)}
+		resp := &http.Response{Body: short}
+		peek, err := transport.PeekBody(resp, 64)
+		require.NoError(t, err)
+		assert.Equal(t, `{"error":"x"}`, string(peek))
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err, "a body read to its end ends cleanly")
+		assert.Equal(t, `{"error":"x"}`, string(b))
+		assert.False(t, short.closed, "the caller closes the body")
+		require.NoError(t, resp.Body.Close())
+		assert.True(t, short.closed)
+
+		resp = &http.Response{Body: io.NopCloser(strings.NewReader("0123456789"))}
+		peek, err = transport.PeekBody(resp, 4)
+		require.NoError(t, err)
+		assert.Equal(t, "0123", string(peek))
+		b, _ = io.ReadAll(resp.Body)
+		assert.Equal(t, "0123456789", string(b))
+
+		stalled := newStalledBody()
+		resp = &http.Response{Body: struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(strings.NewReader("head"), stalled), stalled}}
+		start := time.Now()
+		peek, err = transport.PeekBody(resp, 64)
+		assert.Equal(t, transport.DrainWait, time.Since(start), "a stalled body is waited for DrainWait")
+		require.Error(t, err)
+		assert.Equal(t, "head", string(peek))
+		b, err = io.ReadAll(resp.Body)
+		require.Error(t, err, "the rest of a body closed for stalling fails")
+		assert.Equal(t, "head", string(b))
+
+		peek, err = transport.PeekBody(nil, 64)
+		assert.Nil(t, peek)
+		assert.NoError(t, err)
+	})
 }

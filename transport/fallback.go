@@ -221,20 +221,13 @@ func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, Fall
 		if resp.Body == nil {
 			return resp, ""
 		}
-		// The body is read for DrainWait at most: a server that stalls it
-		// would otherwise hold the request until its deadline. A body
-		// closed then is not judged, and its answer is kept as it is.
-		var peek bytes.Buffer
-		_, _, err := readWithin(&peek, resp.Body, notFoundPeek)
-		rest := io.Reader(resp.Body)
-		if err == io.EOF {
-			// Read to its end: there is no rest, even if the timer closed
-			// the body as the read ended.
-			rest, err = http.NoBody, nil
-		}
-		// Whether it is kept or drained, the body is whole again.
-		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(peek.Bytes()), rest), c: resp.Body}
-		if err == nil && isModelNotFound(peek.Bytes()) {
+		// The body is read for DrainWait at most (PeekBody): a server
+		// that stalls it would otherwise hold the request until its
+		// deadline. A body closed then is not judged, and its answer is
+		// kept as it is; whether it is kept or drained, the body is whole
+		// again.
+		peek, err := PeekBody(resp, notFoundPeek)
+		if err == nil && isModelNotFound(peek) {
 			return resp, FallbackNotFound
 		}
 		return resp, ""
@@ -253,13 +246,6 @@ func isModelNotFound(body []byte) bool {
 	return (bytes.Contains(body, []byte("invalid_request_error")) || bytes.Contains(body, []byte("not_found_error"))) &&
 		bytes.Contains(body, []byte("model"))
 }
-
-type peekedBody struct {
-	io.Reader
-	c io.Closer
-}
-
-func (b *peekedBody) Close() error { return b.c.Close() }
 
 // rewrite returns a shallow copy of req whose body is req's with the
 // model replaced, read through req's GetBody each time it is sent, or nil
