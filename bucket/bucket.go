@@ -726,7 +726,9 @@ func (b *Bucket) expire(t float64) {
 		saved := 0.0 // what w saved before it was passed, as unpark gives it back
 		if w != settled || (sim.fresh && !sim.windowed(at)) {
 			sim.settle(at, w.n)
-			if lv := w.lvl; w != settled && lv.saved > 0 {
+			// A level's savings are its head's: the waiters behind it on
+			// its level saved nothing.
+			if lv := w.lvl; w != settled && w == lv.head && lv.saved > 0 {
 				saved = lv.saved * sim.every
 				sim.base -= saved
 			}

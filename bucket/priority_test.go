@@ -476,3 +476,28 @@ func TestALargeLowerRequestKeepsWhatItSavedWhenPassed(t *testing.T) {
 		assert.Equal(t, 7277777778*time.Nanosecond, g.When("large"), "i2 at 5s, then its last 2 at 0.9/s")
 	})
 }
+
+// A slower rate refuses at once a wait it makes late behind a large one
+// that a higher level passed: what the large one saved is counted for it
+// alone, not again for the waits behind it on its level.
+func TestASlowerRateRefusesAWaitBehindALargeOnePassed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0)) // burst 1
+		g := newGrants()
+		ctx, cancel := context.WithTimeout(batch, 8200*time.Millisecond)
+		defer cancel()
+		g.wait(batch, b, "large", 5)
+		g.wait(ctx, b, "small", 1) // due at 6s, then at 8s behind the two below
+		time.Sleep(4 * time.Second)
+		g.wait(interactive, b, "i1", 1) // passes the large one, which keeps 3 of its 4 saved
+		g.wait(interactive, b, "i2", 1)
+		time.Sleep(500 * time.Millisecond)
+		b.SetRate(bucket.PerSecond(0.9)) // i2 at 5.06s, large at 7.28s, small at 8.39s: late
+		synctest.Wait()
+		assert.ErrorIs(t, g.Err("small"), transport.ErrDeadline)
+		assert.Equal(t, 4500*time.Millisecond, g.When("small"), "refused when the slower rate made it late")
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, []string{"i1", "small", "i2", "large"}, g.Order())
+		assert.Equal(t, 7277777778*time.Nanosecond, g.When("large"))
+	})
+}
