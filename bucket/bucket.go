@@ -560,11 +560,12 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 		t = s.nextUntil
 	}
 	if s.fresh {
-		first := n
+		first, from := n, t
 		if ahead > 0 && b.head != nil {
-			first = b.head.n
+			// The head saves from the end of the window it waited out.
+			first, from = b.head.n, s.freshSince(t)
 		}
-		return t + max(0, rest-min(first, s.burst))*s.every
+		return max(t, from+max(0, rest-min(first, s.burst))*s.every)
 	}
 	return max(t, s.base+rest*s.every)
 }
@@ -642,7 +643,7 @@ func (b *Bucket) unpark(h *waiter) {
 func (b *Bucket) dispatch(t float64) {
 	for w := b.head; w != nil; w = b.head {
 		if b.s.fresh && !b.s.windowed(t) {
-			b.s.settle(t, w.n)
+			b.s.settle(b.s.freshSince(t), w.n)
 		}
 		at := b.s.readyAt(t, w.n)
 		if b.reserve.tokens > 0 {
@@ -725,7 +726,11 @@ func (b *Bucket) expire(t float64) {
 	b.q.simulate(func(w *waiter) bool {
 		saved := 0.0 // what w saved before it was passed, as unpark gives it back
 		if w != settled || (sim.fresh && !sim.windowed(at)) {
-			sim.settle(at, w.n)
+			from := at
+			if w == settled { // queued through the window, as dispatch settles it
+				from = sim.freshSince(at)
+			}
+			sim.settle(from, w.n)
 			// A level's savings are its head's: the waiters behind it on
 			// its level saved nothing.
 			if lv := w.lvl; w != settled && w == lv.head && lv.saved > 0 {

@@ -264,6 +264,53 @@ func TestPauseHoldsEveryWaiter(t *testing.T) {
 	})
 }
 
+// A waiter larger than the burst, queued when a pause or a server window
+// ends, is given the first request's tokens from that end and saves the
+// rest from there, as its turn was foretold: it is granted then, not after
+// saving its excess twice, and a deadline that fitted still fits.
+func TestALargeWaiterSavesFromTheEndOfAPause(t *testing.T) {
+	for name, hold := range map[string]func(b *bucket.Bucket, until time.Time){
+		"pause":  func(b *bucket.Bucket, until time.Time) { b.Pause(until) },
+		"window": func(b *bucket.Bucket, until time.Time) { b.SetRemaining(0, until) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0)) // burst 1
+				ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+				defer cancel()
+				g := newGrants()
+				g.wait(ctx, b, "large", 3)
+				hold(b, time.Now().Add(time.Second)) // at 1s: the burst, then 2 tokens more
+				time.Sleep(2 * time.Second)
+				next, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+				defer cancel()
+				g.wait(next, b, "next", 1) // due at 4s: fits
+				time.Sleep(10 * time.Second)
+				assert.NoError(t, g.Err("large"))
+				assert.Equal(t, 3*time.Second, g.When("large"))
+				assert.NoError(t, g.Err("next"))
+				assert.Equal(t, 4*time.Second, g.When("next"))
+			})
+		})
+	}
+	// A slower rate set after the pause plays the large waiter's turn
+	// forward from the pause's end too: due at 3.22s, it fits its
+	// deadline and is not refused.
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0))
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		g := newGrants()
+		g.wait(ctx, b, "large", 3)
+		b.Pause(time.Now().Add(time.Second))
+		time.Sleep(2 * time.Second)
+		b.SetRate(bucket.PerSecond(0.9))
+		time.Sleep(10 * time.Second)
+		assert.NoError(t, g.Err("large"))
+		assert.Equal(t, 3222222223*time.Nanosecond, g.When("large"))
+	})
+}
+
 func TestPauseRefusesWaitersItPushesPastTheirDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := bucket.New(bucket.PerSecond(1))

@@ -79,6 +79,17 @@ func (s *state) settle(t, n float64) {
 	s.base = max(s.base, floor)
 }
 
+// freshSince is when the head of a fresh bucket's queue began to save, as
+// of t: the end of the server window that made the bucket fresh, once it
+// has passed (the head waited it out, and saves from its end, as readyAt
+// foretold its turn), else t.
+func (s *state) freshSince(t float64) float64 {
+	if s.winUntil > 0 && s.winUntil < t {
+		return s.winUntil
+	}
+	return t
+}
+
 // full is the base of a bucket that holds its whole burst at t.
 func (s *state) full(t float64) float64 {
 	if s.every == 0 {
