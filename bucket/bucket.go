@@ -529,12 +529,16 @@ func (b *Bucket) answered(n float64) { b.back.Add(int64(n)) }
 // them.
 func (b *Bucket) eta(t, n float64, prio int) float64 {
 	s := &b.s
-	ahead := b.q.ahead(prio)
+	ahead, aged := b.q.ahead(prio)
 	rest := ahead + n // what is left for the bucket's own pacing
 	if b.q.saved != 0 {
-		// What the heads ahead saved before they were passed; the head's
-		// own is in the bucket's count already.
+		// What the heads ahead saved before they were passed, an older
+		// waiter of a lower level that aging serves first among them; the
+		// head's own is in the bucket's count already.
 		rest -= b.q.savedAhead(prio, b.head)
+		if aged != nil && aged != b.head {
+			rest -= aged.lvl.saved
+		}
 	}
 	if r := &b.reserve; r.tokens > 0 && prio < r.level && t < b.reserveEnds {
 		rest += min(r.tokens, s.burst) // an estimate: as if the reserve held

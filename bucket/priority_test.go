@@ -501,3 +501,31 @@ func TestASlowerRateRefusesAWaitBehindALargeOnePassed(t *testing.T) {
 		assert.Equal(t, 7277777778*time.Nanosecond, g.When("large"))
 	})
 }
+
+// A wait's turn, foretold as it queues, counts what an older large wait
+// of a lower level saved before it was passed: when aging gives that wait
+// its turn ahead of the new one, it takes only the rest of its tokens,
+// and a deadline the new wait meets is not refused.
+func TestAWaitCountsWhatAnOlderLargeOneSavedBeforeItsAgedTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0)) // burst 1
+		g := newGrants()
+		g.wait(batch, b, "large", 5)
+		time.Sleep(4 * time.Second)
+		// The first interactive wait passes the large one, which keeps 3
+		// of its 4 saved; after 45 interactive grants it is owed its turn
+		// (a tenth of the tokens), and takes the 2 it lacks.
+		for i := range 46 {
+			g.wait(interactive, b, fmt.Sprint("i", i+1), 1)
+		}
+		ctx, cancel := context.WithTimeout(interactive, 50*time.Second)
+		defer cancel()
+		g.wait(ctx, b, "last", 1) // due at 52s, 48s from now: fits
+		time.Sleep(time.Minute)
+		assert.Equal(t, 48*time.Second, g.When("i45"))
+		assert.Equal(t, 50*time.Second, g.When("large"))
+		assert.Equal(t, 51*time.Second, g.When("i46"))
+		assert.NoError(t, g.Err("last"))
+		assert.Equal(t, 52*time.Second, g.When("last"))
+	})
+}

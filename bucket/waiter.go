@@ -255,10 +255,12 @@ func account(share float64, passed, aged *float64, n float64, oldest bool) {
 // its own, if nothing changed: every waiter of its priority or higher,
 // and the share that aging gives the waiters of lower levels, all of
 // which came before it. Exact for waiters of one size whose lower levels
-// came first; otherwise an estimate.
-func (q *queue) ahead(p int) float64 {
+// came first; otherwise an estimate. aged is the oldest waiter of the
+// lower levels when that share counts it (its level's head, whose
+// savings the caller may count), else nil.
+func (q *queue) ahead(p int) (tokens float64, aged *waiter) {
 	if len(q.levels) == 0 || q.levels[len(q.levels)-1].prio >= p {
-		return q.tokens // all of them: the common case, one level
+		return q.tokens, nil // all of them: the common case, one level
 	}
 	var higher, lower float64
 	var oldest *waiter // of the lower levels
@@ -274,16 +276,19 @@ func (q *queue) ahead(p int) float64 {
 	}
 	switch {
 	case q.share >= 1:
-		return higher + lower // arrival order
+		return higher + lower, oldest // arrival order
 	case q.share <= 0:
-		return higher
+		return higher, nil
 	}
 	// The aged grants made before the last of the higher ones: each m
 	// tokens, made whenever owed holds.
 	m := oldest.n
 	passed := q.passed + higher
 	k := math.Floor((passed*q.share-q.aged*(1-q.share))/(m*(1-q.share)) + 1e-9)
-	return higher + min(lower, max(0, k)*m)
+	if k < 1 {
+		return higher, nil
+	}
+	return higher + min(lower, k*m), oldest
 }
 
 // simulate calls visit for every queued waiter, in the order the queue
