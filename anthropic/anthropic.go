@@ -75,7 +75,8 @@ func WithAPIKey(key string) Option { return preset.WithAPIKey(key) }
 
 // WithBaseURL sets the API root (default [DefaultBaseURL]): a proxy's or a
 // simulator's. The key goes only to its scheme, host and port, and
-// requests for [DefaultBaseURL] are sent to it instead.
+// requests for [DefaultBaseURL] are sent to it instead. An empty root is
+// the default.
 func WithBaseURL(u string) Option { return preset.WithBaseURL(u) }
 
 // WithRate sets the rate of [RouteMessages] in requests a minute, the

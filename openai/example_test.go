@@ -51,7 +51,8 @@ func ExampleCheckResponse_quota() {
 		fmt.Println(err)
 		return
 	}
-	err = openai.CheckResponse(resp) // reads and closes the body of an error
+	defer resp.Body.Close()
+	err = openai.CheckResponse(resp) // reads the error's body and puts it back: the caller still closes it
 	fmt.Println(resp.StatusCode, "after", sent, "request")
 	fmt.Println(errors.Is(err, openai.ErrQuotaExceeded), errors.Is(err, openai.ErrRateLimited))
 	// Output:

@@ -155,7 +155,8 @@ func WithAPIKey(key string) Option { return preset.WithAPIKey(key) }
 // WithBaseURL sets the API root (default [DefaultBaseURL]): an
 // OpenAI-compatible host's ("https://api.groq.com/openai/v1"), a proxy's
 // or a simulator's. The key goes only to its scheme, host and port, and
-// requests for [DefaultBaseURL] are sent to it instead.
+// requests for [DefaultBaseURL] are sent to it instead. An empty root is
+// the default (for [NewAzureTransport], none: the key is sent nowhere).
 func WithBaseURL(u string) Option { return preset.WithBaseURL(u) }
 
 // WithRate sets the rate of a route (RouteChat, ...) in requests a minute,

@@ -43,7 +43,9 @@ func WithAPIKey(key string) Option {
 // that is not an absolute URL with a host ("localhost:8080/v1"), or that
 // carries credentials ("https://user:password@host/v1", which net/http's
 // Transport would not send), fails every request with an error, and
-// nothing is sent.
+// nothing is sent. WithBaseURL("") is the default, the Spec's BaseURL,
+// whatever root an earlier WithBaseURL gave: a variable left empty sends
+// to the provider itself, with the key.
 func WithBaseURL(u string) Option { return func(c *config) { c.baseURL = u } }
 
 // WithRate sets the starting rate of a route, by its endpoint name, in

@@ -52,7 +52,7 @@ func WithAPIKey(key string) Option { return preset.WithAPIKey(key) }
 // goes only to its scheme, host and port, and requests for Together's own
 // root ([DefaultBaseURL], as [EmbedAll] and [Models] send them, whatever
 // wraps the transport) are sent to it instead, so a client pointed at a
-// proxy or a simulator stays there.
+// proxy or a simulator stays there. An empty root is the default.
 func WithBaseURL(u string) Option { return preset.WithBaseURL(u) }
 
 // WithRate sets the starting rate of a route (RouteChat, RouteCompletions,

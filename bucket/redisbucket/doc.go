@@ -34,8 +34,8 @@
 // before, so a queue cancelled from its tail gives everything back.
 //
 // A key expires when its bucket would be full again and no pause holds,
-// plus [Idle] (a minute by default): an idle bucket costs nothing, and a
-// rate lowered by a 429 survives a short lull.
+// plus the idle time of [WithIdle] (a minute by default): an idle bucket
+// costs nothing, and a rate lowered by a 429 survives a short lull.
 //
 // # Redis's memory policy
 //
@@ -52,19 +52,20 @@
 //
 // # When Redis is down or slow
 //
-// Each call to Redis is bounded by [Timeout] (100 ms by default): in the
-// caller's goroutine when the client bounds its reads by the context's
-// deadline (go-redis's ContextTimeoutEnabled, as above, which saves a
-// goroutine and a wake-up per call), else beside a timer. A call
-// that fails or times out switches the store to limiting in process, at a
-// share of the rate last seen in Redis: 1/n with [Replicas](n), else
-// [DefaultShare] (a quarter). It says so once through the [Logger] (slog's
-// default logger, at Warn), tries Redis again at most every [Probe] (2 s
-// by default) with one call, and says so again when Redis answers, from
-// when on the shared state is used again. A request never hangs on Redis
-// and is never let through unlimited: the timeout is the store's own, not
-// only the client's (whose connection handshake may wait seconds for its
-// dial timeout, without ContextTimeoutEnabled), and a call abandoned at it
+// Each call to Redis is bounded by the store's timeout ([WithTimeout],
+// 100 ms by default): in the caller's goroutine when the client bounds its
+// reads by the context's deadline (go-redis's ContextTimeoutEnabled, as
+// above, which saves a goroutine and a wake-up per call), else beside a
+// timer. A call that fails or times out switches the store to limiting in
+// process, at a share of the rate last seen in Redis: 1/n with
+// [WithReplicas](n), else [DefaultShare] (a quarter). It says so once
+// through its logger ([WithLogger]; slog's default logger, at Warn), tries
+// Redis again at most every probe period ([WithProbe], 2 s by default)
+// with one call, and says so again when Redis answers, from when on the
+// shared state is used again. A request never hangs on Redis and is never
+// let through unlimited: the timeout is the store's own, not only the
+// client's (whose connection handshake may wait seconds for its dial
+// timeout, without ContextTimeoutEnabled), and a call abandoned at it
 // ends in the background.
 //
 // The share assumes every replica lost Redis at once. A replica that alone
@@ -75,7 +76,7 @@
 //
 // A key under the prefix that holds another type than a bucket's hash
 // (another program's) is left alone: Redis answers, so only that key is
-// limited in process, said once through the [Logger], and every other key
+// limited in process, said once through the logger, and every other key
 // stays shared. A bucket's hash whose fields are not numbers the scripts
 // write is taken as a new bucket and written anew.
 package redisbucket

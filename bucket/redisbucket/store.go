@@ -29,7 +29,7 @@ const (
 	// it again.
 	DefaultProbe = 2 * time.Second
 	// DefaultShare is the share of a bucket's rate a process allows itself
-	// while Redis is unreachable, when [Replicas] is not set: a quarter, so
+	// while Redis is unreachable, when [WithReplicas] is not given: a quarter, so
 	// that up to four replicas falling back at once stay within the limit,
 	// and more than four overshoot it by a bounded factor that the
 	// server's 429s and the adaptive rate then bring down.
