@@ -78,7 +78,9 @@ func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = max(
 // request body's "model" changes; the answer's Steady-Model header names
 // the model that served it. Given again for the same model, it adds the
 // alternates not in its chain yet; model itself is never its own
-// alternate.
+// alternate, and neither is "" (a variable left unset), which names no
+// model: a chain without alternates leaves the model's requests as they
+// would be without WithFallback, retried.
 func WithFallback(model string, alternates ...string) Option {
 	return func(c *config) {
 		if c.chains == nil {
@@ -86,7 +88,7 @@ func WithFallback(model string, alternates ...string) Option {
 		}
 		chain := c.chains[model]
 		for _, alt := range alternates {
-			if alt != model && !slices.Contains(chain, alt) {
+			if alt != "" && alt != model && !slices.Contains(chain, alt) {
 				chain = append(chain, alt)
 			}
 		}

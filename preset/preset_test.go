@@ -555,3 +555,34 @@ func TestASpecHeaderInLowerCaseIsTheCallersOfThatName(t *testing.T) {
 	assert.Equal(t, http.Header{"Anthropic-Version": {"2024-01-01"}, "X-Api-Key": {"k-1"}}, r.got[0].Header)
 	assert.Equal(t, http.Header{"Anthropic-Version": {"2023-06-01"}, "X-Api-Key": {"k-1"}}, r.got[1].Header)
 }
+
+// An empty alternate, as a variable left unset gives
+// (WithFallback(model, os.Getenv(...))), names no model: it is no
+// alternate. A model whose chain holds none is retried as any model is,
+// and no request is sent for the model "", which the server would answer
+// 404, in place of the model's own answer.
+func TestAnEmptyAlternateIsNoAlternate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		spec := groq
+		spec.Routes = map[string]preset.Route{
+			transport.EndpointChat: {Breaker: true, Fallback: true, FallBackAtOnce: true},
+		}
+		var models []string
+		rec := &recorder{t0: time.Now()}
+		rec.ans = func(n int) (int, string) {
+			m, _, _ := transport.RequestModel(rec.got[n-1], 0)
+			models = append(models, m)
+			switch {
+			case m == "":
+				return http.StatusNotFound, `{"error":{"message":"The model does not exist","code":"model_not_found"}}`
+			case n == 1:
+				return http.StatusServiceUnavailable, `{"error":{"message":"overloaded"}}`
+			}
+			return http.StatusOK, "{}"
+		}
+		rt := preset.New(spec, rec, preset.WithAPIKey("k"), preset.WithFallback("llama", ""))
+		resp := post(t, rt, "https://api.groq.com/openai/v1/chat/completions")
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, []string{"llama", "llama"}, models, "the model is retried")
+	})
+}
