@@ -1,6 +1,7 @@
 package retry_test
 
 import (
+	"math"
 	"net/http"
 	"sync"
 	"testing"
@@ -78,6 +79,8 @@ func TestRetryBudgetOptions(t *testing.T) {
 		{"no floor: a lone request cannot retry", []retry.Option{retry.WithBudget(retry.DefaultBudget, 0)}, 1},
 		{"budget disabled", []retry.Option{retry.WithoutBudget()}, 301},
 		{"a higher ratio still keeps the floor", []retry.Option{retry.WithBudget(5, 2)}, 21},
+		{"a ratio that is no number keeps the default", []retry.Option{retry.WithBudget(math.NaN(), 0)}, 1},
+		{"a floor that is no number keeps the default", []retry.Option{retry.WithBudget(retry.DefaultBudget, math.NaN())}, 101},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -131,14 +132,24 @@ func WithMaxServerWait(d time.Duration) Option {
 // quiet client still retry; the ratio caps a busy one at ratio more
 // traffic. When the budget is spent, the last response (or error) is
 // returned instead of retrying. The defaults are [DefaultBudget] and
-// [DefaultMinRetriesPerSecond]; negative values count as 0, and a budget of
-// 0 and 0 allows no retry at all ([WithoutBudget] turns it off).
+// [DefaultMinRetriesPerSecond]; negative values count as 0, NaN keeps the
+// default, and a budget of 0 and 0 allows no retry at all ([WithoutBudget]
+// turns it off).
 //
 // Counting costs the happy path one atomic add; the budget is checked only
 // before a retry, and may be overshot by the few retries that race for its
 // last place.
 func WithBudget(ratio, minPerSecond float64) Option {
-	return func(s *settings) { s.budget, s.floor = max(ratio, 0), max(minPerSecond, 0) }
+	return func(s *settings) {
+		// A NaN would make every comparison with the budget false: no
+		// retry would ever be refused.
+		if !math.IsNaN(ratio) {
+			s.budget = max(ratio, 0)
+		}
+		if !math.IsNaN(minPerSecond) {
+			s.floor = max(minPerSecond, 0)
+		}
+	}
 }
 
 // WithoutBudget turns the retry budget off: every request may use all its
