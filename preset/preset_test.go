@@ -150,6 +150,27 @@ func TestABaseURLWithoutAHostIsAnError(t *testing.T) {
 	}
 }
 
+// A Spec whose BaseURL is not an absolute URL with a host (its scheme
+// left out) names no origin for the key: every request would go without
+// it, and the server's 401 would not say why. Every request fails with an
+// error that names the Spec's root instead, and nothing is sent.
+func TestASpecBaseURLWithoutAHostIsAnError(t *testing.T) {
+	spec := groq
+	spec.BaseURL = "api.groq.com/openai/v1"
+	r := &recorder{}
+	rt := preset.New(spec, r, preset.WithAPIKey("gsk-1"))
+	body := &closeCounter{Reader: strings.NewReader(`{"model":"llama"}`)}
+	req, err := http.NewRequest(http.MethodPost, "https://api.groq.com/openai/v1/chat/completions", body)
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	assert.ErrorContains(t, err, "groq: Spec.BaseURL")
+	assert.Empty(t, r.got, "nothing is sent")
+	assert.Equal(t, 1, body.closed, "the body is closed")
+}
+
 // A rate for a route the preset does not limit (a name mistyped, or a
 // route without a limiter) would be ignored: every request fails with an
 // error that names it and the routes that take one, and nothing is sent.

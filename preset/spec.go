@@ -19,6 +19,9 @@ type Spec struct {
 	// "https://api.openai.com/v1". Requests for it go to the root given
 	// with [WithBaseURL] instead. "" means the provider has no default
 	// root (Azure OpenAI): the key goes to the root of WithBaseURL only.
+	// A root that is not an absolute URL with a host ("api.example.com/v1")
+	// fails every request with an error, as a bad WithBaseURL does, and
+	// nothing is sent.
 	BaseURL string
 
 	// KeyEnv is the environment variable the API key is read from when

@@ -58,9 +58,13 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	if spec.BaseURL != "" {
 		if u, ok := parseRoot(spec.BaseURL); ok {
 			t.defaultAPI, t.api = u, u
+		} else {
+			// The key would go to no origin: every request would be sent
+			// without it, and the server's 401 would not say why.
+			t.err = fmt.Errorf("%s: Spec.BaseURL: the API root is not an absolute URL with a host, such as https://api.example.com/v1", providerName(spec))
 		}
 	}
-	if cfg.baseURL != "" {
+	if cfg.baseURL != "" && t.err == nil {
 		if u, ok := parseRoot(cfg.baseURL); ok && u.User != nil {
 			// net/http's Transport sends no credentials from a URL (only
 			// its Client does, for the URL it is given): the requests
