@@ -119,13 +119,7 @@ func TestACutQuotaAnswerIsNotRetried(t *testing.T) {
 			body := io.MultiReader(strings.NewReader(quota[:90]), iotestErr{io.ErrUnexpectedEOF})
 			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(body), Request: req}, nil
 		}), preset.WithAPIKey("k"))
-		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
-		require.NoError(t, err)
-		resp, err := rt.RoundTrip(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		assert.Equal(t, 1, n, "a quota answer is not retried")
-		assert.ErrorIs(t, preset.CheckResponse(resp, "groq"), preset.ErrQuotaExceeded)
+		requireQuotaNotRetried(t, rt, &n)
 	})
 }
 
@@ -141,15 +135,7 @@ func TestAQuotaAnswerThatNamesNoRequestIsNotRetried(t *testing.T) {
 			n++
 			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(quota))}, nil
 		}), preset.WithAPIKey("k"))
-		req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
-		require.NoError(t, err)
-		resp, err := rt.RoundTrip(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		assert.Equal(t, 1, n, "a quota answer is not retried")
-		assert.ErrorIs(t, preset.CheckResponse(resp, "groq"), preset.ErrQuotaExceeded)
-		b, _ := io.ReadAll(resp.Body)
-		assert.Equal(t, quota, string(b), "the body is whole for the caller")
+		assert.Equal(t, quota, requireQuotaNotRetried(t, rt, &n), "the body is whole for the caller")
 	})
 }
 
@@ -213,4 +199,21 @@ func TestAStalled429BodyDoesNotHoldTheRequest(t *testing.T) {
 		assert.Equal(t, 2, n)
 		assert.Less(t, time.Since(start), 5*time.Second, "the stalled body held the request")
 	})
+}
+
+// requireQuotaNotRetried sends a chat request through rt, whose base
+// counts its requests in n and answers insufficient_quota: the answer is
+// returned after one request, and CheckResponse names it. It returns the
+// answer's body, as the caller reads it then.
+func requireQuotaNotRetried(t *testing.T, rt http.RoundTripper, n *int) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, 1, *n, "a quota answer is not retried")
+	assert.ErrorIs(t, preset.CheckResponse(resp, "groq"), preset.ErrQuotaExceeded)
+	b, _ := io.ReadAll(resp.Body) // a body cut short is the caller's as it came
+	return string(b)
 }

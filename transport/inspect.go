@@ -400,8 +400,14 @@ func Read(req *http.Request, limit int64) (*http.Request, *Info, error) {
 // A failure reading the body is returned as Read returns it, with send
 // not called.
 func ReadAndSend(req *http.Request, limit int64, send func(*http.Request, *Info) (*http.Response, error)) (*http.Response, error) {
+	return readAndSend(req, limit, false, send)
+}
+
+// readAndSend is ReadAndSend for req, a copy of the caller's request
+// when owned (see Info.read).
+func readAndSend(req *http.Request, limit int64, owned bool, send func(*http.Request, *Info) (*http.Response, error)) (*http.Response, error) {
 	info := infoPool.Get().(*Info)
-	r, err := info.read(req, limit, false)
+	r, err := info.read(req, limit, owned)
 	if err == nil {
 		var resp *http.Response
 		resp, err = send(r, info)
@@ -475,16 +481,7 @@ func ReadCopyAndSend(req *http.Request, limit int64, prepare func(*http.Request)
 	if prepare != nil {
 		prepare(c)
 	}
-	info := infoPool.Get().(*Info)
-	r, err := info.read(c, limit, true)
-	if err == nil {
-		var resp *http.Response
-		resp, err = send(r, info)
-		info.recycle()
-		return resp, err
-	}
-	info.recycle()
-	return nil, err
+	return readAndSend(c, limit, true, send)
 }
 
 // infoRequest is a shallow copy of a request and the Info that describes
