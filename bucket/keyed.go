@@ -93,7 +93,8 @@ func WithLimitOptions(opts ...LimitOption) KeyedOption {
 // with it (Envoy's "10, 10;w=1", the IETF RateLimit-Policy's w), becomes
 // the key's rate, its ceiling, and what its bucket holds, as the server's
 // does. The key's first request is sent alone, the others waiting for its
-// answer (or their deadlines); a request that gets no answer (an error)
+// answer (or their deadlines), for [ProbeWait] from its sending at most,
+// then sent at the slow start's rate; a request that gets no answer (an error)
 // hands that turn to the next, as does a server failure (5xx, 529) that
 // states no limit. Any other answer that states no limit leaves the key
 // to start slow, as an unknown rate does. A period that is not
@@ -266,10 +267,20 @@ type keyLimiter struct {
 	// Until the rate is learnt, one request probes and the others wait
 	// for its answer: probe is closed when it ends, and nil while no
 	// request probes. A probe that got no answer (an error) hands the
-	// turn to the next request.
-	probeMu sync.Mutex
-	probe   chan struct{}
+	// turn to the next request. The others wait until ProbeWait after
+	// probeSince, the probe's start, at most.
+	probeMu    sync.Mutex
+	probe      chan struct{}
+	probeSince time.Time
 }
+
+// ProbeWait is the longest the requests of a key whose rate is learnt
+// ([WithLearnedRate]) wait for the answer to its first request, counted
+// from when that request was sent: an answer that takes longer (a long
+// completion, a server that hangs) does not hold the key. They are then
+// sent at the slow start's rate, as an unknown rate's requests are, and
+// the answer still teaches the rate when it comes.
+const ProbeWait = 5 * time.Second
 
 // overflowKey is the name the keys past WithMaxKeys share their limiter's
 // state under in a store, and in events: not "", the key of the requests
@@ -350,29 +361,40 @@ func (kl *keyLimiter) RoundTripInfo(req *http.Request, info *transport.Info) (*h
 	// The first request probes; the others wait for its answer, which
 	// tells the rate. Sent meanwhile, at the slow start's rate, they would
 	// be more than the rate learnt allows: a limiter made later cannot
-	// count what an earlier one let through.
+	// count what an earlier one let through. An answer that has not come
+	// within ProbeWait is one whose wait costs more than that: they go.
 	for !kl.learnt.Load() {
 		kl.probeMu.Lock()
 		if kl.learnt.Load() {
 			kl.probeMu.Unlock()
 			break
 		}
-		wait := kl.probe
+		wait, since := kl.probe, kl.probeSince
 		if wait == nil {
-			kl.probe = make(chan struct{})
+			kl.probe, kl.probeSince = make(chan struct{}), time.Now()
 		}
 		kl.probeMu.Unlock()
 		if wait == nil {
 			return kl.probeWith(req, info)
 		}
+		left := ProbeWait - time.Since(since)
+		if left <= 0 {
+			break // the probe is out too long: sent at the slow start's rate
+		}
+		timer := time.NewTimer(left)
 		select {
 		case <-wait:
+			timer.Stop()
+			continue
+		case <-timer.C:
 		case <-req.Context().Done():
+			timer.Stop()
 			if req.Body != nil {
 				_ = req.Body.Close()
 			}
 			return nil, context.Cause(req.Context())
 		}
+		break
 	}
 	return transport.Forward(*kl.rt.Load(), req, info)
 }

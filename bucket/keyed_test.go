@@ -567,3 +567,41 @@ func rateChanges(rates *[]float64) bucket.KeyedOption {
 		}
 	}))
 }
+
+// A first answer that takes long (a long completion, a server that hangs)
+// holds the requests behind it for the probe's wait at most: they are
+// then sent at the slow start's rate, as an unknown rate's are, and the
+// answer, when it comes, still teaches the rate.
+func TestKeyedASlowFirstAnswerHoldsTheOthersNoLongerThanTheProbesWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(string, int) (int, http.Header, string) {
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
+		})
+		first := true
+		var mu sync.Mutex
+		slow := transport.Func(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			wasFirst := first
+			first = false
+			mu.Unlock()
+			if wasFirst {
+				time.Sleep(2 * time.Minute) // a long completion
+			}
+			return srv.RoundTrip(req)
+		})
+		var rates []float64
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), rateChanges(&rates))(slow)
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			chat(t, rt, "m", 1)
+		}()
+		time.Sleep(time.Second)
+		chat(t, rt, "m", 1)
+		assert.Equal(t, bucket.ProbeWait, time.Since(start), "sent once the probe has been out for ProbeWait")
+		<-done
+		assert.Equal(t, 2*time.Minute, time.Since(start))
+		assert.Equal(t, []float64{2}, rates, "the slow answer still teaches the rate")
+	})
+}
