@@ -112,14 +112,10 @@ func TestANonJSONErrorBodyGivesAClearMessage(t *testing.T) {
 func TestACutQuotaAnswerIsNotRetried(t *testing.T) {
 	const quota = `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
 	synctest.Test(t, func(t *testing.T) {
-		n := 0
-		rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
-			_ = req.Body.Close()
-			n++
+		requireQuotaNotRetried(t, func(req *http.Request) *http.Response {
 			body := io.MultiReader(strings.NewReader(quota[:90]), iotestErr{io.ErrUnexpectedEOF})
-			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(body), Request: req}, nil
-		}), preset.WithAPIKey("k"))
-		requireQuotaNotRetried(t, rt, &n)
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(body), Request: req}
+		})
 	})
 }
 
@@ -129,13 +125,10 @@ func TestACutQuotaAnswerIsNotRetried(t *testing.T) {
 func TestAQuotaAnswerThatNamesNoRequestIsNotRetried(t *testing.T) {
 	const quota = `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`
 	synctest.Test(t, func(t *testing.T) {
-		n := 0
-		rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
-			_ = req.Body.Close()
-			n++
-			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(quota))}, nil
-		}), preset.WithAPIKey("k"))
-		assert.Equal(t, quota, requireQuotaNotRetried(t, rt, &n), "the body is whole for the caller")
+		body := requireQuotaNotRetried(t, func(*http.Request) *http.Response {
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(quota))}
+		})
+		assert.Equal(t, quota, body, "the body is whole for the caller")
 	})
 }
 
@@ -201,18 +194,24 @@ func TestAStalled429BodyDoesNotHoldTheRequest(t *testing.T) {
 	})
 }
 
-// requireQuotaNotRetried sends a chat request through rt, whose base
-// counts its requests in n and answers insufficient_quota: the answer is
-// returned after one request, and CheckResponse names it. It returns the
-// answer's body, as the caller reads it then.
-func requireQuotaNotRetried(t *testing.T, rt http.RoundTripper, n *int) string {
+// requireQuotaNotRetried sends a chat request through a preset whose base
+// answers every request with answer(req), an insufficient_quota: the
+// answer is returned after one request, and CheckResponse names it. It
+// returns the answer's body, as the caller reads it then.
+func requireQuotaNotRetried(t *testing.T, answer func(req *http.Request) *http.Response) string {
 	t.Helper()
+	n := 0
+	rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
+		_ = req.Body.Close()
+		n++
+		return answer(req), nil
+	}), preset.WithAPIKey("k"))
 	req, err := http.NewRequest(http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
 	require.NoError(t, err)
 	resp, err := rt.RoundTrip(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	assert.Equal(t, 1, *n, "a quota answer is not retried")
+	assert.Equal(t, 1, n, "a quota answer is not retried")
 	assert.ErrorIs(t, preset.CheckResponse(resp, "groq"), preset.ErrQuotaExceeded)
 	b, _ := io.ReadAll(resp.Body) // a body cut short is the caller's as it came
 	return string(b)

@@ -117,18 +117,7 @@ func (c *closeCounter) Close() error { c.n++; return c.ReadCloser.Close() }
 // stalls its body does not hold Drain, which returns long before the
 // request's own end would close the body, the body closed under it.
 func TestDrainDoesNotWaitForAStalledServer(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := stallingServer(t, http.StatusServiceUnavailable, "")
 	// The request's end would close the body too: Drain must not wait
 	// for it.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -141,6 +130,26 @@ func TestDrainDoesNotWaitForAStalledServer(t *testing.T) {
 	assert.NoError(t, ctx.Err(), "Drain returned before the request's end")
 	_, err = resp.Body.Read(make([]byte, 1))
 	assert.Error(t, err, "the body is closed")
+}
+
+// stallingServer answers every request with status and a body of 100
+// bytes, of which it sends head and then nothing until the request ends
+// or the test does.
+func stallingServer(t *testing.T, status int, head string) *httptest.Server {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, head)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // cleanups run last first: before Close
+	return srv
 }
 
 // PeekBody hands back the first bytes of a body and leaves the body whole

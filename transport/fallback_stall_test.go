@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,19 +63,7 @@ func TestAStalled404DoesNotHoldTheRequest(t *testing.T) {
 // The same over a real connection: a server that sends a 404's head and
 // stalls its body does not hold the request until its deadline.
 func TestAStalled404FromAServerDoesNotHoldTheRequest(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, stalledHead)
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := stallingServer(t, http.StatusNotFound, stalledHead)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	rt := transport.Fallback(map[string][]string{"big": {"small"}})(srv.Client().Transport)
