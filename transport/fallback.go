@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"slices"
 )
 
 // ModelHeader is the response header [Fallback] sets to the model that
@@ -115,14 +116,24 @@ const notFoundPeek = 4 << 10
 // in-memory bodies) or no body. A body without GetBody is read to find the
 // model (at most [WithBodyLimit]) and replayed to the inner transport.
 //
-// chains is copied; changing it later does not change the middleware. A
-// nil next RoundTripper means [http.DefaultTransport].
+// chains is copied; changing it later does not change the middleware. An
+// empty alternate, a model named as its own alternate and an alternate
+// named twice are left out of the copy. A nil next RoundTripper means
+// [http.DefaultTransport].
 func Fallback(chains map[string][]string, opts ...Option) Middleware {
 	cfg := newOptions(opts)
 	own := make(map[string][]string, len(chains))
 	for m, alts := range chains {
-		if len(alts) > 0 {
-			own[m] = append([]string(nil), alts...)
+		var chain []string
+		for _, alt := range alts {
+			// "" names no model (a variable left unset), and a model is
+			// not its own alternate: neither is sent to.
+			if alt != "" && alt != m && !slices.Contains(chain, alt) {
+				chain = append(chain, alt)
+			}
+		}
+		if len(chain) > 0 {
+			own[m] = chain
 		}
 	}
 	return func(next http.RoundTripper) http.RoundTripper {

@@ -176,6 +176,19 @@ func TestFallbackChainExhausted(t *testing.T) {
 	assert.False(t, srv.responses[2].closed)
 }
 
+// An empty alternate (a variable left unset) names no model, and a model
+// is not its own alternate: neither is sent to, and a chain left without
+// alternates returns the model's own answer.
+func TestFallbackSkipsEmptyAndSelfAlternates(t *testing.T) {
+	srv := &modelServer{status: map[string]int{"big": 503, "medium": 503}}
+	rt := transport.Fallback(map[string][]string{"big": {"", "big", "medium", ""}, "medium": {""}})(srv)
+	resp, err := rt.RoundTrip(newChatRequest(t, chatRequest))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, []string{"big", "medium"}, srv.models(t), "only medium is tried after big")
+	assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
+}
+
 func TestFallbackKeepsOtherAnswers(t *testing.T) {
 	bigNotFound := `{"error":{"message":"` + strings.Repeat("x", 10<<10) + `","type":"not_found"}}` // longer than what is peeked
 	tests := []struct {
