@@ -69,7 +69,9 @@ type TokenLimit struct {
 
 	// Ceiling is the highest the limiter raises its rate to, as a factor
 	// of the limit it opened at (default 1; Together's limits grow with
-	// use, and its preset allows 10).
+	// use, and its preset allows 10). A factor under 1, or one that is not
+	// a number, is 1: the limiter never holds itself below the limit the
+	// server states.
 	Ceiling float64
 }
 

@@ -29,7 +29,8 @@ type Spec struct {
 	KeyEnv string
 
 	// Auth is how the key is sent: the header, and what precedes the key
-	// in its value ([Bearer], or [APIKeyHeader] for Anthropic).
+	// in its value ([Bearer], or [APIKeyHeader] for Anthropic). An Auth
+	// with no Header is [Bearer].
 	Auth Auth
 
 	// Headers are set on every request for the API that does not carry
