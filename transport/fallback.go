@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
-	"slices"
 )
 
 // ModelHeader is the response header [Fallback] sets to the model that
@@ -117,18 +116,17 @@ const notFoundPeek = 4 << 10
 // model (at most [WithBodyLimit]) and replayed to the inner transport.
 //
 // chains is copied; changing it later does not change the middleware. An
-// empty alternate, a model named as its own alternate and an alternate
-// named twice are left out of the copy. A nil next RoundTripper means
-// [http.DefaultTransport].
+// empty alternate ("", a variable left unset) is left out of the copy. A
+// nil next RoundTripper means [http.DefaultTransport].
 func Fallback(chains map[string][]string, opts ...Option) Middleware {
 	cfg := newOptions(opts)
 	own := make(map[string][]string, len(chains))
 	for m, alts := range chains {
 		var chain []string
 		for _, alt := range alts {
-			// "" names no model (a variable left unset), and a model is
-			// not its own alternate: neither is sent to.
-			if alt != "" && alt != m && !slices.Contains(chain, alt) {
+			// "" names no model (a variable left unset): it is not sent
+			// to. A model may be its own alternate: sent once more.
+			if alt != "" {
 				chain = append(chain, alt)
 			}
 		}

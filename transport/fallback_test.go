@@ -176,17 +176,24 @@ func TestFallbackChainExhausted(t *testing.T) {
 	assert.False(t, srv.responses[2].closed)
 }
 
-// An empty alternate (a variable left unset) names no model, and a model
-// is not its own alternate: neither is sent to, and a chain left without
-// alternates returns the model's own answer.
-func TestFallbackSkipsEmptyAndSelfAlternates(t *testing.T) {
+// An empty alternate (a variable left unset) names no model: it is not
+// sent to, and a chain left without alternates returns the model's own
+// answer.
+func TestFallbackSkipsEmptyAlternates(t *testing.T) {
 	srv := &modelServer{status: map[string]int{"big": 503, "medium": 503}}
-	rt := transport.Fallback(map[string][]string{"big": {"", "big", "medium", ""}, "medium": {""}})(srv)
+	rt := transport.Fallback(map[string][]string{"big": {"", "medium", ""}, "medium": {""}})(srv)
 	resp, err := rt.RoundTrip(newChatRequest(t, chatRequest))
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, []string{"big", "medium"}, srv.models(t), "only medium is tried after big")
 	assert.Equal(t, "medium", resp.Header.Get(transport.ModelHeader))
+
+	req := newChatRequest(t, strings.Replace(chatRequest, `"model" : "big"`, `"model" : "medium"`, 1))
+	resp, err = rt.RoundTrip(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, []string{"big", "medium", "medium"}, srv.models(t), "medium's chain is no chain")
+	assert.Empty(t, resp.Header.Get(transport.ModelHeader), "its answer is returned as it came")
 }
 
 func TestFallbackKeepsOtherAnswers(t *testing.T) {
