@@ -451,6 +451,13 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 			remaining++ // the probe's token, taken below
 		}
 		rt := kl.build(rate, true, remaining)
+		// The rate learnt is reported first: what the probe's answer then
+		// teaches the new limiter (a 429's lower rate) is the rate set
+		// last.
+		if kl.events != nil {
+			kl.events.Emit(transport.Event{Kind: transport.EventRateChanged, Endpoint: transport.Endpoint(req),
+				Rate: rate.PerSecond(), Reason: "requests"})
+		}
 		if l, ok := rt.(*limited); ok {
 			b := l.c.b
 			var tk ticket
@@ -466,15 +473,24 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 			if err == nil {
 				b.sending(&tk, 1)
 				b.answered(1)
+				// The limiter that sent the probe reported its 429 already:
+				// the same answer, told again, is no second 429. No other
+				// request sees the new limiter yet, so its hook is swapped
+				// for the replay alone.
+				events := l.c.cfg.events
+				if events != nil {
+					l.c.cfg.events = func(e transport.Event) {
+						if e.Kind != transport.EventPaused {
+							events(e)
+						}
+					}
+				}
 				l.c.observe(req, nil, resp, sent, answerTime(sent), tk, 1, false)
+				l.c.cfg.events = events
 			}
 		}
 		kl.rt.Store(&rt)
 		kl.learnt.Store(true)
-		if kl.events != nil {
-			kl.events.Emit(transport.Event{Kind: transport.EventRateChanged, Endpoint: transport.Endpoint(req),
-				Rate: rate.PerSecond(), Reason: "requests"})
-		}
 	})
 }
 

@@ -157,6 +157,37 @@ func TestKeyedLearnsTheRate(t *testing.T) {
 	})
 }
 
+// A first answer that is a 429 stating the limit is one 429 to the hook,
+// not two (the limiter that sent it and the one it taught each told it),
+// and the rate reported last is the one the limiter then keeps: the
+// limit learnt, lowered by that 429.
+func TestKeyedLearningFromA429ReportsItOnceAndTheRateKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newModelServer(func(_ string, n int) (int, http.Header, string) {
+			if n == 1 {
+				return http.StatusTooManyRequests, http.Header{"X-Ratelimit-Limit-Requests": {"120"}, "Retry-After": {"1"}}, "{}"
+			}
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"120"}}, "{}"
+		})
+		var paused int
+		var rates []float64
+		rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens(),
+			bucket.WithLimitOptions(bucket.WithEvents(func(e transport.Event) {
+				switch e.Kind {
+				case transport.EventPaused:
+					paused++
+				case transport.EventRateChanged:
+					rates = append(rates, e.Rate)
+				}
+			})))(srv)
+		chat(t, rt, "m", 1)
+		assert.Equal(t, 1, paused, "one 429 answered")
+		require.NotEmpty(t, rates)
+		assert.Contains(t, rates, 2.0, "the limit learnt, 120 a minute, is reported")
+		assert.Less(t, rates[len(rates)-1], 2.0, "the rate set last is the one lowered by the 429")
+	})
+}
+
 // A token limit the server states opens the token limiter; the usage each
 // answer reports corrects its charge, so a request allowed 1,000 tokens
 // that uses 20 costs 20: at 1,200 tokens a minute (20 a second), one a
