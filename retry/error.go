@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -48,4 +49,17 @@ func (e *Error) Unwrap() []error {
 		return []error{e.Err, e.Deadline}
 	}
 	return []error{e.Err}
+}
+
+// Timeout reports whether the request ran out of time: the next wait
+// would have outlasted the deadline, or the cause is a timeout (the last
+// attempt's deadline, a dial that timed out). http.Client's url.Error,
+// and whatever else asks Timeout without unwrapping, sees the request as
+// the timeout it would be without the decorator.
+func (e *Error) Timeout() bool {
+	if e.Deadline != nil {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout()
 }

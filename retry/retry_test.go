@@ -1003,3 +1003,35 @@ func TestMaybeProcessedStatusesAreNotResent(t *testing.T) {
 		})
 	}
 }
+
+// http.Client wraps a transport's error in a url.Error, whose Timeout asks
+// the error it wraps, without unwrapping it. A request given up on for its
+// deadline, or whose last attempt ran out of time, is a timeout there, as
+// it is without the decorator; one that failed otherwise is not.
+func TestAnErrorOfARequestOutOfTimeIsATimeout(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		timeout bool
+	}{
+		{"the next wait would outlast the deadline", refused, true},
+		{"the last attempt ran out of time", context.DeadlineExceeded, true},
+		{"the connection was reset", reset, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+				defer cancel()
+				client := &http.Client{Transport: wrap([]retry.Option{retry.WithRand(maxRand)}, play(step{err: tc.err}))}
+				_, err := client.Do(newRequest(t, ctx))
+				var re *retry.Error
+				require.ErrorAs(t, err, &re)
+				var ue interface{ Timeout() bool }
+				require.ErrorAs(t, err, &ue)
+				assert.Equal(t, tc.timeout, ue.Timeout(), "%v", err)
+			})
+		})
+	}
+}
