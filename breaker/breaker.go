@@ -192,6 +192,10 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 	if until := e.openUntil.Load(); until != 0 { // the clock is read only after a trip
 		if now := rt.now(); now < until {
 			closeBody(send)
+			// A refusal is a use: a breaker that refuses its model's
+			// requests for longer than IdleTTL is not idle, and dropped
+			// as its open period ends it would let them all through.
+			e.stamp(now)
 			return nil, &OpenError{Key: e.key, Wait: time.Duration(until - now), cause: gobreaker.ErrOpenState}
 		}
 		e.openUntil.CompareAndSwap(until, 0) // unless a new trip set another
@@ -203,6 +207,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 	done, err := e.cb.Allow()
 	if err != nil {
 		closeBody(send)
+		e.stamp(rt.now())
 		return nil, &OpenError{Key: e.key, cause: err}
 	}
 	phase = e.phase.Load() // as of Allow, or later
@@ -467,8 +472,10 @@ func (rt *roundTripper) sweepDue(now int64) {
 }
 
 // sweep drops the breakers idle for IdleTTL: no request of theirs ended
-// for that long since they were made (an exclusion's end counts too). It runs at the first answer once one is due (at
-// most once per half IdleTTL, so a breaker is dropped when it has been idle
+// for that long since they were made (an exclusion's end counts too, and a
+// refusal's while the breaker is open or its probes are out). It runs at
+// the first answer once one is due (at most once per half IdleTTL, so a
+// breaker is dropped when it has been idle
 // for between IdleTTL and 1.5 IdleTTL while other traffic flows) and when
 // the map is full, so its cost is spread thin over the requests. An open
 // breaker is kept. A request of a key whose requests had all ended IdleTTL

@@ -256,3 +256,36 @@ func TestADroppedBreakerIsNotFoundAgain(t *testing.T) {
 		assert.Equal(t, 1, keys(rt))
 	})
 }
+
+// A breaker whose requests are refused while it is open is in use, however
+// long it stays open: when its open period ends, its model gets the
+// half-open probes, not a new closed breaker that lets every request
+// through.
+func TestABreakerRefusingRequestsIsNotIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+			if m, _, _ := transport.RequestModel(req, 0); m == "down" {
+				calls++
+				return answer(503).RoundTrip(req)
+			}
+			return answer(200).RoundTrip(req)
+		})
+		rt := New(WithTimeout(2*time.Minute), WithIdleTTL(time.Minute))(inner)
+		for range 5 {
+			require.NoError(t, roundTrip(t, rt, "down"))
+		}
+		require.Equal(t, 5, calls)
+		for range 120 { // the model's callers keep calling; other traffic flows
+			time.Sleep(time.Second)
+			require.NoError(t, roundTrip(t, rt, "busy"))
+			if err := roundTrip(t, rt, "down"); err != nil {
+				require.ErrorIs(t, err, ErrOpen)
+			}
+		}
+		for range 10 {
+			_ = roundTrip(t, rt, "down")
+		}
+		assert.Equal(t, 6, calls, "one probe, which fails and opens the breaker again")
+	})
+}

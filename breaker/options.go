@@ -243,8 +243,9 @@ func WithEvents(fn transport.EventFunc) Option {
 }
 
 // WithIdleTTL sets how long a key's breaker is kept after the last of its
-// requests ended, or after it was made (up to half as long again: idleness is
-// checked by sweeps that run at most every ttl/2, on answers); a breaker
+// requests ended (one it refused included), or after it was made (up to
+// half as long again: idleness is checked by sweeps that run at most every
+// ttl/2, on answers); a breaker
 // still open is kept (default [DefaultIdleTTL]). A ttl that is not
 // positive keeps the default.
 func WithIdleTTL(ttl time.Duration) Option {
