@@ -208,8 +208,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		perSec := o.tier / 60
 		all := float64(requests + len(waits))
 		least := time.Duration(math.Max(0, all-math.Max(perSec, 1)) / perSec * float64(time.Second))
-		fmt.Fprintf(stdout, " (least possible %v, %.1f%% over)\n", least.Round(10*time.Millisecond),
-			100*(elapsed.Seconds()/math.Max(least.Seconds(), 1e-9)-1))
+		if least > 0 {
+			fmt.Fprintf(stdout, " (least possible %v, %.1f%% over)\n", least.Round(10*time.Millisecond),
+				100*(elapsed.Seconds()/least.Seconds()-1))
+		} else {
+			// Nothing to measure the time against: no share over it.
+			fmt.Fprintln(stdout, " (least possible 0s: every request fits in the first burst)")
+		}
 		achieved := all / elapsed.Seconds() * 60
 		fmt.Fprintf(stdout, "rate       %.0f requests/min achieved against a limit of %.0f (%.0f%%)\n",
 			achieved, o.tier, 100*achieved/o.tier)

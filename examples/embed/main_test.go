@@ -59,3 +59,17 @@ func TestRunServesQueriesWhileTheCorpusRuns(t *testing.T) {
 	assert.Contains(t, s, "requests   60 logical, 60 sent, 0 answered 429")
 	assert.Regexp(t, `queries    \d+ embedded while the corpus ran, at interactive priority`, s)
 }
+
+// A corpus that fits in the provider's first burst has no least possible
+// time to measure against: the report says so rather than dividing by
+// zero.
+func TestRunReportsACorpusWithinTheFirstBurst(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// 2 requests where the provider allows a burst of 20.
+	err := run([]string{"-quiet", "-n", "40", "-tier", "1200", "-rate", "1200", "-latency", "1ms", "-queries", "0"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	s := out.String()
+	assert.Contains(t, s, "texts      40 embedded of 40")
+	assert.Contains(t, s, "(least possible 0s: every request fits in the first burst)")
+	assert.NotContains(t, s, "% over")
+}
