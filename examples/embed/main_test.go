@@ -73,3 +73,15 @@ func TestRunReportsACorpusWithinTheFirstBurst(t *testing.T) {
 	assert.Contains(t, s, "(least possible 0s: every request fits in the first burst)")
 	assert.NotContains(t, s, "% over")
 }
+
+// The rate achieved counts the requests the provider accepted: a run that
+// sent nothing (an unknown model) achieved no rate at all.
+func TestRunReportsNoRateWhenNothingWasSent(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run([]string{"-quiet", "-n", "40", "-model", "BAAI/bge-large-en-v1", "-latency", "1ms", "-queries", "0"}, &out, &errOut)
+	require.Error(t, err)
+	s := out.String()
+	assert.Contains(t, s, "texts      0 embedded of 40")
+	assert.Contains(t, s, "requests   2 logical, 0 sent")
+	assert.Contains(t, s, "rate       0 requests/min achieved against a limit of 300 (0%)")
+}
