@@ -50,6 +50,9 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 	if r.Fallback && len(cfg.chains) > 0 {
 		mw = append(mw, transport.Fallback(cfg.chains, transport.WithEvents(cfg.events)))
 	}
+	if len(r.SlotRetry) > 0 && cfg.maxRetries != 0 {
+		mw = append(mw, retry.New(append([]retry.Option{retry.WithShouldRetryInfo(busy)}, append(r.SlotRetry, retry.WithEvents(cfg.events))...)...))
+	}
 	mw = append(mw, retries(r, cfg))
 	if r.Breaker {
 		opts := []breaker.Option{breaker.WithEvents(cfg.events)}
@@ -108,6 +111,9 @@ func retries(r Route, cfg *config) transport.Middleware {
 		maxWait = transport.MaxSignalDelay
 	}
 	rule := quotaRule(maxWait)
+	if len(r.SlotRetry) > 0 && cfg.maxRetries != 0 {
+		rule = notBusy(rule) // the slot's retry, around, waits for a 409
+	}
 	if r.Fallback && r.FallBackAtOnce && len(cfg.chains) > 0 {
 		rule = overloadRule(rule, cfg.chains)
 	}
@@ -122,6 +128,20 @@ func retries(r Route, cfg *config) transport.Middleware {
 		opts = append(opts, retry.WithMaxRetries(cfg.maxRetries))
 	}
 	return retry.New(append(opts, retry.WithEvents(cfg.events))...)
+}
+
+// busy is the rule of a route's slot retry ([Route.SlotRetry]): a 409,
+// and nothing else, is sent again.
+func busy(resp *http.Response, err error, _ *transport.Info) bool {
+	return err == nil && resp != nil && resp.StatusCode == http.StatusConflict
+}
+
+// notBusy is rule, but for a 409, which it leaves to the slot retry
+// around.
+func notBusy(rule func(*http.Response, error, *transport.Info) bool) func(*http.Response, error, *transport.Info) bool {
+	return func(resp *http.Response, err error, info *transport.Info) bool {
+		return !busy(resp, err, info) && rule(resp, err, info)
+	}
 }
 
 // overloadRule is rule, but for an overloaded answer (503, 529) to a

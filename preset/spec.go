@@ -126,6 +126,15 @@ type Route struct {
 	Retry     []retry.Option
 	KeepRetry bool
 
+	// SlotRetry, when set, are the options of a retry of its own, around
+	// the route's, that sends a request again for a 409 alone (a slot that
+	// is busy: Together runs a few fine-tunes per key at once and answers
+	// 409 beyond), with a wait as long as a slot takes to free. The
+	// route's own retries handle every other failure, as the caller sets
+	// them, and leave the 409s to it. Retries off (WithMaxRetries(0)) turn
+	// it off too.
+	SlotRetry []retry.Option
+
 	// Creates marks a route whose POST creates what a second send would
 	// create again, and bill again (a fine-tune job, a batch): such a
 	// request is not sent again after a 500, 502 or 504, after which the

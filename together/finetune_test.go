@@ -2,9 +2,11 @@ package together_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/conformance"
+	"github.com/steadyapi/steady/together"
+	"github.com/steadyapi/steady/transport"
 )
 
 const fineTuneBody = `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","training_file":"file-1"}`
@@ -79,4 +83,47 @@ func TestFineTuneGivesUpAtTheDeadline(t *testing.T) {
 		assert.Equal(t, http.StatusConflict, resp.StatusCode)
 		assert.LessOrEqual(t, time.Since(start), 30*time.Second)
 	})
+}
+
+// The long wait of the fine-tune route is for a slot (a 409) alone: any
+// other failure of a fine-tune request (a job's status asked of a server
+// that answers 503, a creation sent to a server that is down) is retried
+// as the caller's WithMaxRetries says, not for an hour.
+func TestFineTuneRetriesOtherFailuresAsAnyRoute(t *testing.T) {
+	for name, answer := range map[string]func() (*http.Response, error){
+		"503": func() (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody}, nil
+		},
+		"a server that is down": func() (*http.Response, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				sends := 0
+				base := transport.Func(func(req *http.Request) (*http.Response, error) {
+					if req.Body != nil {
+						_ = req.Body.Close()
+					}
+					mu.Lock()
+					sends++
+					mu.Unlock()
+					resp, err := answer()
+					if resp != nil {
+						resp.Request = req
+					}
+					return resp, err
+				})
+				client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"), together.WithMaxRetries(2))}
+				start := time.Now()
+				resp, err := client.Get(together.DefaultBaseURL + "/fine-tunes/ft-1")
+				if err == nil {
+					_ = resp.Body.Close()
+				}
+				assert.Equal(t, 3, sends, "the first attempt and two retries")
+				assert.Less(t, time.Since(start), time.Minute)
+			})
+		})
+	}
 }

@@ -68,8 +68,8 @@ func WithRate(route string, rpm float64) Option { return preset.WithRate(route, 
 // WithMaxRetries sets how many times a request is sent again after its
 // first attempt (default retry.DefaultMaxRetries, the guide's 4); 0 or less
 // turns retries off, as openai-go's option.WithMaxRetries(0) does. The
-// fine-tune route keeps its own long wait for a slot unless retries are
-// off.
+// fine-tune route keeps its own long wait for a slot (a 409) unless
+// retries are off; its other failures are retried n times too.
 func WithMaxRetries(n int) Option { return preset.WithMaxRetries(n) }
 
 // WithFallback serves requests for model from alternates, in order, when

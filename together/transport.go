@@ -49,11 +49,12 @@ func Spec() preset.Spec {
 			RouteCompletions: inference(DefaultChatRPM, true),
 			RouteEmbeddings:  inference(DefaultEmbeddingsRPM, true),
 			RouteImages:      inference(DefaultImagesRPM, false),
-			// A fine-tune waits for a slot with retries of its own,
-			// which only turning retries off altogether changes.
+			// A fine-tune waits for a slot (a 409) with retries of its
+			// own, which only turning retries off altogether changes;
+			// its other failures are retried as any route's.
 			// Both create jobs, which are billed: a creation is not sent
 			// again after a 500, 502 or 504, after which the job may exist.
-			transport.EndpointFineTunes: {Retry: fineTuneRetries(), KeepRetry: true, Creates: true},
+			transport.EndpointFineTunes: {SlotRetry: fineTuneRetries(), Creates: true},
 			transport.EndpointBatches:   {Guard: batchGuard, Creates: true},
 		},
 	}
@@ -75,7 +76,8 @@ func NewClient(opts ...Option) *http.Client {
 // fineTuneRetries waits for a fine-tune slot: Together runs at most three
 // jobs per key and answers 409 beyond, and a slot frees only when a job
 // ends, minutes later. So a 409 is retried with a long backoff for as long
-// as the caller's deadline allows (with no deadline, for about an hour).
+// as the caller's deadline allows (with no deadline, for about an hour);
+// any other failure is retried as on every route.
 func fineTuneRetries() []retry.Option {
 	return []retry.Option{retry.WithMaxRetries(120), retry.WithBackoff(5*time.Second, time.Minute)}
 }
