@@ -22,9 +22,7 @@ import (
 func TestARequestRefusedInsideGivesTheOuterTokensBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
-		rt := transport.Chain(srv,
-			bucket.Limit(bucket.New(bucket.PerSecond(10))),
-			bucket.Limit(bucket.New(bucket.PerSecond(1)), bucket.WithCost(freeOrOne)))
+		rt := nestedLimits(srv, bucket.New(bucket.PerSecond(10)), bucket.New(bucket.PerSecond(1)))
 		send(t, rt, 1) // at 0: both limiters' first
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
@@ -45,9 +43,7 @@ func TestARequestRefusedInsideGivesTheOuterTokensBack(t *testing.T) {
 func TestARequestCancelledInsideGivesTheOuterTokensBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
-		rt := transport.Chain(srv,
-			bucket.Limit(bucket.New(bucket.PerSecond(10))),
-			bucket.Limit(bucket.New(bucket.PerSecond(1)), bucket.WithCost(freeOrOne)))
+		rt := nestedLimits(srv, bucket.New(bucket.PerSecond(10)), bucket.New(bucket.PerSecond(1)))
 		send(t, rt, 1) // at 0: both limiters' first
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(150*time.Millisecond, cancel)
@@ -69,9 +65,7 @@ func TestARequestWhoseDeadlineEndsItsWaitInsideGivesTheOuterTokensBack(t *testin
 	synctest.Test(t, func(t *testing.T) {
 		srv := newScript(ok)
 		inner := bucket.New(bucket.PerSecond(0.5)) // one every 2 s
-		rt := transport.Chain(srv,
-			bucket.Limit(bucket.New(bucket.PerSecond(1))),
-			bucket.Limit(inner, bucket.WithCost(freeOrOne)))
+		rt := nestedLimits(srv, bucket.New(bucket.PerSecond(1)), inner)
 		start := time.Now()
 		send(t, rt, 1) // at 0: both limiters' first
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(2500*time.Millisecond))
@@ -130,4 +124,11 @@ func sendFree(t *testing.T, rt http.RoundTripper) {
 	resp, err := rt.RoundTrip(req)
 	require.NoError(t, err)
 	transport.Drain(resp)
+}
+
+// nestedLimits is a request limit of outer around one of inner, whose
+// requests marked free (freeOrOne) cost nothing, over srv: a limiter
+// inside that refuses or cancels a request the outer one let through.
+func nestedLimits(srv http.RoundTripper, outer, inner *bucket.Bucket) http.RoundTripper {
+	return transport.Chain(srv, bucket.Limit(outer), bucket.Limit(inner, bucket.WithCost(freeOrOne)))
 }
