@@ -52,6 +52,9 @@ const (
 	// 30 s when it asks for longer (a middleware may cap a server's wait,
 	// but not below that): the server said when it would take the call
 	// again, and a retry sooner is refused and counts against the key.
+	// After a 429 this holds for any next attempt; after another status
+	// (an overloaded model's 503), for the same request sent again, not
+	// for one sent to another model.
 	RuleRetryAfter Rule = "retry-after"
 
 	// RuleDiscardedDrained: every response the middleware does not return

@@ -406,7 +406,10 @@ func (e *groupEnv) checkReplay(c *callRun, attempts []attemptSeen) {
 // checkRetryAfter checks that no attempt followed an answer carrying
 // Retry-After before the wait it asked for had passed, or retryAfterCap
 // when it asked for longer. The inner transport answers at once, so the
-// wait counts from the attempt answered.
+// wait counts from the attempt answered. A 429's wait holds for every
+// next attempt (the key's limit); another status's, such as an overloaded
+// model's 503, only for the same request sent again: a middleware may send
+// the next attempt to another model at once (its body then differs).
 func (e *groupEnv) checkRetryAfter(c *callRun, attempts []attemptSeen) {
 	if len(c.steps) == 0 {
 		return
@@ -422,6 +425,9 @@ func (e *groupEnv) checkRetryAfter(c *callRun, attempts []attemptSeen) {
 		}
 		e.rec.exercise(RuleRetryAfter)
 		if i+1 >= len(attempts) {
+			continue
+		}
+		if st.status != http.StatusTooManyRequests && !bytes.Equal(attempts[i+1].body, a.body) {
 			continue
 		}
 		want := min(time.Duration(secs)*time.Second, retryAfterCap)

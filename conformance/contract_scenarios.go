@@ -101,6 +101,10 @@ func groupRetries(e *groupEnv) {
 			steps: []scriptStep{stepUnavailable([]byte(sampleOverloaded)), stepOK("retries")}}},
 		{"503 then 200, body without GetBody", callSpec{method: http.MethodPost, body: []byte(sampleChat),
 			steps: []scriptStep{stepUnavailable([]byte(sampleOverloaded)), stepOK("retries")}}},
+		// An overloaded model's own wait: the same request sent again
+		// must wait it out (another model need not).
+		{"503 with Retry-After: 2 then 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,
+			steps: []scriptStep{stepAnswer(http.StatusServiceUnavailable, []byte(sampleOverloaded), "Retry-After", "2"), stepOK("retries")}}},
 		{"429 then 200, GET without body", callSpec{method: http.MethodGet,
 			steps: []scriptStep{stepTooMany("0"), stepOK("retries")}}},
 		{"503 with an 8 KiB page then 200", callSpec{method: http.MethodPost, body: []byte(sampleChat), getBody: true,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -214,6 +215,42 @@ func retriesAtOnce(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
+// waitsOnlyOn429 retries a 429 or 5xx as retrying does, but honours
+// Retry-After only on a 429: an overloaded answer's wait is ignored.
+func waitsOnlyOn429(next http.RoundTripper) http.RoundTripper {
+	return transport.Func(func(req *http.Request) (*http.Response, error) {
+		var replay transport.Replay
+		if err := replay.Reset(req, 0); err != nil {
+			return nil, err
+		}
+		defer replay.Close()
+		for {
+			r, err := replay.Request()
+			if err != nil {
+				return nil, err
+			}
+			resp, err := next.RoundTrip(r)
+			if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500) ||
+				replay.Attempts() == 4 || !replay.CanReplay() {
+				return resp, err
+			}
+			wait := time.Duration(0)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+					wait = time.Duration(secs) * time.Second
+				}
+			}
+			if !transport.Fits(req.Context(), wait) {
+				return resp, nil
+			}
+			transport.Drain(resp)
+			if err := transport.Sleep(req.Context(), wait); err != nil {
+				return nil, err
+			}
+		}
+	})
+}
+
 // givesUpWithError retries as retrying does, but when it gives up it throws
 // the last answer away and returns an error of its own: the caller loses
 // the server's answer.
@@ -354,8 +391,8 @@ func resendsConsumedBody(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// closesUndrained retries 5xx with GetBody, closing what it throws away
-// without reading it.
+// closesUndrained retries 5xx with GetBody at once (whatever Retry-After
+// says), closing what it throws away without reading it.
 func closesUndrained(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
@@ -564,9 +601,9 @@ func retriesForever(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// retriesUncancellably retries as retrying does, but sends each retry with a
-// context cut loose from the caller's cancellation and deadline (its values
-// kept): a retry the caller can no longer stop.
+// retriesUncancellably retries 5xx at once (whatever Retry-After says), and
+// sends each retry with a context cut loose from the caller's cancellation
+// and deadline (its values kept): a retry the caller can no longer stop.
 func retriesUncancellably(next http.RoundTripper) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
 		var replay transport.Replay
@@ -619,11 +656,12 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"pauses for days", pausesForDays, []Rule{RulePauseBounded}},
 		{"strips rate headers", stripsRateHeaders, []Rule{RuleResponseIntact}},
 		{"retries at once", retriesAtOnce, []Rule{RuleRetryAfter}},
+		{"waits only on a 429", waitsOnlyOn429, []Rule{RuleRetryAfter}},
 		{"gives up with an error", givesUpWithError, []Rule{RuleAnswerKept}},
 		{"drops calls", dropsCalls, []Rule{RuleAnswerKept}},
 		{"answers and fails", answersAndFails, []Rule{RuleResponseOrError}},
 		{"resends consumed body", resendsConsumedBody, []Rule{RuleBodyReplayed, RuleDiscardedDrained}},
-		{"closes undrained", closesUndrained, []Rule{RuleDiscardedDrained}},
+		{"closes undrained", closesUndrained, []Rule{RuleRetryAfter, RuleDiscardedDrained}},
 		{"resends after reset", resendsAfterReset, []Rule{RuleNotResent}},
 		{"resends unless reset", resendsUnlessReset, []Rule{RuleNotResent}},
 		{"hedges", hedges, []Rule{RuleNotResent}},
@@ -631,7 +669,7 @@ func TestCheckMiddlewareDetectsBreakage(t *testing.T) {
 		{"sends the key to another host", sendsKeyElsewhere, []Rule{RuleSecretHidden}},
 		{"leaks goroutine", leaksGoroutine, []Rule{RuleNoGoroutineLeak}},
 		{"swaps responses", swapsResponses, []Rule{RuleResponseIntact, RuleConcurrentUse}},
-		{"retries uncancellably", retriesUncancellably, []Rule{RuleContextCanceled, RuleContextDeadline}},
+		{"retries uncancellably", retriesUncancellably, []Rule{RuleRetryAfter, RuleContextCanceled, RuleContextDeadline}},
 		{"nil", nil, []Rule{RuleResponseOrError}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net/http"
+	"time"
 )
 
 // ModelHeader is the response header [Fallback] sets to the model that
@@ -76,6 +77,12 @@ func WithBodyLimit(n int64) Option {
 	}
 }
 
+// maxSameModelWait is the longest wait an overloaded model's answer may
+// ask of [Fallback] before the same request goes to that model again (a
+// model that is its own alternate): retry's default cap on a server's
+// wait. A longer one skips the model for its next alternate.
+const maxSameModelWait = time.Minute
+
 // notFoundPeek is how much of a 404 body Fallback reads to tell "no such
 // model" from any other 404. Error bodies are small; a larger one is not the
 // provider's model error.
@@ -115,6 +122,13 @@ const notFoundPeek = 4 << 10
 // in-memory bodies) or no body. A body without GetBody is read to find the
 // model (at most [WithBodyLimit]) and replayed to the inner transport.
 //
+// A model may be its own alternate ({"big": {"big", "small"}}: "big" is
+// asked twice). The same request then goes to it again only once the wait
+// its overloaded answer asked for (Retry-After, retry-after-ms) has
+// passed, as a retry would; a wait over a minute, or past the request's
+// deadline, skips it for the next alternate. Another model is asked at
+// once.
+//
 // chains is copied; changing it later does not change the middleware. An
 // empty alternate ("", a variable left unset) is left out of the copy. A
 // nil next RoundTripper means [http.DefaultTransport].
@@ -125,7 +139,8 @@ func Fallback(chains map[string][]string, opts ...Option) Middleware {
 		var chain []string
 		for _, alt := range alts {
 			// "" names no model (a variable left unset): it is not sent
-			// to. A model may be its own alternate: sent once more.
+			// to. A model may be its own alternate: sent once more, after
+			// the wait it asked for.
 			if alt != "" {
 				chain = append(chain, alt)
 			}
@@ -182,24 +197,52 @@ func (f *fallback) RoundTripInfo(req *http.Request, info *Info) (*http.Response,
 		return Forward(f.next, send, info)
 	}
 
+	ctx := req.Context()
 	model := asked
 	resp, err := Forward(f.next, send, info)
+	var why FallbackReason
 	for i := 0; ; i++ {
-		var why FallbackReason
-		if resp, why = f.verdict(resp, err); why == "" || i == len(alts) || req.Context().Err() != nil {
+		if why == "" { // not judged yet: a new answer
+			resp, why = f.verdict(resp, err)
+		}
+		if why == "" || i == len(alts) || ctx.Err() != nil {
 			break
 		}
-		nextReq, nextInfo := rewrite(send, info, alts[i])
+		to := alts[i]
+		var end time.Time
+		if to == model && why == FallbackOverloaded {
+			// The same request to the same model: the wait that model
+			// asked for holds, as for a retry. One it cannot be given
+			// (over maxSameModelWait, or past the deadline) skips the
+			// model for the next alternate.
+			now := time.Now()
+			sig := ParseSignals(resp.Header, now)
+			wait := sig.ServerWait(resp.StatusCode)
+			if wait > 0 {
+				end = now.Add(wait)
+				if dl, ok := ctx.Deadline(); wait > maxSameModelWait || ok && !end.Before(dl) {
+					continue
+				}
+			}
+		}
+		nextReq, nextInfo := rewrite(send, info, to)
 		if nextReq == nil { // the body cannot be read again: keep this answer
 			break
 		}
 		Drain(resp)
 		if f.cfg.events != nil {
 			f.cfg.events.Emit(Event{Kind: EventFellBack, Endpoint: Endpoint(req), Model: asked,
-				From: model, To: alts[i], Reason: string(why)})
+				From: model, To: to, Reason: string(why)})
 		}
-		model = alts[i]
+		if !end.IsZero() {
+			if err := SleepUntil(ctx, end); err != nil {
+				_ = nextReq.Body.Close()
+				return nil, err
+			}
+		}
+		model = to
 		resp, err = Forward(f.next, nextReq, nextInfo)
+		why = ""
 	}
 	if resp != nil {
 		if resp.Header == nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -543,5 +545,110 @@ func TestFallbackContract(t *testing.T) {
 			model: {"mistralai/Mixtral-8x7B-Instruct-v0.1"},
 		}))
 		assert.Equal(t, []conformance.Rule{conformance.RuleBodyReplayed}, report.Failed())
+	})
+}
+
+// sentAt is one request a scripted base answered: when, and for which
+// model.
+type sentAt struct {
+	at    time.Duration
+	model string
+}
+
+// overloadedFor answers 503 with Retry-After: after for the first n
+// requests, 200 then, and records when each came and for which model.
+func overloadedFor(n int, after string, start time.Time, sent *[]sentAt) transport.Func {
+	return func(req *http.Request) (*http.Response, error) {
+		body, _ := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		model, _ := transport.FindModel(body)
+		*sent = append(*sent, sentAt{time.Since(start), model})
+		if len(*sent) <= n {
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Request: req,
+				Header: http.Header{"Retry-After": {after}}, Body: io.NopCloser(strings.NewReader(`{"error":{"type":"overloaded"}}`))}, nil
+		}
+		return &http.Response{StatusCode: http.StatusOK, Request: req, Header: http.Header{}, Body: http.NoBody}, nil
+	}
+}
+
+// A model that is its own alternate gets the same request again only once
+// the wait its overloaded answer asked for has passed, as a retry would;
+// another model gets it at once.
+func TestFallbackToTheSameModelWaitsTheWaitItAskedFor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		chain []string
+		want  []sentAt
+	}{
+		{"same model", []string{"big"}, []sentAt{{0, "big"}, {3 * time.Second, "big"}}},
+		{"another model", []string{"small"}, []sentAt{{0, "big"}, {0, "small"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var sent []sentAt
+				rt := transport.Fallback(map[string][]string{"big": tc.chain})(overloadedFor(1, "3", time.Now(), &sent))
+				resp, err := rt.RoundTrip(newChatRequest(t, chatRequest))
+				require.NoError(t, err)
+				_ = resp.Body.Close()
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Equal(t, tc.want, sent)
+			})
+		})
+	}
+}
+
+// A wait the same model cannot be given (longer than a minute, or past the
+// request's deadline) skips it for the next alternate, sent at once; with
+// none, the overloaded answer is returned.
+func TestFallbackSkipsTheSameModelWhenItsWaitCannotBeGiven(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		after    string
+		deadline time.Duration
+	}{
+		{"over a minute", "120", 0},
+		{"past the deadline", "3", 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := t.Context()
+				if tc.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+					defer cancel()
+				}
+				var sent []sentAt
+				rt := transport.Fallback(map[string][]string{"big": {"big", "small"}})(overloadedFor(1, tc.after, time.Now(), &sent))
+				resp, err := rt.RoundTrip(newChatRequest(t, chatRequest).WithContext(ctx))
+				require.NoError(t, err)
+				_ = resp.Body.Close()
+				assert.Equal(t, []sentAt{{0, "big"}, {0, "small"}}, sent)
+
+				sent = nil
+				rt = transport.Fallback(map[string][]string{"big": {"big"}})(overloadedFor(1, tc.after, time.Now(), &sent))
+				resp, err = rt.RoundTrip(newChatRequest(t, chatRequest).WithContext(ctx))
+				require.NoError(t, err)
+				_ = resp.Body.Close()
+				assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+				assert.Equal(t, []sentAt{{0, "big"}}, sent)
+			})
+		})
+	}
+}
+
+// A request cancelled while it waits to go to the same model again ends
+// then, with the context's error, and nothing more is sent.
+func TestFallbackWaitingForTheSameModelEndsWithTheContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(time.Second, cancel)
+		var sent []sentAt
+		start := time.Now()
+		rt := transport.Fallback(map[string][]string{"big": {"big"}})(overloadedFor(1, "30", start, &sent))
+		resp, err := rt.RoundTrip(newChatRequest(t, chatRequest).WithContext(ctx))
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Nil(t, resp)
+		assert.Equal(t, time.Second, time.Since(start))
+		assert.Equal(t, []sentAt{{0, "big"}}, sent)
 	})
 }
