@@ -194,6 +194,53 @@ func TestAStalled429BodyDoesNotHoldTheRequest(t *testing.T) {
 	})
 }
 
+// A request that ends (its deadline, its cancellation) while the body of
+// its 429 stalls, a body that is not net/http's (nothing else closes it at
+// the request's end), is not held past its end to look for a quota error:
+// the body is closed then, and the request returns.
+func TestAStalled429BodyIsNotReadPastTheRequestsEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func(t *testing.T) context.Context
+	}{
+		{"deadline", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			t.Cleanup(cancel)
+			return ctx
+		}},
+		{"canceled", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithCancel(t.Context())
+			t.Cleanup(cancel)
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				body := newStalledBody(`{"error":{"message":"Rate limit reached`)
+				rt := preset.New(groq, transport.Func(func(req *http.Request) (*http.Response, error) {
+					_ = req.Body.Close()
+					h := http.Header{"Retry-After-Ms": {"50"}} // a wait that fits the deadline
+					return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: body, Request: req}, nil
+				}), preset.WithAPIKey("k"))
+				req, err := http.NewRequestWithContext(tc.ctx(t), http.MethodPost, groq.BaseURL+"/chat/completions", strings.NewReader(`{"model":"llama"}`))
+				require.NoError(t, err)
+				start := time.Now()
+				resp, err := rt.RoundTrip(req)
+				if err == nil {
+					_ = resp.Body.Close()
+				}
+				assert.Equal(t, 100*time.Millisecond, time.Since(start), "returned at the request's end")
+				select {
+				case <-body.closed:
+				default:
+					t.Error("the stalled body was not closed")
+				}
+			})
+		})
+	}
+}
+
 // requireQuotaNotRetried sends a chat request through a preset whose base
 // answers every request with answer(req), an insufficient_quota: the
 // answer is returned after one request, and CheckResponse names it. It

@@ -34,7 +34,8 @@ import (
 //     loop ends.
 //   - The body of the next attempt is made ready (from GetBody, or the
 //     buffer); if that fails, the loop ends on the answer in hand.
-//   - Otherwise the response is drained and closed ([transport.Drain]), the
+//   - Otherwise the response is drained and closed ([transport.Drain]: for
+//     [transport.DrainWait] at most, and never past the request's end), the
 //     event hook is told, the wait is slept (a cancellation cuts it short),
 //     and the body is sent again, byte-identical.
 //

@@ -636,6 +636,58 @@ func TestADiscardedAnswerThatStallsDoesNotHoldTheRetry(t *testing.T) {
 	})
 }
 
+// A request that ends (its deadline, its cancellation) while the body of
+// a discarded answer stalls returns when it ends, not when DrainWait has
+// passed: the body, not net/http's (nothing else closes it at the
+// request's end), is closed then.
+func TestARequestThatEndsWhileItsDiscardedAnswerStallsReturnsAtItsEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func(t *testing.T) context.Context
+		want error
+	}{
+		{"deadline", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			t.Cleanup(cancel)
+			return ctx
+		}, context.DeadlineExceeded},
+		{"canceled", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithCancel(t.Context())
+			t.Cleanup(cancel)
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx
+		}, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				stalled := &stalledBody{closed: make(chan struct{})}
+				attempts := 0
+				inner := transport.Func(func(req *http.Request) (*http.Response, error) {
+					_, _ = io.Copy(io.Discard, req.Body)
+					_ = req.Body.Close()
+					attempts++
+					if attempts == 1 { // a wait that fits the deadline
+						h := http.Header{"Retry-After-Ms": {"50"}}
+						return &http.Response{StatusCode: 503, Header: h, Body: stalled, Request: req}, nil
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				start := time.Now()
+				resp, err := wrap([]retry.Option{retry.WithRand(zeroRand)}, inner).RoundTrip(newRequest(t, tc.ctx(t)))
+				assert.Nil(t, resp)
+				assert.ErrorIs(t, err, tc.want)
+				assert.Equal(t, 100*time.Millisecond, time.Since(start), "returned at the request's end")
+				assert.Equal(t, 1, attempts)
+				select {
+				case <-stalled.closed:
+				default:
+					t.Error("the stalled body was not closed")
+				}
+			})
+		})
+	}
+}
+
 // stalledBody is the body of an answer whose server sent its head and
 // then nothing: a read blocks until the body is closed.
 type stalledBody struct {

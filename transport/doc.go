@@ -38,8 +38,9 @@
 // A decorator built on this package keeps the [http.RoundTripper] contract:
 // it never modifies the caller's request, always closes the request body,
 // returns a response or an error (never both), and is safe for concurrent use.
-// A response it throws away is drained (at most [DrainLimit] bytes) and closed
-// so the connection is reused; a response it returns is never read, so
+// A response it throws away is drained (at most [DrainLimit] bytes, for at
+// most [DrainWait], and never past the request's end) and closed so the
+// connection is reused; a response it returns is never read, so
 // streamed (server-sent events) bodies pass through untouched. No wait
 // outlives the caller's deadline: a wait that cannot end before it is refused
 // at once with an error that matches [context.DeadlineExceeded].

@@ -196,3 +196,105 @@ func TestPeekBodyLeavesTheBodyWhole(t *testing.T) {
 		assert.NoError(t, err)
 	})
 }
+
+// stallingAnswer is an answer to a request of ctx whose body is not
+// net/http's (nothing closes it when the request ends): it sends head,
+// then stalls until it is closed.
+func stallingAnswer(ctx context.Context, head string) (*http.Response, *stalledBody) {
+	stalled := newStalledBody()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", nil)
+	return &http.Response{StatusCode: http.StatusServiceUnavailable, Request: req, Body: struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(strings.NewReader(head), stalled), stalled}}, stalled
+}
+
+// endings are the ways a request ends 100 ms in, before DrainWait has
+// passed: its deadline, or its cancellation.
+var endings = []struct {
+	name string
+	ctx  func(t *testing.T) context.Context
+}{
+	{"deadline", func(t *testing.T) context.Context {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}},
+	{"canceled", func(t *testing.T) context.Context {
+		ctx, cancel := context.WithCancel(t.Context())
+		t.Cleanup(cancel)
+		time.AfterFunc(100*time.Millisecond, cancel)
+		return ctx
+	}},
+}
+
+// A body that stalls, of a request that ends before DrainWait has passed,
+// is closed when the request ends, and Drain returns then: a body that is
+// not net/http's (a test double, a cache, a decoder, another decorator's)
+// does not hold the request past its end.
+func TestDrainEndsWithTheRequest(t *testing.T) {
+	for _, tc := range endings {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				resp, body := stallingAnswer(tc.ctx(t), "head")
+				start := time.Now()
+				transport.Drain(resp)
+				assert.Equal(t, 100*time.Millisecond, time.Since(start), "Drain returned at the request's end")
+				time.Sleep(2 * transport.DrainWait)
+				assert.Equal(t, int32(1), body.closes.Load(), "closed once")
+			})
+		})
+	}
+}
+
+// A request already over when its answer is drained does not wait for
+// the body: it is closed at once.
+func TestDrainOfAnEndedRequestClosesTheBodyAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		resp, body := stallingAnswer(ctx, "")
+		start := time.Now()
+		transport.Drain(resp)
+		assert.Zero(t, time.Since(start))
+		time.Sleep(2 * transport.DrainWait)
+		assert.Equal(t, int32(1), body.closes.Load(), "closed once")
+	})
+}
+
+// A body read in time is closed by Drain alone: the request's end, after
+// Drain, closes nothing more.
+func TestDrainOfABodyReadInTimeIsNotClosedAgainWhenTheRequestEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/v1/chat/completions", nil)
+		body := &closeCounter{ReadCloser: io.NopCloser(strings.NewReader("short"))}
+		transport.Drain(&http.Response{Body: body, Request: req})
+		cancel()
+		time.Sleep(2 * transport.DrainWait)
+		assert.Equal(t, 1, body.n)
+	})
+}
+
+// PeekBody of a body that stalls, for a request that ends before DrainWait
+// has passed, returns when the request ends, with what came before: the
+// body is closed then, as after DrainWait, and its rest fails.
+func TestPeekBodyEndsWithTheRequest(t *testing.T) {
+	for _, tc := range endings {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				resp, body := stallingAnswer(tc.ctx(t), "head")
+				start := time.Now()
+				peek, err := transport.PeekBody(resp, 64)
+				assert.Equal(t, 100*time.Millisecond, time.Since(start), "PeekBody returned at the request's end")
+				require.Error(t, err)
+				assert.Equal(t, "head", string(peek))
+				b, err := io.ReadAll(resp.Body)
+				require.Error(t, err, "the rest of a body closed at the request's end fails")
+				assert.Equal(t, "head", string(b))
+				time.Sleep(2 * transport.DrainWait)
+				assert.Equal(t, int32(1), body.closes.Load(), "closed once")
+			})
+		})
+	}
+}

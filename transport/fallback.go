@@ -101,8 +101,9 @@ const notFoundPeek = 4 << 10
 // (its breaker is open). Other answers and errors are returned as they are,
 // and so is the last model's answer when the chain is exhausted or the
 // request's context is done. A 404's body is read to tell, for at most
-// [DrainWait], as [Drain] reads one: a 404 whose body stalls longer is
-// returned as it is, its body closed after the bytes that came.
+// [DrainWait] and never past the request's end, as [Drain] reads one: a 404
+// whose body stalls longer is returned as it is, its body closed after the
+// bytes that came.
 //
 // The next attempt sends the same request with only the value of the body's
 // top-level "model" rewritten; every other byte of the body is as the caller
