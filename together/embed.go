@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,9 +26,26 @@ const DefaultEmbedBatch = 20
 // enough to cover the server's latency at the allowed rate.
 const DefaultEmbedConcurrency = 32
 
-// maxEmbedResponse bounds one embeddings answer (20 vectors of 4,096
-// floats are about 2 MB of JSON).
-const maxEmbedResponse = 64 << 20
+// The cap of one embeddings answer is the larger of minEmbedAnswer and
+// embedAnswerPerText for each text of the batch (see [WithBatchSize]). A
+// vector of 4,096 values is about 88 KB of JSON as Together writes it
+// (about 21.5 bytes a value: each float32 written as the float64 it widens
+// to), so 20 of them are under 2 MB and 64 MiB holds about 760; 256 KiB a
+// text holds a vector of about 12,000 such values, or one of 4,096 written
+// indented.
+const (
+	minEmbedAnswer     = 64 << 20
+	embedAnswerPerText = 256 << 10
+)
+
+// embedAnswerLimit is the cap of the answer to a batch of n texts: the
+// larger of floor and perText × n, without overflow.
+func embedAnswerLimit(floor, perText int64, n int) int64 {
+	if perText > 0 && int64(n) > math.MaxInt64/perText {
+		return math.MaxInt64
+	}
+	return max(floor, perText*int64(n))
+}
 
 // EmbedOption configures [EmbedAll]. Options not given keep the defaults
 // documented with each.
@@ -42,6 +60,8 @@ type embedConfig struct {
 	base               string
 	priority           int
 	prioritySet        bool
+	answerFloor        int64 // minEmbedAnswer but in tests
+	answerPerText      int64 // embedAnswerPerText but in tests
 }
 
 // WithPriority sets the priority EmbedAll's requests queue at in the
@@ -55,6 +75,15 @@ func WithPriority(p int) EmbedOption {
 
 // WithBatchSize sets how many texts go in one request (default
 // [DefaultEmbedBatch]). n below 1 keeps the default.
+//
+// The answer to one request is read, and held in memory, up to a cap:
+// 64 MiB, or 256 KiB a text when that is more (a batch of more than 256
+// texts). A vector of 4,096 values is about 88 KB of JSON, so any batch of
+// such vectors fits, a thousand (84 MiB) among them. An answer past its
+// cap fails its batch with an [*EmbedAnswerTooLargeError], and EmbedAll
+// sends no batch after it (those already sent are read as usual): each
+// would be answered, and billed, past the cap too. A smaller n leaves more
+// room a text (64 MiB / n, up to 256 texts).
 func WithBatchSize(n int) EmbedOption {
 	return func(c *embedConfig) {
 		if n >= 1 {
@@ -81,7 +110,11 @@ func WithProgress(f func(done, total int)) EmbedOption {
 
 // WithResume resumes an earlier run: only the texts whose entry in vecs is
 // nil are embedded, and the result is vecs itself, filled in. After an
-// [*EmbedError], passing the results back retries exactly the failed part:
+// [*EmbedError], passing the results back retries exactly the failed part.
+// After an [*EmbedAnswerTooLargeError], the texts of the batch answered
+// past its cap were billed though their vectors were not read: resume with
+// a smaller [WithBatchSize], or they are answered past the cap, and
+// billed, again.
 //
 //	vecs, err := together.EmbedAll(ctx, client, model, texts)
 //	if errors.As(err, new(*together.EmbedError)) {
@@ -114,7 +147,10 @@ func WithAPIBase(u string) EmbedOption {
 // the others are in the results returned with it.
 type EmbedError struct {
 	Failed []int // indexes into texts, ascending
-	Err    error // the first failure
+	// Err is the first failure, or the [*EmbedAnswerTooLargeError] that
+	// stopped the run rather than any other: it is what a resume must
+	// change ([WithBatchSize]) not to fail again.
+	Err error
 }
 
 // Error counts the texts not embedded and gives the first failure.
@@ -124,6 +160,67 @@ func (e *EmbedError) Error() string {
 
 // Unwrap returns the first failure, for errors.Is and errors.As.
 func (e *EmbedError) Unwrap() error { return e.Err }
+
+// EmbedAnswerTooLargeError is the failure of a batch whose answer was
+// larger than its cap (see [WithBatchSize]). The server did the work, and
+// billed it, but its answer was not read past the cap, and is not asked
+// again: nothing retries the error (it is not a cut answer, and matches
+// neither [io.ErrUnexpectedEOF] nor any connection failure), and EmbedAll
+// sends no batch after it, failing their texts with this error. A smaller
+// WithBatchSize leaves each text more room.
+type EmbedAnswerTooLargeError struct {
+	Texts int   // the texts of the batch
+	Limit int64 // the cap of its answer, in bytes
+
+	floor, perText int64 // the figures of the cap
+}
+
+// Error gives the batch's size, its cap and how the cap is set, and names
+// WithBatchSize.
+func (e *EmbedAnswerTooLargeError) Error() string {
+	return fmt.Sprintf("together: embeddings answer to a batch of %d texts is over its cap of %s (the larger of %s and %s a text) and was not read: lower WithBatchSize (up to %d texts share %s)",
+		e.Texts, byteSize(e.Limit), byteSize(e.floor), byteSize(e.perText), e.floor/max(e.perText, 1), byteSize(e.floor))
+}
+
+// byteSize writes n bytes in MiB, KiB or bytes.
+func byteSize(n int64) string {
+	unit := func(size int64, name string) string {
+		if n%size == 0 {
+			return fmt.Sprintf("%d %s", n/size, name)
+		}
+		return fmt.Sprintf("%.1f %s", float64(n)/float64(size), name)
+	}
+	switch {
+	case n >= 1<<20:
+		return unit(1<<20, "MiB")
+	case n >= 1<<10:
+		return unit(1<<10, "KiB")
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// capReader reads an answer up to its cap, and fails with err past it.
+type capReader struct {
+	r    io.Reader
+	left int64 // the bytes still allowed
+	err  error
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, c.err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left+1] // one byte past the cap tells a body over it from one at it
+	}
+	n, err := c.r.Read(p)
+	if int64(n) > c.left {
+		n, c.left = int(c.left), -1
+		return n, c.err
+	}
+	c.left -= int64(n)
+	return n, err
+}
 
 // EmbedAll embeds texts with model, in requests of at most 20 texts run
 // concurrently through client, and returns one vector per text in the
@@ -138,12 +235,15 @@ func (e *EmbedError) Unwrap() error { return e.Err }
 // naming the closest known models. Every answer is checked: of model, not
 // of a fallback of the client's ([WithFallback]), one vector per text,
 // each at its own index, none empty, all of one length; a batch whose
-// answer is not is failed, not half taken. On failure EmbedAll
-// returns the vectors that succeeded (nil for the others) and an
-// [*EmbedError] listing the indexes that failed: nothing is silently lost,
-// and [WithResume] retries just those.
+// answer is not is failed, not half taken. An answer is read up to a cap
+// that grows with the batch ([WithBatchSize]); past it, the batch fails
+// with an [*EmbedAnswerTooLargeError] and no batch is sent after it. On
+// failure EmbedAll returns the vectors that succeeded (nil for the others)
+// and an [*EmbedError] listing the indexes that failed: nothing is
+// silently lost, and [WithResume] retries just those.
 func EmbedAll(ctx context.Context, client *http.Client, model string, texts []string, opts ...EmbedOption) ([][]float32, error) {
-	cfg := embedConfig{batch: DefaultEmbedBatch, concurrency: DefaultEmbedConcurrency, checkModel: true, base: DefaultBaseURL}
+	cfg := embedConfig{batch: DefaultEmbedBatch, concurrency: DefaultEmbedConcurrency, checkModel: true, base: DefaultBaseURL,
+		answerFloor: minEmbedAnswer, answerPerText: embedAnswerPerText}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -208,6 +308,7 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		done   int
 		failed []int
 		first  error
+		stop   error // an answer past its cap: send nothing more
 		next   = make(chan []int)
 		wg     sync.WaitGroup
 	)
@@ -220,8 +321,14 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		done += len(batch)
 		if err != nil {
 			failed = append(failed, batch...)
-			if first == nil {
+			tooLarge := errors.As(err, new(*EmbedAnswerTooLargeError))
+			if first == nil || tooLarge && stop == nil {
 				first = err
+			}
+			if tooLarge && stop == nil {
+				// The batches after it, of the same size and model, would
+				// be answered past the cap too, each billed for nothing.
+				stop = err
 			}
 		} else {
 			dim = len(got[0])
@@ -236,7 +343,15 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 	for range min(cfg.concurrency, len(todo)) {
 		wg.Go(func() {
 			for batch := range next {
-				got, err := embedBatch(ctx, client, cfg.base, model, texts, batch)
+				mu.Lock()
+				err := stop
+				mu.Unlock()
+				var got [][]float32
+				if err == nil {
+					limit := embedAnswerLimit(cfg.answerFloor, cfg.answerPerText, len(batch))
+					got, err = embedBatch(ctx, client, cfg.base, model, texts, batch, &EmbedAnswerTooLargeError{
+						Texts: len(batch), Limit: limit, floor: cfg.answerFloor, perText: cfg.answerPerText})
+				}
 				finish(batch, got, err)
 			}
 		})
@@ -282,8 +397,9 @@ func (v *vector) UnmarshalJSON(b []byte) error {
 }
 
 // embedBatch embeds texts[idx...] and returns their vectors in the order
-// of idx, all of one length, none empty, or an error.
-func embedBatch(ctx context.Context, client *http.Client, base, model string, texts []string, idx []int) ([][]float32, error) {
+// of idx, all of one length, none empty, or an error: tooLarge for an
+// answer past tooLarge.Limit.
+func embedBatch(ctx context.Context, client *http.Client, base, model string, texts []string, idx []int, tooLarge *EmbedAnswerTooLargeError) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -314,7 +430,10 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 		return nil, fmt.Errorf("together: embeddings answer is of the fallback model %q, not %q", served, model)
 	}
 	var out embedResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxEmbedResponse)).Decode(&out); err != nil {
+	if err := json.NewDecoder(&capReader{r: resp.Body, left: tooLarge.Limit, err: tooLarge}).Decode(&out); err != nil {
+		if errors.Is(err, tooLarge) {
+			return nil, tooLarge
+		}
 		return nil, fmt.Errorf("together: embeddings answer: %w", err)
 	}
 	if len(out.Data) == 0 && len(out.Error) > 0 && string(out.Error) != "null" {
