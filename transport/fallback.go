@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"hash/fnv"
 	"io"
@@ -231,6 +232,12 @@ func (f *fallback) RoundTripInfo(req *http.Request, info *Info) (*http.Response,
 			break
 		}
 		Drain(resp)
+		if ctx.Err() != nil {
+			// The request ended while its answer was drained (a body that
+			// stalled): the next model is not asked.
+			_ = nextReq.Body.Close()
+			return nil, context.Cause(ctx)
+		}
 		if f.cfg.events != nil {
 			f.cfg.events.Emit(Event{Kind: EventFellBack, Endpoint: Endpoint(req), Model: asked,
 				From: model, To: to, Reason: string(why)})

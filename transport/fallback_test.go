@@ -652,3 +652,39 @@ func TestFallbackWaitingForTheSameModelEndsWithTheContext(t *testing.T) {
 		assert.Equal(t, []sentAt{{0, "big"}}, sent)
 	})
 }
+
+// A request that ends while the overloaded answer it leaves is drained (a
+// body that stalls) ends then, with the context's error: the next model is
+// not asked, nor told of as asked.
+func TestFallbackDoesNotMoveOnAfterTheRequestEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		var models []string
+		var stalled []*io.PipeWriter
+		defer func() {
+			for _, w := range stalled {
+				_ = w.Close()
+			}
+		}()
+		base := transport.Func(func(req *http.Request) (*http.Response, error) {
+			body, _ := io.ReadAll(req.Body)
+			_ = req.Body.Close()
+			model, _ := transport.FindModel(body)
+			models = append(models, model)
+			pr, pw := io.Pipe()
+			stalled = append(stalled, pw)
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Request: req, Header: http.Header{}, Body: pr}, nil
+		})
+		var events []transport.Event
+		rt := transport.Fallback(map[string][]string{"big": {"small"}},
+			transport.WithEvents(func(e transport.Event) { events = append(events, e) }))(base)
+		start := time.Now()
+		resp, err := rt.RoundTrip(newChatRequest(t, chatRequest).WithContext(ctx))
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Nil(t, resp)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start))
+		assert.Equal(t, []string{"big"}, models)
+		assert.Empty(t, events)
+	})
+}
