@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,6 +27,15 @@ func passThrough(next http.RoundTripper) http.RoundTripper { return next }
 // transport's parts: it replays the body, drains what it throws away, and
 // refuses a wait the deadline cannot fit.
 func retrying(next http.RoundTripper) http.RoundTripper {
+	return retryingWith(next, func(resp *http.Response) time.Duration {
+		sig := transport.ParseSignals(resp.Header, time.Now())
+		return max(sig.ServerWait(resp.StatusCode), 0)
+	})
+}
+
+// retryingWith is retrying, each retry after the wait waitOf reads from
+// the answer it follows.
+func retryingWith(next http.RoundTripper, waitOf func(*http.Response) time.Duration) http.RoundTripper {
 	return transport.Func(func(req *http.Request) (*http.Response, error) {
 		var replay transport.Replay
 		if err := replay.Reset(req, 0); err != nil {
@@ -44,8 +52,7 @@ func retrying(next http.RoundTripper) http.RoundTripper {
 				replay.Attempts() == 4 || !replay.CanReplay() {
 				return resp, err
 			}
-			sig := transport.ParseSignals(resp.Header, time.Now())
-			wait := max(sig.ServerWait(resp.StatusCode), 0)
+			wait := waitOf(resp)
 			transport.Drain(resp)
 			if err := transport.Sleep(req.Context(), wait); err != nil {
 				return nil, err
@@ -215,39 +222,15 @@ func retriesAtOnce(next http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// waitsOnlyOn429 retries a 429 or 5xx as retrying does, but honours
-// Retry-After only on a 429: an overloaded answer's wait is ignored.
+// waitsOnlyOn429 retries as retrying does, but honours Retry-After only
+// on a 429: an overloaded answer's wait is ignored.
 func waitsOnlyOn429(next http.RoundTripper) http.RoundTripper {
-	return transport.Func(func(req *http.Request) (*http.Response, error) {
-		var replay transport.Replay
-		if err := replay.Reset(req, 0); err != nil {
-			return nil, err
+	return retryingWith(next, func(resp *http.Response) time.Duration {
+		if resp.StatusCode != http.StatusTooManyRequests {
+			return 0
 		}
-		defer replay.Close()
-		for {
-			r, err := replay.Request()
-			if err != nil {
-				return nil, err
-			}
-			resp, err := next.RoundTrip(r)
-			if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500) ||
-				replay.Attempts() == 4 || !replay.CanReplay() {
-				return resp, err
-			}
-			wait := time.Duration(0)
-			if resp.StatusCode == http.StatusTooManyRequests {
-				if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-					wait = time.Duration(secs) * time.Second
-				}
-			}
-			if !transport.Fits(req.Context(), wait) {
-				return resp, nil
-			}
-			transport.Drain(resp)
-			if err := transport.Sleep(req.Context(), wait); err != nil {
-				return nil, err
-			}
-		}
+		sig := transport.ParseSignals(resp.Header, time.Now())
+		return max(sig.ServerWait(resp.StatusCode), 0)
 	})
 }
 
