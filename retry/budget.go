@@ -1,8 +1,11 @@
 package retry
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/steadyapi/steady/transport"
 )
 
 const slots = int(BudgetWindow / time.Second)
@@ -42,22 +45,39 @@ func (b *budget) epochAt(d time.Duration) uint64 {
 	return uint64(d/time.Second) + 1
 }
 
-// request counts one call of RoundTrip, as its first attempt ends.
+// request counts one call of RoundTrip, as its first attempt ends (unless
+// it was not sent: see notSent).
 func (b *budget) request() { bump(&b.requests, b.epoch()) }
 
 // requestAt counts a request made at t.
 func (b *budget) requestAt(t time.Time) { bump(&b.requests, b.epochAt(t.Sub(b.start))) }
 
 // allowRetry reports whether one more retry fits the budget, and if so
-// counts it.
-func (b *budget) allowRetry() bool {
+// counts it: it returns the second the retry is counted in, or 0 when it
+// does not fit.
+func (b *budget) allowRetry() uint64 {
 	now := b.epoch()
 	allowed := max(b.ratio*float64(sum(&b.requests, now)), b.floor)
 	if float64(sum(&b.retries, now))+1 > allowed {
-		return false
+		return 0
 	}
 	bump(&b.retries, now)
-	return true
+	return now
+}
+
+// unretry takes back a retry counted in second epoch (allowRetry's) whose
+// attempt was refused before it was sent.
+func (b *budget) unretry(epoch uint64) { unbump(&b.retries, epoch) }
+
+// notSent reports whether err is the error of an attempt that a decorator
+// under the retry decorator refused before sending it: a limiter's refusal
+// ([transport.ErrNotSent]) or an open breaker's
+// ([transport.ErrModelUnavailable]). The server saw nothing of it, so the
+// budget counts it neither as a request nor as a retry: were it a request,
+// an outage's refusals would raise the retries the others may send to the
+// failing server.
+func notSent(err error) bool {
+	return errors.Is(err, transport.ErrNotSent) || errors.Is(err, transport.ErrModelUnavailable)
 }
 
 const countMask = 1<<32 - 1
@@ -71,6 +91,22 @@ func bump(ring *[slots]atomic.Uint64, now uint64) {
 			return
 		}
 		if s.CompareAndSwap(v, now<<32|1) { // a slot from ten or more seconds ago
+			return
+		}
+	}
+}
+
+// unbump takes back one count bump made in second epoch, unless the slot
+// has since been recycled for a later second: the count has then left the
+// window already.
+func unbump(ring *[slots]atomic.Uint64, epoch uint64) {
+	s := &ring[epoch%uint64(slots)]
+	for {
+		v := s.Load()
+		if v>>32 != epoch || v&countMask == 0 {
+			return
+		}
+		if s.CompareAndSwap(v, v-1) {
 			return
 		}
 	}

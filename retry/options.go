@@ -136,6 +136,15 @@ func WithMaxServerWait(d time.Duration) Option {
 // default, and a budget of 0 and 0 allows no retry at all ([WithoutBudget]
 // turns it off).
 //
+// Only what reaches the server counts. A request whose first attempt a
+// decorator under this one refused before sending it (an error matching
+// [transport.ErrNotSent], as a limiter's refusal does, or
+// [transport.ErrModelUnavailable], as an open breaker's does) is not a
+// request: during an outage, the refusals of an open breaker would
+// otherwise raise the retries the other requests may send to the failing
+// server. A retry takes its place in the budget as it is allowed, and
+// gives it back when its attempt is refused so.
+//
 // Counting costs the happy path one atomic add; the budget is checked only
 // before a retry, and may be overshot by the few retries that race for its
 // last place.

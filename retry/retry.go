@@ -110,16 +110,26 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		r, watched = watch(r)
 	}
 	_, answers := info.AnsweredAt()
+	var retried uint64 // the budget's second the retry under way is counted in
 	for attempt := 1; ; attempt++ {
 		resp, err := rt.forward(r, info)
-		if attempt == 1 && rt.budget != nil {
-			// The request counts in the budget as its first attempt ends,
-			// at the answer's time as a limiter under retry read it, when
-			// one did: the clock is read once per answer.
-			if at, n := info.AnsweredAt(); n != answers {
-				rt.budget.requestAt(at)
-			} else {
-				rt.budget.request()
+		if rt.budget != nil {
+			if attempt == 1 {
+				// The request counts in the budget as its first attempt
+				// ends, at the answer's time as a limiter under retry read
+				// it, when one did: the clock is read once per answer. A
+				// request refused before it was sent does not count.
+				if err == nil || !notSent(err) {
+					if at, n := info.AnsweredAt(); n != answers {
+						rt.budget.requestAt(at)
+					} else {
+						rt.budget.request()
+					}
+				}
+			} else if err != nil && retried != 0 && notSent(err) {
+				// Nor does a retry refused before it was sent: the budget
+				// bounds what reaches the server.
+				rt.budget.unretry(retried)
 			}
 		}
 		if err != nil {
@@ -153,8 +163,10 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		if dl, has := ctx.Deadline(); has && !end.Before(dl) { // as transport.Fits
 			return rt.giveUp(req, resp, err, attempt, transport.ErrDeadline, ReasonDeadline)
 		}
-		if rt.budget != nil && !rt.budget.allowRetry() {
-			return rt.giveUp(req, resp, err, attempt, nil, ReasonBudget)
+		if rt.budget != nil {
+			if retried = rt.budget.allowRetry(); retried == 0 {
+				return rt.giveUp(req, resp, err, attempt, nil, ReasonBudget)
+			}
 		}
 		// The next body before this answer is thrown away: if it cannot be
 		// had (GetBody failed), the caller gets the answer in hand.
