@@ -55,8 +55,9 @@
 // Each call to Redis is bounded by the store's timeout ([WithTimeout],
 // 100 ms by default): in the caller's goroutine when the client bounds its
 // reads by the context's deadline (go-redis's ContextTimeoutEnabled, as
-// above, which saves a goroutine and a wake-up per call), else beside a
-// timer. A call that fails or times out switches the store to limiting in
+// above, which saves a goroutine and a wake-up per call, unless a
+// ReadTimeout or WriteTimeout of -2 turns the socket's deadlines off),
+// else beside a timer. A call that fails or times out switches the store to limiting in
 // process, at a share of the rate last seen in Redis: 1/n with
 // [WithReplicas](n), else [DefaultShare] (a quarter). It says so once
 // through its logger ([WithLogger]; slog's default logger, at Warn), tries

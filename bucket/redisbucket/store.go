@@ -165,7 +165,9 @@ func WithEvents(fn transport.EventFunc) Option {
 // sentinel-backed failover client, or a *redis.ClusterClient. A client
 // made with ContextTimeoutEnabled (a *redis.Client or *redis.ClusterClient)
 // is called in the caller's goroutine, since it ends each call at the
-// store's timeout by itself; any other is called beside the store's timer.
+// store's timeout by itself; any other, and one whose ReadTimeout or
+// WriteTimeout of -2 turns off the socket's deadlines (the context's too),
+// is called beside the store's timer.
 func New(c redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{
 		c:        c,
@@ -196,13 +198,18 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 // can run in the caller's goroutine and still end at the store's timeout.
 // Otherwise go-redis reads with its ReadTimeout (3 s by default), and its
 // connection handshake waits for its DialTimeout (5 s), whatever the
-// context says.
+// context says. A ReadTimeout or WriteTimeout of -2 turns the socket's
+// deadlines off altogether, the context's with them: such a client is
+// bounded beside the timer too (go-redis keeps -2 as a negative timeout
+// once the options are set up, -1 as none but the context's).
 func honoursDeadlines(c redis.UniversalClient) bool {
 	switch c := c.(type) {
 	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
+		o := c.Options()
+		return o.ContextTimeoutEnabled && o.ReadTimeout >= 0 && o.WriteTimeout >= 0
 	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
+		o := c.Options()
+		return o.ContextTimeoutEnabled && o.ReadTimeout >= 0 && o.WriteTimeout >= 0
 	}
 	return false
 }
