@@ -26,16 +26,25 @@ var ErrEviction = errors.New("redisbucket: Redis may evict bucket keys")
 // database of one) with maxmemory-policy noeviction: a full Redis then
 // refuses writes, which the store sees, and limits in process until it
 // can write again.
+//
+// It waits at most the store's timeout ([WithTimeout]), as every call of
+// the store does, whatever the client's own timeouts.
 func (s *Store) CheckEviction(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	limit, err := s.config(ctx, "maxmemory")
+	var limit, policy string
+	err := s.call(ctx, func(ctx context.Context) error {
+		l, err := s.config(ctx, "maxmemory")
+		if err != nil {
+			return err
+		}
+		p, err := s.config(ctx, "maxmemory-policy")
+		if err != nil {
+			return err
+		}
+		limit, policy = l, p
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	policy, err := s.config(ctx, "maxmemory-policy")
-	if err != nil {
-		return err
+		return fmt.Errorf("redisbucket: CONFIG GET: %w", err) // the timeout, or a setting's error
 	}
 	if n, err := strconv.ParseInt(limit, 10, 64); err == nil && n == 0 {
 		return nil // no memory limit: nothing is evicted
@@ -46,15 +55,16 @@ func (s *Store) CheckEviction(ctx context.Context) error {
 	return fmt.Errorf("%w: maxmemory %s, maxmemory-policy %s; set maxmemory-policy noeviction", ErrEviction, limit, policy)
 }
 
-// config reads one setting with CONFIG GET.
+// config reads one setting with CONFIG GET; its errors name the setting,
+// for CheckEviction to say where they came from.
 func (s *Store) config(ctx context.Context, name string) (string, error) {
 	m, err := s.c.ConfigGet(ctx, name).Result()
 	if err != nil {
-		return "", fmt.Errorf("redisbucket: CONFIG GET %s: %w", name, err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	v, ok := m[name]
 	if !ok {
-		return "", fmt.Errorf("redisbucket: CONFIG GET %s: not answered", name)
+		return "", fmt.Errorf("%s: not answered", name)
 	}
 	return v, nil
 }

@@ -457,25 +457,7 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 			return errLocal
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	var err error
-	if s.inline {
-		err = f(cctx)
-	} else {
-		// A client that ignores context deadlines would wait its own
-		// timeouts (seconds) for a Redis that does not answer: the call
-		// runs beside the store's timer, and one abandoned at the timeout
-		// ends in the background when the client gives up. f writes its
-		// results only for a caller that receives its nil error.
-		done := make(chan error, 1)
-		go func() { done <- f(cctx) }()
-		select {
-		case err = <-done:
-		case <-cctx.Done():
-			err = cctx.Err()
-		}
-	}
-	cancel()
+	err := s.call(ctx, f)
 	if err != nil && foreignKey(err) {
 		// Redis answered, about one key: a key of another type under the
 		// prefix, not the store's to overwrite. Its caller limits it in
@@ -505,6 +487,30 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 		s.emit(transport.Event{Kind: transport.EventStore, From: "shared", To: "local", Err: err, Rate: s.share})
 	}
 	return err
+}
+
+// call runs f against Redis, bounded by the store's timeout: in the
+// caller's goroutine when the client ends its calls at the context's
+// deadline, else beside the store's timer.
+func (s *Store) call(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if s.inline {
+		return f(ctx)
+	}
+	// A client that ignores context deadlines would wait its own timeouts
+	// (seconds) for a Redis that does not answer: the call runs beside the
+	// store's timer, and one abandoned at the timeout ends in the
+	// background when the client gives up. f writes its results only for
+	// a caller that receives its nil error.
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // foreignKey reports whether err is Redis's answer that a script's key
