@@ -879,7 +879,10 @@ func (b *Bucket) serverCount(limit float64, until time.Time, nextLimit float64, 
 // as those to come; the tokens the bucket holds are kept (a bucket leaving
 // the infinite rate holds its burst). An unknown rate is ignored; a rate
 // slower than one token every [MaxInterval] is taken as that. Unless
-// [WithBurst] fixed it, the burst follows the rate.
+// [WithBurst] fixed it, the burst follows the rate. A bucket in a store
+// ([WithStore]) writes the rate there too, for every process; a rate set
+// while the last is on its way is written after it, so the store is left
+// with the latest.
 func (b *Bucket) SetRate(r Rate) {
 	if b.setRateHere(r) {
 		b.tellStore(storeNews{rate: true})

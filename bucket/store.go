@@ -92,6 +92,11 @@ type storeLink struct {
 	// is held until it ends.
 	paused atomic.Int64
 	epoch  time.Time
+	// The bucket's rate goes to the store one call at a time, each sending
+	// the rate of when it starts: a rate set while a call is on its way
+	// (rateDue) is sent by the caller that holds rateSending once its call
+	// is done, so the store's last write is always the latest rate.
+	rateDue, rateSending atomic.Bool
 }
 
 func newStoreLink(s Store, key string, epoch time.Time) *storeLink {
@@ -320,22 +325,36 @@ type storeNews struct {
 
 // tellStore tells the store of a bucket made [WithStore] what n holds. The
 // rate sent is the bucket's at the time of the call, not the one that was
-// set: two calls that cross on their way send the latest twice, never an
-// older one last. It is called with no lock held, since a store's call is a
-// round trip.
+// set, and the rates go one call at a time: two calls whose round trips
+// crossed could otherwise leave the store with the older rate (a raise
+// judged before a 429 overwriting the rate the 429 lowered), which every
+// replica then adopts. A rate set while another call is on its way is sent
+// after it, by that call's caller, and the caller that set it does not
+// wait. It is called with no lock held, since a store's call is a round
+// trip.
 func (b *Bucket) tellStore(n storeNews) {
 	l := b.link
 	if l == nil || (n.pause.IsZero() && !n.rate) {
 		return
 	}
-	b.mu.Lock()
-	sh := b.shape()
-	b.mu.Unlock()
 	if !n.pause.IsZero() {
+		b.mu.Lock()
+		sh := b.shape()
+		b.mu.Unlock()
 		l.store.Pause(context.Background(), l.key, n.pause, sh)
 	}
-	if n.rate {
-		l.store.SetRate(context.Background(), l.key, sh)
+	if !n.rate {
+		return
+	}
+	l.rateDue.Store(true)
+	for l.rateDue.Load() && l.rateSending.CompareAndSwap(false, true) {
+		for l.rateDue.Swap(false) {
+			b.mu.Lock()
+			sh := b.shape()
+			b.mu.Unlock()
+			l.store.SetRate(context.Background(), l.key, sh)
+		}
+		l.rateSending.Store(false)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -231,5 +232,44 @@ func TestASlowStoreHoldsOnlyTheAnswerThatTellsIt(t *testing.T) {
 		close(gate)
 		wg.Wait()
 		assert.Zero(t, okDone, "the other answer was read at once, not after the store's hour")
+	})
+}
+
+// heldStore is a memStore whose first SetRate is held on its way to the
+// store until held is closed, as a call may wait for a connection or
+// the scheduler while a later one goes through.
+type heldStore struct {
+	*memStore
+	held  chan struct{}
+	calls atomic.Int32
+}
+
+func (s *heldStore) SetRate(ctx context.Context, key string, sh bucket.Shape) {
+	if s.calls.Add(1) == 1 {
+		<-s.held
+	}
+	s.memStore.SetRate(ctx, key, sh)
+}
+
+// Two rates set one after the other, whose calls to the store cross on
+// their way (the first is held up, the second goes through), leave the
+// store with the later: the rate a 429 lowered is not undone by the
+// raise judged before it, which reached the store last.
+func TestRatesWhoseCallsCrossLeaveTheStoreWithTheLatest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &heldStore{memStore: newMemStore(), held: make(chan struct{})}
+		b := bucket.New(bucket.PerSecond(10), bucket.WithStore(store, "k"))
+		var wg sync.WaitGroup
+		wg.Go(func() { b.SetRate(bucket.PerSecond(20)) }) // a raise, held up on its way
+		synctest.Wait()
+		b.SetRate(bucket.PerSecond(5)) // then a 429 lowers the rate
+		close(store.held)
+		wg.Wait()
+
+		r, err := store.Reserve(context.Background(), "k", 1, -1, bucket.Shape{PerSecond: 1, Burst: 1})
+		require.NoError(t, err)
+		assert.Equal(t, 5.0, r.Rate, "the store holds the rate set last")
+		require.NoError(t, b.Wait(context.Background(), 1))
+		assert.Equal(t, bucket.PerSecond(5), b.Rate(), "and the bucket keeps it")
 	})
 }
