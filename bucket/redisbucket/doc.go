@@ -79,5 +79,8 @@
 // (another program's) is left alone: Redis answers, so only that key is
 // limited in process, said once through the logger, and every other key
 // stays shared. A bucket's hash whose fields are not numbers the scripts
-// write is taken as a new bucket and written anew.
+// write is taken as a new bucket and written anew; and no call writes one:
+// a shape that is no rate and burst (NaN, infinite, a rate not above zero,
+// a burst below it) is refused by Reserve, ignored by SetRate, and left
+// out of the hash by Pause, whose pause holds all the same.
 package redisbucket

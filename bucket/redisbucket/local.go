@@ -21,9 +21,15 @@ type localBucket struct {
 	seq   int64   // latest reservation, counting down from -1
 }
 
+// newLocalBucket is an in-process bucket at rate and burst; a rate that is
+// no rate (a shape Pause was given, not Reserve, which refuses it) is a
+// token a second, and a burst that is none is one token.
 func newLocalBucket(rate, burst float64) *localBucket {
-	if !(rate > 0) {
+	if !(rate > 0) || math.IsInf(rate, 0) {
 		rate = 1
+	}
+	if !(burst >= 1) || math.IsInf(burst, 0) {
+		burst = 1
 	}
 	return &localBucket{every: 1e9 / rate, burst: burst, base: math.NaN()}
 }

@@ -144,3 +144,53 @@ func TestACancelFromAnEarlierOutageGivesBackNothing(t *testing.T) {
 	assert.InDelta(t, 2*every, float64(next.Wait), float64(time.Second),
 		"queued behind the promised slot, not given it a second time")
 }
+
+// A shape that is no rate and burst (a rate NaN, zero or infinite, a burst
+// NaN, negative or infinite) is written into no key: Reserve refuses it,
+// taking nothing, SetRate ignores it, and Pause still holds the key but
+// keeps its rate and burst out of the hash. The key then expires as any
+// other, where such a shape made it live 31,000 years (an expiry of NaN or
+// infinity taken as the longest), with fields every call reads as absent.
+func TestAShapeThatIsNoShapeIsWrittenIntoNoKey(t *testing.T) {
+	rdb := redisClient(t)
+	ctx := context.Background()
+	const prefix = "steady:test:noshape:"
+	s := newStore(rdb, redisbucket.WithPrefix(prefix))
+	good := bucket.Shape{PerSecond: 1, Burst: 1}
+	ttlOf := func(key string) time.Duration {
+		ttl, err := rdb.PTTL(ctx, prefix+key).Result()
+		require.NoError(t, err)
+		return ttl
+	}
+	for name, bad := range map[string]bucket.Shape{
+		"rate 0": {PerSecond: 0, Burst: 1}, "rate NaN": {PerSecond: math.NaN(), Burst: 1},
+		"rate Inf": {PerSecond: math.Inf(1), Burst: 1}, "burst NaN": {PerSecond: 1, Burst: math.NaN()},
+		"burst Inf": {PerSecond: 1, Burst: math.Inf(1)}, "burst -5": {PerSecond: 1, Burst: -5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			key := testKey(t)
+			t.Cleanup(func() { rdb.Del(context.Background(), prefix+key, prefix+key+":new") })
+
+			r, err := s.Reserve(ctx, key+":new", 1, -1, bad)
+			require.NoError(t, err)
+			assert.False(t, r.OK && r.Wait < bucket.MaxWait, "refused: %+v", r)
+			assert.LessOrEqual(t, ttlOf(key+":new"), time.Duration(0), "and nothing written")
+
+			s.Pause(ctx, key, time.Now().Add(10*time.Second), bad)
+			assert.Positive(t, ttlOf(key))
+			assert.LessOrEqual(t, ttlOf(key), 10*time.Second+redisbucket.DefaultIdle+time.Second, "the key expires after the pause")
+			h, err := rdb.HGetAll(ctx, prefix+key).Result()
+			require.NoError(t, err)
+			assert.NotContains(t, h, "r", "no rate written")
+			assert.NotContains(t, h, "u", "no burst written")
+			r = reserve(t, s, key, 1, -1, good)
+			assert.InDelta(t, float64(10*time.Second), float64(r.Wait), float64(time.Second), "the pause holds")
+
+			s.SetRate(ctx, key, bad)
+			assert.LessOrEqual(t, ttlOf(key), 11*time.Second+redisbucket.DefaultIdle+time.Second, "the key still expires")
+			r = reserve(t, s, key, 1, -1, good)
+			assert.Equal(t, 1.0, r.Rate, "the rate is as it was")
+			assert.InDelta(t, float64(11*time.Second), float64(r.Wait), float64(time.Second), "and so is the bucket")
+		})
+	}
+}

@@ -136,15 +136,27 @@ return 1
 
 // pauseScript holds the bucket for ARGV[1] µs from the server's now, unless
 // a longer pause already holds. ARGV: wait µs, rate, burst (if new), margin.
+// A rate and burst the key lacks are written from ARGV only if they are a
+// rate and a burst: the pause holds without them, and the key expires at
+// its end.
 var pauseScript = redis.NewScript(scriptHead + `
 local key = KEYS[1]
 local h = redis.call('HMGET', key, 'b', 'r', 'u', 'p')
-local rate = rateOf(h[2]) or tonumber(ARGV[2])
-local burst = burstOf(h[3]) or tonumber(ARGV[3])
+local rate, burst = rateOf(h[2]), burstOf(h[3])
+if rate == nil or burst == nil then
+  rate, burst = rateOf(ARGV[2]), burstOf(ARGV[3])
+end
 local now = clock()
 local pause = math.max(time(h[4]) or 0, now + tonumber(ARGV[1]))
-redis.call('HSET', key, 'p', num(pause), 'r', num(rate), 'u', num(burst))
-expire(key, now, time(h[1]) or now, pause, 1000000 / rate, burst, tonumber(ARGV[4]))
+redis.call('HSET', key, 'p', num(pause))
+local every = 0
+if rate ~= nil and burst ~= nil then
+  redis.call('HSET', key, 'r', num(rate), 'u', num(burst))
+  every = 1000000 / rate
+else
+  burst = 0
+end
+expire(key, now, time(h[1]) or now, pause, every, burst, tonumber(ARGV[4]))
 return 1
 `)
 

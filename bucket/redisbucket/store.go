@@ -261,9 +261,10 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 	if ctx.Err() != nil {
 		return bucket.Reservation{}, context.Cause(ctx)
 	}
-	if !(n >= 0) || math.IsInf(n, 0) || !(shape.PerSecond > 0) || math.IsInf(shape.PerSecond, 0) {
-		// No count of tokens, or no rate: refused, taking nothing, rather
-		// than written into the shared state as a time that is no time.
+	if !(n >= 0) || math.IsInf(n, 0) || !shaped(shape) {
+		// No count of tokens, or no rate or burst: refused, taking
+		// nothing, rather than written into the shared state as a time
+		// that is no time.
 		return bucket.Reservation{Wait: bucket.MaxWait, Tokens: n}, nil
 	}
 	// A wait past MaxWait is never granted (it would not convert): refused
@@ -364,6 +365,9 @@ func (s *Store) Cancel(ctx context.Context, key string, r bucket.Reservation) {
 }
 
 // Pause holds every reservation on key until until, for every process.
+// shape is the rate and burst of a key Redis does not hold yet; one that
+// is no rate and burst (see [bucket.Shape]) is not written, and the pause
+// holds all the same.
 func (s *Store) Pause(ctx context.Context, key string, until time.Time, shape bucket.Shape) {
 	d := until.Sub(s.now())
 	if d <= 0 {
@@ -390,7 +394,7 @@ func (s *Store) writePause(ctx context.Context, key string, d time.Duration, sha
 
 // SetRate sets key's rate and burst for every process.
 func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
-	if !(shape.PerSecond > 0) || math.IsInf(shape.PerSecond, 0) {
+	if !shaped(shape) {
 		return
 	}
 	if err := s.writeRate(ctx, key, shape); err != nil && ctx.Err() == nil {
@@ -401,6 +405,14 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// shaped reports whether sh is a rate and burst the scripts may write: a
+// rate above zero and a burst not negative, both finite. Anything else
+// would be read back as absent, and would set the key's expiry to the
+// longest, NaN or infinity being no number of milliseconds.
+func shaped(sh bucket.Shape) bool {
+	return sh.PerSecond > 0 && !math.IsInf(sh.PerSecond, 0) && sh.Burst >= 0 && !math.IsInf(sh.Burst, 0)
 }
 
 // writeRate writes key's rate and burst to Redis.

@@ -3,6 +3,7 @@ package redisbucket
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -78,4 +79,31 @@ func TestAWallClockStepDoesNotStallTheFallback(t *testing.T) {
 	_, err = s.Reserve(context.Background(), fmt.Sprintf("steady:test:%s:%d", t.Name(), time.Now().UnixNano()), 1, -1, shape)
 	require.NoError(t, err)
 	assert.False(t, s.Local(), "Redis is probed after the probe period, and answers")
+}
+
+// A Pause given a shape that is no rate and burst while Redis does not
+// answer still limits the key in process: its bucket there is made at a
+// token a second and a burst of one, not at a NaN or infinite burst, which
+// refused every reservation or granted every one at once.
+func TestAPauseWithNoShapeInAnOutageLeavesTheKeyLimited(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	require.NoError(t, ln.Close())
+	defer dead.Close()
+	for name, bad := range map[string]bucket.Shape{
+		"burst NaN": {PerSecond: 1, Burst: math.NaN()}, "burst Inf": {PerSecond: 1, Burst: math.Inf(1)},
+		"rate Inf": {PerSecond: math.Inf(1), Burst: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := New(dead, WithLogger(nil), WithProbe(time.Hour), WithShare(1))
+			s.Pause(context.Background(), "k", time.Now().Add(time.Millisecond), bad)
+			require.True(t, s.Local())
+			first := s.localBucket("k", bad).reserve(s.since()+float64(time.Second), 1, -1)
+			second := s.localBucket("k", bad).reserve(s.since()+float64(time.Second), 1, -1)
+			assert.True(t, first.OK && first.Wait == 0, "the first passes: %+v", first)
+			assert.True(t, second.OK, "the second is granted: %+v", second)
+			assert.InDelta(t, float64(time.Second), float64(second.Wait), float64(10*time.Millisecond), "a second later")
+		})
+	}
 }
