@@ -19,6 +19,9 @@ type localBucket struct {
 	base  float64 // the time at which the bucket is empty; NaN: new
 	until float64 // the end of a pause; 0: none
 	seq   int64   // latest reservation, counting down from -1
+	// outage is the store's count of outages when the bucket was made:
+	// a bucket of an earlier outage is not taken up by a later one.
+	outage int64
 }
 
 // newLocalBucket is an in-process bucket at rate and burst; a rate that is

@@ -64,6 +64,7 @@ type Store struct {
 	mu        sync.Mutex
 	local     map[string]*localBucket
 	locals    int64              // in-process buckets made: each numbers its reservations apart
+	outages   int64              // times Redis stopped answering: each outage's buckets are its own
 	seen      map[string]float64 // the rate Redis last reported for a key
 	// unsent holds the rate and burst this process set for a key while
 	// Redis was unreachable, written there when it answers again.
@@ -493,7 +494,15 @@ func (s *Store) do(ctx context.Context, f func(context.Context) error) error {
 		return err
 	}
 	s.nextProbe.Store(int64(s.since()) + int64(s.probe))
-	if s.down.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	went := s.down.CompareAndSwap(false, true)
+	if went {
+		// An outage of its own: no in-process bucket of an earlier one is
+		// taken up (see localBucket).
+		s.outages++
+	}
+	s.mu.Unlock()
+	if went {
 		s.log("redisbucket: Redis unreachable; limiting in process",
 			"share", s.share, "probe", s.probe, "err", err)
 		s.emit(transport.Event{Kind: transport.EventStore, From: "shared", To: "local", Err: err, Rate: s.share})
@@ -539,8 +548,12 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.local[key]
-	if l == nil {
-		if len(s.local) >= maxRemembered {
+	// A bucket of an earlier outage (made by a call that went local as
+	// Redis answered again, after the buckets were cleared) is no bucket
+	// of this one: it holds that outage's rate, not the rate Redis held
+	// when this one began.
+	if l == nil || l.outage != s.outages {
+		if l == nil && len(s.local) >= maxRemembered {
 			s.forgetLocal()
 		}
 		rate := shape.PerSecond
@@ -552,6 +565,7 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 		s.locals++
 		l = newLocalBucket(rate*s.share, max(1, shape.Burst*s.share))
 		l.seq = -(s.locals % (1 << 30)) << 32
+		l.outage = s.outages
 		s.local[key] = l
 	}
 	return l

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +107,73 @@ func TestAPauseWithNoShapeInAnOutageLeavesTheKeyLimited(t *testing.T) {
 			assert.InDelta(t, float64(time.Second), float64(second.Wait), float64(10*time.Millisecond), "a second later")
 		})
 	}
+}
+
+// cutConn is a connection to Redis that fails once cut is set, as every
+// new one does: Redis unreachable.
+type cutConn struct {
+	net.Conn
+	cut *atomic.Bool
+}
+
+func (c cutConn) Read(p []byte) (int, error) {
+	if c.cut.Load() {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Read(p)
+}
+
+func (c cutConn) Write(p []byte) (int, error) {
+	if c.cut.Load() {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+// A request that went local just as Redis answered again (its call was
+// refused before the probe's answer came) leaves an in-process bucket
+// behind; the next outage does not take it up, days later, at the rate
+// Redis held in the last one, but starts from the rate Redis holds now,
+// as every other key's fallback does.
+func TestTheNextOutageStartsFromTheRateRedisHoldsThen(t *testing.T) {
+	addr := redistest.Client(t).Options().Addr
+	var cut atomic.Bool
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if cut.Load() {
+				return nil, net.ErrClosed
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return cutConn{Conn: c, cut: &cut}, err
+		}})
+	defer rdb.Close()
+	s := New(rdb, WithLogger(nil), WithProbe(time.Millisecond), WithShare(1), WithTimeout(2*time.Second),
+		WithPrefix(fmt.Sprintf("steady:test:%s:%d:", t.Name(), time.Now().UnixNano())))
+	ctx := context.Background()
+	fast, slow := bucket.Shape{PerSecond: 1000, Burst: 1}, bucket.Shape{PerSecond: 1, Burst: 1}
+
+	cut.Store(true)
+	_, err := s.Reserve(ctx, "k", 1, -1, fast)
+	require.NoError(t, err)
+	require.True(t, s.Local(), "the first outage")
+	cut.Store(false)
+	time.Sleep(2 * time.Millisecond) // past the probe period
+	_, err = s.Reserve(ctx, "other", 1, -1, fast)
+	require.NoError(t, err)
+	require.False(t, s.Local(), "Redis answers again")
+	// The request that was refused Redis as it came back reserves in
+	// process, from the bucket of the outage that just ended.
+	s.localBucket("k", fast).reserve(s.since(), 1, -1)
+
+	s.SetRate(ctx, "k", slow) // a 429 lowers the rate, in Redis
+	require.False(t, s.Local())
+	cut.Store(true) // the next outage
+	first, err := s.Reserve(ctx, "k", 1, -1, fast)
+	require.NoError(t, err)
+	require.True(t, s.Local(), "the second outage")
+	second, err := s.Reserve(ctx, "k", 1, -1, fast)
+	require.NoError(t, err)
+	assert.True(t, first.OK && second.OK)
+	assert.InDelta(t, float64(time.Second), float64(second.Wait), float64(50*time.Millisecond),
+		"paced at the rate Redis holds now, not the last outage's")
 }
