@@ -257,3 +257,73 @@ func outageStores(t *testing.T) (s *redisbucket.Store, sw *switchable, other *re
 		redisbucket.WithProbe(20*time.Millisecond))
 	return s, sw, newStore(redisClient(t), redisbucket.WithLogger(nil))
 }
+
+// cutAfterAnswer cuts sw once the next script, armed, has its answer:
+// Redis answers one call and is unreachable again for the next.
+type cutAfterAnswer struct {
+	sw    *switchable
+	armed *atomic.Bool
+}
+
+func (h cutAfterAnswer) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h cutAfterAnswer) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if name := cmd.Name(); (name == "evalsha" || name == "eval") && h.armed.CompareAndSwap(true, false) {
+			h.sw.off.Store(true)
+		}
+		return err
+	}
+}
+
+func (h cutAfterAnswer) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A rate and a pause this process set while Redis was unreachable, which
+// it could not write when Redis answered one reservation and failed again
+// at once (a flapping network), are neither lost nor undone: this process
+// keeps its rate rather than take back the one the server refused, and
+// both are written when Redis answers for good.
+func TestARateAndPauseSetInAnOutageSurviveRedisFailingAgainAtOnce(t *testing.T) {
+	addr := redisClient(t).Options().Addr
+	sw := &switchable{addr: addr}
+	var armed atomic.Bool
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Dialer: sw.dial, MaxRetries: -1})
+	rdb.AddHook(cutAfterAnswer{sw: sw, armed: &armed})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := redisbucket.New(rdb, redisbucket.WithLogger(nil), redisbucket.WithTimeout(testTimeout),
+		redisbucket.WithProbe(20*time.Millisecond))
+	other := newStore(redisClient(t), redisbucket.WithLogger(nil))
+	ctx := context.Background()
+	key := testKey(t)
+	fast, slow := bucket.Shape{PerSecond: 10, Burst: 10}, bucket.Shape{PerSecond: 2, Burst: 2}
+
+	s.SetRate(ctx, key, fast)
+	sw.off.Store(true)
+	s.SetRate(ctx, key, slow)                                // a 429's lower rate
+	s.Pause(ctx, key, time.Now().Add(100*time.Second), slow) // and its reset
+	require.True(t, s.Local(), "Redis unreachable: set in process")
+	sw.off.Store(false)
+	time.Sleep(50 * time.Millisecond) // past the probe period
+
+	armed.Store(true) // Redis answers the reservation, then is cut again
+	r, err := s.Reserve(ctx, key, 1, -1, slow)
+	require.NoError(t, err)
+	assert.True(t, s.Local(), "Redis failed again after the reservation")
+	assert.Equal(t, 2.0, r.Rate, "this process keeps the rate it set, not the one Redis still held")
+	local, err := s.Reserve(ctx, key, 1, -1, slow)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(100*time.Second), float64(local.Wait), float64(2*time.Second), "the pause holds in process")
+
+	sw.off.Store(false)
+	time.Sleep(50 * time.Millisecond)
+	_, err = s.Reserve(ctx, key, 1, -1, slow)
+	require.NoError(t, err)
+	require.False(t, s.Local(), "Redis answers for good")
+	r, err = other.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, r.Rate, "every process takes the rate set in the outage")
+	assert.InDelta(t, float64(100*time.Second), float64(r.Wait), float64(2*time.Second), "and is held by its pause")
+}

@@ -297,12 +297,21 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 		if d := time.Duration(until - s.since()); paused && d > 0 {
 			// The pause this process set while Redis was unreachable (a
 			// 429's reset): written now, so that every replica is held.
-			s.writePause(context.WithoutCancel(ctx), key, d, shape)
+			// Redis gone again, it holds in process, and waits for the
+			// next answer.
+			if s.writePause(context.WithoutCancel(ctx), key, d, shape) != nil {
+				s.pauseLocally(key, until, shape)
+			}
 		}
-		if has && s.writeRate(context.WithoutCancel(ctx), key, unsent) == nil {
+		if has {
 			// The rate this process set while Redis was unreachable (a 429
 			// lowered it): written now, as it would have been then, so that
-			// no replica goes back to the rate the server refused.
+			// no replica goes back to the rate the server refused; this
+			// process keeps it, written or not. Redis gone again, it waits
+			// for the next answer, unless a newer one was set meanwhile.
+			if s.writeRate(context.WithoutCancel(ctx), key, unsent) != nil {
+				s.rateLocally(key, unsent, false)
+			}
 			res.Rate = unsent.PerSecond
 		}
 		s.checked.Do(func() { go s.warnEviction() })
@@ -375,14 +384,19 @@ func (s *Store) Pause(ctx context.Context, key string, until time.Time, shape bu
 		return
 	}
 	if err := s.writePause(ctx, key, d, shape); err != nil && ctx.Err() == nil {
-		end := s.since() + float64(d)
-		s.localBucket(key, shape).pause(end)
-		s.mu.Lock()
-		if old, ok := s.unpaused[key]; ok || len(s.unpaused) < maxRemembered {
-			s.unpaused[key] = max(old, end)
-		}
-		s.mu.Unlock()
+		s.pauseLocally(key, s.since()+float64(d), shape)
 	}
+}
+
+// pauseLocally holds key in process until end (since), and remembers the
+// pause for Redis when it answers again.
+func (s *Store) pauseLocally(key string, end float64, shape bucket.Shape) {
+	s.localBucket(key, shape).pause(end)
+	s.mu.Lock()
+	if old, ok := s.unpaused[key]; ok || len(s.unpaused) < maxRemembered {
+		s.unpaused[key] = max(old, end)
+	}
+	s.mu.Unlock()
 }
 
 // writePause holds key in Redis for d from the server's now.
@@ -399,13 +413,25 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 		return
 	}
 	if err := s.writeRate(ctx, key, shape); err != nil && ctx.Err() == nil {
-		s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
-		s.mu.Lock()
-		if _, ok := s.unsent[key]; ok || len(s.unsent) < maxRemembered {
-			s.unsent[key] = shape
-		}
-		s.mu.Unlock()
+		s.rateLocally(key, shape, true)
 	}
+}
+
+// rateLocally sets key's rate in process, and remembers it for Redis when
+// it answers again: in place of one remembered already when latest, else
+// only when none is.
+func (s *Store) rateLocally(key string, shape bucket.Shape, latest bool) {
+	s.mu.Lock()
+	_, ok := s.unsent[key]
+	if ok && !latest {
+		s.mu.Unlock()
+		return // a newer rate was set meanwhile, and is remembered
+	}
+	if ok || len(s.unsent) < maxRemembered {
+		s.unsent[key] = shape
+	}
+	s.mu.Unlock()
+	s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
 }
 
 // shaped reports whether sh is a rate and burst the scripts may write: a
