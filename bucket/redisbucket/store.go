@@ -569,7 +569,9 @@ func foreignKey(err error) bool {
 }
 
 // localBucket is key's in-process bucket, made at the store's share of the
-// rate last seen in Redis (or of shape's, if Redis was never reached).
+// rate this process set and has not written yet, else of the rate last
+// seen in Redis (or of shape's, if Redis was never reached), and held by
+// a pause this process set and has not written yet.
 func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -582,16 +584,25 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 		if l == nil && len(s.local) >= maxRemembered {
 			s.forgetLocal()
 		}
-		rate := shape.PerSecond
+		rate, burst := shape.PerSecond, shape.Burst
 		if r, ok := s.seen[key]; ok && r > 0 {
 			rate = r
+		}
+		// A rate or a pause this process set in an earlier outage, not
+		// written to Redis yet, holds here too: it is newer than what
+		// Redis last said.
+		if u, ok := s.unsent[key]; ok {
+			rate, burst = u.PerSecond, u.Burst
 		}
 		// Each bucket's IDs count down from a range of their own: a
 		// reservation of an earlier outage's bucket names none of this one's.
 		s.locals++
-		l = newLocalBucket(rate*s.share, max(1, shape.Burst*s.share))
+		l = newLocalBucket(rate*s.share, max(1, burst*s.share))
 		l.seq = -(s.locals % (1 << 30)) << 32
 		l.outage = s.outages
+		if end, ok := s.unpaused[key]; ok {
+			l.until = end
+		}
 		s.local[key] = l
 	}
 	return l

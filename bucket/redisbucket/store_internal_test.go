@@ -177,3 +177,49 @@ func TestTheNextOutageStartsFromTheRateRedisHoldsThen(t *testing.T) {
 	assert.InDelta(t, float64(time.Second), float64(second.Wait), float64(50*time.Millisecond),
 		"paced at the rate Redis holds now, not the last outage's")
 }
+
+// A rate and a pause set in one outage, not yet written to Redis (the key
+// was not reserved while Redis answered), hold in the next outage too:
+// its in-process bucket starts from them, not from the rate Redis held
+// before the first.
+func TestARateAndPauseNotYetWrittenHoldInTheNextOutage(t *testing.T) {
+	addr := redistest.Client(t).Options().Addr
+	var cut atomic.Bool
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if cut.Load() {
+				return nil, net.ErrClosed
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return cutConn{Conn: c, cut: &cut}, err
+		}})
+	defer rdb.Close()
+	s := New(rdb, WithLogger(nil), WithProbe(time.Millisecond), WithShare(1), WithTimeout(2*time.Second),
+		WithPrefix(fmt.Sprintf("steady:test:%s:%d:", t.Name(), time.Now().UnixNano())))
+	ctx := context.Background()
+	fast, slow := bucket.Shape{PerSecond: 1000, Burst: 1}, bucket.Shape{PerSecond: 1, Burst: 1}
+
+	s.SetRate(ctx, "rate", fast)
+	s.SetRate(ctx, "pause", fast)
+	require.False(t, s.Local())
+	cut.Store(true) // the first outage
+	s.SetRate(ctx, "rate", slow)
+	s.Pause(ctx, "pause", time.Now().Add(100*time.Second), fast)
+	require.True(t, s.Local())
+	cut.Store(false)
+	time.Sleep(2 * time.Millisecond) // past the probe period
+	_, err := s.Reserve(ctx, "other", 1, -1, fast)
+	require.NoError(t, err)
+	require.False(t, s.Local(), "Redis answers again, for other keys")
+	cut.Store(true) // the next outage
+
+	_, err = s.Reserve(ctx, "rate", 1, -1, fast)
+	require.NoError(t, err)
+	require.True(t, s.Local(), "the next outage")
+	r, err := s.Reserve(ctx, "rate", 1, -1, fast)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(time.Second), float64(r.Wait), float64(50*time.Millisecond), "paced at the rate set in the first outage")
+	r, err = s.Reserve(ctx, "pause", 1, -1, fast)
+	require.NoError(t, err)
+	assert.InDelta(t, float64(100*time.Second), float64(r.Wait), float64(2*time.Second), "held by the pause set in the first outage")
+}
