@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/steadyapi/steady/transport"
@@ -216,6 +217,12 @@ type control struct {
 	// counts; until told, counts are read as windows, which is safe for
 	// both.
 	countKind kindVote
+
+	// held are the 429s whose bodies have not told yet whether the limit
+	// refused them (WithNotLimited), and nheld how many (read without
+	// c.mu, on every request).
+	held  []*heldRefusal
+	nheld atomic.Int32
 }
 
 func newControl(b *Bucket, cfg limitConfig) *control {
@@ -270,6 +277,13 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
+		if c.cfg.notLimited != nil && resp.Body != nil && resp.Body != http.NoBody {
+			// Only the body tells whether the limit refused it: the
+			// refusal is held until whoever reads the body shows it (see
+			// holdRefusal).
+			c.holdRefusal(req, &sig, resp, now, sent, n)
+			return
+		}
 		c.refused(req, &sig, now, sent, n)
 		return
 	}

@@ -88,7 +88,8 @@
 // in: a server counting in windows has each window spent at once, a
 // server that is a bucket has its count taken as the bucket's own.
 // Nothing a server says holds the key longer than [DefaultMaxPause] (or
-// [WithMaxPause]).
+// [WithMaxPause]). A 429 that is no rate limit (an account out of quota,
+// told by its body: [WithNotLimited]) neither pauses nor slows it.
 //
 // matrix_test.go grades it on every server model of package conformance
 // (conformance.Matrix: Together's dynamic limit, per-second buckets with

@@ -29,7 +29,7 @@ type keyedConfig struct {
 	tokens    []TokenLimit
 	noTokens  bool
 	tokenSet  bool
-	pauseOpts []LimitOption // WithMaxPause and WithPause, for the token limiters too
+	pauseOpts []LimitOption // WithMaxPause, WithPause and WithNotLimited, for the token limiters too
 }
 
 // WithKey sets what a request's key is: the default is its model (the
@@ -75,7 +75,7 @@ func WithKeyStore(s Store, prefix string) KeyedOption {
 
 // WithLimitOptions sets options of every key's request limiter (see
 // [Limit]): [WithCeiling], [WithFloor], [WithPause], [WithMaxPause],
-// [WithEvents]. The events of [WithEvents] given here are those of every
+// [WithNotLimited], [WithEvents]. The events of [WithEvents] given here are those of every
 // limiter of Keyed, the token limiters' included, with Key set to the
 // limiter's key (its store key, with a store; see [WithMaxKeys] for the
 // name of the keys past it) and Model to the request's model when the key
@@ -152,6 +152,9 @@ func Keyed(rate Rate, opts ...KeyedOption) transport.Middleware {
 	}
 	if scratch.defaultPause > 0 {
 		cfg.pauseOpts = append(cfg.pauseOpts, WithPause(scratch.defaultPause))
+	}
+	if scratch.notLimited != nil {
+		cfg.pauseOpts = append(cfg.pauseOpts, WithNotLimited(scratch.notLimited))
 	}
 	if !cfg.tokenSet {
 		cfg.tokens = []TokenLimit{{Name: "tokens"}}

@@ -31,6 +31,9 @@ type limitConfig struct {
 	// Remaining and Reset; TokenLimit.Header), which the limiter reads as
 	// its token window instead of the window ParseSignals folds.
 	own [3]string
+	// notLimited tells the 429s that are no refusal of the limit (see
+	// WithNotLimited); nil: every 429 is.
+	notLimited func(http.Header, []byte) bool
 }
 
 // Units says which of the server's windows a bucket's tokens count
@@ -105,6 +108,25 @@ func WithMaxPause(d time.Duration) LimitOption {
 			c.maxPause = d
 		}
 	}
+}
+
+// WithNotLimited sets which 429 answers are not the server's rate limit
+// refusing the request, as OpenAI's insufficient_quota is (the account is
+// out of credit, which no wait cures): f is given the header of a 429 and
+// the first bytes of its body (at most 4 KiB), and reports whether it is
+// one. Such an answer neither pauses the bucket nor lowers its rate, and
+// teaches the limiter nothing: a caller that keeps asking hears it at
+// once every time, and the key goes at its rate once the account is paid
+// for. Given to [Keyed] (with [WithLimitOptions]), it holds for its token
+// limiters too. nil, the default, takes every 429 for the limit's.
+//
+// The limiter reads no body: f is given the bytes as whoever reads the
+// body reads them (a retry decorator draining it, or the caller), and the
+// limiter acts on a 429 once they have told: when f says it is the
+// limit's, or its body is read to its end or 4 KiB, or closed. A request
+// sent through the limiter before then acts on it first, as the limit's.
+func WithNotLimited(f func(h http.Header, body []byte) bool) LimitOption {
+	return func(c *limitConfig) { c.notLimited = f }
 }
 
 // Limit returns a decorator that takes tokens from b before each attempt
@@ -229,6 +251,9 @@ func (l *limited) RoundTripInfo(req *http.Request, info *transport.Info) (*http.
 // caller knows (a token gate, which charged it).
 func (l *limited) roundTripCost(req *http.Request, info *transport.Info, n int) (*http.Response, error) {
 	cost := float64(max(n, 0))
+	if l.c.nheld.Load() > 0 {
+		l.c.applyHeld() // a 429 its body has not told of yet is the limit's
+	}
 	var asked time.Time
 	if l.c.cfg.events != nil { // the clock is read for the hook only
 		asked = time.Now()

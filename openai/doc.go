@@ -10,7 +10,8 @@
 // its estimate and corrects it by the usage the answer reports. It retries
 // what the server pushes back (honouring retry-after-ms, Retry-After and
 // x-should-retry), never retries an account out of quota
-// (insufficient_quota, named by [ErrQuotaExceeded]), stops sending to a
+// (insufficient_quota, named by [ErrQuotaExceeded]) nor holds the model's
+// requests for it, as it does for a rate limit, stops sending to a
 // model that is failing and falls back to another, and never outlives the
 // caller's deadline.
 //

@@ -11,7 +11,9 @@ import (
 var (
 	// ErrQuotaExceeded: a 429 whose error is insufficient_quota (the
 	// account is out of credit or over its spending limit). It is never
-	// retried, and never matches ErrRateLimited: no wait cures it.
+	// retried, and never matches ErrRateLimited: no wait cures it. Nor
+	// does it pause or slow the model's limiter: every request of an
+	// account out of quota is answered at once.
 	ErrQuotaExceeded = preset.ErrQuotaExceeded
 	ErrRateLimited   = preset.ErrRateLimited   // 429, but for quota
 	ErrOverloaded    = preset.ErrOverloaded    // 503, 529

@@ -271,3 +271,36 @@ func TestAzureV1LimitsEachModelApart(t *testing.T) {
 		assert.GreaterOrEqual(t, f.at[2], 5*time.Second, "gpt-a waits the server's 5 s")
 	})
 }
+
+// An account out of quota is told so at once on every request, not only
+// the first: its 429s (insufficient_quota, which no wait cures) neither
+// pause the model's limiter nor lower its rate, so that a caller that
+// keeps asking is not held up to bucket.DefaultMaxPause a request to hear
+// the same answer, and the key, once paid for, goes at its rate at once.
+func TestAnAccountOutOfQuotaIsNeitherPausedNorSlowed(t *testing.T) {
+	const quota = `{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`
+	synctest.Test(t, func(t *testing.T) {
+		const refused = 10
+		f := &fake{start: time.Now(), answer: func(n int, _ *http.Request) (int, http.Header, string) {
+			if n >= 2 && n < 2+refused {
+				return http.StatusTooManyRequests, http.Header{"Content-Type": {"application/json"}}, quota
+			}
+			return http.StatusOK, http.Header{"X-Ratelimit-Limit-Requests": {"600"}, "X-Ratelimit-Remaining-Requests": {"599"},
+				"X-Ratelimit-Reset-Requests": {"100ms"}}, `{"usage":{"prompt_tokens":1,"completion_tokens":1}}`
+		}}
+		rt := openai.NewTransport(f, openai.WithAPIKey("sk-test"))
+		drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions")) // the rate, learnt: 10 a second
+		for i := range refused {
+			resp := chat(t, rt, openai.DefaultBaseURL+"/chat/completions")
+			assert.ErrorIs(t, openai.CheckResponse(resp), openai.ErrQuotaExceeded)
+			drain(resp)
+			assert.Zero(t, time.Since(f.start), "quota answer %d is returned at once", i+1)
+		}
+		start := time.Now()
+		for range 10 {
+			drain(chat(t, rt, openai.DefaultBaseURL+"/chat/completions"))
+		}
+		require.Len(t, f.at, 1+refused+10)
+		assert.LessOrEqual(t, time.Since(start), time.Second, "the key, paid for, goes at its rate: not paused, not slowed")
+	})
+}

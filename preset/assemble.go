@@ -74,7 +74,10 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 		if !(rpm > 0) {
 			rpm = 0 // unknown, NaN too: learnt where the route learns
 		}
-		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events)), bucket.WithLimitOptions(r.Limits...)}
+		// An account out of quota is no rate limit: its 429s pause no
+		// model and slow none (see outOfQuota).
+		opts := []bucket.KeyedOption{bucket.WithLimitOptions(bucket.WithEvents(cfg.events), bucket.WithNotLimited(outOfQuota)),
+			bucket.WithLimitOptions(r.Limits...)}
 		if spec.Key != nil {
 			opts = append(opts, bucket.WithKey(spec.Key))
 		}

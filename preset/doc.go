@@ -23,7 +23,8 @@
 // ([transport.Route]), and in the route: its guard, [transport.Fallback],
 // the retry decorator, the quota check (a 429 that says the account is out
 // of quota is never retried), per-model circuit breakers and per-model
-// limiters ([bucket.Keyed]) around the base transport. The order is
+// limiters ([bucket.Keyed], which such a 429 neither pauses nor slows)
+// around the base transport. The order is
 // explained where [New] assembles it.
 //
 // Errors of every preset are [*APIError]s, read by [CheckResponse] from

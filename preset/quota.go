@@ -56,8 +56,15 @@ func quotaRule(maxWait time.Duration) func(*http.Response, error, *transport.Inf
 		// hold the request until its deadline, and one without a deadline
 		// for good. A body closed then is judged by what came of it.
 		peek, _ := transport.PeekBody(resp, quotaPeek)
-		// A body still compressed is read uncompressed (see CheckResponse);
-		// one cut short is judged by what came of it.
-		return !bytes.Contains(decoded(resp.Header, peek, quotaPeek), []byte("insufficient_quota"))
+		return !outOfQuota(resp.Header, peek)
 	}
+}
+
+// outOfQuota reports whether a 429, whose header is h and whose body
+// starts with body, says the account is out of quota (insufficient_quota),
+// which no wait cures: no rate limit, and the limiters pass it by
+// ([bucket.WithNotLimited]). A body still compressed is read uncompressed
+// (see CheckResponse); one cut short is judged by what came of it.
+func outOfQuota(h http.Header, body []byte) bool {
+	return bytes.Contains(decoded(h, body, quotaPeek), []byte("insufficient_quota"))
 }
