@@ -607,3 +607,42 @@ func TestAnEmptyAlternateIsNoAlternate(t *testing.T) {
 		assert.Equal(t, []string{"llama", "llama"}, models, "the model is retried")
 	})
 }
+
+// A request's header map may hold a name as the caller wrote it, not in
+// canonical form ("api-key", as Azure's own examples spell it, in a map
+// literal or set by index), and net/http sends it so. The preset's key
+// header and its Spec's headers are the caller's under any spelling:
+// neither is added a second time beside them (two api-key values, two
+// anthropic-versions), and a key header so spelt is still taken off a
+// request for another origin (a redirect off the API carries every header
+// but Authorization and cookies).
+func TestAHeaderOfAnySpellingIsTheCallers(t *testing.T) {
+	spec := preset.Spec{Name: "x", BaseURL: "https://api.x.test/v1", Auth: preset.AzureKey,
+		Headers: http.Header{"Anthropic-Version": {"2023-06-01"}}}
+	r := &recorder{}
+	rt := preset.New(spec, r, preset.WithAPIKey("preset-key"))
+	send := func(url string, h http.Header) http.Header {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		require.NoError(t, err)
+		req.Header = h
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return r.got[len(r.got)-1].Header
+	}
+	got := send(spec.BaseURL+"/models", http.Header{"api-key": {"caller-key"}, "anthropic-version": {"2024-01-01"}})
+	assert.Equal(t, http.Header{"api-key": {"caller-key"}, "anthropic-version": {"2024-01-01"}}, got,
+		"the caller's key and version, alone")
+	// The first hop was the API: the key's header goes nowhere else.
+	api, err := http.NewRequest(http.MethodGet, spec.BaseURL+"/models", nil)
+	require.NoError(t, err)
+	redirect, err := http.NewRequest(http.MethodGet, "https://elsewhere.test/collect", nil)
+	require.NoError(t, err)
+	redirect.Response = &http.Response{StatusCode: http.StatusTemporaryRedirect, Request: api}
+	redirect.Header = http.Header{"API-KEY": {"caller-key"}, "Accept": {"*/*"}}
+	resp, err := rt.RoundTrip(redirect)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.Header{"Accept": {"*/*"}}, r.got[len(r.got)-1].Header, "no key off the API, however spelt")
+	assert.Equal(t, http.Header{"API-KEY": {"caller-key"}, "Accept": {"*/*"}}, redirect.Header, "the caller's request is not changed")
+}

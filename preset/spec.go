@@ -34,7 +34,8 @@ type Spec struct {
 	Auth Auth
 
 	// Headers are set on every request for the API that does not carry
-	// them already (Anthropic's anthropic-version).
+	// them already, under any spelling of their names (Anthropic's
+	// anthropic-version).
 	Headers http.Header
 
 	// Routes holds the policy of each endpoint, by the names of

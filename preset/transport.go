@@ -109,7 +109,9 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 // lacks. Any other request, a redirect to another host or port among them,
 // is sent without the key (it is taken off if a redirect carried it
 // there, and the key's header is taken off a redirect from the API
-// whoever set it). The caller's request is never modified: the changes are made on
+// whoever set it). A header is the request's under any spelling of its
+// name ("api-key" for Api-Key, as a map literal keeps it), which net/http
+// sends as it is. The caller's request is never modified: the changes are made on
 // a copy, which the answer names as its Request when the base transport
 // named none.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -174,6 +176,8 @@ func (t *Transport) plan(r *http.Request) prep {
 	var have string
 	if v := r.Header[t.auth.Header]; len(v) > 0 {
 		have = v[0]
+	} else if v := headerFold(r.Header, t.auth.Header); len(v) > 0 {
+		have = v[0] // the caller's, as spelt ("api-key"): net/http sends it so
 	}
 	// The key is added for the API's origin, and taken off a request for
 	// any other: net/http keeps it on a redirect to another port of the
@@ -184,7 +188,7 @@ func (t *Transport) plan(r *http.Request) prep {
 	p.strip = !p.own && have != "" && (t.authValue != nil && have == t.authValue[0] || t.redirectedFromAPI(r))
 	if p.own {
 		for _, kv := range t.headers {
-			if _, ok := r.Header[kv.key]; !ok {
+			if !hasHeader(r.Header, kv.key) {
 				p.extra++
 			}
 		}
@@ -225,18 +229,18 @@ func (t *Transport) apply(r *http.Request, p prep) {
 	h := make(http.Header, len(r.Header)+1+p.extra)
 	if len(r.Header) > 0 { // ranging over even an empty map costs a random start
 		for k, v := range r.Header {
+			if p.strip && foldEqual(k, t.auth.Header) {
+				continue // the key's header, however the caller spelt it
+			}
 			h[k] = v[:len(v):len(v)]
 		}
 	}
-	switch {
-	case p.add:
+	if p.add {
 		h[t.auth.Header] = t.authValue[:1:1]
-	case p.strip:
-		delete(h, t.auth.Header)
 	}
 	if p.own {
 		for _, kv := range t.headers {
-			if _, ok := h[kv.key]; !ok {
+			if !hasHeader(r.Header, kv.key) {
 				h[kv.key] = kv.values[:len(kv.values):len(kv.values)]
 			}
 		}
@@ -370,6 +374,37 @@ type batchInfo struct {
 // [transport.EventBatch].
 func WithBatch(ctx context.Context, model string, items int) context.Context {
 	return context.WithValue(ctx, batchKey{}, &batchInfo{model: model, items: items})
+}
+
+// hasHeader reports whether h holds the header key (in canonical form),
+// however it is spelt.
+func hasHeader(h http.Header, key string) bool {
+	if _, ok := h[key]; ok {
+		return true
+	}
+	return headerFold(h, key) != nil
+}
+
+// headerFold is the values of the header key (in canonical form) that h
+// holds under another spelling ("api-key", "API-KEY": a map literal, or a
+// header set by index, keeps the caller's), or nil. net/http sends such a
+// header as it is spelt, and the server reads it as the same header.
+func headerFold(h http.Header, key string) []string {
+	if len(h) == 0 { // ranging over even an empty map costs a random start
+		return nil
+	}
+	for k, v := range h {
+		if k != key && foldEqual(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+// foldEqual reports whether the header names a and b are the same, ASCII
+// letters of either case alike.
+func foldEqual(a, b string) bool {
+	return len(a) == len(b) && strings.EqualFold(a, b)
 }
 
 // sameOrigin reports whether a and b have the same scheme, host and port,
