@@ -281,10 +281,10 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 			// Only the body tells whether the limit refused it: the
 			// refusal is held until whoever reads the body shows it (see
 			// holdRefusal).
-			c.holdRefusal(req, &sig, resp, now, sent, n)
+			c.holdRefusal(req, &sig, resp, now, sent, n, seen)
 			return
 		}
-		c.refused(req, &sig, now, sent, n)
+		c.refused(req, &sig, now, sent, n, true)
 		return
 	}
 
@@ -475,17 +475,17 @@ func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 }
 
 // refused handles a 429 to req: pause the bucket and, once a pause, lower
-// the rate.
-func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64) {
+// the rate. report: the pause is reported (EventPaused).
+func (c *control) refused(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64, report bool) {
 	c.mu.Lock()
-	news := c.refusedLocked(req, sig, now, sent, n)
+	news := c.refusedLocked(req, sig, now, sent, n, report)
 	c.mu.Unlock()
 	c.b.tellStore(news)
 }
 
 // refusedLocked is refused under c.mu, for a request of n tokens; it
 // returns what the store is to be told once c.mu is released.
-func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64) storeNews {
+func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, sent time.Time, n float64, report bool) storeNews {
 	c.saw(sent, n)
 	named := sig.ServerWait(http.StatusTooManyRequests)
 	// A 429 of a request sent before the pause ended belongs to it; so does
@@ -549,7 +549,9 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 			c.pauseEnd = until
 		}
 		c.b.pauseHere(until)
-		c.pausedBy(req, now)
+		if report {
+			c.pausedBy(req, now)
+		}
 		return storeNews{pause: until}
 	}
 
@@ -738,7 +740,9 @@ func (c *control) refusedLocked(req *http.Request, sig *transport.Signals, now, 
 	c.epoch = until
 	news := storeNews{pause: until, rate: c.b.setRateHere(in(c.rate, time.Second))}
 	c.b.pauseHere(until)
-	c.pausedBy(req, now)
+	if report {
+		c.pausedBy(req, now)
+	}
 	if c.rate != was {
 		c.rateChanged(req)
 	}

@@ -23,13 +23,16 @@ type heldRefusal struct {
 	sig       transport.Signals
 	now, sent time.Time
 	n         float64
+	report    bool // its pause is reported (EventPaused): not a replay's
 	done      atomic.Bool
 }
 
 // holdRefusal holds the refusal of the 429 resp to req, whose signals are
 // sig, until the bytes read of its body tell whether the limit refused it.
-func (c *control) holdRefusal(req *http.Request, sig *transport.Signals, resp *http.Response, now, sent time.Time, n float64) {
-	h := &heldRefusal{c: c, req: req, sig: *sig, now: now, sent: sent, n: n}
+// report: its pause is reported, as the limiter that saw the answer first
+// reports it (a learning key's replay to the limiter it learnt does not).
+func (c *control) holdRefusal(req *http.Request, sig *transport.Signals, resp *http.Response, now, sent time.Time, n float64, report bool) {
+	h := &heldRefusal{c: c, req: req, sig: *sig, now: now, sent: sent, n: n, report: report}
 	c.mu.Lock()
 	c.held = append(c.held, h)
 	c.nheld.Add(1)
@@ -71,7 +74,7 @@ func (h *heldRefusal) settle() bool {
 // apply applies the refusal: the limit's.
 func (h *heldRefusal) apply() {
 	if h.settle() {
-		h.c.refused(h.req, &h.sig, h.now, h.sent, h.n)
+		h.c.refused(h.req, &h.sig, h.now, h.sent, h.n, h.report)
 	}
 }
 
