@@ -400,6 +400,15 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 	c.b.tellStore(news)
 }
 
+// readsCounts reports whether the server's counts of what remains are
+// read at now: not while they are distrusted, after a 429 they did not
+// foresee.
+func (c *control) readsCounts(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !now.Before(c.countsOff)
+}
+
 // window is the server's count the bucket's tokens are counted against,
 // made safe to obey: a count above its own limit is the limit, and a limit
 // below one unit (a request; a token) is no limit at all. A reset further

@@ -65,3 +65,43 @@ func TestATokenCountInAnyDialectIsNotCorrectedTwice(t *testing.T) {
 		})
 	}
 }
+
+// An answer that states what remains of the token limit, but not when it
+// resets (Azure OpenAI's x-ratelimit-remaining-tokens comes alone), gives
+// the limiter no count it can take: the usage the answer reports corrects
+// the request's charge, as for an answer that states nothing. Charged
+// 1,000 tokens for a prompt the server counted as 10, the first request
+// gives back 990, and the second goes at once, not after the 40 s the
+// charge takes to refill.
+func TestATokenCountWithoutAResetIsCorrectedByTheUsage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var arrivals []time.Duration
+		start := time.Now()
+		base := transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			arrivals = append(arrivals, time.Since(start))
+			h := http.Header{"X-Ratelimit-Remaining-Tokens": {strconv.Itoa(1200 - 10*len(arrivals))}}
+			return &http.Response{StatusCode: http.StatusOK, Request: req, Header: h,
+				Body: io.NopCloser(strings.NewReader(`{"usage":{"prompt_tokens":10,"completion_tokens":0}}`))}, nil
+		})
+		// 1,200 tokens a minute, the limiter open from the start.
+		rt := bucket.Keyed(bucket.PerSecond(100), bucket.WithTokenLimits(bucket.TokenLimit{Rate: bucket.PerMinute(1200)}))(base)
+		prompt := strings.Repeat("word", 1000) // 1,000 tokens by the estimate
+		for range 2 {
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions",
+				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"`+prompt+`"}]}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, resp.Body.Close())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, arrivals, 2)
+		assert.Less(t, arrivals[1], time.Second, "the charge was corrected to the usage")
+	})
+}

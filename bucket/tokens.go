@@ -36,9 +36,11 @@ const (
 // last events of its stream) moves that share, and corrects the request's
 // charge: the difference is taken or given back, so a chat request that
 // allows 1,000 tokens and uses 50 costs 50, not 1,000. An answer that
-// states what remains of the limit (x-ratelimit-remaining-tokens and the
-// like) is not corrected: the limiter takes the server's own count, which
-// holds what the request used already.
+// states what remains of the limit and when it resets
+// (x-ratelimit-remaining-tokens and -reset-tokens, and the like) is not
+// corrected: the limiter takes the server's own count, which holds what
+// the request used already. One that states what remains alone (Azure
+// OpenAI's), which the limiter cannot take, is corrected.
 type TokenLimit struct {
 	// Name names the limit in events (their Reason): "tokens", "input
 	// tokens", "output tokens".
@@ -149,15 +151,27 @@ func (g *tokenGate) limit(h http.Header, sig *transport.Signals) (limit, remaini
 	return w.Limit, w.Remaining
 }
 
-// remaining reports whether h, whose signals are sig, states what
-// remains of the limit: in every dialect the limiter reads its count from
-// (Anthropic's input and output token limits, Together's dynamic one, the
-// IETF fields), or in the limit's own header.
-func (g *tokenGate) remaining(h http.Header, sig *transport.Signals) bool {
+// counted reports whether the answer resp, whose signals are sig and which
+// came at now, states a count of the limit that its limiter takes (see
+// control.observe): what remains of it, and when it resets, in every
+// dialect the limiter reads its count from (Anthropic's input and output
+// token limits, Together's dynamic one, whose reset is its request
+// window's, the IETF fields), or in the limit's own headers (info reads
+// them, as the limiter does). A count without its reset (Azure OpenAI's
+// x-ratelimit-remaining-tokens comes alone), of a limit under one token,
+// or while the limiter distrusts the server's counts (o's, after a 429
+// they did not foresee) is not taken.
+func (g *tokenGate) counted(o *openGate, info *transport.Info, resp *http.Response, sig *transport.Signals, now time.Time) bool {
+	w := sig.Tokens
 	if g.lim.Header != "" {
-		return len(h[g.remainingKey]) > 0
+		w = info.Window(resp, now, g.limitKey, g.remainingKey, g.resetKey)
+	} else if w.Reset < 0 {
+		w.Reset = sig.Requests.Reset
 	}
-	return sig.Tokens.Remaining >= 0
+	if w.Remaining < 0 || w.Reset <= 0 || w.Limit >= 0 && w.Limit < 1 {
+		return false
+	}
+	return o.lim.c.readsCounts(now)
 }
 
 // tokenGate is one key's limiter of one TokenLimit: idle (a pass-through
@@ -334,13 +348,14 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	}
 	// The usage the answer reports teaches what share of max_tokens the
 	// key's requests use, which the next ones are charged. It also
-	// corrects this request's charge, unless the answer states what
-	// remains of the limit: the limiter takes that count, which holds
-	// what the request used already, and a correction on top would count
-	// it twice.
+	// corrects this request's charge, unless the answer states a count
+	// of the limit the limiter takes: that count holds what the request
+	// used already, and a correction on top would count it twice. (A
+	// count the limiter does not take, one without its reset, corrects
+	// nothing: the charge is corrected.)
 	now, _ := info.AnsweredAt()
 	sig := info.Signals(resp, now) // read once, for the limiters already
-	correct := !g.remaining(resp.Header, &sig)
+	correct := !g.counted(o, info, resp, &sig, now)
 	b := o.b
 	// The body is read after the round trip, when the Info may describe
 	// another request (a preset reuses it): what the usage is read
