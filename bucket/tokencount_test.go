@@ -105,3 +105,48 @@ func TestATokenCountWithoutAResetIsCorrectedByTheUsage(t *testing.T) {
 		assert.Less(t, arrivals[1], time.Second, "the charge was corrected to the usage")
 	})
 }
+
+// A token limiter that a 429's body opened (a refusal of tokens, from a
+// server whose headers state no token limit: a proxy that strips them)
+// starts from the rate it guessed (the refused request's tokens over the
+// server's wait), and finds the limit from there: the guess is no ceiling.
+// Held to it, one refusal of a 101-token request with a wait of 10 s held
+// the key to one such request every 10 s for good, though the server
+// refused nothing more (40 requests in 6 minutes).
+func TestATokenLimiterOpenedByARefusalIsNotHeldToItsGuess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var arrivals []time.Duration
+		start := time.Now()
+		base := transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			arrivals = append(arrivals, time.Since(start))
+			if len(arrivals) == 2 {
+				return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"10"}}, Request: req,
+					Body: io.NopCloser(strings.NewReader(`{"error":{"message":"Rate limit reached for m on tokens per min (TPM)","type":"tokens"}}`))}, nil
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Request: req,
+				Body: io.NopCloser(strings.NewReader(`{"usage":{"prompt_tokens":100,"completion_tokens":0}}`))}, nil
+		})
+		rt := bucket.Keyed(bucket.PerSecond(100))(base)
+		prompt := strings.Repeat("word", 100) // 100 tokens by the estimate
+		for range 40 {
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions",
+				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"`+prompt+`"}]}`))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, resp.Body.Close())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, arrivals, 40)
+		assert.GreaterOrEqual(t, arrivals[2], 10*time.Second, "the server's wait")
+		// One more at the guess (10 s), then the rest at once: the rate
+		// doubles from the guess with every answer.
+		assert.Less(t, arrivals[39]-arrivals[2], 15*time.Second, "37 more requests, at a rate found above the guess")
+	})
+}

@@ -73,7 +73,10 @@ type TokenLimit struct {
 	// of the limit it opened at (default 1; Together's limits grow with
 	// use, and its preset allows 10). A factor under 1, or one that is not
 	// a number, is 1: the limiter never holds itself below the limit the
-	// server states.
+	// server states. A limiter that a 429's body opened, with no limit
+	// stated, has no ceiling: it starts from a guess (the refused
+	// request's tokens over the server's wait) and rises from it as an
+	// unknown rate does, until a 429 shows the limit.
 	Ceiling float64
 }
 
@@ -316,7 +319,7 @@ func (g *tokenGate) answer(req *http.Request, resp *http.Response, sig *transpor
 		if p := sig.Tokens.Period; p > 0 && g.lim.Header == "" {
 			window = p
 		}
-		g.startAt(Rate{Tokens: limit, Per: window}, window, wait, remaining)
+		g.startAt(Rate{Tokens: limit, Per: window}, window, wait, remaining, false)
 	case resp.StatusCode == http.StatusTooManyRequests && resp.Body != nil && resp.Body != http.NoBody:
 		// Only the error body may tell a token limit from a request limit.
 		// The gate does not read it (a returned body is the caller's); it
@@ -376,12 +379,17 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 // start opens the gate at rate, after a pause of wait. The limiter may
 // rise to the limit's ceiling as the server allows, and lowers its rate on
 // every 429.
-func (g *tokenGate) start(rate Rate, wait time.Duration) { g.startAt(rate, g.lim.window(), wait, -1) }
+func (g *tokenGate) start(rate Rate, wait time.Duration) {
+	g.startAt(rate, g.lim.window(), wait, -1, false)
+}
 
 // startAt is start with the window the limit counts over (the bucket
 // holds a window of the rate), and what the server said remains of the
-// limit (-1: nothing), which the limiter starts with.
-func (g *tokenGate) startAt(rate Rate, window, wait time.Duration, remaining float64) {
+// limit (-1: nothing), which the limiter starts with. guess: rate is no
+// limit the server stated but a guess at it (see startFrom429), which
+// bounds nothing: the limiter slow-starts from it, as from an unknown
+// rate, until the server's next 429 shows the limit.
+func (g *tokenGate) startAt(rate Rate, window, wait time.Duration, remaining float64, guess bool) {
 	g.once.Do(func() {
 		// The server's bucket holds a window of its limit (a minute of
 		// OpenAI's and Anthropic's), and so does this one: a request that
@@ -394,15 +402,16 @@ func (g *tokenGate) startAt(rate Rate, window, wait time.Duration, remaining flo
 			opts = append(opts, WithInitial(remaining))
 		}
 		b := New(rate, opts...)
+		b.unknown = guess // slow-started from the guess, with no ceiling
 		if wait > 0 {
 			b.Pause(time.Now().Add(min(wait, g.maxPause())))
 		}
 		lim := g.lim
-		lopts := append([]LimitOption{
-			WithUnits(TextTokens),
-			WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}),
-			WithEvents(g.events),
-		}, g.pause...)
+		lopts := []LimitOption{WithUnits(TextTokens), WithEvents(g.events)}
+		if !guess {
+			lopts = append(lopts, WithCeiling(Rate{Tokens: rate.Tokens * lim.ceiling(), Per: rate.Per}))
+		}
+		lopts = append(lopts, g.pause...)
 		if lim.Header != "" {
 			lopts = append(lopts, func(c *limitConfig) { c.own = [3]string{g.limitKey, g.remainingKey, g.resetKey} })
 		}
@@ -426,9 +435,11 @@ func (g *tokenGate) maxPause() time.Duration {
 // request asked for (its bucket near empty after the refusal), so the rate
 // is about the request's tokens over the reset. Without a reset either,
 // the request's tokens once a second is the start, and the limiter finds
-// the rest. A reset longer than the longest pause measures nothing: the
-// server is asked again then, so the rate is the request's tokens over
-// that pause, not over a day of a garbage Retry-After.
+// the rest: the rate is a guess, which it slow-starts from (an early
+// refusal, or a long reset, guesses low, and a ceiling there would hold
+// the key to it for good). A reset longer than the longest pause measures
+// nothing: the server is asked again then, so the rate is the request's
+// tokens over that pause, not over a day of a garbage Retry-After.
 func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
 	c := g.lim.estimate(req, nil, g.share())
 	if o := g.open.Load(); o != nil {
@@ -440,7 +451,7 @@ func (g *tokenGate) startFrom429(req *http.Request, wait time.Duration) {
 	if wait > 0 {
 		rate = est / wait.Seconds()
 	}
-	g.start(PerSecond(rate), wait)
+	g.startAt(PerSecond(rate), g.lim.window(), wait, -1, true)
 }
 
 // tokenEvents hands the events of a token limiter to fn with their Reason
