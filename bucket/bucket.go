@@ -743,6 +743,15 @@ func (b *Bucket) expire(t float64) {
 			}
 		}
 		due := b.due(&sim, at, w.n, w.prio)
+		if sim.fresh && !sim.windowed(due) {
+			// Its turn comes after the window, and it is not settled yet:
+			// dispatch settles it then, from the window's end, and reads
+			// its turn again from what that gives it (its own tokens, up
+			// to the burst, not a reserve kept from it too), before it
+			// takes them.
+			sim.settle(sim.freshSince(due), w.n)
+			due = b.due(&sim, due, w.n, w.prio)
+		}
 		if late(due, w.deadline) {
 			sim.base += saved // refused, it takes its savings with it
 			return false

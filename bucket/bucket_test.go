@@ -311,6 +311,28 @@ func TestALargeWaiterSavesFromTheEndOfAPause(t *testing.T) {
 	})
 }
 
+// The wait behind a waiter larger than the burst, queued when a pause
+// comes, is foretold from the pause's end, where the large one is given
+// the burst and saves the rest: due at 4s, it fits its 4.5s and is kept.
+// The pause used to settle the large one at its turn instead, saving its
+// excess twice, and refused the wait behind it, foretold at 5s.
+func TestAPauseForetellsTheWaitBehindALargeWaiterFromItsEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(1), bucket.WithInitial(0)) // burst 1
+		g := newGrants()
+		g.wait(context.Background(), b, "large", 3)
+		next, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
+		defer cancel()
+		g.wait(next, b, "next", 1) // due at 4s
+		b.Pause(time.Now().Add(time.Second))
+		time.Sleep(10 * time.Second)
+		assert.NoError(t, g.Err("large"))
+		assert.Equal(t, 3*time.Second, g.When("large"), "the burst at 1s, then 2 tokens more")
+		assert.NoError(t, g.Err("next"), "due at 4s, in time")
+		assert.Equal(t, 4*time.Second, g.When("next"))
+	})
+}
+
 func TestPauseRefusesWaitersItPushesPastTheirDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := bucket.New(bucket.PerSecond(1))

@@ -529,3 +529,32 @@ func TestAWaitCountsWhatAnOlderLargeOneSavedBeforeItsAgedTurn(t *testing.T) {
 		assert.Equal(t, 52*time.Second, g.When("last"))
 	})
 }
+
+// A pause foretells a lower wait's turn with the reserve kept from it: at
+// the pause's end the bucket has the one token its head needs, and a lower
+// head waits a token more for the reserve. A wait whose deadline falls
+// before that is refused when the pause comes, not at its deadline, and
+// the wait behind it moves up to the turn it would have had.
+func TestAPauseForetellsALowerWaitBehindTheReserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0),
+			bucket.WithReserve(transport.PriorityInteractive, 1, time.Minute))
+		start := time.Now()
+		require.NoError(t, b.Wait(interactive, 1)) // at 100ms; the reserve holds
+		g := newGrants()
+		g.start = start
+		first, cancel := context.WithDeadline(batch, start.Add(1150*time.Millisecond))
+		defer cancel()
+		second, cancel2 := context.WithDeadline(batch, start.Add(1250*time.Millisecond))
+		defer cancel2()
+		g.wait(first, b, "first", 1)   // due at 300ms: accepted
+		g.wait(second, b, "second", 1) // due at 400ms: accepted
+		b.Pause(start.Add(1100 * time.Millisecond))
+		time.Sleep(2 * time.Second)
+		// At 1.1s the bucket holds one token; a batch wait needs two.
+		assert.ErrorIs(t, g.Err("first"), transport.ErrDeadline, "due at 1.2s, past its 1.15s")
+		assert.Equal(t, 100*time.Millisecond, g.When("first"), "refused when the pause came, not at its deadline")
+		assert.NoError(t, g.Err("second"), "due at 1.2s once the first is refused")
+		assert.Equal(t, 1200*time.Millisecond, g.When("second"))
+	})
+}
