@@ -540,9 +540,20 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 			rest -= aged.lvl.saved
 		}
 	}
+	at := b.etaOf(t, n, ahead, rest)
 	if r := &b.reserve; r.tokens > 0 && prio < r.level && t < b.reserveEnds {
-		rest += min(r.tokens, s.burst) // an estimate: as if the reserve held
+		// The reserve is kept from it, as due keeps it from a head: until
+		// it lapses, and no longer.
+		kept := b.etaOf(t, n, ahead, rest+min(r.tokens, s.burst))
+		at = max(at, min(kept, b.reserveEnds))
 	}
+	return at
+}
+
+// etaOf is eta's turn for a request of n tokens, behind ahead tokens,
+// when rest tokens are left for the bucket's own pacing.
+func (b *Bucket) etaOf(t, n, ahead, rest float64) float64 {
+	s := &b.s
 	need := s.taken + rest // what taken reaches with this grant
 	if s.windowed(t) {
 		last := s.winCap

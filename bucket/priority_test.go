@@ -558,3 +558,56 @@ func TestAPauseForetellsALowerWaitBehindTheReserve(t *testing.T) {
 		assert.Equal(t, 1200*time.Millisecond, g.When("second"))
 	})
 }
+
+// A reserve that lapses during a pause keeps nothing at its end: a lower
+// wait queued before the pause, and one that comes during it, are both
+// foretold, and granted, as if there were none, the first at the pause's
+// end and the second a token later.
+func TestAReserveLapsingDuringAPauseIsNotForetold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0),
+			bucket.WithReserve(transport.PriorityInteractive, 1, 500*time.Millisecond))
+		start := time.Now()
+		require.NoError(t, b.Wait(interactive, 1)) // at 100ms; the reserve holds until 600ms
+		g := newGrants()
+		g.start = start
+		first, cancel := context.WithDeadline(batch, start.Add(1150*time.Millisecond))
+		defer cancel()
+		g.wait(first, b, "first", 1) // due at 300ms
+		b.Pause(start.Add(1100 * time.Millisecond))
+		synctest.Wait()
+		second, cancel2 := context.WithDeadline(batch, start.Add(1250*time.Millisecond))
+		defer cancel2()
+		g.wait(second, b, "second", 1)
+		time.Sleep(2 * time.Second)
+		assert.NoError(t, g.Err("first"))
+		assert.Equal(t, 1100*time.Millisecond, g.When("first"), "the reserve lapsed at 600ms")
+		assert.NoError(t, g.Err("second"), "due at 1.2s, in time")
+		assert.Equal(t, 1200*time.Millisecond, g.When("second"))
+	})
+}
+
+// A lower wait is foretold with the reserve kept from it only until the
+// reserve lapses: one that comes after the reserve's hold is granted
+// without it, and a deadline that fits that turn is met.
+func TestAReserveIsForetoldOnlyUntilItLapses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0),
+			bucket.WithReserve(transport.PriorityInteractive, 1, 200*time.Millisecond))
+		start := time.Now()
+		require.NoError(t, b.Wait(interactive, 1)) // at 100ms; the reserve holds until 300ms
+		g := newGrants()
+		g.start = start
+		for _, name := range []string{"1", "2", "3", "4"} {
+			g.wait(batch, b, name, 1) // 300ms, 300ms, 400ms, 500ms
+		}
+		last, cancel := context.WithDeadline(batch, start.Add(650*time.Millisecond))
+		defer cancel()
+		g.wait(last, b, "5", 1)
+		time.Sleep(time.Second)
+		assert.Equal(t, 300*time.Millisecond, g.When("2"), "the reserve lapsed at 300ms")
+		assert.Equal(t, 500*time.Millisecond, g.When("4"))
+		assert.NoError(t, g.Err("5"), "due at 600ms, in time")
+		assert.Equal(t, 600*time.Millisecond, g.When("5"))
+	})
+}
