@@ -526,7 +526,7 @@ func (b *Bucket) answered(n float64) { b.back.Add(int64(n)) }
 // size on one level, an estimate when a server window ends part-way
 // through requests of mixed sizes, and, across levels, as exact as
 // queue.ahead. Lower levels do not delay it but by the share aging gives
-// them.
+// them, and the reserve kept from those.
 func (b *Bucket) eta(t, n float64, prio int) float64 {
 	s := &b.s
 	ahead, aged := b.q.ahead(prio)
@@ -541,10 +541,20 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 		}
 	}
 	at := b.etaOf(t, n, ahead, rest)
-	if r := &b.reserve; r.tokens > 0 && prio < r.level && t < b.reserveEnds {
-		// The reserve is kept from it, as due keeps it from a head: until
-		// it lapses, and no longer.
-		kept := b.etaOf(t, n, ahead, rest+min(r.tokens, s.burst))
+	if r := &b.reserve; r.tokens > 0 && t < b.reserveEnds {
+		kept := at
+		switch res := min(r.tokens, s.burst); {
+		case prio < r.level:
+			// The reserve is kept from it, as due keeps it from a head:
+			// until it lapses, and no longer.
+			kept = b.etaOf(t, n, ahead, rest+res)
+		case aged != nil && b.q.levels[len(b.q.levels)-1].prio < r.level:
+			// Aging serves lower waits before it, and the reserve is kept
+			// from them: it comes after the last of them, foretold as if
+			// that one came just before it (late by what comes between,
+			// at most the reserve's time, never early).
+			kept = b.etaOf(t, n, ahead, rest-n+res)
+		}
 		at = max(at, min(kept, b.reserveEnds))
 	}
 	return at

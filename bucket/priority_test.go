@@ -611,3 +611,30 @@ func TestAReserveIsForetoldOnlyUntilItLapses(t *testing.T) {
 		assert.Equal(t, 600*time.Millisecond, g.When("5"))
 	})
 }
+
+// A higher wait that aging serves after an older lower one waits for it,
+// and so for the reserve kept from it: it is foretold then, and refused
+// at once when its deadline falls before.
+func TestAHigherWaitBehindAnAgedLowerOneIsForetoldAfterTheReserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithInitial(0), bucket.WithAging(1),
+			bucket.WithReserve(transport.PriorityInteractive, 2, time.Minute))
+		start := time.Now()
+		require.NoError(t, b.Wait(interactive, 1)) // at 100ms; the reserve holds
+		g := newGrants()
+		g.start = start
+		g.wait(batch, b, "batch", 1) // due at 400ms: 3 tokens, 2 of them kept
+		hurried, cancel := context.WithDeadline(interactive, start.Add(350*time.Millisecond))
+		defer cancel()
+		g.wait(hurried, b, "hurried", 1)
+		patient, cancel2 := context.WithDeadline(interactive, start.Add(450*time.Millisecond))
+		defer cancel2()
+		g.wait(patient, b, "patient", 1)
+		time.Sleep(time.Second)
+		assert.Equal(t, 400*time.Millisecond, g.When("batch"))
+		assert.ErrorIs(t, g.Err("hurried"), transport.ErrDeadline, "after the batch, at 400ms")
+		assert.Equal(t, 100*time.Millisecond, g.When("hurried"), "refused at once, not at its deadline")
+		assert.NoError(t, g.Err("patient"))
+		assert.Equal(t, 400*time.Millisecond, g.When("patient"), "from the reserve the batch waited for")
+	})
+}
