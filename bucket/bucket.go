@@ -540,20 +540,28 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 			rest -= aged.lvl.saved
 		}
 	}
-	at := b.etaOf(t, n, ahead, rest)
+	base := s.base
+	if h := b.head; h != nil && len(b.q.levels) > 0 && prio > b.q.levels[0].prio &&
+		s.every > 0 && !s.fresh && !s.windowed(t) &&
+		!owed(b.q.share, b.q.passed, b.q.aged, b.q.oldest().n) {
+		// It passes the head, which keeps what it saved beyond the burst
+		// (park): it finds the burst, no more.
+		base = max(base+h.lvl.saved*s.every, t-s.burst*s.every)
+	}
+	at := b.etaOf(t, n, ahead, rest, base)
 	if r := &b.reserve; r.tokens > 0 && t < b.reserveEnds {
 		kept := at
 		switch res := min(r.tokens, s.burst); {
 		case prio < r.level:
 			// The reserve is kept from it, as due keeps it from a head:
 			// until it lapses, and no longer.
-			kept = b.etaOf(t, n, ahead, rest+res)
+			kept = b.etaOf(t, n, ahead, rest+res, base)
 		case aged != nil && b.q.levels[len(b.q.levels)-1].prio < r.level:
 			// Aging serves lower waits before it, and the reserve is kept
 			// from them: it comes after the last of them, foretold as if
 			// that one came just before it (late by what comes between,
 			// at most the reserve's time, never early).
-			kept = b.etaOf(t, n, ahead, rest-n+res)
+			kept = b.etaOf(t, n, ahead, rest-n+res, base)
 		}
 		at = max(at, min(kept, b.reserveEnds))
 	}
@@ -561,8 +569,9 @@ func (b *Bucket) eta(t, n float64, prio int) float64 {
 }
 
 // etaOf is eta's turn for a request of n tokens, behind ahead tokens,
-// when rest tokens are left for the bucket's own pacing.
-func (b *Bucket) etaOf(t, n, ahead, rest float64) float64 {
+// when rest tokens are left for the bucket's own pacing from base (the
+// bucket's, unless the request passes the head).
+func (b *Bucket) etaOf(t, n, ahead, rest, base float64) float64 {
 	s := &b.s
 	need := s.taken + rest // what taken reaches with this grant
 	if s.windowed(t) {
@@ -592,7 +601,7 @@ func (b *Bucket) etaOf(t, n, ahead, rest float64) float64 {
 		}
 		return max(t, from+max(0, rest-min(first, s.burst))*s.every)
 	}
-	return max(t, s.base+rest*s.every)
+	return max(t, base+rest*s.every)
 }
 
 // due is when the settled head, of n tokens and priority prio, may be

@@ -638,3 +638,29 @@ func TestAHigherWaitBehindAnAgedLowerOneIsForetoldAfterTheReserve(t *testing.T) 
 		assert.Equal(t, 400*time.Millisecond, g.When("patient"), "from the reserve the batch waited for")
 	})
 }
+
+// A wait that passes a head larger than the burst finds the bucket's
+// burst, no more (the head keeps what it saved beyond it): it is foretold
+// from there, and refused at once when its deadline falls before.
+func TestAWaitPassingALargeHeadIsForetoldFromTheBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := bucket.New(bucket.PerSecond(10), bucket.WithBurst(1), bucket.WithInitial(0))
+		g := newGrants()
+		time.Sleep(100 * time.Millisecond)
+		g.wait(batch, b, "large", 3) // due at 300ms
+		time.Sleep(50 * time.Millisecond)
+		// 1.5 tokens saved, the burst is 1: due at 350ms.
+		hurried, cancel := context.WithDeadline(context.Background(), g.start.Add(340*time.Millisecond))
+		defer cancel()
+		g.wait(hurried, b, "hurried", 3)
+		patient, cancel2 := context.WithDeadline(context.Background(), g.start.Add(360*time.Millisecond))
+		defer cancel2()
+		g.wait(patient, b, "patient", 3)
+		time.Sleep(2 * time.Second)
+		assert.ErrorIs(t, g.Err("hurried"), transport.ErrDeadline)
+		assert.Equal(t, 150*time.Millisecond, g.When("hurried"), "refused at once, not at its deadline")
+		assert.NoError(t, g.Err("patient"))
+		assert.Equal(t, 350*time.Millisecond, g.When("patient"))
+		assert.Equal(t, 600*time.Millisecond, g.When("large"), "the half token it saved beyond the burst kept")
+	})
+}
