@@ -400,7 +400,7 @@ func (rt *roundTripper) entryKeyed(req *http.Request, host, model string) *entry
 		if e := rt.last.Load(); e != nil && !e.gone.Load() && e.key == key {
 			return e
 		}
-		return rt.entryLocked(req, model, "", nil, key)
+		return rt.entryLocked(req, transport.BoundKey(model), "", nil, key)
 	}
 	bound := transport.BoundKey(model)
 	var buf [128]byte
@@ -412,7 +412,8 @@ func (rt *roundTripper) entryKeyed(req *http.Request, host, model string) *entry
 
 // entryLocked is entry under rt.mu: the key is k when not nil (the
 // default key, of req's host and model, whose model as the request named
-// it is raw), else key.
+// it is raw), else key. model is bounded ([transport.BoundKey]), as it is
+// kept for the breaker's events.
 //
 // An entry found through rt.last an instant before a sweep or an eviction
 // drops it (idle for IdleTTL, or the least recently used of MaxKeys) takes
@@ -446,7 +447,13 @@ func (rt *roundTripper) entryLocked(req *http.Request, model, raw string, k []by
 		e = rt.newEntry(key, req, model)
 		e.used = n // not shared yet
 		if k != nil {
+			// A raw name longer than the bound is not kept: the client
+			// names the model, and a breaker per huge name would hold
+			// each. Its requests find the breaker by its key instead.
 			e.model = raw
+			if len(raw) > transport.MaxKeyLen {
+				e.model = model
+			}
 			if req.URL != nil {
 				e.host = req.URL.Host
 			}
