@@ -353,7 +353,12 @@ func (rt *roundTripper) outcome(req *http.Request, resp *http.Response, err erro
 	if req.Context().Err() != nil {
 		return errExcluded
 	}
-	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+	// An error that matches context.DeadlineExceeded while the caller's
+	// context is alive is a timeout of the transport's own (net/http's
+	// ResponseHeaderTimeout, a dial that timed out): the model did not
+	// answer in time, a failure. Only a limiter's refusal of a wait the
+	// deadline could not hold (transport.ErrDeadline) says nothing of it.
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, transport.ErrDeadline) ||
 		errors.Is(err, transport.ErrNotSent) || errors.Is(err, transport.ErrModelUnavailable) || unsendable(req)) {
 		return errExcluded
 	}

@@ -216,14 +216,17 @@ func WithHalfOpenProbes(n uint32) Option {
 // error; every other status (2xx to 4xx, 429 included: rate is the
 // limiter's business, not the model's health) is a success. Whatever f
 // says, a request whose context is done, or whose error matches
-// context.Canceled, context.DeadlineExceeded, transport.ErrNotSent (a
-// limiter under the breaker refused it before sending it) or
-// transport.ErrModelUnavailable (it never reached the server), counts as
-// neither; so does an error of a request net/http refuses to send for a
+// context.Canceled, transport.ErrDeadline (a wait under the breaker that
+// the deadline could not hold), transport.ErrNotSent (a limiter under the
+// breaker refused it before sending it) or transport.ErrModelUnavailable
+// (it never reached the server), counts as neither; so does an error of a request net/http refuses to send for a
 // fault of its own (a header or trailer field that is not valid HTTP, a
 // method that is not a token), which one caller's bad input could
 // otherwise repeat until the model's breaker opened for every caller. A
-// nil f keeps the default.
+// nil f keeps the default. An error that matches context.DeadlineExceeded
+// while the request's context is alive is the transport's own timeout
+// (net/http's ResponseHeaderTimeout, a dial that timed out): the model
+// did not answer in time, and that counts.
 func WithIsFailure(f func(resp *http.Response, err error) bool) Option {
 	return func(s *settings) { s.isFailure = f }
 }
