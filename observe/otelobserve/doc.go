@@ -41,7 +41,9 @@
 // the retry decorator does not read bodies, so requests, retries and
 // give-ups carry no model), by name for the first 256 models seen and as
 // "other" for any later one, since a client may name a new model in every
-// request; http.response.status_code or error.type
+// request (a name is cut to transport.MaxKeyLen as transport.BoundKey
+// does, and a byte that is not valid UTF-8, which OTLP and Prometheus
+// refuse, becomes U+FFFD); http.response.status_code or error.type
 // (deadline_exceeded, canceled, model_unavailable, transport) on requests,
 // retries and give-ups; steady.reason on give-ups and fallbacks, and on the
 // rate as the limiter's units (requests or tokens); steady.from and

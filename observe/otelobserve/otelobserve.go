@@ -3,7 +3,9 @@ package otelobserve
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -71,10 +73,18 @@ type modelSet struct {
 	seen map[string]struct{}
 }
 
-// value returns the steady.model of model: its name, bounded in length,
-// or otherModel past maxModels.
+// value returns the steady.model of model: its name, bounded in length
+// and made valid UTF-8, or otherModel past maxModels.
+//
+// A value that is not valid UTF-8 fails OTLP's whole export (attribute
+// values are protobuf strings) and is refused as a Prometheus label; a
+// name cut to its bound inside a character, or a limiter's key from a URL
+// path, is not, so each invalid byte is replaced by U+FFFD.
 func (s *modelSet) value(model string) string {
 	model = transport.BoundKey(model)
+	if !utf8.ValidString(model) {
+		model = strings.ToValidUTF8(model, "\uFFFD")
+	}
 	s.mu.RLock()
 	_, ok := s.seen[model]
 	full := len(s.seen) >= maxModels
