@@ -130,7 +130,23 @@ func retries(r Route, cfg *config) transport.Middleware {
 	case cfg.maxRetries > 0 && !r.KeepRetry:
 		opts = append(opts, retry.WithMaxRetries(cfg.maxRetries))
 	}
-	return retry.New(append(opts, retry.WithEvents(cfg.events))...)
+	events := cfg.events
+	if len(r.SlotRetry) > 0 && cfg.maxRetries != 0 && events != nil {
+		events = notDone(events)
+	}
+	return retry.New(append(opts, retry.WithEvents(events))...)
+}
+
+// notDone is fn without the EventDone of each request: the retries of a
+// route with a slot retry are sent once per slot attempt, and the slot
+// retry around reports the request's end, once, with the answer the
+// caller gets. The retries' other events (retries, give-ups) are fn's.
+func notDone(fn transport.EventFunc) transport.EventFunc {
+	return func(e transport.Event) {
+		if e.Kind != transport.EventDone {
+			fn(e)
+		}
+	}
 }
 
 // busy is the rule of a route's slot retry ([Route.SlotRetry]): a 409,

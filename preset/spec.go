@@ -133,7 +133,9 @@ type Route struct {
 	// 409 beyond), with a wait as long as a slot takes to free. The
 	// route's own retries handle every other failure, as the caller sets
 	// them, and leave the 409s to it. Retries off (WithMaxRetries(0)) turn
-	// it off too.
+	// it off too. A request still ends once for the events: the slot
+	// retry reports its transport.EventDone, the route's retries (sent
+	// once per slot attempt) report their retries and give-ups only.
 	SlotRetry []retry.Option
 
 	// Creates marks a route whose POST creates what a second send would
