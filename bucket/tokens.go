@@ -364,7 +364,7 @@ func (g *tokenGate) limited(o *openGate, req *http.Request, info *transport.Info
 	// another request (a preset reuses it): what the usage is read
 	// against is taken now.
 	_, allowed := info.Tokens(req)
-	resp.Body = transport.WatchUsage(resp.Body, func(u transport.Usage, ok bool) {
+	resp.Body = transport.WatchResponseUsage(resp, func(u transport.Usage, ok bool) {
 		if !ok {
 			return
 		}

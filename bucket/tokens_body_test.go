@@ -2,6 +2,7 @@ package bucket_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -200,5 +201,55 @@ func TestKeyedUsageReadLateReadsNoInfo(t *testing.T) {
 		send(true)
 		send(true)
 		assert.Less(t, send(true), time.Second, "the charges were corrected to the usage read")
+	})
+}
+
+// gzipped is s compressed with gzip, as a server writes an answer to a
+// request that asked for gzip itself (net/http then leaves the body
+// compressed, with its Content-Encoding).
+func gzipped(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, err := io.WriteString(zw, s)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return b.Bytes()
+}
+
+// The usage of an answer net/http left gzip-compressed (the request set
+// Accept-Encoding: gzip itself) corrects its request's charge as an
+// uncompressed one does, and the caller still reads the body as it came.
+func TestAGzipCompressedAnswersUsageCorrectsTheCharge(t *testing.T) {
+	const events = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":19}}\n\ndata: [DONE]\n\n"
+	synctest.Test(t, func(t *testing.T) {
+		zipped := gzipped(t, events)
+		base := transport.Func(func(req *http.Request) (*http.Response, error) {
+			_ = req.Body.Close()
+			return &http.Response{StatusCode: http.StatusOK, Request: req, Body: io.NopCloser(bytes.NewReader(zipped)),
+				// 1,200 tokens a minute: a charge of max_tokens (1,000) takes 50 s to refill.
+				Header: http.Header{"Content-Type": {"text/event-stream"}, "Content-Encoding": {"gzip"},
+					"X-Ratelimit-Limit-Tokens": {"1200"}}}, nil
+		})
+		rt := bucket.Keyed(bucket.PerMinute(6000), bucket.WithTokenLimits(bucket.TokenLimit{Name: "tokens"}))(base)
+		send := func() time.Duration {
+			body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":1000}`
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(body))
+			require.NoError(t, err)
+			req.Header.Set("Accept-Encoding", "gzip")
+			start := time.Now()
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			waited := time.Since(start)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			assert.Equal(t, zipped, b, "the caller reads the body as it came")
+			require.NoError(t, resp.Body.Close())
+			return waited
+		}
+		send() // opens the token limiter
+		send()
+		assert.Less(t, send(), time.Second, "the charges were corrected to the usage read")
 	})
 }

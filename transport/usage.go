@@ -2,9 +2,12 @@ package transport
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"math"
+	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -52,8 +55,78 @@ const maxUsageObject = 2 << 10
 // names a field another named before, the later is kept, so the last event
 // of a stream wins. A "usage" that is not an object (OpenAI's "usage":
 // null on every event but the last) is passed over.
+//
+// body is read as it comes: [WatchResponseUsage] reads an answer's body
+// as its Content-Encoding says (one net/http left gzip-compressed).
 func WatchUsage(body io.ReadCloser, done func(u Usage, ok bool)) io.ReadCloser {
 	return &usageWatcher{rc: body, done: done}
+}
+
+// WatchResponseUsage is [WatchUsage] of resp's body, read as its
+// Content-Encoding says. An answer net/http left gzip-compressed (as it
+// does when the request asked for gzip itself, with its own
+// Accept-Encoding) is handed to the caller as it came, and uncompressed
+// only to find its usage: the compressed bytes the caller reads are kept,
+// up to 4 MiB (a larger answer reports no usage), and read when done is
+// called. An answer in any other encoding reports no usage.
+func WatchResponseUsage(resp *http.Response, done func(u Usage, ok bool)) io.ReadCloser {
+	w := &usageWatcher{rc: resp.Body, done: done}
+	if ce := resp.Header["Content-Encoding"]; len(ce) > 0 {
+		switch v := strings.TrimSpace(ce[0]); {
+		case strings.EqualFold(v, "gzip"), strings.EqualFold(v, "x-gzip"):
+			w.zipped = new(zippedBody)
+		case v != "" && !strings.EqualFold(v, "identity"):
+			w.zipped = &zippedBody{over: true} // no usage is read of it
+		}
+	}
+	return w
+}
+
+// zippedBody is what a usageWatcher keeps of a gzip-compressed body.
+type zippedBody struct {
+	b    []byte
+	over bool // larger than maxZippedUsage, or in an encoding not read
+}
+
+const (
+	// maxZippedUsage bounds the compressed bytes kept to find the usage.
+	maxZippedUsage = 4 << 20
+	// maxUnzippedUsage bounds the bytes they are uncompressed to: a small
+	// body may uncompress to gigabytes.
+	maxUnzippedUsage = 64 << 20
+)
+
+// keep keeps p, read of the compressed body.
+func (z *zippedBody) keep(p []byte) {
+	if z.over {
+		return
+	}
+	if len(z.b)+len(p) > maxZippedUsage {
+		z.over, z.b = true, nil
+		return
+	}
+	z.b = append(z.b, p...)
+}
+
+// feed uncompresses what was kept, as far as it goes, into w.
+func (z *zippedBody) feed(w *usageWatcher) {
+	if z.over || len(z.b) == 0 {
+		return
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z.b))
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	r := io.LimitReader(zr, maxUnzippedUsage)
+	for {
+		n, err := r.Read(buf)
+		w.feed(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	z.b = nil
 }
 
 type usageWatcher struct {
@@ -78,6 +151,9 @@ type usageWatcher struct {
 	// it.
 	inN, cacheInN, cacheReadN int64
 	over                      bool // done was called
+	// zipped is what is kept of a compressed body, which is read when
+	// done is called; nil for a body read as it comes.
+	zipped *zippedBody
 }
 
 const usageKey = `"usage"`
@@ -93,7 +169,11 @@ func (w *usageWatcher) Read(p []byte) (int, error) {
 	n, err := w.rc.Read(p)
 	w.mu.Lock()
 	if !w.over {
-		w.feed(p[:n])
+		if w.zipped != nil {
+			w.zipped.keep(p[:n])
+		} else {
+			w.feed(p[:n])
+		}
 		if err == io.EOF {
 			w.finish()
 		}
@@ -114,6 +194,9 @@ func (w *usageWatcher) Close() error {
 // finish calls done; w.mu is held.
 func (w *usageWatcher) finish() {
 	w.over = true
+	if w.zipped != nil {
+		w.zipped.feed(w)
+	}
 	u := w.u
 	u.Input = addCounts(addCounts(w.inN, w.cacheInN), w.cacheReadN)
 	w.done(u, w.seen)

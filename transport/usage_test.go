@@ -1,8 +1,11 @@
 package transport_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -157,4 +160,60 @@ func TestWatchUsageCountsDoNotOverflow(t *testing.T) {
 	assert.Equal(t, transport.Usage{Input: most, Output: most}, got)
 	assert.Equal(t, int64(most), got.Total(), "the total is as large as it can be, not negative")
 	assert.Equal(t, int64(7), transport.Usage{Input: 3, Output: 4}.Total())
+}
+
+// An answer left gzip-compressed is read uncompressed for its usage, and
+// handed to the caller as it came; one half read reports the usage of
+// what was read; an answer in an encoding steady does not read reports
+// none.
+func TestWatchResponseUsageReadsAGzipCompressedAnswer(t *testing.T) {
+	const body = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n" +
+		"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n"
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, err := io.WriteString(zw, body)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	zipped := b.Bytes()
+
+	for _, tt := range []struct {
+		name     string
+		encoding string
+		body     []byte
+		read     int // bytes read before Close; -1: all
+		want     transport.Usage
+		ok       bool
+	}{
+		{"gzip", "gzip", zipped, -1, transport.Usage{Input: 5, Output: 9}, true},
+		{"x-gzip", " X-Gzip ", zipped, -1, transport.Usage{Input: 5, Output: 9}, true},
+		{"identity", "identity", []byte(body), -1, transport.Usage{Input: 5, Output: 9}, true},
+		{"no encoding", "", []byte(body), -1, transport.Usage{Input: 5, Output: 9}, true},
+		{"half read", "gzip", zipped, len(zipped) * 3 / 4, transport.Usage{Input: 5, Output: 7}, true},
+		{"never read", "gzip", zipped, 0, transport.Usage{}, false},
+		{"brotli", "br", []byte(body), -1, transport.Usage{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{Header: http.Header{}, Body: io.NopCloser(iotest.OneByteReader(bytes.NewReader(tt.body)))}
+			if tt.encoding != "" {
+				resp.Header.Set("Content-Encoding", tt.encoding)
+			}
+			calls := 0
+			var got transport.Usage
+			var ok bool
+			rc := transport.WatchResponseUsage(resp, func(u transport.Usage, found bool) { calls++; got, ok = u, found })
+			var read []byte
+			if tt.read < 0 {
+				read, err = io.ReadAll(rc)
+				require.NoError(t, err)
+				assert.Equal(t, tt.body, read, "the caller reads the body as it came")
+			} else {
+				_, err = io.ReadFull(rc, make([]byte, tt.read))
+				require.NoError(t, err)
+			}
+			require.NoError(t, rc.Close())
+			assert.Equal(t, 1, calls)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
 }
