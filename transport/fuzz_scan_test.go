@@ -155,7 +155,7 @@ func referenceTokens(body []byte) (chars int64, maxTokens float64, isObject bool
 	for dec.More() {
 		tok, _ := dec.Token()
 		switch k := tok.(string); k {
-		case "messages", "prompt", "input", "system":
+		case "messages", "prompt", "input", "system", "instructions":
 			walk(true, true)
 		case "max_tokens", "max_completion_tokens", "max_output_tokens":
 			v, _ := dec.Token()

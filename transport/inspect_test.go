@@ -299,3 +299,15 @@ func TestInfoRetryVerdictIsTheLastAnswerRead(t *testing.T) {
 	info.Signals(other, time.Now())
 	assert.Equal(t, transport.VerdictRetry, info.RetryVerdict(read))
 }
+
+// The instructions of a request to OpenAI's Responses API are its system
+// prompt, counted as Anthropic's "system" is: a long one is most of what
+// the request costs against the token limit.
+func TestRequestTokensCountsTheResponsesAPIsInstructions(t *testing.T) {
+	body := `{"model":"gpt-5","instructions":"` + strings.Repeat("x", 4000) + `","input":"` + strings.Repeat("y", 40) + `","max_output_tokens":7}`
+	req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/responses", strings.NewReader(body))
+	require.NoError(t, err)
+	prompt, output := transport.RequestTokens(req)
+	assert.Equal(t, 1010, prompt, "the instructions' 4,000 characters and the input's 40, over four")
+	assert.Equal(t, 7, output)
+}

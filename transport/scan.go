@@ -115,7 +115,7 @@ type member uint8
 const (
 	memberOther member = iota
 	memberModel
-	memberText      // prompt text: messages, prompt, input, system
+	memberText      // prompt text: messages, prompt, input, system, instructions
 	memberMaxTokens // max_tokens and its newer names
 )
 
@@ -629,7 +629,7 @@ func (s *scanner) endKey() {
 	switch {
 	case s.keyIs("model"):
 		s.member = memberModel
-	case s.keyIs("messages"), s.keyIs("prompt"), s.keyIs("input"), s.keyIs("system"):
+	case s.keyIs("messages"), s.keyIs("prompt"), s.keyIs("input"), s.keyIs("system"), s.keyIs("instructions"):
 		s.member, s.text = memberText, true
 	case s.keyIs("max_tokens"), s.keyIs("max_completion_tokens"), s.keyIs("max_output_tokens"):
 		s.member = memberMaxTokens
