@@ -22,6 +22,7 @@ var scanSeeds = []string{
 	`{"mod\u0065l":"m","cont\u0065nt":"x","x":{"model":"n"}}`,
 	`{"messages":[{"role":"user","cont\u0065nt":"abc","t\u0065xt":"de"}],"model":"m"}`,
 	`{"messages":[{"rôle":"user","contènt":"abc","conten":"x","texts":"y","Content":"z","content":"ok"}],"model":"m"}`,
+	`{"input":[{"type":"function_call_output","output":"abc","outputs":"x"},{"outp\u0075t":"de"}],"instructions":"hi","model":"m"}`,
 	`{"model":"a","model":"b"}`,
 	`{"model":1}`,
 	`[{"model":"a"}]`,
@@ -121,8 +122,8 @@ func topLevelModelOf(body []byte) (string, bool) {
 
 // referenceTokens reads a valid JSON body by the estimate's rules with
 // encoding/json: the characters of the strings of prompt text (a text
-// member's value, the elements of arrays in it, the values of "content"
-// and "text" keys in it), and the largest max-tokens value. Numbers over
+// member's value, the elements of arrays in it, the values of "content",
+// "text" and "output" keys in it), and the largest max-tokens value. Numbers over
 // 32 bytes are not read as a limit, as the scanner does not.
 func referenceTokens(body []byte) (chars int64, maxTokens float64, isObject bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -146,7 +147,7 @@ func referenceTokens(body []byte) (chars int64, maxTokens float64, isObject bool
 			} else {
 				for dec.More() {
 					k, _ := dec.Token()
-					walk(text, text && (k == "content" || k == "text"))
+					walk(text, text && (k == "content" || k == "text" || k == "output"))
 				}
 			}
 			_, _ = dec.Token()
@@ -184,7 +185,8 @@ func TestScanSeeds(t *testing.T) {
 		{scanSeeds[4], 9, math.MaxInt32},
 		{scanSeeds[5], 0, 0}, // a top-level "content" is no prompt
 		{scanSeeds[6], 5, 0}, // keys written with escapes are still "content" and "text"
-		{scanSeeds[7], 2, 0}, // and no key but those two is
+		{scanSeeds[7], 2, 0}, // and no key but those (and "output")
+		{scanSeeds[8], 7, 0}, // a tool's output handed back, and the instructions
 	}
 	for _, tt := range tests {
 		s := getScanner(true)

@@ -592,8 +592,9 @@ func EstimateTokens(req *http.Request) int {
 // up. Prompt text is what OpenAI's, Together's and Anthropic's request
 // bodies carry it in: the content of chat messages (a string, or parts
 // with "text"), a completion's prompt, embedding inputs, Anthropic's system
-// prompt, the instructions of OpenAI's Responses API; images, roles and
-// tool definitions do not count. output is the
+// prompt, the instructions of OpenAI's Responses API and the outputs of
+// tools its input hands back; images, roles and tool definitions do not
+// count. output is the
 // largest of max_tokens, max_completion_tokens and max_output_tokens.
 //
 // The body is read through GetBody (once per request under [Inspect],

@@ -311,3 +311,18 @@ func TestRequestTokensCountsTheResponsesAPIsInstructions(t *testing.T) {
 	assert.Equal(t, 1010, prompt, "the instructions' 4,000 characters and the input's 40, over four")
 	assert.Equal(t, 7, output)
 }
+
+// The output of a tool a request to OpenAI's Responses API hands back
+// (an input item of type function_call_output) is prompt text, as the
+// content of a chat request's tool message is: an agent's requests carry
+// most of their tokens there.
+func TestRequestTokensCountsTheResponsesAPIsToolOutputs(t *testing.T) {
+	body := `{"model":"gpt-5","input":[{"role":"user","content":"` + strings.Repeat("y", 40) + `"},` +
+		`{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},` +
+		`{"type":"function_call_output","call_id":"c","output":"` + strings.Repeat("x", 4000) + `"}],"max_output_tokens":7}`
+	req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/responses", strings.NewReader(body))
+	require.NoError(t, err)
+	prompt, output := transport.RequestTokens(req)
+	assert.Equal(t, 1010, prompt, "the tool output's 4,000 characters and the message's 40, over four")
+	assert.Equal(t, 7, output)
+}

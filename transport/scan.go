@@ -61,8 +61,8 @@ type scanner struct {
 	text bool
 	// wantKey: inside nested values, the next string is a key.
 	wantKey bool
-	// keyText: the last key read inside prompt text was "content" or
-	// "text", so a string value after it is text.
+	// keyText: the last key read inside prompt text was "content",
+	// "text" or "output", so a string value after it is text.
 	keyText bool
 
 	key    [maxKey]byte // a key being read, where it matters
@@ -369,7 +369,8 @@ func (s *scanner) nested(p []byte, i int) int {
 					// A key of fewer than eight bytes, read in one word.
 					x := word(p, i)
 					if k := bits.TrailingZeros64(plainASCII(x)&highBits) >> 3; k < 8 && p[i+k] == '"' {
-						s.keyText = k == 7 && x&(1<<56-1) == contentWord || k == 4 && uint32(x) == textWord
+						s.keyText = k == 7 && x&(1<<56-1) == contentWord || k == 4 && uint32(x) == textWord ||
+							k == 6 && x&(1<<48-1) == outputWord
 						s.wantKey = false
 						i += k + 1
 						continue
@@ -377,7 +378,7 @@ func (s *scanner) nested(p []byte, i int) int {
 				}
 				if j = findQuoteOrBackslash(p, i); j < len(p) && p[j] == '"' {
 					k := p[i:j]
-					s.keyText = string(k) == "content" || string(k) == "text"
+					s.keyText = string(k) == "content" || string(k) == "text" || string(k) == "output"
 					s.wantKey = false
 					i = j + 1
 					continue
@@ -431,11 +432,12 @@ func (s *scanner) nested(p []byte, i int) int {
 	return i
 }
 
-// contentWord and textWord are the keys "content" and "text" as the low
-// bytes of a little-endian word.
+// contentWord, textWord and outputWord are the keys "content", "text" and
+// "output" as the low bytes of a little-endian word.
 const (
 	contentWord = uint64('c') | uint64('o')<<8 | uint64('n')<<16 | uint64('t')<<24 | uint64('e')<<32 | uint64('n')<<40 | uint64('t')<<48
 	textWord    = uint32('t') | uint32('e')<<8 | uint32('x')<<16 | uint32('t')<<24
+	outputWord  = uint64('o') | uint64('u')<<8 | uint64('t')<<16 | uint64('p')<<24 | uint64('u')<<32 | uint64('t')<<40
 )
 
 // structuralScan marks the bytes the nested reading stops at.
@@ -553,7 +555,7 @@ func (s *scanner) endString(j int) {
 		if s.wantKey {
 			s.wantKey = false
 			if s.str == strKey {
-				s.keyText = s.keyIs("content") || s.keyIs("text")
+				s.keyText = s.keyIs("content") || s.keyIs("text") || s.keyIs("output")
 			}
 		}
 	case s.str == strModel:
