@@ -51,9 +51,15 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 		mw = append(mw, transport.Fallback(cfg.chains, transport.WithEvents(cfg.events)))
 	}
 	if len(r.SlotRetry) > 0 && cfg.maxRetries != 0 {
-		mw = append(mw, retry.New(append([]retry.Option{retry.WithShouldRetryInfo(busy)}, append(r.SlotRetry, retry.WithEvents(cfg.events))...)...))
+		slot := retry.New(append([]retry.Option{retry.WithShouldRetryInfo(busy)}, append(r.SlotRetry, retry.WithEvents(cfg.events))...)...)
+		if r.SlotFor == nil {
+			mw = append(mw, slot, retries(r, cfg, true))
+		} else {
+			mw = append(mw, slotted(r.SlotFor, slot, retries(r, cfg, true), retries(r, cfg, false)))
+		}
+	} else {
+		mw = append(mw, retries(r, cfg, false))
 	}
-	mw = append(mw, retries(r, cfg))
 	if r.Breaker {
 		opts := []breaker.Option{breaker.WithEvents(cfg.events)}
 		if key := spec.Key; key != nil {
@@ -104,8 +110,9 @@ func buildRoute(spec Spec, name string, r Route, cfg *config) transport.Middlewa
 // was done. A 503, 529, 429 or 409 says it was refused, and is retried.
 var maybeCreated = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout}
 
-// retries is the retry decorator of route r.
-func retries(r Route, cfg *config) transport.Middleware {
+// retries is the retry decorator of route r; slot leaves a 409 to the
+// slot retry around it ([Route.SlotRetry]).
+func retries(r Route, cfg *config, slot bool) transport.Middleware {
 	// An account out of quota is not retried (see quotaRule). The rule
 	// cannot see a cap on the server's wait that the route's own options
 	// raise: with them, it reads the body whatever the wait.
@@ -114,7 +121,7 @@ func retries(r Route, cfg *config) transport.Middleware {
 		maxWait = transport.MaxSignalDelay
 	}
 	rule := quotaRule(maxWait)
-	if len(r.SlotRetry) > 0 && cfg.maxRetries != 0 {
+	if slot {
 		rule = notBusy(rule) // the slot's retry, around, waits for a 409
 	}
 	if r.Fallback && r.FallBackAtOnce && len(cfg.chains) > 0 {
@@ -148,6 +155,39 @@ func notDone(fn transport.EventFunc) transport.EventFunc {
 		}
 	}
 }
+
+// slotted sends a request that waits for a slot (slotFor) through slot
+// and waits, the route's retries that leave a 409 to it, and any other
+// through others, the route's retries as every route has them. Each way
+// has its own retry budget.
+func slotted(slotFor func(*http.Request) bool, slot, waits, others transport.Middleware) transport.Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return &slotRoute{slotFor: slotFor, slot: slot(waits(next)), others: others(next), next: next}
+	}
+}
+
+// slotRoute is the RoundTripper of slotted.
+type slotRoute struct {
+	slotFor      func(*http.Request) bool
+	slot, others http.RoundTripper
+	next         http.RoundTripper
+}
+
+func (s *slotRoute) RoundTrip(req *http.Request) (*http.Response, error) {
+	return s.RoundTripInfo(req, transport.InfoOf(req))
+}
+
+// RoundTripInfo is RoundTrip for a request described by info.
+func (s *slotRoute) RoundTripInfo(req *http.Request, info *transport.Info) (*http.Response, error) {
+	if s.slotFor(req) {
+		return transport.Forward(s.slot, req, info)
+	}
+	return transport.Forward(s.others, req, info)
+}
+
+// CloseIdleConnections closes the idle connections of the transport
+// both ways wrap.
+func (s *slotRoute) CloseIdleConnections() { transport.CloseIdleConnections(s.next) }
 
 // busy is the rule of a route's slot retry ([Route.SlotRetry]): a 409,
 // and nothing else, is sent again.

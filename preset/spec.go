@@ -138,6 +138,13 @@ type Route struct {
 	// once per slot attempt) report their retries and give-ups only.
 	SlotRetry []retry.Option
 
+	// SlotFor names the requests that wait for a slot (SlotRetry): the
+	// creations a busy slot refuses, such as Together's POST /fine-tunes.
+	// Any other request of the route (a job's status, its cancel) is
+	// retried as any route's, a 409 too, as the caller sets it. nil means
+	// every request of the route.
+	SlotFor func(*http.Request) bool
+
 	// Creates marks a route whose POST creates what a second send would
 	// create again, and bill again (a fine-tune job, a batch): such a
 	// request is not sent again after a 500, 502 or 504, after which the

@@ -127,3 +127,41 @@ func TestFineTuneRetriesOtherFailuresAsAnyRoute(t *testing.T) {
 		})
 	}
 }
+
+// Only a fine-tune's creation waits for a slot: a 409 to anything else of
+// the route (a job cancelled that has already ended, a job's status) is
+// retried as any route's 409, as WithMaxRetries says, not for an hour.
+func TestFineTuneWaitsForASlotOnlyWhenCreatingOne(t *testing.T) {
+	for name, send := range map[string]func(*http.Client) (*http.Response, error){
+		"a cancel": func(c *http.Client) (*http.Response, error) {
+			return c.Post(together.DefaultBaseURL+"/fine-tunes/ft-1/cancel", "application/json", nil)
+		},
+		"a job's status": func(c *http.Client) (*http.Response, error) {
+			return c.Get(together.DefaultBaseURL + "/fine-tunes/ft-1")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				sends := 0
+				base := transport.Func(func(req *http.Request) (*http.Response, error) {
+					if req.Body != nil {
+						_ = req.Body.Close()
+					}
+					mu.Lock()
+					sends++
+					mu.Unlock()
+					return &http.Response{StatusCode: http.StatusConflict, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+				})
+				client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"), together.WithMaxRetries(2))}
+				start := time.Now()
+				resp, err := send(client)
+				require.NoError(t, err)
+				_ = resp.Body.Close()
+				assert.Equal(t, http.StatusConflict, resp.StatusCode)
+				assert.Equal(t, 3, sends, "the first attempt and two retries")
+				assert.Less(t, time.Since(start), time.Minute)
+			})
+		})
+	}
+}

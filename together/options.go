@@ -68,8 +68,10 @@ func WithRate(route string, rpm float64) Option { return preset.WithRate(route, 
 // WithMaxRetries sets how many times a request is sent again after its
 // first attempt (default retry.DefaultMaxRetries, the guide's 4); 0 or less
 // turns retries off, as openai-go's option.WithMaxRetries(0) does. The
-// fine-tune route keeps its own long wait for a slot (a 409) unless
-// retries are off; its other failures are retried n times too.
+// creation of a fine-tune keeps its own long wait for a slot (a 409)
+// unless retries are off; its other failures, and every other request of
+// the fine-tune route (a job's status, its cancel, a 409 included), are
+// retried n times too.
 func WithMaxRetries(n int) Option { return preset.WithMaxRetries(n) }
 
 // WithFallback serves requests for model from alternates, in order, when

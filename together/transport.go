@@ -2,6 +2,7 @@ package together
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/steadyapi/steady/bucket"
@@ -23,7 +24,8 @@ type Transport = preset.Transport
 // embeddings 300, images 60, per model, each knowing Together's rule of a
 // limit that grows with use; a limiter of tokens, idle until
 // the server shows one, counted per second and free to grow tenfold as
-// Together's dynamic limits do; fine-tunes that wait for a slot; batches
+// Together's dynamic limits do; fine-tunes whose creation waits for a
+// slot; batches
 // checked before they are sent; neither created twice).
 func Spec() preset.Spec {
 	tokens := []bucket.TokenLimit{{Name: "tokens", Window: time.Second, Ceiling: 10}}
@@ -49,12 +51,14 @@ func Spec() preset.Spec {
 			RouteCompletions: inference(DefaultChatRPM, true),
 			RouteEmbeddings:  inference(DefaultEmbeddingsRPM, true),
 			RouteImages:      inference(DefaultImagesRPM, false),
-			// A fine-tune waits for a slot (a 409) with retries of its
-			// own, which only turning retries off altogether changes;
-			// its other failures are retried as any route's.
+			// A fine-tune's creation waits for a slot (a 409) with
+			// retries of its own, which only turning retries off
+			// altogether changes; its other failures, and every other
+			// request of the route (a job's status, its cancel), are
+			// retried as any route's.
 			// Both create jobs, which are billed: a creation is not sent
 			// again after a 500, 502 or 504, after which the job may exist.
-			transport.EndpointFineTunes: {SlotRetry: fineTuneRetries(), Creates: true},
+			transport.EndpointFineTunes: {SlotRetry: fineTuneRetries(), SlotFor: createsFineTune, Creates: true},
 			transport.EndpointBatches:   {Guard: batchGuard, Creates: true},
 		},
 	}
@@ -71,6 +75,15 @@ func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 // each request a context deadline instead, which every wait respects.
 func NewClient(opts ...Option) *http.Client {
 	return &http.Client{Transport: NewTransport(nil, opts...)}
+}
+
+// createsFineTune reports whether req creates a fine-tune job (POST
+// /fine-tunes, under whatever root): the request a busy slot refuses with
+// a 409. A 409 to anything else of the route says something else (a job
+// that has ended cannot be cancelled), which no slot freeing cures.
+func createsFineTune(req *http.Request) bool {
+	return req.Method == http.MethodPost && req.URL != nil &&
+		strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/fine-tunes")
 }
 
 // fineTuneRetries waits for a fine-tune slot: Together runs at most three
