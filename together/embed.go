@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/steadyapi/steady/preset"
 	"github.com/steadyapi/steady/transport"
@@ -46,6 +47,10 @@ func embedAnswerLimit(floor, perText int64, n int) int64 {
 	}
 	return max(floor, perText*int64(n))
 }
+
+// modelCheckWait is the longest EmbedAll waits for the catalog to check
+// the model: past it, the run goes on unchecked.
+const modelCheckWait = 10 * time.Second
 
 // EmbedOption configures [EmbedAll]. Options not given keep the defaults
 // documented with each.
@@ -232,7 +237,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 //
 // Before the first request the model is checked against the catalog (see
 // [Models]); an unknown model fails at once with an [*UnknownModelError]
-// naming the closest known models. Every answer is checked: of model, not
+// naming the closest known models; a catalog that cannot be had (an
+// error, or no answer within 10 seconds) leaves the model unchecked.
+// Every answer is checked: of model, not
 // of a fallback of the client's ([WithFallback]), one vector per text,
 // each at its own index, none empty, all of one length; a batch whose
 // answer is not is failed, not half taken. An answer is read up to a cap
@@ -291,12 +298,18 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		if cat == nil {
 			cat = NewCatalog(client, cfg.base, 0)
 		}
+		// The check is a courtesy: a catalog that does not answer within
+		// modelCheckWait is not waited for past it, at the cost of the
+		// caller's deadline and every text.
+		cctx, cancel := context.WithTimeout(ctx, modelCheckWait)
+		err := cat.Check(cctx, model)
+		cancel()
 		var unknown *UnknownModelError
-		if err := cat.Check(ctx, model); errors.As(err, &unknown) {
+		if errors.As(err, &unknown) {
 			return vecs, err
 		}
-		// Any other error (no catalog endpoint, a network blip) is left to
-		// the requests themselves.
+		// Any other error (no catalog endpoint, a network blip, a catalog
+		// too slow) is left to the requests themselves.
 	}
 
 	total := 0
