@@ -152,9 +152,10 @@ func WithAPIBase(u string) EmbedOption {
 // the others are in the results returned with it.
 type EmbedError struct {
 	Failed []int // indexes into texts, ascending
-	// Err is the first failure, or the [*EmbedAnswerTooLargeError] that
-	// stopped the run rather than any other: it is what a resume must
-	// change ([WithBatchSize]) not to fail again.
+	// Err is the first failure, or the failure that stopped the run
+	// rather than any other (an [*EmbedAnswerTooLargeError], or an
+	// [*APIError] that refused the key or the model): it is what a resume
+	// must change ([WithBatchSize], the key, the model) not to fail again.
 	Err error
 }
 
@@ -244,7 +245,10 @@ func (c *capReader) Read(p []byte) (int, error) {
 // each at its own index, none empty, all of one length; a batch whose
 // answer is not is failed, not half taken. An answer is read up to a cap
 // that grows with the batch ([WithBatchSize]); past it, the batch fails
-// with an [*EmbedAnswerTooLargeError] and no batch is sent after it. On
+// with an [*EmbedAnswerTooLargeError] and no batch is sent after it, nor
+// after an answer that every batch would get too: the key refused
+// ([ErrUnauthorized]), its spending limit or quota reached
+// ([ErrSpendingLimit]), the model unknown ([ErrModelNotFound]). On
 // failure EmbedAll returns the vectors that succeeded (nil for the others)
 // and an [*EmbedError] listing the indexes that failed: nothing is
 // silently lost, and [WithResume] retries just those.
@@ -321,7 +325,7 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		done   int
 		failed []int
 		first  error
-		stop   error // an answer past its cap: send nothing more
+		stop   error // an answer past its cap, or one no batch escapes: send nothing more
 		next   = make(chan []int)
 		wg     sync.WaitGroup
 	)
@@ -334,13 +338,16 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		done += len(batch)
 		if err != nil {
 			failed = append(failed, batch...)
-			tooLarge := errors.As(err, new(*EmbedAnswerTooLargeError))
-			if first == nil || tooLarge && stop == nil {
+			// The batches after an answer past its cap, of the same size
+			// and model, would be answered past the cap too, each billed
+			// for nothing; those after a refusal of the key or the model
+			// would be refused too, at the key's rate, for as long as the
+			// corpus takes.
+			halts := errors.As(err, new(*EmbedAnswerTooLargeError)) || noBatchEscapes(err)
+			if first == nil || halts && stop == nil {
 				first = err
 			}
-			if tooLarge && stop == nil {
-				// The batches after it, of the same size and model, would
-				// be answered past the cap too, each billed for nothing.
+			if halts && stop == nil {
 				stop = err
 			}
 		} else {
@@ -379,6 +386,15 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		return vecs, &EmbedError{Failed: failed, Err: first}
 	}
 	return vecs, nil
+}
+
+// noBatchEscapes reports whether err, the failure of one batch, is what
+// every other batch of the run would get too: the key refused (401, 403),
+// its spending limit reached (402), its account out of quota, or the model
+// unknown (404).
+func noBatchEscapes(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrSpendingLimit) ||
+		errors.Is(err, preset.ErrQuotaExceeded) || errors.Is(err, ErrModelNotFound)
 }
 
 type embedRequest struct {
