@@ -61,3 +61,22 @@ func TestUnknownModelOfAGarbageCatalogIsCheap(t *testing.T) {
 	assert.Equal(t, []string{"BAAI/bge-large-en-v1.5"}, unknown.Suggestions)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated by one Check")
 }
+
+// One entry of the model list written otherwise than the rest (a context
+// length written as a float, as Python's json writes a number that went
+// through a float, or as text) is no reason to throw the catalog away and
+// call the list "not JSON": the entry keeps its id, and the others are
+// read as they are.
+func TestAModelListWithAnOddFieldIsStillACatalog(t *testing.T) {
+	body := `{"object":"list","data":[
+		{"id":"BAAI/bge-large-en-v1.5","type":"embedding","context_length":512},
+		{"id":"meta-llama/Llama-3.3-70B-Instruct-Turbo","type":"chat","context_length":131072.0},
+		{"id":"mistralai/Mixtral-8x7B-Instruct-v0.1","type":"chat","context_length":"32768","display_name":{"en":"Mixtral"}}]}`
+	models, err := together.NewCatalog(answering(200, []byte(body)), "http://sim.test/v1", 0).Models(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []together.Model{
+		{ID: "BAAI/bge-large-en-v1.5", Type: "embedding", ContextLength: 512},
+		{ID: "meta-llama/Llama-3.3-70B-Instruct-Turbo", Type: "chat", ContextLength: 131072},
+		{ID: "mistralai/Mixtral-8x7B-Instruct-v0.1", Type: "chat", ContextLength: 32768},
+	}, models)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -203,14 +204,18 @@ func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Mo
 	if err != nil {
 		return nil, fmt.Errorf("together: reading model list: %w", err)
 	}
-	var models []Model
-	if err := json.Unmarshal(body, &models); err != nil {
+	var entries []json.RawMessage
+	if err := json.Unmarshal(body, &entries); err != nil {
 		// OpenAI's shape: {"object": "list", "data": [...]}.
-		var list struct{ Data []Model }
+		var list struct{ Data []json.RawMessage }
 		if err2 := json.Unmarshal(body, &list); err2 != nil || list.Data == nil {
 			return nil, fmt.Errorf("together: model list is not JSON: %w", err)
 		}
-		models = list.Data
+		entries = list.Data
+	}
+	models := make([]Model, 0, len(entries))
+	for _, e := range entries {
+		models = append(models, readModel(e))
 	}
 	// An entry without an id ({}, null, a gateway's "name") names no
 	// model a request could give: it is dropped, not kept as "".
@@ -222,6 +227,45 @@ func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Mo
 		return nil, errors.New("together: model list is empty")
 	}
 	return models, nil
+}
+
+// readModel reads one entry of the model list. A field of another type
+// than the others' (a context length written 131072.0 or "32768", an
+// object for a name) does not cost the entry, nor the list: the fields
+// that read are kept, and a context length that is a whole number in a
+// float or in text is read as one. An entry that is no object reads as
+// no model (no id).
+func readModel(raw json.RawMessage) Model {
+	var m Model
+	var typed *json.UnmarshalTypeError
+	if err := json.Unmarshal(raw, &m); err == nil || !errors.As(err, &typed) {
+		return m // the zero Model for an entry that is no object
+	}
+	// json filled every field it could; only the context length is worth
+	// reading again.
+	if m.ContextLength == 0 {
+		var f struct {
+			ContextLength json.RawMessage `json:"context_length"`
+		}
+		if json.Unmarshal(raw, &f) == nil {
+			m.ContextLength = wholeNumber(f.ContextLength)
+		}
+	}
+	return m
+}
+
+// wholeNumber is the whole number a JSON value writes, as a number
+// (131072.0) or in text ("32768"); 0 for anything else.
+func wholeNumber(raw json.RawMessage) int {
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		raw = json.RawMessage(strings.TrimSpace(text))
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) != nil || f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
+		return 0
+	}
+	return int(f)
 }
 
 // closest returns up to n of ids nearest to want: those containing it (or
