@@ -80,3 +80,14 @@ func TestAModelListWithAnOddFieldIsStillACatalog(t *testing.T) {
 		{ID: "mistralai/Mixtral-8x7B-Instruct-v0.1", Type: "chat", ContextLength: 32768},
 	}, models)
 }
+
+// A model list past the 16 MiB it is read to is refused as such, not as a
+// list "not JSON" (which it may well be, cut where the cap fell).
+func TestAModelListOverItsCapSaysSo(t *testing.T) {
+	entry := `{"id":"org/model-` + strings.Repeat("x", 1000) + `","type":"chat"},`
+	body := `[` + strings.Repeat(entry, (16<<20)/len(entry)+1) + `{"id":"BAAI/bge-large-en-v1.5"}]`
+	_, err := together.NewCatalog(answering(200, []byte(body)), "http://sim.test/v1", 0).Models(context.Background())
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "not JSON")
+	assert.Contains(t, err.Error(), "16 MiB")
+}

@@ -28,7 +28,8 @@ type Model struct {
 // asks the server again.
 const DefaultCatalogTTL = 10 * time.Minute
 
-// maxCatalogBody bounds the model list read from the server.
+// maxCatalogBody bounds the model list read from the server: a longer
+// one is refused.
 const maxCatalogBody = 16 << 20
 
 // Catalog fetches the model list once and keeps it for a while, so that
@@ -160,7 +161,7 @@ func (c *Catalog) Check(ctx context.Context, model string) error {
 
 // Models lists the models the API serves (GET /v1/models), through client
 // (nil means [http.DefaultClient]). Every call asks the server; a [Catalog]
-// keeps the list.
+// keeps the list. A list over 16 MiB is refused, unread.
 func Models(ctx context.Context, client *http.Client) ([]Model, error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -200,9 +201,13 @@ func fetchModels(ctx context.Context, client *http.Client, baseURL string) ([]Mo
 	if err := CheckResponse(resp); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCatalogBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCatalogBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("together: reading model list: %w", err)
+	}
+	if len(body) > maxCatalogBody {
+		// Cut at the cap, it would read as a list "not JSON".
+		return nil, fmt.Errorf("together: model list is over %d MiB: not read", maxCatalogBody>>20)
 	}
 	var entries []json.RawMessage
 	if err := json.Unmarshal(body, &entries); err != nil {
