@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +17,50 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyapi/steady/bucket"
-	"github.com/steadyapi/steady/transport"
 )
+
+// arrivalsBase is a base that records when each request came (from its
+// creation) and answers the nth (from 1) with answer(n, req).
+type arrivalsBase struct {
+	mu       sync.Mutex
+	start    time.Time
+	arrivals []time.Duration
+	answer   func(n int, req *http.Request) *http.Response
+}
+
+func newArrivalsBase(answer func(n int, req *http.Request) *http.Response) *arrivalsBase {
+	return &arrivalsBase{start: time.Now(), answer: answer}
+}
+
+func (b *arrivalsBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	_ = req.Body.Close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.arrivals = append(b.arrivals, time.Since(b.start))
+	return b.answer(len(b.arrivals), req), nil
+}
+
+// seen returns the arrivals so far.
+func (b *arrivalsBase) seen() []time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.arrivals)
+}
+
+// sendChats sends n chat requests with content through rt, one after
+// another, each answer read to its end and closed.
+func sendChats(t *testing.T, rt http.RoundTripper, content string, n int) {
+	t.Helper()
+	for range n {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions",
+			strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"`+content+`"}]}`))
+		require.NoError(t, err)
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, resp.Body.Close())
+	}
+}
 
 // An answer that states what remains of the token limit in any dialect
 // the limiter reads its count from is not corrected by its usage on top:
@@ -27,17 +70,10 @@ func TestATokenCountInAnyDialectIsNotCorrectedTwice(t *testing.T) {
 	for _, dialect := range []string{"Anthropic-Ratelimit-Input-Tokens-", "Anthropic-Ratelimit-Output-Tokens-", "X-Tokenlimit-"} {
 		t.Run(dialect, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var mu sync.Mutex
-				var arrivals []time.Duration
 				used := 0
-				start := time.Now()
-				base := transport.Func(func(req *http.Request) (*http.Response, error) {
-					_ = req.Body.Close()
-					mu.Lock()
-					defer mu.Unlock()
-					arrivals = append(arrivals, time.Since(start))
+				base := newArrivalsBase(func(n int, req *http.Request) *http.Response {
 					u := 10
-					if len(arrivals) == 2 {
+					if n == 2 {
 						u = 500 // the answer under test: far more than its charge
 					}
 					used += u
@@ -46,19 +82,11 @@ func TestATokenCountInAnyDialectIsNotCorrectedTwice(t *testing.T) {
 					h.Set(dialect+"Remaining", strconv.Itoa(1000-used))
 					h.Set(dialect+"Reset", "60")
 					body := fmt.Sprintf(`{"usage":{"input_tokens":%d,"output_tokens":%d,"prompt_tokens":%d,"completion_tokens":%d}}`, u/2, u/2, u/2, u/2)
-					return &http.Response{StatusCode: http.StatusOK, Request: req, Header: h, Body: io.NopCloser(strings.NewReader(body))}, nil
+					return &http.Response{StatusCode: http.StatusOK, Request: req, Header: h, Body: io.NopCloser(strings.NewReader(body))}
 				})
 				rt := bucket.Keyed(bucket.PerSecond(100))(base)
-				for range 3 {
-					req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/chat/completions", strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"say hi to me"}]}`))
-					require.NoError(t, err)
-					resp, err := rt.RoundTrip(req.WithContext(context.Background()))
-					require.NoError(t, err)
-					_, _ = io.Copy(io.Discard, resp.Body)
-					require.NoError(t, resp.Body.Close())
-				}
-				mu.Lock()
-				defer mu.Unlock()
+				sendChats(t, rt, "say hi to me", 3)
+				arrivals := base.seen()
 				require.Len(t, arrivals, 3)
 				assert.Less(t, arrivals[2], time.Second, "490 of the 1,000 remain: the third goes at once")
 			})
@@ -75,32 +103,15 @@ func TestATokenCountInAnyDialectIsNotCorrectedTwice(t *testing.T) {
 // charge takes to refill.
 func TestATokenCountWithoutAResetIsCorrectedByTheUsage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var arrivals []time.Duration
-		start := time.Now()
-		base := transport.Func(func(req *http.Request) (*http.Response, error) {
-			_ = req.Body.Close()
-			mu.Lock()
-			defer mu.Unlock()
-			arrivals = append(arrivals, time.Since(start))
-			h := http.Header{"X-Ratelimit-Remaining-Tokens": {strconv.Itoa(1200 - 10*len(arrivals))}}
+		base := newArrivalsBase(func(n int, req *http.Request) *http.Response {
+			h := http.Header{"X-Ratelimit-Remaining-Tokens": {strconv.Itoa(1200 - 10*n)}}
 			return &http.Response{StatusCode: http.StatusOK, Request: req, Header: h,
-				Body: io.NopCloser(strings.NewReader(`{"usage":{"prompt_tokens":10,"completion_tokens":0}}`))}, nil
+				Body: io.NopCloser(strings.NewReader(`{"usage":{"prompt_tokens":10,"completion_tokens":0}}`))}
 		})
 		// 1,200 tokens a minute, the limiter open from the start.
 		rt := bucket.Keyed(bucket.PerSecond(100), bucket.WithTokenLimits(bucket.TokenLimit{Rate: bucket.PerMinute(1200)}))(base)
-		prompt := strings.Repeat("word", 1000) // 1,000 tokens by the estimate
-		for range 2 {
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions",
-				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"`+prompt+`"}]}`))
-			require.NoError(t, err)
-			resp, err := rt.RoundTrip(req)
-			require.NoError(t, err)
-			_, _ = io.Copy(io.Discard, resp.Body)
-			require.NoError(t, resp.Body.Close())
-		}
-		mu.Lock()
-		defer mu.Unlock()
+		sendChats(t, rt, strings.Repeat("word", 1000), 2) // 1,000 tokens by the estimate
+		arrivals := base.seen()
 		require.Len(t, arrivals, 2)
 		assert.Less(t, arrivals[1], time.Second, "the charge was corrected to the usage")
 	})
@@ -115,34 +126,17 @@ func TestATokenCountWithoutAResetIsCorrectedByTheUsage(t *testing.T) {
 // refused nothing more (40 requests in 6 minutes).
 func TestATokenLimiterOpenedByARefusalIsNotHeldToItsGuess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var arrivals []time.Duration
-		start := time.Now()
-		base := transport.Func(func(req *http.Request) (*http.Response, error) {
-			_ = req.Body.Close()
-			mu.Lock()
-			defer mu.Unlock()
-			arrivals = append(arrivals, time.Since(start))
-			if len(arrivals) == 2 {
+		base := newArrivalsBase(func(n int, req *http.Request) *http.Response {
+			if n == 2 {
 				return &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"10"}}, Request: req,
-					Body: io.NopCloser(strings.NewReader(`{"error":{"message":"Rate limit reached for m on tokens per min (TPM)","type":"tokens"}}`))}, nil
+					Body: io.NopCloser(strings.NewReader(`{"error":{"message":"Rate limit reached for m on tokens per min (TPM)","type":"tokens"}}`))}
 			}
 			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Request: req,
-				Body: io.NopCloser(strings.NewReader(`{"usage":{"prompt_tokens":100,"completion_tokens":0}}`))}, nil
+				Body: io.NopCloser(strings.NewReader(`{"usage":{"prompt_tokens":100,"completion_tokens":0}}`))}
 		})
 		rt := bucket.Keyed(bucket.PerSecond(100))(base)
-		prompt := strings.Repeat("word", 100) // 100 tokens by the estimate
-		for range 40 {
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://api.example.com/v1/chat/completions",
-				strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"`+prompt+`"}]}`))
-			require.NoError(t, err)
-			resp, err := rt.RoundTrip(req)
-			require.NoError(t, err)
-			_, _ = io.Copy(io.Discard, resp.Body)
-			require.NoError(t, resp.Body.Close())
-		}
-		mu.Lock()
-		defer mu.Unlock()
+		sendChats(t, rt, strings.Repeat("word", 100), 40) // 100 tokens by the estimate
+		arrivals := base.seen()
 		require.Len(t, arrivals, 40)
 		assert.GreaterOrEqual(t, arrivals[2], 10*time.Second, "the server's wait")
 		// One more at the guess (10 s), then the rest at once: the rate
