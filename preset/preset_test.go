@@ -482,9 +482,9 @@ func TestAMovedRequestKeepsItsEscapes(t *testing.T) {
 
 // The key and the Spec's headers go on a copy of the caller's header map,
 // whatever the caller's map holds (nothing, a nil map, values with room
-// to grow): the caller's map keeps exactly what it had, and the copy's
+// to grow): the caller's map keeps exactly what it had, the copy's
 // values are clipped, so that appending to them never writes into the
-// caller's arrays.
+// caller's arrays (or the key's), and no request's copy is another's.
 func TestTheKeyGoesOnACopyOfTheHeader(t *testing.T) {
 	for name, h := range map[string]http.Header{
 		"nil":   nil,
@@ -507,10 +507,25 @@ func TestTheKeyGoesOnACopyOfTheHeader(t *testing.T) {
 			assert.Equal(t, "Bearer gsk-1", sent.Get("Authorization"))
 			assert.Equal(t, "steady", sent.Get("X-Client"))
 			assert.Len(t, sent, len(h)+2)
+			for k, v := range sent {
+				assert.Equal(t, len(v), cap(v), "the copy's values are clipped: %s", k)
+			}
 			for k, v := range h {
 				assert.Equal(t, v, sent[k])
-				assert.Equal(t, len(v), cap(sent[k]), "the copy's values are clipped: %s", k)
 			}
+			// What a base does to one request's copy (against the
+			// RoundTripper contract) does not reach the next request's.
+			sent.Add("Authorization", "Bearer other")
+			sent.Set("X-Client", "other")
+			sent.Set("X-Added", "1")
+			req.Header = h
+			resp, err = rt.RoundTrip(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			require.Len(t, r.got, 2)
+			assert.Equal(t, []string{"Bearer gsk-1"}, r.got[1].Header["Authorization"])
+			assert.Equal(t, []string{"steady"}, r.got[1].Header["X-Client"])
+			assert.Len(t, r.got[1].Header, len(h)+2)
 		})
 	}
 }

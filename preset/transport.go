@@ -3,6 +3,7 @@ package preset
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,10 +24,15 @@ type Transport struct {
 	// stackInfo is stack when it is a transport.InfoRoundTripper (as the
 	// stack assemble builds is): each request is handed to it directly,
 	// as transport.Forward would, without Forward's look at its type.
-	stackInfo  transport.InfoRoundTripper
-	auth       Auth
-	authValue  []string // the header's value: Prefix and the key; nil without a key
-	headers    []header // the Spec's: a slice, which is read without a map's iteration
+	stackInfo transport.InfoRoundTripper
+	auth      Auth
+	authValue []string // the header's value: Prefix and the key; nil without a key
+	headers   []header // the Spec's: a slice, which is read without a map's iteration
+	// keyed is what a request with no header at all is sent with: the
+	// key's header and the Spec's, each value clipped. It is never sent
+	// itself, only cloned (a small map's clone copies its slots, which
+	// costs less than setting each).
+	keyed      http.Header
 	api        *url.URL // the API root: the key goes to its origin only
 	defaultAPI *url.URL // the provider's own root; nil when it has none
 	moved      bool     // api is not defaultAPI: requests for that are sent to api
@@ -96,6 +102,13 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	}
 	if r, ok := cfg.store.(bucket.EventReporter); ok && cfg.events != nil {
 		r.ReportEvents(cfg.events) // one hook hears the store too
+	}
+	if t.authValue != nil {
+		t.keyed = make(http.Header, 1+len(t.headers))
+		t.keyed[t.auth.Header] = t.authValue[:1:1]
+		for _, kv := range t.headers {
+			t.keyed[kv.key] = kv.values[:len(kv.values):len(kv.values)]
+		}
 	}
 	t.stack = assemble(spec, base, &cfg)
 	t.stackInfo, _ = t.stack.(transport.InfoRoundTripper)
@@ -222,6 +235,10 @@ func (t *Transport) apply(r *http.Request, p prep) {
 		r.URL, r.Host = &u, ""
 	}
 	if !p.add && !p.strip && p.extra == 0 {
+		return
+	}
+	if len(r.Header) == 0 && p.add {
+		r.Header = maps.Clone(t.keyed) // the key and every Spec header: none is the caller's
 		return
 	}
 	// A copy of the map whose values are the caller's, clipped so that
