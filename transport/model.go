@@ -404,7 +404,12 @@ const MaxKeyLen = 256
 
 // BoundKey returns key when it is at most [MaxKeyLen] bytes, and otherwise
 // a key of about 100 bytes that still tells it apart from others: its first
-// 64 bytes, then "…#" and the 64-bit FNV-1a hash of the whole in hex.
+// 64 bytes, then "…#" and the 64-bit FNV-1a hash of the whole in hex. The
+// 64 bytes are cut between two characters (up to three bytes fewer, when
+// the 65th byte is inside a character), so that a key of valid UTF-8 is
+// bounded to one: it names limiters and breakers in errors, events, logs
+// and a store's key names. The hash covers every byte of key, those of a
+// character cut off included.
 func BoundKey(key string) string {
 	if len(key) <= MaxKeyLen {
 		return key
@@ -415,8 +420,12 @@ func BoundKey(key string) string {
 		h *= 1099511628211
 	}
 	const prefix = 64
+	n := prefix
+	for n > prefix-(utf8.UTFMax-1) && !utf8.RuneStart(key[n]) {
+		n-- // key[n] continues the character before it
+	}
 	b := make([]byte, 0, prefix+len("…#")+16)
-	b = append(b, key[:prefix]...)
+	b = append(b, key[:n]...)
 	b = append(b, "…#"...)
 	const hex = "0123456789abcdef"
 	for shift := 60; shift >= 0; shift -= 4 {

@@ -78,8 +78,9 @@ type modelSet struct {
 //
 // A value that is not valid UTF-8 fails OTLP's whole export (attribute
 // values are protobuf strings) and is refused as a Prometheus label; a
-// name cut to its bound inside a character, or a limiter's key from a URL
-// path, is not, so each invalid byte is replaced by U+FFFD.
+// model's name or a limiter's key (one from a URL path) may hold bytes
+// that are not (transport.BoundKey cuts between characters, but keeps the
+// bytes it is given), so each invalid byte is replaced by U+FFFD.
 func (s *modelSet) value(model string) string {
 	model = transport.BoundKey(model)
 	if !utf8.ValidString(model) {
