@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,23 @@ type entry struct {
 	// is written by judge and read by changed, both called by gobreaker
 	// under its lock, in that order, for the failure that opens the breaker.
 	tripWait time.Duration
+
+	// probes are the requests let through while the breaker was half-open
+	// that have not ended, of this half-open phase or of earlier ones.
+	// probeMu guards them, and is held while a probe's outcome is told to
+	// gobreaker (whose lock is taken under it, never the other way round).
+	probeMu sync.Mutex
+	probes  []*probe
+}
+
+// probe is a request let through by a half-open breaker.
+type probe struct {
+	phase uint64      // the entry's phase as of Allow
+	sent  int64       // when it was let through (since epoch)
+	done  func(error) // gobreaker's, from Allow
+	// givenUp is set once the probe, out for the probe wait, was told to
+	// gobreaker as excluded, giving its place to another request.
+	givenUp bool
 }
 
 // closedBit marks an entry's phase as closed.
@@ -205,6 +223,9 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		return rt.roundTripClosed(e, phase, req, send, info)
 	}
 	done, err := e.cb.Allow()
+	if err == gobreaker.ErrTooManyRequests && e.giveUpProbes(rt.now(), rt.s.probeWait) {
+		done, err = e.cb.Allow() // in the place of a probe given up on
+	}
 	if err != nil {
 		closeBody(send)
 		e.stamp(rt.now())
@@ -218,34 +239,83 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		// counted by nothing that decides.
 		return rt.roundTripClosed(e, phase, req, send, info)
 	}
-	// The outcome is told only while the breaker is in the state it was
-	// in at Allow: gobreaker would drop it otherwise, but only after
-	// looking at its clock, and a probe that ends more than half a second
-	// after another's failure reopened the breaker would turn it half-open
-	// there and then, while openUntil still holds every request back.
-	tell := func(out error) {
-		if e.phase.Load() == phase {
-			done(out)
-		}
-	}
+	p := e.addProbe(phase, rt.now(), done)
 	// A base transport (or a WithIsFailure) that panics still reports: as
 	// a failure, before the panic goes on. Otherwise a half-open breaker
-	// would wait forever for the outcome of its probes and refuse every
-	// request. The answer the caller will not get is closed.
+	// would wait for the outcome of its probes for the probe wait, refusing
+	// every request. The answer the caller will not get is closed.
 	reported := false
 	var resp *http.Response
 	defer func() {
 		if !reported {
 			closeResponse(resp)
-			tell(failure(-1))
+			e.endProbe(p, failure(-1))
 		}
 	}()
 	resp, err = rt.forward(send, info)
 	out := rt.outcome(req, resp, err)
 	reported = true
-	tell(out)
+	e.endProbe(p, out)
 	e.stamp(rt.now())
 	return resp, err
+}
+
+// addProbe notes a request let through by the half-open breaker of e in
+// phase, at now, whose outcome goes to done.
+func (e *entry) addProbe(phase uint64, now int64, done func(error)) *probe {
+	p := &probe{phase: phase, sent: now, done: done}
+	e.probeMu.Lock()
+	e.probes = append(e.probes, p)
+	e.probeMu.Unlock()
+	return p
+}
+
+// endProbe tells gobreaker the outcome of p as it ends, and forgets p.
+//
+// The outcome is told only while the breaker is in the state it was in at
+// Allow: gobreaker would drop it otherwise, but only after looking at its
+// clock, and a probe that ends more than half a second after another's
+// failure reopened the breaker would turn it half-open there and then,
+// while openUntil still holds every request back. A probe given up on was
+// told as excluded already; its answer, come late, is told too (a failure
+// reopens the breaker, a success counts towards closing it), but not a
+// second exclusion.
+func (e *entry) endProbe(p *probe, out error) {
+	e.probeMu.Lock()
+	defer e.probeMu.Unlock()
+	if i := slices.Index(e.probes, p); i >= 0 {
+		e.probes = slices.Delete(e.probes, i, i+1)
+	}
+	if p.givenUp && out == errExcluded {
+		return
+	}
+	if e.phase.Load() == p.phase {
+		p.done(out)
+	}
+}
+
+// giveUpProbes tells gobreaker, as excluded, each probe of the current
+// half-open phase that has been out for wait or longer at now, without an
+// answer, and reports whether there was one: its place is free for
+// another request. A probe that hangs (a base transport with no deadline,
+// a server that never answers) then no longer holds its model's breaker
+// half-open, refusing every request, for as long as it hangs. This runs
+// only when gobreaker refuses a request as its probes are out, so no
+// timer or goroutine waits for a probe.
+func (e *entry) giveUpProbes(now int64, wait time.Duration) bool {
+	e.probeMu.Lock()
+	defer e.probeMu.Unlock()
+	phase := e.phase.Load()
+	freed := false
+	for _, p := range e.probes {
+		if p.givenUp || p.phase != phase || now-p.sent < int64(wait) {
+			continue
+		}
+		p.givenUp = true
+		p.done(errExcluded)
+		freed = true
+	}
+	return freed
 }
 
 // roundTripClosed sends a request while its breaker is closed, and reports

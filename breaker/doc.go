@@ -16,8 +16,10 @@
 // least 20 in 30 seconds, open the breaker. While open, requests fail at once with an error matching
 // [ErrOpen] (and transport.ErrModelUnavailable); after the server's
 // Retry-After, or 30 seconds, three probes go through, and the breaker closes
-// when all three succeed. The middleware only counts: answers are returned as
-// they are, never read or closed by it.
+// when all three succeed; a probe with no answer after 30 seconds gives its
+// place to another (see [WithProbeWait]), so a probe that hangs does not hold
+// its model's requests back for as long as it hangs. The middleware only
+// counts: answers are returned as they are, never read or closed by it.
 //
 //	rt := transport.Chain(http.DefaultTransport,
 //		transport.Fallback(map[string][]string{"big": {"small"}}),

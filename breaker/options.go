@@ -66,6 +66,17 @@ const (
 	// model that is down.
 	DefaultHalfOpenProbes = 3
 
+	// DefaultProbeWait is how long a half-open breaker waits for a probe's
+	// answer before it stops counting that probe as out and lets another
+	// through in its place ([WithProbeWait]). A probe that hangs (a base
+	// transport with no deadline, a server that never answers) would
+	// otherwise hold its model's requests back for as long as it hangs;
+	// waited for as long as an open period without a Retry-After
+	// ([DefaultTimeout]), it costs the model no more than one more such
+	// period, and a slow answer (a long completion) is still waited for
+	// and counted when it comes.
+	DefaultProbeWait = 30 * time.Second
+
 	// DefaultIdleTTL and DefaultMaxKeys bound the breakers kept
 	// ([WithIdleTTL], [WithMaxKeys]): one not used for 10 minutes is
 	// dropped (it is closed again by then, as no open period outlasts
@@ -94,6 +105,7 @@ type settings struct {
 	timeout             time.Duration
 	maxRetryAfter       time.Duration
 	halfOpenProbes      uint32
+	probeWait           time.Duration
 	isFailure           func(resp *http.Response, err error) bool
 	events              transport.EventFunc
 	idleTTL             time.Duration
@@ -110,6 +122,7 @@ func newSettings(opts []Option) settings {
 		timeout:             DefaultTimeout,
 		maxRetryAfter:       DefaultMaxRetryAfter,
 		halfOpenProbes:      DefaultHalfOpenProbes,
+		probeWait:           DefaultProbeWait,
 		idleTTL:             DefaultIdleTTL,
 		maxKeys:             DefaultMaxKeys,
 	}
@@ -201,12 +214,29 @@ func WithMaxRetryAfter(d time.Duration) Option {
 
 // WithHalfOpenProbes sets how many requests a half-open breaker lets
 // through; the others fail fast, and it closes when all of them succeed
-// (default [DefaultHalfOpenProbes]). 0 keeps the default: a breaker that
-// let no probe through would never close.
+// (default [DefaultHalfOpenProbes]). A probe that has not answered within
+// [WithProbeWait]'s wait gives its place to another. 0 keeps the default:
+// a breaker that let no probe through would never close.
 func WithHalfOpenProbes(n uint32) Option {
 	return func(s *settings) {
 		if n > 0 {
 			s.halfOpenProbes = n
+		}
+	}
+}
+
+// WithProbeWait sets how long a half-open breaker counts a probe as out
+// without an answer (default [DefaultProbeWait]). A probe out that long
+// is then counted as neither success nor failure, as one whose caller
+// gave up is, and the next request goes through in its place; so a probe
+// that hangs holds its model's requests back for d at most, not for as
+// long as it hangs. Its answer, when it comes while the breaker is still
+// half-open, counts: a failure opens the breaker again, a success counts
+// towards closing it. A wait that is not positive keeps the default.
+func WithProbeWait(d time.Duration) Option {
+	return func(s *settings) {
+		if d > 0 {
+			s.probeWait = d
 		}
 	}
 }
