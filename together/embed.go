@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/http"
 	"slices"
 	"strings"
@@ -107,15 +108,19 @@ func WithConcurrency(n int) EmbedOption {
 	}
 }
 
-// WithProgress calls f after each request with the number of texts done
-// (embedded or failed) and the number to do. Calls are serialised.
+// WithProgress calls f after each request that ends texts with the number
+// of texts done (embedded or failed) and the number to do; a request
+// refused and split (see [EmbedAll]) ends none, and calls f once its
+// halves do. Calls are serialised.
 func WithProgress(f func(done, total int)) EmbedOption {
 	return func(c *embedConfig) { c.progress = f }
 }
 
 // WithResume resumes an earlier run: only the texts whose entry in vecs is
 // nil are embedded, and the result is vecs itself, filled in. After an
-// [*EmbedError], passing the results back retries exactly the failed part.
+// [*EmbedError], passing the results back retries exactly the failed part,
+// the texts the server refused on their own ([EmbedError.Refused]) among
+// them: fix or drop those first, or they are refused again.
 // After an [*EmbedAnswerTooLargeError], the texts of the batch answered
 // past its cap were billed though their vectors were not read: resume with
 // a smaller [WithBatchSize], or they are answered past the cap, and
@@ -152,20 +157,64 @@ func WithAPIBase(u string) EmbedOption {
 // the others are in the results returned with it.
 type EmbedError struct {
 	Failed []int // indexes into texts, ascending
+	// Refused is the texts the server refused on their own (see
+	// [EmbedAll]): each is in Failed too, with the server's reason. The
+	// order is ascending by index.
+	Refused []*TextRefusedError
 	// Err is the first failure, or the failure that stopped the run
 	// rather than any other (an [*EmbedAnswerTooLargeError], or an
 	// [*APIError] that refused the key or the model): it is what a resume
 	// must change ([WithBatchSize], the key, the model) not to fail again.
+	// A text the server refused on its own is a [*TextRefusedError].
 	Err error
 }
 
-// Error counts the texts not embedded and gives the first failure.
+// maxRefusedNamed is how many indexes of refused texts EmbedError's
+// message lists; the rest are counted.
+const maxRefusedNamed = 10
+
+// Error counts the texts not embedded and gives the first failure, and
+// names the texts the server refused on their own when there are several.
 func (e *EmbedError) Error() string {
-	return fmt.Sprintf("together: %d texts not embedded: %v", len(e.Failed), e.Err)
+	msg := fmt.Sprintf("together: %d texts not embedded: %v", len(e.Failed), e.Err)
+	if len(e.Refused) < 2 {
+		return msg
+	}
+	var b strings.Builder
+	b.WriteString(msg)
+	b.WriteString("; texts refused: ")
+	for i, r := range e.Refused[:min(len(e.Refused), maxRefusedNamed)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, r.Index)
+	}
+	if n := len(e.Refused) - maxRefusedNamed; n > 0 {
+		fmt.Fprintf(&b, " and %d more", n)
+	}
+	return b.String()
 }
 
 // Unwrap returns the first failure, for errors.Is and errors.As.
 func (e *EmbedError) Unwrap() error { return e.Err }
+
+// TextRefusedError is the server's refusal of one text: a request holding
+// only that text was refused for what it sent (400, 413 or 422), an input
+// longer than the model takes or an empty one, say. EmbedAll isolates such
+// a text by splitting the batch refused (see [EmbedAll]), and embeds the
+// others.
+type TextRefusedError struct {
+	Index int   // the text's index in texts
+	Err   error // the server's answer, an [*APIError]
+}
+
+// Error names the text and gives the server's answer.
+func (e *TextRefusedError) Error() string {
+	return fmt.Sprintf("together: text %d refused: %v", e.Index, e.Err)
+}
+
+// Unwrap returns the server's answer, for errors.Is and errors.As.
+func (e *TextRefusedError) Unwrap() error { return e.Err }
 
 // EmbedAnswerTooLargeError is the failure of a batch whose answer was
 // larger than its cap (see [WithBatchSize]). The server did the work, and
@@ -252,6 +301,24 @@ func (c *capReader) Read(p []byte) (int, error) {
 // failure EmbedAll returns the vectors that succeeded (nil for the others)
 // and an [*EmbedError] listing the indexes that failed: nothing is
 // silently lost, and [WithResume] retries just those.
+//
+// One text the server refuses does not cost its batch. A batch of several
+// texts refused for what it sent (a 400, 413 or 422: an input longer than
+// the model takes, an empty one) is split in halves and each half sent
+// again, and so on, so that a refused text ends alone in its request, in
+// about log2 of the batch size halvings (2 requests each: at most 10 for a
+// batch of 20), while the texts of the halves that are accepted are
+// embedded. A refused request embeds, and bills, nothing, so no text is
+// embedded twice. The text alone refused is named in the [*EmbedError]'s
+// Refused, a [*TextRefusedError] with its index and the server's
+// [*APIError]. The extra requests are bounded: as many as the run has
+// batches, plus what isolating two texts of one batch takes (20 for
+// batches of 20); past that, a refused batch fails whole with the
+// server's answer, so a server that refuses every request costs a run of
+// many batches about twice its requests, and a run of one batch 21.
+// Failures no half would escape are not split:
+// those that stop the run (above), a 429 or a 5xx (the client retries
+// them), an answer that cannot be read.
 func EmbedAll(ctx context.Context, client *http.Client, model string, texts []string, opts ...EmbedOption) ([][]float32, error) {
 	cfg := embedConfig{batch: DefaultEmbedBatch, concurrency: DefaultEmbedConcurrency, checkModel: true, base: DefaultBaseURL,
 		answerFloor: minEmbedAnswer, answerPerText: embedAnswerPerText}
@@ -321,23 +388,49 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 		total += len(b)
 	}
 	var (
-		mu     sync.Mutex
-		done   int
-		failed []int
-		first  error
-		stop   error // an answer past its cap, or one no batch escapes: send nothing more
-		next   = make(chan []int)
+		mu      sync.Mutex
+		wake    = sync.NewCond(&mu)
+		queue   = todo // batches to send; the halves of a refused batch go first
+		busy    int    // batches being sent
+		done    int
+		failed  []int
+		refused []*TextRefusedError
+		first   error
+		stop    error // an answer past its cap, or one no batch escapes: send nothing more
+		// splits is what is left of the requests allowed beyond one a
+		// batch, to isolate the texts the server refuses: as many again
+		// as there are batches, plus what isolating two texts of a batch
+		// takes (two requests a halving, log2(batch) halvings a text).
+		splits = len(todo) + 2*2*bits.Len(uint(cfg.batch-1))
 		wg     sync.WaitGroup
 	)
 	finish := func(batch []int, got [][]float32, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		busy--
+		defer wake.Broadcast()
 		if err == nil && dim != 0 && len(got[0]) != dim {
 			err = fmt.Errorf("together: embeddings answer has vectors of %d values where others have %d", len(got[0]), dim)
+		}
+		if err != nil && len(batch) > 1 && splits >= 2 && stop == nil && refusesContent(err) {
+			// One text may be what the server refused: each half is sent
+			// again, and the half that holds it refused again, so that the
+			// text is alone after log2(len(batch)) halvings, the others
+			// embedded. The refused request embedded nothing, and billed
+			// nothing, so no text is embedded twice.
+			splits -= 2
+			h := len(batch) / 2
+			queue = append([][]int{batch[:h:h], batch[h:]}, queue...)
+			return
 		}
 		done += len(batch)
 		if err != nil {
 			failed = append(failed, batch...)
+			if len(batch) == 1 && refusesContent(err) {
+				r := &TextRefusedError{Index: batch[0], Err: err}
+				refused = append(refused, r)
+				err = r
+			}
 			// The batches after an answer past its cap, of the same size
 			// and model, would be answered past the cap too, each billed
 			// for nothing; those after a refusal of the key or the model
@@ -360,10 +453,22 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 			cfg.progress(done, total)
 		}
 	}
-	for range min(cfg.concurrency, len(todo)) {
+	// A batch may be split down to single texts, so there may be as many
+	// batches in flight as texts.
+	for range min(cfg.concurrency, total) {
 		wg.Go(func() {
-			for batch := range next {
+			for {
 				mu.Lock()
+				for len(queue) == 0 && busy > 0 {
+					wake.Wait() // a batch in flight may yet be split
+				}
+				if len(queue) == 0 {
+					mu.Unlock()
+					return
+				}
+				batch := queue[0]
+				queue = queue[1:]
+				busy++
 				err := stop
 				mu.Unlock()
 				var got [][]float32
@@ -376,16 +481,30 @@ func EmbedAll(ctx context.Context, client *http.Client, model string, texts []st
 			}
 		})
 	}
-	for _, b := range todo {
-		next <- b
-	}
-	close(next)
 	wg.Wait()
 	if len(failed) > 0 {
 		slices.Sort(failed)
-		return vecs, &EmbedError{Failed: failed, Err: first}
+		slices.SortFunc(refused, func(a, b *TextRefusedError) int { return a.Index - b.Index })
+		return vecs, &EmbedError{Failed: failed, Refused: refused, Err: first}
 	}
 	return vecs, nil
+}
+
+// refusesContent reports whether err is the server's refusal of what a
+// request sent, which may be the fault of one of its texts rather than
+// of the run: a 400 (an input too long for the model, an empty input), a
+// 413 (a body too large) or a 422 (an input a server cannot process), but
+// not an answer every batch would get too (an account out of credit).
+func refusesContent(err error) bool {
+	var api *APIError
+	if !errors.As(err, &api) || noBatchEscapes(err) {
+		return false
+	}
+	switch api.StatusCode {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
 }
 
 // noBatchEscapes reports whether err, the failure of one batch, is what

@@ -17,15 +17,17 @@ import (
 	"github.com/steadyapi/steady/transport"
 )
 
-// TestEmbedAllReturnsWhatSucceededAndResumes has the server refuse every
-// embedding request (400, not retried) for its first 10 seconds. EmbedAll
-// returns the vectors of the rest and the exact indexes that failed;
-// EmbedInto then embeds only those, in one call.
+// TestEmbedAllReturnsWhatSucceededAndResumes has the server fail every
+// embedding request for its first 10 seconds with a 404 that is not about
+// the model (a proxy's route missing during a deploy): not retried, not
+// about a text (a 400 is, and is split: see embed_refused_test.go), not
+// what every batch gets. EmbedAll returns the vectors of the rest and the
+// exact indexes that failed; a resume then embeds only those, in one call.
 func TestEmbedAllReturnsWhatSucceededAndResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv, client := simClient(conformance.Config{
 			Limits: map[string]conformance.Limit{conformance.Embeddings: {RPM: 300}},
-			Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 400, Endpoint: conformance.Embeddings, Until: 10 * time.Second}},
+			Faults: []conformance.Fault{{Kind: conformance.FaultStatus, Status: 404, Endpoint: conformance.Embeddings, Until: 10 * time.Second}},
 		})
 		in := texts(2000)
 		cat := together.NewCatalog(client, "", 0) // fetched once for both calls
@@ -34,7 +36,7 @@ func TestEmbedAllReturnsWhatSucceededAndResumes(t *testing.T) {
 		require.ErrorAs(t, err, &partial)
 		var api *together.APIError
 		require.ErrorAs(t, err, &api, "the first failure is kept")
-		assert.Equal(t, 400, api.StatusCode)
+		assert.Equal(t, 404, api.StatusCode)
 
 		require.Len(t, vecs, len(in))
 		failed := map[int]bool{}
