@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,4 +87,36 @@ func TestRunReportsNoRateWhenNothingWasSent(t *testing.T) {
 	assert.Contains(t, s, "texts      0 embedded of 40")
 	assert.Contains(t, s, "requests   2 logical, 0 sent")
 	assert.Contains(t, s, "rate       0 requests/min achieved against a limit of 300 (0%)")
+}
+
+// The progress line's rate is the texts embedded over the time the run has
+// taken, shown once the run has gone long enough for it to mean something
+// (2 s, minRateSpan): whatever the run's pace, no rate shown is above the
+// corpus over that span, here 120 texts / 2 s. The bar's own rate showed
+// millions of texts a second: the first burst's 20 texts over the
+// microseconds since the bar's first update.
+func TestProgressShowsNoRateOfTheFirstBurst(t *testing.T) {
+	var out, errOut bytes.Buffer
+	// 6 requests where the provider allows a burst of 20.
+	err := run([]string{"-n", "120", "-tier", "1200", "-rate", "1200", "-latency", "1ms", "-queries", "0"}, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	require.Contains(t, out.String(), "texts      120 embedded of 120")
+	bar := errOut.String()
+	require.Contains(t, bar, "/120", "the bar was drawn")
+	for _, m := range regexp.MustCompile(`(\d+) texts/s`).FindAllStringSubmatch(bar, -1) {
+		rate, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		assert.LessOrEqual(t, rate, 120/2, "a rate shown: %q", m[0])
+	}
+}
+
+// The rate shown is the texts done over the whole run so far, from
+// minRateSpan on, with the time left at that rate.
+func TestProgressLabelGivesTheRateOfTheRunSoFar(t *testing.T) {
+	assert.Equal(t, "embedding", progressLabel(0, 2000, 0))
+	assert.Equal(t, "embedding", progressLabel(100, 2000, 4*time.Microsecond), "the first burst: no rate")
+	assert.Equal(t, "embedding", progressLabel(180, 2000, minRateSpan-time.Millisecond))
+	assert.Equal(t, "embedding", progressLabel(0, 2000, time.Minute), "nothing done: no rate")
+	assert.Equal(t, "embedding, 90 texts/s so far, about 20s left", progressLabel(180, 2000, 2*time.Second))
+	assert.Equal(t, "embedding, 100 texts/s so far, about 0s left", progressLabel(2000, 2000, 20*time.Second))
 }
