@@ -69,6 +69,13 @@
 // timeout, without ContextTimeoutEnabled), and a call abandoned at it
 // ends in the background.
 //
+// A reservation is sent to Redis once: go-redis does not send its script
+// again after a failure (as its MaxRetries would), since a read timeout or
+// a reset connection may come after Redis ran it, and a second run would
+// reserve again. Such a call fails as any other does: the store limits in
+// process, and a reservation Redis made costs the key a slot, never lets
+// a request more through.
+//
 // The share assumes every replica lost Redis at once. A replica that alone
 // loses it (its own network, a call slowed past the timeout) adds its
 // share to what the others reserve in Redis, for at most a probe period;

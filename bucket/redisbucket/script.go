@@ -1,6 +1,10 @@
 package redisbucket
 
-import "github.com/redis/go-redis/v9"
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The scripts keep one bucket in one hash (one key, so one cluster slot),
 // with these fields, times in microseconds of the Redis server's clock
@@ -76,7 +80,7 @@ end
 // burst; a request larger than the burst waits its full share; at the end
 // of a pause the first request passes at once and the bucket has saved
 // nothing during it.
-var reserveScript = redis.NewScript(scriptHead + `
+var reserveScript = newOnceScript(scriptHead + `
 local key = KEYS[1]
 local n = tonumber(ARGV[1])
 local h = redis.call('HMGET', key, 'b', 'r', 'u', 'p', 's')
@@ -181,3 +185,51 @@ end
 expire(key, now, base or now, time(h[3]) or 0, 1000000 / rate, burst, tonumber(ARGV[3]))
 return 1
 `)
+
+// onceScript is a script sent to Redis at most once a call: a reservation
+// run twice reserves twice. go-redis sends a command again (MaxRetries, 3
+// by default) after errors that may come when Redis has run it already (a
+// read timeout, a connection reset before the reply), and then answers
+// the second run's reply: each command of a onceScript tells go-redis not
+// to. It replays one only when it closed the connection before writing
+// it (its first send, then); any other failure fails the call at once.
+type onceScript struct {
+	src, hash string
+}
+
+func newOnceScript(src string) onceScript {
+	return onceScript{src: src, hash: redis.NewScript(src).Hash()}
+}
+
+// onceCmd is a command go-redis does not send again once written.
+type onceCmd struct{ *redis.Cmd }
+
+// NoRetry tells go-redis not to send the command again.
+func (onceCmd) NoRetry() bool { return true }
+
+// Run runs the script on keys with args as [redis.Script.Run] does (by
+// its hash, and by its source if Redis does not hold it: a NOSCRIPT reply
+// means it did not run), each command sent once.
+func (sc onceScript) Run(ctx context.Context, c redis.UniversalClient, keys []string, args ...any) *redis.Cmd {
+	cmd := sc.eval(ctx, c, "evalsha", sc.hash, keys, args)
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmd = sc.eval(ctx, c, "eval", sc.src, keys, args)
+	}
+	return cmd
+}
+
+// eval sends one EVAL or EVALSHA, its arguments laid out as go-redis's
+// own Eval lays them, so that a Cluster routes it by its key.
+func (onceScript) eval(ctx context.Context, c redis.UniversalClient, name, payload string, keys []string, args []any) *redis.Cmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, name, payload, len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	cmd := redis.NewCmd(ctx, append(a, args...)...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	_ = c.Process(ctx, onceCmd{cmd})
+	return cmd
+}
