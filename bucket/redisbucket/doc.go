@@ -13,12 +13,13 @@
 // # The state and the script
 //
 // A bucket is one Redis hash (one key, so one slot of a Cluster): GCRA's
-// theoretical arrival time, the rate, the burst, the end of a pause and the
-// sequence number of the latest reservation, all in the Redis server's own
-// clock, so the processes' clocks never have to agree. Each acquisition is
-// one Lua script, atomic: it reserves the tokens and answers how long to
-// wait for them, so a process sleeps exactly until its turn, with no
-// polling and no herd of retries when a slot frees. Within a process, the
+// theoretical arrival time, the rate, the burst, when the rate was set, the
+// end of a pause and the sequence number of the latest reservation, all in
+// the Redis server's own clock, so the processes' clocks never have to
+// agree. Each acquisition is one Lua script, atomic: it reserves the
+// tokens and answers how long to wait for them, so a process sleeps
+// exactly until its turn, with no polling and no herd of retries when a
+// slot frees. Within a process, the
 // bucket's FIFO queue sends only its head to Redis: one round trip per
 // grant.
 //
@@ -68,6 +69,15 @@
 // client's (whose connection handshake may wait seconds for its dial
 // timeout, without ContextTimeoutEnabled), and a call abandoned at it
 // ends in the background.
+//
+// A rate and a pause a process sets while Redis is unreachable (a 429's)
+// limit it in process, and are written when Redis next answers a
+// reservation of the key, so that every replica takes them. A pause
+// never shortens one the key holds. A rate is written only over one set
+// before it, however long the key goes unreserved: a rate another replica
+// set since (in its process's time of setting, outage or not), or that of
+// a key made anew since (it expired, or Redis lost it) from a replica's
+// rate, stays, and the process takes it.
 //
 // A reservation is sent to Redis once: go-redis does not send its script
 // again after a failure (as its MaxRetries would), since a read timeout or

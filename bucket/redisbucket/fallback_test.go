@@ -245,6 +245,84 @@ func TestARateSetDuringAnOutageIsSharedWhenRedisAnswers(t *testing.T) {
 	assert.Equal(t, 2.0, r.Rate, "and every other process takes it")
 }
 
+// A rate this process set while Redis was unreachable, written when the
+// key is next reserved in Redis (however much later), does not overwrite
+// a rate the key took since: one another replica set (a 429 it saw, a
+// raise), or the rate of a key made anew (it expired, or Redis lost it)
+// from another replica's bucket. This process takes that rate instead.
+func TestARateSetDuringAnOutageDoesNotOverwriteANewerOne(t *testing.T) {
+	fast, slow, mid := bucket.Shape{PerSecond: 10, Burst: 10}, bucket.Shape{PerSecond: 2, Burst: 2}, bucket.Shape{PerSecond: 5, Burst: 5}
+	for name, since := range map[string]func(t *testing.T, other *redisbucket.Store, key string){
+		"set by another replica": func(t *testing.T, other *redisbucket.Store, key string) {
+			other.SetRate(context.Background(), key, mid)
+		},
+		"of a key made anew": func(t *testing.T, other *redisbucket.Store, key string) {
+			rdb := redisClient(t)
+			require.NoError(t, rdb.Del(context.Background(), redisbucket.DefaultPrefix+key).Err())
+			r, err := other.Reserve(context.Background(), key, 1, -1, mid)
+			require.NoError(t, err)
+			require.Equal(t, 5.0, r.Rate, "the key made at the other replica's rate")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, sw, other := outageStores(t)
+			ctx := context.Background()
+			key := testKey(t)
+
+			s.SetRate(ctx, key, fast)
+			sw.off.Store(true)
+			s.SetRate(ctx, key, slow) // a 429 seen in the outage
+			require.True(t, s.Local(), "Redis unreachable: the rate is set in process")
+			sw.off.Store(false)
+			since(t, other, key)
+			time.Sleep(50 * time.Millisecond) // past the probe period
+
+			r, err := s.Reserve(ctx, key, 1, -1, slow)
+			require.NoError(t, err)
+			require.False(t, s.Local(), "Redis answers again")
+			assert.Equal(t, 5.0, r.Rate, "this process takes the newer rate")
+			r, err = other.Reserve(ctx, key, 1, -1, mid)
+			require.NoError(t, err)
+			assert.Equal(t, 5.0, r.Rate, "and the key keeps it")
+		})
+	}
+}
+
+// Two replicas that both lost Redis and set a rate meanwhile leave the key
+// with the rate set last, whichever of them writes first when Redis
+// answers again: the rate set earlier, written last, overwrote the later
+// one.
+func TestOfTwoRatesSetInAnOutageTheLaterStays(t *testing.T) {
+	a, swA, _ := outageStores(t)
+	b, swB, other := outageStores(t)
+	ctx := context.Background()
+	key := testKey(t)
+	fast, slow, mid := bucket.Shape{PerSecond: 10, Burst: 10}, bucket.Shape{PerSecond: 2, Burst: 2}, bucket.Shape{PerSecond: 5, Burst: 5}
+
+	a.SetRate(ctx, key, fast)
+	swA.off.Store(true)
+	swB.off.Store(true)
+	a.SetRate(ctx, key, slow)         // A's 429
+	time.Sleep(10 * time.Millisecond) // B's comes later
+	b.SetRate(ctx, key, mid)
+	require.True(t, a.Local() && b.Local(), "Redis unreachable: the rates are set in process")
+	swA.off.Store(false)
+	swB.off.Store(false)
+	time.Sleep(50 * time.Millisecond) // past the probe period
+
+	r, err := b.Reserve(ctx, key, 1, -1, mid)
+	require.NoError(t, err)
+	require.False(t, b.Local(), "Redis answers again")
+	assert.Equal(t, 5.0, r.Rate, "B writes its rate")
+	r, err = a.Reserve(ctx, key, 1, -1, slow)
+	require.NoError(t, err)
+	require.False(t, a.Local(), "Redis answers again")
+	assert.Equal(t, 5.0, r.Rate, "A takes B's, set after its own")
+	r, err = other.Reserve(ctx, key, 1, -1, fast)
+	require.NoError(t, err)
+	assert.Equal(t, 5.0, r.Rate, "and the key keeps it")
+}
+
 // outageStores is a store whose connection to Redis sw cuts, and another
 // on the same Redis that keeps its own: two replicas, one of which loses
 // Redis. The first probes again every 20 ms.

@@ -17,6 +17,10 @@ import (
 //	u  the burst, tokens
 //	p  the end of a pause: nothing is granted before it
 //	s  the sequence number of the latest reservation, for Cancel
+//	t  when the rate was set: by SetRate, when its process set it (which
+//	   may be before an outage ended), or when the key was made from a
+//	   caller's rate; absent in a key of an older version, taken as older
+//	   than any rate
 //
 // Numbers are written with %.17g: Lua's own tostring keeps 14 digits, and a
 // time in microseconds needs 16.
@@ -116,7 +120,7 @@ end
 seq = seq + 1
 redis.call('HSET', key, 'b', num(after), 's', num(seq))
 if shape then
-  redis.call('HSET', key, 'r', num(rate), 'u', num(burst))
+  redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 't', num(now))
 end
 expire(key, now, after, pause, every, burst, tonumber(ARGV[5]))
 return {1, micros(wait), seq, num(rate)}
@@ -147,15 +151,17 @@ var pauseScript = redis.NewScript(scriptHead + `
 local key = KEYS[1]
 local h = redis.call('HMGET', key, 'b', 'r', 'u', 'p')
 local rate, burst = rateOf(h[2]), burstOf(h[3])
+local now = clock()
 if rate == nil or burst == nil then
   rate, burst = rateOf(ARGV[2]), burstOf(ARGV[3])
+  if rate ~= nil and burst ~= nil then
+    redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 't', num(now))
+  end
 end
-local now = clock()
 local pause = math.max(time(h[4]) or 0, now + tonumber(ARGV[1]))
 redis.call('HSET', key, 'p', num(pause))
 local every = 0
 if rate ~= nil and burst ~= nil then
-  redis.call('HSET', key, 'r', num(rate), 'u', num(burst))
   every = 1000000 / rate
 else
   burst = 0
@@ -167,18 +173,29 @@ return 1
 // rateScript sets the rate and burst, keeping the tokens the bucket holds
 // (a queue of reservations already told their times keeps them). Cancels
 // of reservations made before it no longer give back: their tokens were
-// counted at the old rate. ARGV: rate, burst, margin.
+// counted at the old rate. ARGV: rate, burst, margin, and how long ago
+// the rate was set, µs: a rate set then (during an outage) is written
+// only over one set before it, a rate set now (negative) whatever the key
+// holds. It answers 1 when it wrote the rate, 0 when the key's is newer.
 var rateScript = redis.NewScript(scriptHead + `
 local key = KEYS[1]
-local h = redis.call('HMGET', key, 'b', 'r', 'p', 's')
+local h = redis.call('HMGET', key, 'b', 'r', 'p', 's', 't')
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now = clock()
+local set, ago = now, tonumber(ARGV[4])
+if ago >= 0 then
+  set = now - ago
+  local was = time(h[5])
+  if was ~= nil and was > set then
+    return 0
+  end
+end
 local base = time(h[1])
 local old = rateOf(h[2])
 if base ~= nil and old ~= nil and base < now then
   base = now - (now - base) * old / rate
 end
-redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 's', num((seqOf(h[4]) or now) + 1))
+redis.call('HSET', key, 'r', num(rate), 'u', num(burst), 's', num((seqOf(h[4]) or now) + 1), 't', num(set))
 if base ~= nil then
   redis.call('HSET', key, 'b', num(base))
 end

@@ -67,8 +67,9 @@ type Store struct {
 	outages   int64              // times Redis stopped answering: each outage's buckets are its own
 	seen      map[string]float64 // the rate Redis last reported for a key
 	// unsent holds the rate and burst this process set for a key while
-	// Redis was unreachable, written there when it answers again.
-	unsent map[string]bucket.Shape
+	// Redis was unreachable, written there when it answers again unless
+	// the key took a newer rate meanwhile.
+	unsent map[string]pendingRate
 	// unpaused holds the end of a pause (since) this process set for a key
 	// while Redis was unreachable, written there when it answers again.
 	unpaused map[string]float64
@@ -182,7 +183,7 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 		start:    time.Now(),
 		local:    map[string]*localBucket{},
 		seen:     map[string]float64{},
-		unsent:   map[string]bucket.Shape{},
+		unsent:   map[string]pendingRate{},
 		unpaused: map[string]float64{},
 	}
 	for _, o := range opts {
@@ -306,13 +307,19 @@ func (s *Store) Reserve(ctx context.Context, key string, n float64, maxWait time
 		if has {
 			// The rate this process set while Redis was unreachable (a 429
 			// lowered it): written now, as it would have been then, so that
-			// no replica goes back to the rate the server refused; this
-			// process keeps it, written or not. Redis gone again, it waits
-			// for the next answer, unless a newer one was set meanwhile.
-			if s.writeRate(context.WithoutCancel(ctx), key, unsent) != nil {
+			// no replica goes back to the rate the server refused, unless
+			// the key took a rate since (another replica set one, or the
+			// key was made anew from another's): then this process takes
+			// that one, as the reservation answered it. Redis gone again,
+			// this process keeps its rate, which waits for the next answer
+			// unless a newer one was set meanwhile.
+			written, err := s.writeRate(context.WithoutCancel(ctx), key, unsent.shape, s.since()-unsent.at)
+			if err != nil {
 				s.rateLocally(key, unsent, false)
 			}
-			res.Rate = unsent.PerSecond
+			if err != nil || written {
+				res.Rate = unsent.shape.PerSecond
+			}
 		}
 		s.checked.Do(func() { go s.warnEviction() })
 		if ctx.Err() != nil {
@@ -412,15 +419,23 @@ func (s *Store) SetRate(ctx context.Context, key string, shape bucket.Shape) {
 	if !shaped(shape) {
 		return
 	}
-	if err := s.writeRate(ctx, key, shape); err != nil && ctx.Err() == nil {
-		s.rateLocally(key, shape, true)
+	at := s.since()
+	if _, err := s.writeRate(ctx, key, shape, -1); err != nil && ctx.Err() == nil {
+		s.rateLocally(key, pendingRate{shape: shape, at: at}, true)
 	}
+}
+
+// pendingRate is a rate and burst this process set for a key while Redis
+// was unreachable, and when (since).
+type pendingRate struct {
+	shape bucket.Shape
+	at    float64
 }
 
 // rateLocally sets key's rate in process, and remembers it for Redis when
 // it answers again: in place of one remembered already when latest, else
 // only when none is.
-func (s *Store) rateLocally(key string, shape bucket.Shape, latest bool) {
+func (s *Store) rateLocally(key string, p pendingRate, latest bool) {
 	s.mu.Lock()
 	_, ok := s.unsent[key]
 	if ok && !latest {
@@ -428,10 +443,10 @@ func (s *Store) rateLocally(key string, shape bucket.Shape, latest bool) {
 		return // a newer rate was set meanwhile, and is remembered
 	}
 	if ok || len(s.unsent) < maxRemembered {
-		s.unsent[key] = shape
+		s.unsent[key] = p
 	}
 	s.mu.Unlock()
-	s.localBucket(key, shape).setRate(s.since(), shape.PerSecond*s.share, shape.Burst*s.share)
+	s.localBucket(key, p.shape).setRate(s.since(), p.shape.PerSecond*s.share, p.shape.Burst*s.share)
 }
 
 // shaped reports whether sh is a rate and burst the scripts may write: a
@@ -442,19 +457,33 @@ func shaped(sh bucket.Shape) bool {
 	return sh.PerSecond > 0 && !math.IsInf(sh.PerSecond, 0) && sh.Burst >= 0 && !math.IsInf(sh.Burst, 0)
 }
 
-// writeRate writes key's rate and burst to Redis.
-func (s *Store) writeRate(ctx context.Context, key string, shape bucket.Shape) error {
-	err := s.do(ctx, func(ctx context.Context) error {
-		return rateScript.Run(ctx, s.c, []string{s.prefix + key},
-			shape.PerSecond, shape.Burst, s.idle.Milliseconds()).Err()
-	})
-	if err == nil {
-		s.mu.Lock()
-		s.saw(key, shape.PerSecond)
-		delete(s.unsent, key)
-		s.mu.Unlock()
+// writeRate writes key's rate and burst to Redis. ago is how long ago
+// (ns) this process set them: then the key keeps a rate set after that,
+// and written reports whether it took this one. A negative ago is a rate
+// set now, written whatever the key holds.
+func (s *Store) writeRate(ctx context.Context, key string, shape bucket.Shape, ago float64) (written bool, err error) {
+	µs := int64(-1)
+	if ago >= 0 {
+		µs = int64(ago / 1e3)
 	}
-	return err
+	err = s.do(ctx, func(ctx context.Context) error {
+		n, err := rateScript.Run(ctx, s.c, []string{s.prefix + key},
+			shape.PerSecond, shape.Burst, s.idle.Milliseconds(), µs).Int64()
+		if err == nil {
+			written = n == 1
+		}
+		return err
+	})
+	if err != nil {
+		return false, err // written is not to be read: f may still run
+	}
+	s.mu.Lock()
+	if written {
+		s.saw(key, shape.PerSecond)
+	}
+	delete(s.unsent, key)
+	s.mu.Unlock()
+	return written, nil
 }
 
 // maxRemembered bounds how many keys a store remembers the rate of, and
@@ -592,7 +621,7 @@ func (s *Store) localBucket(key string, shape bucket.Shape) *localBucket {
 		// written to Redis yet, holds here too: it is newer than what
 		// Redis last said.
 		if u, ok := s.unsent[key]; ok {
-			rate, burst = u.PerSecond, u.Burst
+			rate, burst = u.shape.PerSecond, u.shape.Burst
 		}
 		// Each bucket's IDs count down from a range of their own: a
 		// reservation of an earlier outage's bucket names none of this one's.
