@@ -23,6 +23,8 @@ var scanSeeds = []string{
 	`{"messages":[{"role":"user","cont\u0065nt":"abc","t\u0065xt":"de"}],"model":"m"}`,
 	`{"messages":[{"rôle":"user","contènt":"abc","conten":"x","texts":"y","Content":"z","content":"ok"}],"model":"m"}`,
 	`{"input":[{"type":"function_call_output","output":"abc","outputs":"x"},{"outp\u0075t":"de"}],"instructions":"hi","model":"m"}`,
+	`{"messages":[{"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]},{"content":[{"type":"tool_use","input":{"k":"v","n":[1,"w"],"o":{"p":"q"}}},{"inp\u0075t":"s"}]}],"input":[{"arguments":{"x":"y"}},{"arguments":5}],"model":"m"}`,
+	`{"messages":[{"input":"a"},{"x":"y"},{"input":5},{"x":"y"},["z"],{"input":["b",{"c":"d"}],"e":{"f":"g"}}],"model":"m"}`,
 	`{"model":"a","model":"b"}`,
 	`{"model":1}`,
 	`[{"model":"a"}]`,
@@ -123,13 +125,32 @@ func topLevelModelOf(body []byte) (string, bool) {
 // referenceTokens reads a valid JSON body by the estimate's rules with
 // encoding/json: the characters of the strings of prompt text (a text
 // member's value, the elements of arrays in it, the values of "content",
-// "text" and "output" keys in it), and the largest max-tokens value. Numbers over
-// 32 bytes are not read as a limit, as the scanner does not.
+// "text" and "output" keys in it, and every string of the values of
+// "arguments" and "input" keys in it, keys too), and the largest
+// max-tokens value. Numbers over 32 bytes are not read as a limit, as the
+// scanner does not.
 func referenceTokens(body []byte) (chars int64, maxTokens float64, isObject bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return 0, 0, false
+	}
+	var whole func() // a tool's input or arguments: every string in it
+	whole = func() {
+		tok, _ := dec.Token()
+		switch v := tok.(type) {
+		case string:
+			chars += int64(utf8.RuneCountInString(v))
+		case json.Delim:
+			for dec.More() {
+				if v == '{' {
+					k, _ := dec.Token()
+					chars += int64(utf8.RuneCountInString(k.(string)))
+				}
+				whole()
+			}
+			_, _ = dec.Token()
+		}
 	}
 	var walk func(text, counted bool)
 	walk = func(text, counted bool) {
@@ -147,6 +168,10 @@ func referenceTokens(body []byte) (chars int64, maxTokens float64, isObject bool
 			} else {
 				for dec.More() {
 					k, _ := dec.Token()
+					if text && (k == "arguments" || k == "input") {
+						whole()
+						continue
+					}
 					walk(text, text && (k == "content" || k == "text" || k == "output"))
 				}
 			}
@@ -183,10 +208,12 @@ func TestScanSeeds(t *testing.T) {
 		{scanSeeds[2], 13, 1024}, // "be brief" and é, \n, "q" (in quotes)
 		{scanSeeds[3], 11, 9},
 		{scanSeeds[4], 9, math.MaxInt32},
-		{scanSeeds[5], 0, 0}, // a top-level "content" is no prompt
-		{scanSeeds[6], 5, 0}, // keys written with escapes are still "content" and "text"
-		{scanSeeds[7], 2, 0}, // and no key but those (and "output")
-		{scanSeeds[8], 7, 0}, // a tool's output handed back, and the instructions
+		{scanSeeds[5], 0, 0},  // a top-level "content" is no prompt
+		{scanSeeds[6], 5, 0},  // keys written with escapes are still "content" and "text"
+		{scanSeeds[7], 2, 0},  // and no key but those (and "output")
+		{scanSeeds[8], 7, 0},  // a tool's output handed back, and the instructions
+		{scanSeeds[9], 17, 0}, // tool calls' arguments, a string or not, and tool_use's input, keys and all
+		{scanSeeds[10], 5, 0}, // an input's value only: not what follows it
 	}
 	for _, tt := range tests {
 		s := getScanner(true)

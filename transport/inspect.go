@@ -593,8 +593,12 @@ func EstimateTokens(req *http.Request) int {
 // bodies carry it in: the content of chat messages (a string, or parts
 // with "text"), a completion's prompt, embedding inputs, Anthropic's system
 // prompt, the instructions of OpenAI's Responses API and the outputs of
-// tools its input hands back; images, roles and tool definitions do not
-// count. output is the
+// tools its input hands back, and the tool calls a conversation hands back:
+// the "arguments" of a chat message's tool_calls or of a Responses API
+// function_call (a string of JSON, counted as text), the "input" of an
+// Anthropic tool_use block (an object: each of its strings, keys too, its
+// numbers and punctuation not) or of a Responses API custom_tool_call;
+// images, roles and tool definitions do not count. output is the
 // largest of max_tokens, max_completion_tokens and max_output_tokens.
 //
 // The body is read through GetBody (once per request under [Inspect],

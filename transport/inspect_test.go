@@ -323,6 +323,51 @@ func TestRequestTokensCountsTheResponsesAPIsToolOutputs(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/responses", strings.NewReader(body))
 	require.NoError(t, err)
 	prompt, output := transport.RequestTokens(req)
-	assert.Equal(t, 1010, prompt, "the tool output's 4,000 characters and the message's 40, over four")
+	assert.Equal(t, 1011, prompt, "the tool output's 4,000 characters, the message's 40 and the arguments' 2, over four")
+	assert.Equal(t, 7, output)
+}
+
+// The arguments of the tool calls an assistant message of a chat request
+// hands back are prompt text, as its content is: the server counts them,
+// and an agent's requests carry many (a file written, a query).
+func TestRequestTokensCountsTheArgumentsOfAChatRequestsToolCalls(t *testing.T) {
+	args := `{\"code\":\"` + strings.Repeat("x", 3989) + `\"}` // 4,000 characters, each escape one
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("y", 40) + `"},` +
+		`{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"` + args + `"}}]}],` +
+		`"max_completion_tokens":7}`
+	req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions", strings.NewReader(body))
+	require.NoError(t, err)
+	prompt, output := transport.RequestTokens(req)
+	assert.Equal(t, 1010, prompt, "the arguments' 4,000 characters and the message's 40, over four")
+	assert.Equal(t, 7, output)
+}
+
+// The arguments of a function call a request to OpenAI's Responses API
+// hands back (an input item of type function_call), and the input of a
+// custom tool's call (custom_tool_call, a string), are prompt text.
+func TestRequestTokensCountsTheArgumentsOfTheResponsesAPIsFunctionCalls(t *testing.T) {
+	args := `{\"code\":\"` + strings.Repeat("x", 3989) + `\"}` // 4,000 characters, each escape one
+	body := `{"model":"gpt-5","input":[{"role":"user","content":"` + strings.Repeat("y", 40) + `"},` +
+		`{"type":"function_call","call_id":"c","name":"f","arguments":"` + args + `"},` +
+		`{"type":"function_call_output","call_id":"c","output":"ok"},` +
+		`{"type":"custom_tool_call","call_id":"d","name":"g","input":"` + strings.Repeat("z", 2000) + `"}],"max_output_tokens":7}`
+	req, err := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/responses", strings.NewReader(body))
+	require.NoError(t, err)
+	prompt, output := transport.RequestTokens(req)
+	assert.Equal(t, 1511, prompt, "the arguments' 4,000 characters, the custom input's 2,000, the message's 40 and the output's 2, over four")
+	assert.Equal(t, 7, output)
+}
+
+// The input of a tool_use block Anthropic's request hands back, an object,
+// is prompt text: each of its strings, keys too, is counted.
+func TestRequestTokensCountsTheInputOfAnthropicsToolUse(t *testing.T) {
+	body := `{"model":"claude-sonnet-4-5","max_tokens":7,"messages":[{"role":"user","content":"` + strings.Repeat("y", 40) + `"},` +
+		`{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"write_file",` +
+		`"input":{"path":"a.go","code":"` + strings.Repeat("x", 3972) + `","lines":[1,2],"opts":{"mode":"new"}}}]}]}`
+	req, err := http.NewRequest(http.MethodPost, "https://api.anthropic.com/v1/messages", strings.NewReader(body))
+	require.NoError(t, err)
+	prompt, output := transport.RequestTokens(req)
+	// path, a.go, code, the code's 3,972, lines, opts, mode, new: 4,000.
+	assert.Equal(t, 1010, prompt, "the input's 4,000 characters of strings and the message's 40, over four")
 	assert.Equal(t, 7, output)
 }

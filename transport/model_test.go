@@ -259,6 +259,7 @@ func BenchmarkRequestTokens(b *testing.B) {
 		{"chat/2KB", chatBody(2 << 10)},
 		{"chat/100KB", chatBody(100 << 10)},
 		{"document/100KB", longStringBody(100 << 10)},
+		{"agent/100KB", agentBody(100 << 10)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			req, err := http.NewRequest(http.MethodPost, "http://x/", bytes.NewReader(c.body))
@@ -272,6 +273,25 @@ func BenchmarkRequestTokens(b *testing.B) {
 			}
 		})
 	}
+}
+
+// agentBody is an Anthropic request of about size bytes whose
+// conversation is an agent's: tool_use blocks, whose input objects are
+// counted whole, and the tool results handed back.
+func agentBody(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"max_tokens":512,"messages":[`)
+	for i := 0; b.Len() < size-200; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"role":"assistant","content":[{"type":"tool_use","id":"toolu_%d","name":"edit_file",`+
+			`"input":{"path":"src/file_%d.go","old":"return nil","new":"return fmt.Errorf(\"step %d: %%w\", err)","lines":[%d,%d]}}]},`+
+			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_%d","content":"The file was edited: 1 line changed."}]}`,
+			i, i, i, i, i+1, i)
+	}
+	b.WriteString(`],"model":"claude-sonnet-4-5","stream":true}`)
+	return b.Bytes()
 }
 
 // longStringBody is a request whose bulk is one long string (a document to

@@ -62,8 +62,17 @@ type scanner struct {
 	// wantKey: inside nested values, the next string is a key.
 	wantKey bool
 	// keyText: the last key read inside prompt text was "content",
-	// "text" or "output", so a string value after it is text.
+	// "text" or "output", or one of a tool's (see keyTool), so a string
+	// value after it is text.
 	keyText bool
+	// keyTool: the last key read inside prompt text was "arguments" or
+	// "input", a tool call's, so a container value after it is a tool's:
+	// every string in it is text, keys too. It lasts until that value
+	// begins, or the container of the key ends.
+	keyTool bool
+	// tool is the depth of the tool's container being read (see keyTool),
+	// or 0.
+	tool int
 
 	key    [maxKey]byte // a key being read, where it matters
 	keyLen int          // > maxKey: too long to be one steady looks for
@@ -335,7 +344,7 @@ func (s *scanner) startValue(c byte, at int64) bool {
 		s.push(c == '[')
 		s.st = stNested
 		s.wantKey = c == '{'
-		s.keyText = false
+		s.keyText, s.keyTool, s.tool = false, false, 0
 		return true
 	}
 	if c != '-' && (c < '0' || c > '9') && c != 't' && c != 'f' && c != 'n' {
@@ -364,13 +373,20 @@ func (s *scanner) nested(p []byte, i int) int {
 			// ends after a key as after a value: the next string is no key.)
 			var j int
 			switch {
+			case s.tool > 0:
+				// Inside a tool's arguments or input, keys are text too.
+				var n int
+				j, n = countString(p, i)
+				s.chars += int64(n)
+				s.str = strCount
 			case s.wantKey && s.text && s.count:
 				if i+8 <= len(p) {
 					// A key of fewer than eight bytes, read in one word.
 					x := word(p, i)
 					if k := bits.TrailingZeros64(plainASCII(x)&highBits) >> 3; k < 8 && p[i+k] == '"' {
+						s.keyTool = k == 5 && x&(1<<40-1) == inputWord
 						s.keyText = k == 7 && x&(1<<56-1) == contentWord || k == 4 && uint32(x) == textWord ||
-							k == 6 && x&(1<<48-1) == outputWord
+							k == 6 && x&(1<<48-1) == outputWord || s.keyTool
 						s.wantKey = false
 						i += k + 1
 						continue
@@ -378,7 +394,8 @@ func (s *scanner) nested(p []byte, i int) int {
 				}
 				if j = findQuoteOrBackslash(p, i); j < len(p) && p[j] == '"' {
 					k := p[i:j]
-					s.keyText = string(k) == "content" || string(k) == "text" || string(k) == "output"
+					s.keyTool = string(k) == "arguments" || string(k) == "input"
+					s.keyText = string(k) == "content" || string(k) == "text" || string(k) == "output" || s.keyTool
 					s.wantKey = false
 					i = j + 1
 					continue
@@ -411,14 +428,23 @@ func (s *scanner) nested(p []byte, i int) int {
 				return len(p)
 			}
 			s.wantKey = c == '{'
+			if s.keyTool {
+				s.keyTool = false
+				if s.tool == 0 {
+					s.tool = s.depth
+				}
+			}
 		case '}', ']':
 			if s.arr != (c == ']') {
 				s.fail()
 				return len(p)
 			}
+			if s.depth == s.tool {
+				s.tool = 0
+			}
 			s.depth--
 			s.arr = s.innermostIsArray()
-			s.wantKey = false
+			s.wantKey, s.keyTool = false, false
 			if s.depth == 1 {
 				s.st = stAfter
 				return i
@@ -432,12 +458,13 @@ func (s *scanner) nested(p []byte, i int) int {
 	return i
 }
 
-// contentWord, textWord and outputWord are the keys "content", "text" and
-// "output" as the low bytes of a little-endian word.
+// contentWord, textWord, outputWord and inputWord are the keys "content",
+// "text", "output" and "input" as the low bytes of a little-endian word.
 const (
 	contentWord = uint64('c') | uint64('o')<<8 | uint64('n')<<16 | uint64('t')<<24 | uint64('e')<<32 | uint64('n')<<40 | uint64('t')<<48
 	textWord    = uint32('t') | uint32('e')<<8 | uint32('x')<<16 | uint32('t')<<24
 	outputWord  = uint64('o') | uint64('u')<<8 | uint64('t')<<16 | uint64('p')<<24 | uint64('u')<<32 | uint64('t')<<40
+	inputWord   = uint64('i') | uint64('n')<<8 | uint64('p')<<16 | uint64('u')<<24 | uint64('t')<<32
 )
 
 // structuralScan marks the bytes the nested reading stops at.
@@ -555,7 +582,8 @@ func (s *scanner) endString(j int) {
 		if s.wantKey {
 			s.wantKey = false
 			if s.str == strKey {
-				s.keyText = s.keyIs("content") || s.keyIs("text") || s.keyIs("output")
+				s.keyTool = s.keyIs("arguments") || s.keyIs("input")
+				s.keyText = s.keyIs("content") || s.keyIs("text") || s.keyIs("output") || s.keyTool
 			}
 		}
 	case s.str == strModel:
