@@ -173,7 +173,9 @@ func WithMaxRetries(n int) Option { return preset.WithMaxRetries(n) }
 
 // WithFallback serves requests for model from alternates, in order, when
 // model is overloaded (503: at once, not retried first), unknown or its
-// circuit breaker is open.
+// circuit breaker is open. Azure has no fallback (a deployment is its
+// model): given to [NewAzureTransport], it fails every request with an
+// error that names it.
 func WithFallback(model string, alternates ...string) Option {
 	return preset.WithFallback(model, alternates...)
 }

@@ -238,6 +238,25 @@ func TestAzureDeploymentNotFoundIsModelNotFound(t *testing.T) {
 	assert.ErrorIs(t, openai.CheckResponse(resp), openai.ErrModelNotFound)
 }
 
+// A fallback asked of Azure, where a deployment is its model and nothing
+// falls back, is refused as the mistake it is, not ignored: every request
+// fails with an error that names the option, and none is sent.
+func TestAzureRefusesAFallback(t *testing.T) {
+	f := &fake{start: time.Now()}
+	rt := openai.NewAzureTransport(f, "https://res.openai.azure.com", openai.WithAPIKey("az-key"),
+		openai.WithFallback("prod-4o", "prod-4o-mini"))
+	req, err := http.NewRequest(http.MethodPost, "https://res.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
+		strings.NewReader(`{"messages":[]}`))
+	require.NoError(t, err)
+	resp, err := rt.RoundTrip(req)
+	if resp != nil {
+		drain(resp)
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "azure openai: WithFallback:")
+	assert.Empty(t, f.got, "nothing is sent")
+}
+
 func TestContract(t *testing.T) {
 	conformance.TestMiddleware(t, func(next http.RoundTripper) http.RoundTripper {
 		return openai.NewTransport(next, openai.WithAPIKey("contract-key"))

@@ -80,7 +80,9 @@ func WithMaxRetries(n int) Option { return func(c *config) { c.maxRetries = max(
 // alternates not in its chain yet; model itself is never its own
 // alternate, and neither is "" (a variable left unset), which names no
 // model: a chain without alternates leaves the model's requests as they
-// would be without WithFallback, retried.
+// would be without WithFallback, retried. Given to a Spec none of whose
+// routes falls back (Route.Fallback), it fails every request with an error
+// that names it, rather than be ignored.
 func WithFallback(model string, alternates ...string) Option {
 	return func(c *config) {
 		if c.chains == nil {

@@ -91,6 +91,9 @@ func New(spec Spec, base http.RoundTripper, opts ...Option) *Transport {
 	if t.err == nil {
 		t.err = checkRates(spec, cfg.rates)
 	}
+	if t.err == nil {
+		t.err = checkFallback(spec, cfg.chains)
+	}
 	if t.auth.Header == "" {
 		t.auth = Bearer
 	}
@@ -362,6 +365,21 @@ func checkRates(spec Spec, rates map[string]float64) error {
 	slices.Sort(limited)
 	return fmt.Errorf("%s: WithRate: no rate-limited route named %s (the routes with a rate: %s)",
 		providerName(spec), strings.Join(bad, ", "), strings.Join(limited, ", "))
+}
+
+// checkFallback reports a fallback asked of a Spec none of whose routes
+// falls back (Azure's, where a deployment is its model): ignored, it would
+// leave the caller believing a model that fails is served by another.
+func checkFallback(spec Spec, chains map[string][]string) error {
+	if len(chains) == 0 {
+		return nil
+	}
+	for _, r := range spec.Routes {
+		if r.Fallback {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: WithFallback: no route of this provider falls back to another model", providerName(spec))
 }
 
 func providerName(spec Spec) string {
