@@ -298,9 +298,11 @@ func (f *fallback) verdict(resp *http.Response, err error) (*http.Response, Fall
 // isModelNotFound tells the provider's "no such model" from other 404s
 // (a wrong path, a missing file or job): OpenAI and Together send the code
 // model_not_found, Together also the type invalid_request_error, Anthropic
-// a not_found_error whose message names the model.
+// a not_found_error whose message names the model, and Azure OpenAI the
+// code DeploymentNotFound (a deployment is the model it serves; its v1 API
+// names it as the body's model).
 func isModelNotFound(body []byte) bool {
-	if bytes.Contains(body, []byte("model_not_found")) {
+	if bytes.Contains(body, []byte("model_not_found")) || bytes.Contains(body, []byte("DeploymentNotFound")) {
 		return true
 	}
 	return (bytes.Contains(body, []byte("invalid_request_error")) || bytes.Contains(body, []byte("not_found_error"))) &&

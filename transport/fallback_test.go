@@ -123,6 +123,7 @@ func TestFallbackMovesToTheNextModel(t *testing.T) {
 		{"529 overloaded", 529, nil, "", transport.FallbackOverloaded},
 		{"404 model_not_found", http.StatusNotFound, nil, modelNotFound, transport.FallbackNotFound},
 		{"404 anthropic", http.StatusNotFound, nil, `{"type":"error","error":{"type":"not_found_error","message":"model: big"}}`, transport.FallbackNotFound},
+		{"404 azure", http.StatusNotFound, nil, `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}`, transport.FallbackNotFound},
 		{"breaker open", 0, fmt.Errorf("breaker: big: %w", transport.ErrModelUnavailable), "", transport.FallbackUnavailable},
 	}
 	for _, tt := range tests {
