@@ -17,7 +17,7 @@
 //
 //	client := anthropic.NewClient() // API key from ANTHROPIC_API_KEY
 //
-// With the official SDK (github.com/anthropics/anthropic-sdk-go), turn its
+// With the official SDK (github.com/anthropics/anthropic-sdk-go/v2), turn its
 // retries off and let steady do them:
 //
 //	client := anthropicsdk.NewClient(
