@@ -21,10 +21,10 @@
 // Every request passes, outermost first: [transport.Inspect] (the body is
 // read once for the whole stack), the route of its endpoint
 // ([transport.Route]), and in the route: its guard, [transport.Fallback],
-// the retry decorator, the quota check (a 429 that says the account is out
-// of quota is never retried), per-model circuit breakers and per-model
-// limiters ([bucket.Keyed], which such a 429 neither pauses nor slows)
-// around the base transport. The order is
+// the retry decorator (whose rule returns a 429 that says the account is
+// out of quota at once, never retried), per-model circuit breakers and
+// per-model limiters ([bucket.Keyed], which such a 429 neither pauses nor
+// slows) around the base transport. The order is
 // explained where [New] assembles it.
 //
 // Errors of every preset are [*APIError]s, read by [CheckResponse] from
