@@ -277,8 +277,8 @@ func (c *capReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// EmbedAll embeds texts with model, in requests of at most 20 texts run
-// concurrently through client, and returns one vector per text in the
+// EmbedAll embeds texts with model, in requests of at most
+// [DefaultEmbedBatch] texts ([WithBatchSize]) run concurrently through client, and returns one vector per text in the
 // order of texts. The client's limiter sets the pace: there are no fixed
 // sleeps, so with a client from [NewClient] the job runs at the rate the
 // server allows, and its events (see [WithEvents]) report each batch. Its
