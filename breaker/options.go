@@ -87,7 +87,8 @@ const (
 )
 
 // minOpen is the shortest open period; a Retry-After of 0 waits this long.
-// It is also gobreaker's own Timeout, see openUntil in breaker.go.
+// gobreaker's own Timeout is set to half of it (or of a shorter timeout or
+// cap), below every open period: see entry in breaker.go.
 const minOpen = time.Second
 
 // Option configures [New]. Options not given keep the defaults documented
