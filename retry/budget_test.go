@@ -1,6 +1,9 @@
 package retry_test
 
 import (
+	"context"
+	"errors"
+	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -263,4 +266,44 @@ func newRequestModel(t *testing.T, model string) *http.Request {
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, chatURL, strings.NewReader(`{"model":"`+model+`"}`))
 	require.NoError(t, err)
 	return req
+}
+
+func TestARetryNeverSentForWantOfItsBodyGivesItsBudgetPlaceBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503})
+		p := []retry.Option{retry.WithMaxRetries(1000), retry.WithRand(zeroRand), retry.WithBudget(0, 1)} // 10 retries per 10 s
+		rt := wrap(p, inner)
+		for range 10 {
+			req := newRequest(t, t.Context())
+			req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("gone") }
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+		}
+		assert.Equal(t, 10, inner.attempts(), "no retry was sent")
+		assert.Equal(t, 11, send(t, rt, inner), "the floor is untouched")
+	})
+}
+
+func TestARetryWhoseWaitIsCancelledGivesItsBudgetPlaceBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := play(step{status: 503})
+		var cancel context.CancelFunc = func() {}
+		p := []retry.Option{retry.WithMaxRetries(1000), retry.WithRand(zeroRand), retry.WithBudget(0, 1),
+			retry.WithEvents(func(e transport.Event) {
+				if e.Kind == transport.EventRetry {
+					cancel() // the context ends as the wait begins
+				}
+			})}
+		rt := wrap(p, inner)
+		for range 10 {
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(t.Context())
+			_, err := rt.RoundTrip(newRequest(t, ctx))
+			require.ErrorIs(t, err, context.Canceled)
+		}
+		cancel = func() {}
+		assert.Equal(t, 10, inner.attempts(), "no retry was sent")
+		assert.Equal(t, 11, send(t, rt, inner), "the floor is untouched")
+	})
 }

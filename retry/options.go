@@ -143,7 +143,9 @@ func WithMaxServerWait(d time.Duration) Option {
 // request: during an outage, the refusals of an open breaker would
 // otherwise raise the retries the other requests may send to the failing
 // server. A retry takes its place in the budget as it is allowed, and
-// gives it back when its attempt is refused so.
+// gives it back when its attempt is refused so, or when it is not sent at
+// all (its body could not be had again, or the context ended during the
+// wait before it).
 //
 // Counting costs the happy path one atomic add; the budget is checked only
 // before a retry, and may be overshot by the few retries that race for its

@@ -172,6 +172,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		// had (GetBody failed), the caller gets the answer in hand.
 		next, nerr := replay.Request()
 		if nerr != nil {
+			rt.unretry(retried) // the retry allowed is never sent
 			return rt.giveUp(req, resp, err, attempt, nil, ReasonNotReplayable)
 		}
 
@@ -192,6 +193,7 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		}
 		if serr := transport.SleepUntil(ctx, end); serr != nil {
 			closeBody(next)
+			rt.unretry(retried) // the retry allowed is never sent
 			if rt.s.onEvent != nil {
 				rt.s.onEvent.Emit(transport.Event{Kind: transport.EventGaveUp, Endpoint: transport.Endpoint(req),
 					Attempt: attempt, Status: status, Err: err, Reason: ReasonCanceled})
@@ -202,6 +204,14 @@ func (rt *roundTripper) RoundTripInfo(req *http.Request, info *transport.Info) (
 		if watching {
 			r, watched = watch(r)
 		}
+	}
+}
+
+// unretry gives back the budget's place of a retry it allowed, in second
+// epoch, when the retry is not sent after all.
+func (rt *roundTripper) unretry(epoch uint64) {
+	if rt.budget != nil && epoch != 0 {
+		rt.budget.unretry(epoch)
 	}
 }
 
