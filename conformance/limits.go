@@ -54,7 +54,8 @@ type Limit struct {
 	// algorithm as RPM; 0 means no token limit. A request's tokens are its
 	// text's characters divided by 4, rounded up (chat: every message's
 	// content; completions and images: the prompt; embeddings: every
-	// input), plus its max_tokens. A request larger than the bucket needs
+	// input; a prompt or input given as token ids, one token an id), plus
+	// its max_tokens. A request larger than the bucket needs
 	// the bucket full, or an empty window.
 	TPM float64
 	// Dynamic makes the request limit Together's dynamic one: the

@@ -44,10 +44,8 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 	p.model, p.stream = r.Model, r.Stream
 	chars := 0
 	count := func(raw json.RawMessage) ([]string, error) {
-		ts, err := bodyTexts(raw)
-		for _, t := range ts {
-			chars += utf8.RuneCountInString(t)
-		}
+		ts, n, err := bodyTexts(raw)
+		chars += n
 		return ts, err
 	}
 	switch endpoint {
@@ -81,7 +79,7 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 	case Batches:
 		p.count = len(r.Requests)
 		if len(r.Requests) == 0 {
-			ts, err := bodyTexts(r.Input)
+			ts, _, err := bodyTexts(r.Input)
 			if err != nil {
 				return err
 			}
@@ -100,35 +98,64 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 }
 
 // bodyTexts reads a field that holds text in any of the forms the API takes:
-// a string, an array of strings, or an array of content parts with "text".
-func bodyTexts(raw json.RawMessage) ([]string, error) {
+// a string, an array of strings, an array of content parts with "text", or
+// token ids (OpenAI's embeddings and completions): an array of integers, or
+// an array of such arrays. chars is the size of the texts in characters,
+// four a token id as the server counts four characters a token; a token
+// array's text is its JSON, so that the same ids get the same vector.
+func bodyTexts(raw json.RawMessage) (texts []string, chars int, err error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		err := json.Unmarshal(raw, &s)
-		return []string{s}, err
+		return []string{s}, utf8.RuneCountInString(s), err
 	case '[':
 		var ss []string
 		if json.Unmarshal(raw, &ss) == nil {
-			return ss, nil
+			for _, s := range ss {
+				chars += utf8.RuneCountInString(s)
+			}
+			return ss, chars, nil
+		}
+		var ids []int64
+		if json.Unmarshal(raw, &ids) == nil {
+			return []string{string(raw)}, 4 * len(ids), nil
+		}
+		var lists []json.RawMessage
+		if json.Unmarshal(raw, &lists) == nil && len(lists) > 0 {
+			ss = make([]string, 0, len(lists))
+			for _, l := range lists {
+				l = bytes.TrimSpace(l)
+				if len(l) == 0 || l[0] != '[' || json.Unmarshal(l, &ids) != nil {
+					ss = nil
+					break
+				}
+				ss = append(ss, string(l))
+				chars += 4 * len(ids)
+			}
+			if ss != nil {
+				return ss, chars, nil
+			}
+			chars = 0
 		}
 		var parts []struct {
 			Text string `json:"text"`
 		}
 		if err := json.Unmarshal(raw, &parts); err != nil {
-			return nil, errors.New("expected a string, an array of strings or an array of content parts")
+			return nil, 0, errors.New("expected a string, an array of strings, an array of content parts or token ids")
 		}
 		ss = make([]string, len(parts))
 		for i, p := range parts {
 			ss[i] = p.Text
+			chars += utf8.RuneCountInString(p.Text)
 		}
-		return ss, nil
+		return ss, chars, nil
 	}
-	return nil, errors.New("expected a string or an array")
+	return nil, 0, errors.New("expected a string or an array")
 }
 
 // replyText is the text of every generated answer; streamed, one event per
