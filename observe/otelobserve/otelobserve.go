@@ -84,7 +84,7 @@ type modelSet struct {
 func (s *modelSet) value(model string) string {
 	model = transport.BoundKey(model)
 	if !utf8.ValidString(model) {
-		model = strings.ToValidUTF8(model, "\uFFFD")
+		model = validUTF8(model)
 	}
 	s.mu.RLock()
 	_, ok := s.seen[model]
@@ -109,6 +109,24 @@ func (s *modelSet) value(model string) string {
 	}
 	s.seen[model] = struct{}{}
 	return model
+}
+
+// validUTF8 is s with each byte that is not valid UTF-8 replaced by
+// U+FFFD. strings.ToValidUTF8 replaces a run of them by one, which would
+// give names that differ in such a run's length one value.
+func validUTF8(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[:size])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }
 
 // New makes the instruments with a meter of provider and returns the event

@@ -79,3 +79,21 @@ func TestEveryAttributeValueIsValidUTF8(t *testing.T) {
 	}
 	assert.Equal(t, 2, models, "the breaker's transition and the rate each name their model")
 }
+
+// Each byte that is not valid UTF-8 becomes U+FFFD, as the package says:
+// two limiters whose keys differ in the length of such a run keep a rate
+// series each, where replacing the run by one U+FFFD made them one series,
+// the last rate set hiding the other's.
+func TestEachInvalidByteBecomesAReplacementCharacter(t *testing.T) {
+	hook, collect := newHook(t)
+	hook(transport.Event{Kind: transport.EventRateChanged, Endpoint: "chat", Key: "dep\xff", Rate: 1, Reason: "requests"})
+	hook(transport.Event{Kind: transport.EventRateChanged, Endpoint: "chat", Key: "dep\xff\xfe", Rate: 2, Reason: "requests"})
+
+	var models []string
+	for _, s := range attributeSets(collect()) {
+		if v, ok := s.Value("steady.model"); ok {
+			models = append(models, v.AsString())
+		}
+	}
+	assert.ElementsMatch(t, []string{"dep\uFFFD", "dep\uFFFD\uFFFD"}, models)
+}
