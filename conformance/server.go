@@ -338,7 +338,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Content-Type"] = []string{"application/json"}
 		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write(togetherError("invalid_request_error", "invalid_body", "The request body could not be read."))
+		_, _ = w.Write(s.errorBody(http.StatusBadRequest, "invalid_request_error", "invalid_body", "The request body could not be read."))
 		return
 	default:
 		a = s.decide(r.Method, r.URL.Path, requestKey(r.Header), body)
