@@ -136,9 +136,11 @@ func rateHeaders(h http.Header, flags Headers, status int, wait time.Duration, r
 	}
 	// The express-rate-limit forms describe one limit each; with both, the
 	// request limit (draft-8 lists both), or on a 429 the limit that
-	// refused it: its reset is the wait.
+	// refused it (of two, the longer wait): its reset is the wait. A limit
+	// that did not refuse may take longer to fill, but says nothing of
+	// when the request passes.
 	one := req
-	if !one.set || limited && tok.set && tok.reset > req.reset {
+	if !one.set || limited && tok.refused && (!req.refused || tok.reset > req.reset) {
 		one = tok
 	}
 	if !one.set {

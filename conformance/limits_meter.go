@@ -57,8 +57,9 @@ type logEntry struct {
 // request, as the rate headers tell it. reset is, on a 429, the exact wait
 // the request needs; otherwise the time until the limit is whole again.
 // quota per span is the limit as a policy of the IETF drafts states it.
+// refused says this limit refused the request (reset is then its wait).
 type rateWindow struct {
-	set              bool
+	set, refused     bool
 	limit, remaining float64
 	reset            time.Duration
 	quota            float64
@@ -103,7 +104,7 @@ func (m *limitMeter) take(now int64, s *meterSpec, need float64) {
 
 // view is the window m stands at; wait, when positive, is the reset.
 func (m *limitMeter) view(now int64, s *meterSpec, wait time.Duration) rateWindow {
-	w := rateWindow{set: true, reset: wait}
+	w := rateWindow{set: true, refused: wait > 0, reset: wait}
 	switch s.alg {
 	case SlidingLog, FixedWindow:
 		w.limit, w.quota, w.span = s.quota(), s.quota(), s.window
