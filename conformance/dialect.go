@@ -34,7 +34,7 @@ const (
 	DialectOpenAI
 	// DialectAnthropic is Anthropic's: errors {"type": "error", "error":
 	// {"type", "message"}} (rate_limit_error, overloaded_error on 529,
-	// not_found_error, ...); input and output tokens limited apart when
+	// billing_error on 402, timeout_error on 504, not_found_error, ...); input and output tokens limited apart when
 	// [Limit.OutputTPM] is set, each counting what is used; limits per
 	// key, endpoint and model; with [HeaderAnthropic],
 	// anthropic-ratelimit-input-tokens-* and -output-tokens-* beside the
@@ -99,6 +99,8 @@ func anthropicErrorType(status int) string {
 		return "invalid_request_error"
 	case http.StatusUnauthorized:
 		return "authentication_error"
+	case http.StatusPaymentRequired:
+		return "billing_error"
 	case http.StatusForbidden:
 		return "permission_error"
 	case http.StatusNotFound:
@@ -107,6 +109,8 @@ func anthropicErrorType(status int) string {
 		return "request_too_large"
 	case http.StatusTooManyRequests:
 		return "rate_limit_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
 	case 529:
 		return "overloaded_error"
 	}
