@@ -338,7 +338,7 @@ func (e *embedWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 		Input json.RawMessage `json:"input"`
 	}
 	if json.Unmarshal(sent.Bytes(), &body) == nil {
-		if texts, _, terr := bodyTexts(body.Input); terr == nil {
+		if texts, _, terr := bodyTexts(body.Input, true); terr == nil {
 			e.mu.Lock()
 			for _, t := range texts {
 				e.done[t] = true

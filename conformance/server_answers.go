@@ -43,20 +43,20 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 	}
 	p.model, p.stream = r.Model, r.Stream
 	chars := 0
-	count := func(raw json.RawMessage) ([]string, error) {
-		ts, n, err := bodyTexts(raw)
+	count := func(raw json.RawMessage, ids bool) ([]string, error) {
+		ts, n, err := bodyTexts(raw, ids)
 		chars += n
 		return ts, err
 	}
 	switch endpoint {
 	case Chat, Messages:
 		for _, m := range r.Messages {
-			if _, err := count(m.Content); err != nil {
+			if _, err := count(m.Content, false); err != nil {
 				return err
 			}
 		}
 		if endpoint == Messages {
-			if _, err := count(r.System); err != nil {
+			if _, err := count(r.System, false); err != nil {
 				return err
 			}
 			if r.MaxTokens <= 0 {
@@ -64,11 +64,11 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 			}
 		}
 	case Completions, Images:
-		if _, err := count(r.Prompt); err != nil {
+		if _, err := count(r.Prompt, endpoint == Completions); err != nil {
 			return err
 		}
 	case Embeddings:
-		ts, err := count(r.Input)
+		ts, err := count(r.Input, true)
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 	case Batches:
 		p.count = len(r.Requests)
 		if len(r.Requests) == 0 {
-			ts, _, err := bodyTexts(r.Input)
+			ts, _, err := bodyTexts(r.Input, false)
 			if err != nil {
 				return err
 			}
@@ -99,11 +99,11 @@ func (p *parsedBody) parse(endpoint string, body []byte) error {
 
 // bodyTexts reads a field that holds text in any of the forms the API takes:
 // a string, an array of strings, an array of content parts with "text", or
-// token ids (OpenAI's embeddings and completions): an array of integers, or
-// an array of such arrays. chars is the size of the texts in characters,
+// token ids where ids is set (OpenAI's embeddings and completions): an
+// array of integers, or an array of such arrays. chars is the size of the texts in characters,
 // four a token id as the server counts four characters a token; a token
 // array's text is its JSON, so that the same ids get the same vector.
-func bodyTexts(raw json.RawMessage) (texts []string, chars int, err error) {
+func bodyTexts(raw json.RawMessage, ids bool) (texts []string, chars int, err error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, 0, nil
@@ -121,21 +121,21 @@ func bodyTexts(raw json.RawMessage) (texts []string, chars int, err error) {
 			}
 			return ss, chars, nil
 		}
-		var ids []int64
-		if json.Unmarshal(raw, &ids) == nil {
-			return []string{string(raw)}, 4 * len(ids), nil
+		var tokens []int64
+		if ids && json.Unmarshal(raw, &tokens) == nil {
+			return []string{string(raw)}, 4 * len(tokens), nil
 		}
 		var lists []json.RawMessage
-		if json.Unmarshal(raw, &lists) == nil && len(lists) > 0 {
+		if ids && json.Unmarshal(raw, &lists) == nil && len(lists) > 0 {
 			ss = make([]string, 0, len(lists))
 			for _, l := range lists {
 				l = bytes.TrimSpace(l)
-				if len(l) == 0 || l[0] != '[' || json.Unmarshal(l, &ids) != nil {
+				if len(l) == 0 || l[0] != '[' || json.Unmarshal(l, &tokens) != nil {
 					ss = nil
 					break
 				}
 				ss = append(ss, string(l))
-				chars += 4 * len(ids)
+				chars += 4 * len(tokens)
 			}
 			if ss != nil {
 				return ss, chars, nil

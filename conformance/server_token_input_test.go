@@ -43,5 +43,9 @@ func TestServerTakesInputsGivenAsTokenIDs(t *testing.T) {
 		r := srvDo(t, srv, http.MethodPost, "/v1/completions", "k", `{"model":"`+srvChatModel+`","prompt":[10,20,30,40,50]}`)
 		require.Equal(t, http.StatusOK, r.status, r.body)
 		assert.Contains(t, r.body, `"prompt_tokens":5`)
+
+		// A chat message's content is text, never token ids.
+		r = srvDo(t, srv, http.MethodPost, "/v1/chat/completions", "k", `{"model":"`+srvChatModel+`","messages":[{"role":"user","content":[1,2]}]}`)
+		assert.Equal(t, http.StatusBadRequest, r.status, r.body)
 	})
 }
