@@ -303,7 +303,7 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ctx.Err()
 	}
 	resp := &http.Response{
-		Status:        strconv.Itoa(a.status) + " " + http.StatusText(a.status),
+		Status:        statusLine(a.status),
 		StatusCode:    a.status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
@@ -322,6 +322,17 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = io.NopCloser(bytes.NewReader(a.body))
 	}
 	return resp, nil
+}
+
+// statusLine is the Status of an answer of status code, as net/http's
+// client reads it from net/http's server: the code and its text, or
+// "status code N" for a code that has none (Anthropic's 529).
+func statusLine(code int) string {
+	c := strconv.Itoa(code)
+	if text := http.StatusText(code); text != "" {
+		return c + " " + text
+	}
+	return c + " status code " + c
 }
 
 // ServeHTTP answers r over HTTP exactly as RoundTrip would in memory. A
