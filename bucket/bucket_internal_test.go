@@ -261,3 +261,50 @@ func TestInFlightCountsTrackedGrantsUntilAnswered(t *testing.T) {
 		assert.Equal(t, 0.0, b.flying())
 	})
 }
+
+// Tokens owed (a correction after the fact, a server's count under
+// nothing) are tokens, not time: a rate raised while they are owed pays
+// them at the new rate, as SetRate promises the waiters already queued.
+// At one a minute, ten owed were ten minutes; at 100 a second they are a
+// tenth of a second.
+func TestARaisedRateAppliesToTokensOwed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(PerMinute(1))
+		require.True(t, b.TryTake(1))
+		b.correct(10)
+		done := make(chan time.Time, 1)
+		start := time.Now()
+		go func() {
+			assert.NoError(t, b.Wait(context.Background(), 1))
+			done <- time.Now()
+		}()
+		synctest.Wait()
+		b.SetRate(PerSecond(100))
+		got := <-done
+		assert.InDelta(t, 110*time.Millisecond, got.Sub(start), float64(time.Millisecond),
+			"eleven tokens owed at 100 a second take 110 ms")
+
+		// Lowered, the same debt takes longer: the tokens are kept.
+		b2 := New(PerSecond(100), WithBurst(1))
+		require.True(t, b2.TryTake(1))
+		b2.correct(10)
+		b2.SetRate(PerSecond(10))
+		start = time.Now()
+		require.NoError(t, b2.Wait(context.Background(), 1))
+		assert.InDelta(t, 1100*time.Millisecond, time.Since(start), float64(time.Millisecond),
+			"eleven tokens owed at 10 a second take 1.1 s")
+	})
+}
+
+// A pause is a time, not tokens: a rate raised during one does not end
+// it sooner.
+func TestARaisedRateKeepsAPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(PerMinute(1))
+		start := time.Now()
+		b.Pause(start.Add(20 * time.Second))
+		b.SetRate(PerSecond(100))
+		require.NoError(t, b.Wait(context.Background(), 1))
+		assert.Equal(t, 20*time.Second, time.Since(start))
+	})
+}

@@ -154,18 +154,23 @@ func (s *state) tokens(t float64) float64 {
 	return min(s.burst, max(0, (t-s.base)/s.every))
 }
 
-// setEvery changes the rate at t, keeping the tokens the bucket holds, so
-// that a new rate applies from now on to everything not yet granted. A
-// bucket leaving the infinite rate holds its whole burst, which must be
-// set first.
+// setEvery changes the rate at t, keeping the tokens the bucket holds (or
+// owes), so that a new rate applies from now on to everything not yet
+// granted; a pause or a server window ends when it did. A bucket leaving
+// the infinite rate holds its whole burst, which must be set first.
 func (s *state) setEvery(t, every float64) {
 	old := s.every
 	s.every = every
 	switch {
 	case old == 0 && s.base <= t:
 		s.base = s.full(t)
-	case s.base >= t: // empty until base: a pause, or tokens owed
+	case s.windowed(t) || old == 0:
+		// Empty until base, the end of a pause or of a server window: a
+		// time, which the rate does not move.
 	default:
+		// What the bucket holds, or owes (base ahead of t, after a
+		// correction or a server's count under nothing), in tokens at
+		// the new rate.
 		s.base = t - (t-s.base)/old*every
 	}
 }
