@@ -26,6 +26,7 @@ type keyedConfig struct {
 	limit     []LimitOption
 	events    transport.EventFunc // the hooks of limit, heard with the key filled in
 	learn     time.Duration
+	floor     float64 // the Limit's floor, in requests a second: no rate learnt is slower
 	tokens    []TokenLimit
 	noTokens  bool
 	tokenSet  bool
@@ -97,8 +98,11 @@ func WithLimitOptions(opts ...LimitOption) KeyedOption {
 // then sent at the slow start's rate; a request that gets no answer (an error)
 // hands that turn to the next, as does a server failure (5xx, 529) that
 // states no limit. Any other answer that states no limit leaves the key
-// to start slow, as an unknown rate does. A period that is not
-// positive turns learning off, the default.
+// to start slow, as an unknown rate does. A rate learnt is never slower
+// than the limiter's floor ([WithFloor], one request a minute by default):
+// a window of a day or a year stated with a small limit does not hold
+// the key to a request a day. A period that is not positive turns
+// learning off, the default.
 func WithLearnedRate(period time.Duration) KeyedOption {
 	return func(c *keyedConfig) { c.learn = max(period, 0) }
 }
@@ -147,6 +151,10 @@ func Keyed(rate Rate, opts ...KeyedOption) transport.Middleware {
 		}
 	}
 	cfg.events = scratch.events
+	cfg.floor = 1.0 / 60
+	if scratch.floor.Known() {
+		cfg.floor = scratch.floor.PerSecond()
+	}
 	if scratch.maxPause > 0 {
 		cfg.pauseOpts = append(cfg.pauseOpts, WithMaxPause(scratch.maxPause))
 	}
@@ -449,6 +457,12 @@ func (kl *keyLimiter) learn(req *http.Request, resp *http.Response, sent time.Ti
 			per = p // the server states its window (Envoy's w=, the IETF policy's)
 		}
 		rate := Rate{Tokens: sig.Requests.Limit, Per: per}
+		if f := kl.k.cfg.floor; rate.PerSecond() < f {
+			// A server's window of a day, or a year, would hold the key
+			// to a request a day: the floor is as slow as any rate a
+			// server teaches. (Per only shortens, and cannot overflow.)
+			rate.Per = time.Duration(rate.Tokens / f * float64(time.Second))
+		}
 		remaining := sig.Requests.Remaining
 		if remaining >= 0 {
 			remaining++ // the probe's token, taken below

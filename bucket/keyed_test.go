@@ -636,3 +636,35 @@ func TestKeyedASlowFirstAnswerHoldsTheOthersNoLongerThanTheProbesWait(t *testing
 		assert.Equal(t, []float64{2}, rates, "the slow answer still teaches the rate")
 	})
 }
+
+// A rate learnt from a window of a year (here one request a year) is no
+// slower than the limiter's floor, one a minute by default or the one
+// WithFloor sets: nothing a server states holds the key to a request a
+// year.
+func TestKeyedLearntRateIsNoSlowerThanTheFloor(t *testing.T) {
+	for _, c := range []struct {
+		opts  []bucket.LimitOption
+		every time.Duration
+	}{
+		{nil, time.Minute},
+		{[]bucket.LimitOption{bucket.WithFloor(bucket.PerSecond(1))}, time.Second},
+	} {
+		t.Run(c.every.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newModelServer(func(string, int) (int, http.Header, string) {
+					return http.StatusOK, http.Header{"X-Ratelimit-Limit": {"1, 1;w=31536000"}}, "{}"
+				})
+				var rates []float64
+				rt := bucket.Keyed(bucket.Rate{}, bucket.WithLearnedRate(time.Minute), bucket.WithoutTokens(),
+					bucket.WithLimitOptions(c.opts...), rateChanges(&rates))(srv)
+				for range 3 {
+					chat(t, rt, "m", 1)
+				}
+				require.Len(t, rates, 1)
+				assert.InDelta(t, 1/c.every.Seconds(), rates[0], 1e-9, "the floor, not one a year")
+				at := srv.arrivals("m")
+				assert.Equal(t, 2*c.every, at[2]-at[0], "one every %v from the first", c.every)
+			})
+		})
+	}
+}
