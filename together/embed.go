@@ -289,8 +289,11 @@ func (c *capReader) Read(p []byte) (int, error) {
 // [Models]); an unknown model fails at once with an [*UnknownModelError]
 // naming the closest known models; a catalog that cannot be had (an
 // error, or no answer within 10 seconds) leaves the model unchecked.
-// Every answer is checked: of model, not
-// of a fallback of the client's ([WithFallback]), one vector per text,
+// Its requests do not fall back ([transport.WithoutFallback]): another
+// model's vectors cannot be compared with model's, and would be paid for
+// and thrown away; a batch the model cannot serve fails with the model's
+// own answer, for [WithResume] to send again. Every answer is checked: of
+// model (not of another, as a proxy may mix them up), one vector per text,
 // each at its own index, none empty, all of one length; a batch whose
 // answer is not is failed, not half taken. An answer is read up to a cap
 // that grows with the batch ([WithBatchSize]); past it, the batch fails
@@ -559,7 +562,7 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(preset.WithBatch(ctx, model, len(idx)), http.MethodPost, base+"/embeddings", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(transport.WithoutFallback(preset.WithBatch(ctx, model, len(idx))), http.MethodPost, base+"/embeddings", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -573,8 +576,9 @@ func embedBatch(ctx context.Context, client *http.Client, base, model string, te
 		return nil, err
 	}
 	if served := resp.Header.Get(transport.ModelHeader); served != "" && served != model {
-		// The client fell back (WithFallback): these vectors, even of the
-		// same length, cannot be compared with the asked model's.
+		// Another model served (a fallback of a client's own, outside
+		// the preset): these vectors, even of the same length, cannot be
+		// compared with the asked model's.
 		return nil, fmt.Errorf("together: embeddings answer is of the fallback model %q, not %q", served, model)
 	}
 	var out embedResponse

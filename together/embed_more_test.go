@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -185,12 +186,14 @@ func TestEmbedAllRefusesABatchOfAnotherLength(t *testing.T) {
 	assert.Equal(t, [][]float32{{1, 2}, nil, {1, 2}}, vecs)
 }
 
-// A batch served by a fallback model (WithFallback on the client) is
-// failed, even when that model's vectors have the same length: vectors of
-// two models in one corpus cannot be compared, and the caller asked for
-// one model.
-func TestEmbedAllRefusesVectorsOfAFallbackModel(t *testing.T) {
+// EmbedAll's batches do not fall back (WithFallback on the client): the
+// alternate's vectors, even of the same length, cannot be compared with
+// the asked model's, and would be paid for and thrown away. The batch
+// fails with the model's own answer, and the alternate is never asked.
+func TestEmbedAllDoesNotPayForAFallbackModel(t *testing.T) {
 	const alternate = "WhereIsAI/UAE-Large-V1"
+	var mu sync.Mutex
+	asked := map[string]int{}
 	base := transport.Func(func(r *http.Request) (*http.Response, error) {
 		body, _ := io.ReadAll(r.Body)
 		_ = r.Body.Close()
@@ -198,13 +201,47 @@ func TestEmbedAllRefusesVectorsOfAFallbackModel(t *testing.T) {
 			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
 				Body: io.NopCloser(strings.NewReader(s))}, nil
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if strings.Contains(string(body), embedModel) {
+			asked[embedModel]++
 			return answer(503, `{"error":{"message":"model overloaded","type":"server_error"}}`)
 		}
+		asked[alternate]++
 		return answer(200, `{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[3,4]}]}`)
 	})
 	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"),
 		together.WithMaxRetries(0), together.WithFallback(embedModel, alternate))}
+	vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a", "b"}, together.WithoutModelCheck())
+	var partial *together.EmbedError
+	require.ErrorAs(t, err, &partial)
+	assert.Equal(t, []int{0, 1}, partial.Failed)
+	assert.ErrorIs(t, err, together.ErrOverloaded, "the model's own answer")
+	assert.Equal(t, [][]float32{nil, nil}, vecs)
+	assert.Equal(t, map[string]int{embedModel: 1}, asked, "the alternate is not asked")
+
+	// A chat through the same client still falls back.
+	req, err := http.NewRequest(http.MethodPost, together.DefaultBaseURL+"/embeddings",
+		strings.NewReader(`{"model":"`+embedModel+`","input":["a","b"]}`))
+	require.NoError(t, err)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, alternate, resp.Header.Get(transport.ModelHeader), "other requests fall back as before")
+}
+
+// An answer another model served (a fallback outside the preset, a
+// proxy's mix-up) fails its batch: vectors of two models in one corpus
+// cannot be compared.
+func TestEmbedAllRefusesVectorsOfAnotherModel(t *testing.T) {
+	const alternate = "WhereIsAI/UAE-Large-V1"
+	base := transport.Func(func(r *http.Request) (*http.Response, error) {
+		_ = r.Body.Close()
+		return &http.Response{StatusCode: 200, Request: r,
+			Header: http.Header{"Content-Type": {"application/json"}, transport.ModelHeader: {alternate}},
+			Body:   io.NopCloser(strings.NewReader(`{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[3,4]}]}`))}, nil
+	})
+	client := &http.Client{Transport: together.NewTransport(base, together.WithAPIKey("k"))}
 	vecs, err := together.EmbedAll(context.Background(), client, embedModel, []string{"a", "b"}, together.WithoutModelCheck())
 	var partial *together.EmbedError
 	require.ErrorAs(t, err, &partial, "vectors of %s are not vectors of %s", alternate, embedModel)

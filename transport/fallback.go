@@ -101,10 +101,10 @@ const notFoundPeek = 4 << 10
 // an inner decorator fails with an error matching [ErrModelUnavailable]
 // (its breaker is open). Other answers and errors are returned as they are,
 // and so is the last model's answer when the chain is exhausted or the
-// request's context is done. A 404's body is read to tell, for at most
-// [DrainWait] and never past the request's end, as [Drain] reads one: a 404
-// whose body stalls longer is returned as it is, its body closed after the
-// bytes that came.
+// request's context is done, or was made by [WithoutFallback]. A 404's
+// body is read to tell, for at most [DrainWait] and never past the
+// request's end, as [Drain] reads one: a 404 whose body stalls longer is
+// returned as it is, its body closed after the bytes that came.
 //
 // The next attempt sends the same request with only the value of the body's
 // top-level "model" rewritten; every other byte of the body is as the caller
@@ -159,6 +159,21 @@ func Fallback(chains map[string][]string, opts ...Option) Middleware {
 	}
 }
 
+// noFallbackKey is the context key of [WithoutFallback].
+type noFallbackKey struct{}
+
+// WithoutFallback returns a context whose requests [Fallback] serves from
+// the model they ask for only: the model's own answer (its 503, its 404,
+// its breaker's error) is returned, as for a model without a chain. It is
+// for a caller to whom another model's answer is worth nothing, though it
+// would be paid for: a batch of embeddings, whose vectors must all be of
+// one model to be compared (together.EmbedAll marks its requests so).
+// The happy path does not look at the context: it costs nothing until a
+// model would be left.
+func WithoutFallback(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noFallbackKey{}, true)
+}
+
 // CloseIdleConnections closes the idle connections of the transport it
 // wraps.
 func (f *fallback) CloseIdleConnections() { CloseIdleConnections(f.next) }
@@ -207,7 +222,7 @@ func (f *fallback) RoundTripInfo(req *http.Request, info *Info) (*http.Response,
 		if why == "" { // not judged yet: a new answer
 			resp, why = f.verdict(resp, err)
 		}
-		if why == "" || i == len(alts) || ctx.Err() != nil {
+		if why == "" || i == len(alts) || ctx.Err() != nil || i == 0 && ctx.Value(noFallbackKey{}) != nil {
 			break
 		}
 		to := alts[i]

@@ -161,6 +161,47 @@ func TestFallbackMovesToTheNextModel(t *testing.T) {
 	}
 }
 
+// A request made WithoutFallback gets its own model's answer, whatever
+// the reason to move on, and no other model is asked (nor paid for).
+func TestFallbackWithoutFallbackAsksTheModelAlone(t *testing.T) {
+	const modelNotFound = `{"error":{"message":"Unable to access model big.","type":"invalid_request_error","code":"model_not_found"}}`
+	for _, tt := range []struct {
+		name     string
+		status   int
+		err      error
+		notFound string
+	}{
+		{"503 overloaded", http.StatusServiceUnavailable, nil, ""},
+		{"404 model_not_found", http.StatusNotFound, nil, modelNotFound},
+		{"breaker open", 0, fmt.Errorf("breaker: big: %w", transport.ErrModelUnavailable), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &modelServer{status: map[string]int{"big": tt.status}, errs: map[string]error{"big": tt.err}, notFound: tt.notFound}
+			var events []transport.Event
+			rt := transport.Chain(srv, transport.Fallback(map[string][]string{"big": {"medium", "small"}},
+				transport.WithEvents(func(e transport.Event) { events = append(events, e) })))
+			req := newChatRequest(t, chatRequest)
+			req = req.WithContext(transport.WithoutFallback(req.Context()))
+			resp, err := rt.RoundTrip(req)
+			if tt.err != nil {
+				require.ErrorIs(t, err, transport.ErrModelUnavailable, "the breaker's error, as it is")
+				assert.Empty(t, srv.models(t))
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tt.status, resp.StatusCode, "big's own answer")
+				assert.Equal(t, "big", resp.Header.Get(transport.ModelHeader))
+				body, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				if tt.notFound != "" {
+					assert.Equal(t, tt.notFound, string(body), "a 404's body whole, though it was read to judge it")
+				}
+				assert.Equal(t, []string{"big"}, srv.models(t), "no other model asked")
+			}
+			assert.Empty(t, events)
+		})
+	}
+}
+
 func TestFallbackChainExhausted(t *testing.T) {
 	srv := &modelServer{status: map[string]int{"big": 503, "medium": 503, "small": 529}}
 	rt := transport.Fallback(map[string][]string{"big": {"medium", "small"}})(srv)
