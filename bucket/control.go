@@ -459,28 +459,44 @@ func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 		v.sent, v.ends = sent, ends
 		return
 	}
-	d := sent.Sub(v.sent)
+	d, moved := sent.Sub(v.sent), ends.Sub(v.ends)
 	// Too close to tell: less than kindSpan apart, or than half the
 	// last reset when that is shorter (a per-second bucket's resets are
 	// all within a second, and move as far as the sends all the same).
 	span := min(kindSpan, v.ends.Sub(v.sent)/2)
 	if last := v.ends.Sub(v.sent); reset%time.Second == 0 && last%time.Second == 0 && last > 2*time.Second {
 		// Resets in whole seconds, rounded up as express-rate-limit's
-		// draft-8 t is: a window's end seems to move by up to a second
-		// as the sends do, and sends less than two seconds apart would
-		// vote it a bucket. (A per-second bucket's resets of 1 s vote as
-		// before.)
-		span = max(span, 2*time.Second)
+		// draft-8 t is: each end may be up to a second late, so a
+		// window's ends lie within a second of one another, and sends
+		// less than two seconds apart could vote it a bucket: they do
+		// not vote, unless their ends moved a second or more, as no
+		// window's do (a sliding log's resets of its whole window, the
+		// same on every answer, move as far as the sends). (A
+		// per-second bucket's resets of 1 s vote as below.)
+		if d < 2*time.Second && d > -2*time.Second {
+			if abs(moved) < time.Second || abs(moved-d) >= time.Second {
+				return
+			}
+			span = 0 // a bucket, voted below
+		}
 	}
 	if d < span && d > -span {
 		return
 	}
-	if moved := ends.Sub(v.ends); moved < d/2 && moved > -d/2 {
+	if moved < d/2 && moved > -d/2 {
 		v.kind = min(v.kind+1, 4)
 	} else {
 		v.kind = max(v.kind-1, -4)
 	}
 	v.sent, v.ends = sent, ends
+}
+
+// abs is the length of d, whatever its sign.
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // refused handles a 429 to req: pause the bucket and, once a pause, lower

@@ -43,3 +43,27 @@ func TestKindVoteWholeSecondResets(t *testing.T) {
 	}
 	assert.Negative(t, p.kind, "a per-second bucket still votes")
 }
+
+// TestKindVoteSlidingLogInUnderTwoSeconds: a sliding log of a minute
+// states, on every answer, the time until its newest request leaves it:
+// its whole window, 60 s, whatever the send. A key that spent the log in
+// under two seconds (600 requests in 1.93 s) had no vote, for resets in
+// whole seconds wanted sends two seconds apart; its next answers, a
+// minute on, each saying nothing remained for 60 s, were taken for a
+// window's and held the key 30 s (the longest pause) every minute: 1.24
+// of the least time in about one run in a hundred. Ends that moved a second or
+// more as the sends did are no window's: they vote a bucket.
+func TestKindVoteSlidingLogInUnderTwoSeconds(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	var v kindVote
+	for s := 0.0; s < 1.93; s += 0.01 {
+		v.learn(at(s), time.Minute)
+	}
+	assert.Negative(t, v.kind, "ends that moved as far as the sends, a second and more")
+
+	var w kindVote // sends 1.5 s apart, told a window's rounded-up resets
+	w.learn(at(0.2), 10*time.Second)
+	w.learn(at(1.7), 9*time.Second)
+	assert.Zero(t, w.kind, "ends within a second of one another say nothing yet")
+}
