@@ -91,3 +91,18 @@ func TestAModelListOverItsCapSaysSo(t *testing.T) {
 	assert.NotContains(t, err.Error(), "not JSON")
 	assert.Contains(t, err.Error(), "16 MiB")
 }
+
+// A model the list names more than once (a gateway that merges the lists
+// of several backends, or a model served at two sizes of context) is one
+// model: the suggestions for an unknown model name it once, and the
+// places it took go to the next closest.
+func TestUnknownModelSuggestsAModelListedTwiceOnce(t *testing.T) {
+	body := `[{"id":"bge-large"},{"id":"bge-large"},{"id":"bge-large"},
+		{"id":"bge-base"},{"id":"bge-small"},{"id":"bge-base"}]`
+	cat := together.NewCatalog(answering(200, []byte(body)), "http://sim.test/v1", 0)
+	err := cat.Check(context.Background(), "bge-larg")
+	var unknown *together.UnknownModelError
+	require.ErrorAs(t, err, &unknown)
+	assert.Equal(t, []string{"bge-large", "bge-base", "bge-small"}, unknown.Suggestions)
+	assert.Contains(t, err.Error(), "did you mean bge-large, bge-base, bge-small?")
+}

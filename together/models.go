@@ -173,7 +173,7 @@ func Models(ctx context.Context, client *http.Client) ([]Model, error) {
 // not in the catalog.
 type UnknownModelError struct {
 	Model       string   // the model asked for
-	Suggestions []string // the closest known model IDs, best first
+	Suggestions []string // the closest known model IDs, best first, each once
 }
 
 // Error names the model and the closest known ones.
@@ -274,7 +274,8 @@ func wholeNumber(raw json.RawMessage) int {
 }
 
 // closest returns up to n of ids nearest to want: those containing it (or
-// contained in it) first, then by edit distance, ignoring case.
+// contained in it) first, then by edit distance, ignoring case. An id that
+// ids holds more than once is scored, and returned, once.
 func closest(want string, ids []string, n int) []string {
 	type scored struct {
 		id    string
@@ -282,7 +283,12 @@ func closest(want string, ids []string, n int) []string {
 	}
 	w := strings.ToLower(want)
 	var s []scored
+	seen := make(map[string]struct{}, len(ids))
 	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
 		l := strings.ToLower(id)
 		limit := max(len(w), len(l)) / 2
 		var d int
