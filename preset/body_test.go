@@ -263,3 +263,63 @@ func requireQuotaNotRetried(t *testing.T, answer func(req *http.Request) *http.R
 	b, _ := io.ReadAll(resp.Body) // a body cut short is the caller's as it came
 	return string(b)
 }
+
+// A JSON error body of none of the shapes CheckResponse reads (FastAPI's
+// and vLLM's {"detail": ...}, a list of "errors") gave an APIError with no
+// message at all: the server's words are now kept, the body's first 512
+// bytes written compact, and an echoed key is removed from them, written
+// plainly or with \u escapes, whole even where the cut falls inside it.
+func TestAnErrorBodyOfAnotherJSONShapeKeepsTheServersWords(t *testing.T) {
+	const key = "sk-abcdefgh123456"
+	long := strings.Repeat("x", 2000)
+	straddle := strings.Repeat("y", 512-len(`{"detail":"`)-4)
+	for _, tc := range []struct {
+		status     int
+		body, want string
+		kind       error
+	}{
+		{503, `{"detail":"model overloaded"}`, `{"detail":"model overloaded"}`, preset.ErrOverloaded},
+		{400, `{"errors":[{"message":"x"}]}`, `{"errors":[{"message":"x"}]}`, nil},
+		{500, `{"error":{"detail":"worker died"}}`, `{"error":{"detail":"worker died"}}`, nil},
+		{422, "{\n  \"detail\": [{\"loc\": [\"body\", \"max_tokens\"], \"msg\": \"caf\\u00e9 \\u003c 1\"}],\n  \"retry\": 1.50\n}",
+			`{"detail":[{"loc":["body","max_tokens"],"msg":"café < 1"}],"retry":1.50}`, nil},
+		{401, `{"detail":"invalid key ` + key + `"}`, `{"detail":"invalid key [redacted]"}`, preset.ErrUnauthorized},
+		{401, `{"detail":"invalid key \u0073k-\u0061bcdefgh123456"}`, `{"detail":"invalid key [redacted]"}`, preset.ErrUnauthorized},
+		{500, `{"detail":"` + long + `"}`, `{"detail":"` + long[:512-len(`{"detail":"`)], nil},
+		{403, `{"detail":"` + straddle + key + `"}`, `{"detail":"` + straddle + `[red`, preset.ErrUnauthorized},
+		// A body of a shape that is read keeps what it says, even with no
+		// message.
+		{529, `{"type":"error","error":{"type":"overloaded_error"}}`, ``, preset.ErrOverloaded},
+	} {
+		req, err := http.NewRequest(http.MethodPost, "https://x/v1/chat/completions", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body)), Request: req}
+		err = preset.CheckResponse(resp, "vllm")
+		var api *preset.APIError
+		require.ErrorAs(t, err, &api)
+		assert.Equal(t, tc.want, api.Message, tc.body)
+		assert.LessOrEqual(t, len(api.Message), 512)
+		assert.NotContains(t, err.Error(), "sk-abc")
+		if tc.kind != nil {
+			assert.ErrorIs(t, err, tc.kind)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, tc.body, string(b), "the body is whole for the caller")
+	}
+}
+
+// A body that is not JSON is cut to 512 bytes too, once the key is out of
+// it: a key the cut fell in, with fewer than 8 of its characters before
+// the cut, left them in the message.
+func TestAKeyTheCutFallsInIsRemovedWhole(t *testing.T) {
+	const key = "sk-abcdefgh123456"
+	body := "upstream error " + strings.Repeat("z", 512-len("upstream error ")-5) + key + " rejected"
+	req, err := http.NewRequest(http.MethodPost, "https://x/v1/chat/completions", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp := &http.Response{StatusCode: http.StatusBadGateway, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: req}
+	var api *preset.APIError
+	require.ErrorAs(t, preset.CheckResponse(resp, "vllm"), &api)
+	assert.Equal(t, body[:507]+"[reda", api.Message)
+}

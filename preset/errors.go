@@ -9,6 +9,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -33,7 +34,8 @@ const maxErrorBody = 64 << 10
 // body: {"error": {"message", "type", "param", "code"}} (OpenAI, Together
 // and every OpenAI-compatible API), {"type": "error", "error": {"type",
 // "message"}} (Anthropic), {"error": "text"}, or a flat {"message",
-// "type"}.
+// "type"}. A body of another shape (FastAPI's and vLLM's {"detail": ...})
+// is the message, as text.
 type APIError struct {
 	Provider   string // the preset's name, which the message starts with
 	StatusCode int    // the HTTP status
@@ -109,21 +111,26 @@ func (e *APIError) aboutModel() bool {
 // caller can still read the whole body; the caller still closes it. A body
 // still gzip-compressed (Content-Encoding: gzip, as net/http leaves it when
 // the request asked for gzip itself) is parsed uncompressed, and given to
-// the caller as it came. A body that is not JSON gives its first bytes as
-// the message, or its title if it is an HTML page (a CDN's error page). The credentials
-// of resp.Request, if the server echoed them, are removed from every
-// field: the value of every header that may carry one (Authorization,
-// Proxy-Authorization, and any whose name has Key, Token, Secret or Auth
-// in it, as X-Api-Key, Api-Key and a provider's own key header do).
+// the caller as it came. A body that is not JSON gives its first 512 bytes
+// as the message, or its title if it is an HTML page (a CDN's error page);
+// a JSON body of none of the shapes [APIError] reads (FastAPI's and vLLM's
+// {"detail": ...}, a list of "errors") gives its first 512 bytes written
+// compact, its strings' escapes decoded. The credentials of resp.Request,
+// if the server echoed them, are removed from every field, before such a
+// message is cut: the value of every header that may carry one
+// (Authorization, Proxy-Authorization, and any whose name has Key, Token,
+// Secret or Auth in it, as X-Api-Key, Api-Key and a provider's own key
+// header do).
 func CheckResponse(resp *http.Response, provider string) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	e := &APIError{Provider: provider, StatusCode: resp.StatusCode, RequestID: requestID(resp.Header)}
+	bodyText := false
 	if resp.Body != nil && resp.Body != http.NoBody {
 		buf, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		resp.Body = &peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), c: resp.Body}
-		parseErrorBody(e, decoded(resp.Header, buf, maxErrorBody))
+		bodyText = parseErrorBody(e, decoded(resp.Header, buf, maxErrorBody))
 	}
 	if resp.Request != nil {
 		for h, vs := range resp.Request.Header {
@@ -137,6 +144,11 @@ func CheckResponse(resp *http.Response, provider string) error {
 				}
 			}
 		}
+	}
+	if bodyText {
+		// Cut once the key is out: a key the cut fell in is gone whole,
+		// not left as the few characters before the cut.
+		e.Message = cutText(e.Message, maxTextMessage)
 	}
 	return e
 }
@@ -191,7 +203,9 @@ type errorBody struct {
 	Param   json.RawMessage `json:"param"`
 }
 
-func parseErrorBody(e *APIError, buf []byte) {
+// parseErrorBody fills e from buf, an error body. It reports whether the
+// message is the body's text, which the caller cuts to maxTextMessage.
+func parseErrorBody(e *APIError, buf []byte) (bodyText bool) {
 	var b errorBody
 	if json.Unmarshal(buf, &b) != nil {
 		e.Message = textMessage(buf)
@@ -200,7 +214,7 @@ func parseErrorBody(e *APIError, buf []byte) {
 			// that returned it at once read it (see quotaRule).
 			e.Code = "insufficient_quota"
 		}
-		return
+		return true
 	}
 	var inner errorBody
 	switch {
@@ -214,6 +228,68 @@ func parseErrorBody(e *APIError, buf []byte) {
 	}
 	e.Message, e.Type = inner.Message, inner.Type
 	e.Code, e.Param = rawText(inner.Code), rawText(inner.Param)
+	if e.Message == "" && e.Type == "" && e.Code == "" && e.Param == "" {
+		// A shape of none of these fields ({"detail": ...} of FastAPI
+		// and vLLM, {"errors": [...]}): the server's words are in the
+		// body, which is the message.
+		e.Message = jsonText(buf)
+		return true
+	}
+	return false
+}
+
+// jsonText is buf, a JSON value, written compact in the order it came,
+// the escapes of its strings decoded where JSON allows (an echoed key
+// written \u0073k-... reads sk-..., which redact finds). It stops past
+// maxErrorBody bytes.
+func jsonText(buf []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(buf))
+	dec.UseNumber()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	type open struct {
+		object bool
+		items  int // keys and values written
+	}
+	var stack []open
+	for b.Len() <= maxErrorBody {
+		t, err := dec.Token()
+		if err != nil {
+			break // the value's end
+		}
+		d, isDelim := t.(json.Delim)
+		if n := len(stack); n > 0 && (!isDelim || d == '{' || d == '[') {
+			o := &stack[n-1]
+			switch {
+			case o.items == 0:
+			case o.object && o.items%2 == 1:
+				b.WriteByte(':')
+			default:
+				b.WriteByte(',')
+			}
+			o.items++
+		}
+		switch v := t.(type) {
+		case json.Delim:
+			b.WriteByte(byte(v))
+			if v == '{' || v == '[' {
+				stack = append(stack, open{object: v == '{'})
+			} else if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			_ = enc.Encode(v)       // a string always encodes
+			b.Truncate(b.Len() - 1) // Encode's newline
+		case json.Number:
+			b.WriteString(string(v))
+		case bool:
+			b.WriteString(strconv.FormatBool(v))
+		case nil:
+			b.WriteString("null")
+		}
+	}
+	return b.String()
 }
 
 // maxTextMessage is the most of a body that is not JSON given as the
@@ -222,17 +298,24 @@ const maxTextMessage = 512
 
 // textMessage is the message of a body that is not JSON: the title of an
 // HTML page (the error page of a CDN or a proxy in front of the API, whose
-// markup says nothing), else the body's first bytes. It is cut on a
-// character, and bytes that are not UTF-8 are replaced.
+// markup says nothing), else the body. Bytes that are not UTF-8 are
+// replaced; the caller cuts it (cutText) once the key is out of it.
 func textMessage(buf []byte) string {
 	if t := htmlTitle(buf); t != "" {
 		buf = []byte(t)
 	}
-	n := min(len(buf), maxTextMessage)
-	for n > 0 && n < len(buf) && !utf8.RuneStart(buf[n]) {
+	return strings.ToValidUTF8(strings.TrimSpace(string(buf)), "\uFFFD")
+}
+
+// cutText is s cut to at most n bytes, on a character, never inside one.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return strings.ToValidUTF8(strings.TrimSpace(string(buf[:n])), "\uFFFD")
+	return strings.TrimSpace(s[:n])
 }
 
 // htmlTitle is the text of the title of buf, if it is an HTML page with

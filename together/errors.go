@@ -30,7 +30,8 @@ type APIError = preset.APIError
 // other, its message starting "together:". It reads at most 64 KiB of the
 // body to parse the error and then puts what it read back in front of the
 // rest, so the caller can still read the whole body; the caller still
-// closes it. A body that is not JSON gives its first bytes as the message
-// (an HTML page, its title). The bearer token of resp.Request, if the
-// server echoed it, is removed from the message.
+// closes it. A body that is not JSON gives its first 512 bytes as the
+// message (an HTML page, its title), and so does a JSON body of another
+// shape ({"detail": ...}), written compact. The bearer token of
+// resp.Request, if the server echoed it, is removed from the message.
 func CheckResponse(resp *http.Response) error { return preset.CheckResponse(resp, "together") }

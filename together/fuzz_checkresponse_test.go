@@ -32,6 +32,8 @@ func FuzzCheckResponse(f *testing.F) {
 		{200, "", "", `{"ok":true}`, -1, 0},
 		{302, "", "", ``, -1, 0},
 		{999, "", "", `{"error":{"message":"\u0074gp_v1_FUZZkey0123456789abcdefghijklmnop"}}`, -1, 0},
+		{503, "", "", `{"detail":"\u0074gp_v1_FUZZkey0123456789abcdefghijklmnop overloaded"}`, -1, 0},
+		{422, "", "", `{"detail":[{"loc":["body","model"],"msg":"` + strings.Repeat("x", 500) + `"}]}`, 505, 255},
 	} {
 		f.Add(seed.status, seed.hkey, seed.hval, []byte(seed.body), seed.echoAt, seed.echoPrefix)
 	}
