@@ -319,7 +319,7 @@ func (c *control) observe(req *http.Request, info *transport.Info, resp *http.Re
 	var bound, nextBound float64
 	var until, next time.Time
 	if report {
-		c.countKind.learn(sent, w.Reset)
+		c.countKind.learn(now, w.Reset)
 		lag := tk.flying
 		if c.countKind.kind < 0 {
 			lag = tk.unsent
@@ -433,48 +433,58 @@ func (c *control) window(sig *transport.Signals) transport.Window {
 	return w
 }
 
-// kindSpan is how far apart two counts must have been sent to vote on the
+// kindSpan is how far apart two counts must have come to vote on the
 // server's kind: far enough that the latency's jitter, which moves where a
-// reset seems to end (an absolute reset is read when the answer arrives,
-// a relative one counted from when the request was sent), is small beside
-// how far a bucket's reset moves.
+// relative reset seems to end, is small beside how far a bucket's reset
+// moves.
 const kindSpan = time.Second
 
 // kindVote tells a server that counts in windows (kind > 0) from one that
 // refills as it goes (kind < 0), from the end each of its resets names: a
-// window's resets end at the same moment, however far apart they were
-// sent; a bucket's (or a sliding log's) move as far as the sends. Until
-// told, kind is 0.
+// window's resets end at the same moment, however far apart they came; a
+// bucket's (or a sliding log's) move as far as the answers. Until told,
+// kind is 0.
+//
+// Each reset is counted from its answer's arrival. An absolute reset (a
+// time) then ends where it says. A relative one ends after the time the
+// server counted from by the answer's way back, which is short and steady,
+// where counted from the request's sending it would end before it by the
+// request's wait in the server's queue: a server under load (express on a
+// busy event loop) kept some requests a second before counting them, and
+// their resets, a second short, voted a fixed window a bucket, whose
+// counts the limiter then let its own rate refill: 429s at each window's
+// end, and the wait they asked.
 type kindVote struct {
 	kind       int
-	sent, ends time.Time
+	at, ends time.Time // the voting answer's arrival, and where its reset ends
 }
 
-// learn votes with a reset of reset on a request sent at sent.
-func (v *kindVote) learn(sent time.Time, reset time.Duration) {
-	ends := sent.Add(reset)
-	if v.sent.IsZero() || !sent.Before(v.ends) {
-		// The first, or one sent after the last one's window ended, when
-		// a window would have moved on too: nothing to compare.
-		v.sent, v.ends = sent, ends
+// learn votes with a reset of reset read in an answer that came at at.
+func (v *kindVote) learn(at time.Time, reset time.Duration) {
+	ends := at.Add(reset)
+	if v.at.IsZero() || !at.Before(v.ends) {
+		// The first, or one that came after the last one's window ended,
+		// when a window would have moved on too: nothing to compare.
+		v.at, v.ends = at, ends
 		return
 	}
-	d, moved := sent.Sub(v.sent), ends.Sub(v.ends)
+	d, moved := at.Sub(v.at), ends.Sub(v.ends)
 	// Too close to tell: less than kindSpan apart, or than half the
 	// last reset when that is shorter (a per-second bucket's resets are
-	// all within a second, and move as far as the sends all the same).
-	span := min(kindSpan, v.ends.Sub(v.sent)/2)
-	if last := v.ends.Sub(v.sent); reset%time.Second == 0 && last%time.Second == 0 && last > 2*time.Second {
+	// all within a second, and move as far as the answers all the same).
+	span := min(kindSpan, v.ends.Sub(v.at)/2)
+	if last := v.ends.Sub(v.at); reset%time.Second == 0 && last%time.Second == 0 && last > 2*time.Second {
 		// Resets in whole seconds, rounded up as express-rate-limit's
 		// draft-8 t is: each end may be up to a second late, so a
-		// window's ends lie within a second of one another, and sends
+		// window's ends lie within a second of one another, and answers
 		// less than two seconds apart could vote it a bucket: they do
-		// not vote, unless their ends moved a second or more, as no
-		// window's do (a sliding log's resets of its whole window, the
-		// same on every answer, move as far as the sends). (A
-		// per-second bucket's resets of 1 s vote as below.)
+		// not vote, unless their ends moved further than a window's can,
+		// a second and a quarter for the jitter of the answers' way
+		// back (a sliding log's resets of its whole window, the same on
+		// every answer, move as far as the answers). (A per-second
+		// bucket's resets of 1 s vote as below.)
 		if d < 2*time.Second && d > -2*time.Second {
-			if abs(moved) < time.Second || abs(moved-d) >= time.Second {
+			if abs(moved) < time.Second+time.Second/4 || abs(moved-d) >= time.Second {
 				return
 			}
 			span = 0 // a bucket, voted below
@@ -488,7 +498,7 @@ func (v *kindVote) learn(sent time.Time, reset time.Duration) {
 	} else {
 		v.kind = max(v.kind-1, -4)
 	}
-	v.sent, v.ends = sent, ends
+	v.at, v.ends = at, ends
 }
 
 // abs is the length of d, whatever its sign.

@@ -51,8 +51,9 @@ func TestKindVoteWholeSecondResets(t *testing.T) {
 // whole seconds wanted sends two seconds apart; its next answers, a
 // minute on, each saying nothing remained for 60 s, were taken for a
 // window's and held the key 30 s (the longest pause) every minute: 1.24
-// of the least time in about one run in a hundred. Ends that moved a second or
-// more as the sends did are no window's: they vote a bucket.
+// of the least time in about one run in a hundred. Ends that moved more
+// than a window's can (a second, and a quarter for the answers' jitter),
+// as far as the answers did, vote a bucket.
 func TestKindVoteSlidingLogInUnderTwoSeconds(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
@@ -66,4 +67,9 @@ func TestKindVoteSlidingLogInUnderTwoSeconds(t *testing.T) {
 	w.learn(at(0.2), 10*time.Second)
 	w.learn(at(1.7), 9*time.Second)
 	assert.Zero(t, w.kind, "ends within a second of one another say nothing yet")
+
+	var j kindVote // a window's answers 1.1 s apart, the first one's way back slow
+	j.learn(at(0.2), 10*time.Second)
+	j.learn(at(1.3), 10*time.Second)
+	assert.Zero(t, j.kind, "ends 1.1 s apart may be a window's, with the answers' jitter")
 }
