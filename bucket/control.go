@@ -455,7 +455,7 @@ const kindSpan = time.Second
 // counts the limiter then let its own rate refill: 429s at each window's
 // end, and the wait they asked.
 type kindVote struct {
-	kind       int
+	kind     int
 	at, ends time.Time // the voting answer's arrival, and where its reset ends
 }
 
